@@ -1,1 +1,14 @@
-//! TODO
+//! Types shared by the control plane and the data plane: dataset specifications, the
+//! configuration snapshot each data-side service works from, and ingest-key authorization.
+//!
+//! Pure serde types and small pure functions. It must not do I/O or depend on any data-plane
+//! I/O crate; it is the only thing the two planes share besides HTTP.
+
+mod dataplane_config;
+mod dataset;
+mod keys;
+
+pub use bytefreezer_transform::{FilterSpec, PipelineSpec};
+pub use dataplane_config::{AuthorizeError, DataPlaneConfig, IngestKey};
+pub use dataset::{DatasetSpec, SourceSpec, SyslogSourceSettings, SyslogTransport};
+pub use keys::hash_api_key;

@@ -1,1 +1,19 @@
-//! TODO
+//! Every object key the pipeline writes or reads: intake objects, piper objects, Parquet files,
+//! leases and packer plans. This is the only place that formats or parses bucket paths, so the
+//! layout users query (`{tenant}/{dataset}/data/parquet/year=YYYY/month=MM/day=DD/hour=HH/...`)
+//! cannot drift between stages.
+//!
+//! Pure: no I/O, no clock. It must not know about object stores, Arrow or configuration.
+
+mod hour;
+mod identifier;
+mod keys;
+
+pub use hour::HourPartition;
+pub use identifier::{IdentifierError, validate_identifier};
+pub use keys::{
+    INTERNAL_PREFIX, IntakeObject, ParquetObject, PiperObject, Stage, dataset_prefix,
+    intake_object, lease_object, packer_plan_object, packer_plan_prefix, parquet_object,
+    parse_intake_object, parse_packer_plan_object, parse_parquet_object, parse_piper_object,
+    piper_object,
+};

@@ -1,1 +1,24 @@
-//! TODO
+//! What every service shares to be observable and stoppable: tracing setup, a small metrics
+//! registry rendered as Prometheus text, readiness flags, the `/healthz`, `/readyz` and
+//! `/metrics` routes, and the shutdown signal components wait on.
+//!
+//! It must not know about datasets, buckets or any particular stage; stages register their own
+//! counters here.
+
+mod metrics;
+mod routes;
+mod shutdown;
+
+pub use metrics::{Counter, Gauge, Registry};
+pub use routes::{Readiness, service_routes};
+pub use shutdown::{Shutdown, ShutdownTrigger, shutdown_pair};
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,1 +1,11 @@
-//! TODO
+//! The transformation engine piper runs on every batch: the pipeline format users write
+//! (`{"filters":[...]}`), its validation, and the built-in first step that lifts JSON or
+//! `key=value` message bodies into columns.
+//!
+//! Pure: batches in, batches out, no I/O, no clock. It must not read configuration from
+//! anywhere but the `PipelineSpec` it is given, and a filter that fails on a batch returns an
+//! error instead of dropping rows.
+
+mod spec;
+
+pub use spec::{FilterSpec, PipelineSpec};

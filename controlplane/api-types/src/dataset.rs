@@ -1,0 +1,81 @@
+use std::net::SocketAddr;
+
+use bytefreezer_transform::PipelineSpec;
+use serde::{Deserialize, Serialize};
+
+/// Everything a data-side service needs to know about one dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetSpec {
+    pub tenant_id: String,
+    pub dataset_id: String,
+    #[serde(default)]
+    pub name: String,
+    pub source: SourceSpec,
+    #[serde(default)]
+    pub pipeline: PipelineSpec,
+    /// Testing mode: packer flushes every cycle instead of accumulating large files.
+    #[serde(default)]
+    pub testing: bool,
+    /// Paused datasets disappear from proxy configuration; data already in flight finishes.
+    #[serde(default = "active_by_default")]
+    pub active: bool,
+}
+
+fn active_by_default() -> bool {
+    true
+}
+
+/// The input plugin of a dataset and its settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "plugin", content = "settings", rename_all = "snake_case")]
+pub enum SourceSpec {
+    Syslog(SyslogSourceSettings),
+}
+
+impl SourceSpec {
+    pub fn plugin_name(&self) -> &'static str {
+        match self {
+            SourceSpec::Syslog(_) => "syslog",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyslogSourceSettings {
+    /// Address the proxy listens on. Default `0.0.0.0:5514`.
+    #[serde(default = "default_syslog_bind")]
+    pub bind: SocketAddr,
+    #[serde(default)]
+    pub transport: SyslogTransport,
+    /// Lift a JSON object or `key=value` pairs in the message body into columns, as piper's
+    /// first step. Default on.
+    #[serde(default = "lift_by_default")]
+    pub lift_message_fields: bool,
+}
+
+impl Default for SyslogSourceSettings {
+    fn default() -> Self {
+        SyslogSourceSettings {
+            bind: default_syslog_bind(),
+            transport: SyslogTransport::default(),
+            lift_message_fields: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyslogTransport {
+    #[default]
+    Udp,
+}
+
+fn default_syslog_bind() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 5514))
+}
+
+fn lift_by_default() -> bool {
+    true
+}
