@@ -1,1 +1,61 @@
-fn main() {}
+//! The `bytefreezer` binary: one executable, many roles. This file only parses the command line
+//! and hands over to the role; every role's logic lives in a crate under `dataplane/` or
+//! `controlplane/`.
+
+mod cat;
+mod cli;
+mod config_source;
+mod control;
+mod fakedata;
+mod node;
+mod role_config;
+mod roles;
+mod serve;
+mod signals;
+mod up;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    bytefreezer_telemetry::init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("bytefreezer")
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            cli::Command::Up(args) => up::run(args).await,
+            cli::Command::Proxy(args) => roles::proxy(args).await,
+            cli::Command::Receiver(args) => roles::receiver(args).await,
+            cli::Command::Piper(args) => roles::piper(args).await,
+            cli::Command::Packer(args) => roles::packer(args).await,
+            cli::Command::Control(args) => control::run(args).await,
+            cli::Command::Fakedata(args) => fakedata::run(args).await,
+            cli::Command::Cat(args) => cat::run(args),
+            cli::Command::Version => {
+                println!("bytefreezer {}", env!("CARGO_PKG_VERSION"));
+                Ok(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,66 @@
-fn main() {}
+//! `cargo xtask`: the project's workflows as one command each, so CI and developers run the
+//! same thing. `test` installs what the suite needs, then checks formatting, lints, repository
+//! rules and runs every test with cargo-nextest; `tidy` checks the repository rules alone.
+
+mod install;
+mod tidy;
+
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("test") => test(&args[1..]),
+        Some("tidy") => tidy::check(&workspace_root()?),
+        Some("install-test-deps") => install::test_dependencies(),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <command>\n\n\
+                 commands:\n  \
+                 test [NEXTEST ARGS]   install test dependencies, then fmt, clippy, tidy and cargo nextest\n  \
+                 tidy                  check repository rules (//! docs, no mod.rs, no todo!)\n  \
+                 install-test-deps     only install what the tests need"
+            );
+            bail!("unknown or missing command")
+        }
+    }
+}
+
+fn test(nextest_args: &[String]) -> Result<()> {
+    let root = workspace_root()?;
+    install::test_dependencies()?;
+    run(Command::new("cargo").args(["fmt", "--all", "--check"]).current_dir(&root))
+        .context("formatting differs: run `cargo fmt --all`")?;
+    tidy::check(&root)?;
+    run(Command::new("cargo")
+        .args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])
+        .current_dir(&root))?;
+    // The end-to-end tests start the release-independent debug binary, built here once so
+    // parallel tests do not race to build it.
+    run(Command::new("cargo").args(["build", "--bin", "bytefreezer"]).current_dir(&root))?;
+    run(Command::new("cargo")
+        .args(["nextest", "run", "--workspace", "--no-fail-fast"])
+        .args(nextest_args)
+        .current_dir(&root))
+}
+
+pub(crate) fn run(command: &mut Command) -> Result<()> {
+    eprintln!("xtask: running {command:?}");
+    let status = command
+        .status()
+        .with_context(|| format!("cannot start {command:?}"))?;
+    if !status.success() {
+        bail!("{command:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn workspace_root() -> Result<std::path::PathBuf> {
+    let manifest_dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .context("xtask must live one level below the workspace root")
+}

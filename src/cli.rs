@@ -1,0 +1,98 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "bytefreezer",
+    version,
+    about = "Edge telemetry collector: syslog and flows in, partitioned Parquet out"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the whole pipeline in one process on embedded defaults (SQLite, local folder).
+    Up(UpArgs),
+    /// Receive from exporters, decode to Arrow, spool and ship batches to a receiver.
+    Proxy(RoleArgs),
+    /// Accept batches over HTTP(S) and write them to the intake bucket.
+    Receiver(RoleArgs),
+    /// Apply each dataset's transformations: intake bucket to piper bucket.
+    Piper(RoleArgs),
+    /// Accumulate piper objects into partitioned Parquet files in the packer bucket.
+    Packer(RoleArgs),
+    /// Run the control plane: datasets, API keys, status page.
+    Control(ControlArgs),
+    /// Send generated firewall-style events to a syslog input.
+    Fakedata(FakedataArgs),
+    /// Print an intake or piper object (Arrow IPC) or a Parquet file as NDJSON.
+    Cat(CatArgs),
+    /// Print the version.
+    Version,
+}
+
+#[derive(Args)]
+pub struct UpArgs {
+    /// Folder for the control store, the spool and the buckets.
+    #[arg(long, default_value = "bytefreezer-data")]
+    pub data_dir: PathBuf,
+    /// Address of the dashboard, the ingest API and /healthz, /readyz, /metrics.
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    pub http: SocketAddr,
+    /// UDP address of the demo syslog dataset.
+    #[arg(long, default_value = "0.0.0.0:5514")]
+    pub syslog_bind: SocketAddr,
+    /// Do not feed the demo dataset with generated events.
+    #[arg(long)]
+    pub no_fakedata: bool,
+    /// Events per second the built-in fakedata sends.
+    #[arg(long, default_value_t = 200)]
+    pub fakedata_rate: u64,
+}
+
+#[derive(Args)]
+pub struct RoleArgs {
+    /// The role's TOML configuration; see deploy/config/ for documented examples.
+    #[arg(long, short)]
+    pub config: PathBuf,
+}
+
+#[derive(Args)]
+pub struct ControlArgs {
+    /// `sqlite://PATH` or `postgres://USER@HOST/DB`.
+    #[arg(long, env = "BYTEFREEZER_DATABASE_URL", default_value = "sqlite://bytefreezer-data/control.db")]
+    pub database_url: String,
+    /// Address of the status page and API.
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    pub listen: SocketAddr,
+}
+
+#[derive(Args)]
+pub struct FakedataArgs {
+    /// Where to send, `udp://HOST:PORT`.
+    #[arg(long, default_value = "udp://127.0.0.1:5514")]
+    pub target: String,
+    /// `rfc5424`, `rfc3164` or `json`.
+    #[arg(long, default_value = "rfc5424")]
+    pub format: String,
+    /// Events per second; unlimited when absent.
+    #[arg(long)]
+    pub rate: Option<u64>,
+    /// Stop after this many events; run until Ctrl-C when absent.
+    #[arg(long)]
+    pub count: Option<u64>,
+    /// Seed of the generator: the same seed sends the same events.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+#[derive(Args)]
+pub struct CatArgs {
+    /// Path of an `.arrows` intake or piper object, or of a `.parquet` file.
+    pub object: PathBuf,
+}

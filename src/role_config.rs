@@ -1,0 +1,121 @@
+//! The TOML file each role reads (`bytefreezer ROLE --config FILE`). Unknown keys are errors so
+//! a typo never silently falls back to a default. Every key and its default is documented in
+//! `deploy/config/`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use bytefreezer_packer::PackerConfig;
+use bytefreezer_piper::PiperConfig;
+use bytefreezer_proxy::ProxyConfig;
+use bytefreezer_receiver::ReceiverConfig;
+use bytefreezer_storage::StorageConfig;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::config_source::DatasetSourceConfig;
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("bytefreezer-data")
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyFile {
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// `/healthz`, `/readyz` and `/metrics`. Default 127.0.0.1:9101.
+    #[serde(default = "default_proxy_metrics")]
+    pub metrics_listen: SocketAddr,
+    pub datasets: DatasetSourceConfig,
+    pub proxy: ProxyConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiverFile {
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    pub datasets: DatasetSourceConfig,
+    #[serde(default)]
+    pub storage: StorageConfig,
+    /// The receiver serves `/healthz`, `/readyz` and `/metrics` on its own listener.
+    #[serde(default)]
+    pub receiver: ReceiverConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PiperFile {
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Default 127.0.0.1:9103.
+    #[serde(default = "default_piper_metrics")]
+    pub metrics_listen: SocketAddr,
+    pub datasets: DatasetSourceConfig,
+    #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub piper: PiperConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackerFile {
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Default 127.0.0.1:9104.
+    #[serde(default = "default_packer_metrics")]
+    pub metrics_listen: SocketAddr,
+    pub datasets: DatasetSourceConfig,
+    #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub packer: PackerConfig,
+}
+
+fn default_proxy_metrics() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9101))
+}
+fn default_piper_metrics() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9103))
+}
+fn default_packer_metrics() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9104))
+}
+
+pub fn load<T: DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read configuration {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid configuration {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/config").join(name)
+    }
+
+    #[test]
+    fn documented_example_configurations_load() {
+        load::<ProxyFile>(&example("proxy.toml")).unwrap();
+        load::<ReceiverFile>(&example("receiver.toml")).unwrap();
+        load::<PiperFile>(&example("piper.toml")).unwrap();
+        load::<PackerFile>(&example("packer.toml")).unwrap();
+        let datasets = std::fs::read_to_string(example("datasets.toml")).unwrap();
+        let datasets: bytefreezer_api::DataPlaneConfig = toml::from_str(&datasets).unwrap();
+        assert_eq!(datasets.datasets.len(), 1);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        let error = toml::from_str::<PiperFile>(
+            "datasets = { kind = \"file\", path = \"d.toml\" }\n[piper]\npoll_intervall_ms = 5\n",
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("poll_intervall_ms"), "{error}");
+    }
+}

@@ -1,0 +1,94 @@
+//! Each stage as its own process, for deployments with one role per host.
+
+use std::future::Future;
+
+use anyhow::{Context, Result};
+use bytefreezer_packer::Packer;
+use bytefreezer_piper::Piper;
+use bytefreezer_proxy::Proxy;
+use bytefreezer_receiver::Receiver;
+use bytefreezer_storage::Buckets;
+use bytefreezer_telemetry::{Readiness, Registry, Shutdown, ShutdownTrigger, service_routes, shutdown_pair};
+
+use crate::cli::RoleArgs;
+use crate::role_config::{PackerFile, PiperFile, ProxyFile, ReceiverFile, load};
+use crate::{config_source, node, serve, signals};
+
+pub async fn proxy(args: RoleArgs) -> Result<()> {
+    let file: ProxyFile = load(&args.config)?;
+    let (trigger, shutdown) = shutdown_pair();
+    let registry = Registry::new();
+    let datasets = config_source::start(&file.datasets, shutdown.clone()).await?;
+    let proxy = Proxy::new(file.proxy, datasets, registry.clone())?;
+    let metrics = metrics_server(file.metrics_listen, registry, shutdown.clone()).await?;
+    run_until_signal(trigger, proxy.run(shutdown), metrics).await
+}
+
+pub async fn receiver(args: RoleArgs) -> Result<()> {
+    let file: ReceiverFile = load(&args.config)?;
+    let (trigger, shutdown) = shutdown_pair();
+    let registry = Registry::new();
+    let buckets = Buckets::open(&file.storage)?;
+    let datasets = config_source::start(&file.datasets, shutdown.clone()).await?;
+    let receiver = Receiver::new(file.receiver, buckets.intake, datasets, registry);
+    let none = async { Ok(()) };
+    run_until_signal(trigger, receiver.run(shutdown), none).await
+}
+
+pub async fn piper(args: RoleArgs) -> Result<()> {
+    let file: PiperFile = load(&args.config)?;
+    let (trigger, shutdown) = shutdown_pair();
+    let registry = Registry::new();
+    let buckets = Buckets::open(&file.storage)?;
+    let datasets = config_source::start(&file.datasets, shutdown.clone()).await?;
+    let instance = node::instance_id(&file.data_dir, "piper")?;
+    let piper = Piper::new(file.piper, buckets, datasets, instance, registry.clone());
+    let metrics = metrics_server(file.metrics_listen, registry, shutdown.clone()).await?;
+    run_until_signal(trigger, piper.run(shutdown), metrics).await
+}
+
+pub async fn packer(args: RoleArgs) -> Result<()> {
+    let file: PackerFile = load(&args.config)?;
+    let (trigger, shutdown) = shutdown_pair();
+    let registry = Registry::new();
+    let buckets = Buckets::open(&file.storage)?;
+    let datasets = config_source::start(&file.datasets, shutdown.clone()).await?;
+    let instance = node::instance_id(&file.data_dir, "packer")?;
+    let packer = Packer::new(file.packer, buckets, datasets, instance, registry.clone());
+    let metrics = metrics_server(file.metrics_listen, registry, shutdown.clone()).await?;
+    run_until_signal(trigger, packer.run(shutdown), metrics).await
+}
+
+async fn metrics_server(
+    address: std::net::SocketAddr,
+    registry: Registry,
+    shutdown: Shutdown,
+) -> Result<impl Future<Output = Result<()>>> {
+    let listener = serve::bind(address, "metrics endpoint (metrics_listen)").await?;
+    let readiness = Readiness::default();
+    Ok(serve::serve(listener, service_routes(registry, readiness), shutdown))
+}
+
+/// Runs a role until SIGINT/SIGTERM, then lets it finish what it holds. A role that stops on
+/// its own (an error) stops the metrics endpoint too, so the process exits and systemd restarts it.
+async fn run_until_signal(
+    trigger: ShutdownTrigger,
+    role: impl Future<Output = Result<()>>,
+    metrics: impl Future<Output = Result<()>>,
+) -> Result<()> {
+    let on_signal = trigger.clone();
+    tokio::spawn(async move {
+        if signals::terminate().await.is_ok() {
+            tracing::info!("shutting down");
+        }
+        on_signal.trigger();
+    });
+    let role = async {
+        let result = role.await;
+        trigger.trigger();
+        result
+    };
+    let (role, metrics) = tokio::join!(role, metrics);
+    role.context("role failed")?;
+    metrics
+}

@@ -1,0 +1,305 @@
+//! `bytefreezer up`: every stage in one process on embedded defaults, wired exactly as the
+//! separate roles are (proxy → HTTP → receiver → intake → piper → packer), so what a user sees
+//! here is what production does.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use bytefreezer_api::{DatasetSpec, SourceSpec, SyslogSourceSettings};
+use bytefreezer_control::ControlServer;
+use bytefreezer_control_store::{ControlStore, ServiceHeartbeat};
+use bytefreezer_fakedata::{FakeFormat, SendOptions, send_udp};
+use bytefreezer_packer::{Packer, PackerConfig};
+use bytefreezer_piper::{Piper, PiperConfig};
+use bytefreezer_proxy::{Proxy, ProxyConfig};
+use bytefreezer_receiver::{Receiver, ReceiverConfig};
+use bytefreezer_storage::{Buckets, StorageConfig};
+use bytefreezer_telemetry::{Readiness, Registry, Shutdown, service_routes, shutdown_pair};
+
+use crate::cli::UpArgs;
+use crate::{config_source, node, serve, signals};
+
+const DEMO_TENANT: &str = "demo";
+const DEMO_DATASET: &str = "syslog";
+const ROLES: [&str; 5] = ["control", "proxy", "receiver", "piper", "packer"];
+
+pub async fn run(args: UpArgs) -> Result<()> {
+    let data_dir = args.data_dir.as_path();
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create data folder {}", data_dir.display()))?;
+    let data_dir = data_dir.canonicalize()?;
+    let registry = Registry::new();
+    let (stop_pipeline, pipeline_shutdown) = shutdown_pair();
+    let (stop_inputs, inputs_shutdown) = shutdown_pair();
+
+    let store = ControlStore::connect(&format!("sqlite://{}", data_dir.join("control.db").display()))
+        .await
+        .context("cannot open the control store")?;
+    seed_demo(&store, args.syslog_bind).await?;
+    let proxy_key = proxy_api_key(&store, &data_dir).await?;
+    let datasets = config_source::from_store(store.clone(), pipeline_shutdown.clone()).await?;
+
+    let buckets = Buckets::open(&StorageConfig::Local {
+        root: data_dir.join("buckets"),
+    })?;
+    let instance = node::instance_id(&data_dir, "up")?;
+    let packer = Packer::new(
+        PackerConfig {
+            poll_interval_ms: 500,
+            ..PackerConfig::default()
+        },
+        buckets.clone(),
+        datasets.clone(),
+        instance.clone(),
+        registry.clone(),
+    );
+    let piper = Piper::new(
+        PiperConfig {
+            poll_interval_ms: 500,
+            ..PiperConfig::default()
+        },
+        buckets.clone(),
+        datasets.clone(),
+        instance.clone(),
+        registry.clone(),
+    )
+    .with_downstream_wakeup(packer.wakeup());
+    let receiver = Receiver::new(
+        ReceiverConfig::default(),
+        buckets.intake.clone(),
+        datasets.clone(),
+        registry.clone(),
+    )
+    .with_wakeup(piper.wakeup());
+
+    let listener = serve::bind(args.http, "dashboard (--http)").await?;
+    let http_address = listener.local_addr()?;
+    let proxy = Proxy::new(
+        ProxyConfig {
+            receiver_url: format!("http://{http_address}"),
+            api_key: proxy_key,
+            spool_dir: data_dir.join("spool"),
+            ..ProxyConfig::default()
+        },
+        datasets.clone(),
+        registry.clone(),
+    )?;
+
+    let parquet_folder = buckets
+        .packer
+        .local_root()
+        .map(|root| root.join(DEMO_TENANT).join(DEMO_DATASET).join("data/parquet"))
+        .context("the packer bucket of `up` is a local folder")?;
+    let readiness = Readiness::default();
+    let router = ControlServer::new(store.clone(), registry.clone())
+        .with_parquet_location(parquet_folder.display().to_string())
+        .router()
+        .merge(receiver.router())
+        .merge(service_routes(registry.clone(), readiness));
+
+    println!("bytefreezer up {}", env!("CARGO_PKG_VERSION"));
+    println!("  dashboard  http://{http_address}/");
+    println!("  syslog     udp://{} (dataset {DEMO_TENANT}/{DEMO_DATASET}, testing mode)", args.syslog_bind);
+    println!("  parquet    {}/", parquet_folder.display());
+    if args.no_fakedata {
+        println!("  fakedata   off");
+    } else {
+        println!("  fakedata   {} events/s (turn off with --no-fakedata)", args.fakedata_rate);
+    }
+    println!("Press Ctrl-C to stop.");
+
+    let http = tokio::spawn(serve::serve(listener, router, pipeline_shutdown.clone()));
+    let piper_task = tokio::spawn(piper.run(pipeline_shutdown.clone()));
+    let packer_task = tokio::spawn(packer.run(pipeline_shutdown.clone()));
+    let proxy_task = tokio::spawn(proxy.run(inputs_shutdown.clone()));
+    tokio::spawn(heartbeats(store.clone(), instance.clone(), pipeline_shutdown.clone()));
+    let fakedata_task = (!args.no_fakedata).then(|| {
+        tokio::spawn(fakedata(
+            args.syslog_bind,
+            args.fakedata_rate,
+            registry.clone(),
+            inputs_shutdown.clone(),
+        ))
+    });
+
+    signals::terminate().await?;
+    println!("stopping: flushing received events to the spool and shipping them");
+    stop_inputs.trigger();
+    if let Some(task) = fakedata_task {
+        let _ = task.await;
+    }
+    let proxy_result = proxy_task.await.context("proxy task panicked")?;
+    drain(&buckets, Duration::from_secs(5)).await;
+    stop_pipeline.trigger();
+    let piper_result = piper_task.await.context("piper task panicked")?;
+    let packer_result = packer_task.await.context("packer task panicked")?;
+    let http_result = http.await.context("HTTP task panicked")?;
+    proxy_result.context("proxy")?;
+    piper_result.context("piper")?;
+    packer_result.context("packer")?;
+    http_result?;
+    println!("stopped");
+    Ok(())
+}
+
+fn demo_dataset(bind: SocketAddr) -> DatasetSpec {
+    DatasetSpec {
+        tenant_id: DEMO_TENANT.into(),
+        dataset_id: DEMO_DATASET.into(),
+        name: "Demo syslog".into(),
+        source: SourceSpec::Syslog(SyslogSourceSettings {
+            bind,
+            ..SyslogSourceSettings::default()
+        }),
+        pipeline: Default::default(),
+        testing: true,
+        active: true,
+    }
+}
+
+/// Creates the demo account, tenant and dataset on first start; later starts keep what the user
+/// changed, except the listen address, which follows `--syslog-bind`.
+async fn seed_demo(store: &ControlStore, bind: SocketAddr) -> Result<()> {
+    let demo = demo_dataset(bind);
+    store.ensure_demo(&demo).await?;
+    let existing = store
+        .list_datasets()
+        .await?
+        .into_iter()
+        .find(|d| d.tenant_id == DEMO_TENANT && d.dataset_id == DEMO_DATASET);
+    if let Some(mut existing) = existing {
+        if let SourceSpec::Syslog(settings) = &mut existing.source {
+            if settings.bind != bind {
+                settings.bind = bind;
+                store.update_dataset(&existing).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The in-process proxy authenticates to the receiver like a remote one would, with an API key
+/// kept (plaintext, mode 0600) in the data folder because the store only has its hash.
+async fn proxy_api_key(store: &ControlStore, data_dir: &Path) -> Result<String> {
+    let path = data_dir.join("up-proxy.key");
+    if let Ok(key) = std::fs::read_to_string(&path) {
+        let key = key.trim().to_owned();
+        let known = store
+            .dataplane_config()
+            .await?
+            .ingest_keys
+            .iter()
+            .any(|k| k.key_sha256 == bytefreezer_api::hash_api_key(&key));
+        if known {
+            return Ok(key);
+        }
+    }
+    let name = format!("up-proxy-{}", uuid::Uuid::new_v4().simple());
+    let key = store.create_api_key(&name, DEMO_TENANT, None).await?;
+    write_secret(&path, &key)?;
+    Ok(key)
+}
+
+fn write_secret(path: &Path, secret: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(secret.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// Waits until the proxy's socket is bound, then sends generated events to it.
+async fn fakedata(bind: SocketAddr, rate: u64, registry: Registry, shutdown: Shutdown) {
+    for _ in 0..100 {
+        if registry.counter_total("bytefreezer_proxy_input_up") > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let target_ip = match bind.ip() {
+        ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        ip => ip,
+    };
+    let options = SendOptions {
+        target: SocketAddr::new(target_ip, bind.port()),
+        format: FakeFormat::Rfc5424,
+        rate_per_second: Some(rate.max(1)),
+        count: None,
+        seed: rand_seed(),
+    };
+    let mut shutdown = shutdown;
+    if let Err(error) = send_udp(options, async move { shutdown.wait().await }).await {
+        tracing::error!("fakedata stopped: {error:#}");
+    }
+}
+
+fn rand_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |elapsed| elapsed.as_nanos() as u64)
+}
+
+/// Gives piper and packer a bounded moment to carry what was just shipped through to Parquet,
+/// so a clean stop of a testing-mode dataset leaves nothing half-way. Whatever remains is
+/// durable in its bucket and continues on the next start.
+async fn drain(buckets: &Buckets, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        let pending = async {
+            let intake = buckets.intake.list("").await.ok()?;
+            let piper = buckets.piper.list("").await.ok()?;
+            Some(
+                intake
+                    .iter()
+                    .chain(piper.iter())
+                    .filter(|object| !object.key.starts_with(bytefreezer_layout::INTERNAL_PREFIX))
+                    .count(),
+            )
+        };
+        if pending.await == Some(0) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn heartbeats(store: ControlStore, instance: String, mut shutdown: Shutdown) {
+    let started_at = chrono::Utc::now();
+    let host = hostname();
+    loop {
+        for role in ROLES {
+            let heartbeat = ServiceHeartbeat {
+                instance_id: format!("{instance}-{role}"),
+                role: role.into(),
+                host: host.clone(),
+                version: env!("CARGO_PKG_VERSION").into(),
+                started_at,
+                last_seen: chrono::Utc::now(),
+                healthy: true,
+                detail: "in-process (bytefreezer up)".into(),
+            };
+            if let Err(error) = store.record_heartbeat(&heartbeat).await {
+                tracing::warn!(%error, role, "cannot record heartbeat");
+            }
+        }
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into())
+}

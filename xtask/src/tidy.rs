@@ -1,0 +1,63 @@
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+/// Built at compile time so this file does not flag itself.
+const FORBIDDEN_MACROS: [&str; 2] = [concat!("todo", "!("), concat!("unimplemented", "!(")];
+
+/// Repository rules from STYLE.md that no compiler checks.
+pub fn check(root: &Path) -> Result<()> {
+    let mut problems = Vec::new();
+    let mut files = Vec::new();
+    collect_rust_files(root, &mut files)?;
+    for file in &files {
+        let relative = file.strip_prefix(root).unwrap_or(file).display().to_string();
+        if file.file_name().is_some_and(|name| name == "mod.rs") {
+            problems.push(format!("{relative}: use `name.rs` beside `name/`, not mod.rs"));
+        }
+        let text = fs::read_to_string(file).with_context(|| format!("cannot read {relative}"))?;
+        if file.file_name().is_some_and(|name| name == "lib.rs") && !text.starts_with("//!") {
+            problems.push(format!(
+                "{relative}: lib.rs must start with a `//!` paragraph: what the crate owns and what it must not do"
+            ));
+        }
+        let in_tests = relative.contains("/tests/") || relative.contains("/benches/");
+        for (index, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            if code.starts_with("//") {
+                continue;
+            }
+            if !in_tests && FORBIDDEN_MACROS.iter().any(|m| code.contains(m)) {
+                problems.push(format!("{relative}:{}: todo!/unimplemented! outside tests", index + 1));
+            }
+        }
+    }
+    if problems.is_empty() {
+        eprintln!("xtask tidy: {} Rust files follow the repository rules", files.len());
+        Ok(())
+    } else {
+        for problem in &problems {
+            eprintln!("tidy: {problem}");
+        }
+        bail!("{} repository rule violations", problems.len())
+    }
+}
+
+fn collect_rust_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let entry = entry?;
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || name == "target" || name == "bytefreezer-data" {
+            continue;
+        }
+        if entry.file_type()?.is_dir() {
+            collect_rust_files(&path, out)?;
+        } else if name.ends_with(".rs") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
