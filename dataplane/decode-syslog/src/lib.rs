@@ -1,1 +1,16 @@
-//! TODO
+//! Syslog decoding: RFC 5424 and RFC 3164 messages, detected per message, appended as rows of
+//! the fixed syslog Arrow schema; and RFC 6587 framing (octet counting or newlines) for streams.
+//!
+//! Pure and push style: `decode(bytes, meta)` appends exactly one row, `flush()` hands back a
+//! `RecordBatch`. It must not do I/O or read the clock (time arrives in `DatagramMeta`), and a
+//! malformed message is kept as a row marked `unparsed` with its raw bytes, never dropped and
+//! never a panic.
+#![forbid(unsafe_code)]
+
+mod decoder;
+pub mod framing;
+mod parse;
+mod timestamp;
+
+pub use decoder::{DatagramMeta, DecodeOutcome, FlushPolicy, SyslogDecoder};
+pub use parse::{Format, ParsedMessage, parse_message};

@@ -1,0 +1,41 @@
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use bytefreezer_decode_syslog::{DatagramMeta, SyslogDecoder};
+
+fn messages(kind: &str) -> Vec<Vec<u8>> {
+    (0..1000)
+        .map(|i| match kind {
+            "rfc5424" => format!(
+                "<134>1 2026-11-24T22:14:15.003Z fw01.example.net filterlog 4242 ID47 [meta seq=\"{i}\"] action=deny source_ip=10.0.{}.{} dest_ip=192.0.2.10 source_port={} dest_port=443 protocol=tcp bytes_sent=1234 msg=\"blocked\"",
+                i % 200, i % 250, 1024 + i
+            ),
+            _ => format!(
+                "<38>Nov 24 22:14:15 web02 sshd[812]: action=allow source_ip=10.0.{}.{} user=alice session={i} accepted publickey for alice from 10.0.0.1 port 52311 ssh2: RSA SHA256:abcdefghijklmnopqrstuvwxyz0123456789",
+                i % 200, i % 250
+            ),
+        }
+        .into_bytes())
+        .collect()
+}
+
+fn decode(c: &mut Criterion) {
+    let mut group = c.benchmark_group("syslog_decode");
+    group.measurement_time(std::time::Duration::from_secs(3));
+    for kind in ["rfc5424", "rfc3164"] {
+        let input = messages(kind);
+        let meta = DatagramMeta { receive_time_micros: 1_795_000_000_000_000, sender: Some("192.0.2.1".parse().unwrap()) };
+        group.throughput(Throughput::Elements(input.len() as u64));
+        group.bench_function(kind, |b| {
+            let mut decoder = SyslogDecoder::with_capacity(input.len());
+            b.iter(|| {
+                for message in &input {
+                    decoder.decode(message, &meta);
+                }
+                decoder.flush()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, decode);
+criterion_main!(benches);

@@ -1,0 +1,261 @@
+use std::borrow::Cow;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BinaryBuilder, StringBuilder, TimestampMicrosecondBuilder, UInt8Builder,
+};
+use arrow::record_batch::RecordBatch;
+use bytefreezer_schema::syslog_schema;
+
+use crate::parse::{Format, parse_message};
+
+/// What the caller knows about a message that the bytes do not say.
+#[derive(Debug, Clone, Copy)]
+pub struct DatagramMeta {
+    pub receive_time_micros: i64,
+    pub sender: Option<IpAddr>,
+}
+
+/// Whether a message was understood; unparsed messages are still kept as rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeOutcome {
+    Parsed,
+    Unparsed,
+}
+
+/// When a decoder's rows should become a batch.
+#[derive(Debug, Clone, Copy)]
+pub struct FlushPolicy {
+    pub max_rows: usize,
+    pub max_bytes: usize,
+}
+
+/// Appends syslog messages to Arrow builders of the fixed syslog schema.
+pub struct SyslogDecoder {
+    receive_time: TimestampMicrosecondBuilder,
+    event_time: TimestampMicrosecondBuilder,
+    sender_address: StringBuilder,
+    format: StringBuilder,
+    facility: UInt8Builder,
+    severity: UInt8Builder,
+    hostname: StringBuilder,
+    app_name: StringBuilder,
+    procid: StringBuilder,
+    msgid: StringBuilder,
+    structured_data: StringBuilder,
+    message: StringBuilder,
+    parse_error: StringBuilder,
+    raw: BinaryBuilder,
+    rows: usize,
+    pending_bytes: usize,
+    // Reused so formatting an address does not allocate per message.
+    address_text: String,
+}
+
+impl Default for SyslogDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SyslogDecoder {
+    pub fn new() -> Self {
+        Self::with_capacity(8192)
+    }
+
+    pub fn with_capacity(rows: usize) -> Self {
+        let text = |bytes_per_row: usize| StringBuilder::with_capacity(rows, rows * bytes_per_row);
+        let timestamp = || TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC");
+        SyslogDecoder {
+            receive_time: timestamp(),
+            event_time: timestamp(),
+            sender_address: text(16),
+            format: text(8),
+            facility: UInt8Builder::with_capacity(rows),
+            severity: UInt8Builder::with_capacity(rows),
+            hostname: text(16),
+            app_name: text(12),
+            procid: text(6),
+            msgid: text(4),
+            structured_data: text(8),
+            message: text(160),
+            parse_error: text(2),
+            raw: BinaryBuilder::with_capacity(rows, 0),
+            rows: 0,
+            pending_bytes: 0,
+            address_text: String::with_capacity(46),
+        }
+    }
+
+    /// Appends exactly one row for `message`, whatever it contains.
+    pub fn decode(&mut self, message: &[u8], meta: &DatagramMeta) -> DecodeOutcome {
+        let trimmed = trim_trailer(message);
+        let (text, valid_utf8) = match std::str::from_utf8(trimmed) {
+            Ok(text) => (Cow::Borrowed(text), true),
+            Err(_) => (String::from_utf8_lossy(trimmed), false),
+        };
+        let parsed = parse_message(&text, meta.receive_time_micros);
+
+        self.receive_time.append_value(meta.receive_time_micros);
+        self.event_time.append_option(parsed.event_time_micros);
+        match meta.sender {
+            Some(address) => {
+                use std::fmt::Write;
+                self.address_text.clear();
+                let _ = write!(self.address_text, "{address}");
+                self.sender_address.append_value(&self.address_text);
+            }
+            None => self.sender_address.append_null(),
+        }
+        self.format.append_value(parsed.format.as_str());
+        self.facility.append_option(parsed.priority.map(|p| p >> 3));
+        self.severity.append_option(parsed.priority.map(|p| p & 7));
+        self.hostname.append_option(parsed.hostname);
+        self.app_name.append_option(parsed.app_name);
+        self.procid.append_option(parsed.procid);
+        self.msgid.append_option(parsed.msgid);
+        self.structured_data.append_option(parsed.structured_data);
+        self.message.append_value(parsed.message);
+        let error = match (parsed.error, valid_utf8) {
+            (None, true) => None,
+            (None, false) => Some(Cow::Borrowed("invalid UTF-8: message shows replacement characters, raw keeps the bytes")),
+            (Some(error), true) => Some(Cow::Borrowed(error)),
+            (Some(error), false) => Some(Cow::Owned(format!("{error}; invalid UTF-8"))),
+        };
+        self.parse_error.append_option(error.as_deref());
+        if parsed.format == Format::Unparsed || parsed.error.is_some() || !valid_utf8 {
+            self.raw.append_value(message);
+        } else {
+            self.raw.append_null();
+        }
+        self.rows += 1;
+        self.pending_bytes += message.len();
+        if parsed.format == Format::Unparsed || parsed.error.is_some() {
+            DecodeOutcome::Unparsed
+        } else {
+            DecodeOutcome::Parsed
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Message bytes appended since the last flush.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes
+    }
+
+    pub fn should_flush(&self, policy: &FlushPolicy) -> bool {
+        self.rows >= policy.max_rows || self.pending_bytes >= policy.max_bytes
+    }
+
+    /// The rows appended since the last flush as one batch; `None` when there are none.
+    pub fn flush(&mut self) -> Option<RecordBatch> {
+        if self.rows == 0 {
+            return None;
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.receive_time.finish()),
+            Arc::new(self.event_time.finish()),
+            Arc::new(self.sender_address.finish()),
+            Arc::new(self.format.finish()),
+            Arc::new(self.facility.finish()),
+            Arc::new(self.severity.finish()),
+            Arc::new(self.hostname.finish()),
+            Arc::new(self.app_name.finish()),
+            Arc::new(self.procid.finish()),
+            Arc::new(self.msgid.finish()),
+            Arc::new(self.structured_data.finish()),
+            Arc::new(self.message.finish()),
+            Arc::new(self.parse_error.finish()),
+            Arc::new(self.raw.finish()),
+        ];
+        self.rows = 0;
+        self.pending_bytes = 0;
+        // The builders produce exactly the schema's types, so this only fails on a bug here.
+        RecordBatch::try_new(syslog_schema(), columns).ok()
+    }
+}
+
+/// Drops the line ending or NUL many senders append to datagrams.
+fn trim_trailer(message: &[u8]) -> &[u8] {
+    let mut end = message.len();
+    while end > 0 && matches!(message[end - 1], b'\n' | b'\r' | 0) {
+        end -= 1;
+    }
+    &message[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{TimestampMicrosecondType, UInt8Type};
+    use bytefreezer_schema::SyslogColumn;
+
+    use super::*;
+
+    fn meta() -> DatagramMeta {
+        DatagramMeta {
+            receive_time_micros: 1_700_000_000_000_000,
+            sender: Some("192.0.2.7".parse().unwrap()),
+        }
+    }
+
+    fn text(batch: &RecordBatch, column: SyslogColumn, row: usize) -> Option<String> {
+        let array = batch.column(column.index()).as_string::<i32>();
+        array.is_valid(row).then(|| array.value(row).to_owned())
+    }
+
+    #[test]
+    fn one_row_per_message_matching_the_schema() {
+        let mut decoder = SyslogDecoder::new();
+        let outcomes = [
+            decoder.decode(b"<34>1 2003-10-11T22:14:15.003Z host app 12 ID - hello\n", &meta()),
+            decoder.decode(b"<13>Nov 14 22:13:20 web sshd[1]: ok\r\n", &meta()),
+            decoder.decode(b"\xff\xfe not syslog", &meta()),
+            decoder.decode(b"", &meta()),
+        ];
+        assert_eq!(outcomes, [DecodeOutcome::Parsed, DecodeOutcome::Parsed, DecodeOutcome::Unparsed, DecodeOutcome::Unparsed]);
+        assert_eq!(decoder.rows(), 4);
+        let batch = decoder.flush().unwrap();
+        assert_eq!(batch.schema(), syslog_schema());
+        assert_eq!(batch.num_rows(), 4);
+        assert!(decoder.flush().is_none());
+
+        assert_eq!(text(&batch, SyslogColumn::Format, 0).as_deref(), Some("rfc5424"));
+        assert_eq!(text(&batch, SyslogColumn::Message, 0).as_deref(), Some("hello"));
+        assert_eq!(text(&batch, SyslogColumn::SenderAddress, 0).as_deref(), Some("192.0.2.7"));
+        let facility = batch.column(SyslogColumn::Facility.index()).as_primitive::<UInt8Type>();
+        let severity = batch.column(SyslogColumn::Severity.index()).as_primitive::<UInt8Type>();
+        assert_eq!((facility.value(0), severity.value(0)), (4, 2));
+        assert_eq!(text(&batch, SyslogColumn::Format, 1).as_deref(), Some("rfc3164"));
+        assert_eq!(text(&batch, SyslogColumn::Hostname, 1).as_deref(), Some("web"));
+        assert!(batch.column(SyslogColumn::Raw.index()).is_null(0));
+
+        assert_eq!(text(&batch, SyslogColumn::Format, 2).as_deref(), Some("unparsed"));
+        assert_eq!(text(&batch, SyslogColumn::Message, 2).as_deref(), Some("\u{fffd}\u{fffd} not syslog"));
+        assert!(text(&batch, SyslogColumn::ParseError, 2).unwrap().contains("invalid UTF-8"));
+        let raw = batch.column(SyslogColumn::Raw.index()).as_binary::<i32>();
+        assert_eq!(raw.value(2), b"\xff\xfe not syslog");
+        let receive = batch.column(SyslogColumn::ReceiveTime.index()).as_primitive::<TimestampMicrosecondType>();
+        assert_eq!(receive.value(3), meta().receive_time_micros);
+        assert!(batch.column(SyslogColumn::EventTime.index()).is_null(3));
+    }
+
+    #[test]
+    fn flush_policy_counts_rows_and_bytes() {
+        let mut decoder = SyslogDecoder::with_capacity(4);
+        let policy = FlushPolicy { max_rows: 3, max_bytes: 1000 };
+        decoder.decode(b"<13>a", &meta());
+        decoder.decode(b"<13>b", &meta());
+        assert!(!decoder.should_flush(&policy));
+        decoder.decode(b"<13>c", &meta());
+        assert!(decoder.should_flush(&policy));
+        decoder.flush();
+        decoder.decode(&[b'x'; 1000], &meta());
+        assert!(decoder.should_flush(&policy));
+        assert_eq!(decoder.pending_bytes(), 1000);
+    }
+}
