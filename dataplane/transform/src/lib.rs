@@ -6,6 +6,11 @@
 //! anywhere but the `PipelineSpec` it is given, and a filter that fails on a batch returns an
 //! error instead of dropping rows.
 
+mod kv;
+mod lift;
+mod pipeline;
 mod spec;
 
+pub use lift::{LiftOutcome, MAX_LIFTED_COLUMNS, lift_message_fields};
+pub use pipeline::{Pipeline, PipelineError, TransformError};
 pub use spec::{FilterSpec, PipelineSpec};
