@@ -1,0 +1,123 @@
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytefreezer_api::DataPlaneConfig;
+use bytefreezer_layout::parse_intake_object;
+use bytefreezer_storage::{Buckets, LeaseKeeper};
+use bytefreezer_telemetry::{Registry, Shutdown};
+use futures::StreamExt;
+use tokio::sync::{Notify, watch};
+
+use crate::config::PiperConfig;
+use crate::process::{ObjectResult, process_object};
+
+/// What one pass over the intake bucket did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PiperCycle {
+    pub objects: usize,
+    pub rows_in: u64,
+    pub rows_out: u64,
+    pub failed: usize,
+    pub skipped_unknown_dataset: usize,
+}
+
+pub struct Piper {
+    pub(crate) config: PiperConfig,
+    pub(crate) buckets: Buckets,
+    pub(crate) datasets: watch::Receiver<Arc<DataPlaneConfig>>,
+    pub(crate) leases: LeaseKeeper,
+    pub(crate) registry: Registry,
+    wakeup: Arc<Notify>,
+    downstream: Option<Arc<Notify>>,
+    /// When each unknown dataset was last warned about, so a stray sender cannot flood the log.
+    pub(crate) warned: Mutex<HashMap<String, Instant>>,
+}
+
+impl Piper {
+    pub fn new(
+        config: PiperConfig,
+        buckets: Buckets,
+        datasets: watch::Receiver<Arc<DataPlaneConfig>>,
+        holder_id: String,
+        registry: Registry,
+    ) -> Piper {
+        let leases = LeaseKeeper::new(
+            buckets.intake.clone(),
+            holder_id,
+            Duration::from_secs(config.lease_ttl_secs.max(1)),
+        );
+        Piper {
+            config,
+            buckets,
+            datasets,
+            leases,
+            registry,
+            wakeup: Arc::new(Notify::new()),
+            downstream: None,
+            warned: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Poke this after writing an intake object so piper starts at once.
+    pub fn wakeup(&self) -> Arc<Notify> {
+        self.wakeup.clone()
+    }
+
+    /// Piper pokes `notify` (the packer's wakeup) after writing piper objects.
+    pub fn with_downstream_wakeup(mut self, notify: Arc<Notify>) -> Self {
+        self.downstream = Some(notify);
+        self
+    }
+
+    pub async fn run(self, mut shutdown: Shutdown) -> anyhow::Result<()> {
+        let interval = Duration::from_millis(self.config.poll_interval_ms.max(10));
+        while !shutdown.is_triggered() {
+            match self.run_once().await {
+                Ok(cycle) if cycle.objects > 0 => tracing::debug!(?cycle, "piper cycle"),
+                Ok(_) => {}
+                Err(error) => tracing::error!("piper: cannot list the intake bucket: {error:#}"),
+            }
+            tokio::select! {
+                _ = shutdown.wait() => break,
+                _ = self.wakeup.notified() => {}
+                _ = tokio::time::sleep(interval) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// One pass: every intake object present now is transformed or left for a later pass.
+    pub async fn run_once(&self) -> anyhow::Result<PiperCycle> {
+        let objects = self.buckets.intake.list("").await?;
+        let config = self.datasets.borrow().clone();
+        let work: Vec<_> = objects
+            .into_iter()
+            .filter_map(|info| parse_intake_object(&info.key).map(|key| (info, key)))
+            .collect();
+        let results: Vec<ObjectResult> = futures::stream::iter(work)
+            .map(|(info, key)| process_object(self, &config, info, key))
+            .buffer_unordered(self.config.concurrency.max(1))
+            .collect()
+            .await;
+        let mut cycle = PiperCycle::default();
+        for result in results {
+            match result {
+                ObjectResult::Done { rows_in, rows_out } => {
+                    cycle.objects += 1;
+                    cycle.rows_in += rows_in;
+                    cycle.rows_out += rows_out;
+                }
+                ObjectResult::UnknownDataset => cycle.skipped_unknown_dataset += 1,
+                ObjectResult::Failed => cycle.failed += 1,
+                ObjectResult::Busy => {}
+            }
+        }
+        if cycle.objects > 0 {
+            if let Some(downstream) = &self.downstream {
+                downstream.notify_one();
+            }
+        }
+        Ok(cycle)
+    }
+}
