@@ -1,1 +1,17 @@
-//! TODO
+//! Packer: the last stage. It groups piper objects by (tenant, dataset, event hour), and when a
+//! partition is big enough (128 MiB), old enough (20 minutes) or its dataset is in testing mode,
+//! writes them as one zstd Parquet file at the documented partition path.
+//!
+//! Exactly once by construction: before writing it records the exact input set in a plan
+//! (create-if-absent); it deletes inputs only after the Parquet file is durable, and recovery
+//! replays plans. It must never delete an input before the file containing it is durable, never
+//! drop a column or a row on a schema change (types widen instead), and never let one
+//! partition's failure stop the others.
+
+mod config;
+mod packer;
+mod plan;
+mod write;
+
+pub use config::PackerConfig;
+pub use packer::{Packer, PackerCycle};

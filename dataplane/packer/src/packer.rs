@@ -1,0 +1,232 @@
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytefreezer_api::DataPlaneConfig;
+use bytefreezer_layout::{
+    HourPartition, INTERNAL_PREFIX, PiperObject, Stage, lease_object, packer_plan_object, packer_plan_prefix,
+    parse_packer_plan_object, parse_piper_object,
+};
+use bytefreezer_schema::decode_ipc;
+use bytefreezer_storage::{Buckets, LeaseKeeper, ObjectInfo};
+use bytefreezer_telemetry::{Registry, Shutdown};
+use bytes::Bytes;
+use chrono::Utc;
+use tokio::sync::{Notify, watch};
+
+use crate::config::PackerConfig;
+use crate::plan::{Plan, file_id};
+use crate::write::execute_plan;
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PackerCycle {
+    pub files_written: usize,
+    pub rows_written: u64,
+    pub bytes_written: u64,
+    pub inputs_packed: usize,
+    pub plans_recovered: usize,
+}
+
+pub struct Packer {
+    pub(crate) config: PackerConfig,
+    pub(crate) buckets: Buckets,
+    datasets: watch::Receiver<Arc<DataPlaneConfig>>,
+    leases: LeaseKeeper,
+    pub(crate) registry: Registry,
+    wakeup: Arc<Notify>,
+}
+
+type PartitionKey = (String, String, HourPartition);
+
+impl Packer {
+    pub fn new(
+        config: PackerConfig,
+        buckets: Buckets,
+        datasets: watch::Receiver<Arc<DataPlaneConfig>>,
+        holder_id: String,
+        registry: Registry,
+    ) -> Packer {
+        let leases = LeaseKeeper::new(buckets.piper.clone(), holder_id, Duration::from_secs(config.lease_ttl_secs.max(1)));
+        Packer { config, buckets, datasets, leases, registry, wakeup: Arc::new(Notify::new()) }
+    }
+
+    /// Poke this after writing piper objects so packer looks at once.
+    pub fn wakeup(&self) -> Arc<Notify> {
+        self.wakeup.clone()
+    }
+
+    pub async fn run(self, mut shutdown: Shutdown) -> anyhow::Result<()> {
+        let interval = Duration::from_millis(self.config.poll_interval_ms.max(10));
+        while !shutdown.is_triggered() {
+            if let Err(error) = self.run_once().await {
+                tracing::error!("packer: {error:#}");
+            }
+            tokio::select! {
+                _ = shutdown.wait() => break,
+                _ = self.wakeup.notified() => {}
+                _ = tokio::time::sleep(interval) => {}
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn run_once(&self) -> anyhow::Result<PackerCycle> {
+        let mut cycle = PackerCycle::default();
+        let planned_elsewhere = self.recover_plans(&mut cycle).await?;
+        let config = self.datasets.borrow().clone();
+        let mut partitions: BTreeMap<PartitionKey, Vec<(ObjectInfo, PiperObject)>> = BTreeMap::new();
+        for info in self.buckets.piper.list("").await? {
+            if planned_elsewhere.contains(&info.key) {
+                continue;
+            }
+            if let Some(parsed) = parse_piper_object(&info.key) {
+                let key = (parsed.tenant_id.clone(), parsed.dataset_id.clone(), parsed.hour);
+                partitions.entry(key).or_default().push((info, parsed));
+            }
+        }
+        for ((tenant, dataset, hour), mut inputs) in partitions {
+            let testing = config.dataset(&tenant, &dataset).is_some_and(|d| d.testing);
+            if !self.is_due(testing, &inputs) {
+                continue;
+            }
+            inputs.sort_by(|a, b| a.0.key.cmp(&b.0.key));
+            if let Err(error) = self.flush_partition(&tenant, &dataset, &hour, inputs, &mut cycle).await {
+                self.registry
+                    .counter("bytefreezer_packer_errors_total", "Partitions that failed to flush.", &[("tenant", &tenant), ("dataset", &dataset)])
+                    .increment(1);
+                tracing::error!(%tenant, %dataset, "packer: partition {hour}: {error:#}");
+            }
+        }
+        Ok(cycle)
+    }
+
+    fn is_due(&self, testing: bool, inputs: &[(ObjectInfo, PiperObject)]) -> bool {
+        let total: u64 = inputs.iter().map(|(info, _)| info.size).sum();
+        let oldest = inputs.iter().map(|(info, _)| info.last_modified).min();
+        let max_age = chrono::Duration::seconds(self.config.max_age_secs as i64);
+        testing || total >= self.config.max_file_bytes || oldest.is_some_and(|oldest| Utc::now() - oldest >= max_age)
+    }
+
+    /// Finishes plans left by a crash. Returns the inputs of plans another live instance holds.
+    async fn recover_plans(&self, cycle: &mut PackerCycle) -> anyhow::Result<HashSet<String>> {
+        let mut planned_elsewhere = HashSet::new();
+        for object in self.buckets.packer.list(&packer_plan_prefix()).await? {
+            let Some(parsed) = parse_packer_plan_object(&object.key) else { continue };
+            let Some(bytes) = self.buckets.packer.get(&object.key).await? else { continue };
+            let plan: Plan = match serde_json::from_slice(&bytes) {
+                Ok(plan) => plan,
+                Err(error) => {
+                    tracing::error!("packer: plan {} is unreadable ({error}); its inputs stay until it is repaired", object.key);
+                    continue;
+                }
+            };
+            let lease_key = partition_lease(&parsed.tenant_id, &parsed.dataset_id, &parsed.hour);
+            let Some(lease) = self.leases.try_acquire(&lease_key).await? else {
+                planned_elsewhere.extend(plan.inputs.iter().cloned());
+                continue;
+            };
+            let result = execute_plan(self, &plan, &parsed.hour).await;
+            self.leases.release(lease).await?;
+            let written = result?;
+            cycle.plans_recovered += 1;
+            if !written.already_written && written.rows > 0 {
+                cycle.files_written += 1;
+                cycle.rows_written += written.rows;
+                cycle.bytes_written += written.bytes;
+            }
+            cycle.inputs_packed += written.inputs;
+            tracing::info!("packer: recovered plan {} ({} inputs)", object.key, written.inputs);
+        }
+        Ok(planned_elsewhere)
+    }
+
+    async fn flush_partition(
+        &self,
+        tenant: &str,
+        dataset: &str,
+        hour: &HourPartition,
+        inputs: Vec<(ObjectInfo, PiperObject)>,
+        cycle: &mut PackerCycle,
+    ) -> anyhow::Result<()> {
+        let Some(lease) = self.leases.try_acquire(&partition_lease(tenant, dataset, hour)).await? else {
+            return Ok(());
+        };
+        let result = self.flush_leased(tenant, dataset, hour, inputs, cycle).await;
+        self.leases.release(lease).await?;
+        result
+    }
+
+    async fn flush_leased(
+        &self,
+        tenant: &str,
+        dataset: &str,
+        hour: &HourPartition,
+        inputs: Vec<(ObjectInfo, PiperObject)>,
+        cycle: &mut PackerCycle,
+    ) -> anyhow::Result<()> {
+        for chunk in chunk_by_size(inputs, self.config.max_file_bytes) {
+            let mut good = Vec::with_capacity(chunk.len());
+            for (info, parsed) in chunk {
+                // Another instance may have packed it since the listing.
+                let Some(bytes) = self.buckets.piper.get(&info.key).await? else { continue };
+                match decode_ipc(&bytes) {
+                    Ok(_) => good.push((info.key, parsed.batch_id)),
+                    Err(error) => self.quarantine(&info.key, bytes, &error.to_string()).await?,
+                }
+            }
+            let Some((_, first_batch)) = good.first() else { continue };
+            let input_keys: Vec<String> = good.iter().map(|(key, _)| key.clone()).collect();
+            let plan = Plan {
+                tenant_id: tenant.into(),
+                dataset_id: dataset.into(),
+                hour: hour.path_segment(),
+                file_id: file_id(first_batch, &input_keys),
+                inputs: input_keys,
+            };
+            let plan_key = packer_plan_object(tenant, dataset, hour, &plan.file_id);
+            if !self.buckets.packer.put_if_absent(&plan_key, Bytes::from(serde_json::to_vec(&plan)?)).await? {
+                continue;
+            }
+            let written = execute_plan(self, &plan, hour).await?;
+            cycle.files_written += usize::from(written.rows > 0);
+            cycle.rows_written += written.rows;
+            cycle.bytes_written += written.bytes;
+            cycle.inputs_packed += written.inputs;
+        }
+        Ok(())
+    }
+
+    async fn quarantine(&self, key: &str, bytes: Bytes, reason: &str) -> anyhow::Result<()> {
+        let target = format!("{INTERNAL_PREFIX}/quarantine/packer/{key}");
+        self.buckets.piper.put(&target, bytes).await?;
+        self.buckets.piper.delete(key).await?;
+        self.registry
+            .counter("bytefreezer_packer_inputs_quarantined_total", "Unreadable piper objects moved aside.", &[])
+            .increment(1);
+        tracing::error!("packer: {key} is not a readable Arrow stream ({reason}); moved to {target}");
+        Ok(())
+    }
+}
+
+fn partition_lease(tenant: &str, dataset: &str, hour: &HourPartition) -> String {
+    lease_object(Stage::Packer, &format!("{tenant}/{dataset}/{}", hour.path_segment()))
+}
+
+/// Consecutive inputs grouped so each group stays within `max_bytes`; a bigger input goes alone.
+fn chunk_by_size<T>(inputs: Vec<(ObjectInfo, T)>, max_bytes: u64) -> Vec<Vec<(ObjectInfo, T)>> {
+    let mut chunks: Vec<Vec<(ObjectInfo, T)>> = Vec::new();
+    let mut size = 0u64;
+    for input in inputs {
+        let fits = chunks.last().is_some_and(|chunk| !chunk.is_empty() && size + input.0.size <= max_bytes);
+        if !fits {
+            chunks.push(Vec::new());
+            size = 0;
+        }
+        size += input.0.size;
+        if let Some(chunk) = chunks.last_mut() {
+            chunk.push(input);
+        }
+    }
+    chunks
+}
