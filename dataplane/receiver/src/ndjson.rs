@@ -1,0 +1,103 @@
+use std::io::{BufRead, BufReader, Cursor};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, TimestampMicrosecondArray};
+use arrow::datatypes::{Field, Schema};
+use arrow::json::ReaderBuilder;
+use arrow::json::reader::infer_json_schema_from_iterator;
+use arrow::record_batch::RecordBatch;
+use bytefreezer_schema::{RECEIVE_TIME, timestamp_type};
+
+/// Turns newline-delimited JSON objects (or one JSON array of objects) into one batch, adding
+/// `receive_time` when the events do not carry it. Errors name the line.
+pub fn ndjson_to_batch(body: &[u8], receive_time_micros: i64) -> Result<RecordBatch, String> {
+    let values = parse_values(body)?;
+    if values.is_empty() {
+        return Err("the body holds no JSON object".into());
+    }
+    let schema = infer_json_schema_from_iterator(values.iter().map(Ok)).map_err(|e| format!("cannot infer a schema: {e}"))?;
+    let mut decoder = ReaderBuilder::new(Arc::new(schema))
+        .with_batch_size(values.len())
+        .build_decoder()
+        .map_err(|e| e.to_string())?;
+    decoder.serialize(&values).map_err(|e| format!("cannot convert JSON: {e}"))?;
+    let batch = decoder
+        .flush()
+        .map_err(|e| format!("cannot convert JSON: {e}"))?
+        .ok_or("the body holds no JSON object")?;
+    if batch.schema().field_with_name(RECEIVE_TIME).is_ok() {
+        // A client-supplied receive_time would not be a timestamp; keep it under another name.
+        return rename_receive_time(batch, receive_time_micros);
+    }
+    append_receive_time(batch, receive_time_micros)
+}
+
+fn parse_values(body: &[u8]) -> Result<Vec<serde_json::Value>, String> {
+    let trimmed = body.iter().position(|b| !b.is_ascii_whitespace()).map_or(&body[..0], |start| &body[start..]);
+    if trimmed.first() == Some(&b'[') {
+        let values: Vec<serde_json::Value> =
+            serde_json::from_slice(trimmed).map_err(|e| format!("invalid JSON array: {e}"))?;
+        return values
+            .into_iter()
+            .enumerate()
+            .map(|(index, value)| match value {
+                serde_json::Value::Object(_) => Ok(value),
+                _ => Err(format!("array element {} is not a JSON object", index + 1)),
+            })
+            .collect();
+    }
+    let mut values = Vec::new();
+    for (index, line) in BufReader::new(Cursor::new(body)).lines().enumerate() {
+        let line = line.map_err(|_| format!("line {} is not valid UTF-8", index + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<serde_json::Value>(&line) {
+            Ok(value @ serde_json::Value::Object(_)) => values.push(value),
+            Ok(_) => return Err(format!("line {} is not a JSON object", index + 1)),
+            Err(error) => return Err(format!("line {} is not valid JSON: {error}", index + 1)),
+        }
+    }
+    Ok(values)
+}
+
+fn append_receive_time(batch: RecordBatch, micros: i64) -> Result<RecordBatch, String> {
+    let mut fields: Vec<Field> = batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+    fields.insert(0, Field::new(RECEIVE_TIME, timestamp_type(), false));
+    columns.insert(0, Arc::new(TimestampMicrosecondArray::from(vec![micros; batch.num_rows()]).with_timezone("UTC")));
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| e.to_string())
+}
+
+fn rename_receive_time(batch: RecordBatch, micros: i64) -> Result<RecordBatch, String> {
+    let fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| if f.name() == RECEIVE_TIME { f.as_ref().clone().with_name("client_receive_time") } else { f.as_ref().clone() })
+        .collect();
+    let renamed = RecordBatch::try_new(Arc::new(Schema::new(fields)), batch.columns().to_vec()).map_err(|e| e.to_string())?;
+    append_receive_time(renamed, micros)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_and_arrays_become_rows_with_receive_time() {
+        let batch = ndjson_to_batch(b"{\"a\":1,\"b\":\"x\"}\n\n{\"a\":2}\n", 5).unwrap();
+        assert_eq!(batch.num_rows(), 2);
+        assert_eq!(batch.schema().field(0).name(), RECEIVE_TIME);
+        assert!(batch.schema().field_with_name("b").is_ok());
+        assert_eq!(ndjson_to_batch(b" [{\"a\":1},{\"a\":2},{\"c\":true}]", 5).unwrap().num_rows(), 3);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        assert_eq!(ndjson_to_batch(b"{\"a\":1}\n{oops\n", 0).unwrap_err().split(':').next().unwrap(), "line 2 is not valid JSON");
+        assert!(ndjson_to_batch(b"{\"a\":1}\n42\n", 0).unwrap_err().contains("line 2 is not a JSON object"));
+        assert!(ndjson_to_batch(b"", 0).is_err());
+        assert!(ndjson_to_batch(b"[1]", 0).unwrap_err().contains("element 1"));
+    }
+}
