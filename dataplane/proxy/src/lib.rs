@@ -1,1 +1,17 @@
-//! TODO
+//! Proxy: the edge of the pipeline. It listens for each dataset's exporters (UDP syslog today),
+//! decodes into Arrow batches, makes every batch durable in an on-disk spool, and ships spooled
+//! batches to the receiver over HTTP(S) with the tenant's API key, retrying until acknowledged.
+//!
+//! It must not block a receive loop on the network or the disk beyond one spool write, must not
+//! delete a spooled batch before the receiver acknowledged it (except the oldest ones when the
+//! spool is full, each counted), and one dataset's failure (port in use) never stops another.
+
+mod config;
+mod input;
+mod proxy;
+mod shipper;
+mod spool;
+
+pub use config::ProxyConfig;
+pub use proxy::Proxy;
+pub use spool::{Spool, SpooledBatch};

@@ -1,0 +1,52 @@
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyConfig {
+    /// Base URL of the receiver. Default `http://127.0.0.1:8081`.
+    pub receiver_url: String,
+    /// The tenant's ingest API key. Required.
+    pub api_key: String,
+    /// Extra CA certificate (PEM) to trust for an HTTPS receiver with a private CA.
+    pub receiver_ca_file: Option<PathBuf>,
+    /// Where batches wait until acknowledged. Default `bytefreezer-data/spool`.
+    pub spool_dir: PathBuf,
+    /// Spool size limit; beyond it the oldest batches are dropped and counted. Default 1 GiB.
+    pub spool_max_bytes: u64,
+    /// Rows per batch at most. Default 65536.
+    pub batch_max_rows: usize,
+    /// Raw message bytes per batch at most. Default 8 MiB.
+    pub batch_max_bytes: usize,
+    /// A batch older than this is shipped even if small. Default 1000; testing-mode datasets
+    /// use at most 200.
+    pub batch_max_age_ms: u64,
+    /// SO_RCVBUF requested for UDP sockets. Default 8 MiB.
+    pub udp_recv_buffer_bytes: usize,
+    /// First retry delay. Default 200.
+    pub retry_initial_ms: u64,
+    /// Longest retry delay. Default 30000.
+    pub retry_max_ms: u64,
+    /// Timeout of one request to the receiver. Default 30.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        ProxyConfig {
+            receiver_url: "http://127.0.0.1:8081".into(),
+            api_key: String::new(),
+            receiver_ca_file: None,
+            spool_dir: PathBuf::from("bytefreezer-data/spool"),
+            spool_max_bytes: 1024 * 1024 * 1024,
+            batch_max_rows: 65536,
+            batch_max_bytes: 8 * 1024 * 1024,
+            batch_max_age_ms: 1000,
+            udp_recv_buffer_bytes: 8 * 1024 * 1024,
+            retry_initial_ms: 200,
+            retry_max_ms: 30_000,
+            request_timeout_secs: 30,
+        }
+    }
+}

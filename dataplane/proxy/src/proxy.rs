@@ -1,0 +1,142 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use bytefreezer_api::{DataPlaneConfig, SourceSpec, SyslogTransport};
+use bytefreezer_telemetry::{Registry, Shutdown, shutdown_pair};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::ProxyConfig;
+use crate::input::{InputSpec, run_udp_input};
+use crate::shipper::Shipper;
+use crate::spool::Spool;
+
+const SHIPPER_WORKERS: usize = 4;
+/// How long a stopping proxy keeps shipping before leaving the rest in the spool.
+const DRAIN_ON_STOP: Duration = Duration::from_secs(5);
+
+pub struct Proxy {
+    config: Arc<ProxyConfig>,
+    datasets: watch::Receiver<Arc<DataPlaneConfig>>,
+    registry: Registry,
+    spool: Arc<Spool>,
+    client: reqwest::Client,
+}
+
+struct RunningInput {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Proxy {
+    /// Checks the configuration and opens the spool (resuming batches left by a previous run).
+    pub fn new(config: ProxyConfig, datasets: watch::Receiver<Arc<DataPlaneConfig>>, registry: Registry) -> Result<Proxy> {
+        if config.api_key.trim().is_empty() {
+            bail!("proxy: api_key is required: create an ingest API key for the tenant and set [proxy] api_key");
+        }
+        let url = reqwest::Url::parse(&config.receiver_url)
+            .with_context(|| format!("proxy: receiver_url {:?} is not a URL like https://receiver:8081", config.receiver_url))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            bail!("proxy: receiver_url {:?} must start with http:// or https://", config.receiver_url);
+        }
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(config.request_timeout_secs.max(1)))
+            .connect_timeout(Duration::from_secs(10));
+        if let Some(ca_file) = &config.receiver_ca_file {
+            let pem = std::fs::read(ca_file).with_context(|| format!("proxy: cannot read receiver_ca_file {}", ca_file.display()))?;
+            let certificate = reqwest::Certificate::from_pem(&pem)
+                .with_context(|| format!("proxy: receiver_ca_file {} is not a PEM certificate", ca_file.display()))?;
+            client = client.add_root_certificate(certificate);
+        }
+        let client = client.build().context("proxy: cannot build the HTTP client")?;
+        let spool = Arc::new(Spool::open(&config.spool_dir, config.spool_max_bytes, registry.clone())?);
+        Ok(Proxy { config: Arc::new(config), datasets, registry, spool, client })
+    }
+
+    pub async fn run(mut self, mut shutdown: Shutdown) -> Result<()> {
+        let (stop_shipping, shipping) = shutdown_pair();
+        let shipper = Arc::new(Shipper {
+            client: self.client.clone(),
+            receiver_url: self.config.receiver_url.trim_end_matches('/').to_owned(),
+            api_key: self.config.api_key.clone(),
+            spool: self.spool.clone(),
+            registry: self.registry.clone(),
+            retry_initial: Duration::from_millis(self.config.retry_initial_ms.max(1)),
+            retry_max: Duration::from_millis(self.config.retry_max_ms.max(self.config.retry_initial_ms.max(1))),
+        });
+        let workers: Vec<_> = (0..SHIPPER_WORKERS).map(|_| tokio::spawn(shipper.clone().run_worker(shipping.clone()))).collect();
+
+        let mut inputs: HashMap<InputSpec, RunningInput> = HashMap::new();
+        let current = self.datasets.borrow_and_update().clone();
+        self.reconcile(&mut inputs, &current).await;
+        loop {
+            tokio::select! {
+                _ = shutdown.wait() => break,
+                changed = self.datasets.changed() => {
+                    if changed.is_err() {
+                        shutdown.wait().await;
+                        break;
+                    }
+                    let current = self.datasets.borrow_and_update().clone();
+                    self.reconcile(&mut inputs, &current).await;
+                }
+            }
+        }
+        for (_, input) in inputs.drain() {
+            stop_input(input).await;
+        }
+        let deadline = tokio::time::Instant::now() + DRAIN_ON_STOP;
+        while !self.spool.is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if !self.spool.is_empty() {
+            tracing::info!("proxy: {} batches stay in the spool for the next start", self.spool.len());
+        }
+        stop_shipping.trigger();
+        for worker in workers {
+            let _ = worker.await;
+        }
+        Ok(())
+    }
+
+    /// Starts inputs for new datasets and stops those removed, paused or changed, leaving the
+    /// others untouched.
+    async fn reconcile(&self, inputs: &mut HashMap<InputSpec, RunningInput>, config: &DataPlaneConfig) {
+        let desired: Vec<InputSpec> = config
+            .datasets
+            .iter()
+            .filter(|dataset| dataset.active)
+            .filter_map(|dataset| match &dataset.source {
+                SourceSpec::Syslog(settings) if settings.transport == SyslogTransport::Udp => Some(InputSpec {
+                    tenant_id: dataset.tenant_id.clone(),
+                    dataset_id: dataset.dataset_id.clone(),
+                    bind: settings.bind,
+                    testing: dataset.testing,
+                }),
+                SourceSpec::Syslog(_) => None,
+            })
+            .collect();
+        let obsolete: Vec<InputSpec> = inputs.keys().filter(|spec| !desired.contains(spec)).cloned().collect();
+        for spec in obsolete {
+            if let Some(input) = inputs.remove(&spec) {
+                stop_input(input).await;
+            }
+        }
+        for spec in desired {
+            if inputs.contains_key(&spec) {
+                continue;
+            }
+            let (stop, stopped) = watch::channel(false);
+            let task = tokio::spawn(run_udp_input(spec.clone(), self.config.clone(), self.spool.clone(), self.registry.clone(), stopped));
+            inputs.insert(spec, RunningInput { stop, task });
+        }
+    }
+}
+
+async fn stop_input(input: RunningInput) {
+    let _ = input.stop.send(true);
+    let _ = input.task.await;
+}
