@@ -11,6 +11,14 @@ use crate::cli::CatArgs;
 const PARQUET_MAGIC: &[u8; 4] = b"PAR1";
 
 pub fn run(args: CatArgs) -> Result<()> {
+    match print(&args) {
+        // `bytefreezer cat FILE | head` closes the pipe early; that is not a failure.
+        Err(error) if format!("{error:#}").contains("Broken pipe") => Ok(()),
+        other => other,
+    }
+}
+
+fn print(args: &CatArgs) -> Result<()> {
     let path = &args.object;
     let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut magic = [0u8; 4];
@@ -29,7 +37,8 @@ pub fn run(args: CatArgs) -> Result<()> {
             write(&batch?)?;
         }
     } else {
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         let (_, batches) = match bytefreezer_schema::decode_ipc(&bytes) {
             Ok(decoded) => decoded,
             Err(error) => bail!(

@@ -65,7 +65,11 @@ pub struct RoleArgs {
 #[derive(Args)]
 pub struct ControlArgs {
     /// `sqlite://PATH` or `postgres://USER@HOST/DB`.
-    #[arg(long, env = "BYTEFREEZER_DATABASE_URL", default_value = "sqlite://bytefreezer-data/control.db")]
+    #[arg(
+        long,
+        env = "BYTEFREEZER_DATABASE_URL",
+        default_value = "sqlite://bytefreezer-data/control.db"
+    )]
     pub database_url: String,
     /// Address of the status page and API.
     #[arg(long, default_value = "127.0.0.1:8000")]

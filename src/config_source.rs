@@ -75,7 +75,9 @@ pub async fn from_store(store: ControlStore, shutdown: Shutdown) -> Result<Confi
             }
             match store.dataplane_config().await {
                 Ok(config) => publish(&sender, config),
-                Err(error) => tracing::warn!(%error, "cannot read dataset configuration from the control store; keeping the last one"),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read dataset configuration from the control store; keeping the last one")
+                }
             }
         }
     });
@@ -97,7 +99,8 @@ fn read_file(path: &Path) -> Result<DataPlaneConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read dataset file {}", path.display()))?;
     let config: DataPlaneConfig = if path.extension().is_some_and(|ext| ext == "json") {
-        serde_json::from_str(&text).with_context(|| format!("invalid dataset file {}", path.display()))?
+        serde_json::from_str(&text)
+            .with_context(|| format!("invalid dataset file {}", path.display()))?
     } else {
         toml::from_str(&text).with_context(|| format!("invalid dataset file {}", path.display()))?
     };
@@ -108,7 +111,11 @@ fn read_file(path: &Path) -> Result<DataPlaneConfig> {
     Ok(config)
 }
 
-async fn watch_file(path: PathBuf, sender: watch::Sender<Arc<DataPlaneConfig>>, mut shutdown: Shutdown) {
+async fn watch_file(
+    path: PathBuf,
+    sender: watch::Sender<Arc<DataPlaneConfig>>,
+    mut shutdown: Shutdown,
+) {
     let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
     let mut last_modified = modified(&path);
     loop {

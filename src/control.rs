@@ -9,7 +9,8 @@ use crate::{serve, signals};
 /// The control plane on its own host (PostgreSQL in production, SQLite by default).
 pub async fn run(args: ControlArgs) -> Result<()> {
     if let Some(path) = args.database_url.strip_prefix("sqlite://") {
-        if let Some(parent) = std::path::Path::new(path.split('?').next().unwrap_or(path)).parent() {
+        if let Some(parent) = std::path::Path::new(path.split('?').next().unwrap_or(path)).parent()
+        {
             std::fs::create_dir_all(parent).ok();
         }
     }
@@ -19,7 +20,10 @@ pub async fn run(args: ControlArgs) -> Result<()> {
         .router()
         .merge(service_routes(registry, Readiness::default()));
     let listener = serve::bind(args.listen, "control plane (--listen)").await?;
-    eprintln!("bytefreezer control plane on http://{}", listener.local_addr()?);
+    eprintln!(
+        "bytefreezer control plane on http://{}",
+        listener.local_addr()?
+    );
     let (trigger, shutdown) = shutdown_pair();
     tokio::spawn(async move {
         let _ = signals::terminate().await;

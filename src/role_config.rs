@@ -23,8 +23,6 @@ fn default_data_dir() -> PathBuf {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProxyFile {
-    #[serde(default = "default_data_dir")]
-    pub data_dir: PathBuf,
     /// `/healthz`, `/readyz` and `/metrics`. Default 127.0.0.1:9101.
     #[serde(default = "default_proxy_metrics")]
     pub metrics_listen: SocketAddr,
@@ -35,8 +33,6 @@ pub struct ProxyFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiverFile {
-    #[serde(default = "default_data_dir")]
-    pub data_dir: PathBuf,
     pub datasets: DatasetSourceConfig,
     #[serde(default)]
     pub storage: StorageConfig,
@@ -96,7 +92,9 @@ mod tests {
     use super::*;
 
     fn example(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/config").join(name)
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("deploy/config")
+            .join(name)
     }
 
     #[test]

@@ -8,7 +8,9 @@ use bytefreezer_piper::Piper;
 use bytefreezer_proxy::Proxy;
 use bytefreezer_receiver::Receiver;
 use bytefreezer_storage::Buckets;
-use bytefreezer_telemetry::{Readiness, Registry, Shutdown, ShutdownTrigger, service_routes, shutdown_pair};
+use bytefreezer_telemetry::{
+    Readiness, Registry, Shutdown, ShutdownTrigger, service_routes, shutdown_pair,
+};
 
 use crate::cli::RoleArgs;
 use crate::role_config::{PackerFile, PiperFile, ProxyFile, ReceiverFile, load};
@@ -66,7 +68,11 @@ async fn metrics_server(
 ) -> Result<impl Future<Output = Result<()>>> {
     let listener = serve::bind(address, "metrics endpoint (metrics_listen)").await?;
     let readiness = Readiness::default();
-    Ok(serve::serve(listener, service_routes(registry, readiness), shutdown))
+    Ok(serve::serve(
+        listener,
+        service_routes(registry, readiness),
+        shutdown,
+    ))
 }
 
 /// Runs a role until SIGINT/SIGTERM, then lets it finish what it holds. A role that stops on

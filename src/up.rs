@@ -34,9 +34,12 @@ pub async fn run(args: UpArgs) -> Result<()> {
     let (stop_pipeline, pipeline_shutdown) = shutdown_pair();
     let (stop_inputs, inputs_shutdown) = shutdown_pair();
 
-    let store = ControlStore::connect(&format!("sqlite://{}", data_dir.join("control.db").display()))
-        .await
-        .context("cannot open the control store")?;
+    let store = ControlStore::connect(&format!(
+        "sqlite://{}",
+        data_dir.join("control.db").display()
+    ))
+    .await
+    .context("cannot open the control store")?;
     seed_demo(&store, args.syslog_bind).await?;
     let proxy_key = proxy_api_key(&store, &data_dir).await?;
     let datasets = config_source::from_store(store.clone(), pipeline_shutdown.clone()).await?;
@@ -90,7 +93,11 @@ pub async fn run(args: UpArgs) -> Result<()> {
     let parquet_folder = buckets
         .packer
         .local_root()
-        .map(|root| root.join(DEMO_TENANT).join(DEMO_DATASET).join("data/parquet"))
+        .map(|root| {
+            root.join(DEMO_TENANT)
+                .join(DEMO_DATASET)
+                .join("data/parquet")
+        })
         .context("the packer bucket of `up` is a local folder")?;
     let readiness = Readiness::default();
     let router = ControlServer::new(store.clone(), registry.clone())
@@ -101,12 +108,18 @@ pub async fn run(args: UpArgs) -> Result<()> {
 
     println!("bytefreezer up {}", env!("CARGO_PKG_VERSION"));
     println!("  dashboard  http://{http_address}/");
-    println!("  syslog     udp://{} (dataset {DEMO_TENANT}/{DEMO_DATASET}, testing mode)", args.syslog_bind);
+    println!(
+        "  syslog     udp://{} (dataset {DEMO_TENANT}/{DEMO_DATASET}, testing mode)",
+        args.syslog_bind
+    );
     println!("  parquet    {}/", parquet_folder.display());
     if args.no_fakedata {
         println!("  fakedata   off");
     } else {
-        println!("  fakedata   {} events/s (turn off with --no-fakedata)", args.fakedata_rate);
+        println!(
+            "  fakedata   {} events/s (turn off with --no-fakedata)",
+            args.fakedata_rate
+        );
     }
     println!("Press Ctrl-C to stop.");
 
@@ -114,7 +127,11 @@ pub async fn run(args: UpArgs) -> Result<()> {
     let piper_task = tokio::spawn(piper.run(pipeline_shutdown.clone()));
     let packer_task = tokio::spawn(packer.run(pipeline_shutdown.clone()));
     let proxy_task = tokio::spawn(proxy.run(inputs_shutdown.clone()));
-    tokio::spawn(heartbeats(store.clone(), instance.clone(), pipeline_shutdown.clone()));
+    tokio::spawn(heartbeats(
+        store.clone(),
+        instance.clone(),
+        pipeline_shutdown.clone(),
+    ));
     let fakedata_task = (!args.no_fakedata).then(|| {
         tokio::spawn(fakedata(
             args.syslog_bind,
@@ -170,11 +187,10 @@ async fn seed_demo(store: &ControlStore, bind: SocketAddr) -> Result<()> {
         .into_iter()
         .find(|d| d.tenant_id == DEMO_TENANT && d.dataset_id == DEMO_DATASET);
     if let Some(mut existing) = existing {
-        if let SourceSpec::Syslog(settings) = &mut existing.source {
-            if settings.bind != bind {
-                settings.bind = bind;
-                store.update_dataset(&existing).await?;
-            }
+        let SourceSpec::Syslog(settings) = &mut existing.source;
+        if settings.bind != bind {
+            settings.bind = bind;
+            store.update_dataset(&existing).await?;
         }
     }
     Ok(())

@@ -23,7 +23,12 @@ impl UpProcess {
         let child = Command::new(env!("CARGO_BIN_EXE_bytefreezer"))
             .args(["up", "--no-fakedata", "--data-dir"])
             .arg(data_dir)
-            .args(["--http", &http.to_string(), "--syslog-bind", &syslog.to_string()])
+            .args([
+                "--http",
+                &http.to_string(),
+                "--syslog-bind",
+                &syslog.to_string(),
+            ])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
@@ -69,7 +74,8 @@ impl UpProcess {
     }
 
     fn parquet_folder(&self) -> PathBuf {
-        self.data_dir.join("buckets/packer/demo/syslog/data/parquet")
+        self.data_dir
+            .join("buckets/packer/demo/syslog/data/parquet")
     }
 
     fn terminate(mut self) -> std::process::ExitStatus {
@@ -80,7 +86,10 @@ impl UpProcess {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 return status;
             }
-            assert!(Instant::now() < deadline, "bytefreezer up did not stop within 30 s of SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "bytefreezer up did not stop within 30 s of SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -99,11 +108,17 @@ impl Drop for UpProcess {
 }
 
 fn free_tcp() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }
 
 fn free_udp() -> SocketAddr {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }
 
 /// The message for sequence number `seq`: RFC 5424 with key=value and JSON bodies, RFC 3164,
@@ -156,7 +171,9 @@ fn read_parquet(folder: &Path, keep_columns: &[&str]) -> ParquetRows {
     let mut rows = ParquetRows::default();
     let mut stack = vec![folder.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
@@ -174,20 +191,29 @@ fn read_parquet(folder: &Path, keep_columns: &[&str]) -> ParquetRows {
             .unwrap();
         for batch in reader {
             let batch = batch.unwrap();
-            let seq = arrow::compute::cast(batch.column_by_name("seq").expect("seq column"), &DataType::Int64)
-                .unwrap();
+            let seq = arrow::compute::cast(
+                batch.column_by_name("seq").expect("seq column"),
+                &DataType::Int64,
+            )
+            .unwrap();
             let seq = seq.as_primitive::<Int64Type>();
-            rows.seq.extend((0..seq.len()).map(|i| if seq.is_null(i) { -1 } else { seq.value(i) }));
+            rows.seq
+                .extend((0..seq.len()).map(|i| if seq.is_null(i) { -1 } else { seq.value(i) }));
             for name in keep_columns {
                 let values = match batch.column_by_name(name) {
                     Some(column) => {
                         let text = arrow::compute::cast(column, &DataType::Utf8).unwrap();
                         let text = text.as_string::<i32>();
-                        (0..text.len()).map(|i| text.is_valid(i).then(|| text.value(i).to_owned())).collect()
+                        (0..text.len())
+                            .map(|i| text.is_valid(i).then(|| text.value(i).to_owned()))
+                            .collect()
                     }
                     None => vec![None; batch.num_rows()],
                 };
-                rows.columns.entry(name.to_string()).or_default().extend(values);
+                rows.columns
+                    .entry(name.to_string())
+                    .or_default()
+                    .extend(values);
             }
         }
     }
@@ -227,22 +253,45 @@ fn up_turns_mixed_syslog_into_partitioned_parquet() {
     let total = 10_000u64;
     send(up.syslog, 0..total);
 
-    up.wait_until(Duration::from_secs(90), "all 10,000 rows are in Parquet", |up| {
-        read_parquet(&up.parquet_folder(), &[]).seq.len() as u64 >= total
-    });
+    up.wait_until(
+        Duration::from_secs(90),
+        "all 10,000 rows are in Parquet",
+        |up| read_parquet(&up.parquet_folder(), &[]).seq.len() as u64 >= total,
+    );
     let rows = read_parquet(
         &up.parquet_folder(),
-        &["format", "hostname", "app_name", "procid", "action", "user", "parse_error", "facility", "severity", "structured_data"],
+        &[
+            "format",
+            "hostname",
+            "app_name",
+            "procid",
+            "action",
+            "user",
+            "parse_error",
+            "facility",
+            "severity",
+            "structured_data",
+        ],
     );
     assert_eq!(rows.seq.len() as u64, total, "exact row count");
     let mut seen = rows.seq.clone();
     seen.sort_unstable();
-    assert_eq!(seen, (0..total as i64).collect::<Vec<_>>(), "every message exactly once");
+    assert_eq!(
+        seen,
+        (0..total as i64).collect::<Vec<_>>(),
+        "every message exactly once"
+    );
 
     let layout = regex_like_layout();
     for file in &rows.files {
-        let relative = file.strip_prefix(dir.path().join("buckets/packer")).unwrap();
-        assert!(layout(&relative.display().to_string()), "unexpected Parquet path {}", relative.display());
+        let relative = file
+            .strip_prefix(dir.path().join("buckets/packer"))
+            .unwrap();
+        assert!(
+            layout(&relative.display().to_string()),
+            "unexpected Parquet path {}",
+            relative.display()
+        );
     }
 
     let row_of = |seq: i64| rows.seq.iter().position(|s| *s == seq).unwrap();
@@ -254,7 +303,10 @@ fn up_turns_mixed_syslog_into_partitioned_parquet() {
     assert_eq!(value("facility", 0).as_deref(), Some("16"));
     assert_eq!(value("severity", 0).as_deref(), Some("6"));
     assert_eq!(value("action", 0).as_deref(), Some("deny"));
-    assert_eq!(value("structured_data", 0).as_deref(), Some("[meta seq=\"0\"]"));
+    assert_eq!(
+        value("structured_data", 0).as_deref(),
+        Some("[meta seq=\"0\"]")
+    );
     assert_eq!(value("format", 1).as_deref(), Some("rfc3164"));
     assert_eq!(value("hostname", 1).as_deref(), Some("web02"));
     assert_eq!(value("app_name", 1).as_deref(), Some("sshd"));
@@ -263,9 +315,17 @@ fn up_turns_mixed_syslog_into_partitioned_parquet() {
     assert_eq!(value("user", 2).as_deref(), Some("bob"));
     assert_eq!(value("format", 3).as_deref(), Some("unparsed"));
     assert_eq!(value("format", 4).as_deref(), Some("unparsed"));
-    assert!(value("parse_error", 4).is_some(), "invalid bytes are marked");
+    assert!(
+        value("parse_error", 4).is_some(),
+        "invalid bytes are marked"
+    );
     assert!(value("parse_error", 0).is_none());
-    let count_format = |format: &str| rows.columns["format"].iter().filter(|f| f.as_deref() == Some(format)).count();
+    let count_format = |format: &str| {
+        rows.columns["format"]
+            .iter()
+            .filter(|f| f.as_deref() == Some(format))
+            .count()
+    };
     assert_eq!(count_format("rfc5424"), 4000);
     assert_eq!(count_format("rfc3164"), 2000);
     assert_eq!(count_format("unparsed"), 4000);
@@ -300,28 +360,40 @@ fn sigkill_mid_pipeline_loses_no_durable_message_and_duplicates_none() {
     let up = UpProcess::start(dir.path(), http, syslog);
 
     let sender = std::thread::spawn(move || send(syslog, 0..60_000));
-    up.wait_until(Duration::from_secs(90), "piper and packer are at work", |up| {
-        up.metric("bytefreezer_proxy_rows_durable_total") >= 15_000
-            && up.metric("bytefreezer_packer_files_total") >= 1
-    });
+    up.wait_until(
+        Duration::from_secs(90),
+        "piper and packer are at work",
+        |up| {
+            up.metric("bytefreezer_proxy_rows_durable_total") >= 15_000
+                && up.metric("bytefreezer_packer_files_total") >= 1
+        },
+    );
     let durable_before_kill = up.metric("bytefreezer_proxy_rows_durable_total");
     up.kill();
     sender.join().unwrap();
 
     let up = UpProcess::start(dir.path(), http, syslog);
     let mut last = (0usize, Instant::now());
-    up.wait_until(Duration::from_secs(120), "the restarted pipeline settles", |up| {
-        let rows = read_parquet(&up.parquet_folder(), &[]).seq.len();
-        if rows != last.0 {
-            last = (rows, Instant::now());
-        }
-        rows as u64 >= durable_before_kill && last.1.elapsed() > Duration::from_secs(3)
-    });
+    up.wait_until(
+        Duration::from_secs(120),
+        "the restarted pipeline settles",
+        |up| {
+            let rows = read_parquet(&up.parquet_folder(), &[]).seq.len();
+            if rows != last.0 {
+                last = (rows, Instant::now());
+            }
+            rows as u64 >= durable_before_kill && last.1.elapsed() > Duration::from_secs(3)
+        },
+    );
     let rows = read_parquet(&up.parquet_folder(), &[]);
     let mut seen = rows.seq.clone();
     seen.sort_unstable();
     seen.dedup();
-    assert_eq!(seen.len(), rows.seq.len(), "no message appears twice in Parquet");
+    assert_eq!(
+        seen.len(),
+        rows.seq.len(),
+        "no message appears twice in Parquet"
+    );
     assert!(
         rows.seq.len() as u64 >= durable_before_kill,
         "{} rows in Parquet but {durable_before_kill} were durable before SIGKILL",

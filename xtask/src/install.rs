@@ -46,7 +46,13 @@ fn ensure_python_packages() -> Result<()> {
         return Ok(());
     }
     let mut pip = Command::new(&python);
-    pip.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]);
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+    ]);
     if is_externally_managed(&python) {
         pip.arg("--break-system-packages");
     }

@@ -31,15 +31,26 @@ fn main() -> Result<()> {
 fn test(nextest_args: &[String]) -> Result<()> {
     let root = workspace_root()?;
     install::test_dependencies()?;
-    run(Command::new("cargo").args(["fmt", "--all", "--check"]).current_dir(&root))
-        .context("formatting differs: run `cargo fmt --all`")?;
+    run(Command::new("cargo")
+        .args(["fmt", "--all", "--check"])
+        .current_dir(&root))
+    .context("formatting differs: run `cargo fmt --all`")?;
     tidy::check(&root)?;
     run(Command::new("cargo")
-        .args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])
+        .args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ])
         .current_dir(&root))?;
     // The end-to-end tests start the release-independent debug binary, built here once so
     // parallel tests do not race to build it.
-    run(Command::new("cargo").args(["build", "--bin", "bytefreezer"]).current_dir(&root))?;
+    run(Command::new("cargo")
+        .args(["build", "--bin", "bytefreezer"])
+        .current_dir(&root))?;
     run(Command::new("cargo")
         .args(["nextest", "run", "--workspace", "--no-fail-fast"])
         .args(nextest_args)

@@ -12,9 +12,15 @@ pub fn check(root: &Path) -> Result<()> {
     let mut files = Vec::new();
     collect_rust_files(root, &mut files)?;
     for file in &files {
-        let relative = file.strip_prefix(root).unwrap_or(file).display().to_string();
+        let relative = file
+            .strip_prefix(root)
+            .unwrap_or(file)
+            .display()
+            .to_string();
         if file.file_name().is_some_and(|name| name == "mod.rs") {
-            problems.push(format!("{relative}: use `name.rs` beside `name/`, not mod.rs"));
+            problems.push(format!(
+                "{relative}: use `name.rs` beside `name/`, not mod.rs"
+            ));
         }
         let text = fs::read_to_string(file).with_context(|| format!("cannot read {relative}"))?;
         if file.file_name().is_some_and(|name| name == "lib.rs") && !text.starts_with("//!") {
@@ -29,12 +35,18 @@ pub fn check(root: &Path) -> Result<()> {
                 continue;
             }
             if !in_tests && FORBIDDEN_MACROS.iter().any(|m| code.contains(m)) {
-                problems.push(format!("{relative}:{}: todo!/unimplemented! outside tests", index + 1));
+                problems.push(format!(
+                    "{relative}:{}: todo!/unimplemented! outside tests",
+                    index + 1
+                ));
             }
         }
     }
     if problems.is_empty() {
-        eprintln!("xtask tidy: {} Rust files follow the repository rules", files.len());
+        eprintln!(
+            "xtask tidy: {} Rust files follow the repository rules",
+            files.len()
+        );
         Ok(())
     } else {
         for problem in &problems {

@@ -92,13 +92,20 @@ pub fn render_page(status: &Status) -> String {
         escape(status.version)
     );
     if let Some(location) = &status.parquet_location {
-        let _ = write!(html, "<span>Parquet lands in <code>{}</code></span>", escape(location));
+        let _ = write!(
+            html,
+            "<span>Parquet lands in <code>{}</code></span>",
+            escape(location)
+        );
     }
     html.push_str("</header><main><section><h2>Pipeline</h2><div class=\"counters\">");
     let values = serde_json::to_value(&status.pipeline).unwrap_or_default();
     for (key, label) in COUNTERS {
         let value = values.get(key).and_then(|v| v.as_u64()).unwrap_or(0);
-        let _ = write!(html, "<div class=\"counter\"><b id=\"counter-{key}\">{value}</b><small>{label}</small></div>");
+        let _ = write!(
+            html,
+            "<div class=\"counter\"><b id=\"counter-{key}\">{value}</b><small>{label}</small></div>"
+        );
     }
     html.push_str(
         "</div></section><section><h2>Services</h2><table><thead><tr><th>Health</th><th>Role</th><th>Instance</th><th>Host</th>\
@@ -133,14 +140,21 @@ pub fn render_page(status: &Status) -> String {
             escape(&dataset.name),
             dataset.plugin,
             escape(&dataset.listen),
-            if dataset.testing { "testing (flushes at once)" } else { "production" },
+            if dataset.testing {
+                "testing (flushes at once)"
+            } else {
+                "production"
+            },
             if dataset.active { "active" } else { "paused" },
         );
     }
     if status.datasets.is_empty() {
         html.push_str("<tr><td colspan=\"7\">No dataset yet.</td></tr>");
     }
-    let _ = write!(html, "</tbody></table></section></main><script>{SCRIPT}</script></body></html>");
+    let _ = write!(
+        html,
+        "</tbody></table></section></main><script>{SCRIPT}</script></body></html>"
+    );
     html
 }
 
@@ -150,6 +164,9 @@ mod tests {
 
     #[test]
     fn escapes_markup() {
-        assert_eq!(escape("<b a=\"x\">&'"), "&lt;b a=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(
+            escape("<b a=\"x\">&'"),
+            "&lt;b a=&quot;x&quot;&gt;&amp;&#39;"
+        );
     }
 }

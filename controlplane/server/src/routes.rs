@@ -25,7 +25,13 @@ pub struct ControlServer {
 
 impl ControlServer {
     pub fn new(store: ControlStore, registry: Registry) -> Self {
-        ControlServer { state: ServerState { store, registry, parquet_location: None } }
+        ControlServer {
+            state: ServerState {
+                store,
+                registry,
+                parquet_location: None,
+            },
+        }
     }
 
     /// Where Parquet lands, shown to users on the status page.
@@ -46,7 +52,11 @@ impl ControlServer {
 
 fn internal(error: impl std::fmt::Display) -> Response {
     tracing::error!("control plane: {error}");
-    (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "error": format!("control store unavailable: {error}") }))).into_response()
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(serde_json::json!({ "error": format!("control store unavailable: {error}") })),
+    )
+        .into_response()
 }
 
 async fn collect_status(state: &ServerState) -> Result<Status, Response> {
@@ -56,7 +66,10 @@ async fn collect_status(state: &ServerState) -> Result<Status, Response> {
     Ok(Status {
         version: env!("CARGO_PKG_VERSION"),
         parquet_location: state.parquet_location.clone(),
-        services: services.into_iter().map(|s| service_status(s, now)).collect(),
+        services: services
+            .into_iter()
+            .map(|s| service_status(s, now))
+            .collect(),
         datasets: datasets.into_iter().map(dataset_status).collect(),
         pipeline: PipelineCounters::from_registry(&state.registry),
     })
@@ -91,7 +104,11 @@ async fn dataplane_config(State(state): State<Arc<ServerState>>, headers: Header
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "));
     let authorized = match key {
-        Some(key) => state.store.api_key_is_valid(key.trim()).await.unwrap_or(false),
+        Some(key) => state
+            .store
+            .api_key_is_valid(key.trim())
+            .await
+            .unwrap_or(false),
         None => false,
     };
     if !authorized {
@@ -114,5 +131,13 @@ async fn dataplane_config(State(state): State<Arc<ServerState>>, headers: Header
     if unchanged {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
     }
-    (StatusCode::OK, [(header::ETAG, etag), (header::CONTENT_TYPE, "application/json".to_owned())], body).into_response()
+    (
+        StatusCode::OK,
+        [
+            (header::ETAG, etag),
+            (header::CONTENT_TYPE, "application/json".to_owned()),
+        ],
+        body,
+    )
+        .into_response()
 }

@@ -1,4 +1,6 @@
-use bytefreezer_api::{DataPlaneConfig, DatasetSpec, IngestKey, PipelineSpec, SourceSpec, hash_api_key};
+use bytefreezer_api::{
+    DataPlaneConfig, DatasetSpec, IngestKey, PipelineSpec, SourceSpec, hash_api_key,
+};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rand::RngCore;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -19,11 +21,15 @@ fn now() -> String {
 }
 
 fn timestamp(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).map_or(DateTime::<Utc>::UNIX_EPOCH, |t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(text)
+        .map_or(DateTime::<Utc>::UNIX_EPOCH, |t| t.with_timezone(&Utc))
 }
 
 fn check_identifier(field: &'static str, value: &str) -> Result<(), StoreError> {
-    bytefreezer_layout::validate_identifier(field, value).map_err(|e| StoreError::Invalid { field, reason: e.to_string() })
+    bytefreezer_layout::validate_identifier(field, value).map_err(|e| StoreError::Invalid {
+        field,
+        reason: e.to_string(),
+    })
 }
 
 fn map_unique(error: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
@@ -63,7 +69,10 @@ impl ControlStore {
 
     pub async fn create_account(&self, name: &str) -> Result<Account, StoreError> {
         if name.trim().is_empty() {
-            return Err(StoreError::Invalid { field: "name", reason: "must not be empty".into() });
+            return Err(StoreError::Invalid {
+                field: "name",
+                reason: "must not be empty".into(),
+            });
         }
         let id = uuid::Uuid::now_v7().simple().to_string();
         sqlx::query("INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3)")
@@ -73,40 +82,71 @@ impl ControlStore {
             .execute(&self.pool)
             .await
             .map_err(|e| map_unique(e, || format!("account {name:?}")))?;
-        Ok(Account { id, name: name.into() })
+        Ok(Account {
+            id,
+            name: name.into(),
+        })
     }
 
     async fn account_by_name(&self, name: &str) -> Result<Option<Account>, StoreError> {
-        let row = sqlx::query("SELECT id, name FROM accounts WHERE name = $1").bind(name).fetch_optional(&self.pool).await?;
-        Ok(row.map(|row| Account { id: row.get(0), name: row.get(1) }))
+        let row = sqlx::query("SELECT id, name FROM accounts WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| Account {
+            id: row.get(0),
+            name: row.get(1),
+        }))
     }
 
-    pub async fn create_tenant(&self, account_id: &str, tenant_id: &str, name: &str) -> Result<Tenant, StoreError> {
+    pub async fn create_tenant(
+        &self,
+        account_id: &str,
+        tenant_id: &str,
+        name: &str,
+    ) -> Result<Tenant, StoreError> {
         check_identifier("tenant_id", tenant_id)?;
-        let account = sqlx::query("SELECT id FROM accounts WHERE id = $1").bind(account_id).fetch_optional(&self.pool).await?;
-        if account.is_none() {
-            return Err(StoreError::NotFound { what: format!("account {account_id}") });
-        }
-        sqlx::query("INSERT INTO tenants (id, account_id, name, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(tenant_id)
+        let account = sqlx::query("SELECT id FROM accounts WHERE id = $1")
             .bind(account_id)
-            .bind(name)
-            .bind(now())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| map_unique(e, || format!("tenant {tenant_id}")))?;
-        Ok(Tenant { id: tenant_id.into(), account_id: account_id.into(), name: name.into() })
+            .fetch_optional(&self.pool)
+            .await?;
+        if account.is_none() {
+            return Err(StoreError::NotFound {
+                what: format!("account {account_id}"),
+            });
+        }
+        sqlx::query(
+            "INSERT INTO tenants (id, account_id, name, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(tenant_id)
+        .bind(account_id)
+        .bind(name)
+        .bind(now())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| map_unique(e, || format!("tenant {tenant_id}")))?;
+        Ok(Tenant {
+            id: tenant_id.into(),
+            account_id: account_id.into(),
+            name: name.into(),
+        })
     }
 
     async fn tenant_exists(&self, tenant_id: &str) -> Result<bool, StoreError> {
-        Ok(sqlx::query("SELECT id FROM tenants WHERE id = $1").bind(tenant_id).fetch_optional(&self.pool).await?.is_some())
+        Ok(sqlx::query("SELECT id FROM tenants WHERE id = $1")
+            .bind(tenant_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some())
     }
 
     pub async fn create_dataset(&self, spec: &DatasetSpec) -> Result<(), StoreError> {
         check_identifier("tenant_id", &spec.tenant_id)?;
         check_identifier("dataset_id", &spec.dataset_id)?;
         if !self.tenant_exists(&spec.tenant_id).await? {
-            return Err(StoreError::NotFound { what: format!("tenant {}", spec.tenant_id) });
+            return Err(StoreError::NotFound {
+                what: format!("tenant {}", spec.tenant_id),
+            });
         }
         let stamp = now();
         sqlx::query(
@@ -144,12 +184,19 @@ impl ControlStore {
         .execute(&self.pool)
         .await?;
         if result.rows_affected() == 0 {
-            return Err(StoreError::NotFound { what: format!("dataset {}/{}", spec.tenant_id, spec.dataset_id) });
+            return Err(StoreError::NotFound {
+                what: format!("dataset {}/{}", spec.tenant_id, spec.dataset_id),
+            });
         }
         Ok(())
     }
 
-    pub async fn set_dataset_active(&self, tenant_id: &str, dataset_id: &str, active: bool) -> Result<(), StoreError> {
+    pub async fn set_dataset_active(
+        &self,
+        tenant_id: &str,
+        dataset_id: &str,
+        active: bool,
+    ) -> Result<(), StoreError> {
         let result = sqlx::query("UPDATE datasets SET active = $3, updated_at = $4 WHERE tenant_id = $1 AND dataset_id = $2")
             .bind(tenant_id)
             .bind(dataset_id)
@@ -158,7 +205,9 @@ impl ControlStore {
             .execute(&self.pool)
             .await?;
         if result.rows_affected() == 0 {
-            return Err(StoreError::NotFound { what: format!("dataset {tenant_id}/{dataset_id}") });
+            return Err(StoreError::NotFound {
+                what: format!("dataset {tenant_id}/{dataset_id}"),
+            });
         }
         Ok(())
     }
@@ -187,12 +236,22 @@ impl ControlStore {
     }
 
     /// Creates a random key, stores its hash, and returns the plaintext: the only time it exists.
-    pub async fn create_api_key(&self, name: &str, tenant_id: &str, dataset_id: Option<&str>) -> Result<String, StoreError> {
+    pub async fn create_api_key(
+        &self,
+        name: &str,
+        tenant_id: &str,
+        dataset_id: Option<&str>,
+    ) -> Result<String, StoreError> {
         if name.trim().is_empty() {
-            return Err(StoreError::Invalid { field: "name", reason: "must not be empty".into() });
+            return Err(StoreError::Invalid {
+                field: "name",
+                reason: "must not be empty".into(),
+            });
         }
         if !self.tenant_exists(tenant_id).await? {
-            return Err(StoreError::NotFound { what: format!("tenant {tenant_id}") });
+            return Err(StoreError::NotFound {
+                what: format!("tenant {tenant_id}"),
+            });
         }
         let mut secret = [0u8; 32];
         rand::rng().fill_bytes(&mut secret);
@@ -218,30 +277,46 @@ impl ControlStore {
             .execute(&self.pool)
             .await?;
         if result.rows_affected() == 0 {
-            return Err(StoreError::NotFound { what: format!("active API key {name:?} of tenant {tenant_id}") });
+            return Err(StoreError::NotFound {
+                what: format!("active API key {name:?} of tenant {tenant_id}"),
+            });
         }
         Ok(())
     }
 
     /// What data-side services work from: active datasets and keys not revoked.
     pub async fn dataplane_config(&self) -> Result<DataPlaneConfig, StoreError> {
-        let datasets = self.list_datasets().await?.into_iter().filter(|d| d.active).collect();
+        let datasets = self
+            .list_datasets()
+            .await?
+            .into_iter()
+            .filter(|d| d.active)
+            .collect();
         let rows = sqlx::query("SELECT name, key_sha256, tenant_id, dataset_id FROM api_keys WHERE revoked_at IS NULL ORDER BY id")
             .fetch_all(&self.pool)
             .await?;
         let ingest_keys = rows
             .into_iter()
-            .map(|row| IngestKey { name: row.get(0), key_sha256: row.get(1), tenant_id: row.get(2), dataset_id: row.get(3) })
+            .map(|row| IngestKey {
+                name: row.get(0),
+                key_sha256: row.get(1),
+                tenant_id: row.get(2),
+                dataset_id: row.get(3),
+            })
             .collect();
-        Ok(DataPlaneConfig { datasets, ingest_keys })
+        Ok(DataPlaneConfig {
+            datasets,
+            ingest_keys,
+        })
     }
 
     /// Whether a presented key (plaintext) is valid and not revoked.
     pub async fn api_key_is_valid(&self, key: &str) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT id FROM api_keys WHERE key_sha256 = $1 AND revoked_at IS NULL")
-            .bind(hash_api_key(key))
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT id FROM api_keys WHERE key_sha256 = $1 AND revoked_at IS NULL")
+                .bind(hash_api_key(key))
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(row.is_some())
     }
 
@@ -253,9 +328,14 @@ impl ControlStore {
             None => self.create_account("demo").await?,
         };
         if !self.tenant_exists(&dataset.tenant_id).await? {
-            self.create_tenant(&account.id, &dataset.tenant_id, "Demo").await?;
+            self.create_tenant(&account.id, &dataset.tenant_id, "Demo")
+                .await?;
         }
-        let exists = self.list_datasets().await?.iter().any(|d| d.tenant_id == dataset.tenant_id && d.dataset_id == dataset.dataset_id);
+        let exists = self
+            .list_datasets()
+            .await?
+            .iter()
+            .any(|d| d.tenant_id == dataset.tenant_id && d.dataset_id == dataset.dataset_id);
         if !exists {
             self.create_dataset(dataset).await?;
         }
@@ -320,7 +400,10 @@ fn redact(url: &str) -> String {
 mod tests {
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(super::redact("sqlite://x.db"), "sqlite://x.db");
     }
 }

@@ -1,5 +1,5 @@
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use bytefreezer_decode_syslog::{DatagramMeta, SyslogDecoder};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn messages(kind: &str) -> Vec<Vec<u8>> {
     (0..1000)
@@ -22,7 +22,10 @@ fn decode(c: &mut Criterion) {
     group.measurement_time(std::time::Duration::from_secs(3));
     for kind in ["rfc5424", "rfc3164"] {
         let input = messages(kind);
-        let meta = DatagramMeta { receive_time_micros: 1_795_000_000_000_000, sender: Some("192.0.2.1".parse().unwrap()) };
+        let meta = DatagramMeta {
+            receive_time_micros: 1_795_000_000_000_000,
+            sender: Some("192.0.2.1".parse().unwrap()),
+        };
         group.throughput(Throughput::Elements(input.len() as u64));
         group.bench_function(kind, |b| {
             let mut decoder = SyslogDecoder::with_capacity(input.len());

@@ -119,7 +119,9 @@ impl SyslogDecoder {
         self.message.append_value(parsed.message);
         let error = match (parsed.error, valid_utf8) {
             (None, true) => None,
-            (None, false) => Some(Cow::Borrowed("invalid UTF-8: message shows replacement characters, raw keeps the bytes")),
+            (None, false) => Some(Cow::Borrowed(
+                "invalid UTF-8: message shows replacement characters, raw keeps the bytes",
+            )),
             (Some(error), true) => Some(Cow::Borrowed(error)),
             (Some(error), false) => Some(Cow::Owned(format!("{error}; invalid UTF-8"))),
         };
@@ -212,34 +214,76 @@ mod tests {
     fn one_row_per_message_matching_the_schema() {
         let mut decoder = SyslogDecoder::new();
         let outcomes = [
-            decoder.decode(b"<34>1 2003-10-11T22:14:15.003Z host app 12 ID - hello\n", &meta()),
+            decoder.decode(
+                b"<34>1 2003-10-11T22:14:15.003Z host app 12 ID - hello\n",
+                &meta(),
+            ),
             decoder.decode(b"<13>Nov 14 22:13:20 web sshd[1]: ok\r\n", &meta()),
             decoder.decode(b"\xff\xfe not syslog", &meta()),
             decoder.decode(b"", &meta()),
         ];
-        assert_eq!(outcomes, [DecodeOutcome::Parsed, DecodeOutcome::Parsed, DecodeOutcome::Unparsed, DecodeOutcome::Unparsed]);
+        assert_eq!(
+            outcomes,
+            [
+                DecodeOutcome::Parsed,
+                DecodeOutcome::Parsed,
+                DecodeOutcome::Unparsed,
+                DecodeOutcome::Unparsed
+            ]
+        );
         assert_eq!(decoder.rows(), 4);
         let batch = decoder.flush().unwrap();
         assert_eq!(batch.schema(), syslog_schema());
         assert_eq!(batch.num_rows(), 4);
         assert!(decoder.flush().is_none());
 
-        assert_eq!(text(&batch, SyslogColumn::Format, 0).as_deref(), Some("rfc5424"));
-        assert_eq!(text(&batch, SyslogColumn::Message, 0).as_deref(), Some("hello"));
-        assert_eq!(text(&batch, SyslogColumn::SenderAddress, 0).as_deref(), Some("192.0.2.7"));
-        let facility = batch.column(SyslogColumn::Facility.index()).as_primitive::<UInt8Type>();
-        let severity = batch.column(SyslogColumn::Severity.index()).as_primitive::<UInt8Type>();
+        assert_eq!(
+            text(&batch, SyslogColumn::Format, 0).as_deref(),
+            Some("rfc5424")
+        );
+        assert_eq!(
+            text(&batch, SyslogColumn::Message, 0).as_deref(),
+            Some("hello")
+        );
+        assert_eq!(
+            text(&batch, SyslogColumn::SenderAddress, 0).as_deref(),
+            Some("192.0.2.7")
+        );
+        let facility = batch
+            .column(SyslogColumn::Facility.index())
+            .as_primitive::<UInt8Type>();
+        let severity = batch
+            .column(SyslogColumn::Severity.index())
+            .as_primitive::<UInt8Type>();
         assert_eq!((facility.value(0), severity.value(0)), (4, 2));
-        assert_eq!(text(&batch, SyslogColumn::Format, 1).as_deref(), Some("rfc3164"));
-        assert_eq!(text(&batch, SyslogColumn::Hostname, 1).as_deref(), Some("web"));
+        assert_eq!(
+            text(&batch, SyslogColumn::Format, 1).as_deref(),
+            Some("rfc3164")
+        );
+        assert_eq!(
+            text(&batch, SyslogColumn::Hostname, 1).as_deref(),
+            Some("web")
+        );
         assert!(batch.column(SyslogColumn::Raw.index()).is_null(0));
 
-        assert_eq!(text(&batch, SyslogColumn::Format, 2).as_deref(), Some("unparsed"));
-        assert_eq!(text(&batch, SyslogColumn::Message, 2).as_deref(), Some("\u{fffd}\u{fffd} not syslog"));
-        assert!(text(&batch, SyslogColumn::ParseError, 2).unwrap().contains("invalid UTF-8"));
+        assert_eq!(
+            text(&batch, SyslogColumn::Format, 2).as_deref(),
+            Some("unparsed")
+        );
+        assert_eq!(
+            text(&batch, SyslogColumn::Message, 2).as_deref(),
+            Some("\u{fffd}\u{fffd} not syslog")
+        );
+        assert!(
+            text(&batch, SyslogColumn::ParseError, 2)
+                .unwrap()
+                .contains("invalid UTF-8")
+        );
         let raw = batch.column(SyslogColumn::Raw.index()).as_binary::<i32>();
         assert_eq!(raw.value(2), b"\xff\xfe not syslog");
-        let receive = batch.column(SyslogColumn::ReceiveTime.index()).as_primitive::<TimestampMicrosecondType>();
+        let receive = batch
+            .column(SyslogColumn::ReceiveTime.index())
+            .as_primitive::<TimestampMicrosecondType>();
         assert_eq!(receive.value(3), meta().receive_time_micros);
         assert!(batch.column(SyslogColumn::EventTime.index()).is_null(3));
     }
@@ -247,7 +291,10 @@ mod tests {
     #[test]
     fn flush_policy_counts_rows_and_bytes() {
         let mut decoder = SyslogDecoder::with_capacity(4);
-        let policy = FlushPolicy { max_rows: 3, max_bytes: 1000 };
+        let policy = FlushPolicy {
+            max_rows: 3,
+            max_bytes: 1000,
+        };
         decoder.decode(b"<13>a", &meta());
         decoder.decode(b"<13>b", &meta());
         assert!(!decoder.should_flush(&policy));

@@ -48,7 +48,10 @@ impl FrameSplitter {
             }
             if let Some((length, header)) = octet_count(pending) {
                 if length > self.max_frame {
-                    on_frame(Err(FrameError::Oversized { length, limit: self.max_frame }));
+                    on_frame(Err(FrameError::Oversized {
+                        length,
+                        limit: self.max_frame,
+                    }));
                     // The length is known, so skip exactly that many bytes (possibly later).
                     let available = pending.len() - header;
                     if available >= length {
@@ -70,14 +73,20 @@ impl FrameSplitter {
                 Some(newline) => {
                     let frame = trim_end(&pending[..newline]);
                     if newline > self.max_frame {
-                        on_frame(Err(FrameError::Oversized { length: newline, limit: self.max_frame }));
+                        on_frame(Err(FrameError::Oversized {
+                            length: newline,
+                            limit: self.max_frame,
+                        }));
                     } else if !frame.is_empty() {
                         on_frame(Ok(frame));
                     }
                     start += newline + 1;
                 }
                 None if pending.len() > self.max_frame => {
-                    on_frame(Err(FrameError::Oversized { length: pending.len(), limit: self.max_frame }));
+                    on_frame(Err(FrameError::Oversized {
+                        length: pending.len(),
+                        limit: self.max_frame,
+                    }));
                     self.discarding = true;
                     start = self.buffer.len();
                     break;
@@ -96,7 +105,11 @@ impl FrameSplitter {
 
 /// `LEN SP` at the start of `bytes`, when the frame uses octet counting.
 fn octet_count(bytes: &[u8]) -> Option<(usize, usize)> {
-    let digits = bytes.iter().take(10).take_while(|b| b.is_ascii_digit()).count();
+    let digits = bytes
+        .iter()
+        .take(10)
+        .take_while(|b| b.is_ascii_digit())
+        .count();
     if digits == 0 || bytes.get(digits) != Some(&b' ') || bytes[0] == b'0' {
         return None;
     }
@@ -126,7 +139,10 @@ mod tests {
     fn octet_counting_and_newlines_mix_and_split_across_reads() {
         let mut splitter = FrameSplitter::new(1024);
         let first = frames(&mut splitter, b"11 <13>1 hello<13>line one\r\n<13>li");
-        assert_eq!(first, vec![Ok(b"<13>1 hello".to_vec()), Ok(b"<13>line one".to_vec())]);
+        assert_eq!(
+            first,
+            vec![Ok(b"<13>1 hello".to_vec()), Ok(b"<13>line one".to_vec())]
+        );
         let second = frames(&mut splitter, b"ne two\n6 <1>ab");
         assert_eq!(second, vec![Ok(b"<13>line two".to_vec())]);
         assert_eq!(splitter.pending(), 7);
@@ -138,7 +154,13 @@ mod tests {
     fn oversized_frames_are_reported_and_skipped() {
         let mut splitter = FrameSplitter::new(8);
         let out = frames(&mut splitter, b"20 0123456789");
-        assert_eq!(out, vec![Err(FrameError::Oversized { length: 20, limit: 8 })]);
+        assert_eq!(
+            out,
+            vec![Err(FrameError::Oversized {
+                length: 20,
+                limit: 8
+            })]
+        );
         let out = frames(&mut splitter, b"0123456789\n<1>ok\n");
         assert_eq!(out, vec![Ok(b"<1>ok".to_vec())]);
         let out = frames(&mut splitter, b"a-very-long-line-without-end");

@@ -67,7 +67,11 @@ fn split_priority(text: &str) -> Option<(u8, &str)> {
     if bytes.first() != Some(&b'<') {
         return None;
     }
-    let digits = bytes[1..].iter().take(4).take_while(|b| b.is_ascii_digit()).count();
+    let digits = bytes[1..]
+        .iter()
+        .take(4)
+        .take_while(|b| b.is_ascii_digit())
+        .count();
     if digits == 0 || digits > 3 || bytes.get(1 + digits) != Some(&b'>') {
         return None;
     }
@@ -125,7 +129,12 @@ fn parse_rfc5424<'a>(priority: u8, after_version: &'a str, whole: &'a str) -> Pa
         };
         *slot = nil(value);
     }
-    [parsed.hostname, parsed.app_name, parsed.procid, parsed.msgid] = header;
+    [
+        parsed.hostname,
+        parsed.app_name,
+        parsed.procid,
+        parsed.msgid,
+    ] = header;
     match split_structured_data(rest) {
         Ok((structured_data, message)) => {
             parsed.structured_data = structured_data;
@@ -199,7 +208,10 @@ fn parse_rfc3164(priority: u8, rest: &str, receive_time_micros: i64) -> ParsedMe
         error: None,
     };
     let mut remaining = rest;
-    if let Some(micros) = rest.get(..15).and_then(|head| parse_bsd_micros(head, receive_time_micros)) {
+    if let Some(micros) = rest
+        .get(..15)
+        .and_then(|head| parse_bsd_micros(head, receive_time_micros))
+    {
         parsed.event_time_micros = Some(micros);
         remaining = rest[15..].strip_prefix(' ').unwrap_or(&rest[15..]);
     } else if let Some((first, tail)) = rest.split_once(' ') {
@@ -244,8 +256,16 @@ fn split_tag(text: &str) -> (Option<&str>, Option<&str>, &str) {
         None => (None, after_tag),
     };
     match after_pid.strip_prefix(':') {
-        Some(message) => (Some(tag), procid, message.strip_prefix(' ').unwrap_or(message)),
-        None if procid.is_some() => (Some(tag), procid, after_pid.strip_prefix(' ').unwrap_or(after_pid)),
+        Some(message) => (
+            Some(tag),
+            procid,
+            message.strip_prefix(' ').unwrap_or(message),
+        ),
+        None if procid.is_some() => (
+            Some(tag),
+            procid,
+            after_pid.strip_prefix(' ').unwrap_or(after_pid),
+        ),
         None => (None, None, text),
     }
 }
@@ -257,7 +277,9 @@ mod tests {
     use super::*;
 
     fn micros(text: &str) -> i64 {
-        DateTime::parse_from_rfc3339(text).unwrap().timestamp_micros()
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .timestamp_micros()
     }
 
     const RECEIVED_2003: &str = "2003-10-11T22:14:20Z";
@@ -268,7 +290,10 @@ mod tests {
         let parsed = parse_message(text, 0);
         assert_eq!(parsed.format, Format::Rfc5424);
         assert_eq!(parsed.priority, Some(34));
-        assert_eq!(parsed.event_time_micros, Some(micros("2003-10-11T22:14:15.003Z")));
+        assert_eq!(
+            parsed.event_time_micros,
+            Some(micros("2003-10-11T22:14:15.003Z"))
+        );
         assert_eq!(parsed.hostname, Some("mymachine.example.com"));
         assert_eq!(parsed.app_name, Some("su"));
         assert_eq!(parsed.procid, None);
@@ -282,7 +307,10 @@ mod tests {
     fn rfc5424_example_2_offset_and_nil_msgid() {
         let text = "<165>1 2003-08-24T05:14:15.000003-07:00 192.0.2.1 myproc 8710 - - %% It's time to make the do-nuts.";
         let parsed = parse_message(text, 0);
-        assert_eq!(parsed.event_time_micros, Some(micros("2003-08-24T12:14:15.000003Z")));
+        assert_eq!(
+            parsed.event_time_micros,
+            Some(micros("2003-08-24T12:14:15.000003Z"))
+        );
         assert_eq!(parsed.hostname, Some("192.0.2.1"));
         assert_eq!(parsed.procid, Some("8710"));
         assert_eq!(parsed.msgid, None);
@@ -302,7 +330,9 @@ mod tests {
         let parsed = parse_message(text, 0);
         assert_eq!(
             parsed.structured_data,
-            Some("[exampleSDID@32473 iut=\"3\" eventSource=\"Application\" eventID=\"1011\"][examplePriority@32473 class=\"high\"]")
+            Some(
+                "[exampleSDID@32473 iut=\"3\" eventSource=\"Application\" eventID=\"1011\"][examplePriority@32473 class=\"high\"]"
+            )
         );
         assert_eq!(parsed.message, "");
         assert_eq!(parsed.error, None);
@@ -312,7 +342,10 @@ mod tests {
     fn structured_data_escapes_do_not_end_elements() {
         let text = r#"<14>1 - host app - - [x@1 a="q\"]uote" b="back\\"] tail"#;
         let parsed = parse_message(text, 0);
-        assert_eq!(parsed.structured_data, Some(r#"[x@1 a="q\"]uote" b="back\\"]"#));
+        assert_eq!(
+            parsed.structured_data,
+            Some(r#"[x@1 a="q\"]uote" b="back\\"]"#)
+        );
         assert_eq!(parsed.message, "tail");
         assert_eq!(parsed.event_time_micros, None);
         let unterminated = parse_message(r#"<14>1 - host app - - [x@1 a="open] tail"#, 0);
@@ -323,32 +356,59 @@ mod tests {
     #[test]
     fn rfc3164_examples() {
         let received = micros(RECEIVED_2003);
-        let parsed = parse_message("<34>Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick on /dev/pts/8", received);
+        let parsed = parse_message(
+            "<34>Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick on /dev/pts/8",
+            received,
+        );
         assert_eq!(parsed.format, Format::Rfc3164);
         assert_eq!(parsed.priority, Some(34));
-        assert_eq!(parsed.event_time_micros, Some(micros("2003-10-11T22:14:15Z")));
+        assert_eq!(
+            parsed.event_time_micros,
+            Some(micros("2003-10-11T22:14:15Z"))
+        );
         assert_eq!(parsed.hostname, Some("mymachine"));
         assert_eq!(parsed.app_name, Some("su"));
         assert_eq!(parsed.message, "'su root' failed for lonvick on /dev/pts/8");
 
-        let parsed = parse_message("<13>Feb  5 17:32:18 10.0.0.99 Use the BFG!", micros("2003-02-05T18:00:00Z"));
+        let parsed = parse_message(
+            "<13>Feb  5 17:32:18 10.0.0.99 Use the BFG!",
+            micros("2003-02-05T18:00:00Z"),
+        );
         assert_eq!(parsed.hostname, Some("10.0.0.99"));
         assert_eq!(parsed.app_name, None);
         assert_eq!(parsed.message, "Use the BFG!");
 
-        let parsed = parse_message("<0>Oct 22 10:52:12 scapegoat 1990 Oct 22 10:52:01 TZ-6 scapegoat.dmz.example.org 10.1.2.3 sched[0]: That's All Folks!", received);
+        let parsed = parse_message(
+            "<0>Oct 22 10:52:12 scapegoat 1990 Oct 22 10:52:01 TZ-6 scapegoat.dmz.example.org 10.1.2.3 sched[0]: That's All Folks!",
+            received,
+        );
         assert_eq!(parsed.hostname, Some("scapegoat"));
         assert_eq!(parsed.priority, Some(0));
         assert_eq!(parsed.app_name, None);
 
-        let parsed = parse_message("<38>Oct  9 22:33:20 web02 sshd[812]: Accepted publickey", received);
+        let parsed = parse_message(
+            "<38>Oct  9 22:33:20 web02 sshd[812]: Accepted publickey",
+            received,
+        );
         assert_eq!(parsed.hostname, Some("web02"));
-        assert_eq!((parsed.app_name, parsed.procid), (Some("sshd"), Some("812")));
+        assert_eq!(
+            (parsed.app_name, parsed.procid),
+            (Some("sshd"), Some("812"))
+        );
         assert_eq!(parsed.message, "Accepted publickey");
 
-        let parsed = parse_message("<30>2024-05-01T10:00:00.5+02:00 host1 kernel: oops", received);
-        assert_eq!(parsed.event_time_micros, Some(micros("2024-05-01T08:00:00.5Z")));
-        assert_eq!((parsed.hostname, parsed.app_name), (Some("host1"), Some("kernel")));
+        let parsed = parse_message(
+            "<30>2024-05-01T10:00:00.5+02:00 host1 kernel: oops",
+            received,
+        );
+        assert_eq!(
+            parsed.event_time_micros,
+            Some(micros("2024-05-01T08:00:00.5Z"))
+        );
+        assert_eq!(
+            (parsed.hostname, parsed.app_name),
+            (Some("host1"), Some("kernel"))
+        );
 
         let parsed = parse_message("<30>no timestamp here", received);
         assert_eq!(parsed.format, Format::Rfc3164);

@@ -79,7 +79,12 @@ impl FakeGenerator {
         };
         let protocol = ["tcp", "tcp", "tcp", "udp", "icmp"][rng.random_range(0..5)];
         FakeEvent {
-            source_ip: Ipv4Addr::new(10, rng.random_range(0..4), rng.random(), rng.random_range(1..255)),
+            source_ip: Ipv4Addr::new(
+                10,
+                rng.random_range(0..4),
+                rng.random(),
+                rng.random_range(1..255),
+            ),
             dest_ip: Ipv4Addr::new(192, 0, 2, rng.random_range(1..255)),
             source_port: rng.random_range(1024..65535),
             dest_port: PORTS[rng.random_range(0..PORTS.len())],
@@ -170,7 +175,10 @@ fn json(event: &FakeEvent, timestamp: Option<DateTime<Utc>>) -> String {
         "message": event.message,
     });
     if let (Some(time), Some(map)) = (timestamp, object.as_object_mut()) {
-        map.insert("timestamp".into(), time.to_rfc3339_opts(SecondsFormat::Millis, true).into());
+        map.insert(
+            "timestamp".into(),
+            time.to_rfc3339_opts(SecondsFormat::Millis, true).into(),
+        );
     }
     object.to_string()
 }
@@ -187,7 +195,10 @@ mod tests {
         for _ in 0..100 {
             assert_eq!(a.next_event(), b.next_event());
         }
-        assert_ne!(FakeGenerator::new(8).next_event(), FakeGenerator::new(7).next_event());
+        assert_ne!(
+            FakeGenerator::new(8).next_event(),
+            FakeGenerator::new(7).next_event()
+        );
     }
 
     #[test]
@@ -199,21 +210,42 @@ mod tests {
             generator.render(FakeFormat::Rfc5424, now, &mut out);
             let text = String::from_utf8(out).unwrap();
             let parsed = parse_message(&text, now.timestamp_micros());
-            assert_eq!((parsed.format, parsed.error), (Format::Rfc5424, None), "{text}");
+            assert_eq!(
+                (parsed.format, parsed.error),
+                (Format::Rfc5424, None),
+                "{text}"
+            );
             assert!(parsed.message.contains("action"));
 
             let mut out = Vec::new();
             generator.render(FakeFormat::Rfc3164, now, &mut out);
             let text = String::from_utf8(out).unwrap();
             let parsed = parse_message(&text, now.timestamp_micros());
-            assert_eq!((parsed.format, parsed.error), (Format::Rfc3164, None), "{text}");
-            assert!(parsed.hostname.is_some() && parsed.app_name.is_some(), "{text}");
+            assert_eq!(
+                (parsed.format, parsed.error),
+                (Format::Rfc3164, None),
+                "{text}"
+            );
+            assert!(
+                parsed.hostname.is_some() && parsed.app_name.is_some(),
+                "{text}"
+            );
 
             let mut out = Vec::new();
             generator.render(FakeFormat::Json, now, &mut out);
             let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
-            assert!(value["source_ip"].is_string() && value["bytes_sent"].is_u64() && value["timestamp"].is_string());
+            assert!(
+                value["source_ip"].is_string()
+                    && value["bytes_sent"].is_u64()
+                    && value["timestamp"].is_string()
+            );
         }
-        assert!("xml".parse::<FakeFormat>().unwrap_err().to_string().contains("rfc5424"));
+        assert!(
+            "xml"
+                .parse::<FakeFormat>()
+                .unwrap_err()
+                .to_string()
+                .contains("rfc5424")
+        );
     }
 }

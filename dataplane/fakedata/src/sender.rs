@@ -37,8 +37,14 @@ const TICK: Duration = Duration::from_millis(10);
 /// Sends events until `count` or `shutdown`, returning how many were sent. Pacing sends a burst
 /// every 10 ms sized to keep the average at the rate, which is what a busy exporter looks like.
 pub async fn send_udp(options: SendOptions, shutdown: impl Future<Output = ()>) -> Result<u64> {
-    let local: SocketAddr = if options.target.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
-    let socket = UdpSocket::bind(local).await.context("cannot open a UDP socket")?;
+    let local: SocketAddr = if options.target.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        ([0u16; 8], 0).into()
+    };
+    let socket = UdpSocket::bind(local)
+        .await
+        .context("cannot open a UDP socket")?;
     socket
         .connect(options.target)
         .await
@@ -103,13 +109,27 @@ mod tests {
         });
         let sent = send_udp(options, std::future::pending()).await.unwrap();
         assert_eq!(sent, 2000);
-        assert_eq!(tokio::time::timeout(Duration::from_secs(10), receiving).await.unwrap().unwrap(), 2000);
+        assert_eq!(
+            tokio::time::timeout(Duration::from_secs(10), receiving)
+                .await
+                .unwrap()
+                .unwrap(),
+            2000
+        );
     }
 
     #[test]
     fn targets_need_the_udp_scheme() {
-        assert_eq!(parse_udp_target("udp://127.0.0.1:5514").unwrap().port(), 5514);
-        assert!(parse_udp_target("127.0.0.1:5514").unwrap_err().to_string().contains("udp://HOST:PORT"));
+        assert_eq!(
+            parse_udp_target("udp://127.0.0.1:5514").unwrap().port(),
+            5514
+        );
+        assert!(
+            parse_udp_target("127.0.0.1:5514")
+                .unwrap_err()
+                .to_string()
+                .contains("udp://HOST:PORT")
+        );
         assert!(parse_udp_target("udp://nonexistent.invalid:1").is_err());
     }
 }

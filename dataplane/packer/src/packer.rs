@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use bytefreezer_api::DataPlaneConfig;
 use bytefreezer_layout::{
-    HourPartition, INTERNAL_PREFIX, PiperObject, Stage, lease_object, packer_plan_object, packer_plan_prefix,
-    parse_packer_plan_object, parse_piper_object,
+    HourPartition, INTERNAL_PREFIX, PiperObject, Stage, lease_object, packer_plan_object,
+    packer_plan_prefix, parse_packer_plan_object, parse_piper_object,
 };
 use bytefreezer_schema::decode_ipc;
 use bytefreezer_storage::{Buckets, LeaseKeeper, ObjectInfo};
@@ -47,8 +47,19 @@ impl Packer {
         holder_id: String,
         registry: Registry,
     ) -> Packer {
-        let leases = LeaseKeeper::new(buckets.piper.clone(), holder_id, Duration::from_secs(config.lease_ttl_secs.max(1)));
-        Packer { config, buckets, datasets, leases, registry, wakeup: Arc::new(Notify::new()) }
+        let leases = LeaseKeeper::new(
+            buckets.piper.clone(),
+            holder_id,
+            Duration::from_secs(config.lease_ttl_secs.max(1)),
+        );
+        Packer {
+            config,
+            buckets,
+            datasets,
+            leases,
+            registry,
+            wakeup: Arc::new(Notify::new()),
+        }
     }
 
     /// Poke this after writing piper objects so packer looks at once.
@@ -75,13 +86,18 @@ impl Packer {
         let mut cycle = PackerCycle::default();
         let planned_elsewhere = self.recover_plans(&mut cycle).await?;
         let config = self.datasets.borrow().clone();
-        let mut partitions: BTreeMap<PartitionKey, Vec<(ObjectInfo, PiperObject)>> = BTreeMap::new();
+        let mut partitions: BTreeMap<PartitionKey, Vec<(ObjectInfo, PiperObject)>> =
+            BTreeMap::new();
         for info in self.buckets.piper.list("").await? {
             if planned_elsewhere.contains(&info.key) {
                 continue;
             }
             if let Some(parsed) = parse_piper_object(&info.key) {
-                let key = (parsed.tenant_id.clone(), parsed.dataset_id.clone(), parsed.hour);
+                let key = (
+                    parsed.tenant_id.clone(),
+                    parsed.dataset_id.clone(),
+                    parsed.hour,
+                );
                 partitions.entry(key).or_default().push((info, parsed));
             }
         }
@@ -91,9 +107,16 @@ impl Packer {
                 continue;
             }
             inputs.sort_by(|a, b| a.0.key.cmp(&b.0.key));
-            if let Err(error) = self.flush_partition(&tenant, &dataset, &hour, inputs, &mut cycle).await {
+            if let Err(error) = self
+                .flush_partition(&tenant, &dataset, &hour, inputs, &mut cycle)
+                .await
+            {
                 self.registry
-                    .counter("bytefreezer_packer_errors_total", "Partitions that failed to flush.", &[("tenant", &tenant), ("dataset", &dataset)])
+                    .counter(
+                        "bytefreezer_packer_errors_total",
+                        "Partitions that failed to flush.",
+                        &[("tenant", &tenant), ("dataset", &dataset)],
+                    )
                     .increment(1);
                 tracing::error!(%tenant, %dataset, "packer: partition {hour}: {error:#}");
             }
@@ -105,19 +128,28 @@ impl Packer {
         let total: u64 = inputs.iter().map(|(info, _)| info.size).sum();
         let oldest = inputs.iter().map(|(info, _)| info.last_modified).min();
         let max_age = chrono::Duration::seconds(self.config.max_age_secs as i64);
-        testing || total >= self.config.max_file_bytes || oldest.is_some_and(|oldest| Utc::now() - oldest >= max_age)
+        testing
+            || total >= self.config.max_file_bytes
+            || oldest.is_some_and(|oldest| Utc::now() - oldest >= max_age)
     }
 
     /// Finishes plans left by a crash. Returns the inputs of plans another live instance holds.
     async fn recover_plans(&self, cycle: &mut PackerCycle) -> anyhow::Result<HashSet<String>> {
         let mut planned_elsewhere = HashSet::new();
         for object in self.buckets.packer.list(&packer_plan_prefix()).await? {
-            let Some(parsed) = parse_packer_plan_object(&object.key) else { continue };
-            let Some(bytes) = self.buckets.packer.get(&object.key).await? else { continue };
+            let Some(parsed) = parse_packer_plan_object(&object.key) else {
+                continue;
+            };
+            let Some(bytes) = self.buckets.packer.get(&object.key).await? else {
+                continue;
+            };
             let plan: Plan = match serde_json::from_slice(&bytes) {
                 Ok(plan) => plan,
                 Err(error) => {
-                    tracing::error!("packer: plan {} is unreadable ({error}); its inputs stay until it is repaired", object.key);
+                    tracing::error!(
+                        "packer: plan {} is unreadable ({error}); its inputs stay until it is repaired",
+                        object.key
+                    );
                     continue;
                 }
             };
@@ -136,7 +168,11 @@ impl Packer {
                 cycle.bytes_written += written.bytes;
             }
             cycle.inputs_packed += written.inputs;
-            tracing::info!("packer: recovered plan {} ({} inputs)", object.key, written.inputs);
+            tracing::info!(
+                "packer: recovered plan {} ({} inputs)",
+                object.key,
+                written.inputs
+            );
         }
         Ok(planned_elsewhere)
     }
@@ -149,10 +185,16 @@ impl Packer {
         inputs: Vec<(ObjectInfo, PiperObject)>,
         cycle: &mut PackerCycle,
     ) -> anyhow::Result<()> {
-        let Some(lease) = self.leases.try_acquire(&partition_lease(tenant, dataset, hour)).await? else {
+        let Some(lease) = self
+            .leases
+            .try_acquire(&partition_lease(tenant, dataset, hour))
+            .await?
+        else {
             return Ok(());
         };
-        let result = self.flush_leased(tenant, dataset, hour, inputs, cycle).await;
+        let result = self
+            .flush_leased(tenant, dataset, hour, inputs, cycle)
+            .await;
         self.leases.release(lease).await?;
         result
     }
@@ -169,13 +211,20 @@ impl Packer {
             let mut good = Vec::with_capacity(chunk.len());
             for (info, parsed) in chunk {
                 // Another instance may have packed it since the listing.
-                let Some(bytes) = self.buckets.piper.get(&info.key).await? else { continue };
+                let Some(bytes) = self.buckets.piper.get(&info.key).await? else {
+                    continue;
+                };
                 match decode_ipc(&bytes) {
                     Ok(_) => good.push((info.key, parsed.batch_id)),
-                    Err(error) => self.quarantine(&info.key, bytes, &error.to_string()).await?,
+                    Err(error) => {
+                        self.quarantine(&info.key, bytes, &error.to_string())
+                            .await?
+                    }
                 }
             }
-            let Some((_, first_batch)) = good.first() else { continue };
+            let Some((_, first_batch)) = good.first() else {
+                continue;
+            };
             let input_keys: Vec<String> = good.iter().map(|(key, _)| key.clone()).collect();
             let plan = Plan {
                 tenant_id: tenant.into(),
@@ -185,7 +234,12 @@ impl Packer {
                 inputs: input_keys,
             };
             let plan_key = packer_plan_object(tenant, dataset, hour, &plan.file_id);
-            if !self.buckets.packer.put_if_absent(&plan_key, Bytes::from(serde_json::to_vec(&plan)?)).await? {
+            if !self
+                .buckets
+                .packer
+                .put_if_absent(&plan_key, Bytes::from(serde_json::to_vec(&plan)?))
+                .await?
+            {
                 continue;
             }
             let written = execute_plan(self, &plan, hour).await?;
@@ -202,15 +256,24 @@ impl Packer {
         self.buckets.piper.put(&target, bytes).await?;
         self.buckets.piper.delete(key).await?;
         self.registry
-            .counter("bytefreezer_packer_inputs_quarantined_total", "Unreadable piper objects moved aside.", &[])
+            .counter(
+                "bytefreezer_packer_inputs_quarantined_total",
+                "Unreadable piper objects moved aside.",
+                &[],
+            )
             .increment(1);
-        tracing::error!("packer: {key} is not a readable Arrow stream ({reason}); moved to {target}");
+        tracing::error!(
+            "packer: {key} is not a readable Arrow stream ({reason}); moved to {target}"
+        );
         Ok(())
     }
 }
 
 fn partition_lease(tenant: &str, dataset: &str, hour: &HourPartition) -> String {
-    lease_object(Stage::Packer, &format!("{tenant}/{dataset}/{}", hour.path_segment()))
+    lease_object(
+        Stage::Packer,
+        &format!("{tenant}/{dataset}/{}", hour.path_segment()),
+    )
 }
 
 /// Consecutive inputs grouped so each group stays within `max_bytes`; a bigger input goes alone.
@@ -218,7 +281,9 @@ fn chunk_by_size<T>(inputs: Vec<(ObjectInfo, T)>, max_bytes: u64) -> Vec<Vec<(Ob
     let mut chunks: Vec<Vec<(ObjectInfo, T)>> = Vec::new();
     let mut size = 0u64;
     for input in inputs {
-        let fits = chunks.last().is_some_and(|chunk| !chunk.is_empty() && size + input.0.size <= max_bytes);
+        let fits = chunks
+            .last()
+            .is_some_and(|chunk| !chunk.is_empty() && size + input.0.size <= max_bytes);
         if !fits {
             chunks.push(Vec::new());
             size = 0;

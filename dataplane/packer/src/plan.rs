@@ -34,7 +34,10 @@ mod tests {
         let inputs = vec!["a".to_owned(), "b".to_owned()];
         let id = file_id("0196f0c2-7b6e-7c3a-9a51-000000000001", &inputs);
         assert_eq!(id, file_id("0196f0c2-7b6e-7c3a-9a51-000000000001", &inputs));
-        assert_ne!(id, file_id("0196f0c2-7b6e-7c3a-9a51-000000000001", &inputs[..1]));
+        assert_ne!(
+            id,
+            file_id("0196f0c2-7b6e-7c3a-9a51-000000000001", &inputs[..1])
+        );
         bytefreezer_layout::validate_identifier("file", &id).unwrap();
     }
 }

@@ -1,8 +1,8 @@
-use bytefreezer_layout::{HourPartition, parquet_object, packer_plan_object};
+use bytefreezer_layout::{HourPartition, packer_plan_object, parquet_object};
 use bytefreezer_schema::{conform_batch, decode_ipc, merge_schemas, read_ipc_schema};
+use object_store::buffered::BufWriter;
 use object_store::path::Path as ObjectPath;
 use parquet::arrow::AsyncArrowWriter;
-use object_store::buffered::BufWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
@@ -23,10 +23,20 @@ const ROW_GROUP_BYTES: usize = 64 * 1024 * 1024;
 
 /// Carries out a plan: writes its Parquet file unless it is already there, then deletes the
 /// inputs and the plan, in that order.
-pub async fn execute_plan(packer: &Packer, plan: &Plan, hour: &HourPartition) -> anyhow::Result<Written> {
+pub async fn execute_plan(
+    packer: &Packer,
+    plan: &Plan,
+    hour: &HourPartition,
+) -> anyhow::Result<Written> {
     let parquet_key = parquet_object(&plan.tenant_id, &plan.dataset_id, hour, &plan.file_id);
-    let labels = [("tenant", plan.tenant_id.as_str()), ("dataset", plan.dataset_id.as_str())];
-    let mut written = Written { inputs: plan.inputs.len(), ..Written::default() };
+    let labels = [
+        ("tenant", plan.tenant_id.as_str()),
+        ("dataset", plan.dataset_id.as_str()),
+    ];
+    let mut written = Written {
+        inputs: plan.inputs.len(),
+        ..Written::default()
+    };
     if packer.buckets.packer.exists(&parquet_key).await? {
         written.already_written = true;
     } else {
@@ -34,7 +44,10 @@ pub async fn execute_plan(packer: &Packer, plan: &Plan, hour: &HourPartition) ->
         let mut present = Vec::with_capacity(plan.inputs.len());
         for input in &plan.inputs {
             let Some(bytes) = packer.buckets.piper.get(input).await? else {
-                tracing::warn!("packer: input {input} of plan {} is gone; the file is written without it", plan.file_id);
+                tracing::warn!(
+                    "packer: input {input} of plan {} is gone; the file is written without it",
+                    plan.file_id
+                );
                 continue;
             };
             schemas.push(read_ipc_schema(&bytes)?);
@@ -50,7 +63,11 @@ pub async fn execute_plan(packer: &Packer, plan: &Plan, hour: &HourPartition) ->
                 );
                 packer
                     .registry
-                    .counter("bytefreezer_packer_schema_widenings_total", "Columns widened because inputs disagreed on their type.", &labels)
+                    .counter(
+                        "bytefreezer_packer_schema_widenings_total",
+                        "Columns widened because inputs disagreed on their type.",
+                        &labels,
+                    )
                     .increment(1);
             }
             let properties = WriterProperties::builder()
@@ -60,12 +77,19 @@ pub async fn execute_plan(packer: &Packer, plan: &Plan, hour: &HourPartition) ->
                 .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
                 .set_created_by(format!("bytefreezer {}", env!("CARGO_PKG_VERSION")))
                 .build();
-            let sink = BufWriter::new(packer.buckets.packer.object_store(), ObjectPath::from(parquet_key.as_str()));
-            let mut writer = AsyncArrowWriter::try_new(sink, merge.schema.clone(), Some(properties))?;
+            let sink = BufWriter::new(
+                packer.buckets.packer.object_store(),
+                ObjectPath::from(parquet_key.as_str()),
+            );
+            let mut writer =
+                AsyncArrowWriter::try_new(sink, merge.schema.clone(), Some(properties))?;
             for input in present {
                 // Read again rather than hold every input: memory stays at one input plus one row group.
                 let Some(bytes) = packer.buckets.piper.get(input).await? else {
-                    anyhow::bail!("input {input} vanished while plan {} was being written", plan.file_id);
+                    anyhow::bail!(
+                        "input {input} vanished while plan {} was being written",
+                        plan.file_id
+                    );
                 };
                 let (_, batches) = decode_ipc(&bytes)?;
                 for batch in batches {
@@ -75,13 +99,7 @@ pub async fn execute_plan(packer: &Packer, plan: &Plan, hour: &HourPartition) ->
             }
             writer.close().await?;
             packer.buckets.packer.make_durable(&parquet_key).await?;
-            written.bytes = packer
-                .buckets
-                .packer
-                .list(&parquet_key)
-                .await?
-                .first()
-                .map_or(0, |object| object.size);
+            written.bytes = packer.buckets.packer.size(&parquet_key).await?.unwrap_or(0);
         }
     }
     for input in &plan.inputs {
@@ -90,11 +108,39 @@ pub async fn execute_plan(packer: &Packer, plan: &Plan, hour: &HourPartition) ->
     let plan_key = packer_plan_object(&plan.tenant_id, &plan.dataset_id, hour, &plan.file_id);
     packer.buckets.packer.delete(&plan_key).await?;
     if !written.already_written && written.rows > 0 {
-        packer.registry.counter("bytefreezer_packer_files_total", "Parquet files written.", &labels).increment(1);
-        packer.registry.counter("bytefreezer_packer_rows_total", "Rows written to Parquet.", &labels).increment(written.rows);
-        packer.registry.counter("bytefreezer_packer_bytes_total", "Bytes of Parquet written.", &labels).increment(written.bytes);
-        packer.registry.counter("bytefreezer_packer_inputs_total", "Piper objects packed.", &labels).increment(written.inputs as u64);
-        tracing::info!(tenant = %plan.tenant_id, dataset = %plan.dataset_id, rows = written.rows, bytes = written.bytes, "packer: wrote {parquet_key}");
+        packer
+            .registry
+            .counter(
+                "bytefreezer_packer_files_total",
+                "Parquet files written.",
+                &labels,
+            )
+            .increment(1);
+        packer
+            .registry
+            .counter(
+                "bytefreezer_packer_rows_total",
+                "Rows written to Parquet.",
+                &labels,
+            )
+            .increment(written.rows);
+        packer
+            .registry
+            .counter(
+                "bytefreezer_packer_bytes_total",
+                "Bytes of Parquet written.",
+                &labels,
+            )
+            .increment(written.bytes);
+        packer
+            .registry
+            .counter(
+                "bytefreezer_packer_inputs_total",
+                "Piper objects packed.",
+                &labels,
+            )
+            .increment(written.inputs as u64);
+        tracing::debug!(tenant = %plan.tenant_id, dataset = %plan.dataset_id, rows = written.rows, bytes = written.bytes, "packer: wrote {parquet_key}");
     }
     Ok(written)
 }

@@ -28,15 +28,29 @@ fn packer(buckets: &Buckets, holder: &str, testing: bool, config: PackerConfig) 
         testing,
         active: true,
     };
-    let (sender, receiver) = tokio::sync::watch::channel(Arc::new(DataPlaneConfig { datasets: vec![dataset], ingest_keys: vec![] }));
+    let (sender, receiver) = tokio::sync::watch::channel(Arc::new(DataPlaneConfig {
+        datasets: vec![dataset],
+        ingest_keys: vec![],
+    }));
     std::mem::forget(sender);
-    Packer::new(config, buckets.clone(), receiver, holder.into(), Registry::new())
+    Packer::new(
+        config,
+        buckets.clone(),
+        receiver,
+        holder.into(),
+        Registry::new(),
+    )
 }
 
 fn batch(ids: std::ops::Range<i64>, extra: Option<(&str, ArrayRef)>) -> RecordBatch {
     let len = ids.clone().count();
     let mut columns: Vec<(&str, ArrayRef)> = vec![
-        ("receive_time", Arc::new(TimestampMicrosecondArray::from(vec![HOUR_START + 1; len]).with_timezone("UTC"))),
+        (
+            "receive_time",
+            Arc::new(
+                TimestampMicrosecondArray::from(vec![HOUR_START + 1; len]).with_timezone("UTC"),
+            ),
+        ),
         ("id", Arc::new(Int64Array::from_iter_values(ids))),
     ];
     columns.extend(extra);
@@ -45,12 +59,20 @@ fn batch(ids: std::ops::Range<i64>, extra: Option<(&str, ArrayRef)>) -> RecordBa
 
 async fn put_input(buckets: &Buckets, batch_id: &str, batch: RecordBatch) -> String {
     let key = piper_object("t", "d", &hour(), batch_id);
-    buckets.piper.put(&key, Bytes::from(encode_ipc(&[batch]).unwrap())).await.unwrap();
+    buckets
+        .piper
+        .put(&key, Bytes::from(encode_ipc(&[batch]).unwrap()))
+        .await
+        .unwrap();
     key
 }
 
 fn parquet_files(buckets: &Buckets) -> Vec<std::path::PathBuf> {
-    let root = buckets.packer.local_root().unwrap().join("t/d/data/parquet");
+    let root = buckets
+        .packer
+        .local_root()
+        .unwrap()
+        .join("t/d/data/parquet");
     let mut files = Vec::new();
     let mut stack = vec![root];
     while let Some(dir) = stack.pop() {
@@ -70,7 +92,11 @@ fn read_all(files: &[std::path::PathBuf]) -> Vec<RecordBatch> {
     files
         .iter()
         .flat_map(|file| {
-            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file).unwrap()).unwrap().build().unwrap().map(Result::unwrap)
+            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file).unwrap())
+                .unwrap()
+                .build()
+                .unwrap()
+                .map(Result::unwrap)
         })
         .collect()
 }
@@ -78,7 +104,13 @@ fn read_all(files: &[std::path::PathBuf]) -> Vec<RecordBatch> {
 fn ids(batches: &[RecordBatch]) -> Vec<i64> {
     let mut ids: Vec<i64> = batches
         .iter()
-        .flat_map(|b| b.column_by_name("id").unwrap().as_primitive::<Int64Type>().values().to_vec())
+        .flat_map(|b| {
+            b.column_by_name("id")
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .values()
+                .to_vec()
+        })
         .collect();
     ids.sort_unstable();
     ids
@@ -86,7 +118,10 @@ fn ids(batches: &[RecordBatch]) -> Vec<i64> {
 
 fn buckets() -> (tempfile::TempDir, Buckets) {
     let dir = tempfile::tempdir().unwrap();
-    let buckets = Buckets::open(&StorageConfig::Local { root: dir.path().into() }).unwrap();
+    let buckets = Buckets::open(&StorageConfig::Local {
+        root: dir.path().into(),
+    })
+    .unwrap();
     (dir, buckets)
 }
 
@@ -95,42 +130,109 @@ async fn testing_mode_writes_one_zstd_parquet_at_the_documented_path() {
     let (_dir, buckets) = buckets();
     put_input(&buckets, "b1", batch(0..100, None)).await;
     put_input(&buckets, "b2", batch(100..150, None)).await;
-    let cycle = packer(&buckets, "a", true, PackerConfig::default()).run_once().await.unwrap();
-    assert_eq!((cycle.files_written, cycle.rows_written, cycle.inputs_packed), (1, 150, 2));
+    let cycle = packer(&buckets, "a", true, PackerConfig::default())
+        .run_once()
+        .await
+        .unwrap();
+    assert_eq!(
+        (cycle.files_written, cycle.rows_written, cycle.inputs_packed),
+        (1, 150, 2)
+    );
     let files = parquet_files(&buckets);
     assert_eq!(files.len(), 1);
-    let relative = files[0].strip_prefix(buckets.packer.local_root().unwrap()).unwrap().display().to_string();
+    let relative = files[0]
+        .strip_prefix(buckets.packer.local_root().unwrap())
+        .unwrap()
+        .display()
+        .to_string();
     let h = hour();
     assert!(
-        relative.starts_with(&format!("t/d/data/parquet/year={:04}/month={:02}/day={:02}/hour={:02}/", h.year, h.month, h.day, h.hour)),
+        relative.starts_with(&format!(
+            "t/d/data/parquet/year={:04}/month={:02}/day={:02}/hour={:02}/",
+            h.year, h.month, h.day, h.hour
+        )),
         "{relative}"
     );
-    let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&files[0]).unwrap()).unwrap();
+    let reader =
+        ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&files[0]).unwrap()).unwrap();
     let column = reader.metadata().row_group(0).column(1);
-    assert!(matches!(column.compression(), parquet::basic::Compression::ZSTD(_)));
+    assert!(matches!(
+        column.compression(),
+        parquet::basic::Compression::ZSTD(_)
+    ));
     assert!(column.statistics().is_some());
     assert_eq!(ids(&read_all(&files)), (0..150).collect::<Vec<_>>());
-    assert!(buckets.piper.list("t/").await.unwrap().is_empty(), "inputs deleted");
-    assert!(buckets.packer.list("_bytefreezer/").await.unwrap().is_empty(), "plan deleted");
+    assert!(
+        buckets.piper.list("t/").await.unwrap().is_empty(),
+        "inputs deleted"
+    );
+    assert!(
+        buckets
+            .packer
+            .list("_bytefreezer/")
+            .await
+            .unwrap()
+            .is_empty(),
+        "plan deleted"
+    );
 }
 
 #[tokio::test]
 async fn schemas_merge_and_conflicts_widen_without_losing_values() {
     let (_dir, buckets) = buckets();
-    put_input(&buckets, "b1", batch(0..2, Some(("port", Arc::new(Int64Array::from(vec![80, 443])))))).await;
-    put_input(&buckets, "b2", batch(2..4, Some(("port", Arc::new(StringArray::from(vec!["http", "ssh"])))))).await;
-    put_input(&buckets, "b3", batch(4..5, Some(("user", Arc::new(StringArray::from(vec!["bob"])))))).await;
-    packer(&buckets, "a", true, PackerConfig::default()).run_once().await.unwrap();
+    put_input(
+        &buckets,
+        "b1",
+        batch(
+            0..2,
+            Some(("port", Arc::new(Int64Array::from(vec![80, 443])))),
+        ),
+    )
+    .await;
+    put_input(
+        &buckets,
+        "b2",
+        batch(
+            2..4,
+            Some(("port", Arc::new(StringArray::from(vec!["http", "ssh"])))),
+        ),
+    )
+    .await;
+    put_input(
+        &buckets,
+        "b3",
+        batch(
+            4..5,
+            Some(("user", Arc::new(StringArray::from(vec!["bob"])))),
+        ),
+    )
+    .await;
+    packer(&buckets, "a", true, PackerConfig::default())
+        .run_once()
+        .await
+        .unwrap();
     let batches = read_all(&parquet_files(&buckets));
     let schema = batches[0].schema();
-    assert_eq!(schema.field_with_name("port").unwrap().data_type(), &DataType::Utf8);
+    assert_eq!(
+        schema.field_with_name("port").unwrap().data_type(),
+        &DataType::Utf8
+    );
     let mut ports: Vec<Option<String>> = Vec::new();
     for batch in &batches {
         let port = batch.column_by_name("port").unwrap().as_string::<i32>();
         ports.extend((0..port.len()).map(|i| port.is_valid(i).then(|| port.value(i).to_owned())));
     }
     ports.sort();
-    assert_eq!(ports, vec![None, Some("443".into()), Some("80".into()), Some("http".into()), Some("ssh".into())]);
+    assert_eq!(
+        ports,
+        vec![
+            None,
+            Some("443".into()),
+            Some("80".into()),
+            Some("http".into()),
+            Some("ssh".into())
+        ]
+    );
     assert_eq!(ids(&batches), vec![0, 1, 2, 3, 4]);
 }
 
@@ -140,32 +242,68 @@ async fn production_mode_waits_for_age_or_size() {
     for n in 0..4 {
         put_input(&buckets, &format!("b{n}"), batch(n * 10..n * 10 + 10, None)).await;
     }
-    let cycle = packer(&buckets, "a", false, PackerConfig::default()).run_once().await.unwrap();
+    let cycle = packer(&buckets, "a", false, PackerConfig::default())
+        .run_once()
+        .await
+        .unwrap();
     assert_eq!(cycle.files_written, 0, "young and small partitions wait");
-    let tiny = PackerConfig { max_file_bytes: 1, ..PackerConfig::default() };
+    let tiny = PackerConfig {
+        max_file_bytes: 1,
+        ..PackerConfig::default()
+    };
     let cycle = packer(&buckets, "a", false, tiny).run_once().await.unwrap();
-    assert_eq!((cycle.files_written, cycle.rows_written), (4, 40), "each input over the size budget is its own file");
+    assert_eq!(
+        (cycle.files_written, cycle.rows_written),
+        (4, 40),
+        "each input over the size budget is its own file"
+    );
     put_input(&buckets, "b9", batch(90..95, None)).await;
-    let aged = PackerConfig { max_age_secs: 0, ..PackerConfig::default() };
-    assert_eq!(packer(&buckets, "a", false, aged).run_once().await.unwrap().rows_written, 5);
+    let aged = PackerConfig {
+        max_age_secs: 0,
+        ..PackerConfig::default()
+    };
+    assert_eq!(
+        packer(&buckets, "a", false, aged)
+            .run_once()
+            .await
+            .unwrap()
+            .rows_written,
+        5
+    );
 }
 
 #[tokio::test]
 async fn recovery_finishes_a_plan_whose_file_was_written() {
     let (_dir, buckets) = buckets();
     let k1 = put_input(&buckets, "b1", batch(0..10, None)).await;
-    packer(&buckets, "a", true, PackerConfig::default()).run_once().await.unwrap();
+    packer(&buckets, "a", true, PackerConfig::default())
+        .run_once()
+        .await
+        .unwrap();
     let files = parquet_files(&buckets);
     assert_eq!(files.len(), 1);
     // Simulate the crash: the plan and the input are back as they were before the deletes.
     let file_id = files[0].file_stem().unwrap().to_str().unwrap().to_owned();
     let plan = serde_json::json!({"tenant_id":"t","dataset_id":"d","hour":hour().path_segment(),"file_id":file_id,"inputs":[k1]});
-    buckets.packer.put(&packer_plan_object("t", "d", &hour(), &file_id), Bytes::from(plan.to_string())).await.unwrap();
+    buckets
+        .packer
+        .put(
+            &packer_plan_object("t", "d", &hour(), &file_id),
+            Bytes::from(plan.to_string()),
+        )
+        .await
+        .unwrap();
     put_input(&buckets, "b1", batch(0..10, None)).await;
-    let cycle = packer(&buckets, "a", true, PackerConfig::default()).run_once().await.unwrap();
+    let cycle = packer(&buckets, "a", true, PackerConfig::default())
+        .run_once()
+        .await
+        .unwrap();
     assert_eq!((cycle.plans_recovered, cycle.files_written), (1, 0));
     assert_eq!(parquet_files(&buckets).len(), 1);
-    assert_eq!(ids(&read_all(&parquet_files(&buckets))), (0..10).collect::<Vec<_>>());
+    assert_eq!(
+        ids(&read_all(&parquet_files(&buckets))),
+        (0..10).collect::<Vec<_>>()
+    );
     assert!(buckets.piper.list("t/").await.unwrap().is_empty());
 }
 
@@ -174,14 +312,32 @@ async fn recovery_writes_exactly_the_planned_inputs() {
     let (_dir, buckets) = buckets();
     let k1 = put_input(&buckets, "b1", batch(0..10, None)).await;
     let plan = serde_json::json!({"tenant_id":"t","dataset_id":"d","hour":hour().path_segment(),"file_id":"planned","inputs":[k1]});
-    buckets.packer.put(&packer_plan_object("t", "d", &hour(), "planned"), Bytes::from(plan.to_string())).await.unwrap();
+    buckets
+        .packer
+        .put(
+            &packer_plan_object("t", "d", &hour(), "planned"),
+            Bytes::from(plan.to_string()),
+        )
+        .await
+        .unwrap();
     put_input(&buckets, "b2", batch(10..15, None)).await;
-    let cycle = packer(&buckets, "a", true, PackerConfig::default()).run_once().await.unwrap();
+    let cycle = packer(&buckets, "a", true, PackerConfig::default())
+        .run_once()
+        .await
+        .unwrap();
     assert_eq!(cycle.plans_recovered, 1);
-    let planned = buckets.packer.local_root().unwrap().join(parquet_object("t", "d", &hour(), "planned"));
+    let planned =
+        buckets
+            .packer
+            .local_root()
+            .unwrap()
+            .join(parquet_object("t", "d", &hour(), "planned"));
     assert_eq!(ids(&read_all(&[planned])), (0..10).collect::<Vec<_>>());
     assert_eq!(parquet_files(&buckets).len(), 2);
-    assert_eq!(ids(&read_all(&parquet_files(&buckets))), (0..15).collect::<Vec<_>>());
+    assert_eq!(
+        ids(&read_all(&parquet_files(&buckets))),
+        (0..15).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,14 +348,22 @@ async fn two_packers_never_pack_an_input_twice() {
     for round in 0..10i64 {
         for n in 0..5 {
             let first = (round * 5 + n) * 10;
-            put_input(&buckets, &format!("r{round:02}n{n}"), batch(first..first + 10, None)).await;
+            put_input(
+                &buckets,
+                &format!("r{round:02}n{n}"),
+                batch(first..first + 10, None),
+            )
+            .await;
         }
         let (ra, rb) = tokio::join!(a.run_once(), b.run_once());
         ra.unwrap();
         rb.unwrap();
     }
     a.run_once().await.unwrap();
-    assert_eq!(ids(&read_all(&parquet_files(&buckets))), (0..500).collect::<Vec<_>>());
+    assert_eq!(
+        ids(&read_all(&parquet_files(&buckets))),
+        (0..500).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]
@@ -207,9 +371,22 @@ async fn corrupt_inputs_are_quarantined_and_the_rest_packed() {
     let (_dir, buckets) = buckets();
     put_input(&buckets, "b1", batch(0..3, None)).await;
     let bad = piper_object("t", "d", &hour(), "b2");
-    buckets.piper.put(&bad, Bytes::from_static(b"garbage")).await.unwrap();
-    let cycle = packer(&buckets, "a", true, PackerConfig::default()).run_once().await.unwrap();
+    buckets
+        .piper
+        .put(&bad, Bytes::from_static(b"garbage"))
+        .await
+        .unwrap();
+    let cycle = packer(&buckets, "a", true, PackerConfig::default())
+        .run_once()
+        .await
+        .unwrap();
     assert_eq!(cycle.rows_written, 3);
-    assert!(buckets.piper.exists(&format!("_bytefreezer/quarantine/packer/{bad}")).await.unwrap());
+    assert!(
+        buckets
+            .piper
+            .exists(&format!("_bytefreezer/quarantine/packer/{bad}"))
+            .await
+            .unwrap()
+    );
     assert!(!buckets.piper.exists(&bad).await.unwrap());
 }

@@ -11,7 +11,10 @@ use bytes::Bytes;
 use crate::piper::Piper;
 
 pub enum ObjectResult {
-    Done { rows_in: u64, rows_out: u64 },
+    Done {
+        rows_in: u64,
+        rows_out: u64,
+    },
     UnknownDataset,
     Failed,
     /// Leased by another instance, or already gone.
@@ -26,16 +29,27 @@ pub async fn process_object(
     info: ObjectInfo,
     key: IntakeObject,
 ) -> ObjectResult {
-    let labels = [("tenant", key.tenant_id.as_str()), ("dataset", key.dataset_id.as_str())];
+    let labels = [
+        ("tenant", key.tenant_id.as_str()),
+        ("dataset", key.dataset_id.as_str()),
+    ];
     let Some(dataset) = config.dataset(&key.tenant_id, &key.dataset_id) else {
         piper
             .registry
-            .counter("bytefreezer_piper_objects_skipped_total", "Intake objects left in place.", &[("reason", "unknown_dataset")])
+            .counter(
+                "bytefreezer_piper_objects_skipped_total",
+                "Intake objects left in place.",
+                &[("reason", "unknown_dataset")],
+            )
             .increment(1);
         warn_unknown(piper, &key);
         return ObjectResult::UnknownDataset;
     };
-    let lease = match piper.leases.try_acquire(&lease_object(Stage::Piper, &info.key)).await {
+    let lease = match piper
+        .leases
+        .try_acquire(&lease_object(Stage::Piper, &info.key))
+        .await
+    {
         Ok(Some(lease)) => lease,
         Ok(None) => return ObjectResult::Busy,
         Err(error) => {
@@ -49,16 +63,41 @@ pub async fn process_object(
     }
     match result {
         Ok(Some((rows_in, rows_out))) => {
-            piper.registry.counter("bytefreezer_piper_objects_total", "Intake objects transformed.", &labels).increment(1);
-            piper.registry.counter("bytefreezer_piper_rows_in_total", "Rows read from intake objects.", &labels).increment(rows_in);
-            piper.registry.counter("bytefreezer_piper_rows_out_total", "Rows written to piper objects.", &labels).increment(rows_out);
+            piper
+                .registry
+                .counter(
+                    "bytefreezer_piper_objects_total",
+                    "Intake objects transformed.",
+                    &labels,
+                )
+                .increment(1);
+            piper
+                .registry
+                .counter(
+                    "bytefreezer_piper_rows_in_total",
+                    "Rows read from intake objects.",
+                    &labels,
+                )
+                .increment(rows_in);
+            piper
+                .registry
+                .counter(
+                    "bytefreezer_piper_rows_out_total",
+                    "Rows written to piper objects.",
+                    &labels,
+                )
+                .increment(rows_out);
             ObjectResult::Done { rows_in, rows_out }
         }
         Ok(None) => ObjectResult::Busy,
         Err(failure) => {
             piper
                 .registry
-                .counter("bytefreezer_piper_errors_total", "Intake objects that could not be transformed.", &[labels[0], labels[1], ("stage", failure.stage)])
+                .counter(
+                    "bytefreezer_piper_errors_total",
+                    "Intake objects that could not be transformed.",
+                    &[labels[0], labels[1], ("stage", failure.stage)],
+                )
                 .increment(1);
             tracing::error!(tenant = %key.tenant_id, dataset = %key.dataset_id, "piper: {}: {}", info.key, failure.message);
             ObjectResult::Failed
@@ -72,7 +111,10 @@ struct Failure {
 }
 
 fn failure(stage: &'static str, message: impl std::fmt::Display) -> Failure {
-    Failure { stage, message: message.to_string() }
+    Failure {
+        stage,
+        message: message.to_string(),
+    }
 }
 
 /// `Ok(None)`: the object vanished (another instance finished it).
@@ -82,15 +124,25 @@ async fn transform_object(
     info: &ObjectInfo,
     key: &IntakeObject,
 ) -> Result<Option<(u64, u64)>, Failure> {
-    let pipeline = Pipeline::compile(&dataset.pipeline).map_err(|e| failure("pipeline", format!("invalid pipeline, object kept: {e}")))?;
-    let Some(bytes) = piper.buckets.intake.get(&info.key).await.map_err(|e| failure("read", e))? else {
+    let pipeline = Pipeline::compile(&dataset.pipeline)
+        .map_err(|e| failure("pipeline", format!("invalid pipeline, object kept: {e}")))?;
+    let Some(bytes) = piper
+        .buckets
+        .intake
+        .get(&info.key)
+        .await
+        .map_err(|e| failure("read", e))?
+    else {
         return Ok(None);
     };
     let batches = match decode_ipc(&bytes) {
         Ok((_, batches)) => batches,
         Err(error) => {
             quarantine(piper, &info.key, bytes).await?;
-            return Err(failure("decode", format!("not a readable Arrow stream, moved to quarantine: {error}")));
+            return Err(failure(
+                "decode",
+                format!("not a readable Arrow stream, moved to quarantine: {error}"),
+            ));
         }
     };
     let lift = match &dataset.source {
@@ -102,12 +154,16 @@ async fn transform_object(
     for batch in batches {
         rows_in += batch.num_rows() as u64;
         let batch = if lift {
-            lift_message_fields(&batch, "message").map_err(|e| failure("lift", e))?.batch
+            lift_message_fields(&batch, "message")
+                .map_err(|e| failure("lift", e))?
+                .batch
         } else {
             batch
         };
         let batch = pipeline.run(batch).map_err(|e| failure("pipeline", e))?;
-        for (hour, part) in split_by_event_hour(&batch, fallback_micros).map_err(|e| failure("partition", e))? {
+        for (hour, part) in
+            split_by_event_hour(&batch, fallback_micros).map_err(|e| failure("partition", e))?
+        {
             rows_out += part.num_rows() as u64;
             match by_hour.iter_mut().find(|(h, _)| *h == hour) {
                 Some((_, parts)) => parts.push(part),
@@ -117,7 +173,8 @@ async fn transform_object(
     }
     for (hour, parts) in &by_hour {
         // Lifted columns differ between batches of one object; one stream needs one schema.
-        let merged = bytefreezer_schema::merge_schemas(parts.iter().map(|p| p.schema_ref().as_ref()));
+        let merged =
+            bytefreezer_schema::merge_schemas(parts.iter().map(|p| p.schema_ref().as_ref()));
         let conformed = parts
             .iter()
             .map(|p| bytefreezer_schema::conform_batch(p, &merged.schema))
@@ -125,23 +182,51 @@ async fn transform_object(
             .map_err(|e| failure("encode", e))?;
         let encoded = encode_ipc(&conformed).map_err(|e| failure("encode", e))?;
         let output = piper_object(&key.tenant_id, &key.dataset_id, hour, &key.batch_id);
-        piper.buckets.piper.put(&output, Bytes::from(encoded)).await.map_err(|e| failure("write", e))?;
+        piper
+            .buckets
+            .piper
+            .put(&output, Bytes::from(encoded))
+            .await
+            .map_err(|e| failure("write", e))?;
         piper
             .registry
-            .counter("bytefreezer_piper_objects_written_total", "Piper objects written.", &[("tenant", &key.tenant_id), ("dataset", &key.dataset_id)])
+            .counter(
+                "bytefreezer_piper_objects_written_total",
+                "Piper objects written.",
+                &[("tenant", &key.tenant_id), ("dataset", &key.dataset_id)],
+            )
             .increment(1);
     }
-    piper.buckets.intake.delete(&info.key).await.map_err(|e| failure("delete", e))?;
+    piper
+        .buckets
+        .intake
+        .delete(&info.key)
+        .await
+        .map_err(|e| failure("delete", e))?;
     Ok(Some((rows_in, rows_out)))
 }
 
 async fn quarantine(piper: &Piper, key: &str, bytes: Bytes) -> Result<(), Failure> {
     let target = format!("{INTERNAL_PREFIX}/quarantine/piper/{key}");
-    piper.buckets.intake.put(&target, bytes).await.map_err(|e| failure("quarantine", e))?;
-    piper.buckets.intake.delete(key).await.map_err(|e| failure("quarantine", e))?;
+    piper
+        .buckets
+        .intake
+        .put(&target, bytes)
+        .await
+        .map_err(|e| failure("quarantine", e))?;
+    piper
+        .buckets
+        .intake
+        .delete(key)
+        .await
+        .map_err(|e| failure("quarantine", e))?;
     piper
         .registry
-        .counter("bytefreezer_piper_objects_quarantined_total", "Unreadable intake objects moved aside.", &[])
+        .counter(
+            "bytefreezer_piper_objects_quarantined_total",
+            "Unreadable intake objects moved aside.",
+            &[],
+        )
         .increment(1);
     Ok(())
 }
@@ -149,9 +234,13 @@ async fn quarantine(piper: &Piper, key: &str, bytes: Bytes) -> Result<(), Failur
 fn warn_unknown(piper: &Piper, key: &IntakeObject) {
     let dataset = format!("{}/{}", key.tenant_id, key.dataset_id);
     let mut warned = piper.warned.lock().unwrap_or_else(|e| e.into_inner());
-    let due = warned.get(&dataset).is_none_or(|last| last.elapsed() >= WARN_EVERY);
+    let due = warned
+        .get(&dataset)
+        .is_none_or(|last| last.elapsed() >= WARN_EVERY);
     if due {
         warned.insert(dataset.clone(), Instant::now());
-        tracing::warn!("piper: dataset {dataset} is not configured here (or paused); its intake objects wait until it is");
+        tracing::warn!(
+            "piper: dataset {dataset} is not configured here (or paused); its intake objects wait until it is"
+        );
     }
 }

@@ -27,20 +27,35 @@ fn dataset(tenant: &str, id: &str) -> DatasetSpec {
 }
 
 fn piper(buckets: &Buckets, holder: &str, datasets: Vec<DatasetSpec>) -> Piper {
-    let config = DataPlaneConfig { datasets, ingest_keys: vec![] };
+    let config = DataPlaneConfig {
+        datasets,
+        ingest_keys: vec![],
+    };
     let (_sender, receiver) = tokio::sync::watch::channel(Arc::new(config));
     std::mem::forget(_sender);
-    Piper::new(PiperConfig::default(), buckets.clone(), receiver, holder.into(), Registry::new())
+    Piper::new(
+        PiperConfig::default(),
+        buckets.clone(),
+        receiver,
+        holder.into(),
+        Registry::new(),
+    )
 }
 
 /// Syslog rows: even ones at hour 0 (RFC 5424 time), odd ones without a time, received in hour 1.
 fn intake_bytes(first_seq: usize, rows: usize) -> Bytes {
     let mut decoder = SyslogDecoder::new();
     for seq in first_seq..first_seq + rows {
-        let meta = DatagramMeta { receive_time_micros: BASE + HOUR_MICROS + 5, sender: None };
+        let meta = DatagramMeta {
+            receive_time_micros: BASE + HOUR_MICROS + 5,
+            sender: None,
+        };
         let message = if seq % 2 == 0 {
             let time = chrono::DateTime::from_timestamp_micros(BASE + 10).unwrap();
-            format!("<13>1 {} h a - - - seq={seq} action=deny", time.to_rfc3339())
+            format!(
+                "<13>1 {} h a - - - seq={seq} action=deny",
+                time.to_rfc3339()
+            )
         } else {
             format!("<13>1 - h a - - - {{\"seq\":{seq},\"user\":\"u{seq}\"}}")
         };
@@ -53,10 +68,14 @@ async fn piper_rows(buckets: &Buckets) -> Vec<(String, Vec<i64>)> {
     let mut out = Vec::new();
     for object in buckets.piper.list("").await.unwrap() {
         let parsed = parse_piper_object(&object.key).expect("piper key layout");
-        let (_, batches) = decode_ipc(&buckets.piper.get(&object.key).await.unwrap().unwrap()).unwrap();
+        let (_, batches) =
+            decode_ipc(&buckets.piper.get(&object.key).await.unwrap().unwrap()).unwrap();
         let mut seqs = Vec::new();
         for batch in batches {
-            let seq = batch.column_by_name("seq").unwrap().as_primitive::<Int64Type>();
+            let seq = batch
+                .column_by_name("seq")
+                .unwrap()
+                .as_primitive::<Int64Type>();
             seqs.extend((0..seq.len()).map(|i| seq.value(i)));
         }
         out.push((format!("{}:{}", parsed.hour.hour, parsed.batch_id), seqs));
@@ -68,18 +87,39 @@ async fn piper_rows(buckets: &Buckets) -> Vec<(String, Vec<i64>)> {
 #[tokio::test]
 async fn intake_objects_become_lifted_hourly_piper_objects_and_disappear() {
     let dir = tempfile::tempdir().unwrap();
-    let buckets = Buckets::open(&StorageConfig::Local { root: dir.path().into() }).unwrap();
-    buckets.intake.put(&intake_object("t", "d", "b1"), intake_bytes(0, 10)).await.unwrap();
+    let buckets = Buckets::open(&StorageConfig::Local {
+        root: dir.path().into(),
+    })
+    .unwrap();
+    buckets
+        .intake
+        .put(&intake_object("t", "d", "b1"), intake_bytes(0, 10))
+        .await
+        .unwrap();
     let piper = piper(&buckets, "node-a", vec![dataset("t", "d")]);
     let cycle = piper.run_once().await.unwrap();
     assert_eq!((cycle.objects, cycle.rows_in, cycle.rows_out), (1, 10, 10));
 
-    let hour0 = chrono::DateTime::from_timestamp_micros(BASE).unwrap().format("%H").to_string().parse::<u32>().unwrap();
+    let hour0 = chrono::DateTime::from_timestamp_micros(BASE)
+        .unwrap()
+        .format("%H")
+        .to_string()
+        .parse::<u32>()
+        .unwrap();
     let rows = piper_rows(&buckets).await;
     assert_eq!(rows.len(), 2, "one object per event hour: {rows:?}");
-    assert_eq!(rows.iter().find(|(k, _)| *k == format!("{hour0}:b1")).unwrap().1, vec![0, 2, 4, 6, 8]);
+    assert_eq!(
+        rows.iter()
+            .find(|(k, _)| *k == format!("{hour0}:b1"))
+            .unwrap()
+            .1,
+        vec![0, 2, 4, 6, 8]
+    );
     assert_eq!(rows.iter().map(|(_, s)| s.len()).sum::<usize>(), 10);
-    assert!(buckets.intake.list("t/").await.unwrap().is_empty(), "input deleted");
+    assert!(
+        buckets.intake.list("t/").await.unwrap().is_empty(),
+        "input deleted"
+    );
 
     let object = &buckets.piper.list("").await.unwrap()[0];
     let (schema, _) = decode_ipc(&buckets.piper.get(&object.key).await.unwrap().unwrap()).unwrap();
@@ -89,14 +129,25 @@ async fn intake_objects_become_lifted_hourly_piper_objects_and_disappear() {
 #[tokio::test]
 async fn a_rerun_after_a_crash_rewrites_the_same_objects() {
     let dir = tempfile::tempdir().unwrap();
-    let buckets = Buckets::open(&StorageConfig::Local { root: dir.path().into() }).unwrap();
+    let buckets = Buckets::open(&StorageConfig::Local {
+        root: dir.path().into(),
+    })
+    .unwrap();
     let bytes = intake_bytes(0, 6);
-    buckets.intake.put(&intake_object("t", "d", "b1"), bytes.clone()).await.unwrap();
+    buckets
+        .intake
+        .put(&intake_object("t", "d", "b1"), bytes.clone())
+        .await
+        .unwrap();
     let piper = piper(&buckets, "node-a", vec![dataset("t", "d")]);
     piper.run_once().await.unwrap();
     let first = piper_rows(&buckets).await;
     // The crash happened after the writes but before the delete: the input is back.
-    buckets.intake.put(&intake_object("t", "d", "b1"), bytes).await.unwrap();
+    buckets
+        .intake
+        .put(&intake_object("t", "d", "b1"), bytes)
+        .await
+        .unwrap();
     piper.run_once().await.unwrap();
     assert_eq!(piper_rows(&buckets).await, first);
 }
@@ -104,24 +155,73 @@ async fn a_rerun_after_a_crash_rewrites_the_same_objects() {
 #[tokio::test]
 async fn unknown_datasets_wait_and_corrupt_objects_are_quarantined() {
     let dir = tempfile::tempdir().unwrap();
-    let buckets = Buckets::open(&StorageConfig::Local { root: dir.path().into() }).unwrap();
-    buckets.intake.put(&intake_object("t", "other", "b1"), intake_bytes(0, 2)).await.unwrap();
-    buckets.intake.put(&intake_object("t", "d", "bad"), Bytes::from_static(b"not arrow")).await.unwrap();
-    buckets.intake.put(&intake_object("t", "d", "good"), intake_bytes(0, 2)).await.unwrap();
+    let buckets = Buckets::open(&StorageConfig::Local {
+        root: dir.path().into(),
+    })
+    .unwrap();
+    buckets
+        .intake
+        .put(&intake_object("t", "other", "b1"), intake_bytes(0, 2))
+        .await
+        .unwrap();
+    buckets
+        .intake
+        .put(
+            &intake_object("t", "d", "bad"),
+            Bytes::from_static(b"not arrow"),
+        )
+        .await
+        .unwrap();
+    buckets
+        .intake
+        .put(&intake_object("t", "d", "good"), intake_bytes(0, 2))
+        .await
+        .unwrap();
     let piper = piper(&buckets, "node-a", vec![dataset("t", "d")]);
     let cycle = piper.run_once().await.unwrap();
-    assert_eq!((cycle.objects, cycle.failed, cycle.skipped_unknown_dataset), (1, 1, 1));
-    assert!(buckets.intake.exists(&intake_object("t", "other", "b1")).await.unwrap());
-    assert!(!buckets.intake.exists(&intake_object("t", "d", "bad")).await.unwrap());
-    assert!(buckets.intake.exists("_bytefreezer/quarantine/piper/t/d/bad.arrows").await.unwrap());
+    assert_eq!(
+        (cycle.objects, cycle.failed, cycle.skipped_unknown_dataset),
+        (1, 1, 1)
+    );
+    assert!(
+        buckets
+            .intake
+            .exists(&intake_object("t", "other", "b1"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !buckets
+            .intake
+            .exists(&intake_object("t", "d", "bad"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        buckets
+            .intake
+            .exists("_bytefreezer/quarantine/piper/t/d/bad.arrows")
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_share_the_work_without_duplicates() {
     let dir = tempfile::tempdir().unwrap();
-    let buckets = Buckets::open(&StorageConfig::Local { root: dir.path().into() }).unwrap();
+    let buckets = Buckets::open(&StorageConfig::Local {
+        root: dir.path().into(),
+    })
+    .unwrap();
     for batch in 0..40 {
-        buckets.intake.put(&intake_object("t", "d", &format!("b{batch:03}")), intake_bytes(batch * 10, 10)).await.unwrap();
+        buckets
+            .intake
+            .put(
+                &intake_object("t", "d", &format!("b{batch:03}")),
+                intake_bytes(batch * 10, 10),
+            )
+            .await
+            .unwrap();
     }
     let a = Arc::new(piper(&buckets, "node-a", vec![dataset("t", "d")]));
     let b = Arc::new(piper(&buckets, "node-b", vec![dataset("t", "d")]));
@@ -131,7 +231,11 @@ async fn two_instances_share_the_work_without_duplicates() {
         total += ra.unwrap().rows_out + rb.unwrap().rows_out;
     }
     assert_eq!(total, 400);
-    let mut seqs: Vec<i64> = piper_rows(&buckets).await.into_iter().flat_map(|(_, s)| s).collect();
+    let mut seqs: Vec<i64> = piper_rows(&buckets)
+        .await
+        .into_iter()
+        .flat_map(|(_, s)| s)
+        .collect();
     seqs.sort_unstable();
     assert_eq!(seqs, (0..400).collect::<Vec<_>>());
 }

@@ -34,17 +34,33 @@ pub async fn run_udp_input(
     registry: Registry,
     mut stop: watch::Receiver<bool>,
 ) {
-    let labels = [("tenant", spec.tenant_id.as_str()), ("dataset", spec.dataset_id.as_str())];
-    let up = registry.gauge("bytefreezer_proxy_input_up", "1 while the dataset's input is listening.", &labels);
+    let labels = [
+        ("tenant", spec.tenant_id.as_str()),
+        ("dataset", spec.dataset_id.as_str()),
+    ];
+    let up = registry.gauge(
+        "bytefreezer_proxy_input_up",
+        "1 while the dataset's input is listening.",
+        &labels,
+    );
     let socket = loop {
         match bind_udp(spec.bind, config.udp_recv_buffer_bytes) {
             Ok(socket) => break socket,
             Err(error) => {
                 up.set(0);
-                registry.counter("bytefreezer_proxy_input_errors_total", "Inputs that could not start.", &labels).increment(1);
+                registry
+                    .counter(
+                        "bytefreezer_proxy_input_errors_total",
+                        "Inputs that could not start.",
+                        &labels,
+                    )
+                    .increment(1);
                 tracing::error!(
                     "dataset {}/{}: cannot listen on udp://{}: {error}; is another process using the port? retrying in {}s",
-                    spec.tenant_id, spec.dataset_id, spec.bind, BIND_RETRY.as_secs()
+                    spec.tenant_id,
+                    spec.dataset_id,
+                    spec.bind,
+                    BIND_RETRY.as_secs()
                 );
                 tokio::select! {
                     _ = stopped(&mut stop) => return,
@@ -54,17 +70,35 @@ pub async fn run_udp_input(
         }
     };
     up.set(1);
-    tracing::info!("dataset {}/{}: listening on udp://{}", spec.tenant_id, spec.dataset_id, spec.bind);
+    tracing::info!(
+        "dataset {}/{}: listening on udp://{}",
+        spec.tenant_id,
+        spec.dataset_id,
+        spec.bind
+    );
 
     // Spool writes run beside the receive loop so an fsync never delays reading the socket.
     let (batches, mut pending) = mpsc::channel::<(u64, Vec<u8>)>(4);
     let writer = {
-        let (spool, tenant, dataset, registry) = (spool.clone(), spec.tenant_id.clone(), spec.dataset_id.clone(), registry.clone());
+        let (spool, tenant, dataset, registry) = (
+            spool.clone(),
+            spec.tenant_id.clone(),
+            spec.dataset_id.clone(),
+            registry.clone(),
+        );
         tokio::spawn(async move {
             while let Some((rows, encoded)) = pending.recv().await {
                 if let Err(error) = spool.write(&tenant, &dataset, rows, encoded).await {
                     registry
-                        .counter("bytefreezer_proxy_rows_dropped_total", "Rows lost, by cause.", &[("tenant", &tenant), ("dataset", &dataset), ("cause", "spool_write")])
+                        .counter(
+                            "bytefreezer_proxy_rows_dropped_total",
+                            "Rows lost, by cause.",
+                            &[
+                                ("tenant", &tenant),
+                                ("dataset", &dataset),
+                                ("cause", "spool_write"),
+                            ],
+                        )
                         .increment(rows);
                     tracing::error!("dataset {tenant}/{dataset}: {error:#}");
                 }
@@ -72,13 +106,24 @@ pub async fn run_udp_input(
         })
     };
 
-    let policy = FlushPolicy { max_rows: config.batch_max_rows.max(1), max_bytes: config.batch_max_bytes.max(1) };
+    let policy = FlushPolicy {
+        max_rows: config.batch_max_rows.max(1),
+        max_bytes: config.batch_max_bytes.max(1),
+    };
     let mut max_age = Duration::from_millis(config.batch_max_age_ms.max(1));
     if spec.testing {
         max_age = max_age.min(TESTING_MAX_AGE);
     }
-    let datagrams = registry.counter("bytefreezer_proxy_datagrams_total", "Datagrams received.", &labels);
-    let unparsed = registry.counter("bytefreezer_proxy_unparsed_total", "Messages kept as unparsed text.", &labels);
+    let datagrams = registry.counter(
+        "bytefreezer_proxy_datagrams_total",
+        "Datagrams received.",
+        &labels,
+    );
+    let unparsed = registry.counter(
+        "bytefreezer_proxy_unparsed_total",
+        "Messages kept as unparsed text.",
+        &labels,
+    );
     let mut decoder = SyslogDecoder::with_capacity(policy.max_rows.min(8192));
     let mut buffer = vec![0u8; 65_536];
     let mut oldest: Option<Instant> = None;
@@ -128,7 +173,12 @@ pub async fn run_udp_input(
     drop(batches);
     let _ = writer.await;
     up.set(0);
-    tracing::info!("dataset {}/{}: stopped listening on udp://{}", spec.tenant_id, spec.dataset_id, spec.bind);
+    tracing::info!(
+        "dataset {}/{}: stopped listening on udp://{}",
+        spec.tenant_id,
+        spec.dataset_id,
+        spec.bind
+    );
 }
 
 /// Resolves once the input is asked to stop (or its owner is gone).
@@ -148,7 +198,11 @@ async fn flush(decoder: &mut SyslogDecoder, batches: &mpsc::Sender<(u64, Vec<u8>
 }
 
 fn bind_udp(address: SocketAddr, receive_buffer: usize) -> std::io::Result<UdpSocket> {
-    let socket = Socket::new(Domain::for_address(address), Type::DGRAM, Some(Protocol::UDP))?;
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::DGRAM,
+        Some(Protocol::UDP),
+    )?;
     if socket.set_recv_buffer_size(receive_buffer).is_ok() {
         // Linux reports twice the granted size (it counts bookkeeping overhead).
         let granted = socket.recv_buffer_size().unwrap_or(0) / 2;

@@ -32,28 +32,59 @@ struct RunningInput {
 
 impl Proxy {
     /// Checks the configuration and opens the spool (resuming batches left by a previous run).
-    pub fn new(config: ProxyConfig, datasets: watch::Receiver<Arc<DataPlaneConfig>>, registry: Registry) -> Result<Proxy> {
+    pub fn new(
+        config: ProxyConfig,
+        datasets: watch::Receiver<Arc<DataPlaneConfig>>,
+        registry: Registry,
+    ) -> Result<Proxy> {
         if config.api_key.trim().is_empty() {
-            bail!("proxy: api_key is required: create an ingest API key for the tenant and set [proxy] api_key");
+            bail!(
+                "proxy: api_key is required: create an ingest API key for the tenant and set [proxy] api_key"
+            );
         }
-        let url = reqwest::Url::parse(&config.receiver_url)
-            .with_context(|| format!("proxy: receiver_url {:?} is not a URL like https://receiver:8081", config.receiver_url))?;
+        let url = reqwest::Url::parse(&config.receiver_url).with_context(|| {
+            format!(
+                "proxy: receiver_url {:?} is not a URL like https://receiver:8081",
+                config.receiver_url
+            )
+        })?;
         if !matches!(url.scheme(), "http" | "https") {
-            bail!("proxy: receiver_url {:?} must start with http:// or https://", config.receiver_url);
+            bail!(
+                "proxy: receiver_url {:?} must start with http:// or https://",
+                config.receiver_url
+            );
         }
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut client = reqwest::Client::builder()
             .timeout(Duration::from_secs(config.request_timeout_secs.max(1)))
             .connect_timeout(Duration::from_secs(10));
         if let Some(ca_file) = &config.receiver_ca_file {
-            let pem = std::fs::read(ca_file).with_context(|| format!("proxy: cannot read receiver_ca_file {}", ca_file.display()))?;
-            let certificate = reqwest::Certificate::from_pem(&pem)
-                .with_context(|| format!("proxy: receiver_ca_file {} is not a PEM certificate", ca_file.display()))?;
+            let pem = std::fs::read(ca_file).with_context(|| {
+                format!("proxy: cannot read receiver_ca_file {}", ca_file.display())
+            })?;
+            let certificate = reqwest::Certificate::from_pem(&pem).with_context(|| {
+                format!(
+                    "proxy: receiver_ca_file {} is not a PEM certificate",
+                    ca_file.display()
+                )
+            })?;
             client = client.add_root_certificate(certificate);
         }
-        let client = client.build().context("proxy: cannot build the HTTP client")?;
-        let spool = Arc::new(Spool::open(&config.spool_dir, config.spool_max_bytes, registry.clone())?);
-        Ok(Proxy { config: Arc::new(config), datasets, registry, spool, client })
+        let client = client
+            .build()
+            .context("proxy: cannot build the HTTP client")?;
+        let spool = Arc::new(Spool::open(
+            &config.spool_dir,
+            config.spool_max_bytes,
+            registry.clone(),
+        )?);
+        Ok(Proxy {
+            config: Arc::new(config),
+            datasets,
+            registry,
+            spool,
+            client,
+        })
     }
 
     pub async fn run(mut self, mut shutdown: Shutdown) -> Result<()> {
@@ -65,9 +96,15 @@ impl Proxy {
             spool: self.spool.clone(),
             registry: self.registry.clone(),
             retry_initial: Duration::from_millis(self.config.retry_initial_ms.max(1)),
-            retry_max: Duration::from_millis(self.config.retry_max_ms.max(self.config.retry_initial_ms.max(1))),
+            retry_max: Duration::from_millis(
+                self.config
+                    .retry_max_ms
+                    .max(self.config.retry_initial_ms.max(1)),
+            ),
         });
-        let workers: Vec<_> = (0..SHIPPER_WORKERS).map(|_| tokio::spawn(shipper.clone().run_worker(shipping.clone()))).collect();
+        let workers: Vec<_> = (0..SHIPPER_WORKERS)
+            .map(|_| tokio::spawn(shipper.clone().run_worker(shipping.clone())))
+            .collect();
 
         let mut inputs: HashMap<InputSpec, RunningInput> = HashMap::new();
         let current = self.datasets.borrow_and_update().clone();
@@ -93,7 +130,10 @@ impl Proxy {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         if !self.spool.is_empty() {
-            tracing::info!("proxy: {} batches stay in the spool for the next start", self.spool.len());
+            tracing::info!(
+                "proxy: {} batches stay in the spool for the next start",
+                self.spool.len()
+            );
         }
         stop_shipping.trigger();
         for worker in workers {
@@ -104,22 +144,32 @@ impl Proxy {
 
     /// Starts inputs for new datasets and stops those removed, paused or changed, leaving the
     /// others untouched.
-    async fn reconcile(&self, inputs: &mut HashMap<InputSpec, RunningInput>, config: &DataPlaneConfig) {
+    async fn reconcile(
+        &self,
+        inputs: &mut HashMap<InputSpec, RunningInput>,
+        config: &DataPlaneConfig,
+    ) {
         let desired: Vec<InputSpec> = config
             .datasets
             .iter()
             .filter(|dataset| dataset.active)
             .filter_map(|dataset| match &dataset.source {
-                SourceSpec::Syslog(settings) if settings.transport == SyslogTransport::Udp => Some(InputSpec {
-                    tenant_id: dataset.tenant_id.clone(),
-                    dataset_id: dataset.dataset_id.clone(),
-                    bind: settings.bind,
-                    testing: dataset.testing,
-                }),
+                SourceSpec::Syslog(settings) if settings.transport == SyslogTransport::Udp => {
+                    Some(InputSpec {
+                        tenant_id: dataset.tenant_id.clone(),
+                        dataset_id: dataset.dataset_id.clone(),
+                        bind: settings.bind,
+                        testing: dataset.testing,
+                    })
+                }
                 SourceSpec::Syslog(_) => None,
             })
             .collect();
-        let obsolete: Vec<InputSpec> = inputs.keys().filter(|spec| !desired.contains(spec)).cloned().collect();
+        let obsolete: Vec<InputSpec> = inputs
+            .keys()
+            .filter(|spec| !desired.contains(spec))
+            .cloned()
+            .collect();
         for spec in obsolete {
             if let Some(input) = inputs.remove(&spec) {
                 stop_input(input).await;
@@ -130,7 +180,13 @@ impl Proxy {
                 continue;
             }
             let (stop, stopped) = watch::channel(false);
-            let task = tokio::spawn(run_udp_input(spec.clone(), self.config.clone(), self.spool.clone(), self.registry.clone(), stopped));
+            let task = tokio::spawn(run_udp_input(
+                spec.clone(),
+                self.config.clone(),
+                self.spool.clone(),
+                self.registry.clone(),
+                stopped,
+            ));
             inputs.insert(spec, RunningInput { stop, task });
         }
     }

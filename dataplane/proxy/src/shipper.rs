@@ -48,19 +48,38 @@ impl Shipper {
             match self.send(&batch).await {
                 Outcome::Acknowledged => {
                     self.spool.acknowledged(&batch);
-                    self.count("bytefreezer_proxy_rows_acked_total", "Rows the receiver acknowledged as durable.", &batch);
+                    self.count(
+                        "bytefreezer_proxy_rows_acked_total",
+                        "Rows the receiver acknowledged as durable.",
+                        &batch,
+                    );
                     backoff = self.retry_initial;
                 }
                 Outcome::Rejected(reason) => {
                     self.spool.rejected(&batch);
-                    self.count("bytefreezer_proxy_rows_rejected_total", "Rows the receiver refused for good (see spool/rejected).", &batch);
+                    self.count(
+                        "bytefreezer_proxy_rows_rejected_total",
+                        "Rows the receiver refused for good (see spool/rejected).",
+                        &batch,
+                    );
                     tracing::error!(tenant = %batch.tenant_id, dataset = %batch.dataset_id, "receiver refused batch {}: {reason}; moved to spool/rejected", batch.batch_id);
                 }
                 Outcome::Retry(reason) => {
                     self.spool.release(&batch);
-                    self.registry.counter("bytefreezer_proxy_retries_total", "Failed sends that will be retried.", &[]).increment(1);
-                    tracing::warn!("cannot deliver batch {} ({reason}); retrying in {backoff:?}", batch.batch_id);
-                    let jitter = Duration::from_millis(rand::random_range(0..=backoff.as_millis() as u64 / 4 + 1));
+                    self.registry
+                        .counter(
+                            "bytefreezer_proxy_retries_total",
+                            "Failed sends that will be retried.",
+                            &[],
+                        )
+                        .increment(1);
+                    tracing::warn!(
+                        "cannot deliver batch {} ({reason}); retrying in {backoff:?}",
+                        batch.batch_id
+                    );
+                    let jitter = Duration::from_millis(rand::random_range(
+                        0..=backoff.as_millis() as u64 / 4 + 1,
+                    ));
                     tokio::select! {
                         _ = stop.wait() => return,
                         _ = tokio::time::sleep(backoff + jitter) => {}
@@ -74,9 +93,14 @@ impl Shipper {
     async fn send(&self, batch: &SpooledBatch) -> Outcome {
         let body = match tokio::fs::read(&batch.path).await {
             Ok(body) => body,
-            Err(error) => return Outcome::Retry(format!("cannot read {}: {error}", batch.path.display())),
+            Err(error) => {
+                return Outcome::Retry(format!("cannot read {}: {error}", batch.path.display()));
+            }
         };
-        let url = format!("{}/api/v1/ingest/{}/{}", self.receiver_url, batch.tenant_id, batch.dataset_id);
+        let url = format!(
+            "{}/api/v1/ingest/{}/{}",
+            self.receiver_url, batch.tenant_id, batch.dataset_id
+        );
         let response = self
             .client
             .post(&url)
@@ -109,7 +133,11 @@ impl Shipper {
 
     fn count(&self, name: &str, help: &str, batch: &SpooledBatch) {
         self.registry
-            .counter(name, help, &[("tenant", &batch.tenant_id), ("dataset", &batch.dataset_id)])
+            .counter(
+                name,
+                help,
+                &[("tenant", &batch.tenant_id), ("dataset", &batch.dataset_id)],
+            )
             .increment(batch.rows);
     }
 }

@@ -43,23 +43,41 @@ impl Spool {
     /// Opens (or creates) the spool, resuming what a previous run left.
     pub fn open(dir: &Path, max_bytes: u64, registry: Registry) -> Result<Spool> {
         let rejected_dir = dir.join("rejected");
-        fs::create_dir_all(&rejected_dir).with_context(|| format!("cannot create spool folder {}", dir.display()))?;
+        fs::create_dir_all(&rejected_dir)
+            .with_context(|| format!("cannot create spool folder {}", dir.display()))?;
         let mut entries = BTreeMap::new();
         let mut total = 0;
-        for entry in fs::read_dir(dir).with_context(|| format!("cannot read spool folder {}", dir.display()))? {
+        for entry in fs::read_dir(dir)
+            .with_context(|| format!("cannot read spool folder {}", dir.display()))?
+        {
             let path = entry?.path();
-            let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
             if name.ends_with(".tmp") {
                 // A write cut by a crash: never acknowledged as durable, so nothing is lost.
                 let _ = fs::remove_file(&path);
                 continue;
             }
-            let Some(batch) = parse_name(name, &path) else { continue };
+            let Some(batch) = parse_name(name, &path) else {
+                continue;
+            };
             total += batch.bytes;
-            entries.insert(batch.batch_id.clone(), Entry { batch, in_flight: false });
+            entries.insert(
+                batch.batch_id.clone(),
+                Entry {
+                    batch,
+                    in_flight: false,
+                },
+            );
         }
         if !entries.is_empty() {
-            tracing::info!("spool: resuming {} batches ({} bytes) from {}", entries.len(), total, dir.display());
+            tracing::info!(
+                "spool: resuming {} batches ({} bytes) from {}",
+                entries.len(),
+                total,
+                dir.display()
+            );
         }
         let spool = Spool {
             dir: dir.to_path_buf(),
@@ -74,9 +92,17 @@ impl Spool {
     }
 
     /// Writes a batch durably. When this returns Ok the rows survive a crash.
-    pub async fn write(&self, tenant_id: &str, dataset_id: &str, rows: u64, encoded: Vec<u8>) -> Result<()> {
+    pub async fn write(
+        &self,
+        tenant_id: &str,
+        dataset_id: &str,
+        rows: u64,
+        encoded: Vec<u8>,
+    ) -> Result<()> {
         let batch_id = uuid::Uuid::now_v7().to_string();
-        let path = self.dir.join(format!("{batch_id}.{tenant_id}.{dataset_id}.{rows}{SUFFIX}"));
+        let path = self.dir.join(format!(
+            "{batch_id}.{tenant_id}.{dataset_id}.{rows}{SUFFIX}"
+        ));
         let bytes = encoded.len() as u64;
         let target = path.clone();
         tokio::task::spawn_blocking(move || write_durably(&target, &encoded))
@@ -85,12 +111,29 @@ impl Spool {
             .with_context(|| format!("cannot write spool file {}", path.display()))?;
         let labels = [("tenant", tenant_id), ("dataset", dataset_id)];
         self.registry
-            .counter("bytefreezer_proxy_rows_durable_total", "Rows written to the spool: survive a crash.", &labels)
+            .counter(
+                "bytefreezer_proxy_rows_durable_total",
+                "Rows written to the spool: survive a crash.",
+                &labels,
+            )
             .increment(rows);
-        let batch = SpooledBatch { batch_id: batch_id.clone(), tenant_id: tenant_id.into(), dataset_id: dataset_id.into(), rows, bytes, path };
+        let batch = SpooledBatch {
+            batch_id: batch_id.clone(),
+            tenant_id: tenant_id.into(),
+            dataset_id: dataset_id.into(),
+            rows,
+            bytes,
+            path,
+        };
         {
             let mut guard = self.lock();
-            guard.0.insert(batch_id, Entry { batch, in_flight: false });
+            guard.0.insert(
+                batch_id,
+                Entry {
+                    batch,
+                    in_flight: false,
+                },
+            );
             guard.1 += bytes;
         }
         self.enforce_limit();
@@ -106,7 +149,13 @@ impl Spool {
             let mut guard = self.lock();
             let (entries, total) = &mut *guard;
             while *total > self.max_bytes && entries.len() > 1 {
-                let Some(oldest) = entries.iter().find(|(_, e)| !e.in_flight).map(|(id, _)| id.clone()) else { break };
+                let Some(oldest) = entries
+                    .iter()
+                    .find(|(_, e)| !e.in_flight)
+                    .map(|(id, _)| id.clone())
+                else {
+                    break;
+                };
                 if let Some(entry) = entries.remove(&oldest) {
                     *total -= entry.batch.bytes;
                     dropped.push(entry.batch);
@@ -119,10 +168,19 @@ impl Spool {
                 .counter(
                     "bytefreezer_proxy_rows_dropped_total",
                     "Rows lost, by cause.",
-                    &[("tenant", &batch.tenant_id), ("dataset", &batch.dataset_id), ("cause", "spool_full")],
+                    &[
+                        ("tenant", &batch.tenant_id),
+                        ("dataset", &batch.dataset_id),
+                        ("cause", "spool_full"),
+                    ],
                 )
                 .increment(batch.rows);
-            tracing::warn!("spool full ({} bytes max): dropped the oldest batch {} ({} rows)", self.max_bytes, batch.batch_id, batch.rows);
+            tracing::warn!(
+                "spool full ({} bytes max): dropped the oldest batch {} ({} rows)",
+                self.max_bytes,
+                batch.batch_id,
+                batch.rows
+            );
         }
     }
 
@@ -177,8 +235,20 @@ impl Spool {
             let guard = self.lock();
             (guard.0.len(), guard.1)
         };
-        self.registry.gauge("bytefreezer_proxy_spool_batches", "Batches waiting in the spool.", &[]).set(count as i64);
-        self.registry.gauge("bytefreezer_proxy_spool_bytes", "Bytes waiting in the spool.", &[]).set(bytes as i64);
+        self.registry
+            .gauge(
+                "bytefreezer_proxy_spool_batches",
+                "Batches waiting in the spool.",
+                &[],
+            )
+            .set(count as i64);
+        self.registry
+            .gauge(
+                "bytefreezer_proxy_spool_bytes",
+                "Bytes waiting in the spool.",
+                &[],
+            )
+            .set(bytes as i64);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, (BTreeMap<String, Entry>, u64)> {
@@ -189,7 +259,8 @@ impl Spool {
 fn parse_name(name: &str, path: &Path) -> Option<SpooledBatch> {
     let stem = name.strip_suffix(SUFFIX)?;
     let mut parts = stem.split('.');
-    let (batch_id, tenant_id, dataset_id, rows) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let (batch_id, tenant_id, dataset_id, rows) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() {
         return None;
     }
@@ -231,8 +302,14 @@ mod tests {
             spool.write("t", "d", 10 + n, vec![0u8; 100]).await.unwrap();
         }
         assert_eq!(spool.len(), 2, "third write pushes the first out");
-        assert_eq!(registry.counter_total("bytefreezer_proxy_rows_dropped_total"), 10);
-        assert_eq!(registry.counter_total("bytefreezer_proxy_rows_durable_total"), 33);
+        assert_eq!(
+            registry.counter_total("bytefreezer_proxy_rows_dropped_total"),
+            10
+        );
+        assert_eq!(
+            registry.counter_total("bytefreezer_proxy_rows_durable_total"),
+            33
+        );
         std::fs::write(dir.path().join("junk.tmp"), b"half").unwrap();
         drop(spool);
 
@@ -248,6 +325,11 @@ mod tests {
         reopened.acknowledged(&first);
         reopened.rejected(&second);
         assert!(reopened.is_empty());
-        assert!(dir.path().join("rejected").join(second.path.file_name().unwrap()).exists());
+        assert!(
+            dir.path()
+                .join("rejected")
+                .join(second.path.file_name().unwrap())
+                .exists()
+        );
     }
 }

@@ -2,7 +2,9 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytefreezer_api::{DataPlaneConfig, DatasetSpec, IngestKey, SourceSpec, SyslogSourceSettings, hash_api_key};
+use bytefreezer_api::{
+    DataPlaneConfig, DatasetSpec, IngestKey, SourceSpec, SyslogSourceSettings, hash_api_key,
+};
 use bytefreezer_proxy::{Proxy, ProxyConfig};
 use bytefreezer_receiver::{Receiver, ReceiverConfig};
 use bytefreezer_schema::decode_ipc;
@@ -17,7 +19,10 @@ fn dataset(id: &str, bind: SocketAddr) -> DatasetSpec {
         tenant_id: "t".into(),
         dataset_id: id.into(),
         name: id.into(),
-        source: SourceSpec::Syslog(SyslogSourceSettings { bind, ..SyslogSourceSettings::default() }),
+        source: SourceSpec::Syslog(SyslogSourceSettings {
+            bind,
+            ..SyslogSourceSettings::default()
+        }),
         pipeline: Default::default(),
         testing: true,
         active: true,
@@ -27,21 +32,44 @@ fn dataset(id: &str, bind: SocketAddr) -> DatasetSpec {
 fn config(datasets: Vec<DatasetSpec>) -> DataPlaneConfig {
     DataPlaneConfig {
         datasets,
-        ingest_keys: vec![IngestKey { name: "proxy".into(), key_sha256: hash_api_key(KEY), tenant_id: "t".into(), dataset_id: None }],
+        ingest_keys: vec![IngestKey {
+            name: "proxy".into(),
+            key_sha256: hash_api_key(KEY),
+            tenant_id: "t".into(),
+            dataset_id: None,
+        }],
     }
 }
 
 fn free_udp() -> SocketAddr {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }
 
 fn free_tcp() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }
 
-fn start_receiver(listen: SocketAddr, intake: Bucket, datasets: watch::Receiver<Arc<DataPlaneConfig>>) -> ShutdownTrigger {
+fn start_receiver(
+    listen: SocketAddr,
+    intake: Bucket,
+    datasets: watch::Receiver<Arc<DataPlaneConfig>>,
+) -> ShutdownTrigger {
     let (stop, shutdown) = shutdown_pair();
-    let receiver = Receiver::new(ReceiverConfig { listen, ..ReceiverConfig::default() }, intake, datasets, Registry::new());
+    let receiver = Receiver::new(
+        ReceiverConfig {
+            listen,
+            ..ReceiverConfig::default()
+        },
+        intake,
+        datasets,
+        Registry::new(),
+    );
     tokio::spawn(receiver.run(shutdown));
     stop
 }
@@ -81,7 +109,12 @@ async fn intake_rows(intake: &Bucket, prefix: &str) -> usize {
     let mut rows = 0;
     for object in intake.list(prefix).await.unwrap() {
         if let Some(bytes) = intake.get(&object.key).await.unwrap() {
-            rows += decode_ipc(&bytes).unwrap().1.iter().map(|b| b.num_rows()).sum::<usize>();
+            rows += decode_ipc(&bytes)
+                .unwrap()
+                .1
+                .iter()
+                .map(|b| b.num_rows())
+                .sum::<usize>();
         }
     }
     rows
@@ -90,7 +123,12 @@ async fn intake_rows(intake: &Bucket, prefix: &str) -> usize {
 fn send(target: SocketAddr, count: usize) {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     for n in 0..count {
-        socket.send_to(format!("<13>1 - host app - - - message {n}").as_bytes(), target).unwrap();
+        socket
+            .send_to(
+                format!("<13>1 - host app - - - message {n}").as_bytes(),
+                target,
+            )
+            .unwrap();
         if n % 50 == 49 {
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -98,24 +136,44 @@ fn send(target: SocketAddr, count: usize) {
 }
 
 async fn wait_listening(registry: &Registry, inputs: u64) {
-    wait_for("inputs listen", async || registry.counter_total("bytefreezer_proxy_input_up") == inputs).await;
+    wait_for("inputs listen", async || {
+        registry.counter_total("bytefreezer_proxy_input_up") == inputs
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_datagram_reaches_the_intake_bucket_once() {
     let dir = tempfile::tempdir().unwrap();
-    let buckets = Buckets::open(&StorageConfig::Local { root: dir.path().join("buckets") }).unwrap();
+    let buckets = Buckets::open(&StorageConfig::Local {
+        root: dir.path().join("buckets"),
+    })
+    .unwrap();
     let syslog = free_udp();
     let (_sender, datasets) = watch::channel(Arc::new(config(vec![dataset("logs", syslog)])));
     let receiver_address = free_tcp();
     let _receiver = start_receiver(receiver_address, buckets.intake.clone(), datasets.clone());
     let registry = Registry::new();
-    let (stop, proxy) = start_proxy(receiver_address, &dir.path().join("spool"), KEY, datasets, registry.clone());
+    let (stop, proxy) = start_proxy(
+        receiver_address,
+        &dir.path().join("spool"),
+        KEY,
+        datasets,
+        registry.clone(),
+    );
     wait_listening(&registry, 1).await;
-    tokio::task::spawn_blocking(move || send(syslog, 5000)).await.unwrap();
-    wait_for("5000 rows are acknowledged", async || registry.counter_total("bytefreezer_proxy_rows_acked_total") == 5000).await;
+    tokio::task::spawn_blocking(move || send(syslog, 5000))
+        .await
+        .unwrap();
+    wait_for("5000 rows are acknowledged", async || {
+        registry.counter_total("bytefreezer_proxy_rows_acked_total") == 5000
+    })
+    .await;
     assert_eq!(intake_rows(&buckets.intake, "t/logs/").await, 5000);
-    assert_eq!(registry.counter_total("bytefreezer_proxy_rows_durable_total"), 5000);
+    assert_eq!(
+        registry.counter_total("bytefreezer_proxy_rows_durable_total"),
+        5000
+    );
     stop.trigger();
     proxy.await.unwrap().unwrap();
 }
@@ -123,27 +181,52 @@ async fn every_datagram_reaches_the_intake_bucket_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_wait_in_the_spool_while_the_receiver_is_down_and_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let buckets = Buckets::open(&StorageConfig::Local { root: dir.path().join("buckets") }).unwrap();
+    let buckets = Buckets::open(&StorageConfig::Local {
+        root: dir.path().join("buckets"),
+    })
+    .unwrap();
     let syslog = free_udp();
     let (_sender, datasets) = watch::channel(Arc::new(config(vec![dataset("logs", syslog)])));
     let receiver_address = free_tcp();
     let spool = dir.path().join("spool");
     let registry = Registry::new();
-    let (stop, proxy) = start_proxy(receiver_address, &spool, KEY, datasets.clone(), registry.clone());
+    let (stop, proxy) = start_proxy(
+        receiver_address,
+        &spool,
+        KEY,
+        datasets.clone(),
+        registry.clone(),
+    );
     wait_listening(&registry, 1).await;
-    tokio::task::spawn_blocking(move || send(syslog, 1000)).await.unwrap();
-    wait_for("1000 rows are durable", async || registry.counter_total("bytefreezer_proxy_rows_durable_total") == 1000).await;
-    assert!(registry.counter_total("bytefreezer_proxy_retries_total") > 0 || registry.counter_total("bytefreezer_proxy_rows_acked_total") == 0);
+    tokio::task::spawn_blocking(move || send(syslog, 1000))
+        .await
+        .unwrap();
+    wait_for("1000 rows are durable", async || {
+        registry.counter_total("bytefreezer_proxy_rows_durable_total") == 1000
+    })
+    .await;
+    assert!(
+        registry.counter_total("bytefreezer_proxy_retries_total") > 0
+            || registry.counter_total("bytefreezer_proxy_rows_acked_total") == 0
+    );
     // Abrupt stop: the task is dropped, the spool files stay.
     proxy.abort();
     let _ = proxy.await;
     drop(stop);
-    assert!(std::fs::read_dir(&spool).unwrap().filter_map(Result::ok).any(|e| e.path().extension().is_some_and(|x| x == "arrows")));
+    assert!(
+        std::fs::read_dir(&spool)
+            .unwrap()
+            .filter_map(Result::ok)
+            .any(|e| e.path().extension().is_some_and(|x| x == "arrows"))
+    );
 
     let _receiver = start_receiver(receiver_address, buckets.intake.clone(), datasets.clone());
     let registry = Registry::new();
     let (stop, proxy) = start_proxy(receiver_address, &spool, KEY, datasets, registry.clone());
-    wait_for("the resumed spool is delivered", async || registry.counter_total("bytefreezer_proxy_rows_acked_total") == 1000).await;
+    wait_for("the resumed spool is delivered", async || {
+        registry.counter_total("bytefreezer_proxy_rows_acked_total") == 1000
+    })
+    .await;
     assert_eq!(intake_rows(&buckets.intake, "t/logs/").await, 1000);
     stop.trigger();
     proxy.await.unwrap().unwrap();
@@ -152,18 +235,35 @@ async fn batches_wait_in_the_spool_while_the_receiver_is_down_and_survive_a_rest
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_key_moves_batches_to_rejected() {
     let dir = tempfile::tempdir().unwrap();
-    let buckets = Buckets::open(&StorageConfig::Local { root: dir.path().join("buckets") }).unwrap();
+    let buckets = Buckets::open(&StorageConfig::Local {
+        root: dir.path().join("buckets"),
+    })
+    .unwrap();
     let syslog = free_udp();
     let (_sender, datasets) = watch::channel(Arc::new(config(vec![dataset("logs", syslog)])));
     let receiver_address = free_tcp();
     let _receiver = start_receiver(receiver_address, buckets.intake.clone(), datasets.clone());
     let registry = Registry::new();
     let spool = dir.path().join("spool");
-    let (stop, proxy) = start_proxy(receiver_address, &spool, "bf_wrong", datasets, registry.clone());
+    let (stop, proxy) = start_proxy(
+        receiver_address,
+        &spool,
+        "bf_wrong",
+        datasets,
+        registry.clone(),
+    );
     wait_listening(&registry, 1).await;
-    tokio::task::spawn_blocking(move || send(syslog, 10)).await.unwrap();
-    wait_for("rows are rejected", async || registry.counter_total("bytefreezer_proxy_rows_rejected_total") == 10).await;
-    assert_eq!(std::fs::read_dir(spool.join("rejected")).unwrap().count(), 1);
+    tokio::task::spawn_blocking(move || send(syslog, 10))
+        .await
+        .unwrap();
+    wait_for("rows are rejected", async || {
+        registry.counter_total("bytefreezer_proxy_rows_rejected_total") == 10
+    })
+    .await;
+    assert_eq!(
+        std::fs::read_dir(spool.join("rejected")).unwrap().count(),
+        1
+    );
     stop.trigger();
     proxy.await.unwrap().unwrap();
 }
@@ -171,27 +271,58 @@ async fn a_wrong_key_moves_batches_to_rejected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn datasets_come_and_go_at_runtime_and_a_taken_port_hurts_no_other() {
     let dir = tempfile::tempdir().unwrap();
-    let buckets = Buckets::open(&StorageConfig::Local { root: dir.path().join("buckets") }).unwrap();
+    let buckets = Buckets::open(&StorageConfig::Local {
+        root: dir.path().join("buckets"),
+    })
+    .unwrap();
     let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
     let (first, second) = (free_udp(), free_udp());
-    let (sender, datasets) = watch::channel(Arc::new(config(vec![dataset("first", first), dataset("blocked", taken.local_addr().unwrap())])));
+    let (sender, datasets) = watch::channel(Arc::new(config(vec![
+        dataset("first", first),
+        dataset("blocked", taken.local_addr().unwrap()),
+    ])));
     let receiver_address = free_tcp();
     let _receiver = start_receiver(receiver_address, buckets.intake.clone(), datasets.clone());
     let registry = Registry::new();
-    let (stop, proxy) = start_proxy(receiver_address, &dir.path().join("spool"), KEY, datasets, registry.clone());
+    let (stop, proxy) = start_proxy(
+        receiver_address,
+        &dir.path().join("spool"),
+        KEY,
+        datasets,
+        registry.clone(),
+    );
     wait_listening(&registry, 1).await;
-    wait_for("the bind error is counted", async || registry.counter_total("bytefreezer_proxy_input_errors_total") >= 1).await;
-    tokio::task::spawn_blocking(move || send(first, 100)).await.unwrap();
-    wait_for("the healthy dataset delivers", async || intake_rows(&buckets.intake, "t/first/").await == 100).await;
+    wait_for("the bind error is counted", async || {
+        registry.counter_total("bytefreezer_proxy_input_errors_total") >= 1
+    })
+    .await;
+    tokio::task::spawn_blocking(move || send(first, 100))
+        .await
+        .unwrap();
+    wait_for("the healthy dataset delivers", async || {
+        intake_rows(&buckets.intake, "t/first/").await == 100
+    })
+    .await;
 
-    sender.send_replace(Arc::new(config(vec![dataset("first", first), dataset("second", second)])));
+    sender.send_replace(Arc::new(config(vec![
+        dataset("first", first),
+        dataset("second", second),
+    ])));
     wait_listening(&registry, 2).await;
-    tokio::task::spawn_blocking(move || send(second, 50)).await.unwrap();
-    wait_for("the added dataset delivers", async || intake_rows(&buckets.intake, "t/second/").await == 50).await;
+    tokio::task::spawn_blocking(move || send(second, 50))
+        .await
+        .unwrap();
+    wait_for("the added dataset delivers", async || {
+        intake_rows(&buckets.intake, "t/second/").await == 50
+    })
+    .await;
 
     sender.send_replace(Arc::new(config(vec![dataset("second", second)])));
     wait_listening(&registry, 1).await;
-    wait_for("the removed dataset's port is free", async || UdpSocket::bind(first).is_ok()).await;
+    wait_for("the removed dataset's port is free", async || {
+        UdpSocket::bind(first).is_ok()
+    })
+    .await;
     stop.trigger();
     proxy.await.unwrap().unwrap();
 }

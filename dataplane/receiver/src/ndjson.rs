@@ -15,12 +15,15 @@ pub fn ndjson_to_batch(body: &[u8], receive_time_micros: i64) -> Result<RecordBa
     if values.is_empty() {
         return Err("the body holds no JSON object".into());
     }
-    let schema = infer_json_schema_from_iterator(values.iter().map(Ok)).map_err(|e| format!("cannot infer a schema: {e}"))?;
+    let schema = infer_json_schema_from_iterator(values.iter().map(Ok))
+        .map_err(|e| format!("cannot infer a schema: {e}"))?;
     let mut decoder = ReaderBuilder::new(Arc::new(schema))
         .with_batch_size(values.len())
         .build_decoder()
         .map_err(|e| e.to_string())?;
-    decoder.serialize(&values).map_err(|e| format!("cannot convert JSON: {e}"))?;
+    decoder
+        .serialize(&values)
+        .map_err(|e| format!("cannot convert JSON: {e}"))?;
     let batch = decoder
         .flush()
         .map_err(|e| format!("cannot convert JSON: {e}"))?
@@ -33,7 +36,10 @@ pub fn ndjson_to_batch(body: &[u8], receive_time_micros: i64) -> Result<RecordBa
 }
 
 fn parse_values(body: &[u8]) -> Result<Vec<serde_json::Value>, String> {
-    let trimmed = body.iter().position(|b| !b.is_ascii_whitespace()).map_or(&body[..0], |start| &body[start..]);
+    let trimmed = body
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .map_or(&body[..0], |start| &body[start..]);
     if trimmed.first() == Some(&b'[') {
         let values: Vec<serde_json::Value> =
             serde_json::from_slice(trimmed).map_err(|e| format!("invalid JSON array: {e}"))?;
@@ -62,10 +68,20 @@ fn parse_values(body: &[u8]) -> Result<Vec<serde_json::Value>, String> {
 }
 
 fn append_receive_time(batch: RecordBatch, micros: i64) -> Result<RecordBatch, String> {
-    let mut fields: Vec<Field> = batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
     let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
     fields.insert(0, Field::new(RECEIVE_TIME, timestamp_type(), false));
-    columns.insert(0, Arc::new(TimestampMicrosecondArray::from(vec![micros; batch.num_rows()]).with_timezone("UTC")));
+    columns.insert(
+        0,
+        Arc::new(
+            TimestampMicrosecondArray::from(vec![micros; batch.num_rows()]).with_timezone("UTC"),
+        ),
+    );
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| e.to_string())
 }
 
@@ -74,9 +90,16 @@ fn rename_receive_time(batch: RecordBatch, micros: i64) -> Result<RecordBatch, S
         .schema()
         .fields()
         .iter()
-        .map(|f| if f.name() == RECEIVE_TIME { f.as_ref().clone().with_name("client_receive_time") } else { f.as_ref().clone() })
+        .map(|f| {
+            if f.name() == RECEIVE_TIME {
+                f.as_ref().clone().with_name("client_receive_time")
+            } else {
+                f.as_ref().clone()
+            }
+        })
         .collect();
-    let renamed = RecordBatch::try_new(Arc::new(Schema::new(fields)), batch.columns().to_vec()).map_err(|e| e.to_string())?;
+    let renamed = RecordBatch::try_new(Arc::new(Schema::new(fields)), batch.columns().to_vec())
+        .map_err(|e| e.to_string())?;
     append_receive_time(renamed, micros)
 }
 
@@ -90,14 +113,34 @@ mod tests {
         assert_eq!(batch.num_rows(), 2);
         assert_eq!(batch.schema().field(0).name(), RECEIVE_TIME);
         assert!(batch.schema().field_with_name("b").is_ok());
-        assert_eq!(ndjson_to_batch(b" [{\"a\":1},{\"a\":2},{\"c\":true}]", 5).unwrap().num_rows(), 3);
+        assert_eq!(
+            ndjson_to_batch(b" [{\"a\":1},{\"a\":2},{\"c\":true}]", 5)
+                .unwrap()
+                .num_rows(),
+            3
+        );
     }
 
     #[test]
     fn errors_name_the_line() {
-        assert_eq!(ndjson_to_batch(b"{\"a\":1}\n{oops\n", 0).unwrap_err().split(':').next().unwrap(), "line 2 is not valid JSON");
-        assert!(ndjson_to_batch(b"{\"a\":1}\n42\n", 0).unwrap_err().contains("line 2 is not a JSON object"));
+        assert_eq!(
+            ndjson_to_batch(b"{\"a\":1}\n{oops\n", 0)
+                .unwrap_err()
+                .split(':')
+                .next()
+                .unwrap(),
+            "line 2 is not valid JSON"
+        );
+        assert!(
+            ndjson_to_batch(b"{\"a\":1}\n42\n", 0)
+                .unwrap_err()
+                .contains("line 2 is not a JSON object")
+        );
         assert!(ndjson_to_batch(b"", 0).is_err());
-        assert!(ndjson_to_batch(b"[1]", 0).unwrap_err().contains("element 1"));
+        assert!(
+            ndjson_to_batch(b"[1]", 0)
+                .unwrap_err()
+                .contains("element 1")
+        );
     }
 }

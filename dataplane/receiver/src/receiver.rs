@@ -24,7 +24,13 @@ impl Receiver {
         datasets: watch::Receiver<Arc<DataPlaneConfig>>,
         registry: Registry,
     ) -> Receiver {
-        let state = Arc::new(IngestState { intake, datasets, registry, wakeup: None, max_body_bytes: config.max_body_bytes });
+        let state = Arc::new(IngestState {
+            intake,
+            datasets,
+            registry,
+            wakeup: None,
+            max_body_bytes: config.max_body_bytes,
+        });
         Receiver { config, state }
     }
 
@@ -37,7 +43,10 @@ impl Receiver {
             wakeup: Some(notify),
             max_body_bytes: self.state.max_body_bytes,
         };
-        Receiver { config: self.config, state: Arc::new(state) }
+        Receiver {
+            config: self.config,
+            state: Arc::new(state),
+        }
     }
 
     /// Only the ingest routes, so a process can serve them beside others on one listener.
@@ -51,14 +60,23 @@ impl Receiver {
     /// Serves the ingest API and `/healthz`, `/readyz`, `/metrics` on `listen`, over HTTPS when
     /// a certificate is configured, until shutdown.
     pub async fn run(self, mut shutdown: Shutdown) -> Result<()> {
-        let router = self.router().merge(service_routes(self.state.registry.clone(), Readiness::default()));
+        let router = self.router().merge(service_routes(
+            self.state.registry.clone(),
+            Readiness::default(),
+        ));
         let address = self.config.listen;
         match (&self.config.tls_cert_file, &self.config.tls_key_file) {
             (Some(cert), Some(key)) => {
                 let _ = rustls::crypto::ring::default_provider().install_default();
                 let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
                     .await
-                    .with_context(|| format!("receiver: cannot load TLS certificate {} / key {}", cert.display(), key.display()))?;
+                    .with_context(|| {
+                        format!(
+                            "receiver: cannot load TLS certificate {} / key {}",
+                            cert.display(),
+                            key.display()
+                        )
+                    })?;
                 let listener = std::net::TcpListener::bind(address)
                     .with_context(|| format!("receiver: cannot listen on {address}; choose another address with listen = ..."))?;
                 listener.set_nonblocking(true)?;

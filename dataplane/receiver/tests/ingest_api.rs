@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use arrow::array::{ArrayRef, Int64Array, TimestampMicrosecondArray};
 use arrow::record_batch::RecordBatch;
-use bytefreezer_api::{DataPlaneConfig, DatasetSpec, IngestKey, SourceSpec, SyslogSourceSettings, hash_api_key};
+use bytefreezer_api::{
+    DataPlaneConfig, DatasetSpec, IngestKey, SourceSpec, SyslogSourceSettings, hash_api_key,
+};
 use bytefreezer_receiver::{ARROW_STREAM_CONTENT_TYPE, BATCH_ID_HEADER, Receiver, ReceiverConfig};
 use bytefreezer_schema::{decode_ipc, encode_ipc};
 use bytefreezer_storage::{Bucket, Buckets, StorageConfig};
@@ -25,12 +27,20 @@ fn config() -> DataPlaneConfig {
     };
     DataPlaneConfig {
         datasets: vec![dataset("a"), dataset("b")],
-        ingest_keys: vec![IngestKey { name: "k".into(), key_sha256: hash_api_key(KEY), tenant_id: "a".into(), dataset_id: None }],
+        ingest_keys: vec![IngestKey {
+            name: "k".into(),
+            key_sha256: hash_api_key(KEY),
+            tenant_id: "a".into(),
+            dataset_id: None,
+        }],
     }
 }
 
 fn free_address() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }
 
 struct Running {
@@ -42,14 +52,27 @@ struct Running {
 
 async fn start(tls: Option<(std::path::PathBuf, std::path::PathBuf)>) -> Running {
     let dir = tempfile::tempdir().unwrap();
-    let buckets = Buckets::open(&StorageConfig::Local { root: dir.path().join("buckets") }).unwrap();
+    let buckets = Buckets::open(&StorageConfig::Local {
+        root: dir.path().join("buckets"),
+    })
+    .unwrap();
     let listen = free_address();
     let scheme = if tls.is_some() { "https" } else { "http" };
     let (tls_cert_file, tls_key_file) = tls.map_or((None, None), |(c, k)| (Some(c), Some(k)));
-    let receiver_config = ReceiverConfig { listen, tls_cert_file, tls_key_file, max_body_bytes: 1024 * 1024 };
+    let receiver_config = ReceiverConfig {
+        listen,
+        tls_cert_file,
+        tls_key_file,
+        max_body_bytes: 1024 * 1024,
+    };
     let (sender, datasets) = tokio::sync::watch::channel(Arc::new(config()));
     std::mem::forget(sender);
-    let receiver = Receiver::new(receiver_config, buckets.intake.clone(), datasets, Registry::new());
+    let receiver = Receiver::new(
+        receiver_config,
+        buckets.intake.clone(),
+        datasets,
+        Registry::new(),
+    );
     let (stop, shutdown) = shutdown_pair();
     tokio::spawn(receiver.run(shutdown));
     for _ in 0..100 {
@@ -58,19 +81,38 @@ async fn start(tls: Option<(std::path::PathBuf, std::path::PathBuf)>) -> Running
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Running { base: format!("{scheme}://localhost:{}", listen.port()), intake: buckets.intake, _dir: dir, _stop: stop }
+    Running {
+        base: format!("{scheme}://localhost:{}", listen.port()),
+        intake: buckets.intake,
+        _dir: dir,
+        _stop: stop,
+    }
 }
 
 fn arrow_body(rows: i64) -> Vec<u8> {
     let batch = RecordBatch::try_from_iter(vec![
-        ("receive_time", Arc::new(TimestampMicrosecondArray::from(vec![1_i64; rows as usize]).with_timezone("UTC")) as ArrayRef),
-        ("n", Arc::new(Int64Array::from_iter_values(0..rows)) as ArrayRef),
+        (
+            "receive_time",
+            Arc::new(
+                TimestampMicrosecondArray::from(vec![1_i64; rows as usize]).with_timezone("UTC"),
+            ) as ArrayRef,
+        ),
+        (
+            "n",
+            Arc::new(Int64Array::from_iter_values(0..rows)) as ArrayRef,
+        ),
     ])
     .unwrap();
     encode_ipc(&[batch]).unwrap()
 }
 
-async fn post(client: &reqwest::Client, url: &str, key: &str, content_type: &str, body: Vec<u8>) -> reqwest::Response {
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> reqwest::Response {
     client
         .post(url)
         .bearer_auth(key)
@@ -88,25 +130,110 @@ async fn arrow_batches_are_stored_and_bad_requests_get_clear_4xx() {
     let client = reqwest::Client::new();
     let url = format!("{}/api/v1/ingest/a/logs", running.base);
 
-    let response = post(&client, &url, KEY, ARROW_STREAM_CONTENT_TYPE, arrow_body(25)).await;
+    let response = post(
+        &client,
+        &url,
+        KEY,
+        ARROW_STREAM_CONTENT_TYPE,
+        arrow_body(25),
+    )
+    .await;
     assert_eq!(response.status(), 201);
     let body: serde_json::Value = response.json().await.unwrap();
-    assert_eq!((body["batch_id"].as_str(), body["rows"].as_u64()), (Some("batch-1"), Some(25)));
-    let stored = running.intake.get("a/logs/batch-1.arrows").await.unwrap().expect("intake object");
+    assert_eq!(
+        (body["batch_id"].as_str(), body["rows"].as_u64()),
+        (Some("batch-1"), Some(25))
+    );
+    let stored = running
+        .intake
+        .get("a/logs/batch-1.arrows")
+        .await
+        .unwrap()
+        .expect("intake object");
     assert_eq!(decode_ipc(&stored).unwrap().1[0].num_rows(), 25);
 
     let status = |response: reqwest::Response| response.status().as_u16();
-    assert_eq!(status(post(&client, &url, "wrong", ARROW_STREAM_CONTENT_TYPE, arrow_body(1)).await), 401);
+    assert_eq!(
+        status(
+            post(
+                &client,
+                &url,
+                "wrong",
+                ARROW_STREAM_CONTENT_TYPE,
+                arrow_body(1)
+            )
+            .await
+        ),
+        401
+    );
     let other_tenant = format!("{}/api/v1/ingest/b/logs", running.base);
-    assert_eq!(status(post(&client, &other_tenant, KEY, ARROW_STREAM_CONTENT_TYPE, arrow_body(1)).await), 404);
+    assert_eq!(
+        status(
+            post(
+                &client,
+                &other_tenant,
+                KEY,
+                ARROW_STREAM_CONTENT_TYPE,
+                arrow_body(1)
+            )
+            .await
+        ),
+        404
+    );
     let missing = format!("{}/api/v1/ingest/a/nope", running.base);
-    assert_eq!(status(post(&client, &missing, KEY, ARROW_STREAM_CONTENT_TYPE, arrow_body(1)).await), 404);
-    let garbage = post(&client, &url, KEY, ARROW_STREAM_CONTENT_TYPE, b"garbage".to_vec()).await;
+    assert_eq!(
+        status(
+            post(
+                &client,
+                &missing,
+                KEY,
+                ARROW_STREAM_CONTENT_TYPE,
+                arrow_body(1)
+            )
+            .await
+        ),
+        404
+    );
+    let garbage = post(
+        &client,
+        &url,
+        KEY,
+        ARROW_STREAM_CONTENT_TYPE,
+        b"garbage".to_vec(),
+    )
+    .await;
     assert_eq!(garbage.status(), 400);
-    assert!(garbage.text().await.unwrap().contains("not a valid Arrow IPC stream"));
-    assert_eq!(status(post(&client, &url, KEY, ARROW_STREAM_CONTENT_TYPE, vec![0u8; 2 * 1024 * 1024]).await), 413);
-    assert_eq!(status(post(&client, &url, KEY, "text/plain", b"x".to_vec()).await), 415);
-    let no_key = client.post(&url).header("content-type", ARROW_STREAM_CONTENT_TYPE).body(arrow_body(1)).send().await.unwrap();
+    assert!(
+        garbage
+            .text()
+            .await
+            .unwrap()
+            .contains("not a valid Arrow IPC stream")
+    );
+    assert_eq!(
+        status(
+            post(
+                &client,
+                &url,
+                KEY,
+                ARROW_STREAM_CONTENT_TYPE,
+                vec![0u8; 2 * 1024 * 1024]
+            )
+            .await
+        ),
+        413
+    );
+    assert_eq!(
+        status(post(&client, &url, KEY, "text/plain", b"x".to_vec()).await),
+        415
+    );
+    let no_key = client
+        .post(&url)
+        .header("content-type", ARROW_STREAM_CONTENT_TYPE)
+        .body(arrow_body(1))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(no_key.status(), 401);
     let bad_id = client
         .post(&url)
@@ -125,10 +252,18 @@ async fn ndjson_and_gzip_ndjson_become_rows() {
     let running = start(None).await;
     let client = reqwest::Client::new();
     let url = format!("{}/api/v1/ingest/a/logs", running.base);
-    let response = post(&client, &url, KEY, "application/x-ndjson", b"{\"a\":1}\n{\"a\":2,\"b\":\"x\"}\n".to_vec()).await;
+    let response = post(
+        &client,
+        &url,
+        KEY,
+        "application/x-ndjson",
+        b"{\"a\":1}\n{\"a\":2,\"b\":\"x\"}\n".to_vec(),
+    )
+    .await;
     assert_eq!(response.status(), 201);
     let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gzip.write_all(b"{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n").unwrap();
+    gzip.write_all(b"{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n")
+        .unwrap();
     let response = client
         .post(&url)
         .bearer_auth(KEY)
@@ -141,7 +276,14 @@ async fn ndjson_and_gzip_ndjson_become_rows() {
     assert_eq!(response.status(), 201);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["rows"], 3);
-    let bad = post(&client, &url, KEY, "application/x-ndjson", b"{\"a\":1}\n{nope".to_vec()).await;
+    let bad = post(
+        &client,
+        &url,
+        KEY,
+        "application/x-ndjson",
+        b"{\"a\":1}\n{nope".to_vec(),
+    )
+    .await;
     assert_eq!(bad.status(), 400);
     assert!(bad.text().await.unwrap().contains("line 2"));
 }
@@ -154,7 +296,10 @@ async fn https_with_a_private_ca() {
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let server_key = rcgen::KeyPair::generate().unwrap();
-    let server = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap().signed_by(&server_key, &ca, &ca_key).unwrap();
+    let server = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&server_key, &ca, &ca_key)
+        .unwrap();
     let (cert_path, key_path) = (dir.path().join("server.pem"), dir.path().join("server.key"));
     std::fs::write(&cert_path, server.pem()).unwrap();
     std::fs::write(&key_path, server_key.serialize_pem()).unwrap();
@@ -165,7 +310,26 @@ async fn https_with_a_private_ca() {
         .add_root_certificate(reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap())
         .build()
         .unwrap();
-    assert_eq!(post(&trusting, &url, KEY, ARROW_STREAM_CONTENT_TYPE, arrow_body(3)).await.status(), 201);
+    assert_eq!(
+        post(
+            &trusting,
+            &url,
+            KEY,
+            ARROW_STREAM_CONTENT_TYPE,
+            arrow_body(3)
+        )
+        .await
+        .status(),
+        201
+    );
     let untrusting = reqwest::Client::new();
-    assert!(untrusting.post(&url).body(arrow_body(1)).send().await.is_err(), "an unknown CA must fail the handshake");
+    assert!(
+        untrusting
+            .post(&url)
+            .body(arrow_body(1))
+            .send()
+            .await
+            .is_err(),
+        "an unknown CA must fail the handshake"
+    );
 }

@@ -152,6 +152,15 @@ impl Bucket {
         }
     }
 
+    /// The size of an object, `None` when it does not exist.
+    pub async fn size(&self, key: &str) -> Result<Option<u64>, StorageError> {
+        match self.store.head(&ObjectPath::from(key)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(source) => Err(self.error("head", key, source)),
+        }
+    }
+
     /// Deletes an object; deleting one that is already gone is not an error, so a repeated
     /// cleanup after a crash succeeds.
     pub async fn delete(&self, key: &str) -> Result<(), StorageError> {

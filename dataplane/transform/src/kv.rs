@@ -12,7 +12,8 @@ pub fn scan_pairs<'a>(text: &'a str, mut on_pair: impl FnMut(&'a str, Value<'a>)
         if index < bytes.len() && (bytes[index].is_ascii_alphabetic() || bytes[index] == b'_') {
             index += 1;
             while index < bytes.len()
-                && (bytes[index].is_ascii_alphanumeric() || matches!(bytes[index], b'_' | b'.' | b'-'))
+                && (bytes[index].is_ascii_alphanumeric()
+                    || matches!(bytes[index], b'_' | b'.' | b'-'))
             {
                 index += 1;
             }
@@ -37,7 +38,14 @@ pub fn scan_pairs<'a>(text: &'a str, mut on_pair: impl FnMut(&'a str, Value<'a>)
             let value_end = index.min(bytes.len());
             index = (index + 1).min(bytes.len());
             let raw = &text[value_start..value_end];
-            on_pair(key, if escaped { Value::Escaped(raw) } else { Value::Plain(raw) });
+            on_pair(
+                key,
+                if escaped {
+                    Value::Escaped(raw)
+                } else {
+                    Value::Plain(raw)
+                },
+            );
         } else {
             let value_start = index;
             while index < bytes.len() && !bytes[index].is_ascii_whitespace() {
@@ -97,7 +105,10 @@ mod tests {
             ]
         );
         assert!(pairs("no pairs here, 1=2 =x").is_empty());
-        assert_eq!(pairs("a= b=\"unterminated"), vec![("a".into(), "".into()), ("b".into(), "unterminated".into())]);
+        assert_eq!(
+            pairs("a= b=\"unterminated"),
+            vec![("a".into(), "".into()), ("b".into(), "unterminated".into())]
+        );
         assert_eq!(pairs("word:x=1"), vec![]);
     }
 }

@@ -1,7 +1,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, StringArray, StringBuilder};
+use arrow::array::{
+    Array, ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, StringArray, StringBuilder,
+};
 use arrow::datatypes::{Field, Schema};
 use arrow::record_batch::RecordBatch;
 
@@ -40,7 +42,10 @@ struct Slot {
 
 /// Lifts a JSON object or `key=value` pairs in each row's `column` into their own columns,
 /// appended after the existing ones. The source column is left as it was.
-pub fn lift_message_fields(batch: &RecordBatch, column: &str) -> Result<LiftOutcome, TransformError> {
+pub fn lift_message_fields(
+    batch: &RecordBatch,
+    column: &str,
+) -> Result<LiftOutcome, TransformError> {
     let unchanged = |batch: &RecordBatch| LiftOutcome {
         batch: batch.clone(),
         lifted_columns: 0,
@@ -53,7 +58,10 @@ pub fn lift_message_fields(batch: &RecordBatch, column: &str) -> Result<LiftOutc
     let Some(messages) = messages.as_any().downcast_ref::<StringArray>() else {
         return Err(TransformError::Column {
             column: column.into(),
-            problem: format!("expected text to lift fields from, found {}", messages.data_type()),
+            problem: format!(
+                "expected text to lift fields from, found {}",
+                messages.data_type()
+            ),
         });
     };
     let schema = batch.schema();
@@ -75,15 +83,24 @@ pub fn lift_message_fields(batch: &RecordBatch, column: &str) -> Result<LiftOutc
                         skipped.insert(key.to_owned(), ());
                         return;
                     }
-                    let Some(name) = column_name(key, &schema, &slots) else { return };
-                    slots.push(Slot { name, values: Vec::new() });
+                    let Some(name) = column_name(key, &schema, &slots) else {
+                        return;
+                    };
+                    slots.push(Slot {
+                        name,
+                        values: Vec::new(),
+                    });
                     slot_of.insert(key.to_owned(), slots.len() - 1);
                     slots.len() - 1
                 }
             };
             let slot = &mut slots[index];
             // A key repeated within one message keeps its first value.
-            if slot.values.last().is_some_and(|(last_row, _)| *last_row == row) {
+            if slot
+                .values
+                .last()
+                .is_some_and(|(last_row, _)| *last_row == row)
+            {
                 return;
             }
             slot.values.push((row, value));
@@ -126,7 +143,10 @@ pub fn lift_message_fields(batch: &RecordBatch, column: &str) -> Result<LiftOutc
         columns.push(array);
     }
     let lifted_columns = slots.len();
-    let batch = RecordBatch::try_new(Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())), columns)?;
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())),
+        columns,
+    )?;
     Ok(LiftOutcome {
         batch,
         lifted_columns,
@@ -151,53 +171,90 @@ fn from_json(value: serde_json::Value) -> Option<Lifted> {
 fn column_name(key: &str, schema: &Schema, slots: &[Slot]) -> Option<String> {
     let sanitized: String = key
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if sanitized.is_empty() {
         return None;
     }
-    let taken = |name: &str| schema.field_with_name(name).is_ok() || slots.iter().any(|s| s.name == name);
-    let name = if taken(&sanitized) { format!("{COLLISION_PREFIX}{sanitized}") } else { sanitized };
+    let taken =
+        |name: &str| schema.field_with_name(name).is_ok() || slots.iter().any(|s| s.name == name);
+    let name = if taken(&sanitized) {
+        format!("{COLLISION_PREFIX}{sanitized}")
+    } else {
+        sanitized
+    };
     // Two keys that sanitize to the same name: the first wins, the second stays in the text.
     (!taken(&name)).then_some(name)
 }
 
 fn build_column(values: &[(usize, Lifted)], rows: usize) -> ArrayRef {
     let all = |predicate: fn(&Lifted) -> bool| values.iter().all(|(_, v)| predicate(v));
-    let is_int = |v: &Lifted| matches!(v, Lifted::Int(_)) || matches!(v, Lifted::Token(t) if t.parse::<i64>().is_ok());
+    let is_int = |v: &Lifted| {
+        matches!(v, Lifted::Int(_)) || matches!(v, Lifted::Token(t) if t.parse::<i64>().is_ok())
+    };
     if all(is_int) {
         let mut builder = Int64Builder::with_capacity(rows);
-        fill(&mut builder, values, rows, |b, v| match v {
-            Lifted::Int(i) => b.append_value(*i),
-            Lifted::Token(t) => b.append_option(t.parse().ok()),
-            _ => b.append_null(),
-        }, Int64Builder::append_null);
+        fill(
+            &mut builder,
+            values,
+            rows,
+            |b, v| match v {
+                Lifted::Int(i) => b.append_value(*i),
+                Lifted::Token(t) => b.append_option(t.parse().ok()),
+                _ => b.append_null(),
+            },
+            Int64Builder::append_null,
+        );
         return Arc::new(builder.finish());
     }
     if all(|v| matches!(v, Lifted::Int(_) | Lifted::Float(_))) {
         let mut builder = Float64Builder::with_capacity(rows);
-        fill(&mut builder, values, rows, |b, v| match v {
-            Lifted::Int(i) => b.append_value(*i as f64),
-            Lifted::Float(f) => b.append_value(*f),
-            _ => b.append_null(),
-        }, Float64Builder::append_null);
+        fill(
+            &mut builder,
+            values,
+            rows,
+            |b, v| match v {
+                Lifted::Int(i) => b.append_value(*i as f64),
+                Lifted::Float(f) => b.append_value(*f),
+                _ => b.append_null(),
+            },
+            Float64Builder::append_null,
+        );
         return Arc::new(builder.finish());
     }
     if all(|v| matches!(v, Lifted::Bool(_))) {
         let mut builder = BooleanBuilder::with_capacity(rows);
-        fill(&mut builder, values, rows, |b, v| match v {
-            Lifted::Bool(x) => b.append_value(*x),
-            _ => b.append_null(),
-        }, BooleanBuilder::append_null);
+        fill(
+            &mut builder,
+            values,
+            rows,
+            |b, v| match v {
+                Lifted::Bool(x) => b.append_value(*x),
+                _ => b.append_null(),
+            },
+            BooleanBuilder::append_null,
+        );
         return Arc::new(builder.finish());
     }
     let mut builder = StringBuilder::with_capacity(rows, rows * 8);
-    fill(&mut builder, values, rows, |b, v| match v {
-        Lifted::Int(i) => b.append_value(i.to_string()),
-        Lifted::Float(f) => b.append_value(f.to_string()),
-        Lifted::Bool(x) => b.append_value(if *x { "true" } else { "false" }),
-        Lifted::Text(t) | Lifted::Token(t) => b.append_value(t),
-    }, StringBuilder::append_null);
+    fill(
+        &mut builder,
+        values,
+        rows,
+        |b, v| match v {
+            Lifted::Int(i) => b.append_value(i.to_string()),
+            Lifted::Float(f) => b.append_value(f.to_string()),
+            Lifted::Bool(x) => b.append_value(if *x { "true" } else { "false" }),
+            Lifted::Text(t) | Lifted::Token(t) => b.append_value(t),
+        },
+        StringBuilder::append_null,
+    );
     Arc::new(builder.finish())
 }
 
@@ -237,7 +294,9 @@ mod tests {
     }
 
     fn column<'a>(batch: &'a RecordBatch, name: &str) -> &'a ArrayRef {
-        batch.column_by_name(name).unwrap_or_else(|| panic!("no column {name} in {:?}", batch.schema()))
+        batch
+            .column_by_name(name)
+            .unwrap_or_else(|| panic!("no column {name} in {:?}", batch.schema()))
     }
 
     #[test]
@@ -259,7 +318,10 @@ mod tests {
         let n = column(out, "n").as_primitive::<Int64Type>();
         assert_eq!((n.value(0), n.value(1), n.is_null(2)), (3, 7, true));
         assert_eq!(column(out, "tags").as_string::<i32>().value(0), "[\"a\"]");
-        assert_eq!(column(out, "body_message").as_string::<i32>().value(0), "inner");
+        assert_eq!(
+            column(out, "body_message").as_string::<i32>().value(0),
+            "inner"
+        );
         assert_eq!(column(out, "msg").as_string::<i32>().value(1), "two words");
         assert_eq!(column(out, "action").as_string::<i32>().value(1), "deny");
         assert!(column(out, "action").is_null(0) && column(out, "action").is_null(3));
@@ -267,9 +329,16 @@ mod tests {
 
     #[test]
     fn conflicting_values_widen_to_text_and_json_strings_stay_text() {
-        let out = lift_message_fields(&batch(vec![Some("port=80"), Some("port=http"), Some(r#"{"code":"42"}"#)]), "message")
-            .unwrap()
-            .batch;
+        let out = lift_message_fields(
+            &batch(vec![
+                Some("port=80"),
+                Some("port=http"),
+                Some(r#"{"code":"42"}"#),
+            ]),
+            "message",
+        )
+        .unwrap()
+        .batch;
         assert_eq!(column(&out, "port").data_type(), &DataType::Utf8);
         assert_eq!(column(&out, "port").as_string::<i32>().value(0), "80");
         assert_eq!(column(&out, "code").data_type(), &DataType::Utf8);
@@ -277,7 +346,9 @@ mod tests {
 
     #[test]
     fn invalid_json_falls_back_to_key_values_and_keys_are_bounded() {
-        let out = lift_message_fields(&batch(vec![Some("{broken a=1")]), "message").unwrap().batch;
+        let out = lift_message_fields(&batch(vec![Some("{broken a=1")]), "message")
+            .unwrap()
+            .batch;
         assert_eq!(column(&out, "a").as_primitive::<Int64Type>().value(0), 1);
 
         let many: String = (0..300).map(|i| format!("k{i}={i} ")).collect();
@@ -289,9 +360,17 @@ mod tests {
 
     #[test]
     fn batches_without_the_column_pass_through() {
-        let input = RecordBatch::try_from_iter(vec![("x", Arc::new(Int32Array::from(vec![1])) as ArrayRef)]).unwrap();
+        let input = RecordBatch::try_from_iter(vec![(
+            "x",
+            Arc::new(Int32Array::from(vec![1])) as ArrayRef,
+        )])
+        .unwrap();
         assert_eq!(lift_message_fields(&input, "message").unwrap().batch, input);
-        let wrong = RecordBatch::try_from_iter(vec![("message", Arc::new(Int32Array::from(vec![1])) as ArrayRef)]).unwrap();
+        let wrong = RecordBatch::try_from_iter(vec![(
+            "message",
+            Arc::new(Int32Array::from(vec![1])) as ArrayRef,
+        )])
+        .unwrap();
         assert!(lift_message_fields(&wrong, "message").is_err());
     }
 }

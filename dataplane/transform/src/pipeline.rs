@@ -57,12 +57,19 @@ mod tests {
 
     #[test]
     fn empty_and_disabled_pipelines_compile_enabled_filters_are_named() {
-        assert!(Pipeline::compile(&PipelineSpec::default()).unwrap().is_identity());
+        assert!(
+            Pipeline::compile(&PipelineSpec::default())
+                .unwrap()
+                .is_identity()
+        );
         let spec: PipelineSpec = serde_json::from_str(
             r#"{"filters":[{"type":"rename_field","config":{"from":"a","to":"b"},"enabled":false},{"type":"drop","config":{"condition":"action == 'deny'"}}]}"#,
         )
         .unwrap();
         let error = Pipeline::compile(&spec).unwrap_err();
-        assert_eq!(error.to_string(), "filter 1 (\"drop\"): filter type not supported yet");
+        assert_eq!(
+            error.to_string(),
+            "filter 1 (\"drop\"): filter type not supported yet"
+        );
     }
 }
