@@ -227,7 +227,7 @@ import pyarrow.dataset as ds, duckdb, sys
 folder = {folder:?}
 table = ds.dataset(folder, format="parquet", partitioning="hive").to_table()
 assert table.num_rows == {expected_rows}, table.num_rows
-count = duckdb.sql(f"SELECT count(*) FROM read_parquet('{{folder}}/**/*.parquet', hive_partitioning=true, union_by_name=true)").fetchone()[0]
+count = duckdb.sql(f"SELECT count(*) FROM read_parquet('{{folder}}/**/*.parquet', hive_partitioning=true, union_by_name=true)").fetchall()[0][0]
 assert count == {expected_rows}, count
 hours = duckdb.sql(f"SELECT DISTINCT year, month, day, hour FROM read_parquet('{{folder}}/**/*.parquet', hive_partitioning=true, union_by_name=true)").fetchall()
 assert len(hours) >= 1, hours
@@ -386,6 +386,10 @@ fn sigkill_mid_pipeline_loses_no_durable_message_and_duplicates_none() {
         },
     );
     let rows = read_parquet(&up.parquet_folder(), &[]);
+    eprintln!(
+        "durable before SIGKILL: {durable_before_kill}; rows in Parquet after restart: {}",
+        rows.seq.len()
+    );
     let mut seen = rows.seq.clone();
     seen.sort_unstable();
     seen.dedup();
