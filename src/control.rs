@@ -8,11 +8,11 @@ use crate::{serve, signals};
 
 /// The control plane on its own host (PostgreSQL in production, SQLite by default).
 pub async fn run(args: ControlArgs) -> Result<()> {
-    if let Some(path) = args.database_url.strip_prefix("sqlite://") {
-        if let Some(parent) = std::path::Path::new(path.split('?').next().unwrap_or(path)).parent()
-        {
-            std::fs::create_dir_all(parent).ok();
-        }
+    // SQLite creates the file but not its folder.
+    if let Some(path) = args.database_url.strip_prefix("sqlite://")
+        && let Some(parent) = std::path::Path::new(path.split('?').next().unwrap_or(path)).parent()
+    {
+        std::fs::create_dir_all(parent).ok();
     }
     let store = ControlStore::connect(&args.database_url).await?;
     let registry = Registry::new();

@@ -223,11 +223,13 @@ fn parse_rfc3164(priority: u8, rest: &str, receive_time_micros: i64) -> ParsedMe
     }
     if parsed.event_time_micros.is_some() {
         // After a timestamp comes HOSTNAME, unless the next word is already the TAG.
-        if let Some((word, tail)) = remaining.split_once(' ') {
-            if !word.is_empty() && !word.ends_with(':') && !word.contains('[') {
-                parsed.hostname = Some(word);
-                remaining = tail;
-            }
+        if let Some((word, tail)) = remaining.split_once(' ')
+            && !word.is_empty()
+            && !word.ends_with(':')
+            && !word.contains('[')
+        {
+            parsed.hostname = Some(word);
+            remaining = tail;
         }
     }
     let (app_name, procid, message) = split_tag(remaining);

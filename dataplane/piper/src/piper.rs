@@ -113,10 +113,10 @@ impl Piper {
                 ObjectResult::Busy => {}
             }
         }
-        if cycle.objects > 0 {
-            if let Some(downstream) = &self.downstream {
-                downstream.notify_one();
-            }
+        if cycle.objects > 0
+            && let Some(downstream) = &self.downstream
+        {
+            downstream.notify_one();
         }
         Ok(cycle)
     }

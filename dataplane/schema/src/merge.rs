@@ -163,10 +163,10 @@ fn convert(column: &ArrayRef, field: &Field) -> Result<ArrayRef, MergeError> {
         ..CastOptions::default()
     };
     if field.data_type() == &DataType::Utf8 {
-        if can_cast_types(column.data_type(), &DataType::Utf8) {
-            if let Ok(cast) = cast_with_options(column, &DataType::Utf8, &strict) {
-                return Ok(cast);
-            }
+        if can_cast_types(column.data_type(), &DataType::Utf8)
+            && let Ok(cast) = cast_with_options(column, &DataType::Utf8, &strict)
+        {
+            return Ok(cast);
         }
         return format_as_text(column).map_err(error);
     }

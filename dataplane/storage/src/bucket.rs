@@ -23,7 +23,7 @@ pub enum StorageError {
         operation: &'static str,
         key: String,
         #[source]
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
     #[error("bucket {bucket}: cannot make {key} durable: {source}")]
     Sync {
@@ -73,7 +73,7 @@ impl Bucket {
                 bucket: name.to_owned(),
                 operation: "open",
                 key: root.display().to_string(),
-                source,
+                source: Box::new(source),
             })?
             // Deleting the last object of a partition removes its empty folders, so a busy
             // bucket does not accumulate thousands of empty directories.
@@ -216,7 +216,7 @@ impl Bucket {
             bucket: self.name.to_string(),
             operation,
             key: key.to_owned(),
-            source,
+            source: Box::new(source),
         }
     }
 }
