@@ -9,7 +9,7 @@ use bytefreezer_layout::{
 };
 use bytefreezer_schema::decode_ipc;
 use bytefreezer_storage::{Buckets, LeaseKeeper, ObjectInfo};
-use bytefreezer_telemetry::{Registry, Shutdown};
+use bytefreezer_telemetry::{Registry, Shutdown, run_cycles};
 use bytes::Bytes;
 use chrono::Utc;
 use tokio::sync::{Notify, watch};
@@ -67,18 +67,14 @@ impl Packer {
         self.wakeup.clone()
     }
 
-    pub async fn run(self, mut shutdown: Shutdown) -> anyhow::Result<()> {
+    pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
         let interval = Duration::from_millis(self.config.poll_interval_ms.max(10));
-        while !shutdown.is_triggered() {
+        run_cycles(interval, &self.wakeup.clone(), shutdown, || async {
             if let Err(error) = self.run_once().await {
                 tracing::error!("packer: {error:#}");
             }
-            tokio::select! {
-                _ = shutdown.wait() => break,
-                _ = self.wakeup.notified() => {}
-                _ = tokio::time::sleep(interval) => {}
-            }
-        }
+        })
+        .await;
         Ok(())
     }
 

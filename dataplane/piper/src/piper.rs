@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use bytefreezer_api::DataPlaneConfig;
 use bytefreezer_layout::parse_intake_object;
 use bytefreezer_storage::{Buckets, LeaseKeeper};
-use bytefreezer_telemetry::{Registry, Shutdown};
+use bytefreezer_telemetry::{Registry, Shutdown, run_cycles};
 use futures::StreamExt;
 use tokio::sync::{Notify, watch};
 
@@ -70,20 +70,16 @@ impl Piper {
         self
     }
 
-    pub async fn run(self, mut shutdown: Shutdown) -> anyhow::Result<()> {
+    pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
         let interval = Duration::from_millis(self.config.poll_interval_ms.max(10));
-        while !shutdown.is_triggered() {
+        run_cycles(interval, &self.wakeup.clone(), shutdown, || async {
             match self.run_once().await {
                 Ok(cycle) if cycle.objects > 0 => tracing::debug!(?cycle, "piper cycle"),
                 Ok(_) => {}
                 Err(error) => tracing::error!("piper: cannot list the intake bucket: {error:#}"),
             }
-            tokio::select! {
-                _ = shutdown.wait() => break,
-                _ = self.wakeup.notified() => {}
-                _ = tokio::time::sleep(interval) => {}
-            }
-        }
+        })
+        .await;
         Ok(())
     }
 

@@ -5,10 +5,12 @@
 //! It must not know about datasets, buckets or any particular stage; stages register their own
 //! counters here.
 
+mod cycles;
 mod metrics;
 mod routes;
 mod shutdown;
 
+pub use cycles::run_cycles;
 pub use metrics::{Counter, Gauge, Registry};
 pub use routes::{Readiness, service_routes};
 pub use shutdown::{Shutdown, ShutdownTrigger, shutdown_pair};
