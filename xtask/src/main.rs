@@ -1,7 +1,9 @@
 //! `cargo xtask`: the project's workflows as one command each, so CI and developers run the
 //! same thing. `test` installs what the suite needs, then checks formatting, lints, repository
-//! rules and runs every test with cargo-nextest; `tidy` checks the repository rules alone.
+//! rules and runs every test with cargo-nextest; `tidy` checks the repository rules alone;
+//! `fuzz` runs the decoders' fuzz targets.
 
+mod fuzz;
 mod install;
 mod tidy;
 
@@ -15,13 +17,18 @@ fn main() -> Result<()> {
         Some("test") => test(&args[1..]),
         Some("tidy") => tidy::check(&workspace_root()?),
         Some("install-test-deps") => install::test_dependencies(),
+        Some("fuzz") => {
+            let seconds = args.get(1).map_or(Ok(60), |s| s.parse()).context("fuzz takes a number of seconds per target")?;
+            fuzz::fuzz(&workspace_root()?, seconds)
+        }
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
                  commands:\n  \
                  test [NEXTEST ARGS]   install test dependencies, then fmt, clippy, tidy and cargo nextest\n  \
                  tidy                  check repository rules (//! docs, no mod.rs, no todo!)\n  \
-                 install-test-deps     only install what the tests need"
+                 install-test-deps     only install what the tests need\n  \
+                 fuzz [SECONDS]        run every decoder's fuzz target (default 60 s each)"
             );
             bail!("unknown or missing command")
         }

@@ -1,0 +1,30 @@
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+use crate::run;
+
+/// Decoders with a cargo-fuzz target: (crate folder, target name).
+const TARGETS: &[(&str, &str)] = &[("dataplane/decode-syslog", "decode")];
+
+/// Runs every fuzz target for `seconds` each with libFuzzer (cargo-fuzz needs nightly for the
+/// sanitizer flags; it is installed when missing).
+pub fn fuzz(root: &Path, seconds: u64) -> Result<()> {
+    let installed = Command::new("cargo")
+        .args(["fuzz", "--version"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !installed {
+        run(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"])).context("cannot install cargo-fuzz")?;
+    }
+    for (folder, target) in TARGETS {
+        run(Command::new("cargo")
+            .args(["+nightly", "fuzz", "run", target, "--", &format!("-max_total_time={seconds}")])
+            // The fuzz build uses its own flags; sharing the workspace cache would thrash it.
+            .env_remove("CARGO_TARGET_DIR")
+            .current_dir(root.join(folder)))
+        .with_context(|| format!("fuzz target {target} of {folder} failed; the crashing input is under {folder}/fuzz/artifacts"))?;
+    }
+    Ok(())
+}
