@@ -39,6 +39,8 @@ th { color: var(--muted); font-weight: 600; font-size: 13px; }
 .health::before { content: "●"; margin-right: 4px; }
 .Healthy { color: var(--ok); } .Degraded, .Starting { color: var(--warn); } .Unhealthy { color: var(--bad); }
 code { background: #eff1f3; padding: 1px 4px; border-radius: 4px; word-break: break-all; }
+header code { background: #32383f; color: #f0f3f6; }
+td:last-child { white-space: normal; }
 "#;
 
 const SCRIPT: &str = r#"
