@@ -331,8 +331,50 @@ fn up_turns_mixed_syslog_into_partitioned_parquet() {
     assert_eq!(count_format("unparsed"), 4000);
 
     assert_readable_by_pyarrow_and_duckdb(&up.parquet_folder(), total as usize);
+    assert_cat_prints_rows_as_ndjson(&rows.files[0], dir.path());
     let status = up.terminate();
     assert!(status.success(), "clean stop on SIGTERM, got {status}");
+}
+
+fn assert_cat_prints_rows_as_ndjson(parquet: &Path, scratch: &Path) {
+    let expected = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(parquet).unwrap())
+        .unwrap()
+        .metadata()
+        .file_metadata()
+        .num_rows() as usize;
+    let output = Command::new(env!("CARGO_BIN_EXE_bytefreezer"))
+        .arg("cat")
+        .arg(parquet)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is a JSON object"))
+        .collect();
+    assert_eq!(lines.len(), expected);
+    assert!(
+        lines
+            .iter()
+            .all(|row| row["format"].is_string() && row["receive_time"].is_string())
+    );
+
+    let garbage = scratch.join("garbage.bin");
+    std::fs::write(&garbage, b"neither parquet nor arrow").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_bytefreezer"))
+        .arg("cat")
+        .arg(&garbage)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("neither Parquet nor an Arrow IPC stream")
+    );
 }
 
 /// `demo/syslog/data/parquet/year=YYYY/month=MM/day=DD/hour=HH/NAME.parquet`

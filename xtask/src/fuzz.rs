@@ -16,7 +16,8 @@ pub fn fuzz(root: &Path, seconds: u64) -> Result<()> {
         .output()
         .is_ok_and(|output| output.status.success());
     if !installed {
-        run(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"])).context("cannot install cargo-fuzz")?;
+        run(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))
+            .context("cannot install cargo-fuzz")?;
     }
     for (folder, target) in TARGETS {
         run(Command::new("cargo")

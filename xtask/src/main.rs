@@ -18,7 +18,10 @@ fn main() -> Result<()> {
         Some("tidy") => tidy::check(&workspace_root()?),
         Some("install-test-deps") => install::test_dependencies(),
         Some("fuzz") => {
-            let seconds = args.get(1).map_or(Ok(60), |s| s.parse()).context("fuzz takes a number of seconds per target")?;
+            let seconds = args
+                .get(1)
+                .map_or(Ok(60), |s| s.parse())
+                .context("fuzz takes a number of seconds per target")?;
             fuzz::fuzz(&workspace_root()?, seconds)
         }
         _ => {

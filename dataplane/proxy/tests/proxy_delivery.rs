@@ -326,3 +326,74 @@ async fn datasets_come_and_go_at_runtime_and_a_taken_port_hurts_no_other() {
     stop.trigger();
     proxy.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ships_over_https_to_a_receiver_with_a_private_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let server_key = rcgen::KeyPair::generate().unwrap();
+    let server = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&server_key, &ca, &ca_key)
+        .unwrap();
+    let (cert, key, ca_file) = (
+        dir.path().join("server.pem"),
+        dir.path().join("server.key"),
+        dir.path().join("ca.pem"),
+    );
+    std::fs::write(&cert, server.pem()).unwrap();
+    std::fs::write(&key, server_key.serialize_pem()).unwrap();
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+
+    let buckets = Buckets::open(&StorageConfig::Local {
+        root: dir.path().join("buckets"),
+    })
+    .unwrap();
+    let syslog = free_udp();
+    let (_sender, datasets) = watch::channel(Arc::new(config(vec![dataset("logs", syslog)])));
+    let listen = free_tcp();
+    let (_stop_receiver, shutdown) = shutdown_pair();
+    let receiver_config = ReceiverConfig {
+        listen,
+        tls_cert_file: Some(cert),
+        tls_key_file: Some(key),
+        ..ReceiverConfig::default()
+    };
+    tokio::spawn(
+        Receiver::new(
+            receiver_config,
+            buckets.intake.clone(),
+            datasets.clone(),
+            Registry::new(),
+        )
+        .run(shutdown),
+    );
+
+    let registry = Registry::new();
+    let proxy_config = ProxyConfig {
+        receiver_url: format!("https://localhost:{}", listen.port()),
+        api_key: KEY.into(),
+        receiver_ca_file: Some(ca_file),
+        spool_dir: dir.path().join("spool"),
+        retry_initial_ms: 20,
+        retry_max_ms: 200,
+        ..ProxyConfig::default()
+    };
+    let proxy = Proxy::new(proxy_config, datasets, registry.clone()).unwrap();
+    let (stop, shutdown) = shutdown_pair();
+    let running = tokio::spawn(proxy.run(shutdown));
+    wait_listening(&registry, 1).await;
+    tokio::task::spawn_blocking(move || send(syslog, 200))
+        .await
+        .unwrap();
+    wait_for("200 rows arrive over HTTPS", async || {
+        registry.counter_total("bytefreezer_proxy_rows_acked_total") == 200
+    })
+    .await;
+    assert_eq!(intake_rows(&buckets.intake, "t/logs/").await, 200);
+    stop.trigger();
+    running.await.unwrap().unwrap();
+}
