@@ -239,3 +239,62 @@ async fn two_instances_share_the_work_without_duplicates() {
     seqs.sort_unstable();
     assert_eq!(seqs, (0..400).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn the_dataset_pipeline_runs_after_the_lift() {
+    let dir = tempfile::tempdir().unwrap();
+    let buckets = Buckets::open(&StorageConfig::Local {
+        root: dir.path().into(),
+    })
+    .unwrap();
+    buckets
+        .intake
+        .put(&intake_object("t", "d", "b1"), intake_bytes(0, 10))
+        .await
+        .unwrap();
+    let mut spec = dataset("t", "d");
+    spec.pipeline = serde_json::from_str(
+        r#"{"filters":[{"type":"drop","config":{"condition":"action == 'deny'"}},{"type":"add_field","config":{"field":"env","value":"lab"}}]}"#,
+    )
+    .unwrap();
+    let piper = piper(&buckets, "node-a", vec![spec]);
+    let cycle = piper.run_once().await.unwrap();
+    // Even rows carry action=deny and are dropped; odd rows (JSON bodies) stay.
+    assert_eq!((cycle.rows_in, cycle.rows_out), (10, 5));
+    let rows = piper_rows(&buckets).await;
+    let seqs: Vec<i64> = rows.into_iter().flat_map(|(_, s)| s).collect();
+    assert_eq!(seqs, vec![1, 3, 5, 7, 9]);
+    let object = &buckets.piper.list("").await.unwrap()[0];
+    let (schema, _) = decode_ipc(&buckets.piper.get(&object.key).await.unwrap().unwrap()).unwrap();
+    assert!(schema.field_with_name("env").is_ok());
+}
+
+#[tokio::test]
+async fn an_invalid_pipeline_keeps_the_object_for_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let buckets = Buckets::open(&StorageConfig::Local {
+        root: dir.path().into(),
+    })
+    .unwrap();
+    buckets
+        .intake
+        .put(&intake_object("t", "d", "b1"), intake_bytes(0, 4))
+        .await
+        .unwrap();
+    let mut spec = dataset("t", "d");
+    spec.pipeline =
+        serde_json::from_str(r#"{"filters":[{"type":"drop","config":{"condition":"action =="}}]}"#)
+            .unwrap();
+    let cycle = piper(&buckets, "node-a", vec![spec])
+        .run_once()
+        .await
+        .unwrap();
+    assert_eq!((cycle.objects, cycle.failed), (0, 1));
+    assert!(
+        buckets
+            .intake
+            .exists(&intake_object("t", "d", "b1"))
+            .await
+            .unwrap()
+    );
+}

@@ -6,11 +6,14 @@
 //! anywhere but the `PipelineSpec` it is given, and a filter that fails on a batch returns an
 //! error instead of dropping rows.
 
+mod condition;
+mod filters;
 mod kv;
 mod lift;
 mod pipeline;
 mod spec;
 
+pub use condition::{Condition, ConditionError, evaluate, parse_condition};
 pub use lift::{LiftOutcome, MAX_LIFTED_COLUMNS, lift_message_fields};
 pub use pipeline::{Pipeline, PipelineError, TransformError};
 pub use spec::{FilterSpec, PipelineSpec};

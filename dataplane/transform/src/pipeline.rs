@@ -1,5 +1,6 @@
 use arrow::record_batch::RecordBatch;
 
+use crate::filters::CompiledFilter;
 use crate::spec::PipelineSpec;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -14,62 +15,229 @@ pub enum PipelineError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransformError {
+    #[error("filter {index} ({kind:?}) failed: {problem}")]
+    Filter {
+        index: usize,
+        kind: String,
+        problem: String,
+    },
     #[error("column {column:?}: {problem}")]
     Column { column: String, problem: String },
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),
 }
 
-/// A validated, ready-to-run pipeline.
+/// A validated, ready-to-run pipeline: filters applied in order, each on the whole batch.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
-    enabled_filters: usize,
+    filters: Vec<CompiledFilter>,
 }
 
 impl Pipeline {
-    /// Validates a pipeline. No filter type is available yet, so only pipelines whose filters
-    /// are all disabled compile; the error names the filter so the user knows which one.
+    /// Validates every filter (type, config keys, conditions); errors name the filter index and
+    /// type. Disabled filters are validated too, so enabling one later cannot break piper.
     pub fn compile(spec: &PipelineSpec) -> Result<Pipeline, PipelineError> {
+        let mut filters = Vec::new();
         for (index, filter) in spec.filters.iter().enumerate() {
+            let compiled = CompiledFilter::compile(index, filter)?;
             if filter.enabled {
-                return Err(PipelineError::Filter {
-                    index,
-                    kind: filter.kind.clone(),
-                    problem: "filter type not supported yet".into(),
-                });
+                filters.push(compiled);
             }
         }
-        Ok(Pipeline { enabled_filters: 0 })
+        Ok(Pipeline { filters })
     }
 
     pub fn is_identity(&self) -> bool {
-        self.enabled_filters == 0
+        self.filters.is_empty()
     }
 
     pub fn run(&self, batch: RecordBatch) -> Result<RecordBatch, TransformError> {
+        let mut batch = batch;
+        for filter in &self.filters {
+            batch = filter
+                .apply(batch)
+                .map_err(|error| TransformError::Filter {
+                    index: filter.index,
+                    kind: filter.kind.clone(),
+                    problem: error.to_string(),
+                })?;
+        }
         Ok(batch)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Array, ArrayRef, AsArray, Int64Array, StringArray};
+    use arrow::datatypes::Int64Type;
+
     use super::*;
 
+    fn pipeline(json: &str) -> Result<Pipeline, PipelineError> {
+        Pipeline::compile(&serde_json::from_str::<PipelineSpec>(json).unwrap())
+    }
+
+    fn batch() -> RecordBatch {
+        RecordBatch::try_from_iter(vec![
+            (
+                "action",
+                Arc::new(StringArray::from(vec!["deny", "allow", "drop", "allow"])) as ArrayRef,
+            ),
+            (
+                "src",
+                Arc::new(StringArray::from(vec![
+                    "10.0.0.1",
+                    "192.0.2.1",
+                    "10.0.0.2",
+                    " Host ",
+                ])) as ArrayRef,
+            ),
+            (
+                "port",
+                Arc::new(Int64Array::from(vec![22, 443, 80, 8080])) as ArrayRef,
+            ),
+        ])
+        .unwrap()
+    }
+
+    fn text(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
+        let column = batch
+            .column_by_name(name)
+            .unwrap_or_else(|| panic!("no {name}"));
+        let column = arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8).unwrap();
+        column
+            .as_string::<i32>()
+            .iter()
+            .map(|v| v.map(str::to_owned))
+            .collect()
+    }
+
     #[test]
-    fn empty_and_disabled_pipelines_compile_enabled_filters_are_named() {
-        assert!(
-            Pipeline::compile(&PipelineSpec::default())
+    fn the_documented_drop_example_works_verbatim() {
+        let out =
+            pipeline(r#"{"filters":[{"type":"drop","config":{"condition":"action == 'deny'"}}]}"#)
                 .unwrap()
-                .is_identity()
-        );
-        let spec: PipelineSpec = serde_json::from_str(
-            r#"{"filters":[{"type":"rename_field","config":{"from":"a","to":"b"},"enabled":false},{"type":"drop","config":{"condition":"action == 'deny'"}}]}"#,
-        )
-        .unwrap();
-        let error = Pipeline::compile(&spec).unwrap_err();
+                .run(batch())
+                .unwrap();
         assert_eq!(
-            error.to_string(),
-            "filter 1 (\"drop\"): filter type not supported yet"
+            text(&out, "action"),
+            [
+                Some("allow".into()),
+                Some("drop".into()),
+                Some("allow".into())
+            ]
         );
+    }
+
+    #[test]
+    fn filters_run_in_order_with_conditions() {
+        let spec = r#"{"filters":[
+            {"type":"rename_field","config":{"from":"src","to":"source_ip"}},
+            {"type":"add_field","config":{"field":"env","value":"prod"}},
+            {"type":"add_field","config":{"field":"internal","value":true},"condition":"source_ip in cidr('10.0.0.0/8')"},
+            {"type":"keep","config":{"condition":"port < 1000"}},
+            {"type":"uppercase","config":{"field":"action"},"condition":"port == 22"},
+            {"type":"copy_field","config":{"from":"port","to":"port_copy"}},
+            {"type":"remove_field","config":{"fields":["port"]}},
+            {"type":"trim","config":{"field":"nothing_here"},"enabled":false}
+        ]}"#;
+        let out = pipeline(spec).unwrap().run(batch()).unwrap();
+        let names: Vec<_> = out
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        assert_eq!(
+            names,
+            ["action", "source_ip", "env", "internal", "port_copy"]
+        );
+        assert_eq!(
+            text(&out, "action"),
+            [
+                Some("DENY".into()),
+                Some("allow".into()),
+                Some("drop".into())
+            ]
+        );
+        assert_eq!(
+            text(&out, "internal"),
+            [Some("true".into()), None, Some("true".into())]
+        );
+        assert_eq!(text(&out, "env"), vec![Some("prod".to_owned()); 3]);
+        let copy = out
+            .column_by_name("port_copy")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        assert_eq!(copy.values().to_vec(), [22, 443, 80]);
+    }
+
+    #[test]
+    fn lowercase_trim_and_keep_with_condition() {
+        let out = pipeline(r#"{"filters":[{"type":"trim","config":{"field":"src"}},{"type":"lowercase","config":{"field":"src"}},
+            {"type":"keep","config":{"condition":"action == 'deny'"},"condition":"port < 100"}]}"#)
+            .unwrap()
+            .run(batch())
+            .unwrap();
+        // keep applies only to rows matching its own condition (port < 100): the drop row goes.
+        assert_eq!(out.num_rows(), 3);
+        assert_eq!(text(&out, "src")[2], Some("host".into()));
+    }
+
+    #[test]
+    fn invalid_pipelines_name_the_filter_key_and_problem() {
+        let cases = [
+            (
+                r#"{"filters":[{"type":"drop","config":{}}]}"#,
+                "filter 0 (\"drop\"): config: missing field `condition`",
+            ),
+            (
+                r#"{"filters":[{"type":"drop","config":{"condition":"action =="}}]}"#,
+                "filter 0 (\"drop\"): config.condition: condition: expected a value",
+            ),
+            (
+                r#"{"filters":[{"type":"add_field","config":{"field":"a","value":1}},{"type":"rename_field","config":{"from":"a","to":"b","x":1}}]}"#,
+                "filter 1 (\"rename_field\"): config: unknown field `x`",
+            ),
+            (
+                r#"{"filters":[{"type":"rename_field","config":{"from":"a","to":"b"},"condition":"a == 1"}]}"#,
+                "filter 0 (\"rename_field\"): condition: a rename",
+            ),
+            (
+                r#"{"filters":[{"type":"geoip","config":{"field":"source_ip"}}]}"#,
+                "filter 0 (\"geoip\"): filter type not supported yet",
+            ),
+            (
+                r#"{"filters":[{"type":"remove_field","config":{}}]}"#,
+                "filter 0 (\"remove_field\"): config: set field or fields",
+            ),
+            (
+                r#"{"filters":[{"type":"add_field","config":{"field":"a","value":[1]}}]}"#,
+                "config.value",
+            ),
+            (
+                r#"{"filters":[{"type":"trim","config":{"field":"a"},"enabled":false,"condition":"("}]}"#,
+                "condition:",
+            ),
+        ];
+        for (json, expected) in cases {
+            let error = pipeline(json).unwrap_err().to_string();
+            assert!(
+                error.starts_with(expected) || error.contains(expected),
+                "{json}\n got: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn missing_fields_leave_batches_unchanged() {
+        let out = pipeline(r#"{"filters":[{"type":"rename_field","config":{"from":"nope","to":"x"}},{"type":"copy_field","config":{"from":"nope","to":"y"}},{"type":"remove_field","config":{"field":"nope"}}]}"#)
+            .unwrap()
+            .run(batch())
+            .unwrap();
+        assert_eq!(out, batch());
+        assert!(out.column(0).null_count() == 0);
     }
 }
