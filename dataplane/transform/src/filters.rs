@@ -8,11 +8,13 @@ use arrow::compute::kernels::zip::zip;
 use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
+use regex::Regex;
 use serde::Deserialize;
 
 use crate::condition::{Condition, evaluate, parse_condition};
 use crate::pipeline::{PipelineError, TransformError};
 use crate::spec::FilterSpec;
+use crate::text_filters;
 
 /// One validated filter.
 #[derive(Debug, Clone)]
@@ -50,6 +52,28 @@ enum Step {
         fields: Vec<String>,
         change: CaseChange,
     },
+    Mask {
+        fields: Vec<String>,
+        prefix: usize,
+        suffix: usize,
+    },
+    Hash {
+        fields: Vec<String>,
+        key: Option<Vec<u8>>,
+    },
+    RegexReplace {
+        fields: Vec<String>,
+        pattern: Regex,
+        replacement: String,
+    },
+    RegexExtract {
+        field: String,
+        pattern: Regex,
+    },
+    Sample {
+        rate: f64,
+        field: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -85,6 +109,57 @@ struct Fields {
 #[serde(deny_unknown_fields)]
 struct ConditionConfig {
     condition: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MaskConfig {
+    field: Option<String>,
+    fields: Option<Vec<String>>,
+    #[serde(default)]
+    keep_prefix: usize,
+    #[serde(default)]
+    keep_suffix: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HashConfig {
+    field: Option<String>,
+    fields: Option<Vec<String>>,
+    /// `sha256` (default) or `hmac-sha256` with `key`.
+    algorithm: Option<String>,
+    key: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegexReplaceConfig {
+    field: Option<String>,
+    fields: Option<Vec<String>>,
+    pattern: String,
+    replacement: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegexExtractConfig {
+    field: String,
+    pattern: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SampleConfig {
+    rate: f64,
+    field: Option<String>,
+}
+
+fn field_list(field: Option<String>, fields: Option<Vec<String>>) -> Vec<String> {
+    field
+        .into_iter()
+        .chain(fields.unwrap_or_default())
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -192,6 +267,91 @@ impl CompiledFilter {
                 }
                 Step::AddField { field, value }
             }
+            "mask" => {
+                let config: MaskConfig = serde_json::from_value(config(&spec.config))
+                    .map_err(|e| error(format!("config: {e}")))?;
+                let fields = field_list(config.field, config.fields);
+                if fields.is_empty() {
+                    return Err(error("config: set field or fields".into()));
+                }
+                Step::Mask {
+                    fields,
+                    prefix: config.keep_prefix,
+                    suffix: config.keep_suffix,
+                }
+            }
+            "hash" => {
+                let config: HashConfig = serde_json::from_value(config(&spec.config))
+                    .map_err(|e| error(format!("config: {e}")))?;
+                let fields = field_list(config.field, config.fields);
+                if fields.is_empty() {
+                    return Err(error("config: set field or fields".into()));
+                }
+                let key = match (config.algorithm.as_deref().unwrap_or("sha256"), config.key) {
+                    ("sha256", None) => None,
+                    ("sha256", Some(_)) => {
+                        return Err(error(
+                            "config.key: a key needs algorithm \"hmac-sha256\"".into(),
+                        ));
+                    }
+                    ("hmac-sha256", Some(key)) if !key.is_empty() => Some(key.into_bytes()),
+                    ("hmac-sha256", _) => {
+                        return Err(error(
+                            "config.key: hmac-sha256 needs a non-empty key".into(),
+                        ));
+                    }
+                    (other, _) => {
+                        return Err(error(format!(
+                            "config.algorithm: {other:?} is not sha256 or hmac-sha256"
+                        )));
+                    }
+                };
+                Step::Hash { fields, key }
+            }
+            "regex_replace" => {
+                let config: RegexReplaceConfig = serde_json::from_value(config(&spec.config))
+                    .map_err(|e| error(format!("config: {e}")))?;
+                let fields = field_list(config.field, config.fields);
+                if fields.is_empty() {
+                    return Err(error("config: set field or fields".into()));
+                }
+                let pattern = Regex::new(&config.pattern)
+                    .map_err(|e| error(format!("config.pattern: {e}")))?;
+                Step::RegexReplace {
+                    fields,
+                    pattern,
+                    replacement: config.replacement,
+                }
+            }
+            "regex_extract" => {
+                let config: RegexExtractConfig = serde_json::from_value(config(&spec.config))
+                    .map_err(|e| error(format!("config: {e}")))?;
+                let pattern = Regex::new(&config.pattern)
+                    .map_err(|e| error(format!("config.pattern: {e}")))?;
+                if pattern.capture_names().flatten().next().is_none() {
+                    return Err(error(
+                        "config.pattern: name the groups to extract, like (?P<user>\\w+)".into(),
+                    ));
+                }
+                Step::RegexExtract {
+                    field: config.field,
+                    pattern,
+                }
+            }
+            "sample" => {
+                let config: SampleConfig = serde_json::from_value(config(&spec.config))
+                    .map_err(|e| error(format!("config: {e}")))?;
+                if !(config.rate > 0.0 && config.rate <= 1.0) {
+                    return Err(error(format!(
+                        "config.rate: {} is not in (0, 1]",
+                        config.rate
+                    )));
+                }
+                Step::Sample {
+                    rate: config.rate,
+                    field: config.field,
+                }
+            }
             _ => return Err(error("filter type not supported yet".into())),
         };
         Ok(CompiledFilter {
@@ -262,31 +422,94 @@ impl CompiledFilter {
                 Some(values) => set_column(&batch, to, values, mask.as_ref())?,
                 None => batch,
             },
-            Step::Case { fields, change } => {
-                let mut batch = batch;
-                for field in fields {
-                    let Some(column) = batch.column_by_name(field) else {
-                        continue;
-                    };
-                    let Some(text) = column.as_any().downcast_ref::<StringArray>() else {
-                        continue;
-                    };
-                    let changed: StringArray = text
-                        .iter()
-                        .map(|value| {
-                            value.map(|v| match change {
-                                CaseChange::Lower => v.to_lowercase(),
-                                CaseChange::Upper => v.to_uppercase(),
-                                CaseChange::Trim => v.trim().to_owned(),
-                            })
+            Step::Case { fields, change } => map_text(batch, fields, mask.as_ref(), |text| {
+                text.iter()
+                    .map(|value| {
+                        value.map(|v| match change {
+                            CaseChange::Lower => v.to_lowercase(),
+                            CaseChange::Upper => v.to_uppercase(),
+                            CaseChange::Trim => v.trim().to_owned(),
                         })
-                        .collect();
-                    batch = set_column(&batch, field, Arc::new(changed), mask.as_ref())?;
+                    })
+                    .collect()
+            })?,
+            Step::Mask {
+                fields,
+                prefix,
+                suffix,
+            } => map_text(batch, fields, mask.as_ref(), |text| {
+                text_filters::mask(text, *prefix, *suffix)
+            })?,
+            Step::Hash { fields, key } => map_text(batch, fields, mask.as_ref(), |text| {
+                text_filters::hash(text, key.as_deref())
+            })?,
+            Step::RegexReplace {
+                fields,
+                pattern,
+                replacement,
+            } => map_text(batch, fields, mask.as_ref(), |text| {
+                text_filters::regex_replace(text, pattern, replacement)
+            })?,
+            Step::RegexExtract { field, pattern } => {
+                let Some(column) = batch.column_by_name(field) else {
+                    return Ok(batch);
+                };
+                let text = cast(column, &DataType::Utf8)?;
+                let Some(text) = text.as_any().downcast_ref::<StringArray>() else {
+                    return Ok(batch);
+                };
+                let mut batch = batch.clone();
+                for (name, values) in text_filters::regex_extract(text, pattern) {
+                    batch = set_column(&batch, &name, Arc::new(values), mask.as_ref())?;
                 }
                 batch
             }
+            Step::Sample { rate, field } => {
+                let keys = match field.as_deref().and_then(|f| batch.column_by_name(f)) {
+                    Some(column) => Some(cast(column, &DataType::Utf8)?),
+                    None => None,
+                };
+                let keys = keys
+                    .as_ref()
+                    .and_then(|k| k.as_any().downcast_ref::<StringArray>());
+                let keep: BooleanArray = (0..rows)
+                    .map(|row| {
+                        let outside_condition = mask.as_ref().is_some_and(|m| !m.value(row));
+                        let in_sample = match keys {
+                            Some(keys) if keys.is_valid(row) => {
+                                text_filters::in_sample(keys.value(row).as_bytes(), *rate)
+                            }
+                            Some(_) => text_filters::in_sample(b"", *rate),
+                            None => text_filters::in_sample(&(row as u64).to_be_bytes(), *rate),
+                        };
+                        Some(outside_condition || in_sample)
+                    })
+                    .collect();
+                filter_record_batch(&batch, &keep)?
+            }
         })
     }
+}
+
+/// Replaces each of `fields` (cast to text when needed) with `change` of it.
+fn map_text(
+    batch: RecordBatch,
+    fields: &[String],
+    mask: Option<&BooleanArray>,
+    change: impl Fn(&StringArray) -> StringArray,
+) -> Result<RecordBatch, TransformError> {
+    let mut batch = batch;
+    for field in fields {
+        let Some(column) = batch.column_by_name(field) else {
+            continue;
+        };
+        let text = cast(column, &DataType::Utf8)?;
+        let Some(text) = text.as_any().downcast_ref::<StringArray>() else {
+            continue;
+        };
+        batch = set_column(&batch, field, Arc::new(change(text)), mask)?;
+    }
+    Ok(batch)
 }
 
 /// The batch without `names`; `keep` protects one column index from removal.

@@ -12,6 +12,7 @@ mod kv;
 mod lift;
 mod pipeline;
 mod spec;
+mod text_filters;
 
 pub use condition::{Condition, ConditionError, evaluate, parse_condition};
 pub use lift::{LiftOutcome, MAX_LIFTED_COLUMNS, lift_message_fields};

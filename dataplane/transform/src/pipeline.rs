@@ -240,4 +240,83 @@ mod tests {
         assert_eq!(out, batch());
         assert!(out.column(0).null_count() == 0);
     }
+
+    #[test]
+    fn privacy_and_extraction_filters() {
+        let spec = r##"{"filters":[
+            {"type":"mask","config":{"field":"src","keep_suffix":2}},
+            {"type":"hash","config":{"field":"action","algorithm":"hmac-sha256","key":"k"},"condition":"port == 22"},
+            {"type":"regex_extract","config":{"field":"src","pattern":"^\\*+(?P<tail>.{2})$"}},
+            {"type":"regex_replace","config":{"field":"tail","pattern":"[0-9]","replacement":"#"}}
+        ]}"##;
+        let out = pipeline(spec).unwrap().run(batch()).unwrap();
+        assert_eq!(text(&out, "src")[0], Some("******.1".into()));
+        let action = text(&out, "action");
+        assert_eq!(
+            action[0].as_ref().map(String::len),
+            Some(64),
+            "hashed where port == 22"
+        );
+        assert_eq!(action[1], Some("allow".into()), "left alone elsewhere");
+        assert_eq!(text(&out, "tail")[0], Some(".#".into()));
+    }
+
+    #[test]
+    fn sampling_is_deterministic_per_key() {
+        let rows = 2000;
+        let keys: Vec<String> = (0..rows).map(|i| format!("user-{}", i % 100)).collect();
+        let batch = RecordBatch::try_from_iter(vec![(
+            "user",
+            Arc::new(StringArray::from(keys)) as ArrayRef,
+        )])
+        .unwrap();
+        let sample =
+            pipeline(r#"{"filters":[{"type":"sample","config":{"rate":0.25,"field":"user"}}]}"#)
+                .unwrap();
+        let first = sample.run(batch.clone()).unwrap();
+        assert_eq!(first, sample.run(batch).unwrap());
+        assert!(
+            (200..800).contains(&first.num_rows()),
+            "{}",
+            first.num_rows()
+        );
+        assert_eq!(
+            first.num_rows() % 20,
+            0,
+            "a key is kept in all its rows or none"
+        );
+    }
+
+    #[test]
+    fn invalid_privacy_configs_are_refused() {
+        for (json, expected) in [
+            (
+                r#"{"filters":[{"type":"hash","config":{"field":"a","algorithm":"hmac-sha256"}}]}"#,
+                "config.key",
+            ),
+            (
+                r#"{"filters":[{"type":"hash","config":{"field":"a","algorithm":"md5"}}]}"#,
+                "config.algorithm",
+            ),
+            (
+                r#"{"filters":[{"type":"sample","config":{"rate":1.5}}]}"#,
+                "config.rate",
+            ),
+            (
+                r#"{"filters":[{"type":"regex_extract","config":{"field":"a","pattern":"(\\d+)"}}]}"#,
+                "name the groups",
+            ),
+            (
+                r#"{"filters":[{"type":"regex_replace","config":{"field":"a","pattern":"(","replacement":""}}]}"#,
+                "config.pattern",
+            ),
+            (
+                r#"{"filters":[{"type":"mask","config":{"keep_prefix":1}}]}"#,
+                "set field or fields",
+            ),
+        ] {
+            let error = pipeline(json).unwrap_err().to_string();
+            assert!(error.contains(expected), "{json}: {error}");
+        }
+    }
 }
