@@ -8,10 +8,13 @@ use arrow::compute::kernels::zip::zip;
 use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
+use bytefreezer_schema::EVENT_TIME;
 use regex::Regex;
 use serde::Deserialize;
 
 use crate::condition::{Condition, evaluate, parse_condition};
+use crate::convert::{Target, TimeFormat, Zone, convert, parse_times};
+use crate::lift::{LiftMode, lift_fields};
 use crate::pipeline::{PipelineError, TransformError};
 use crate::spec::FilterSpec;
 use crate::text_filters;
@@ -73,6 +76,20 @@ enum Step {
     Sample {
         rate: f64,
         field: Option<String>,
+    },
+    Lift {
+        field: String,
+        mode: LiftMode,
+    },
+    Convert {
+        field: String,
+        to: Target,
+    },
+    DateParse {
+        field: String,
+        format: TimeFormat,
+        zone: Zone,
+        target: String,
     },
 }
 
@@ -153,6 +170,31 @@ struct RegexExtractConfig {
 struct SampleConfig {
     rate: f64,
     field: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FieldConfig {
+    field: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConvertConfig {
+    field: String,
+    to: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DateParseConfig {
+    field: String,
+    /// `rfc3339` (default), `unix`, `unix_ms`, or a strftime pattern such as `%d/%b/%Y:%H:%M:%S %z`.
+    format: Option<String>,
+    /// Zone of times written without an offset: `UTC` (default) or an IANA name.
+    timezone: Option<String>,
+    /// Column to set. Default `event_time`, which decides the Parquet hour partition.
+    target: Option<String>,
 }
 
 fn field_list(field: Option<String>, fields: Option<Vec<String>>) -> Vec<String> {
@@ -352,6 +394,67 @@ impl CompiledFilter {
                     field: config.field,
                 }
             }
+            "kv" | "json_parse" => {
+                let FieldConfig { field } = serde_json::from_value(config(&spec.config))
+                    .map_err(|e| error(format!("config: {e}")))?;
+                if condition.is_some() {
+                    return Err(error(
+                        "condition: parsing adds columns for the whole batch".into(),
+                    ));
+                }
+                let mode = if spec.kind == "kv" {
+                    LiftMode::KeyValue
+                } else {
+                    LiftMode::Json
+                };
+                Step::Lift { field, mode }
+            }
+            "convert" => {
+                let ConvertConfig { field, to } = serde_json::from_value(config(&spec.config))
+                    .map_err(|e| error(format!("config: {e}")))?;
+                let to = Target::parse(&to).ok_or_else(|| {
+                    error(format!(
+                        "config.to: {to:?} is not one of int, float, bool, string, timestamp, ip"
+                    ))
+                })?;
+                if condition.is_some() {
+                    return Err(error(
+                        "condition: a conversion changes the type of the whole column".into(),
+                    ));
+                }
+                Step::Convert { field, to }
+            }
+            "date_parse" => {
+                let config: DateParseConfig = serde_json::from_value(config(&spec.config))
+                    .map_err(|e| error(format!("config: {e}")))?;
+                let format = match config.format.as_deref() {
+                    None | Some("rfc3339") => TimeFormat::Rfc3339,
+                    Some("unix") => TimeFormat::UnixSeconds,
+                    Some("unix_ms") => TimeFormat::UnixMillis,
+                    Some(pattern) if pattern.contains('%') => {
+                        TimeFormat::Pattern(pattern.to_owned())
+                    }
+                    Some(other) => {
+                        return Err(error(format!(
+                            "config.format: {other:?} is not rfc3339, unix, unix_ms or a %-pattern"
+                        )));
+                    }
+                };
+                let zone = match config.timezone.as_deref() {
+                    None => Zone::Utc,
+                    Some(name) => Zone::parse(name).ok_or_else(|| {
+                        error(format!(
+                            "config.timezone: {name:?} is not UTC or an IANA zone name"
+                        ))
+                    })?,
+                };
+                Step::DateParse {
+                    field: config.field,
+                    format,
+                    zone,
+                    target: config.target.unwrap_or_else(|| EVENT_TIME.to_owned()),
+                }
+            }
             _ => return Err(error("filter type not supported yet".into())),
         };
         Ok(CompiledFilter {
@@ -463,6 +566,36 @@ impl CompiledFilter {
                     batch = set_column(&batch, &name, Arc::new(values), mask.as_ref())?;
                 }
                 batch
+            }
+            Step::Lift { field, mode } => lift_fields(&batch, field, *mode)?.batch,
+            Step::Convert { field, to } => match batch.column_by_name(field) {
+                Some(column) => {
+                    let converted = convert(column, *to)?;
+                    set_column(&batch, field, converted, None)?
+                }
+                None => batch,
+            },
+            Step::DateParse {
+                field,
+                format,
+                zone,
+                target,
+            } => {
+                let Some(column) = batch.column_by_name(field) else {
+                    return Ok(batch);
+                };
+                let text = cast(column, &DataType::Utf8)?;
+                let Some(text) = text.as_any().downcast_ref::<StringArray>() else {
+                    return Ok(batch);
+                };
+                let parsed = parse_times(text, format, zone);
+                // Rows whose text does not parse keep their old value, so partitioning falls
+                // back to what the event already had.
+                let mut parsed_rows = arrow::compute::is_not_null(&parsed)?;
+                if let Some(mask) = &mask {
+                    parsed_rows = and(&parsed_rows, mask)?;
+                }
+                set_column(&batch, target, Arc::new(parsed), Some(&parsed_rows))?
             }
             Step::Sample { rate, field } => {
                 let keys = match field.as_deref().and_then(|f| batch.column_by_name(f)) {

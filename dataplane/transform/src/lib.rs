@@ -7,6 +7,7 @@
 //! error instead of dropping rows.
 
 mod condition;
+mod convert;
 mod filters;
 mod kv;
 mod lift;
@@ -15,6 +16,6 @@ mod spec;
 mod text_filters;
 
 pub use condition::{Condition, ConditionError, evaluate, parse_condition};
-pub use lift::{LiftOutcome, MAX_LIFTED_COLUMNS, lift_message_fields};
+pub use lift::{LiftMode, LiftOutcome, MAX_LIFTED_COLUMNS, lift_fields, lift_message_fields};
 pub use pipeline::{Pipeline, PipelineError, TransformError};
 pub use spec::{FilterSpec, PipelineSpec};

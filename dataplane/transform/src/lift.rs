@@ -40,11 +40,29 @@ struct Slot {
     values: Vec<(usize, Lifted)>,
 }
 
+/// Which body formats a lift looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiftMode {
+    /// A JSON object when the text starts with `{`, else `key=value` pairs.
+    Auto,
+    Json,
+    KeyValue,
+}
+
 /// Lifts a JSON object or `key=value` pairs in each row's `column` into their own columns,
 /// appended after the existing ones. The source column is left as it was.
 pub fn lift_message_fields(
     batch: &RecordBatch,
     column: &str,
+) -> Result<LiftOutcome, TransformError> {
+    lift_fields(batch, column, LiftMode::Auto)
+}
+
+/// [`lift_message_fields`] restricted to one body format (the `json_parse` and `kv` filters).
+pub fn lift_fields(
+    batch: &RecordBatch,
+    column: &str,
+    mode: LiftMode,
 ) -> Result<LiftOutcome, TransformError> {
     let unchanged = |batch: &RecordBatch| LiftOutcome {
         batch: batch.clone(),
@@ -107,7 +125,8 @@ pub fn lift_message_fields(
             lifted_any = true;
         };
         let trimmed = text.trim_start();
-        let parsed_json = trimmed.starts_with('{')
+        let parsed_json = mode != LiftMode::KeyValue
+            && trimmed.starts_with('{')
             && match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(trimmed) {
                 Ok(object) => {
                     for (key, value) in object {
@@ -119,7 +138,7 @@ pub fn lift_message_fields(
                 }
                 Err(_) => false,
             };
-        if !parsed_json {
+        if !parsed_json && mode != LiftMode::Json {
             scan_pairs(text, |key, value| {
                 let value = match value {
                     Value::Plain(v) => v.to_owned(),

@@ -319,4 +319,91 @@ mod tests {
             assert!(error.contains(expected), "{json}: {error}");
         }
     }
+
+    #[test]
+    fn parsing_converting_and_event_time() {
+        use arrow::array::TimestampMicrosecondArray;
+        use arrow::datatypes::TimestampMicrosecondType;
+        let batch = RecordBatch::try_from_iter(vec![
+            (
+                "body",
+                Arc::new(StringArray::from(vec![
+                    r#"{"user":"bob","n":1}"#,
+                    "user=eve n=2",
+                ])) as ArrayRef,
+            ),
+            (
+                "when",
+                Arc::new(StringArray::from(vec![
+                    "24/Nov/2026:10:00:00 +0200",
+                    "not a time",
+                ])) as ArrayRef,
+            ),
+            (
+                "port",
+                Arc::new(StringArray::from(vec!["22", "x"])) as ArrayRef,
+            ),
+            (
+                "event_time",
+                Arc::new(
+                    TimestampMicrosecondArray::from(vec![Some(5), Some(7)]).with_timezone("UTC"),
+                ) as ArrayRef,
+            ),
+        ])
+        .unwrap();
+        let spec = r#"{"filters":[
+            {"type":"json_parse","config":{"field":"body"}},
+            {"type":"kv","config":{"field":"body"}},
+            {"type":"convert","config":{"field":"port","to":"int"}},
+            {"type":"date_parse","config":{"field":"when","format":"%d/%b/%Y:%H:%M:%S %z"}}
+        ]}"#;
+        let out = pipeline(spec).unwrap().run(batch).unwrap();
+        assert_eq!(text(&out, "user"), [Some("bob".into()), None]);
+        assert_eq!(
+            text(&out, "body_user"),
+            [None, Some("eve".into())],
+            "kv after json: the name is taken"
+        );
+        let port = out
+            .column_by_name("port")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        assert_eq!((port.value(0), port.is_null(1)), (22, true));
+        let event = out
+            .column_by_name("event_time")
+            .unwrap()
+            .as_primitive::<TimestampMicrosecondType>();
+        assert_eq!(
+            event.value(0),
+            chrono::DateTime::parse_from_rfc3339("2026-11-24T08:00:00Z")
+                .unwrap()
+                .timestamp_micros()
+        );
+        assert_eq!(
+            event.value(1),
+            7,
+            "an unparsable time keeps the old event time"
+        );
+        for (json, expected) in [
+            (
+                r#"{"filters":[{"type":"convert","config":{"field":"a","to":"uuid"}}]}"#,
+                "config.to",
+            ),
+            (
+                r#"{"filters":[{"type":"date_parse","config":{"field":"a","timezone":"Mars/Base"}}]}"#,
+                "config.timezone",
+            ),
+            (
+                r#"{"filters":[{"type":"date_parse","config":{"field":"a","format":"dd/mm"}}]}"#,
+                "config.format",
+            ),
+            (
+                r#"{"filters":[{"type":"kv","config":{"field":"a"},"condition":"x == 1"}]}"#,
+                "condition:",
+            ),
+        ] {
+            let error = pipeline(json).unwrap_err().to_string();
+            assert!(error.contains(expected), "{json}: {error}");
+        }
+    }
 }
