@@ -32,8 +32,27 @@ pub enum Command {
     Fakedata(FakedataArgs),
     /// Print an intake or piper object (Arrow IPC) or a Parquet file as NDJSON.
     Cat(CatArgs),
+    /// Work with transformation pipelines.
+    #[command(subcommand)]
+    Transform(TransformCommand),
     /// Print the version.
     Version,
+}
+
+#[derive(Subcommand)]
+pub enum TransformCommand {
+    /// Run a pipeline over sample events and print the output and what each filter did.
+    Test(TransformTestArgs),
+}
+
+#[derive(Args)]
+pub struct TransformTestArgs {
+    /// The pipeline, `{"filters": [...]}`.
+    #[arg(long)]
+    pub pipeline: PathBuf,
+    /// Sample events, one JSON object per line.
+    #[arg(long)]
+    pub input: PathBuf,
 }
 
 #[derive(Args)]

@@ -12,6 +12,7 @@ mod role_config;
 mod roles;
 mod serve;
 mod signals;
+mod transform_test;
 mod up;
 
 use std::process::ExitCode;
@@ -45,6 +46,7 @@ fn main() -> ExitCode {
             cli::Command::Control(args) => control::run(args).await,
             cli::Command::Fakedata(args) => fakedata::run(args).await,
             cli::Command::Cat(args) => cat::run(args),
+            cli::Command::Transform(cli::TransformCommand::Test(args)) => transform_test::run(args),
             cli::Command::Version => {
                 println!("bytefreezer {}", env!("CARGO_PKG_VERSION"));
                 Ok(())

@@ -7,13 +7,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytefreezer_api::{AuthorizeError, DataPlaneConfig};
 use bytefreezer_layout::{intake_object, validate_identifier};
-use bytefreezer_schema::{decode_ipc, encode_ipc};
+use bytefreezer_schema::{decode_ipc, encode_ipc, json_rows_to_batch};
 use bytefreezer_storage::Bucket;
 use bytefreezer_telemetry::Registry;
 use bytes::Bytes;
 use tokio::sync::{Notify, watch};
 
-use crate::ndjson::ndjson_to_batch;
 use crate::{ARROW_STREAM_CONTENT_TYPE, BATCH_ID_HEADER};
 
 pub struct IngestState {
@@ -186,7 +185,7 @@ async fn accept(
         }
         "application/x-ndjson" | "application/json" | "application/jsonl" => {
             let now = chrono::Utc::now().timestamp_micros();
-            let batch = ndjson_to_batch(&body, now)
+            let batch = json_rows_to_batch(&body, now)
                 .map_err(|e| reject(StatusCode::BAD_REQUEST, "bad_json", e))?;
             let rows = batch.num_rows();
             let encoded = encode_ipc(&[batch])

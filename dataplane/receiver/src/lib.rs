@@ -7,7 +7,6 @@
 
 mod config;
 mod ingest;
-mod ndjson;
 mod receiver;
 
 pub use config::ReceiverConfig;

@@ -3,17 +3,19 @@
 //! and splitting a batch by the event hour that decides its Parquet partition.
 //!
 //! This crate is pure: no I/O, no clock, no global state. It must not know about buckets, keys,
-//! HTTP or configuration; it only turns `RecordBatch`es into bytes and back and reasons about
-//! their schemas.
+//! HTTP or configuration; it only turns `RecordBatch`es into bytes and back (Arrow IPC, and JSON
+//! rows in) and reasons about their schemas.
 
 mod columns;
 mod hour;
 mod ipc;
+mod json_rows;
 mod merge;
 mod syslog;
 
 pub use columns::{EVENT_TIME, RECEIVE_TIME, TIMESTAMP_UNIT, timestamp_type};
 pub use hour::{EventHour, HourError, split_by_event_hour};
 pub use ipc::{IpcError, decode_ipc, encode_ipc, read_ipc_schema};
+pub use json_rows::json_rows_to_batch;
 pub use merge::{MergeError, SchemaMerge, Widening, conform_batch, merge_schemas};
 pub use syslog::{SyslogColumn, syslog_schema};

@@ -17,5 +17,5 @@ mod text_filters;
 
 pub use condition::{Condition, ConditionError, evaluate, parse_condition};
 pub use lift::{LiftMode, LiftOutcome, MAX_LIFTED_COLUMNS, lift_fields, lift_message_fields};
-pub use pipeline::{Pipeline, PipelineError, TransformError};
+pub use pipeline::{FilterReport, Pipeline, PipelineError, TransformError};
 pub use spec::{FilterSpec, PipelineSpec};

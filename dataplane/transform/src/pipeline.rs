@@ -27,6 +27,18 @@ pub enum TransformError {
     Arrow(#[from] arrow::error::ArrowError),
 }
 
+/// What one filter did to a batch.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FilterReport {
+    pub index: usize,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub rows_in: usize,
+    pub rows_out: usize,
+    pub fields_added: Vec<String>,
+    pub fields_removed: Vec<String>,
+}
+
 /// A validated, ready-to-run pipeline: filters applied in order, each on the whole batch.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
@@ -49,6 +61,51 @@ impl Pipeline {
 
     pub fn is_identity(&self) -> bool {
         self.filters.is_empty()
+    }
+
+    /// Runs the pipeline and reports what each filter did, for Test Transformation. On an error
+    /// the reports cover the filters that ran.
+    pub fn run_traced(
+        &self,
+        batch: RecordBatch,
+    ) -> (Result<RecordBatch, TransformError>, Vec<FilterReport>) {
+        let mut reports = Vec::with_capacity(self.filters.len());
+        let mut batch = batch;
+        for filter in &self.filters {
+            let before = batch.schema();
+            let rows_in = batch.num_rows();
+            match filter.apply(batch) {
+                Ok(output) => {
+                    let after = output.schema();
+                    let names = |schema: &arrow::datatypes::Schema| {
+                        schema
+                            .fields()
+                            .iter()
+                            .map(|f| f.name().clone())
+                            .collect::<Vec<_>>()
+                    };
+                    let (old, new) = (names(&before), names(&after));
+                    reports.push(FilterReport {
+                        index: filter.index,
+                        kind: filter.kind.clone(),
+                        rows_in,
+                        rows_out: output.num_rows(),
+                        fields_added: new.iter().filter(|n| !old.contains(n)).cloned().collect(),
+                        fields_removed: old.iter().filter(|n| !new.contains(n)).cloned().collect(),
+                    });
+                    batch = output;
+                }
+                Err(error) => {
+                    let error = TransformError::Filter {
+                        index: filter.index,
+                        kind: filter.kind.clone(),
+                        problem: error.to_string(),
+                    };
+                    return (Err(error), reports);
+                }
+            }
+        }
+        (Ok(batch), reports)
     }
 
     pub fn run(&self, batch: RecordBatch) -> Result<RecordBatch, TransformError> {
@@ -405,5 +462,20 @@ mod tests {
             let error = pipeline(json).unwrap_err().to_string();
             assert!(error.contains(expected), "{json}: {error}");
         }
+    }
+
+    #[test]
+    fn traced_runs_report_rows_and_fields_per_filter() {
+        let spec = r#"{"filters":[{"type":"drop","config":{"condition":"action == 'deny'"}},{"type":"rename_field","config":{"from":"src","to":"source_ip"}}]}"#;
+        let (result, reports) = pipeline(spec).unwrap().run_traced(batch());
+        assert_eq!(result.unwrap().num_rows(), 3);
+        assert_eq!((reports[0].rows_in, reports[0].rows_out), (4, 3));
+        assert_eq!(
+            (
+                reports[1].fields_added.clone(),
+                reports[1].fields_removed.clone()
+            ),
+            (vec!["source_ip".to_owned()], vec!["src".to_owned()])
+        );
     }
 }

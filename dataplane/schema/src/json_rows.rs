@@ -1,16 +1,16 @@
 use std::io::{BufRead, BufReader, Cursor};
 use std::sync::Arc;
 
+use crate::columns::{RECEIVE_TIME, timestamp_type};
 use arrow::array::{ArrayRef, TimestampMicrosecondArray};
 use arrow::datatypes::{Field, Schema};
 use arrow::json::ReaderBuilder;
 use arrow::json::reader::infer_json_schema_from_iterator;
 use arrow::record_batch::RecordBatch;
-use bytefreezer_schema::{RECEIVE_TIME, timestamp_type};
 
 /// Turns newline-delimited JSON objects (or one JSON array of objects) into one batch, adding
 /// `receive_time` when the events do not carry it. Errors name the line.
-pub fn ndjson_to_batch(body: &[u8], receive_time_micros: i64) -> Result<RecordBatch, String> {
+pub fn json_rows_to_batch(body: &[u8], receive_time_micros: i64) -> Result<RecordBatch, String> {
     let values = parse_values(body)?;
     if values.is_empty() {
         return Err("the body holds no JSON object".into());
@@ -109,12 +109,12 @@ mod tests {
 
     #[test]
     fn lines_and_arrays_become_rows_with_receive_time() {
-        let batch = ndjson_to_batch(b"{\"a\":1,\"b\":\"x\"}\n\n{\"a\":2}\n", 5).unwrap();
+        let batch = json_rows_to_batch(b"{\"a\":1,\"b\":\"x\"}\n\n{\"a\":2}\n", 5).unwrap();
         assert_eq!(batch.num_rows(), 2);
         assert_eq!(batch.schema().field(0).name(), RECEIVE_TIME);
         assert!(batch.schema().field_with_name("b").is_ok());
         assert_eq!(
-            ndjson_to_batch(b" [{\"a\":1},{\"a\":2},{\"c\":true}]", 5)
+            json_rows_to_batch(b" [{\"a\":1},{\"a\":2},{\"c\":true}]", 5)
                 .unwrap()
                 .num_rows(),
             3
@@ -124,7 +124,7 @@ mod tests {
     #[test]
     fn errors_name_the_line() {
         assert_eq!(
-            ndjson_to_batch(b"{\"a\":1}\n{oops\n", 0)
+            json_rows_to_batch(b"{\"a\":1}\n{oops\n", 0)
                 .unwrap_err()
                 .split(':')
                 .next()
@@ -132,13 +132,13 @@ mod tests {
             "line 2 is not valid JSON"
         );
         assert!(
-            ndjson_to_batch(b"{\"a\":1}\n42\n", 0)
+            json_rows_to_batch(b"{\"a\":1}\n42\n", 0)
                 .unwrap_err()
                 .contains("line 2 is not a JSON object")
         );
-        assert!(ndjson_to_batch(b"", 0).is_err());
+        assert!(json_rows_to_batch(b"", 0).is_err());
         assert!(
-            ndjson_to_batch(b"[1]", 0)
+            json_rows_to_batch(b"[1]", 0)
                 .unwrap_err()
                 .contains("element 1")
         );
