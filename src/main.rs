@@ -8,6 +8,7 @@ mod config_source;
 mod control;
 mod fakedata;
 mod node;
+mod readiness;
 mod role_config;
 mod roles;
 mod serve;

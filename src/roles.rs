@@ -21,8 +21,16 @@ pub async fn proxy(args: RoleArgs) -> Result<()> {
     let (trigger, shutdown) = shutdown_pair();
     let registry = Registry::new();
     let datasets = config_source::start(&file.datasets, shutdown.clone()).await?;
-    let proxy = Proxy::new(file.proxy, datasets, registry.clone())?;
-    let metrics = metrics_server(file.metrics_listen, registry, shutdown.clone()).await?;
+    let proxy = Proxy::new(file.proxy, datasets.clone(), registry.clone())?;
+    let readiness = Readiness::default();
+    crate::readiness::track_inputs(
+        registry.clone(),
+        datasets,
+        readiness.clone(),
+        shutdown.clone(),
+    );
+    let metrics =
+        metrics_server(file.metrics_listen, registry, readiness, shutdown.clone()).await?;
     run_until_signal(trigger, proxy.run(shutdown), metrics).await
 }
 
@@ -45,7 +53,13 @@ pub async fn piper(args: RoleArgs) -> Result<()> {
     let datasets = config_source::start(&file.datasets, shutdown.clone()).await?;
     let instance = node::instance_id(&file.data_dir, "piper")?;
     let piper = Piper::new(file.piper, buckets, datasets, instance, registry.clone());
-    let metrics = metrics_server(file.metrics_listen, registry, shutdown.clone()).await?;
+    let metrics = metrics_server(
+        file.metrics_listen,
+        registry,
+        Readiness::default(),
+        shutdown.clone(),
+    )
+    .await?;
     run_until_signal(trigger, piper.run(shutdown), metrics).await
 }
 
@@ -57,17 +71,23 @@ pub async fn packer(args: RoleArgs) -> Result<()> {
     let datasets = config_source::start(&file.datasets, shutdown.clone()).await?;
     let instance = node::instance_id(&file.data_dir, "packer")?;
     let packer = Packer::new(file.packer, buckets, datasets, instance, registry.clone());
-    let metrics = metrics_server(file.metrics_listen, registry, shutdown.clone()).await?;
+    let metrics = metrics_server(
+        file.metrics_listen,
+        registry,
+        Readiness::default(),
+        shutdown.clone(),
+    )
+    .await?;
     run_until_signal(trigger, packer.run(shutdown), metrics).await
 }
 
 async fn metrics_server(
     address: std::net::SocketAddr,
     registry: Registry,
+    readiness: Readiness,
     shutdown: Shutdown,
 ) -> Result<impl Future<Output = Result<()>>> {
     let listener = serve::bind(address, "metrics endpoint (metrics_listen)").await?;
-    let readiness = Readiness::default();
     Ok(serve::serve(
         listener,
         service_routes(registry, readiness),

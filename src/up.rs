@@ -100,6 +100,12 @@ pub async fn run(args: UpArgs) -> Result<()> {
         })
         .context("the packer bucket of `up` is a local folder")?;
     let readiness = Readiness::default();
+    crate::readiness::track_inputs(
+        registry.clone(),
+        datasets.clone(),
+        readiness.clone(),
+        pipeline_shutdown.clone(),
+    );
     let router = ControlServer::new(store.clone(), registry.clone())
         .with_parquet_location(parquet_folder.display().to_string())
         .router()

@@ -39,9 +39,15 @@ impl UpProcess {
             syslog,
             data_dir: data_dir.to_path_buf(),
         };
-        process.wait_until(Duration::from_secs(60), "the proxy listens", |p| {
-            p.metric("bytefreezer_proxy_input_up") >= 1
-        });
+        process.wait_until(
+            Duration::from_secs(60),
+            "/readyz says the proxy listens",
+            |p| {
+                reqwest::blocking::get(format!("http://{}/readyz", p.http))
+                    .is_ok_and(|response| response.status() == 200)
+            },
+        );
+        assert_eq!(process.metric("bytefreezer_proxy_input_up"), 1);
         process
     }
 
