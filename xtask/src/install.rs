@@ -1,3 +1,4 @@
+use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
@@ -8,10 +9,67 @@ use crate::run;
 /// tools users query them with.
 const PYTHON_PACKAGES: &[(&str, &str)] = &[("pyarrow", "pyarrow"), ("duckdb", "duckdb")];
 
+/// MaxMind's own test databases ship in the source package of their Python reader; the
+/// version is pinned so the expected cities in tests do not move.
+const MAXMIND_TEST_PACKAGE: &str = "maxminddb==3.2.0";
+const GEOIP_TEST_FILES: &[&str] = &["GeoIP2-City-Test.mmdb", "GeoLite2-ASN-Test.mmdb"];
+
+/// Where the GeoIP tests find MaxMind's test databases, relative to the workspace root.
+pub const GEOIP_TEST_DIR: &str = ".test-data/geoip";
+
 /// Installs what the test suite needs and is missing. Idempotent and quiet when all is there.
-pub fn test_dependencies() -> Result<()> {
+pub fn test_dependencies(root: &Path) -> Result<()> {
     ensure_nextest()?;
     ensure_python_packages()?;
+    ensure_geoip_test_databases(root)?;
+    Ok(())
+}
+
+fn ensure_geoip_test_databases(root: &Path) -> Result<()> {
+    let dir = root.join(GEOIP_TEST_DIR);
+    if GEOIP_TEST_FILES.iter().all(|f| dir.join(f).is_file()) {
+        return Ok(());
+    }
+    let python = find_python()?;
+    let download = dir.join("download");
+    std::fs::create_dir_all(&download)
+        .with_context(|| format!("cannot create {}", download.display()))?;
+    run(Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            MAXMIND_TEST_PACKAGE,
+            "-d",
+        ])
+        .arg(&download))
+    .context("cannot download MaxMind's test databases from PyPI")?;
+    let archive = std::fs::read_dir(&download)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .find(|path| path.to_string_lossy().ends_with(".tar.gz"))
+        .context("pip download left no source archive")?;
+    let mut tar = Command::new("tar");
+    tar.arg("-xzf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&dir)
+        .args(["--strip-components=4", "--wildcards"]);
+    for file in GEOIP_TEST_FILES {
+        tar.arg(format!("*/tests/data/test-data/{file}"));
+    }
+    run(&mut tar).context("cannot unpack MaxMind's test databases")?;
+    let missing: Vec<_> = GEOIP_TEST_FILES
+        .iter()
+        .filter(|f| !dir.join(f).is_file())
+        .collect();
+    if !missing.is_empty() {
+        bail!("{MAXMIND_TEST_PACKAGE} no longer carries {missing:?}");
+    }
     Ok(())
 }
 

@@ -16,7 +16,7 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
         Some("tidy") => tidy::check(&workspace_root()?),
-        Some("install-test-deps") => install::test_dependencies(),
+        Some("install-test-deps") => install::test_dependencies(&workspace_root()?),
         Some("fuzz") => {
             let seconds = args
                 .get(1)
@@ -40,7 +40,7 @@ fn main() -> Result<()> {
 
 fn test(nextest_args: &[String]) -> Result<()> {
     let root = workspace_root()?;
-    install::test_dependencies()?;
+    install::test_dependencies(&root)?;
     run(Command::new("cargo")
         .args(["fmt", "--all", "--check"])
         .current_dir(&root))

@@ -7,4 +7,5 @@ mod lexer;
 mod parser;
 
 pub use eval::evaluate;
+pub(crate) use eval::resolve;
 pub use parser::{Condition, ConditionError, parse_condition};

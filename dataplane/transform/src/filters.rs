@@ -14,9 +14,11 @@ use serde::Deserialize;
 
 use crate::condition::{Condition, evaluate, parse_condition};
 use crate::convert::{Target, TimeFormat, Zone, convert, parse_times};
+use crate::geoip::{GeoIp, enrich};
 use crate::lift::{LiftMode, lift_fields};
 use crate::pipeline::{PipelineError, TransformError};
 use crate::spec::FilterSpec;
+use crate::template::Template;
 use crate::text_filters;
 
 /// One validated filter.
@@ -91,6 +93,10 @@ enum Step {
         zone: Zone,
         target: String,
     },
+    GeoIp {
+        field: String,
+        databases: GeoIp,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -106,6 +112,7 @@ enum Constant {
     Int(i64),
     Float(f64),
     Bool(bool),
+    Template(Template),
 }
 
 #[derive(Deserialize)]
@@ -212,7 +219,11 @@ struct AddFieldConfig {
 }
 
 impl CompiledFilter {
-    pub fn compile(index: usize, spec: &FilterSpec) -> Result<CompiledFilter, PipelineError> {
+    pub fn compile(
+        index: usize,
+        spec: &FilterSpec,
+        geoip: &GeoIp,
+    ) -> Result<CompiledFilter, PipelineError> {
         let error = |problem: String| PipelineError::Filter {
             index,
             kind: spec.kind.clone(),
@@ -288,7 +299,14 @@ impl CompiledFilter {
                 let AddFieldConfig { field, value } = serde_json::from_value(config(&spec.config))
                     .map_err(|e| error(format!("config: {e}")))?;
                 let value = match value {
-                    serde_json::Value::String(text) => Constant::Text(text),
+                    serde_json::Value::String(text) => {
+                        let template = Template::parse(&text)
+                            .map_err(|e| error(format!("config.value: {e}")))?;
+                        match template.as_constant() {
+                            Some(text) => Constant::Text(text),
+                            None => Constant::Template(template),
+                        }
+                    }
                     serde_json::Value::Bool(flag) => Constant::Bool(flag),
                     serde_json::Value::Number(number) => match number.as_i64() {
                         Some(int) => Constant::Int(int),
@@ -394,6 +412,32 @@ impl CompiledFilter {
                     field: config.field,
                 }
             }
+            "geoip" => {
+                let FieldConfig { field } = serde_json::from_value(config(&spec.config))
+                    .map_err(|e| error(format!("config: {e}")))?;
+                if geoip.city.is_none() {
+                    return Err(error(
+                        "no GeoIP city database is configured on this node: set [geoip] city_database in the piper and control configuration (bytefreezer up: --geoip-city-db)".into(),
+                    ));
+                }
+                Step::GeoIp {
+                    field,
+                    databases: geoip.clone(),
+                }
+            }
+            "json_flatten" => {
+                let FieldConfig { field } = serde_json::from_value(config(&spec.config))
+                    .map_err(|e| error(format!("config: {e}")))?;
+                if condition.is_some() {
+                    return Err(error(
+                        "condition: parsing adds columns for the whole batch".into(),
+                    ));
+                }
+                Step::Lift {
+                    field,
+                    mode: LiftMode::JsonFlatten,
+                }
+            }
             "kv" | "json_parse" => {
                 let FieldConfig { field } = serde_json::from_value(config(&spec.config))
                     .map_err(|e| error(format!("config: {e}")))?;
@@ -455,7 +499,12 @@ impl CompiledFilter {
                     target: config.target.unwrap_or_else(|| EVENT_TIME.to_owned()),
                 }
             }
-            _ => return Err(error("filter type not supported yet".into())),
+            other => {
+                return Err(error(format!(
+                    "unknown filter type {other:?}; known types: {}",
+                    crate::catalog::FILTER_TYPES.join(", ")
+                )));
+            }
         };
         Ok(CompiledFilter {
             index,
@@ -518,6 +567,7 @@ impl CompiledFilter {
                     Constant::Int(int) => Arc::new(Int64Array::from(vec![*int; rows])),
                     Constant::Float(float) => Arc::new(Float64Array::from(vec![*float; rows])),
                     Constant::Bool(flag) => Arc::new(BooleanArray::from(vec![*flag; rows])),
+                    Constant::Template(template) => Arc::new(template.render(&batch)?),
                 };
                 set_column(&batch, field, values, mask.as_ref())?
             }
@@ -596,6 +646,16 @@ impl CompiledFilter {
                     parsed_rows = and(&parsed_rows, mask)?;
                 }
                 set_column(&batch, target, Arc::new(parsed), Some(&parsed_rows))?
+            }
+            Step::GeoIp { field, databases } => {
+                let Some(column) = batch.column_by_name(field).cloned() else {
+                    return Ok(batch);
+                };
+                let mut batch = batch;
+                for (name, values) in enrich(databases, field, &column)? {
+                    batch = set_column(&batch, &name, values, mask.as_ref())?;
+                }
+                batch
             }
             Step::Sample { rate, field } => {
                 let keys = match field.as_deref().and_then(|f| batch.column_by_name(f)) {

@@ -2,18 +2,25 @@
 //! (`{"filters":[...]}`), its validation, and the built-in first step that lifts JSON or
 //! `key=value` message bodies into columns.
 //!
-//! Pure: batches in, batches out, no I/O, no clock. It must not read configuration from
-//! anywhere but the `PipelineSpec` it is given, and a filter that fails on a batch returns an
-//! error instead of dropping rows.
+//! Batches in, batches out, no clock. Its one I/O is reading the MaxMind databases it is
+//! handed as a [`GeoIp`] (and re-reading them when the files change); it must not read
+//! configuration from anywhere but the `PipelineSpec` it is given, and a filter that fails on a
+//! batch returns an error instead of dropping rows.
 
+mod catalog;
 mod condition;
 mod convert;
 mod filters;
+mod geoip;
 mod kv;
 mod lift;
 mod pipeline;
 mod spec;
+mod template;
 mod text_filters;
+
+pub use catalog::{FILTER_TYPES, FilterKind, filter_catalog};
+pub use geoip::{GeoIp, GeoIpDatabase};
 
 pub use condition::{Condition, ConditionError, evaluate, parse_condition};
 pub use lift::{LiftMode, LiftOutcome, MAX_LIFTED_COLUMNS, lift_fields, lift_message_fields};

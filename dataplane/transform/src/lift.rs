@@ -46,7 +46,37 @@ pub enum LiftMode {
     /// A JSON object when the text starts with `{`, else `key=value` pairs.
     Auto,
     Json,
+    /// A JSON object with nested objects flattened into dotted names (`user.name`).
+    JsonFlatten,
     KeyValue,
+}
+
+/// Objects nested deeper than this stay JSON text in the column of their parent path.
+const MAX_FLATTEN_DEPTH: usize = 16;
+
+fn flatten_into(
+    prefix: &str,
+    object: serde_json::Map<String, serde_json::Value>,
+    depth: usize,
+    put: &mut impl FnMut(&str, Lifted),
+) {
+    for (key, value) in object {
+        let path = if prefix.is_empty() {
+            key
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value {
+            serde_json::Value::Object(inner) if depth < MAX_FLATTEN_DEPTH => {
+                flatten_into(&path, inner, depth + 1, put)
+            }
+            value => {
+                if let Some(value) = from_json(value) {
+                    put(&path, value);
+                }
+            }
+        }
+    }
 }
 
 /// Lifts a JSON object or `key=value` pairs in each row's `column` into their own columns,
@@ -128,6 +158,10 @@ pub fn lift_fields(
         let parsed_json = mode != LiftMode::KeyValue
             && trimmed.starts_with('{')
             && match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(trimmed) {
+                Ok(object) if mode == LiftMode::JsonFlatten => {
+                    flatten_into("", object, 0, &mut put);
+                    true
+                }
                 Ok(object) => {
                     for (key, value) in object {
                         if let Some(value) = from_json(value) {
@@ -138,7 +172,7 @@ pub fn lift_fields(
                 }
                 Err(_) => false,
             };
-        if !parsed_json && mode != LiftMode::Json {
+        if !parsed_json && matches!(mode, LiftMode::Auto | LiftMode::KeyValue) {
             scan_pairs(text, |key, value| {
                 let value = match value {
                     Value::Plain(v) => v.to_owned(),

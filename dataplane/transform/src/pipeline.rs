@@ -1,6 +1,7 @@
 use arrow::record_batch::RecordBatch;
 
 use crate::filters::CompiledFilter;
+use crate::geoip::GeoIp;
 use crate::spec::PipelineSpec;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,9 +50,14 @@ impl Pipeline {
     /// Validates every filter (type, config keys, conditions); errors name the filter index and
     /// type. Disabled filters are validated too, so enabling one later cannot break piper.
     pub fn compile(spec: &PipelineSpec) -> Result<Pipeline, PipelineError> {
+        Pipeline::compile_with(spec, &GeoIp::default())
+    }
+
+    /// [`Pipeline::compile`] on a node with GeoIP databases, which `geoip` filters need.
+    pub fn compile_with(spec: &PipelineSpec, geoip: &GeoIp) -> Result<Pipeline, PipelineError> {
         let mut filters = Vec::new();
         for (index, filter) in spec.filters.iter().enumerate() {
-            let compiled = CompiledFilter::compile(index, filter)?;
+            let compiled = CompiledFilter::compile(index, filter, geoip)?;
             if filter.enabled {
                 filters.push(compiled);
             }
@@ -264,7 +270,7 @@ mod tests {
             ),
             (
                 r#"{"filters":[{"type":"geoip","config":{"field":"source_ip"}}]}"#,
-                "filter 0 (\"geoip\"): filter type not supported yet",
+                "filter 0 (\"geoip\"): no GeoIP city database is configured",
             ),
             (
                 r#"{"filters":[{"type":"remove_field","config":{}}]}"#,
@@ -462,6 +468,41 @@ mod tests {
             let error = pipeline(json).unwrap_err().to_string();
             assert!(error.contains(expected), "{json}: {error}");
         }
+    }
+
+    #[test]
+    fn json_flatten_names_nested_keys_with_dots_for_conditions() {
+        let batch = RecordBatch::try_from_iter(vec![(
+            "body",
+            Arc::new(StringArray::from(vec![
+                r#"{"user":{"name":"bob","geo":{"cc":"SE"}},"tags":["a"],"n":1}"#,
+                r#"{"user":{"name":"eve"}}"#,
+                "not json",
+            ])) as ArrayRef,
+        )])
+        .unwrap();
+        let spec = r#"{"filters":[
+            {"type":"json_flatten","config":{"field":"body"}},
+            {"type":"add_field","config":{"field":"who","value":"${user.name}@${user.geo.cc}"},"condition":"user.name != 'eve'"}
+        ]}"#;
+        let out = pipeline(spec).unwrap().run(batch).unwrap();
+        assert_eq!(
+            text(&out, "user.name"),
+            [Some("bob".into()), Some("eve".into()), None]
+        );
+        assert_eq!(text(&out, "user.geo.cc")[0], Some("SE".into()));
+        assert_eq!(text(&out, "tags")[0], Some(r#"["a"]"#.into()));
+        assert_eq!(text(&out, "who"), [Some("bob@SE".into()), None, None]);
+        let error =
+            pipeline(r#"{"filters":[{"type":"add_field","config":{"field":"a","value":"${b"}}]}"#)
+                .unwrap_err()
+                .to_string();
+        assert!(error.contains("config.value: unclosed"), "{error}");
+        let error =
+            pipeline(r#"{"filters":[{"type":"json_flatten","config":{"field":"a","depth":2}}]}"#)
+                .unwrap_err()
+                .to_string();
+        assert!(error.contains("unknown field `depth`"), "{error}");
     }
 
     #[test]

@@ -64,8 +64,11 @@ fn eval(expr: &Expr, batch: &RecordBatch) -> Result<BooleanArray, ArrowError> {
             (Some(column), literal) => definite(compare(&column, *op, literal)?),
         },
         Expr::In { field, values } => {
-            let mut mask = BooleanArray::from(vec![false; rows]);
+            // A missing field is null, as for `field == null`.
+            let missing_matches = values.contains(&Literal::Null);
+            let mut mask = BooleanArray::from(vec![missing_matches; rows]);
             if let Some(column) = resolve(batch, field) {
+                mask = BooleanArray::from(vec![false; rows]);
                 for value in values {
                     let hit = match value {
                         Literal::Null => is_null(column.as_ref())?,
