@@ -53,6 +53,32 @@ pub struct TransformTestArgs {
     /// Sample events, one JSON object per line.
     #[arg(long)]
     pub input: PathBuf,
+    #[command(flatten)]
+    pub geoip: GeoIpArgs,
+}
+
+/// MaxMind databases for `geoip` filters.
+#[derive(Args, Clone, Default)]
+pub struct GeoIpArgs {
+    /// A GeoIP2/GeoLite2 City database; `geoip` filters are refused without one.
+    #[arg(long, env = "BYTEFREEZER_GEOIP_CITY_DB")]
+    pub geoip_city_db: Option<PathBuf>,
+    /// A GeoLite2/GeoIP2 ASN database, adding `<field>_geo_asn` and `<field>_geo_as_org`.
+    #[arg(long, env = "BYTEFREEZER_GEOIP_ASN_DB")]
+    pub geoip_asn_db: Option<PathBuf>,
+}
+
+impl GeoIpArgs {
+    pub fn settings(&self) -> bytefreezer_transform::GeoIpSettings {
+        bytefreezer_transform::GeoIpSettings {
+            city_database: self.geoip_city_db.clone(),
+            asn_database: self.geoip_asn_db.clone(),
+        }
+    }
+
+    pub fn open(&self) -> Result<bytefreezer_transform::GeoIp, String> {
+        self.settings().open()
+    }
 }
 
 #[derive(Args)]
@@ -72,6 +98,8 @@ pub struct UpArgs {
     /// Events per second the built-in fakedata sends.
     #[arg(long, default_value_t = 200)]
     pub fakedata_rate: u64,
+    #[command(flatten)]
+    pub geoip: GeoIpArgs,
 }
 
 #[derive(Args)]
@@ -93,6 +121,9 @@ pub struct ControlArgs {
     /// Address of the status page and API.
     #[arg(long, default_value = "127.0.0.1:8000")]
     pub listen: SocketAddr,
+    /// The same databases as piper's `[piper.geoip]`, so pipelines with `geoip` validate here.
+    #[command(flatten)]
+    pub geoip: GeoIpArgs,
 }
 
 #[derive(Args)]

@@ -1,4 +1,4 @@
-use anyhow::Result;
+use anyhow::{Context, Result};
 use bytefreezer_control::ControlServer;
 use bytefreezer_control_store::ControlStore;
 use bytefreezer_telemetry::{Readiness, Registry, service_routes, shutdown_pair};
@@ -16,7 +16,13 @@ pub async fn run(args: ControlArgs) -> Result<()> {
     }
     let store = ControlStore::connect(&args.database_url).await?;
     let registry = Registry::new();
+    let geoip = args
+        .geoip
+        .open()
+        .map_err(anyhow::Error::msg)
+        .context("--geoip-city-db / --geoip-asn-db")?;
     let router = ControlServer::new(store, registry.clone())
+        .with_geoip(geoip)
         .router()
         .merge(service_routes(registry, Readiness::default()));
     let listener = serve::bind(args.listen, "control plane (--listen)").await?;

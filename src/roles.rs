@@ -52,7 +52,7 @@ pub async fn piper(args: RoleArgs) -> Result<()> {
     let buckets = Buckets::open(&file.storage)?;
     let datasets = config_source::start(&file.datasets, shutdown.clone()).await?;
     let instance = node::instance_id(&file.data_dir, "piper")?;
-    let piper = Piper::new(file.piper, buckets, datasets, instance, registry.clone());
+    let piper = Piper::new(file.piper, buckets, datasets, instance, registry.clone())?;
     let metrics = metrics_server(
         file.metrics_listen,
         registry,

@@ -58,6 +58,11 @@ pub async fn run(args: UpArgs) -> Result<()> {
         instance.clone(),
         registry.clone(),
     );
+    let geoip = args
+        .geoip
+        .open()
+        .map_err(anyhow::Error::msg)
+        .context("--geoip-city-db / --geoip-asn-db")?;
     let piper = Piper::new(
         PiperConfig {
             poll_interval_ms: 500,
@@ -67,7 +72,8 @@ pub async fn run(args: UpArgs) -> Result<()> {
         datasets.clone(),
         instance.clone(),
         registry.clone(),
-    )
+    )?
+    .with_geoip(geoip.clone())
     .with_downstream_wakeup(packer.wakeup());
     let receiver = Receiver::new(
         ReceiverConfig::default(),
@@ -107,6 +113,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
         pipeline_shutdown.clone(),
     );
     let router = ControlServer::new(store.clone(), registry.clone())
+        .with_geoip(geoip)
         .with_parquet_location(parquet_folder.display().to_string())
         .router()
         .merge(receiver.router())

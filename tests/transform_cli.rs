@@ -3,6 +3,10 @@
 use std::process::Command;
 
 fn run(pipeline: &str, sample: &str) -> (bool, String, String) {
+    run_with(pipeline, sample, &[])
+}
+
+fn run_with(pipeline: &str, sample: &str, extra: &[&std::ffi::OsStr]) -> (bool, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let (pipeline_path, sample_path) = (dir.path().join("p.json"), dir.path().join("s.ndjson"));
     std::fs::write(&pipeline_path, pipeline).unwrap();
@@ -12,6 +16,7 @@ fn run(pipeline: &str, sample: &str) -> (bool, String, String) {
         .arg(&pipeline_path)
         .arg("--input")
         .arg(&sample_path)
+        .args(extra)
         .output()
         .unwrap();
     (
@@ -58,4 +63,29 @@ fn an_invalid_pipeline_names_the_filter_and_fails() {
     let (ok, _, stderr) = run(r#"{"filters":[]}"#, "not json\n");
     assert!(!ok);
     assert!(stderr.contains("line 1"), "{stderr}");
+}
+
+#[test]
+fn geoip_uses_the_database_given_on_the_command_line() {
+    let city = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".test-data/geoip/GeoIP2-City-Test.mmdb");
+    assert!(
+        city.is_file(),
+        "{} is missing: run `cargo xtask install-test-deps`",
+        city.display()
+    );
+    let pipeline = r#"{"filters":[{"type":"geoip","config":{"field":"source_ip"}}]}"#;
+    let sample = "{\"source_ip\":\"89.160.20.128\"}\n";
+    let (ok, _, stderr) = run(pipeline, sample);
+    assert!(!ok);
+    assert!(stderr.contains("no GeoIP city database"), "{stderr}");
+    let (ok, stdout, stderr) = run_with(
+        pipeline,
+        sample,
+        &["--geoip-city-db".as_ref(), city.as_os_str()],
+    );
+    assert!(ok, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["output"][0]["source_ip_geo_city"], "Linköping");
+    assert_eq!(report["output"][0]["source_ip_geo_country_code"], "SE");
 }

@@ -1,8 +1,9 @@
 //! `cargo xtask`: the project's workflows as one command each, so CI and developers run the
 //! same thing. `test` installs what the suite needs, then checks formatting, lints, repository
 //! rules and runs every test with cargo-nextest; `tidy` checks the repository rules alone;
-//! `fuzz` runs the decoders' fuzz targets.
+//! `fuzz` runs the decoders' fuzz targets; `bench` runs the benchmarks and writes a summary.
 
+mod bench;
 mod fuzz;
 mod install;
 mod tidy;
@@ -16,6 +17,7 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
         Some("tidy") => tidy::check(&workspace_root()?),
+        Some("bench") => bench::bench(&workspace_root()?, &args[1..]),
         Some("install-test-deps") => install::test_dependencies(&workspace_root()?),
         Some("fuzz") => {
             let seconds = args
@@ -31,7 +33,8 @@ fn main() -> Result<()> {
                  test [NEXTEST ARGS]   install test dependencies, then fmt, clippy, tidy and cargo nextest\n  \
                  tidy                  check repository rules (//! docs, no mod.rs, no todo!)\n  \
                  install-test-deps     only install what the tests need\n  \
-                 fuzz [SECONDS]        run every decoder's fuzz target (default 60 s each)"
+                 fuzz [SECONDS]        run every decoder's fuzz target (default 60 s each)\n  \
+                 bench [SUITE...]      release benchmarks (syslog, transform) with ratios, into benches/results/"
             );
             bail!("unknown or missing command")
         }

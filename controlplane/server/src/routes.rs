@@ -5,18 +5,21 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use bytefreezer_control_store::ControlStore;
 use bytefreezer_telemetry::Registry;
+use bytefreezer_transform::GeoIp;
 use sha2::{Digest, Sha256};
 
 use crate::page::render_page;
+use crate::pipeline_api;
 use crate::status::{PipelineCounters, Status, dataset_status, service_status};
 
-struct ServerState {
-    store: ControlStore,
+pub(crate) struct ServerState {
+    pub(crate) store: ControlStore,
     registry: Registry,
     parquet_location: Option<String>,
+    pub(crate) geoip: GeoIp,
 }
 
 pub struct ControlServer {
@@ -30,6 +33,7 @@ impl ControlServer {
                 store,
                 registry,
                 parquet_location: None,
+                geoip: GeoIp::default(),
             },
         }
     }
@@ -40,17 +44,32 @@ impl ControlServer {
         self
     }
 
+    /// The node's MaxMind databases, so pipelines with `geoip` validate and test here.
+    pub fn with_geoip(mut self, geoip: GeoIp) -> Self {
+        self.state.geoip = geoip;
+        self
+    }
+
     pub fn router(self) -> Router {
         Router::new()
             .route("/", get(page))
             .route("/api/v1/status", get(status))
             .route("/api/v1/datasets", get(datasets))
             .route("/api/v1/dataplane/config", get(dataplane_config))
+            .route("/api/v1/transform/filters", get(pipeline_api::filters))
+            .route(
+                "/api/v1/transform/test",
+                post(pipeline_api::test_transformation),
+            )
+            .route(
+                "/api/v1/tenants/{tenant}/datasets/{dataset}/pipeline",
+                get(pipeline_api::get_pipeline).put(pipeline_api::put_pipeline),
+            )
             .with_state(Arc::new(self.state))
     }
 }
 
-fn internal(error: impl std::fmt::Display) -> Response {
+pub(crate) fn internal(error: impl std::fmt::Display) -> Response {
     tracing::error!("control plane: {error}");
     (
         StatusCode::SERVICE_UNAVAILABLE,

@@ -235,6 +235,63 @@ impl ControlStore {
             .collect()
     }
 
+    pub async fn dataset(
+        &self,
+        tenant_id: &str,
+        dataset_id: &str,
+    ) -> Result<Option<DatasetSpec>, StoreError> {
+        Ok(self
+            .list_datasets()
+            .await?
+            .into_iter()
+            .find(|d| d.tenant_id == tenant_id && d.dataset_id == dataset_id))
+    }
+
+    /// Replaces a dataset's transformation pipeline; the caller validates it first.
+    pub async fn set_dataset_pipeline(
+        &self,
+        tenant_id: &str,
+        dataset_id: &str,
+        pipeline: &PipelineSpec,
+    ) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "UPDATE datasets SET pipeline = $3, updated_at = $4 WHERE tenant_id = $1 AND dataset_id = $2",
+        )
+        .bind(tenant_id)
+        .bind(dataset_id)
+        .bind(serde_json::to_string(pipeline)?)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: format!("dataset {tenant_id}/{dataset_id}"),
+            });
+        }
+        Ok(())
+    }
+
+    /// The tenant a presented key (plaintext) belongs to, when it is valid and not revoked;
+    /// records the use.
+    pub async fn api_key_tenant(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let hash = hash_api_key(key);
+        let row = sqlx::query(
+            "SELECT tenant_id FROM api_keys WHERE key_sha256 = $1 AND revoked_at IS NULL",
+        )
+        .bind(&hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        sqlx::query("UPDATE api_keys SET last_used_at = $2 WHERE key_sha256 = $1")
+            .bind(&hash)
+            .bind(now())
+            .execute(&self.pool)
+            .await?;
+        Ok(Some(row.get(0)))
+    }
+
     /// Creates a random key, stores its hash, and returns the plaintext: the only time it exists.
     pub async fn create_api_key(
         &self,

@@ -75,8 +75,40 @@ both_backends!(
     api_keys_are_hashed_scoped_and_revocable,
     paused_datasets_leave_the_dataplane_config,
     invalid_input_is_refused_with_the_field,
-    heartbeats_upsert
+    heartbeats_upsert,
+    pipelines_are_replaced_and_keys_name_their_tenant
 );
+
+async fn pipelines_are_replaced_and_keys_name_their_tenant(store: ControlStore) {
+    let account = store.create_account("p").await.unwrap();
+    store.create_tenant(&account.id, "p", "P").await.unwrap();
+    store.create_dataset(&dataset("p", "fw")).await.unwrap();
+    let pipeline: bytefreezer_api::PipelineSpec = serde_json::from_str(
+        r#"{"filters":[{"type":"drop","config":{"condition":"action == 'deny'"}}]}"#,
+    )
+    .unwrap();
+    store
+        .set_dataset_pipeline("p", "fw", &pipeline)
+        .await
+        .unwrap();
+    let stored = store.dataset("p", "fw").await.unwrap().unwrap();
+    assert_eq!(stored.pipeline, pipeline);
+    assert_eq!(
+        store.dataplane_config().await.unwrap().datasets[0].pipeline,
+        pipeline
+    );
+    assert!(matches!(
+        store.set_dataset_pipeline("p", "nope", &pipeline).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(store.dataset("p", "nope").await.unwrap().is_none());
+    let key = store.create_api_key("ops", "p", None).await.unwrap();
+    assert_eq!(
+        store.api_key_tenant(&key).await.unwrap().as_deref(),
+        Some("p")
+    );
+    assert_eq!(store.api_key_tenant("bf_wrong").await.unwrap(), None);
+}
 
 async fn demo_seed_is_idempotent(store: ControlStore) {
     store.ensure_demo(&dataset("demo", "syslog")).await.unwrap();

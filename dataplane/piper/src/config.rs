@@ -1,3 +1,4 @@
+use bytefreezer_transform::GeoIpSettings;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -9,6 +10,8 @@ pub struct PiperConfig {
     pub lease_ttl_secs: u64,
     /// Intake objects transformed at once. Default 4.
     pub concurrency: usize,
+    /// MaxMind databases for `geoip` filters. Default: none (pipelines with geoip are refused).
+    pub geoip: GeoIpSettings,
 }
 
 impl Default for PiperConfig {
@@ -17,6 +20,7 @@ impl Default for PiperConfig {
             poll_interval_ms: 1000,
             lease_ttl_secs: 60,
             concurrency: 4,
+            geoip: GeoIpSettings::default(),
         }
     }
 }

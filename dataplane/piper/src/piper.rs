@@ -3,9 +3,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytefreezer_api::DataPlaneConfig;
-use bytefreezer_layout::parse_intake_object;
+use bytefreezer_layout::{IntakeObject, parse_intake_object};
 use bytefreezer_storage::{Buckets, LeaseKeeper};
 use bytefreezer_telemetry::{Registry, Shutdown, run_cycles};
+use bytefreezer_transform::GeoIp;
 use futures::StreamExt;
 use tokio::sync::{Notify, watch};
 
@@ -28,10 +29,13 @@ pub struct Piper {
     pub(crate) datasets: watch::Receiver<Arc<DataPlaneConfig>>,
     pub(crate) leases: LeaseKeeper,
     pub(crate) registry: Registry,
+    pub(crate) geoip: GeoIp,
     wakeup: Arc<Notify>,
     downstream: Option<Arc<Notify>>,
     /// When each unknown dataset was last warned about, so a stray sender cannot flood the log.
     pub(crate) warned: Mutex<HashMap<String, Instant>>,
+    /// The pipeline version each dataset last ran, to log when a saved change takes effect.
+    versions: Mutex<HashMap<String, String>>,
 }
 
 impl Piper {
@@ -41,22 +45,46 @@ impl Piper {
         datasets: watch::Receiver<Arc<DataPlaneConfig>>,
         holder_id: String,
         registry: Registry,
-    ) -> Piper {
+    ) -> anyhow::Result<Piper> {
+        let geoip = config
+            .geoip
+            .open()
+            .map_err(|e| anyhow::anyhow!("piper [geoip]: {e}"))?;
         let leases = LeaseKeeper::new(
             buckets.intake.clone(),
             holder_id,
             Duration::from_secs(config.lease_ttl_secs.max(1)),
         );
-        Piper {
+        Ok(Piper {
             config,
             buckets,
             datasets,
             leases,
             registry,
+            geoip,
             wakeup: Arc::new(Notify::new()),
             downstream: None,
             warned: Mutex::new(HashMap::new()),
+            versions: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub(crate) fn note_pipeline_version(&self, key: &IntakeObject, version: &str) {
+        let dataset = format!("{}/{}", key.tenant_id, key.dataset_id);
+        let mut versions = match self.versions.lock() {
+            Ok(versions) => versions,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if versions.get(&dataset).map(String::as_str) != Some(version) {
+            tracing::info!("piper: dataset {dataset} runs pipeline {version}");
+            versions.insert(dataset, version.to_owned());
         }
+    }
+
+    /// Shares databases another part of the process already opened (`bytefreezer up`).
+    pub fn with_geoip(mut self, geoip: GeoIp) -> Self {
+        self.geoip = geoip;
+        self
     }
 
     /// Poke this after writing an intake object so piper starts at once.

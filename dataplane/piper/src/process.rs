@@ -5,7 +5,7 @@ use bytefreezer_api::{DataPlaneConfig, DatasetSpec, SourceSpec};
 use bytefreezer_layout::{INTERNAL_PREFIX, IntakeObject, Stage, lease_object, piper_object};
 use bytefreezer_schema::{EventHour, decode_ipc, encode_ipc, split_by_event_hour};
 use bytefreezer_storage::ObjectInfo;
-use bytefreezer_transform::{Pipeline, lift_message_fields};
+use bytefreezer_transform::{Pipeline, lift_message_fields, pipeline_version};
 use bytes::Bytes;
 
 use crate::piper::Piper;
@@ -124,8 +124,14 @@ async fn transform_object(
     info: &ObjectInfo,
     key: &IntakeObject,
 ) -> Result<Option<(u64, u64)>, Failure> {
-    let pipeline = Pipeline::compile(&dataset.pipeline)
-        .map_err(|e| failure("pipeline", format!("invalid pipeline, object kept: {e}")))?;
+    let version = pipeline_version(&dataset.pipeline);
+    let pipeline = Pipeline::compile_with(&dataset.pipeline, &piper.geoip).map_err(|e| {
+        failure(
+            "pipeline",
+            format!("invalid pipeline {version}, object kept: {e}"),
+        )
+    })?;
+    piper.note_pipeline_version(key, &version);
     let Some(bytes) = piper
         .buckets
         .intake
@@ -160,7 +166,12 @@ async fn transform_object(
         } else {
             batch
         };
-        let batch = pipeline.run(batch).map_err(|e| failure("pipeline", e))?;
+        let batch = pipeline.run(batch).map_err(|e| {
+            failure(
+                "pipeline",
+                format!("pipeline {version} failed, object kept for retry: {e}"),
+            )
+        })?;
         for (hour, part) in
             split_by_event_hour(&batch, fallback_micros).map_err(|e| failure("partition", e))?
         {

@@ -40,6 +40,7 @@ fn piper(buckets: &Buckets, holder: &str, datasets: Vec<DatasetSpec>) -> Piper {
         holder.into(),
         Registry::new(),
     )
+    .unwrap()
 }
 
 /// Syslog rows: even ones at hour 0 (RFC 5424 time), odd ones without a time, received in hour 1.

@@ -81,6 +81,25 @@ impl GeoIpDatabase {
     }
 }
 
+/// Where a node's MaxMind databases are: the `[geoip]` section of piper's and the control
+/// plane's configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeoIpSettings {
+    /// A GeoIP2/GeoLite2 City (or Country) database. Without it `geoip` filters are refused.
+    #[serde(default)]
+    pub city_database: Option<PathBuf>,
+    /// A GeoLite2/GeoIP2 ASN database; adds `_geo_asn` and `_geo_as_org`.
+    #[serde(default)]
+    pub asn_database: Option<PathBuf>,
+}
+
+impl GeoIpSettings {
+    pub fn open(&self) -> Result<GeoIp, String> {
+        GeoIp::open(self.city_database.as_deref(), self.asn_database.as_deref())
+    }
+}
+
 /// The GeoIP databases a process has configured; the `geoip` filter needs `city`.
 #[derive(Debug, Clone, Default)]
 pub struct GeoIp {

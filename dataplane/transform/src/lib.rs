@@ -18,11 +18,13 @@ mod pipeline;
 mod spec;
 mod template;
 mod text_filters;
+mod trial;
 
 pub use catalog::{FILTER_TYPES, FilterKind, filter_catalog};
-pub use geoip::{GeoIp, GeoIpDatabase};
+pub use geoip::{GeoIp, GeoIpDatabase, GeoIpSettings};
 
 pub use condition::{Condition, ConditionError, evaluate, parse_condition};
 pub use lift::{LiftMode, LiftOutcome, MAX_LIFTED_COLUMNS, lift_fields, lift_message_fields};
 pub use pipeline::{FilterReport, Pipeline, PipelineError, TransformError};
-pub use spec::{FilterSpec, PipelineSpec};
+pub use spec::{FilterSpec, PipelineSpec, pipeline_version};
+pub use trial::{TrialError, TrialReport, trial_run};

@@ -26,3 +26,12 @@ pub struct FilterSpec {
 fn enabled_by_default() -> bool {
     true
 }
+
+/// A short, stable name for a pipeline's content (the first 12 hex digits of the SHA-256 of its
+/// JSON), shown next to saved pipelines and in piper's logs so a change can be traced to the
+/// data it shaped.
+pub fn pipeline_version(spec: &PipelineSpec) -> String {
+    use sha2::{Digest, Sha256};
+    let json = serde_json::to_vec(spec).unwrap_or_default();
+    hex::encode(Sha256::digest(&json))[..12].to_owned()
+}
