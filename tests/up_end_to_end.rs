@@ -510,7 +510,8 @@ fn a_saved_pipeline_shapes_new_parquet_within_seconds() {
     let put = |path: &str, body: &str, key: Option<&str>| {
         let mut request = client
             .put(url(path))
-            .header("content-type", "application/json")
+            // What `curl -d` sends, as in the README.
+            .header("content-type", "application/x-www-form-urlencoded")
             .body(body.to_owned());
         if let Some(key) = key {
             request = request.bearer_auth(key.trim());

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -26,11 +26,9 @@ pub(crate) fn error(status: StatusCode, message: impl std::fmt::Display) -> Resp
     (status, Json(json!({ "error": message.to_string() }))).into_response()
 }
 
-fn bad_body(rejection: JsonRejection) -> Response {
-    error(
-        StatusCode::BAD_REQUEST,
-        format!("request body: {}", rejection.body_text()),
-    )
+/// The body as JSON whatever its Content-Type, so `curl -d` works as written in the docs.
+fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|problem| format!("request body: {problem}"))
 }
 
 fn invalid_pipeline(problem: PipelineError) -> Response {
@@ -87,14 +85,14 @@ pub(crate) struct TrialRequest {
 pub(crate) async fn test_transformation(
     State(state): State<Arc<ServerState>>,
     headers: HeaderMap,
-    body: Result<Json<TrialRequest>, JsonRejection>,
+    body: Bytes,
 ) -> Response {
     if let Err(response) = caller_tenant(&state, &headers).await {
         return response;
     }
-    let Json(request) = match body {
-        Ok(body) => body,
-        Err(rejection) => return bad_body(rejection),
+    let request: TrialRequest = match json_body(&body) {
+        Ok(request) => request,
+        Err(problem) => return error(StatusCode::BAD_REQUEST, problem),
     };
     if request.events.len() > MAX_SAMPLE_EVENTS {
         return error(
@@ -167,7 +165,7 @@ pub(crate) async fn put_pipeline(
     State(state): State<Arc<ServerState>>,
     headers: HeaderMap,
     Path((tenant, dataset)): Path<(String, String)>,
-    body: Result<Json<PipelineSpec>, JsonRejection>,
+    body: Bytes,
 ) -> Response {
     let caller = match caller_tenant(&state, &headers).await {
         Ok(caller) => caller,
@@ -176,9 +174,9 @@ pub(crate) async fn put_pipeline(
     if caller != tenant {
         return no_dataset(&tenant, &dataset);
     }
-    let Json(pipeline) = match body {
-        Ok(body) => body,
-        Err(rejection) => return bad_body(rejection),
+    let pipeline: PipelineSpec = match json_body(&body) {
+        Ok(pipeline) => pipeline,
+        Err(problem) => return error(StatusCode::BAD_REQUEST, problem),
     };
     if let Err(problem) = Pipeline::compile_with(&pipeline, &state.geoip) {
         return invalid_pipeline(problem);
