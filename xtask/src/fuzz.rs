@@ -6,7 +6,10 @@ use anyhow::{Context, Result};
 use crate::run;
 
 /// Decoders with a cargo-fuzz target: (crate folder, target name).
-const TARGETS: &[(&str, &str)] = &[("dataplane/decode-syslog", "decode")];
+const TARGETS: &[(&str, &str)] = &[
+    ("dataplane/decode-syslog", "decode"),
+    ("dataplane/transform", "pipeline"),
+];
 
 /// Runs every fuzz target for `seconds` each with libFuzzer (cargo-fuzz needs nightly for the
 /// sanitizer flags; it is installed when missing).

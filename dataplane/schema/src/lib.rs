@@ -7,6 +7,7 @@
 //! rows in) and reasons about their schemas.
 
 mod columns;
+mod flow;
 mod hour;
 mod ipc;
 mod json_rows;
@@ -14,6 +15,7 @@ mod merge;
 mod syslog;
 
 pub use columns::{EVENT_TIME, RECEIVE_TIME, TIMESTAMP_UNIT, timestamp_type};
+pub use flow::{FlowColumn, flow_schema};
 pub use hour::{EventHour, HourError, split_by_event_hour};
 pub use ipc::{IpcError, decode_ipc, encode_ipc, read_ipc_schema};
 pub use json_rows::json_rows_to_batch;

@@ -1,0 +1,163 @@
+//! Information elements (NetFlow v9 field types and IPFIX IEs share their numbers for everything
+//! the flow schema names) mapped onto a `FlowRecord`; the rest are kept in `extra_fields`.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::bytes::unsigned;
+use crate::record::FlowRecord;
+
+/// Seconds between the NTP epoch (1900) and the Unix epoch.
+const NTP_UNIX_OFFSET: i64 = 2_208_988_800;
+
+/// Times a record states in different ways, resolved once the whole record is read.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct TimeParts {
+    pub start_uptime_ms: Option<u32>,
+    pub end_uptime_ms: Option<u32>,
+    pub system_init_ms: Option<i64>,
+    pub start_micros: Option<i64>,
+    pub end_micros: Option<i64>,
+}
+
+fn set<T>(slot: &mut Option<T>, value: T) -> bool {
+    *slot = Some(value);
+    true
+}
+
+fn ipv4(value: &[u8]) -> Option<IpAddr> {
+    <[u8; 4]>::try_from(value)
+        .ok()
+        .map(|b| IpAddr::V4(Ipv4Addr::from(b)))
+}
+
+fn ipv6(value: &[u8]) -> Option<IpAddr> {
+    <[u8; 16]>::try_from(value)
+        .ok()
+        .map(|b| IpAddr::V6(Ipv6Addr::from(b)))
+}
+
+fn mac(value: &[u8]) -> Option<[u8; 6]> {
+    <[u8; 6]>::try_from(value).ok()
+}
+
+fn ntp_micros(value: &[u8]) -> Option<i64> {
+    if value.len() != 8 {
+        return None;
+    }
+    let seconds = i64::from(u32::from_be_bytes([value[0], value[1], value[2], value[3]]));
+    let fraction = u64::from(u32::from_be_bytes([value[4], value[5], value[6], value[7]]));
+    Some((seconds - NTP_UNIX_OFFSET) * 1_000_000 + ((fraction * 1_000_000) >> 32) as i64)
+}
+
+/// Where one element's value goes. Values of an unexpected length go to `extra_fields`, so an
+/// odd exporter loses nothing.
+pub(crate) fn apply(
+    record: &mut FlowRecord,
+    times: &mut TimeParts,
+    enterprise: u32,
+    element: u16,
+    value: &[u8],
+) {
+    if enterprise != 0 || value.is_empty() || value.len() > 16 {
+        record.add_extra(enterprise, element, value);
+        return;
+    }
+    let number = unsigned(value);
+    let fits = |bits: u32| value.len() <= 8 && (bits >= 64 || number < 1u64 << bits);
+    let handled = match element {
+        1 => set(&mut record.bytes, number),
+        2 => set(&mut record.packets, number),
+        85 if record.bytes.is_none() => set(&mut record.bytes, number),
+        86 if record.packets.is_none() => set(&mut record.packets, number),
+        4 if fits(8) => set(&mut record.ip_protocol, number as u8),
+        5 if fits(8) => set(&mut record.tos, number as u8),
+        6 if fits(16) => set(&mut record.tcp_flags, number as u16),
+        7 if fits(16) => set(&mut record.src_port, number as u16),
+        11 if fits(16) => set(&mut record.dst_port, number as u16),
+        8 | 27 => match ipv4(value).or_else(|| ipv6(value)) {
+            Some(address) => set(&mut record.src_addr, address),
+            None => false,
+        },
+        12 | 28 => match ipv4(value).or_else(|| ipv6(value)) {
+            Some(address) => set(&mut record.dst_addr, address),
+            None => false,
+        },
+        15 | 62 => match (ipv4(value), ipv6(value)) {
+            (Some(address), _) | (_, Some(address)) => {
+                record.next_hop = Some(address);
+                true
+            }
+            _ => false,
+        },
+        9 | 29 if fits(8) => set(&mut record.src_prefix_len, number as u8),
+        13 | 30 if fits(8) => set(&mut record.dst_prefix_len, number as u8),
+        10 if fits(32) => set(&mut record.input_interface, number as u32),
+        14 if fits(32) => set(&mut record.output_interface, number as u32),
+        16 if fits(32) => set(&mut record.src_as, number as u32),
+        17 if fits(32) => set(&mut record.dst_as, number as u32),
+        22 if fits(32) => set(&mut times.start_uptime_ms, number as u32),
+        21 if fits(32) => set(&mut times.end_uptime_ms, number as u32),
+        160 => set(&mut times.system_init_ms, number as i64),
+        150 => set(&mut times.start_micros, number as i64 * 1_000_000),
+        151 => set(&mut times.end_micros, number as i64 * 1_000_000),
+        152 => set(&mut times.start_micros, number as i64 * 1_000),
+        153 => set(&mut times.end_micros, number as i64 * 1_000),
+        154 | 156 => match ntp_micros(value) {
+            Some(micros) => set(&mut times.start_micros, micros),
+            None => false,
+        },
+        155 | 157 => match ntp_micros(value) {
+            Some(micros) => set(&mut times.end_micros, micros),
+            None => false,
+        },
+        32 | 139 if fits(16) => {
+            record.icmp_type = Some((number >> 8) as u8);
+            record.icmp_code = Some((number & 0xff) as u8);
+            true
+        }
+        176 | 178 if fits(8) => set(&mut record.icmp_type, number as u8),
+        177 | 179 if fits(8) => set(&mut record.icmp_code, number as u8),
+        34 | 305 if fits(32) && number > 0 => set(&mut record.sampling_rate, number as u32),
+        56 => match mac(value) {
+            Some(m) => set(&mut record.src_mac, m),
+            None => false,
+        },
+        57 | 80 => match mac(value) {
+            Some(m) => set(&mut record.dst_mac, m),
+            None => false,
+        },
+        58 if fits(16) => set(&mut record.src_vlan, number as u16),
+        59 if fits(16) => set(&mut record.dst_vlan, number as u16),
+        61 if fits(8) => set(&mut record.direction, number as u8),
+        _ => false,
+    };
+    if !handled {
+        record.add_extra(enterprise, element, value);
+    }
+}
+
+/// Sets the record's start and end from what the record stated, after all its fields are read.
+/// `uptime_base` is (export time in µs, exporter uptime in ms) for NetFlow v9's `sysUptime`.
+pub(crate) fn resolve_times(
+    record: &mut FlowRecord,
+    times: &TimeParts,
+    uptime_base: Option<(i64, u32)>,
+) {
+    let from_uptime =
+        |stamp: Option<u32>| -> Option<i64> {
+            let stamp = stamp?;
+            match (times.system_init_ms, uptime_base) {
+                (Some(init), _) => Some((init + i64::from(stamp)) * 1_000),
+                (None, Some((export_micros, uptime_ms))) => Some(
+                    crate::netflow_v5::uptime_to_micros(export_micros, uptime_ms, stamp),
+                ),
+                (None, None) => None,
+            }
+        };
+    record.flow_start_micros = times
+        .start_micros
+        .or_else(|| from_uptime(times.start_uptime_ms));
+    record.flow_end_micros = times
+        .end_micros
+        .or_else(|| from_uptime(times.end_uptime_ms));
+}

@@ -1,0 +1,114 @@
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+/// Templates are scoped per exporter and observation domain (NetFlow v9 source id), as RFC 3954
+/// and RFC 7011 require: two routers may use the same template id for different layouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TemplateKey {
+    pub exporter: Option<IpAddr>,
+    pub domain: u32,
+    pub template_id: u16,
+}
+
+/// Length of a variable-length IPFIX field in a template.
+pub(crate) const VARIABLE_LENGTH: u16 = 65_535;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FieldSpec {
+    pub element: u16,
+    pub length: u16,
+    pub enterprise: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Template {
+    pub fields: Vec<FieldSpec>,
+    /// Options templates describe metadata (sampling, interface names), not flows.
+    pub options: bool,
+    /// The fewest bytes one record can take (a variable-length field takes at least one).
+    pub min_record_len: usize,
+}
+
+impl Template {
+    pub(crate) fn new(fields: Vec<FieldSpec>, options: bool) -> Template {
+        let min_record_len = fields
+            .iter()
+            .map(|f| {
+                if f.length == VARIABLE_LENGTH {
+                    1
+                } else {
+                    usize::from(f.length)
+                }
+            })
+            .sum();
+        Template {
+            fields,
+            options,
+            min_record_len,
+        }
+    }
+}
+
+/// Bounded template storage: an exporter that announces endless templates cannot grow memory.
+#[derive(Debug, Default)]
+pub(crate) struct Templates {
+    by_key: HashMap<TemplateKey, Template>,
+    per_exporter: HashMap<Option<IpAddr>, usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stored {
+    New,
+    Replaced,
+    Refused,
+}
+
+impl Templates {
+    pub(crate) fn get(&self, key: &TemplateKey) -> Option<&Template> {
+        self.by_key.get(key)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    pub(crate) fn insert(
+        &mut self,
+        key: TemplateKey,
+        template: Template,
+        max_per_exporter: usize,
+        max_total: usize,
+    ) -> Stored {
+        if let Some(existing) = self.by_key.get_mut(&key) {
+            *existing = template;
+            return Stored::Replaced;
+        }
+        let count = self.per_exporter.entry(key.exporter).or_default();
+        if *count >= max_per_exporter || self.by_key.len() >= max_total {
+            return Stored::Refused;
+        }
+        *count += 1;
+        self.by_key.insert(key, template);
+        Stored::New
+    }
+
+    /// Withdraws one template, or with `template_id` None every template of the domain (IPFIX
+    /// all-templates withdrawal).
+    pub(crate) fn withdraw(
+        &mut self,
+        exporter: Option<IpAddr>,
+        domain: u32,
+        template_id: Option<u16>,
+    ) {
+        let before = self.by_key.len();
+        self.by_key.retain(|key, _| {
+            !(key.exporter == exporter
+                && key.domain == domain
+                && template_id.is_none_or(|id| id == key.template_id))
+        });
+        let removed = before - self.by_key.len();
+        if let Some(count) = self.per_exporter.get_mut(&exporter) {
+            *count = count.saturating_sub(removed);
+        }
+    }
+}

@@ -1,0 +1,486 @@
+//! Flow datagrams built field by field from the specifications (Cisco NetFlow v5, RFC 3954,
+//! RFC 7011), decoded into the flow schema.
+
+use std::net::IpAddr;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{TimestampMicrosecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type};
+use bytefreezer_decode_flow::{DatagramMeta, FlowDecoder, FlowLimits};
+
+const NOW: i64 = 1_795_000_000_000_000;
+
+fn meta(exporter: &str) -> DatagramMeta {
+    DatagramMeta {
+        receive_time_micros: NOW,
+        exporter: Some(exporter.parse().unwrap()),
+    }
+}
+
+#[derive(Default)]
+struct Packet(Vec<u8>);
+
+impl Packet {
+    fn u8(mut self, v: u8) -> Self {
+        self.0.push(v);
+        self
+    }
+    fn u16(mut self, v: u16) -> Self {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+    fn u32(mut self, v: u32) -> Self {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+    fn ip(mut self, v: &str) -> Self {
+        match v.parse::<IpAddr>().unwrap() {
+            IpAddr::V4(a) => self.0.extend_from_slice(&a.octets()),
+            IpAddr::V6(a) => self.0.extend_from_slice(&a.octets()),
+        }
+        self
+    }
+    fn bytes(mut self, v: &[u8]) -> Self {
+        self.0.extend_from_slice(v);
+        self
+    }
+    /// A set (or v9 flowset) around `body`, padded to 4 bytes as exporters do.
+    fn set(self, id: u16, body: Packet) -> Self {
+        let mut body = body.0;
+        while !body.len().is_multiple_of(4) {
+            body.push(0);
+        }
+        self.u16(id).u16(body.len() as u16 + 4).bytes(&body)
+    }
+}
+
+fn text(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
+    let column = arrow::compute::cast(
+        batch.column_by_name(name).unwrap(),
+        &arrow::datatypes::DataType::Utf8,
+    )
+    .unwrap();
+    column
+        .as_string::<i32>()
+        .iter()
+        .map(|v| v.map(str::to_owned))
+        .collect()
+}
+
+fn flush(decoder: &mut FlowDecoder) -> RecordBatch {
+    decoder.flush().unwrap().expect("rows")
+}
+
+fn v5_record(src: &str, dst: &str, sport: u16, dport: u16, proto: u8, first: u32) -> Packet {
+    Packet::default()
+        .ip(src)
+        .ip(dst)
+        .ip("192.0.2.254")
+        .u16(3)
+        .u16(7)
+        .u32(10) // packets
+        .u32(1500) // bytes
+        .u32(first)
+        .u32(first + 500)
+        .u16(sport)
+        .u16(dport)
+        .u8(0)
+        .u8(0x1b)
+        .u8(proto)
+        .u8(0x20)
+        .u16(64500)
+        .u16(64501)
+        .u8(24)
+        .u8(16)
+        .u16(0)
+}
+
+#[test]
+fn netflow_v5_records_with_times_sampling_and_icmp() {
+    let records = [
+        v5_record("10.0.0.1", "10.0.0.2", 51000, 443, 6, 9_000),
+        v5_record("10.0.0.3", "198.51.100.7", 0, 0x0800, 1, 9_500),
+    ];
+    let mut packet = Packet::default()
+        .u16(5)
+        .u16(2)
+        .u32(10_000) // sysUptime ms
+        .u32(1_795_000_000) // unix secs
+        .u32(0)
+        .u32(777) // flow sequence
+        .u8(1)
+        .u8(2)
+        .u16(0x4000 | 100); // sampling mode 1, 1 in 100
+    for record in records {
+        packet = packet.bytes(&record.0);
+    }
+    let mut decoder = FlowDecoder::default();
+    let report = decoder.decode(&packet.0, &meta("192.0.2.1"));
+    assert_eq!((report.records, report.error), (2, None));
+    let batch = flush(&mut decoder);
+    assert_eq!(
+        text(&batch, "src_addr"),
+        [Some("10.0.0.1".into()), Some("10.0.0.3".into())]
+    );
+    assert_eq!(text(&batch, "flow_protocol")[0], Some("netflow_v5".into()));
+    assert_eq!(
+        text(&batch, "exporter_address")[0],
+        Some("192.0.2.1".into())
+    );
+    assert_eq!(text(&batch, "next_hop")[0], Some("192.0.2.254".into()));
+    let bytes = batch
+        .column_by_name("bytes")
+        .unwrap()
+        .as_primitive::<UInt64Type>();
+    let scaled = batch
+        .column_by_name("bytes_scaled")
+        .unwrap()
+        .as_primitive::<UInt64Type>();
+    assert_eq!((bytes.value(0), scaled.value(0)), (1500, 150_000));
+    let start = batch
+        .column_by_name("flow_start")
+        .unwrap()
+        .as_primitive::<TimestampMicrosecondType>();
+    // Exported at 1_795_000_000 s with uptime 10 s; the flow started at uptime 9 s.
+    assert_eq!(start.value(0), 1_794_999_999_000_000);
+    let icmp = batch
+        .column_by_name("icmp_type")
+        .unwrap()
+        .as_primitive::<UInt8Type>();
+    assert!(icmp.is_null(0));
+    assert_eq!(icmp.value(1), 8, "echo request");
+    let domain = batch
+        .column_by_name("observation_domain")
+        .unwrap()
+        .as_primitive::<UInt32Type>();
+    assert_eq!(domain.value(0), 0x0102);
+    let mut truncated = packet_prefix(&packet.0, 24 + 48 + 10);
+    let report = decoder.decode(&truncated, &meta("192.0.2.1"));
+    assert_eq!(report.records, 1, "the whole record before the cut is kept");
+    assert!(report.error.unwrap().contains("truncated at record 1"));
+    truncated[3] = 31;
+    assert!(
+        decoder
+            .decode(&truncated, &meta("192.0.2.1"))
+            .error
+            .unwrap()
+            .contains("more than 30")
+    );
+}
+
+fn packet_prefix(bytes: &[u8], len: usize) -> Vec<u8> {
+    bytes[..len].to_vec()
+}
+
+fn v9_header(sequence: u32, source_id: u32) -> Packet {
+    Packet::default()
+        .u16(9)
+        .u16(0)
+        .u32(60_000) // sysUptime
+        .u32(1_795_000_000)
+        .u32(sequence)
+        .u32(source_id)
+}
+
+fn v9_template() -> Packet {
+    Packet::default()
+        .u16(256)
+        .u16(9)
+        .u16(8)
+        .u16(4)
+        .u16(12)
+        .u16(4)
+        .u16(7)
+        .u16(2)
+        .u16(11)
+        .u16(2)
+        .u16(4)
+        .u16(1)
+        .u16(1)
+        .u16(4)
+        .u16(2)
+        .u16(4)
+        .u16(22)
+        .u16(4)
+        .u16(21)
+        .u16(4)
+}
+
+fn v9_data(records: &[(&str, &str, u16)]) -> Packet {
+    let mut data = Packet::default();
+    for (src, dst, port) in records {
+        data = data
+            .ip(src)
+            .ip(dst)
+            .u16(40000)
+            .u16(*port)
+            .u8(17)
+            .u32(4096)
+            .u32(4)
+            .u32(58_000)
+            .u32(59_000);
+    }
+    data
+}
+
+#[test]
+fn netflow_v9_data_before_its_template_is_held_then_decoded() {
+    let mut decoder = FlowDecoder::default();
+    let early = v9_header(1, 7).set(256, v9_data(&[("10.1.0.1", "10.1.0.2", 53)]));
+    let report = decoder.decode(&early.0, &meta("192.0.2.9"));
+    assert_eq!((report.records, report.held_sets), (0, 1));
+    let late = v9_header(2, 7).set(0, v9_template()).set(
+        256,
+        v9_data(&[("10.1.0.3", "10.1.0.4", 123), ("10.1.0.5", "10.1.0.6", 161)]),
+    );
+    let report = decoder.decode(&late.0, &meta("192.0.2.9"));
+    assert_eq!(
+        (report.templates, report.released_records, report.records),
+        (1, 1, 2),
+        "{report:?}"
+    );
+    let batch = flush(&mut decoder);
+    assert_eq!(
+        text(&batch, "src_addr"),
+        [
+            Some("10.1.0.1".into()),
+            Some("10.1.0.3".into()),
+            Some("10.1.0.5".into())
+        ]
+    );
+    assert_eq!(text(&batch, "flow_protocol")[0], Some("netflow_v9".into()));
+    let end = batch
+        .column_by_name("flow_end")
+        .unwrap()
+        .as_primitive::<TimestampMicrosecondType>();
+    assert_eq!(
+        end.value(0),
+        1_794_999_999_000_000,
+        "LAST_SWITCHED 59 s at uptime 60 s"
+    );
+    let event = batch
+        .column_by_name("event_time")
+        .unwrap()
+        .as_primitive::<TimestampMicrosecondType>();
+    assert_eq!(
+        event.value(0),
+        end.value(0),
+        "the hour partition follows the flow end"
+    );
+    let ports = batch
+        .column_by_name("dst_port")
+        .unwrap()
+        .as_primitive::<UInt16Type>();
+    assert_eq!(ports.values().to_vec(), [53, 123, 161]);
+
+    // The same template id from another exporter is another template: its data waits.
+    let other = v9_header(1, 7).set(256, v9_data(&[("10.9.0.1", "10.9.0.2", 80)]));
+    assert_eq!(decoder.decode(&other.0, &meta("192.0.2.10")).held_sets, 1);
+}
+
+#[test]
+fn netflow_v9_options_announce_the_sampling_rate() {
+    let mut decoder = FlowDecoder::default();
+    let options_template = Packet::default()
+        .u16(257)
+        .u16(4) // scope bytes: one field
+        .u16(4) // option bytes: one field
+        .u16(1)
+        .u16(4) // scope: system
+        .u16(34)
+        .u16(4); // SAMPLING_INTERVAL
+    let options_data = Packet::default().u32(0).u32(512);
+    let packet = v9_header(3, 1)
+        .set(0, v9_template())
+        .set(1, options_template)
+        .set(257, options_data)
+        .set(256, v9_data(&[("10.2.0.1", "10.2.0.2", 443)]));
+    let report = decoder.decode(&packet.0, &meta("192.0.2.20"));
+    assert_eq!(
+        (report.records, report.error.as_deref()),
+        (1, None),
+        "{report:?}"
+    );
+    let batch = flush(&mut decoder);
+    let rate = batch
+        .column_by_name("sampling_rate")
+        .unwrap()
+        .as_primitive::<UInt32Type>();
+    let packets = batch
+        .column_by_name("packets_scaled")
+        .unwrap()
+        .as_primitive::<UInt64Type>();
+    assert_eq!((rate.value(0), packets.value(0)), (512, 4 * 512));
+}
+
+fn ipfix(domain: u32, sets: Packet) -> Vec<u8> {
+    let body = sets.0;
+    Packet::default()
+        .u16(10)
+        .u16(16 + body.len() as u16)
+        .u32(1_795_000_000)
+        .u32(99)
+        .u32(domain)
+        .bytes(&body)
+        .0
+}
+
+#[test]
+fn ipfix_ipv6_variable_length_enterprise_and_reduced_size_fields() {
+    let template = Packet::default()
+        .u16(300)
+        .u16(7)
+        .u16(27)
+        .u16(16) // sourceIPv6Address
+        .u16(28)
+        .u16(16) // destinationIPv6Address
+        .u16(1)
+        .u16(4) // octetDeltaCount, reduced from 8 to 4 bytes
+        .u16(152)
+        .u16(8) // flowStartMilliseconds
+        .u16(153)
+        .u16(8) // flowEndMilliseconds
+        .u16(0x8000 | 42)
+        .u16(65535)
+        .u32(29305) // enterprise element, variable length
+        .u16(82)
+        .u16(65535); // interfaceName, variable length
+    let start_ms: u64 = 1_795_000_000_000;
+    let data = Packet::default()
+        .ip("2001:db8::1")
+        .ip("2001:db8::2")
+        .u32(123_456)
+        .bytes(&start_ms.to_be_bytes())
+        .bytes(&(start_ms + 2_000).to_be_bytes())
+        .u8(3)
+        .bytes(b"abc")
+        .u8(255)
+        .u16(4)
+        .bytes(b"eth0");
+    let message = ipfix(5, Packet::default().set(2, template).set(300, data));
+    let mut decoder = FlowDecoder::default();
+    let report = decoder.decode(&message, &meta("2001:db8::fe"));
+    assert_eq!(
+        (report.records, report.error.as_deref()),
+        (1, None),
+        "{report:?}"
+    );
+    let batch = flush(&mut decoder);
+    assert_eq!(text(&batch, "src_addr")[0], Some("2001:db8::1".into()));
+    assert_eq!(
+        text(&batch, "exporter_address")[0],
+        Some("2001:db8::fe".into())
+    );
+    assert_eq!(text(&batch, "flow_protocol")[0], Some("ipfix".into()));
+    let bytes = batch
+        .column_by_name("bytes")
+        .unwrap()
+        .as_primitive::<UInt64Type>();
+    assert_eq!(bytes.value(0), 123_456);
+    let end = batch
+        .column_by_name("flow_end")
+        .unwrap()
+        .as_primitive::<TimestampMicrosecondType>();
+    assert_eq!(end.value(0), (start_ms as i64 + 2_000) * 1_000);
+    let extra = text(&batch, "extra_fields")[0].clone().unwrap();
+    let extra: serde_json::Value = serde_json::from_str(&extra).unwrap();
+    assert_eq!(extra["29305:42"], "616263");
+    assert_eq!(extra["0:82"], "65746830");
+}
+
+#[test]
+fn ipfix_withdrawal_and_scoping_by_observation_domain() {
+    let template = |id: u16| {
+        Packet::default()
+            .u16(id)
+            .u16(2)
+            .u16(8)
+            .u16(4)
+            .u16(12)
+            .u16(4)
+    };
+    let data = Packet::default().ip("10.3.0.1").ip("10.3.0.2");
+    let mut decoder = FlowDecoder::default();
+    let first = ipfix(1, Packet::default().set(2, template(400)).set(400, data));
+    assert_eq!(decoder.decode(&first, &meta("192.0.2.30")).records, 1);
+    let data = Packet::default().ip("10.3.0.1").ip("10.3.0.2");
+    let other_domain = ipfix(2, Packet::default().set(400, data));
+    assert_eq!(
+        decoder.decode(&other_domain, &meta("192.0.2.30")).held_sets,
+        1
+    );
+    let withdraw = ipfix(
+        1,
+        Packet::default().set(2, Packet::default().u16(400).u16(0)),
+    );
+    decoder.decode(&withdraw, &meta("192.0.2.30"));
+    let data = Packet::default().ip("10.3.0.1").ip("10.3.0.2");
+    let after = ipfix(1, Packet::default().set(400, data));
+    let report = decoder.decode(&after, &meta("192.0.2.30"));
+    assert_eq!(
+        (report.records, report.held_sets),
+        (0, 1),
+        "withdrawn templates are gone"
+    );
+}
+
+#[test]
+fn template_counts_and_held_data_are_bounded() {
+    let mut decoder = FlowDecoder::new(FlowLimits {
+        max_templates_per_exporter: 2,
+        max_templates: 10,
+        max_held_sets: 3,
+        max_held_age_micros: 1_000,
+    });
+    let mut sets = Packet::default();
+    for id in 500..505u16 {
+        sets = sets.set(2, Packet::default().u16(id).u16(1).u16(8).u16(4));
+    }
+    let report = decoder.decode(&ipfix(1, sets), &meta("192.0.2.40"));
+    assert_eq!((report.templates, report.refused_templates), (2, 3));
+    assert_eq!(decoder.template_count(), 2);
+    let mut held = Packet::default();
+    for id in 600..605u16 {
+        held = held.set(id, Packet::default().u32(1));
+    }
+    let report = decoder.decode(&ipfix(1, held), &meta("192.0.2.40"));
+    assert_eq!((report.held_sets, report.dropped_held_sets), (5, 2));
+    let later = DatagramMeta {
+        receive_time_micros: NOW + 10_000,
+        exporter: meta("192.0.2.40").exporter,
+    };
+    let report = decoder.decode(&ipfix(1, Packet::default()), &later);
+    assert_eq!(report.dropped_held_sets, 3, "held longer than the limit");
+}
+
+#[test]
+fn every_truncation_and_corruption_is_an_error_not_a_panic() {
+    let template = v9_template();
+    let v9 = v9_header(1, 1)
+        .set(0, template)
+        .set(
+            256,
+            v9_data(&[("10.0.0.1", "10.0.0.2", 1), ("10.0.0.3", "10.0.0.4", 2)]),
+        )
+        .0;
+    let mut decoder = FlowDecoder::default();
+    for cut in 0..v9.len() {
+        let report = decoder.decode(&v9[..cut], &meta("192.0.2.50"));
+        assert!(report.records <= 2);
+    }
+    for position in 0..v9.len() {
+        for value in [0u8, 0xff, 0x80, 1] {
+            let mut corrupt = v9.clone();
+            corrupt[position] = value;
+            let _ = decoder.decode(&corrupt, &meta("192.0.2.51"));
+        }
+    }
+    assert!(
+        decoder
+            .decode(&[0, 11, 0, 0], &meta("192.0.2.52"))
+            .error
+            .unwrap()
+            .contains("version 11")
+    );
+    assert!(decoder.decode(&[0], &meta("192.0.2.52")).error.is_some());
+    assert!(decoder.flush().unwrap().is_some());
+}
