@@ -92,6 +92,12 @@ pub struct UpArgs {
     /// UDP address of the demo syslog dataset.
     #[arg(long, default_value = "0.0.0.0:5514")]
     pub syslog_bind: SocketAddr,
+    /// UDP address of the demo NetFlow v5/v9 dataset.
+    #[arg(long, default_value = "0.0.0.0:2055")]
+    pub netflow_bind: SocketAddr,
+    /// UDP address of the demo IPFIX dataset.
+    #[arg(long, default_value = "0.0.0.0:4739")]
+    pub ipfix_bind: SocketAddr,
     /// Do not feed the demo dataset with generated events.
     #[arg(long)]
     pub no_fakedata: bool,

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use bytefreezer_api::{DatasetSpec, SourceSpec, SyslogSourceSettings};
+use bytefreezer_api::{DatasetSpec, FlowSourceSettings, SourceSpec, SyslogSourceSettings};
 use bytefreezer_control::ControlServer;
 use bytefreezer_control_store::{ControlStore, ServiceHeartbeat};
 use bytefreezer_fakedata::{FakeFormat, SendOptions, send_udp};
@@ -40,7 +40,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
     ))
     .await
     .context("cannot open the control store")?;
-    seed_demo(&store, args.syslog_bind).await?;
+    seed_demo(&store, &args).await?;
     let proxy_key = proxy_api_key(&store, &data_dir).await?;
     let datasets = config_source::from_store(store.clone(), pipeline_shutdown.clone()).await?;
 
@@ -125,6 +125,14 @@ pub async fn run(args: UpArgs) -> Result<()> {
         "  syslog     udp://{} (dataset {DEMO_TENANT}/{DEMO_DATASET}, testing mode)",
         args.syslog_bind
     );
+    println!(
+        "  netflow    udp://{} (dataset {DEMO_TENANT}/netflow, v5/v9/IPFIX)",
+        args.netflow_bind
+    );
+    println!(
+        "  ipfix      udp://{} (dataset {DEMO_TENANT}/ipfix)",
+        args.ipfix_bind
+    );
     println!("  parquet    {}/", parquet_folder.display());
     if args.no_fakedata {
         println!("  fakedata   off");
@@ -174,35 +182,66 @@ pub async fn run(args: UpArgs) -> Result<()> {
     Ok(())
 }
 
-fn demo_dataset(bind: SocketAddr) -> DatasetSpec {
+fn demo_dataset(dataset_id: &str, name: &str, source: SourceSpec) -> DatasetSpec {
     DatasetSpec {
         tenant_id: DEMO_TENANT.into(),
-        dataset_id: DEMO_DATASET.into(),
-        name: "Demo syslog".into(),
-        source: SourceSpec::Syslog(SyslogSourceSettings {
-            bind,
-            ..SyslogSourceSettings::default()
-        }),
+        dataset_id: dataset_id.into(),
+        name: name.into(),
+        source,
         pipeline: Default::default(),
         testing: true,
         active: true,
     }
 }
 
-/// Creates the demo account, tenant and dataset on first start; later starts keep what the user
-/// changed, except the listen address, which follows `--syslog-bind`.
-async fn seed_demo(store: &ControlStore, bind: SocketAddr) -> Result<()> {
-    let demo = demo_dataset(bind);
-    store.ensure_demo(&demo).await?;
-    let existing = store
-        .list_datasets()
-        .await?
-        .into_iter()
-        .find(|d| d.tenant_id == DEMO_TENANT && d.dataset_id == DEMO_DATASET);
-    if let Some(mut existing) = existing {
-        let SourceSpec::Syslog(settings) = &mut existing.source;
-        if settings.bind != bind {
-            settings.bind = bind;
+/// The demo datasets: syslog fed by fakedata, and NetFlow and IPFIX for your own exporters.
+fn demo_datasets(args: &UpArgs) -> Vec<DatasetSpec> {
+    vec![
+        demo_dataset(
+            DEMO_DATASET,
+            "Demo syslog",
+            SourceSpec::Syslog(SyslogSourceSettings {
+                bind: args.syslog_bind,
+                ..SyslogSourceSettings::default()
+            }),
+        ),
+        demo_dataset(
+            "netflow",
+            "Demo NetFlow v5/v9",
+            SourceSpec::Netflow(FlowSourceSettings {
+                bind: args.netflow_bind,
+            }),
+        ),
+        demo_dataset(
+            "ipfix",
+            "Demo IPFIX",
+            SourceSpec::Ipfix(FlowSourceSettings {
+                bind: args.ipfix_bind,
+            }),
+        ),
+    ]
+}
+
+/// Creates the demo account, tenant and datasets on first start; later starts keep what the
+/// user changed, except the listen addresses, which follow the command line.
+async fn seed_demo(store: &ControlStore, args: &UpArgs) -> Result<()> {
+    for demo in demo_datasets(args) {
+        store.ensure_demo(&demo).await?;
+        let existing = store.dataset(&demo.tenant_id, &demo.dataset_id).await?;
+        if let Some(mut existing) = existing
+            && existing.source.bind() != demo.source.bind()
+        {
+            match (&mut existing.source, &demo.source) {
+                (SourceSpec::Syslog(settings), SourceSpec::Syslog(wanted)) => {
+                    settings.bind = wanted.bind
+                }
+                (SourceSpec::Netflow(settings), SourceSpec::Netflow(wanted))
+                | (SourceSpec::Ipfix(settings), SourceSpec::Ipfix(wanted)) => {
+                    settings.bind = wanted.bind
+                }
+                // The user changed the plugin of a demo dataset: theirs to keep.
+                _ => continue,
+            }
             store.update_dataset(&existing).await?;
         }
     }

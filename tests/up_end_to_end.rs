@@ -15,6 +15,8 @@ struct UpProcess {
     child: Child,
     http: SocketAddr,
     syslog: SocketAddr,
+    netflow: SocketAddr,
+    ipfix: SocketAddr,
     data_dir: PathBuf,
 }
 
@@ -29,10 +31,17 @@ impl UpProcess {
         syslog: SocketAddr,
         extra: &[&std::ffi::OsStr],
     ) -> UpProcess {
+        let (netflow, ipfix) = (free_udp(), free_udp());
         let child = Command::new(env!("CARGO_BIN_EXE_bytefreezer"))
             .args(["up", "--no-fakedata", "--data-dir"])
             .arg(data_dir)
             .args(extra)
+            .args([
+                "--netflow-bind",
+                &netflow.to_string(),
+                "--ipfix-bind",
+                &ipfix.to_string(),
+            ])
             .args([
                 "--http",
                 &http.to_string(),
@@ -47,6 +56,8 @@ impl UpProcess {
             child,
             http,
             syslog,
+            netflow,
+            ipfix,
             data_dir: data_dir.to_path_buf(),
         };
         process.wait_until(
@@ -57,7 +68,11 @@ impl UpProcess {
                     .is_ok_and(|response| response.status() == 200)
             },
         );
-        assert_eq!(process.metric("bytefreezer_proxy_input_up"), 1);
+        assert_eq!(
+            process.metric("bytefreezer_proxy_input_up"),
+            3,
+            "syslog, netflow and ipfix demo inputs"
+        );
         process
     }
 
@@ -669,5 +684,147 @@ fn a_saved_pipeline_shapes_new_parquet_within_seconds() {
         }
     }
     assert_eq!(rows.seq.iter().filter(|s| **s < 20).count(), 20);
+    assert_eq!(up.terminate().code(), Some(0));
+}
+
+fn netflow_v5(records: &[(&str, &str, u32)]) -> Vec<u8> {
+    let now = chrono::Utc::now().timestamp() as u32;
+    let mut packet = Vec::new();
+    for value in [5u16, records.len() as u16] {
+        packet.extend_from_slice(&value.to_be_bytes());
+    }
+    for value in [100_000u32, now, 0, 1] {
+        packet.extend_from_slice(&value.to_be_bytes());
+    }
+    packet.extend_from_slice(&[0, 0, 0, 0]);
+    for (src, dst, bytes) in records {
+        for address in [src, dst, &"0.0.0.0"] {
+            packet.extend_from_slice(&address.parse::<std::net::Ipv4Addr>().unwrap().octets());
+        }
+        packet.extend_from_slice(&[0, 1, 0, 2]);
+        for value in [1u32, *bytes, 99_000, 99_500] {
+            packet.extend_from_slice(&value.to_be_bytes());
+        }
+        packet.extend_from_slice(&[
+            0x1f, 0x90, 0x01, 0xbb, 0, 0x10, 6, 0, 0, 0, 0, 0, 24, 24, 0, 0,
+        ]);
+    }
+    packet
+}
+
+fn ipfix_message(src: &str, dst: &str, bytes: u64) -> Vec<u8> {
+    let mut sets = Vec::new();
+    // Template 256: sourceIPv4Address, destinationIPv4Address, octetDeltaCount (8), protocolIdentifier.
+    let template: [u16; 10] = [2, 24, 256, 4, 8, 4, 12, 4, 1, 8];
+    for value in template {
+        sets.extend_from_slice(&value.to_be_bytes());
+    }
+    sets.extend_from_slice(&[0, 4, 0, 1]);
+    sets.extend_from_slice(&[1, 0, 0, 21]);
+    for address in [src, dst] {
+        sets.extend_from_slice(&address.parse::<std::net::Ipv4Addr>().unwrap().octets());
+    }
+    sets.extend_from_slice(&bytes.to_be_bytes());
+    sets.push(17);
+    let mut message = Vec::new();
+    message.extend_from_slice(&10u16.to_be_bytes());
+    message.extend_from_slice(&(16 + sets.len() as u16).to_be_bytes());
+    for value in [chrono::Utc::now().timestamp() as u32, 1, 0] {
+        message.extend_from_slice(&value.to_be_bytes());
+    }
+    message.extend_from_slice(&sets);
+    message
+}
+
+fn duckdb(sql: &str) -> String {
+    let script = format!("import duckdb\nprint(duckdb.sql({sql:?}).fetchall())");
+    let output = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "DuckDB failed (install with `cargo xtask install-test-deps`): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn netflow_and_ipfix_become_queryable_flow_parquet() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = UpProcess::start(dir.path(), free_tcp(), free_udp());
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .send_to(
+            &netflow_v5(&[
+                ("10.0.0.1", "10.0.0.9", 1000),
+                ("10.0.0.1", "10.0.0.8", 500),
+                ("10.0.0.2", "10.0.0.9", 40),
+            ]),
+            up.netflow,
+        )
+        .unwrap();
+    socket.send_to(b"\x00\x05 not a flow", up.netflow).unwrap();
+    socket
+        .send_to(&ipfix_message("192.0.2.1", "192.0.2.2", 7777), up.ipfix)
+        .unwrap();
+    // IPFIX sent to the NetFlow port is accepted too, as exporters mix them.
+    socket
+        .send_to(&ipfix_message("192.0.2.3", "192.0.2.2", 1), up.netflow)
+        .unwrap();
+    let folder = |dataset: &str| {
+        up.data_dir
+            .join(format!("buckets/packer/demo/{dataset}/data/parquet"))
+    };
+    let parquet_count = |dataset: &str| {
+        let mut stack = vec![folder(dataset)];
+        let mut count = 0;
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                if entry.path().is_dir() {
+                    stack.push(entry.path());
+                } else if entry.path().extension().is_some_and(|e| e == "parquet") {
+                    count += 1;
+                }
+            }
+        }
+        count
+    };
+    up.wait_until(
+        Duration::from_secs(60),
+        "flow Parquet for both datasets",
+        |_| parquet_count("netflow") > 0 && parquet_count("ipfix") > 0,
+    );
+    let netflow = format!("{}/**/*.parquet", folder("netflow").display());
+    up.wait_until(
+        Duration::from_secs(30),
+        "all four NetFlow port flows are in Parquet",
+        |_| duckdb(&format!("SELECT count(*) FROM read_parquet('{netflow}')")) == "[(4,)]",
+    );
+    assert_eq!(
+        duckdb(&format!(
+            "SELECT src_addr, SUM(bytes) FROM read_parquet('{netflow}', hive_partitioning=true) GROUP BY src_addr ORDER BY src_addr"
+        )),
+        "[('10.0.0.1', 1500), ('10.0.0.2', 40), ('192.0.2.3', 1)]"
+    );
+    assert_eq!(
+        duckdb(&format!(
+            "SELECT flow_protocol, dst_port, ip_protocol FROM read_parquet('{netflow}') WHERE src_addr = '10.0.0.2'"
+        )),
+        "[('netflow_v5', 443, 6)]"
+    );
+    let ipfix = format!("{}/**/*.parquet", folder("ipfix").display());
+    assert_eq!(
+        duckdb(&format!(
+            "SELECT src_addr, bytes, ip_protocol, exporter_address FROM read_parquet('{ipfix}')"
+        )),
+        "[('192.0.2.1', 7777, 17, '127.0.0.1')]"
+    );
+    up.wait_until(
+        Duration::from_secs(10),
+        "the malformed datagram is counted",
+        |p| p.metric("bytefreezer_proxy_decode_errors_total") == 1,
+    );
     assert_eq!(up.terminate().code(), Some(0));
 }

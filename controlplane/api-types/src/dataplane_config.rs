@@ -126,7 +126,9 @@ mod tests {
         )
         .unwrap();
         assert!(spec.active);
-        let SourceSpec::Syslog(settings) = spec.source;
+        let SourceSpec::Syslog(settings) = spec.source else {
+            panic!("a syslog source");
+        };
         assert!(settings.lift_message_fields);
         let unknown = serde_json::from_str::<DatasetSpec>(
             r#"{"tenant_id":"a","dataset_id":"fw","source":{"plugin":"syslog","settings":{}},"colour":1}"#,

@@ -31,14 +31,37 @@ fn active_by_default() -> bool {
 #[serde(tag = "plugin", content = "settings", rename_all = "snake_case")]
 pub enum SourceSpec {
     Syslog(SyslogSourceSettings),
+    /// NetFlow v5 and v9 over UDP (IPFIX is accepted too, as many exporters mix them).
+    Netflow(FlowSourceSettings),
+    /// IPFIX over UDP (RFC 7011).
+    Ipfix(FlowSourceSettings),
 }
 
 impl SourceSpec {
     pub fn plugin_name(&self) -> &'static str {
         match self {
             SourceSpec::Syslog(_) => "syslog",
+            SourceSpec::Netflow(_) => "netflow",
+            SourceSpec::Ipfix(_) => "ipfix",
         }
     }
+
+    /// The UDP address the proxy listens on for this dataset.
+    pub fn bind(&self) -> SocketAddr {
+        match self {
+            SourceSpec::Syslog(settings) => settings.bind,
+            SourceSpec::Netflow(settings) | SourceSpec::Ipfix(settings) => settings.bind,
+        }
+    }
+}
+
+/// Settings of the flow plugins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowSourceSettings {
+    /// UDP address the proxy listens on (exporters usually send to 2055 for NetFlow, 4739 for
+    /// IPFIX). Required.
+    pub bind: SocketAddr,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

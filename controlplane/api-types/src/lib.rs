@@ -10,5 +10,7 @@ mod keys;
 
 pub use bytefreezer_transform::{FilterSpec, PipelineSpec};
 pub use dataplane_config::{AuthorizeError, DataPlaneConfig, IngestKey};
-pub use dataset::{DatasetSpec, SourceSpec, SyslogSourceSettings, SyslogTransport};
+pub use dataset::{
+    DatasetSpec, FlowSourceSettings, SourceSpec, SyslogSourceSettings, SyslogTransport,
+};
 pub use keys::hash_api_key;

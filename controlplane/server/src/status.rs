@@ -1,4 +1,4 @@
-use bytefreezer_api::{DatasetSpec, SourceSpec};
+use bytefreezer_api::DatasetSpec;
 use bytefreezer_control_store::ServiceHeartbeat;
 use bytefreezer_telemetry::Registry;
 use chrono::{DateTime, Utc};
@@ -93,9 +93,7 @@ pub fn service_status(heartbeat: ServiceHeartbeat, now: DateTime<Utc>) -> Servic
 }
 
 pub fn dataset_status(spec: DatasetSpec) -> DatasetStatus {
-    let listen = match &spec.source {
-        SourceSpec::Syslog(settings) => format!("udp://{}", settings.bind),
-    };
+    let listen = format!("udp://{}", spec.source.bind());
     DatasetStatus {
         plugin: spec.source.plugin_name(),
         tenant_id: spec.tenant_id,

@@ -2,7 +2,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytefreezer_decode_syslog::{DatagramMeta, DecodeOutcome, FlushPolicy, SyslogDecoder};
+use bytefreezer_decode_syslog::FlushPolicy;
 use bytefreezer_schema::encode_ipc;
 use bytefreezer_telemetry::Registry;
 use socket2::{Domain, Protocol, Socket, Type};
@@ -10,6 +10,8 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
 use crate::config::ProxyConfig;
+pub use crate::decoders::DecoderKind;
+use crate::decoders::{Decoded, InputDecoder};
 use crate::spool::Spool;
 
 /// One dataset's listening input, as derived from its configuration.
@@ -19,6 +21,7 @@ pub struct InputSpec {
     pub dataset_id: String,
     pub bind: SocketAddr,
     pub testing: bool,
+    pub decoder: DecoderKind,
 }
 
 const TESTING_MAX_AGE: Duration = Duration::from_millis(200);
@@ -124,7 +127,13 @@ pub async fn run_udp_input(
         "Messages kept as unparsed text.",
         &labels,
     );
-    let mut decoder = SyslogDecoder::with_capacity(policy.max_rows.min(8192));
+    let malformed = registry.counter(
+        "bytefreezer_proxy_decode_errors_total",
+        "Flow datagrams with a decode error (records before the error are kept).",
+        &labels,
+    );
+    let mut decoder = InputDecoder::new(spec.decoder, policy.max_rows.min(8192));
+    let mut last_malformed_log: Option<Instant> = None;
     let mut buffer = vec![0u8; 65_536];
     let mut oldest: Option<Instant> = None;
     let mut ticker = tokio::time::interval(max_age / 4);
@@ -134,11 +143,19 @@ pub async fn run_udp_input(
             _ = stopped(&mut stop) => break,
             received = socket.recv_from(&mut buffer) => {
                 let Ok((length, sender)) = received else { continue };
-                let handle = |length: usize, sender: SocketAddr, decoder: &mut SyslogDecoder, buffer: &[u8]| {
-                    let meta = DatagramMeta { receive_time_micros: chrono::Utc::now().timestamp_micros(), sender: Some(sender.ip()) };
+                let mut handle = |length: usize, sender: SocketAddr, decoder: &mut InputDecoder, buffer: &[u8]| {
                     datagrams.increment(1);
-                    if decoder.decode(&buffer[..length], &meta) == DecodeOutcome::Unparsed {
-                        unparsed.increment(1);
+                    match decoder.decode(&buffer[..length], chrono::Utc::now().timestamp_micros(), sender) {
+                        Decoded::Kept => {}
+                        Decoded::KeptUnparsed => unparsed.increment(1),
+                        Decoded::Malformed(error) => {
+                            malformed.increment(1);
+                            // One line a minute per input is enough to find a broken exporter.
+                            if last_malformed_log.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+                                last_malformed_log = Some(Instant::now());
+                                tracing::warn!("dataset {}/{}: malformed datagram from {sender}: {error}", spec.tenant_id, spec.dataset_id);
+                            }
+                        }
                     }
                 };
                 handle(length, sender, &mut decoder, &buffer);
@@ -186,7 +203,7 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await;
 }
 
-async fn flush(decoder: &mut SyslogDecoder, batches: &mpsc::Sender<(u64, Vec<u8>)>) {
+async fn flush(decoder: &mut InputDecoder, batches: &mpsc::Sender<(u64, Vec<u8>)>) {
     let Some(batch) = decoder.flush() else { return };
     let rows = batch.num_rows() as u64;
     match encode_ipc(&[batch]) {

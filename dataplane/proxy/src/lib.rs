@@ -7,6 +7,7 @@
 //! spool is full, each counted), and one dataset's failure (port in use) never stops another.
 
 mod config;
+mod decoders;
 mod input;
 mod proxy;
 mod shipper;

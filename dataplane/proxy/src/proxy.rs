@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::ProxyConfig;
-use crate::input::{InputSpec, run_udp_input};
+use crate::input::{DecoderKind, InputSpec, run_udp_input};
 use crate::shipper::Shipper;
 use crate::spool::Spool;
 
@@ -160,8 +160,16 @@ impl Proxy {
                         dataset_id: dataset.dataset_id.clone(),
                         bind: settings.bind,
                         testing: dataset.testing,
+                        decoder: DecoderKind::Syslog,
                     })
                 }
+                SourceSpec::Netflow(settings) | SourceSpec::Ipfix(settings) => Some(InputSpec {
+                    tenant_id: dataset.tenant_id.clone(),
+                    dataset_id: dataset.dataset_id.clone(),
+                    bind: settings.bind,
+                    testing: dataset.testing,
+                    decoder: DecoderKind::Flow,
+                }),
                 SourceSpec::Syslog(_) => None,
             })
             .collect();
