@@ -27,6 +27,13 @@ const SUITES: &[Suite] = &[
         ids: &["rfc5424", "rfc3164"],
     },
     Suite {
+        name: "flow",
+        package: "bytefreezer-decode-flow",
+        bench: "decode",
+        group: "flow_decode",
+        ids: &["netflow_v9"],
+    },
+    Suite {
         name: "transform",
         package: "bytefreezer-transform",
         bench: "transform",

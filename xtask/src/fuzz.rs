@@ -9,6 +9,7 @@ use crate::run;
 const TARGETS: &[(&str, &str)] = &[
     ("dataplane/decode-syslog", "decode"),
     ("dataplane/transform", "pipeline"),
+    ("dataplane/decode-flow", "decode"),
 ];
 
 /// Runs every fuzz target for `seconds` each with libFuzzer (cargo-fuzz needs nightly for the

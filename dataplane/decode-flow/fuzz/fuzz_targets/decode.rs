@@ -1,0 +1,20 @@
+//! Any datagram, and any sequence of them from one exporter (so templates from earlier inputs
+//! meet data from later ones), decodes to rows or an error, never a panic.
+#![no_main]
+
+use bytefreezer_decode_flow::{DatagramMeta, FlowDecoder};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let mut decoder = FlowDecoder::default();
+    let meta = DatagramMeta {
+        receive_time_micros: 1_795_000_000_000_000,
+        exporter: Some(std::net::IpAddr::from([192, 0, 2, 1])),
+    };
+    // A 0xff 0xff pair splits the input into several datagrams.
+    for datagram in data.split(|b| *b == 0xff).filter(|d| !d.is_empty()) {
+        let _ = decoder.decode(datagram, &meta);
+    }
+    let _ = decoder.decode(data, &meta);
+    let _ = decoder.flush();
+});
