@@ -684,6 +684,68 @@ fn a_saved_pipeline_shapes_new_parquet_within_seconds() {
         }
     }
     assert_eq!(rows.seq.iter().filter(|s| **s < 20).count(), 20);
+
+    // A pipeline that validates but fails on the data (severity is a number, not JSON text):
+    // piper reports it in activity and keeps the batch until the pipeline is fixed.
+    let failing = r#"{"filters":[{"type":"json_parse","config":{"field":"severity"}}]}"#;
+    assert_eq!(put(own, failing, Some(&key)).0, 200);
+    let failure_reported = |p: &UpProcess| {
+        let activity: serde_json::Value =
+            reqwest::blocking::get(format!("http://{}/activity", p.http))
+                .and_then(|r| r.json())
+                .unwrap_or_default();
+        activity.as_array().is_some_and(|events| {
+            events.iter().any(|e| {
+                e["stage"] == "piper"
+                    && e["outcome"] == "error"
+                    && e["details"]["failed_step"] == "pipeline"
+                    && e["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("expected text"))
+            })
+        })
+    };
+    let failing_since = Instant::now();
+    let mut last_sent: u64 = 5_000;
+    let mut last_allowed: i64 = 0;
+    while !failure_reported(&up) {
+        assert!(
+            failing_since.elapsed() < Duration::from_secs(30),
+            "the runtime failure never showed in activity"
+        );
+        send_firewall(up.syslog, last_sent..last_sent + 5);
+        // Odd sequence numbers are allowed; the fixed pipeline drops the even denials.
+        last_allowed = if last_sent.is_multiple_of(2) {
+            last_sent + 3
+        } else {
+            last_sent + 4
+        } as i64;
+        last_sent += 5;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(put(own, documented, Some(&key)).0, 200);
+    up.wait_until(
+        Duration::from_secs(30),
+        "the held batch is transformed after the fix",
+        |p| {
+            read_parquet(&p.parquet_folder(), &[])
+                .seq
+                .contains(&last_allowed)
+        },
+    );
+    let activity: serde_json::Value =
+        reqwest::blocking::get(format!("http://{}/activity?limit=500", up.http))
+            .unwrap()
+            .json()
+            .unwrap();
+    assert!(
+        activity
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["stage"] == "packer" && e["outcome"] == "ok"),
+        "packer files are in activity"
+    );
     assert_eq!(up.terminate().code(), Some(0));
 }
 

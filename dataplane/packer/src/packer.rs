@@ -238,7 +238,37 @@ impl Packer {
             {
                 continue;
             }
-            let written = execute_plan(self, &plan, hour).await?;
+            let written = match execute_plan(self, &plan, hour).await {
+                Ok(written) => written,
+                Err(error) => {
+                    self.registry.activity().record(
+                        "packer",
+                        (tenant, dataset),
+                        false,
+                        format!("cannot write Parquet {}: {error:#}", plan.file_id),
+                        serde_json::json!({ "partition": plan.hour, "inputs": plan.inputs.len(), "retried": true }),
+                    );
+                    return Err(error);
+                }
+            };
+            if written.rows > 0 {
+                self.registry.activity().record(
+                    "packer",
+                    (tenant, dataset),
+                    true,
+                    format!(
+                        "wrote Parquet {}.parquet: {} rows, {} bytes from {} inputs",
+                        plan.file_id, written.rows, written.bytes, written.inputs
+                    ),
+                    serde_json::json!({
+                        "file": plan.file_id,
+                        "partition": plan.hour,
+                        "rows": written.rows,
+                        "bytes": written.bytes,
+                        "inputs": written.inputs,
+                    }),
+                );
+            }
             cycle.files_written += usize::from(written.rows > 0);
             cycle.rows_written += written.rows;
             cycle.bytes_written += written.bytes;

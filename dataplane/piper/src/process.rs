@@ -58,6 +58,8 @@ pub async fn process_object(
         }
     };
     let result = transform_object(piper, dataset, &info, &key).await;
+    let version = pipeline_version(&dataset.pipeline);
+    let activity_dataset = (key.tenant_id.as_str(), key.dataset_id.as_str());
     if let Err(error) = piper.leases.release(lease).await {
         tracing::warn!("piper: cannot release the lease on {}: {error}", info.key);
     }
@@ -87,6 +89,18 @@ pub async fn process_object(
                     &labels,
                 )
                 .increment(rows_out);
+            piper.registry.activity().record(
+                "piper",
+                activity_dataset,
+                true,
+                format!("transformed {rows_in} rows into {rows_out} with pipeline {version}"),
+                serde_json::json!({
+                    "object": info.key,
+                    "rows_in": rows_in,
+                    "rows_out": rows_out,
+                    "pipeline_version": version,
+                }),
+            );
             ObjectResult::Done { rows_in, rows_out }
         }
         Ok(None) => ObjectResult::Busy,
@@ -100,6 +114,18 @@ pub async fn process_object(
                 )
                 .increment(1);
             tracing::error!(tenant = %key.tenant_id, dataset = %key.dataset_id, "piper: {}: {}", info.key, failure.message);
+            piper.registry.activity().record(
+                "piper",
+                activity_dataset,
+                false,
+                failure.message.clone(),
+                serde_json::json!({
+                    "object": info.key,
+                    "failed_step": failure.stage,
+                    "pipeline_version": version,
+                    "retried": failure.stage != "decode",
+                }),
+            );
             ObjectResult::Failed
         }
     }

@@ -1,15 +1,18 @@
 //! What every service shares to be observable and stoppable: tracing setup, a small metrics
-//! registry rendered as Prometheus text, readiness flags, the `/healthz`, `/readyz` and
-//! `/metrics` routes, and the shutdown signal components wait on.
+//! registry rendered as Prometheus text, a bounded log of recent activity (jobs done and
+//! failed), readiness flags, the `/healthz`, `/readyz`, `/metrics` and `/activity` routes, and
+//! the shutdown signal components wait on.
 //!
 //! It must not know about datasets, buckets or any particular stage; stages register their own
 //! counters here.
 
+mod activity;
 mod cycles;
 mod metrics;
 mod routes;
 mod shutdown;
 
+pub use activity::{ActivityEvent, ActivityLog};
 pub use cycles::run_cycles;
 pub use metrics::{Counter, Gauge, Registry};
 pub use routes::{Readiness, service_routes};

@@ -48,11 +48,17 @@ struct Family {
 #[derive(Clone, Default)]
 pub struct Registry {
     families: Arc<Mutex<BTreeMap<String, Family>>>,
+    activity: crate::ActivityLog,
 }
 
 impl Registry {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The process's recent activity, shared like its counters.
+    pub fn activity(&self) -> &crate::ActivityLog {
+        &self.activity
     }
 
     pub fn counter(&self, name: &str, help: &str, labels: &[(&str, &str)]) -> Counter {

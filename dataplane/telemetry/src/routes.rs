@@ -44,6 +44,7 @@ pub fn service_routes(registry: Registry, readiness: Readiness) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/activity", get(activity))
         .with_state(RouteState {
             registry,
             readiness,
@@ -60,6 +61,20 @@ async fn readyz(State(state): State<RouteState>) -> impl IntoResponse {
             format!("starting: {}\n", waiting.join(", ")),
         )
     }
+}
+
+#[derive(serde::Deserialize)]
+struct ActivityQuery {
+    limit: Option<usize>,
+}
+
+/// Recent jobs and errors of this process, newest first (`?limit=N`, default 100).
+async fn activity(
+    State(state): State<RouteState>,
+    axum::extract::Query(query): axum::extract::Query<ActivityQuery>,
+) -> impl IntoResponse {
+    let limit = query.limit.unwrap_or(100);
+    axum::Json(state.registry.activity().recent(limit))
 }
 
 async fn metrics(State(state): State<RouteState>) -> impl IntoResponse {
