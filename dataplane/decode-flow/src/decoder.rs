@@ -77,6 +77,7 @@ struct Message {
     receive_time_micros: i64,
     /// NetFlow v9: (export time µs, sysUptime ms), to place `FIRST_SWITCHED`/`LAST_SWITCHED`.
     uptime_base: Option<(i64, u32)>,
+    export_micros: i64,
 }
 
 struct HeldSet {
@@ -92,6 +93,9 @@ pub struct FlowDecoder {
     templates: Templates,
     /// Sampling interval announced in options data, per (exporter, domain).
     sampling: HashMap<(Option<IpAddr>, u32), u32>,
+    /// `systemInitTimeMilliseconds` announced in options data, which places IPFIX
+    /// `flowStart/EndSysUpTime` in wall time (softflowd exports those).
+    system_init: HashMap<(Option<IpAddr>, u32), i64>,
     held: VecDeque<HeldSet>,
     limits: FlowLimits,
     pending_bytes: usize,
@@ -110,6 +114,7 @@ impl FlowDecoder {
             record: FlowRecord::default(),
             templates: Templates::default(),
             sampling: HashMap::new(),
+            system_init: HashMap::new(),
             held: VecDeque::new(),
             limits,
             pending_bytes: 0,
@@ -224,6 +229,7 @@ impl FlowDecoder {
             sequence,
             receive_time_micros: meta.receive_time_micros,
             uptime_base: Some((i64::from(secs) * 1_000_000, uptime)),
+            export_micros: i64::from(secs) * 1_000_000,
         };
         self.sets(cursor, &message, report)
     }
@@ -238,13 +244,13 @@ impl FlowDecoder {
         let header = (|| {
             let _version = cursor.u16()?;
             let length = cursor.u16()?;
-            let _export_time = cursor.u32()?;
+            let export_time = cursor.u32()?;
             let sequence = cursor.u32()?;
             let domain = cursor.u32()?;
-            Some((length, sequence, domain))
+            Some((length, export_time, sequence, domain))
         })()
         .ok_or("IPFIX message header truncated")?;
-        let (length, sequence, domain) = header;
+        let (length, export_time, sequence, domain) = header;
         let length = usize::from(length);
         if length < 16 || length > datagram.len() {
             return Err(format!(
@@ -261,6 +267,7 @@ impl FlowDecoder {
             sequence,
             receive_time_micros: meta.receive_time_micros,
             uptime_base: None,
+            export_micros: i64::from(export_time) * 1_000_000,
         };
         self.sets(body, &message, report)
     }
@@ -473,6 +480,7 @@ impl FlowDecoder {
             self.record.clear();
             let mut times = TimeParts::default();
             let mut announced_sampling = None;
+            let mut announced_init = None;
             for field in &template.fields {
                 let length = if field.length == VARIABLE_LENGTH {
                     match cursor.u8() {
@@ -499,6 +507,9 @@ impl FlowDecoder {
                     {
                         announced_sampling = Some(crate::bytes::unsigned(value) as u32);
                     }
+                    if field.enterprise == 0 && field.element == 160 && value.len() == 8 {
+                        announced_init = Some(crate::bytes::unsigned(value) as i64);
+                    }
                 } else {
                     apply(
                         &mut self.record,
@@ -513,9 +524,20 @@ impl FlowDecoder {
                 if let Some(rate) = announced_sampling.filter(|rate| *rate > 0) {
                     self.sampling.insert(domain_key, rate);
                 }
+                if let Some(init) = announced_init {
+                    self.system_init.insert(domain_key, init);
+                }
                 continue;
             }
-            resolve_times(&mut self.record, &times, message.uptime_base);
+            if times.system_init_ms.is_none() {
+                times.system_init_ms = self.system_init.get(&domain_key).copied();
+            }
+            resolve_times(
+                &mut self.record,
+                &times,
+                message.uptime_base,
+                message.export_micros,
+            );
             self.record.sequence = Some(u64::from(message.sequence));
             self.record.observation_domain = Some(message.domain);
             if self.record.sampling_rate.is_none() {

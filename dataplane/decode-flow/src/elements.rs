@@ -142,12 +142,23 @@ pub(crate) fn resolve_times(
     record: &mut FlowRecord,
     times: &TimeParts,
     uptime_base: Option<(i64, u32)>,
+    export_micros: i64,
 ) {
     let from_uptime =
         |stamp: Option<u32>| -> Option<i64> {
             let stamp = stamp?;
             match (times.system_init_ms, uptime_base) {
-                (Some(init), _) => Some((init + i64::from(stamp)) * 1_000),
+                (Some(init), _) => {
+                    let micros = (init + i64::from(stamp)) * 1_000;
+                    // An exporter replaying old packets (softflowd -r) sends flows that began
+                    // before it did as a wrapped negative uptime; a flow cannot end a day after
+                    // its own export.
+                    if micros > export_micros + 86_400_000_000 {
+                        Some((init + i64::from(stamp as i32)) * 1_000)
+                    } else {
+                        Some(micros)
+                    }
+                }
                 (None, Some((export_micros, uptime_ms))) => Some(
                     crate::netflow_v5::uptime_to_micros(export_micros, uptime_ms, stamp),
                 ),
