@@ -98,6 +98,9 @@ pub struct UpArgs {
     /// UDP address of the demo IPFIX dataset.
     #[arg(long, default_value = "0.0.0.0:4739")]
     pub ipfix_bind: SocketAddr,
+    /// UDP address of the demo sFlow v5 dataset.
+    #[arg(long, default_value = "0.0.0.0:6343")]
+    pub sflow_bind: SocketAddr,
     /// Do not feed the demo dataset with generated events.
     #[arg(long)]
     pub no_fakedata: bool,

@@ -133,6 +133,10 @@ pub async fn run(args: UpArgs) -> Result<()> {
         "  ipfix      udp://{} (dataset {DEMO_TENANT}/ipfix)",
         args.ipfix_bind
     );
+    println!(
+        "  sflow      udp://{} (dataset {DEMO_TENANT}/sflow)",
+        args.sflow_bind
+    );
     println!("  parquet    {}/", parquet_folder.display());
     if args.no_fakedata {
         println!("  fakedata   off");
@@ -213,6 +217,13 @@ fn demo_datasets(args: &UpArgs) -> Vec<DatasetSpec> {
             }),
         ),
         demo_dataset(
+            "sflow",
+            "Demo sFlow v5",
+            SourceSpec::Sflow(FlowSourceSettings {
+                bind: args.sflow_bind,
+            }),
+        ),
+        demo_dataset(
             "ipfix",
             "Demo IPFIX",
             SourceSpec::Ipfix(FlowSourceSettings {
@@ -236,7 +247,8 @@ async fn seed_demo(store: &ControlStore, args: &UpArgs) -> Result<()> {
                     settings.bind = wanted.bind
                 }
                 (SourceSpec::Netflow(settings), SourceSpec::Netflow(wanted))
-                | (SourceSpec::Ipfix(settings), SourceSpec::Ipfix(wanted)) => {
+                | (SourceSpec::Ipfix(settings), SourceSpec::Ipfix(wanted))
+                | (SourceSpec::Sflow(settings), SourceSpec::Sflow(wanted)) => {
                     settings.bind = wanted.bind
                 }
                 // The user changed the plugin of a demo dataset: theirs to keep.

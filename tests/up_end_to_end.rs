@@ -17,6 +17,7 @@ struct UpProcess {
     syslog: SocketAddr,
     netflow: SocketAddr,
     ipfix: SocketAddr,
+    sflow: SocketAddr,
     data_dir: PathBuf,
 }
 
@@ -31,7 +32,7 @@ impl UpProcess {
         syslog: SocketAddr,
         extra: &[&std::ffi::OsStr],
     ) -> UpProcess {
-        let (netflow, ipfix) = (free_udp(), free_udp());
+        let (netflow, ipfix, sflow) = (free_udp(), free_udp(), free_udp());
         let child = Command::new(env!("CARGO_BIN_EXE_bytefreezer"))
             .args(["up", "--no-fakedata", "--data-dir"])
             .arg(data_dir)
@@ -41,6 +42,8 @@ impl UpProcess {
                 &netflow.to_string(),
                 "--ipfix-bind",
                 &ipfix.to_string(),
+                "--sflow-bind",
+                &sflow.to_string(),
             ])
             .args([
                 "--http",
@@ -58,6 +61,7 @@ impl UpProcess {
             syslog,
             netflow,
             ipfix,
+            sflow,
             data_dir: data_dir.to_path_buf(),
         };
         process.wait_until(
@@ -70,8 +74,8 @@ impl UpProcess {
         );
         assert_eq!(
             process.metric("bytefreezer_proxy_input_up"),
-            3,
-            "syslog, netflow and ipfix demo inputs"
+            4,
+            "syslog, netflow, ipfix and sflow demo inputs"
         );
         process
     }
@@ -798,6 +802,21 @@ fn ipfix_message(src: &str, dst: &str, bytes: u64) -> Vec<u8> {
     message
 }
 
+/// One compact flow sample (1 in 100) with an IPv4 data record: 10.5.0.1 -> 10.5.0.2, TCP 443.
+fn sflow_datagram() -> Vec<u8> {
+    let words = |w: &[u32]| w.iter().flat_map(|v| v.to_be_bytes()).collect::<Vec<u8>>();
+    let mut ipv4 = words(&[64, 6]);
+    ipv4.extend([10, 5, 0, 1, 10, 5, 0, 2]);
+    ipv4.extend(words(&[40_000, 443, 0x10, 0]));
+    let mut sample = words(&[1, 7, 100, 1_000, 0, 2, 3, 1, 3, ipv4.len() as u32]);
+    sample.extend(ipv4);
+    let mut datagram = words(&[5, 1]);
+    datagram.extend([192, 0, 2, 77]);
+    datagram.extend(words(&[0, 1, 1_000, 1, 1, sample.len() as u32]));
+    datagram.extend(sample);
+    datagram
+}
+
 fn duckdb(sql: &str) -> String {
     let script = format!("import duckdb\nprint(duckdb.sql({sql:?}).fetchall())");
     let output = Command::new("python3")
@@ -813,7 +832,7 @@ fn duckdb(sql: &str) -> String {
 }
 
 #[test]
-fn netflow_and_ipfix_become_queryable_flow_parquet() {
+fn netflow_ipfix_and_sflow_become_queryable_flow_parquet() {
     let dir = tempfile::tempdir().unwrap();
     let up = UpProcess::start(dir.path(), free_tcp(), free_udp());
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -831,6 +850,7 @@ fn netflow_and_ipfix_become_queryable_flow_parquet() {
     socket
         .send_to(&ipfix_message("192.0.2.1", "192.0.2.2", 7777), up.ipfix)
         .unwrap();
+    socket.send_to(&sflow_datagram(), up.sflow).unwrap();
     // IPFIX sent to the NetFlow port is accepted too, as exporters mix them.
     socket
         .send_to(&ipfix_message("192.0.2.3", "192.0.2.2", 1), up.netflow)
@@ -855,8 +875,10 @@ fn netflow_and_ipfix_become_queryable_flow_parquet() {
     };
     up.wait_until(
         Duration::from_secs(60),
-        "flow Parquet for both datasets",
-        |_| parquet_count("netflow") > 0 && parquet_count("ipfix") > 0,
+        "flow Parquet for every flow dataset",
+        |_| {
+            parquet_count("netflow") > 0 && parquet_count("ipfix") > 0 && parquet_count("sflow") > 0
+        },
     );
     let netflow = format!("{}/**/*.parquet", folder("netflow").display());
     up.wait_until(
@@ -882,6 +904,13 @@ fn netflow_and_ipfix_become_queryable_flow_parquet() {
             "SELECT src_addr, bytes, ip_protocol, exporter_address FROM read_parquet('{ipfix}')"
         )),
         "[('192.0.2.1', 7777, 17, '127.0.0.1')]"
+    );
+    let sflow = format!("{}/**/*.parquet", folder("sflow").display());
+    assert_eq!(
+        duckdb(&format!(
+            "SELECT flow_protocol, exporter_address, src_addr, dst_port, bytes, bytes_scaled FROM read_parquet('{sflow}')"
+        )),
+        "[('sflow_v5', '192.0.2.77', '10.5.0.1', 443, 64, 6400)]"
     );
     up.wait_until(
         Duration::from_secs(10),

@@ -35,6 +35,8 @@ pub enum SourceSpec {
     Netflow(FlowSourceSettings),
     /// IPFIX over UDP (RFC 7011).
     Ipfix(FlowSourceSettings),
+    /// sFlow version 5 over UDP.
+    Sflow(FlowSourceSettings),
 }
 
 impl SourceSpec {
@@ -43,6 +45,7 @@ impl SourceSpec {
             SourceSpec::Syslog(_) => "syslog",
             SourceSpec::Netflow(_) => "netflow",
             SourceSpec::Ipfix(_) => "ipfix",
+            SourceSpec::Sflow(_) => "sflow",
         }
     }
 
@@ -50,7 +53,9 @@ impl SourceSpec {
     pub fn bind(&self) -> SocketAddr {
         match self {
             SourceSpec::Syslog(settings) => settings.bind,
-            SourceSpec::Netflow(settings) | SourceSpec::Ipfix(settings) => settings.bind,
+            SourceSpec::Netflow(settings)
+            | SourceSpec::Ipfix(settings)
+            | SourceSpec::Sflow(settings) => settings.bind,
         }
     }
 }

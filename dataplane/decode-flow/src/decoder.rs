@@ -49,6 +49,8 @@ pub struct DecodeReport {
     /// Held data sets given up: too many held, or held too long.
     pub dropped_held_sets: usize,
     pub refused_templates: usize,
+    /// sFlow counter samples, which the flow schema does not hold.
+    pub counter_samples: usize,
     pub error: Option<String>,
 }
 
@@ -156,11 +158,28 @@ impl FlowDecoder {
             }
         };
         let outcome = match version {
+            // sFlow's version is a 32-bit 5, so its first two bytes are zero.
+            0 if datagram.get(0..4) == Some(&[0, 0, 0, 5]) => {
+                match crate::sflow::decode(
+                    datagram,
+                    meta.receive_time_micros,
+                    meta.exporter,
+                    &mut self.builders,
+                    &mut self.record,
+                ) {
+                    Ok(outcome) => {
+                        report.records += outcome.flows;
+                        report.counter_samples += outcome.counter_samples;
+                        Ok(())
+                    }
+                    Err(error) => Err(error),
+                }
+            }
             5 => self.decode_v5(datagram, meta, &mut report),
             9 => self.decode_v9(datagram, meta, &mut report),
             10 => self.decode_ipfix(datagram, meta, &mut report),
             other => Err(format!(
-                "version {other} is not NetFlow v5, v9 or IPFIX (10)"
+                "version {other} is not NetFlow v5, v9, IPFIX (10) or sFlow v5"
             )),
         };
         if let Err(error) = outcome {

@@ -1,5 +1,5 @@
-//! Flow decoding: NetFlow v5, NetFlow v9 (RFC 3954) and IPFIX (RFC 7011/7012) datagrams into
-//! rows of the one flow schema (`bytefreezer_schema::flow_schema`).
+//! Flow decoding: NetFlow v5, NetFlow v9 (RFC 3954), IPFIX (RFC 7011/7012) and sFlow v5
+//! datagrams into rows of the one flow schema (`bytefreezer_schema::flow_schema`).
 //!
 //! Pure and push style: `decode(datagram, meta)` appends one row per flow record, `flush()`
 //! hands back a `RecordBatch`. It owns the template state the protocols need (scoped per
@@ -12,7 +12,9 @@ mod bytes;
 mod decoder;
 mod elements;
 mod netflow_v5;
+mod packet;
 mod record;
+mod sflow;
 mod templates;
 
 pub use decoder::{DatagramMeta, DecodeReport, FlowDecoder, FlowLimits};

@@ -179,7 +179,7 @@ async fn transform_object(
     };
     let lift = match &dataset.source {
         SourceSpec::Syslog(settings) => settings.lift_message_fields,
-        SourceSpec::Netflow(_) | SourceSpec::Ipfix(_) => false,
+        SourceSpec::Netflow(_) | SourceSpec::Ipfix(_) | SourceSpec::Sflow(_) => false,
     };
     let fallback_micros = info.last_modified.timestamp_micros();
     let mut by_hour: Vec<(EventHour, Vec<RecordBatch>)> = Vec::new();

@@ -163,7 +163,9 @@ impl Proxy {
                         decoder: DecoderKind::Syslog,
                     })
                 }
-                SourceSpec::Netflow(settings) | SourceSpec::Ipfix(settings) => Some(InputSpec {
+                SourceSpec::Netflow(settings)
+                | SourceSpec::Ipfix(settings)
+                | SourceSpec::Sflow(settings) => Some(InputSpec {
                     tenant_id: dataset.tenant_id.clone(),
                     dataset_id: dataset.dataset_id.clone(),
                     bind: settings.bind,

@@ -1,0 +1,242 @@
+//! sFlow version 5 datagrams (sflow.org, "sFlow Version 5"): flow samples and expanded flow
+//! samples, each with its sampled packet header or decoded IPv4/IPv6/Ethernet data and the
+//! extended switch, router and gateway records. Counter samples are counted, not stored.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::bytes::Cursor;
+use crate::packet;
+use crate::record::{FlowBuilders, FlowRecord, RecordContext};
+
+/// Samples one datagram may announce; real agents send a handful.
+const MAX_SAMPLES: u32 = 4_096;
+const MAX_RECORDS: u32 = 256;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SflowOutcome {
+    pub flows: usize,
+    pub counter_samples: usize,
+}
+
+fn address(cursor: &mut Cursor<'_>) -> Option<Option<IpAddr>> {
+    match cursor.u32()? {
+        1 => {
+            let b = cursor.take(4)?;
+            Some(Some(IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]))))
+        }
+        2 => {
+            let b: [u8; 16] = cursor.take(16)?.try_into().ok()?;
+            Some(Some(IpAddr::V6(Ipv6Addr::from(b))))
+        }
+        _ => Some(None),
+    }
+}
+
+/// XDR opaque data is padded to a multiple of four bytes.
+fn padded(length: usize) -> usize {
+    length.div_ceil(4) * 4
+}
+
+pub(crate) fn decode(
+    datagram: &[u8],
+    receive_time_micros: i64,
+    sender: Option<IpAddr>,
+    builders: &mut FlowBuilders,
+    record: &mut FlowRecord,
+) -> Result<SflowOutcome, String> {
+    let mut cursor = Cursor::new(datagram);
+    let truncated = || "sFlow datagram header truncated".to_owned();
+    let _version = cursor.u32().ok_or_else(truncated)?;
+    let agent = address(&mut cursor).ok_or_else(truncated)?;
+    let _sub_agent = cursor.u32().ok_or_else(truncated)?;
+    let sequence = cursor.u32().ok_or_else(truncated)?;
+    let _uptime = cursor.u32().ok_or_else(truncated)?;
+    let samples = cursor.u32().ok_or_else(truncated)?;
+    if samples > MAX_SAMPLES {
+        return Err(format!("sFlow datagram announces {samples} samples"));
+    }
+    let context = RecordContext {
+        receive_time_micros,
+        exporter: agent.or(sender),
+        protocol: "sflow_v5",
+    };
+    let mut outcome = SflowOutcome::default();
+    for index in 0..samples {
+        let format = cursor.u32();
+        let length = cursor.u32().map(|l| l as usize);
+        let (Some(format), Some(length)) = (format, length) else {
+            return Err(format!("sFlow sample {index} header truncated"));
+        };
+        let body = cursor.take(length).ok_or_else(|| {
+            format!("sFlow sample {index} of {length} bytes runs past the datagram")
+        })?;
+        match format {
+            1 | 3 => {
+                flow_sample(body, format == 3, sequence, &context, builders, record)?;
+                outcome.flows += 1;
+            }
+            2 | 4 => outcome.counter_samples += 1,
+            // Enterprise samples are skipped whole, as the format allows.
+            _ => {}
+        }
+    }
+    Ok(outcome)
+}
+
+fn flow_sample(
+    body: &[u8],
+    expanded: bool,
+    sequence: u32,
+    context: &RecordContext<'_>,
+    builders: &mut FlowBuilders,
+    record: &mut FlowRecord,
+) -> Result<(), String> {
+    let mut c = Cursor::new(body);
+    let truncated = || "sFlow flow sample truncated".to_owned();
+    let _sample_sequence = c.u32().ok_or_else(truncated)?;
+    let source_index = if expanded {
+        let _type = c.u32().ok_or_else(truncated)?;
+        c.u32().ok_or_else(truncated)?
+    } else {
+        c.u32().ok_or_else(truncated)? & 0x00ff_ffff
+    };
+    let sampling_rate = c.u32().ok_or_else(truncated)?;
+    let _pool = c.u32().ok_or_else(truncated)?;
+    let _drops = c.u32().ok_or_else(truncated)?;
+    let (input, output) = if expanded {
+        let _input_format = c.u32().ok_or_else(truncated)?;
+        let input = c.u32().ok_or_else(truncated)?;
+        let _output_format = c.u32().ok_or_else(truncated)?;
+        (input, c.u32().ok_or_else(truncated)?)
+    } else {
+        // The top two bits say how to read the rest; 0 means an ifIndex.
+        let input = c.u32().ok_or_else(truncated)?;
+        let output = c.u32().ok_or_else(truncated)?;
+        (input & 0x3fff_ffff, output & 0x3fff_ffff)
+    };
+    let records = c.u32().ok_or_else(truncated)?;
+    if records > MAX_RECORDS {
+        return Err(format!("sFlow flow sample announces {records} records"));
+    }
+    record.clear();
+    record.sequence = Some(u64::from(sequence));
+    record.observation_domain = Some(source_index);
+    record.sampling_rate = (sampling_rate > 0).then_some(sampling_rate);
+    record.input_interface = Some(input);
+    record.output_interface = Some(output);
+    record.packets = Some(1);
+    for _ in 0..records {
+        let (Some(format), Some(length)) = (c.u32(), c.u32()) else {
+            return Err(truncated());
+        };
+        let data = c.take(length as usize).ok_or_else(truncated)?;
+        flow_record(format, data, record);
+    }
+    builders.append(context, record);
+    Ok(())
+}
+
+fn flow_record(format: u32, data: &[u8], record: &mut FlowRecord) {
+    let mut c = Cursor::new(data);
+    match format {
+        // Raw packet header.
+        1 => {
+            let (Some(protocol), Some(frame_length), Some(_stripped), Some(header_length)) =
+                (c.u32(), c.u32(), c.u32(), c.u32())
+            else {
+                return;
+            };
+            record.bytes = Some(u64::from(frame_length));
+            let Some(header) = c.take(padded(header_length as usize).min(c.remaining())) else {
+                return;
+            };
+            let header = &header[..(header_length as usize).min(header.len())];
+            match protocol {
+                1 => packet::ethernet(header, record),
+                11 => packet::ipv4(header, record),
+                12 => packet::ipv6(header, record),
+                _ => {}
+            }
+        }
+        // Ethernet frame data.
+        2 => {
+            let _length = c.u32();
+            if let (Some(src), Some(_), Some(dst)) = (c.take(6), c.take(2), c.take(6)) {
+                record.src_mac = src.try_into().ok();
+                record.dst_mac = dst.try_into().ok();
+            }
+        }
+        // IPv4 and IPv6 data.
+        3 | 4 => {
+            let length = c.u32();
+            let protocol = c.u32();
+            let (src, dst) = if format == 3 {
+                let (Some(s), Some(d)) = (c.take(4), c.take(4)) else {
+                    return;
+                };
+                (
+                    IpAddr::V4(Ipv4Addr::new(s[0], s[1], s[2], s[3])),
+                    IpAddr::V4(Ipv4Addr::new(d[0], d[1], d[2], d[3])),
+                )
+            } else {
+                let (Some(s), Some(d)) = (c.take(16), c.take(16)) else {
+                    return;
+                };
+                let (Ok(s), Ok(d)) = (<[u8; 16]>::try_from(s), <[u8; 16]>::try_from(d)) else {
+                    return;
+                };
+                (IpAddr::V6(Ipv6Addr::from(s)), IpAddr::V6(Ipv6Addr::from(d)))
+            };
+            record.bytes = record.bytes.or(length.map(u64::from));
+            record.ip_protocol = record.ip_protocol.or(protocol.map(|p| p as u8));
+            record.src_addr = record.src_addr.or(Some(src));
+            record.dst_addr = record.dst_addr.or(Some(dst));
+            let (sport, dport, flags, tos) = (c.u32(), c.u32(), c.u32(), c.u32());
+            record.src_port = record.src_port.or(sport.map(|p| p as u16));
+            record.dst_port = record.dst_port.or(dport.map(|p| p as u16));
+            record.tcp_flags = record.tcp_flags.or(flags.map(|f| f as u16));
+            record.tos = record.tos.or(tos.map(|t| t as u8));
+        }
+        // Extended switch data.
+        1001 => {
+            let (Some(src_vlan), _, Some(dst_vlan)) = (c.u32(), c.u32(), c.u32()) else {
+                return;
+            };
+            record.src_vlan = Some(src_vlan as u16);
+            record.dst_vlan = Some(dst_vlan as u16);
+        }
+        // Extended router data.
+        1002 => {
+            if let Some(next_hop) = address(&mut c) {
+                record.next_hop = next_hop;
+            }
+            record.src_prefix_len = c.u32().map(|m| m as u8);
+            record.dst_prefix_len = c.u32().map(|m| m as u8);
+        }
+        // Extended gateway data: the destination AS is the last of the AS path.
+        1003 => {
+            let Some(next_hop) = address(&mut c) else {
+                return;
+            };
+            record.next_hop = record.next_hop.or(next_hop);
+            let (Some(_router_as), Some(src_as), Some(_peer_as), Some(segments)) =
+                (c.u32(), c.u32(), c.u32(), c.u32())
+            else {
+                return;
+            };
+            record.src_as = Some(src_as);
+            for _ in 0..segments.min(64) {
+                let (Some(_type), Some(count)) = (c.u32(), c.u32()) else {
+                    return;
+                };
+                for _ in 0..count.min(256) {
+                    match c.u32() {
+                        Some(asn) => record.dst_as = Some(asn),
+                        None => return,
+                    }
+                }
+            }
+        }
+        _ => record.add_extra(0, (format & 0xffff) as u16, &data[..data.len().min(64)]),
+    }
+}

@@ -1,0 +1,214 @@
+//! sFlow v5 datagrams built from the specification (sflow.org/sflow_version_5.txt).
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, UInt8Type, UInt16Type, UInt32Type, UInt64Type};
+use bytefreezer_decode_flow::{DatagramMeta, FlowDecoder};
+
+fn xdr(words: &[u32]) -> Vec<u8> {
+    words.iter().flat_map(|w| w.to_be_bytes()).collect()
+}
+
+fn opaque(bytes: &[u8]) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    while !out.len().is_multiple_of(4) {
+        out.push(0);
+    }
+    out
+}
+
+fn record(format: u32, body: Vec<u8>) -> Vec<u8> {
+    let mut out = xdr(&[format, body.len() as u32]);
+    out.extend(body);
+    out
+}
+
+/// Ethernet, one 802.1Q tag (VLAN 42), IPv4, TCP 10.0.0.1:40000 -> 10.0.0.2:443 with SYN|ACK.
+fn tagged_tcp_frame() -> Vec<u8> {
+    let mut frame = vec![
+        0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01, 0x81, 0x00, 0x00, 42, 0x08, 0x00,
+    ];
+    frame.extend([
+        0x45, 0x10, 0, 40, 0, 1, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+    ]);
+    frame.extend([
+        0x9c, 0x40, 0x01, 0xbb, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x12, 0xff, 0xff, 0, 0, 0, 0,
+    ]);
+    frame
+}
+
+/// Ethernet, MPLS (two labels), IPv6 UDP 2001:db8::1:5353 -> 2001:db8::2:53.
+fn mpls_ipv6_udp_frame() -> Vec<u8> {
+    let mut frame = vec![0x02, 0, 0, 0, 0, 0x04, 0x02, 0, 0, 0, 0, 0x03, 0x88, 0x47];
+    frame.extend([0x00, 0x01, 0x00, 0x40, 0x00, 0x02, 0x01, 0x40]);
+    let mut ipv6 = vec![0x60, 0, 0, 0, 0, 8, 17, 64];
+    ipv6.extend(
+        "2001:db8::1"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+    );
+    ipv6.extend(
+        "2001:db8::2"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+    );
+    frame.extend(ipv6);
+    frame.extend([0x14, 0xe9, 0x00, 0x35, 0, 8, 0, 0]);
+    frame
+}
+
+fn raw_header(frame: &[u8], frame_length: u32) -> Vec<u8> {
+    let mut body = xdr(&[1, frame_length, 4, frame.len() as u32]);
+    body.extend(opaque(frame));
+    record(1, body)
+}
+
+fn datagram() -> Vec<u8> {
+    let mut samples = Vec::new();
+    // Expanded flow sample: raw header, extended switch, extended gateway.
+    let mut expanded = xdr(&[7, 0, 3, 1000, 50_000, 0, 0, 3, 0, 9, 3]);
+    expanded.extend(raw_header(&tagged_tcp_frame(), 1514));
+    expanded.extend(record(1001, xdr(&[42, 0, 43, 0])));
+    let gateway = xdr(&[1, 0xc000_02fe, 64500, 64501, 64502, 1, 2, 2, 64510, 64511]);
+    expanded.extend(record(1003, gateway));
+    samples.extend(record(3, expanded));
+    // Compact flow sample: MPLS + IPv6 raw header.
+    let mut compact = xdr(&[8, 5, 512, 9000, 0, 5, 6, 1]);
+    compact.extend(raw_header(&mpls_ipv6_udp_frame(), 90));
+    samples.extend(record(1, compact));
+    // Counter sample: counted, not stored.
+    samples.extend(record(2, xdr(&[1, 3, 0])));
+    let mut out = xdr(&[5, 1, 0xc000_0201, 0, 12_345, 60_000, 3]);
+    out.extend(samples);
+    out
+}
+
+fn text(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
+    let column =
+        arrow::compute::cast(batch.column_by_name(name).unwrap(), &DataType::Utf8).unwrap();
+    column
+        .as_string::<i32>()
+        .iter()
+        .map(|v| v.map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn flow_samples_decode_headers_vlans_mpls_and_gateway_data() {
+    let mut decoder = FlowDecoder::default();
+    let meta = DatagramMeta {
+        receive_time_micros: 1_795_000_000_000_000,
+        exporter: Some("198.51.100.1".parse().unwrap()),
+    };
+    let report = decoder.decode(&datagram(), &meta);
+    assert_eq!(
+        (
+            report.records,
+            report.counter_samples,
+            report.error.as_deref()
+        ),
+        (2, 1, None),
+        "{report:?}"
+    );
+    let batch = decoder.flush().unwrap().unwrap();
+    assert_eq!(text(&batch, "flow_protocol")[0], Some("sflow_v5".into()));
+    assert_eq!(
+        text(&batch, "exporter_address")[0],
+        Some("192.0.2.1".into()),
+        "the agent address"
+    );
+    assert_eq!(
+        text(&batch, "src_addr"),
+        [Some("10.0.0.1".into()), Some("2001:db8::1".into())]
+    );
+    assert_eq!(
+        text(&batch, "dst_addr"),
+        [Some("10.0.0.2".into()), Some("2001:db8::2".into())]
+    );
+    assert_eq!(text(&batch, "src_mac")[0], Some("02:00:00:00:00:01".into()));
+    assert_eq!(text(&batch, "next_hop")[0], Some("192.0.2.254".into()));
+    let ports = batch
+        .column_by_name("dst_port")
+        .unwrap()
+        .as_primitive::<UInt16Type>();
+    assert_eq!((ports.value(0), ports.value(1)), (443, 53));
+    let flags = batch
+        .column_by_name("tcp_flags")
+        .unwrap()
+        .as_primitive::<UInt16Type>();
+    assert_eq!(flags.value(0), 0x12);
+    let proto = batch
+        .column_by_name("ip_protocol")
+        .unwrap()
+        .as_primitive::<UInt8Type>();
+    assert_eq!((proto.value(0), proto.value(1)), (6, 17));
+    let vlan = batch
+        .column_by_name("src_vlan")
+        .unwrap()
+        .as_primitive::<UInt16Type>();
+    assert_eq!(vlan.value(0), 42);
+    let dst_vlan = batch
+        .column_by_name("dst_vlan")
+        .unwrap()
+        .as_primitive::<UInt16Type>();
+    assert_eq!(dst_vlan.value(0), 43);
+    let dst_as = batch
+        .column_by_name("dst_as")
+        .unwrap()
+        .as_primitive::<UInt32Type>();
+    let src_as = batch
+        .column_by_name("src_as")
+        .unwrap()
+        .as_primitive::<UInt32Type>();
+    assert_eq!((src_as.value(0), dst_as.value(0)), (64501, 64511));
+    let bytes = batch
+        .column_by_name("bytes")
+        .unwrap()
+        .as_primitive::<UInt64Type>();
+    let scaled = batch
+        .column_by_name("bytes_scaled")
+        .unwrap()
+        .as_primitive::<UInt64Type>();
+    assert_eq!((bytes.value(0), scaled.value(0)), (1514, 1514 * 1000));
+    assert_eq!((bytes.value(1), scaled.value(1)), (90, 90 * 512));
+    let packets = batch
+        .column_by_name("packets_scaled")
+        .unwrap()
+        .as_primitive::<UInt64Type>();
+    assert_eq!(packets.value(1), 512);
+    let input = batch
+        .column_by_name("input_interface")
+        .unwrap()
+        .as_primitive::<UInt32Type>();
+    assert_eq!((input.value(0), input.value(1)), (3, 5));
+    assert!(batch.column_by_name("flow_start").unwrap().is_null(0));
+}
+
+#[test]
+fn truncated_and_corrupted_sflow_is_an_error_not_a_panic() {
+    let full = datagram();
+    let mut decoder = FlowDecoder::default();
+    let meta = DatagramMeta {
+        receive_time_micros: 1,
+        exporter: None,
+    };
+    for cut in 4..full.len() {
+        let report = decoder.decode(&full[..cut], &meta);
+        assert!(report.records <= 2);
+    }
+    for position in 4..full.len() {
+        let mut corrupt = full.clone();
+        corrupt[position] ^= 0xff;
+        let _ = decoder.decode(&corrupt, &meta);
+    }
+    let mut huge = full.clone();
+    huge[24..28].copy_from_slice(&u32::MAX.to_be_bytes());
+    assert!(
+        decoder
+            .decode(&huge, &meta)
+            .error
+            .unwrap()
+            .contains("samples")
+    );
+}
