@@ -32,11 +32,29 @@ pub enum Command {
     Fakedata(FakedataArgs),
     /// Print an intake or piper object (Arrow IPC) or a Parquet file as NDJSON.
     Cat(CatArgs),
+    /// Decode the UDP payloads of a pcap or pcapng capture into Parquet files, offline.
+    Replay(ReplayArgs),
     /// Work with transformation pipelines.
     #[command(subcommand)]
     Transform(TransformCommand),
     /// Print the version.
     Version,
+}
+
+#[derive(Args)]
+pub struct ReplayArgs {
+    /// A pcap or pcapng capture.
+    #[arg(long)]
+    pub pcap: PathBuf,
+    /// How to decode the datagrams: netflow (v5/v9/IPFIX), ipfix, sflow or syslog.
+    #[arg(long, value_parser = ["netflow", "ipfix", "sflow", "syslog"])]
+    pub plugin: String,
+    /// Folder for the Parquet files, partitioned `year=/month=/day=/hour=` like the packer's.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Only datagrams sent to this UDP port (default: every UDP datagram in the capture).
+    #[arg(long)]
+    pub port: Option<u16>,
 }
 
 #[derive(Subcommand)]

@@ -9,6 +9,7 @@ mod control;
 mod fakedata;
 mod node;
 mod readiness;
+mod replay;
 mod role_config;
 mod roles;
 mod serve;
@@ -48,6 +49,7 @@ fn main() -> ExitCode {
             cli::Command::Fakedata(args) => fakedata::run(args).await,
             cli::Command::Cat(args) => cat::run(args),
             cli::Command::Transform(cli::TransformCommand::Test(args)) => transform_test::run(args),
+            cli::Command::Replay(args) => replay::run(args),
             cli::Command::Version => {
                 println!("bytefreezer {}", env!("CARGO_PKG_VERSION"));
                 Ok(())

@@ -13,7 +13,7 @@ pub enum DecoderKind {
 }
 
 /// What became of one datagram.
-pub(crate) enum Decoded {
+pub enum Decoded {
     Kept,
     /// Syslog that did not parse: kept as a row marked unparsed.
     KeptUnparsed,
@@ -22,13 +22,13 @@ pub(crate) enum Decoded {
 }
 
 /// One input's decoder, whichever protocol its dataset speaks.
-pub(crate) enum InputDecoder {
+pub enum InputDecoder {
     Syslog(Box<SyslogDecoder>),
     Flow(Box<FlowDecoder>),
 }
 
 impl InputDecoder {
-    pub(crate) fn new(kind: DecoderKind, rows: usize) -> InputDecoder {
+    pub fn new(kind: DecoderKind, rows: usize) -> InputDecoder {
         match kind {
             DecoderKind::Syslog => {
                 InputDecoder::Syslog(Box::new(SyslogDecoder::with_capacity(rows)))
@@ -37,7 +37,7 @@ impl InputDecoder {
         }
     }
 
-    pub(crate) fn decode(
+    pub fn decode(
         &mut self,
         datagram: &[u8],
         receive_time_micros: i64,
@@ -67,7 +67,7 @@ impl InputDecoder {
         }
     }
 
-    pub(crate) fn should_flush(&self, policy: &FlushPolicy) -> bool {
+    pub fn should_flush(&self, policy: &FlushPolicy) -> bool {
         match self {
             InputDecoder::Syslog(decoder) => decoder.should_flush(policy),
             InputDecoder::Flow(decoder) => {
@@ -76,7 +76,7 @@ impl InputDecoder {
         }
     }
 
-    pub(crate) fn flush(&mut self) -> Option<RecordBatch> {
+    pub fn flush(&mut self) -> Option<RecordBatch> {
         match self {
             InputDecoder::Syslog(decoder) => decoder.flush(),
             InputDecoder::Flow(decoder) => match decoder.flush() {

@@ -14,5 +14,6 @@ mod shipper;
 mod spool;
 
 pub use config::ProxyConfig;
+pub use decoders::{Decoded, DecoderKind, InputDecoder};
 pub use proxy::Proxy;
 pub use spool::{Spool, SpooledBatch};
