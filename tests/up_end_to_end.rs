@@ -919,3 +919,71 @@ fn netflow_ipfix_and_sflow_become_queryable_flow_parquet() {
     );
     assert_eq!(up.terminate().code(), Some(0));
 }
+
+/// softflowd's NetFlow v9 export (template and data in one datagram), from the decoder's fixtures.
+fn softflowd_v9_export() -> Vec<u8> {
+    let bytes = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("dataplane/decode-flow/tests/data/softflowd-v9.bin"),
+    )
+    .unwrap();
+    bytes[4..].to_vec()
+}
+
+/// The same export with its template flowsets removed: data an exporter sends between template
+/// refreshes.
+fn without_templates(datagram: &[u8]) -> Vec<u8> {
+    let mut out = datagram[..20].to_vec();
+    let mut at = 20;
+    while at + 4 <= datagram.len() {
+        let id = u16::from_be_bytes([datagram[at], datagram[at + 1]]);
+        let length = usize::from(u16::from_be_bytes([datagram[at + 2], datagram[at + 3]]));
+        if id != 0 {
+            out.extend_from_slice(&datagram[at..at + length]);
+        }
+        at += length;
+    }
+    out
+}
+
+#[test]
+fn flow_templates_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = softflowd_v9_export();
+    let data_only = without_templates(&export);
+    assert!(data_only.len() < export.len());
+    let rows = |up: &UpProcess| {
+        let netflow = format!(
+            "{}/**/*.parquet",
+            up.data_dir
+                .join("buckets/packer/demo/netflow/data/parquet")
+                .display()
+        );
+        if !up.data_dir.join("buckets/packer/demo/netflow").exists() {
+            return 0;
+        }
+        duckdb(&format!("SELECT count(*) FROM read_parquet('{netflow}')"))
+            .trim_start_matches("[(")
+            .trim_end_matches(",)]")
+            .parse::<u64>()
+            .unwrap_or(0)
+    };
+    let up = UpProcess::start(dir.path(), free_tcp(), free_udp());
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.send_to(&export, up.netflow).unwrap();
+    up.wait_until(
+        Duration::from_secs(30),
+        "the first export is in Parquet",
+        |p| rows(p) == 3,
+    );
+    assert_eq!(up.terminate().code(), Some(0));
+
+    let up = UpProcess::start(dir.path(), free_tcp(), free_udp());
+    socket.send_to(&data_only, up.netflow).unwrap();
+    up.wait_until(
+        Duration::from_secs(30),
+        "data sent after the restart, without templates, is in Parquet",
+        |p| rows(p) == 6,
+    );
+    assert_eq!(up.terminate().code(), Some(0));
+}

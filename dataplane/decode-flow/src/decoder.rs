@@ -101,6 +101,8 @@ pub struct FlowDecoder {
     held: VecDeque<HeldSet>,
     limits: FlowLimits,
     pending_bytes: usize,
+    /// Bumped whenever templates or options state change, so callers save only then.
+    generation: u64,
 }
 
 impl Default for FlowDecoder {
@@ -120,6 +122,7 @@ impl FlowDecoder {
             held: VecDeque::new(),
             limits,
             pending_bytes: 0,
+            generation: 0,
         }
     }
 
@@ -134,6 +137,38 @@ impl FlowDecoder {
 
     pub fn template_count(&self) -> usize {
         self.templates.len()
+    }
+
+    /// Changes whenever the state [`FlowDecoder::save_templates`] writes has changed.
+    pub fn template_generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Templates, options templates and what options data announced, as bytes to keep on disk.
+    pub fn save_templates(&self) -> Vec<u8> {
+        let templates: Vec<_> = self.templates.iter().collect();
+        crate::persist::encode(&templates, &self.sampling, &self.system_init)
+    }
+
+    /// Loads what [`FlowDecoder::save_templates`] wrote (within this decoder's limits);
+    /// returns how many templates it restored. Damaged bytes change nothing.
+    pub fn restore_templates(&mut self, bytes: &[u8]) -> Result<usize, String> {
+        let saved = crate::persist::decode(bytes)?;
+        let mut restored = 0;
+        for (key, template) in saved.templates {
+            if self.templates.insert(
+                key,
+                template,
+                self.limits.max_templates_per_exporter,
+                self.limits.max_templates,
+            ) != Stored::Refused
+            {
+                restored += 1;
+            }
+        }
+        self.sampling.extend(saved.sampling);
+        self.system_init.extend(saved.system_init);
+        Ok(restored)
     }
 
     /// The rows decoded since the last flush; `None` when there are none.
@@ -412,6 +447,7 @@ impl FlowDecoder {
                 Stored::Refused => report.refused_templates += 1,
                 Stored::New | Stored::Replaced => {
                     report.templates += 1;
+                    self.generation += 1;
                     report.released_records += self.release_held(&key)?;
                 }
             }
@@ -426,6 +462,7 @@ impl FlowDecoder {
         };
         self.templates
             .withdraw(message.exporter, message.domain, which);
+        self.generation += 1;
     }
 
     fn hold(
@@ -540,11 +577,15 @@ impl FlowDecoder {
                 }
             }
             if options {
-                if let Some(rate) = announced_sampling.filter(|rate| *rate > 0) {
-                    self.sampling.insert(domain_key, rate);
+                if let Some(rate) = announced_sampling.filter(|rate| *rate > 0)
+                    && self.sampling.insert(domain_key, rate) != Some(rate)
+                {
+                    self.generation += 1;
                 }
-                if let Some(init) = announced_init {
-                    self.system_init.insert(domain_key, init);
+                if let Some(init) = announced_init
+                    && self.system_init.insert(domain_key, init) != Some(init)
+                {
+                    self.generation += 1;
                 }
                 continue;
             }

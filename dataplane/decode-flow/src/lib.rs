@@ -13,6 +13,7 @@ mod decoder;
 mod elements;
 mod netflow_v5;
 mod packet;
+mod persist;
 mod record;
 mod sflow;
 mod templates;

@@ -72,6 +72,10 @@ impl Templates {
         self.by_key.len()
     }
 
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&TemplateKey, &Template)> {
+        self.by_key.iter()
+    }
+
     pub(crate) fn insert(
         &mut self,
         key: TemplateKey,

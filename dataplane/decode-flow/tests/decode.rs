@@ -484,3 +484,44 @@ fn every_truncation_and_corruption_is_an_error_not_a_panic() {
     assert!(decoder.decode(&[0], &meta("192.0.2.52")).error.is_some());
     assert!(decoder.flush().unwrap().is_some());
 }
+
+#[test]
+fn saved_templates_decode_data_after_a_restart() {
+    let mut before = FlowDecoder::default();
+    let options_template = Packet::default()
+        .u16(257)
+        .u16(4)
+        .u16(4)
+        .u16(1)
+        .u16(4)
+        .u16(34)
+        .u16(4);
+    let first = v9_header(1, 3)
+        .set(0, v9_template())
+        .set(1, options_template)
+        .set(257, Packet::default().u32(0).u32(64));
+    let generation = before.template_generation();
+    before.decode(&first.0, &meta("192.0.2.60"));
+    assert!(before.template_generation() > generation);
+    let saved = before.save_templates();
+
+    let mut after = FlowDecoder::default();
+    assert_eq!(after.restore_templates(&saved), Ok(2));
+    let data = v9_header(2, 3).set(256, v9_data(&[("10.6.0.1", "10.6.0.2", 80)]));
+    let report = after.decode(&data.0, &meta("192.0.2.60"));
+    assert_eq!((report.records, report.held_sets), (1, 0), "{report:?}");
+    let batch = flush(&mut after);
+    let rate = batch
+        .column_by_name("sampling_rate")
+        .unwrap()
+        .as_primitive::<UInt32Type>();
+    assert_eq!(rate.value(0), 64, "options state survives too");
+    // Another exporter's data is still not decoded with these templates.
+    assert_eq!(after.decode(&data.0, &meta("192.0.2.61")).held_sets, 1);
+
+    let mut fresh = FlowDecoder::default();
+    for cut in 0..saved.len() {
+        assert!(fresh.restore_templates(&saved[..cut]).is_err());
+    }
+    assert_eq!(fresh.template_count(), 0, "damaged files change nothing");
+}

@@ -24,7 +24,10 @@ pub enum Decoded {
 /// One input's decoder, whichever protocol its dataset speaks.
 pub enum InputDecoder {
     Syslog(Box<SyslogDecoder>),
-    Flow(Box<FlowDecoder>),
+    Flow {
+        decoder: Box<FlowDecoder>,
+        saved_generation: u64,
+    },
 }
 
 impl InputDecoder {
@@ -33,7 +36,10 @@ impl InputDecoder {
             DecoderKind::Syslog => {
                 InputDecoder::Syslog(Box::new(SyslogDecoder::with_capacity(rows)))
             }
-            DecoderKind::Flow => InputDecoder::Flow(Box::default()),
+            DecoderKind::Flow => InputDecoder::Flow {
+                decoder: Box::default(),
+                saved_generation: 0,
+            },
         }
     }
 
@@ -54,7 +60,7 @@ impl InputDecoder {
                     DecodeOutcome::Unparsed => Decoded::KeptUnparsed,
                 }
             }
-            InputDecoder::Flow(decoder) => {
+            InputDecoder::Flow { decoder, .. } => {
                 let meta = bytefreezer_decode_flow::DatagramMeta {
                     receive_time_micros,
                     exporter: Some(sender.ip()),
@@ -70,7 +76,7 @@ impl InputDecoder {
     pub fn should_flush(&self, policy: &FlushPolicy) -> bool {
         match self {
             InputDecoder::Syslog(decoder) => decoder.should_flush(policy),
-            InputDecoder::Flow(decoder) => {
+            InputDecoder::Flow { decoder, .. } => {
                 decoder.rows() >= policy.max_rows || decoder.pending_bytes() >= policy.max_bytes
             }
         }
@@ -79,13 +85,45 @@ impl InputDecoder {
     pub fn flush(&mut self) -> Option<RecordBatch> {
         match self {
             InputDecoder::Syslog(decoder) => decoder.flush(),
-            InputDecoder::Flow(decoder) => match decoder.flush() {
+            InputDecoder::Flow { decoder, .. } => match decoder.flush() {
                 Ok(batch) => batch,
                 Err(error) => {
                     tracing::error!("cannot build a flow batch: {error}");
                     None
                 }
             },
+        }
+    }
+
+    /// Loads templates a flow input saved before a restart; `None` for syslog.
+    pub fn restore_templates(&mut self, bytes: &[u8]) -> Option<Result<usize, String>> {
+        match self {
+            InputDecoder::Syslog(_) => None,
+            InputDecoder::Flow {
+                decoder,
+                saved_generation,
+            } => {
+                let restored = decoder.restore_templates(bytes);
+                *saved_generation = decoder.template_generation();
+                Some(restored)
+            }
+        }
+    }
+
+    /// The flow templates to write to disk, when they changed since the last call.
+    pub fn templates_to_save(&mut self) -> Option<Vec<u8>> {
+        match self {
+            InputDecoder::Syslog(_) => None,
+            InputDecoder::Flow {
+                decoder,
+                saved_generation,
+            } => {
+                let generation = decoder.template_generation();
+                (generation != *saved_generation).then(|| {
+                    *saved_generation = generation;
+                    decoder.save_templates()
+                })
+            }
         }
     }
 }

@@ -133,6 +133,28 @@ pub async fn run_udp_input(
         &labels,
     );
     let mut decoder = InputDecoder::new(spec.decoder, policy.max_rows.min(8192));
+    // Flow templates outlive restarts, so the first data packet after one is decoded at once.
+    let template_file = config
+        .spool_dir
+        .join("templates")
+        .join(format!("{}.{}.bft", spec.tenant_id, spec.dataset_id));
+    if let Ok(saved) = tokio::fs::read(&template_file).await {
+        match decoder.restore_templates(&saved) {
+            Some(Ok(count)) => tracing::info!(
+                "dataset {}/{}: restored {count} flow templates from {}",
+                spec.tenant_id,
+                spec.dataset_id,
+                template_file.display()
+            ),
+            Some(Err(error)) => tracing::warn!(
+                "dataset {}/{}: ignoring {}: {error}",
+                spec.tenant_id,
+                spec.dataset_id,
+                template_file.display()
+            ),
+            None => {}
+        }
+    }
     let mut last_malformed_log: Option<Instant> = None;
     let mut buffer = vec![0u8; 65_536];
     let mut oldest: Option<Instant> = None;
@@ -162,7 +184,7 @@ pub async fn run_udp_input(
                 oldest.get_or_insert_with(Instant::now);
                 for _ in 0..DRAIN_BURST {
                     if decoder.should_flush(&policy) {
-                        flush(&mut decoder, &batches).await;
+                        flush(&mut decoder, &batches, &template_file).await;
                         oldest = None;
                     }
                     match socket.try_recv_from(&mut buffer) {
@@ -174,19 +196,19 @@ pub async fn run_udp_input(
                     }
                 }
                 if decoder.should_flush(&policy) {
-                    flush(&mut decoder, &batches).await;
+                    flush(&mut decoder, &batches, &template_file).await;
                     oldest = None;
                 }
             }
             _ = ticker.tick() => {
                 if oldest.is_some_and(|since| since.elapsed() >= max_age) {
-                    flush(&mut decoder, &batches).await;
+                    flush(&mut decoder, &batches, &template_file).await;
                     oldest = None;
                 }
             }
         }
     }
-    flush(&mut decoder, &batches).await;
+    flush(&mut decoder, &batches, &template_file).await;
     drop(batches);
     let _ = writer.await;
     up.set(0);
@@ -203,7 +225,19 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await;
 }
 
-async fn flush(decoder: &mut InputDecoder, batches: &mpsc::Sender<(u64, Vec<u8>)>) {
+async fn flush(
+    decoder: &mut InputDecoder,
+    batches: &mpsc::Sender<(u64, Vec<u8>)>,
+    template_file: &std::path::Path,
+) {
+    if let Some(templates) = decoder.templates_to_save()
+        && let Err(error) = save_atomically(template_file, &templates).await
+    {
+        tracing::warn!(
+            "cannot save flow templates to {}: {error}; a restart will wait for the exporters to resend them",
+            template_file.display()
+        );
+    }
     let Some(batch) = decoder.flush() else { return };
     let rows = batch.num_rows() as u64;
     match encode_ipc(&[batch]) {
@@ -212,6 +246,16 @@ async fn flush(decoder: &mut InputDecoder, batches: &mpsc::Sender<(u64, Vec<u8>)
         }
         Err(error) => tracing::error!("cannot encode a batch of {rows} rows: {error}"),
     }
+}
+
+/// Writes a new file and renames it over the old, so a crash leaves one whole version.
+async fn save_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(folder) = path.parent() {
+        tokio::fs::create_dir_all(folder).await?;
+    }
+    let staging = path.with_extension("bft.tmp");
+    tokio::fs::write(&staging, bytes).await?;
+    tokio::fs::rename(&staging, path).await
 }
 
 fn bind_udp(address: SocketAddr, receive_buffer: usize) -> std::io::Result<UdpSocket> {

@@ -1,0 +1,135 @@
+//! Templates (and the sampling and system-init times options data announced) as bytes, so a
+//! restarted collector decodes the next data packet without waiting for the exporter to send
+//! its templates again. The format is private to this crate and versioned by its magic.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::bytes::Cursor;
+use crate::templates::{FieldSpec, Template, TemplateKey};
+
+const MAGIC: &[u8; 4] = b"BFT1";
+
+fn put_exporter(out: &mut Vec<u8>, exporter: Option<IpAddr>) {
+    match exporter {
+        None => out.push(0),
+        Some(IpAddr::V4(a)) => {
+            out.push(4);
+            out.extend(a.octets());
+        }
+        Some(IpAddr::V6(a)) => {
+            out.push(6);
+            out.extend(a.octets());
+        }
+    }
+}
+
+fn exporter(cursor: &mut Cursor<'_>) -> Option<Option<IpAddr>> {
+    Some(match cursor.u8()? {
+        0 => None,
+        4 => {
+            let b: [u8; 4] = cursor.take(4)?.try_into().ok()?;
+            Some(IpAddr::V4(Ipv4Addr::from(b)))
+        }
+        6 => {
+            let b: [u8; 16] = cursor.take(16)?.try_into().ok()?;
+            Some(IpAddr::V6(Ipv6Addr::from(b)))
+        }
+        _ => return None,
+    })
+}
+
+pub(crate) struct Saved {
+    pub templates: Vec<(TemplateKey, Template)>,
+    pub sampling: HashMap<(Option<IpAddr>, u32), u32>,
+    pub system_init: HashMap<(Option<IpAddr>, u32), i64>,
+}
+
+pub(crate) fn encode(
+    templates: &[(&TemplateKey, &Template)],
+    sampling: &HashMap<(Option<IpAddr>, u32), u32>,
+    system_init: &HashMap<(Option<IpAddr>, u32), i64>,
+) -> Vec<u8> {
+    let mut out = MAGIC.to_vec();
+    out.extend((templates.len() as u32).to_be_bytes());
+    for (key, template) in templates {
+        put_exporter(&mut out, key.exporter);
+        out.extend(key.domain.to_be_bytes());
+        out.extend(key.template_id.to_be_bytes());
+        out.push(u8::from(template.options));
+        out.extend((template.fields.len() as u16).to_be_bytes());
+        for field in &template.fields {
+            out.extend(field.element.to_be_bytes());
+            out.extend(field.length.to_be_bytes());
+            out.extend(field.enterprise.to_be_bytes());
+        }
+    }
+    out.extend((sampling.len() as u32).to_be_bytes());
+    for ((exporter, domain), rate) in sampling {
+        put_exporter(&mut out, *exporter);
+        out.extend(domain.to_be_bytes());
+        out.extend(rate.to_be_bytes());
+    }
+    out.extend((system_init.len() as u32).to_be_bytes());
+    for ((exporter, domain), init) in system_init {
+        put_exporter(&mut out, *exporter);
+        out.extend(domain.to_be_bytes());
+        out.extend(init.to_be_bytes());
+    }
+    out
+}
+
+pub(crate) fn decode(bytes: &[u8]) -> Result<Saved, String> {
+    let mut c = Cursor::new(bytes);
+    if c.take(4) != Some(MAGIC.as_slice()) {
+        return Err("not a bytefreezer template file (BFT1)".into());
+    }
+    let damaged = || "template file is truncated or damaged".to_owned();
+    let count = c.u32().ok_or_else(damaged)?;
+    let mut templates = Vec::new();
+    for _ in 0..count {
+        let exporter = exporter(&mut c).ok_or_else(damaged)?;
+        let domain = c.u32().ok_or_else(damaged)?;
+        let template_id = c.u16().ok_or_else(damaged)?;
+        let options = c.u8().ok_or_else(damaged)? != 0;
+        let fields = c.u16().ok_or_else(damaged)?;
+        let mut specs = Vec::with_capacity(usize::from(fields));
+        for _ in 0..fields {
+            specs.push(FieldSpec {
+                element: c.u16().ok_or_else(damaged)?,
+                length: c.u16().ok_or_else(damaged)?,
+                enterprise: c.u32().ok_or_else(damaged)?,
+            });
+        }
+        if specs.is_empty() {
+            return Err(damaged());
+        }
+        templates.push((
+            TemplateKey {
+                exporter,
+                domain,
+                template_id,
+            },
+            Template::new(specs, options),
+        ));
+    }
+    let mut sampling = HashMap::new();
+    for _ in 0..c.u32().ok_or_else(damaged)? {
+        let exporter = exporter(&mut c).ok_or_else(damaged)?;
+        let domain = c.u32().ok_or_else(damaged)?;
+        sampling.insert((exporter, domain), c.u32().ok_or_else(damaged)?);
+    }
+    let mut system_init = HashMap::new();
+    for _ in 0..c.u32().ok_or_else(damaged)? {
+        let exporter = exporter(&mut c).ok_or_else(damaged)?;
+        let domain = c.u32().ok_or_else(damaged)?;
+        let init = c.take(8).ok_or_else(damaged)?;
+        let init = i64::from_be_bytes(init.try_into().map_err(|_| damaged())?);
+        system_init.insert((exporter, domain), init);
+    }
+    Ok(Saved {
+        templates,
+        sampling,
+        system_init,
+    })
+}
