@@ -31,7 +31,7 @@ const SUITES: &[Suite] = &[
         package: "bytefreezer-decode-flow",
         bench: "decode",
         group: "flow_decode",
-        ids: &["netflow_v9"],
+        ids: &["netflow_v9", "netflow_v9_netflow_parser"],
     },
     Suite {
         name: "transform",
@@ -135,10 +135,23 @@ fn summarize(measurements: &[Measurement]) -> Report {
         "| suite | benchmark | per second (one core) | note |\n| --- | --- | ---: | --- |\n",
     );
     let mut rows = Vec::new();
+    let flow = find(measurements, "netflow_v9");
+    let flow_peer = find(measurements, "netflow_v9_netflow_parser");
     let vectorized = find(measurements, "five_filters_vectorized");
     let row_by_row = find(measurements, "five_filters_row_by_row_json");
     for m in measurements {
+        let flow_note = match (m.id, flow, flow_peer) {
+            ("netflow_v9", Some(ours), Some(peer)) => Some(format!(
+                "{:.2}x netflow_parser on the same datagrams (target 5x)",
+                ours.per_second() / peer.per_second()
+            )),
+            ("netflow_v9_netflow_parser", ..) => {
+                Some("peer: netflow_parser 1.0.6, structs only, no Arrow".to_owned())
+            }
+            _ => None,
+        };
         let note = match (m.id, vectorized, row_by_row) {
+            _ if flow_note.is_some() => flow_note.unwrap_or_default(),
             ("five_filters_vectorized", Some(v), Some(r)) => format!(
                 "{:.1}x the row-by-row JSON baseline; {:.2}x the 10 M rows/s target",
                 v.per_second() / r.per_second(),
