@@ -1,5 +1,8 @@
 //! `bytefreezer replay`: captures (pcap and pcapng) of real exports decoded into Parquet.
 
+#[path = "../dataplane/decode-flow/tests/support/fixtures.rs"]
+mod fixtures;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -7,21 +10,9 @@ use arrow::array::AsArray;
 use arrow::datatypes::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-/// The softflowd NetFlow v9 export the decoder tests use, as UDP payloads.
 fn softflowd_v9() -> Vec<Vec<u8>> {
-    let bytes = std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("dataplane/decode-flow/tests/data/softflowd-v9.bin"),
-    )
-    .unwrap();
-    let mut rest = bytes.as_slice();
-    let mut out = Vec::new();
-    while rest.len() >= 4 {
-        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-        out.push(rest[4..4 + len].to_vec());
-        rest = &rest[4 + len..];
-    }
-    out
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("dataplane/decode-flow/tests/data");
+    fixtures::softflowd_datagrams(&data, "v9")
 }
 
 /// Ethernet + 802.1Q + IPv4 + UDP around `payload`, from 192.0.2.1 to 192.0.2.2:`port`.

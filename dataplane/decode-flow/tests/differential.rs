@@ -1,6 +1,9 @@
 //! The same datagrams through this decoder and the `netflow_parser` crate must name the same
 //! flows (addresses, ports, protocol).
 
+#[path = "support/fixtures.rs"]
+mod fixtures;
+
 use std::net::IpAddr;
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -17,19 +20,8 @@ type Flow = (
 );
 
 fn fixture(name: &str) -> Vec<Vec<u8>> {
-    let path = format!(
-        "{}/tests/data/softflowd-{name}.bin",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let bytes = std::fs::read(path).unwrap();
-    let mut rest = bytes.as_slice();
-    let mut out = Vec::new();
-    while rest.len() >= 4 {
-        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-        out.push(rest[4..4 + len].to_vec());
-        rest = &rest[4 + len..];
-    }
-    out
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    fixtures::softflowd_datagrams(&data, name)
 }
 
 fn ours(datagrams: &[Vec<u8>]) -> Vec<Flow> {

@@ -1,24 +1,16 @@
 //! Exports of a real exporter: softflowd read a pcap of three known flows and sent NetFlow v5,
 //! v9 and IPFIX; `tests/data/capture_softflowd.py` regenerates the captures.
 
+#[path = "support/fixtures.rs"]
+mod fixtures;
+
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, UInt8Type, UInt16Type, UInt64Type};
 use bytefreezer_decode_flow::{DatagramMeta, FlowDecoder};
 
 fn datagrams(name: &str) -> Vec<Vec<u8>> {
-    let path = format!(
-        "{}/tests/data/softflowd-{name}.bin",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let bytes = std::fs::read(&path).unwrap();
-    let mut rest = bytes.as_slice();
-    let mut out = Vec::new();
-    while rest.len() >= 4 {
-        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-        out.push(rest[4..4 + len].to_vec());
-        rest = &rest[4 + len..];
-    }
-    out
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    fixtures::softflowd_datagrams(&data, name)
 }
 
 /// (src, dst, protocol, src port, dst port, packets, bytes) per flow, sorted.
