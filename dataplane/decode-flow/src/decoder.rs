@@ -49,7 +49,7 @@ pub struct DecodeReport {
     /// Held data sets given up: too many held, or held too long.
     pub dropped_held_sets: usize,
     pub refused_templates: usize,
-    /// sFlow counter samples, which the flow schema does not hold.
+    /// sFlow counter samples seen (those with interface counters are also in `records`).
     pub counter_samples: usize,
     pub error: Option<String>,
 }
@@ -203,7 +203,7 @@ impl FlowDecoder {
                     &mut self.record,
                 ) {
                     Ok(outcome) => {
-                        report.records += outcome.flows;
+                        report.records += outcome.flows + outcome.counter_rows;
                         report.counter_samples += outcome.counter_samples;
                         Ok(())
                     }

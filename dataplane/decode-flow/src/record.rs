@@ -42,6 +42,8 @@ pub(crate) struct FlowRecord {
     pub direction: Option<u8>,
     pub icmp_type: Option<u8>,
     pub icmp_code: Option<u8>,
+    /// sFlow interface counters, on rows of record type `counters`.
+    pub counters: Option<InterfaceCounters>,
     /// `"<pen>:<ie>":"<hex>"` pairs, already JSON-escaped, without the braces.
     pub extra: String,
 }
@@ -66,6 +68,20 @@ impl FlowRecord {
         }
         self.extra.push('"');
     }
+}
+
+/// sFlow generic interface counters (counter record 1).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InterfaceCounters {
+    pub speed: u64,
+    pub in_octets: u64,
+    pub out_octets: u64,
+    pub in_packets: u64,
+    pub out_packets: u64,
+    pub in_errors: u64,
+    pub out_errors: u64,
+    pub in_discards: u64,
+    pub out_discards: u64,
 }
 
 /// Per-datagram facts every record of the datagram shares.
@@ -111,6 +127,16 @@ pub(crate) struct FlowBuilders {
     direction: UInt8Builder,
     icmp_type: UInt8Builder,
     icmp_code: UInt8Builder,
+    record_type: StringBuilder,
+    if_speed: UInt64Builder,
+    if_in_octets: UInt64Builder,
+    if_out_octets: UInt64Builder,
+    if_in_packets: UInt64Builder,
+    if_out_packets: UInt64Builder,
+    if_in_errors: UInt64Builder,
+    if_out_errors: UInt64Builder,
+    if_in_discards: UInt64Builder,
+    if_out_discards: UInt64Builder,
     extra_fields: StringBuilder,
     rows: usize,
     // Reused so formatting addresses does not allocate per record.
@@ -204,6 +230,16 @@ impl FlowBuilders {
             direction: UInt8Builder::with_capacity(rows),
             icmp_type: UInt8Builder::with_capacity(rows),
             icmp_code: UInt8Builder::with_capacity(rows),
+            record_type: text(4),
+            if_speed: UInt64Builder::with_capacity(rows),
+            if_in_octets: UInt64Builder::with_capacity(rows),
+            if_out_octets: UInt64Builder::with_capacity(rows),
+            if_in_packets: UInt64Builder::with_capacity(rows),
+            if_out_packets: UInt64Builder::with_capacity(rows),
+            if_in_errors: UInt64Builder::with_capacity(rows),
+            if_out_errors: UInt64Builder::with_capacity(rows),
+            if_in_discards: UInt64Builder::with_capacity(rows),
+            if_out_discards: UInt64Builder::with_capacity(rows),
             extra_fields: text(2),
             rows: 0,
             text: String::with_capacity(46),
@@ -270,6 +306,29 @@ impl FlowBuilders {
         self.direction.append_option(record.direction);
         self.icmp_type.append_option(record.icmp_type);
         self.icmp_code.append_option(record.icmp_code);
+        self.record_type.append_value(if record.counters.is_some() {
+            "counters"
+        } else {
+            "flow"
+        });
+        let counters = record.counters;
+        self.if_speed.append_option(counters.map(|c| c.speed));
+        self.if_in_octets
+            .append_option(counters.map(|c| c.in_octets));
+        self.if_out_octets
+            .append_option(counters.map(|c| c.out_octets));
+        self.if_in_packets
+            .append_option(counters.map(|c| c.in_packets));
+        self.if_out_packets
+            .append_option(counters.map(|c| c.out_packets));
+        self.if_in_errors
+            .append_option(counters.map(|c| c.in_errors));
+        self.if_out_errors
+            .append_option(counters.map(|c| c.out_errors));
+        self.if_in_discards
+            .append_option(counters.map(|c| c.in_discards));
+        self.if_out_discards
+            .append_option(counters.map(|c| c.out_discards));
         if record.extra.is_empty() {
             self.extra_fields.append_null();
         } else {
@@ -319,6 +378,16 @@ impl FlowBuilders {
             Arc::new(self.direction.finish()),
             Arc::new(self.icmp_type.finish()),
             Arc::new(self.icmp_code.finish()),
+            Arc::new(self.record_type.finish()),
+            Arc::new(self.if_speed.finish()),
+            Arc::new(self.if_in_octets.finish()),
+            Arc::new(self.if_out_octets.finish()),
+            Arc::new(self.if_in_packets.finish()),
+            Arc::new(self.if_out_packets.finish()),
+            Arc::new(self.if_in_errors.finish()),
+            Arc::new(self.if_out_errors.finish()),
+            Arc::new(self.if_in_discards.finish()),
+            Arc::new(self.if_out_discards.finish()),
             Arc::new(self.extra_fields.finish()),
         ];
         RecordBatch::try_new(flow_schema(), columns)

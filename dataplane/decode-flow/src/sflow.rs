@@ -1,12 +1,13 @@
 //! sFlow version 5 datagrams (sflow.org, "sFlow Version 5"): flow samples and expanded flow
 //! samples, each with its sampled packet header or decoded IPv4/IPv6/Ethernet data and the
-//! extended switch, router and gateway records. Counter samples are counted, not stored.
+//! extended switch, router and gateway records; and counter samples, whose generic interface
+//! counters become rows of record type `counters`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::bytes::Cursor;
 use crate::packet;
-use crate::record::{FlowBuilders, FlowRecord, RecordContext};
+use crate::record::{FlowBuilders, FlowRecord, InterfaceCounters, RecordContext};
 
 /// Samples one datagram may announce; real agents send a handful.
 const MAX_SAMPLES: u32 = 4_096;
@@ -16,6 +17,8 @@ const MAX_RECORDS: u32 = 256;
 pub(crate) struct SflowOutcome {
     pub flows: usize,
     pub counter_samples: usize,
+    /// Counter samples that carried generic interface counters, appended as rows.
+    pub counter_rows: usize,
 }
 
 fn address(cursor: &mut Cursor<'_>) -> Option<Option<IpAddr>> {
@@ -75,7 +78,12 @@ pub(crate) fn decode(
                 flow_sample(body, format == 3, sequence, &context, builders, record)?;
                 outcome.flows += 1;
             }
-            2 | 4 => outcome.counter_samples += 1,
+            2 | 4 => {
+                outcome.counter_samples += 1;
+                if counter_sample(body, format == 4, sequence, &context, builders, record)? {
+                    outcome.counter_rows += 1;
+                }
+            }
             // Enterprise samples are skipped whole, as the format allows.
             _ => {}
         }
@@ -134,6 +142,84 @@ fn flow_sample(
     }
     builders.append(context, record);
     Ok(())
+}
+
+/// Appends a `counters` row when the sample carries generic interface counters (record 1);
+/// other counter records (Ethernet, processor, vendor) are not stored.
+fn counter_sample(
+    body: &[u8],
+    expanded: bool,
+    sequence: u32,
+    context: &RecordContext<'_>,
+    builders: &mut FlowBuilders,
+    record: &mut FlowRecord,
+) -> Result<bool, String> {
+    let mut c = Cursor::new(body);
+    let truncated = || "sFlow counter sample truncated".to_owned();
+    let _sample_sequence = c.u32().ok_or_else(truncated)?;
+    let source_index = if expanded {
+        let _type = c.u32().ok_or_else(truncated)?;
+        c.u32().ok_or_else(truncated)?
+    } else {
+        c.u32().ok_or_else(truncated)? & 0x00ff_ffff
+    };
+    let records = c.u32().ok_or_else(truncated)?;
+    if records > MAX_RECORDS {
+        return Err(format!("sFlow counter sample announces {records} records"));
+    }
+    record.clear();
+    for _ in 0..records {
+        let (Some(format), Some(length)) = (c.u32(), c.u32()) else {
+            return Err(truncated());
+        };
+        let data = c.take(length as usize).ok_or_else(truncated)?;
+        if format == 1 {
+            let mut d = Cursor::new(data);
+            let u64_of = |d: &mut Cursor<'_>| -> Option<u64> {
+                Some((u64::from(d.u32()?) << 32) | u64::from(d.u32()?))
+            };
+            let parsed = (|| {
+                let if_index = d.u32()?;
+                let _if_type = d.u32()?;
+                let speed = u64_of(&mut d)?;
+                let (_direction, _status) = (d.u32()?, d.u32()?);
+                let in_octets = u64_of(&mut d)?;
+                let in_packets = u64::from(d.u32()?) + u64::from(d.u32()?) + u64::from(d.u32()?);
+                let in_discards = u64::from(d.u32()?);
+                let in_errors = u64::from(d.u32()?);
+                let _unknown_protocols = d.u32()?;
+                let out_octets = u64_of(&mut d)?;
+                let out_packets = u64::from(d.u32()?) + u64::from(d.u32()?) + u64::from(d.u32()?);
+                let out_discards = u64::from(d.u32()?);
+                let out_errors = u64::from(d.u32()?);
+                Some((
+                    if_index,
+                    InterfaceCounters {
+                        speed,
+                        in_octets,
+                        out_octets,
+                        in_packets,
+                        out_packets,
+                        in_errors,
+                        out_errors,
+                        in_discards,
+                        out_discards,
+                    },
+                ))
+            })();
+            if let Some((if_index, counters)) = parsed {
+                record.input_interface = Some(if_index);
+                record.counters = Some(counters);
+            }
+        }
+    }
+    if record.counters.is_none() {
+        return Ok(false);
+    }
+    record.sequence = Some(u64::from(sequence));
+    record.observation_domain = Some(source_index);
+    builders.append(context, record);
+    Ok(true)
 }
 
 fn flow_record(format: u32, data: &[u8], record: &mut FlowRecord) {

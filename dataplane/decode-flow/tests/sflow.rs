@@ -212,3 +212,57 @@ fn truncated_and_corrupted_sflow_is_an_error_not_a_panic() {
             .contains("samples")
     );
 }
+
+#[test]
+fn interface_counter_samples_become_counter_rows() {
+    let mut generic = xdr(&[7, 6]);
+    generic.extend(xdr(&[0, 1_000_000_000])); // ifSpeed, 64 bits
+    generic.extend(xdr(&[1, 1])); // direction, status
+    generic.extend(xdr(&[0, 5_000])); // ifInOctets
+    generic.extend(xdr(&[10, 2, 1, 3, 4, 0])); // in ucast, mcast, bcast, discards, errors, unknown
+    generic.extend(xdr(&[1, 0])); // ifOutOctets = 2^32
+    generic.extend(xdr(&[20, 0, 0, 5, 6, 0])); // out ucast, mcast, bcast, discards, errors, promiscuous
+    let mut sample = xdr(&[11, 0, 7, 2]); // sequence, source type, source index, records
+    sample.extend(record(1, generic));
+    sample.extend(record(2, xdr(&[1, 2, 3]))); // an Ethernet counters record, not stored
+    let mut datagram = xdr(&[5, 1, 0xc000_0201, 0, 99, 60_000, 1]);
+    datagram.extend(record(4, sample));
+    let mut decoder = FlowDecoder::default();
+    let meta = DatagramMeta {
+        receive_time_micros: 1,
+        exporter: None,
+    };
+    let report = decoder.decode(&datagram, &meta);
+    assert_eq!(
+        (
+            report.records,
+            report.counter_samples,
+            report.error.as_deref()
+        ),
+        (1, 1, None),
+        "{report:?}"
+    );
+    let batch = decoder.flush().unwrap().unwrap();
+    assert_eq!(text(&batch, "record_type"), [Some("counters".into())]);
+    let value = |name: &str| {
+        batch
+            .column_by_name(name)
+            .unwrap()
+            .as_primitive::<UInt64Type>()
+            .value(0)
+    };
+    assert_eq!(value("if_speed"), 1_000_000_000);
+    assert_eq!(
+        (value("if_in_octets"), value("if_out_octets")),
+        (5_000, 1 << 32)
+    );
+    assert_eq!((value("if_in_packets"), value("if_out_packets")), (13, 20));
+    assert_eq!((value("if_in_errors"), value("if_out_errors")), (4, 6));
+    assert_eq!((value("if_in_discards"), value("if_out_discards")), (3, 5));
+    let index = batch
+        .column_by_name("input_interface")
+        .unwrap()
+        .as_primitive::<UInt32Type>();
+    assert_eq!(index.value(0), 7);
+    assert!(batch.column_by_name("bytes").unwrap().is_null(0));
+}

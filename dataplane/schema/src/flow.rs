@@ -42,11 +42,21 @@ pub enum FlowColumn {
     Direction,
     IcmpType,
     IcmpCode,
+    RecordType,
+    IfSpeed,
+    IfInOctets,
+    IfOutOctets,
+    IfInPackets,
+    IfOutPackets,
+    IfInErrors,
+    IfOutErrors,
+    IfInDiscards,
+    IfOutDiscards,
     ExtraFields,
 }
 
 impl FlowColumn {
-    pub const ALL: [FlowColumn; 35] = [
+    pub const ALL: [FlowColumn; 45] = [
         FlowColumn::ReceiveTime,
         FlowColumn::EventTime,
         FlowColumn::FlowStart,
@@ -81,6 +91,16 @@ impl FlowColumn {
         FlowColumn::Direction,
         FlowColumn::IcmpType,
         FlowColumn::IcmpCode,
+        FlowColumn::RecordType,
+        FlowColumn::IfSpeed,
+        FlowColumn::IfInOctets,
+        FlowColumn::IfOutOctets,
+        FlowColumn::IfInPackets,
+        FlowColumn::IfOutPackets,
+        FlowColumn::IfInErrors,
+        FlowColumn::IfOutErrors,
+        FlowColumn::IfInDiscards,
+        FlowColumn::IfOutDiscards,
         FlowColumn::ExtraFields,
     ];
 
@@ -120,6 +140,17 @@ impl FlowColumn {
             FlowColumn::Direction => "direction",
             FlowColumn::IcmpType => "icmp_type",
             FlowColumn::IcmpCode => "icmp_code",
+            FlowColumn::RecordType => "record_type",
+            FlowColumn::IfSpeed => "if_speed",
+            FlowColumn::IfInOctets => "if_in_octets",
+            FlowColumn::IfOutOctets => "if_out_octets",
+            FlowColumn::IfInPackets => "if_in_packets",
+            FlowColumn::IfOutPackets => "if_out_packets",
+            FlowColumn::IfInErrors => "if_in_errors",
+            FlowColumn::IfOutErrors => "if_out_errors",
+            FlowColumn::IfInDiscards => "if_in_discards",
+            FlowColumn::IfOutDiscards => "if_out_discards",
+
             FlowColumn::ExtraFields => "extra_fields",
         }
     }
@@ -136,6 +167,8 @@ impl FlowColumn {
             | FlowColumn::FlowEnd => timestamp_type(),
             // "netflow_v5", "netflow_v9", "ipfix" or "sflow_v5".
             FlowColumn::FlowProtocol
+            // "flow", or "counters" for sFlow interface counter samples.
+            | FlowColumn::RecordType
             | FlowColumn::ExporterAddress
             | FlowColumn::SrcAddr
             | FlowColumn::DstAddr
@@ -146,6 +179,15 @@ impl FlowColumn {
             // (pen 0 for IANA elements).
             | FlowColumn::ExtraFields => DataType::Utf8,
             FlowColumn::Sequence
+            | FlowColumn::IfSpeed
+            | FlowColumn::IfInOctets
+            | FlowColumn::IfOutOctets
+            | FlowColumn::IfInPackets
+            | FlowColumn::IfOutPackets
+            | FlowColumn::IfInErrors
+            | FlowColumn::IfOutErrors
+            | FlowColumn::IfInDiscards
+            | FlowColumn::IfOutDiscards
             | FlowColumn::Bytes
             | FlowColumn::Packets
             | FlowColumn::BytesScaled
@@ -170,7 +212,10 @@ impl FlowColumn {
             | FlowColumn::IcmpType
             | FlowColumn::IcmpCode => DataType::UInt8,
         };
-        let nullable = !matches!(self, FlowColumn::ReceiveTime | FlowColumn::FlowProtocol);
+        let nullable = !matches!(
+            self,
+            FlowColumn::ReceiveTime | FlowColumn::FlowProtocol | FlowColumn::RecordType
+        );
         Field::new(self.name(), data_type, nullable)
     }
 }

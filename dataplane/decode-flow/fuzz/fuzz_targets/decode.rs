@@ -1,5 +1,6 @@
 //! Any datagram, and any sequence of them from one exporter (so templates from earlier inputs
-//! meet data from later ones), decodes to rows or an error, never a panic.
+//! meet data from later ones), decodes to rows or an error, never a panic; any bytes given as
+//! a template file are refused or loaded, never a panic.
 #![no_main]
 
 use bytefreezer_decode_flow::{DatagramMeta, FlowDecoder};
@@ -17,4 +18,9 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = decoder.decode(data, &meta);
     let _ = decoder.flush();
+    // A damaged template file must be refused, and a saved one must load back.
+    let mut restored = FlowDecoder::default();
+    let _ = restored.restore_templates(data);
+    let saved = decoder.save_templates();
+    assert!(restored.restore_templates(&saved).is_ok());
 });
