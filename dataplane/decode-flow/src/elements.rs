@@ -19,6 +19,11 @@ pub(crate) struct TimeParts {
     pub end_micros: Option<i64>,
 }
 
+/// A time in `factor` µs units as µs; `None` past the range of timestamps (a corrupt value).
+fn micros(value: u64, factor: i64) -> Option<i64> {
+    i64::try_from(value).ok()?.checked_mul(factor)
+}
+
 fn set<T>(slot: &mut Option<T>, value: T) -> bool {
     *slot = Some(value);
     true
@@ -97,11 +102,18 @@ pub(crate) fn apply(
         17 if fits(32) => set(&mut record.dst_as, number as u32),
         22 if fits(32) => set(&mut times.start_uptime_ms, number as u32),
         21 if fits(32) => set(&mut times.end_uptime_ms, number as u32),
-        160 => set(&mut times.system_init_ms, number as i64),
-        150 => set(&mut times.start_micros, number as i64 * 1_000_000),
-        151 => set(&mut times.end_micros, number as i64 * 1_000_000),
-        152 => set(&mut times.start_micros, number as i64 * 1_000),
-        153 => set(&mut times.end_micros, number as i64 * 1_000),
+        160 => match i64::try_from(number) {
+            Ok(init) => set(&mut times.system_init_ms, init),
+            Err(_) => false,
+        },
+        150 | 152 => match micros(number, if element == 150 { 1_000_000 } else { 1_000 }) {
+            Some(micros) => set(&mut times.start_micros, micros),
+            None => false,
+        },
+        151 | 153 => match micros(number, if element == 151 { 1_000_000 } else { 1_000 }) {
+            Some(micros) => set(&mut times.end_micros, micros),
+            None => false,
+        },
         154 | 156 => match ntp_micros(value) {
             Some(micros) => set(&mut times.start_micros, micros),
             None => false,
@@ -149,12 +161,13 @@ pub(crate) fn resolve_times(
             let stamp = stamp?;
             match (times.system_init_ms, uptime_base) {
                 (Some(init), _) => {
-                    let micros = (init + i64::from(stamp)) * 1_000;
+                    let at = |offset: i64| init.checked_add(offset)?.checked_mul(1_000);
+                    let micros = at(i64::from(stamp))?;
                     // An exporter replaying old packets (softflowd -r) sends flows that began
                     // before it did as a wrapped negative uptime; a flow cannot end a day after
                     // its own export.
-                    if micros > export_micros + 86_400_000_000 {
-                        Some((init + i64::from(stamp as i32)) * 1_000)
+                    if micros > export_micros.saturating_add(86_400_000_000) {
+                        at(i64::from(stamp as i32))
                     } else {
                         Some(micros)
                     }

@@ -525,3 +525,18 @@ fn saved_templates_decode_data_after_a_restart() {
     }
     assert_eq!(fresh.template_count(), 0, "damaged files change nothing");
 }
+
+/// Inputs the fuzzer found crashing once, replayed as the fuzz target feeds them.
+#[test]
+fn fuzzer_findings_stay_fixed() {
+    let data_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    for name in ["fuzz-crash-time-overflow.bin"] {
+        let data = std::fs::read(data_dir.join(name)).unwrap();
+        let mut decoder = FlowDecoder::default();
+        for datagram in data.split(|b| *b == 0xff).filter(|d| !d.is_empty()) {
+            let _ = decoder.decode(datagram, &meta("192.0.2.1"));
+        }
+        let _ = decoder.decode(&data, &meta("192.0.2.1"));
+        let _ = decoder.flush();
+    }
+}
