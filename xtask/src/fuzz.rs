@@ -10,6 +10,7 @@ const TARGETS: &[(&str, &str)] = &[
     ("dataplane/decode-syslog", "decode"),
     ("dataplane/transform", "pipeline"),
     ("dataplane/decode-flow", "decode"),
+    ("dataplane/pcap", "capture"),
 ];
 
 /// Runs every fuzz target for `seconds` each with libFuzzer (cargo-fuzz needs nightly for the
