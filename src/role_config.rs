@@ -105,7 +105,8 @@ mod tests {
         load::<PackerFile>(&example("packer.toml")).unwrap();
         let datasets = std::fs::read_to_string(example("datasets.toml")).unwrap();
         let datasets: bytefreezer_api::DataPlaneConfig = toml::from_str(&datasets).unwrap();
-        assert_eq!(datasets.datasets.len(), 1);
+        assert_eq!(datasets.datasets.len(), 2);
+        assert_eq!(datasets.datasets[1].source.plugin_name(), "netflow");
     }
 
     #[test]
