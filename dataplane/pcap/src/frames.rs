@@ -50,7 +50,7 @@ pub fn udp_datagram<'a>(packet: &Packet<'a>) -> Option<UdpDatagram<'a>> {
         4 => {
             let header_len = usize::from(ip.first()? & 0x0f) * 4;
             let flags_offset = u16_at(ip, 6)?;
-            if *ip.get(9)? != 17 || flags_offset & 0x1fff != 0 || header_len < 20 {
+            if ip.len() < 20 || ip[9] != 17 || flags_offset & 0x1fff != 0 || header_len < 20 {
                 return None;
             }
             let total = usize::from(u16_at(ip, 2)?).min(ip.len());
@@ -78,6 +78,9 @@ pub fn udp_datagram<'a>(packet: &Packet<'a>) -> Option<UdpDatagram<'a>> {
         }
         _ => return None,
     };
+    if udp.len() < 8 {
+        return None;
+    }
     let length = usize::from(u16_at(udp, 4)?).clamp(8, udp.len());
     Some(UdpDatagram {
         timestamp_micros: packet.timestamp_micros,
@@ -87,4 +90,43 @@ pub fn udp_datagram<'a>(packet: &Packet<'a>) -> Option<UdpDatagram<'a>> {
         destination_port: u16_at(udp, 2)?,
         payload: udp.get(8..length)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(data: &[u8]) -> Option<UdpDatagram<'_>> {
+        udp_datagram(&Packet {
+            timestamp_micros: 0,
+            link_type: LINK_RAW,
+            data,
+        })
+    }
+
+    #[test]
+    fn short_and_odd_packets_are_not_datagrams() {
+        // Found by the fuzzer: an IPv6 header announcing UDP with fewer than 8 bytes after it.
+        let mut ipv6 = vec![0x60, 0, 0, 0, 0, 6, 17, 64];
+        ipv6.extend([0u8; 32]);
+        ipv6.extend([1, 2, 3, 4, 5, 6]);
+        assert_eq!(raw(&ipv6), None);
+        // An IPv4 header cut before its addresses.
+        assert_eq!(raw(&[0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0]), None);
+        for cut in 0..ipv6.len() {
+            let _ = raw(&ipv6[..cut]);
+        }
+    }
+
+    #[test]
+    fn an_ipv4_udp_packet_yields_its_payload() {
+        let mut packet = vec![
+            0x45, 0, 0, 31, 0, 1, 0, 0, 64, 17, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2,
+        ];
+        packet.extend([0x9c, 0x40, 0x08, 0x07, 0, 11, 0, 0, b'a', b'b', b'c']);
+        let datagram = raw(&packet).unwrap();
+        assert_eq!(datagram.payload, b"abc");
+        assert_eq!(datagram.destination_port, 2055);
+        assert_eq!(datagram.source.to_string(), "192.0.2.1");
+    }
 }
