@@ -34,7 +34,7 @@ fn main() -> Result<()> {
                  tidy                  check repository rules (//! docs, no mod.rs, no todo!)\n  \
                  install-test-deps     only install what the tests need\n  \
                  fuzz [SECONDS]        run every decoder's fuzz target (default 60 s each)\n  \
-                 bench [SUITE...]      release benchmarks (syslog, flow, transform) with ratios, into benches/results/"
+                 bench [SUITE...]      release benchmarks (syslog, flow, transform; decode = syslog + flow) with ratios, into benches/results/"
             );
             bail!("unknown or missing command")
         }
