@@ -57,8 +57,8 @@ pub async fn process_object(
             return ObjectResult::Failed;
         }
     };
-    let result = transform_object(piper, dataset, &info, &key).await;
     let version = pipeline_version(&dataset.pipeline);
+    let result = transform_object(piper, dataset, &version, &info, &key).await;
     let activity_dataset = (key.tenant_id.as_str(), key.dataset_id.as_str());
     if let Err(error) = piper.leases.release(lease).await {
         tracing::warn!("piper: cannot release the lease on {}: {error}", info.key);
@@ -147,17 +147,17 @@ fn failure(stage: &'static str, message: impl std::fmt::Display) -> Failure {
 async fn transform_object(
     piper: &Piper,
     dataset: &DatasetSpec,
+    version: &str,
     info: &ObjectInfo,
     key: &IntakeObject,
 ) -> Result<Option<(u64, u64)>, Failure> {
-    let version = pipeline_version(&dataset.pipeline);
     let pipeline = Pipeline::compile_with(&dataset.pipeline, &piper.geoip).map_err(|e| {
         failure(
             "pipeline",
             format!("invalid pipeline {version}, object kept: {e}"),
         )
     })?;
-    piper.note_pipeline_version(key, &version);
+    piper.note_pipeline_version(key, version);
     let Some(bytes) = piper
         .buckets
         .intake
