@@ -58,6 +58,15 @@ impl SourceSpec {
             | SourceSpec::Sflow(settings) => settings.bind,
         }
     }
+
+    pub fn set_bind(&mut self, bind: SocketAddr) {
+        match self {
+            SourceSpec::Syslog(settings) => settings.bind = bind,
+            SourceSpec::Netflow(settings)
+            | SourceSpec::Ipfix(settings)
+            | SourceSpec::Sflow(settings) => settings.bind = bind,
+        }
+    }
 }
 
 /// Settings of the flow plugins.

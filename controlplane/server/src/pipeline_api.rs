@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytefreezer_api::PipelineSpec;
 use bytefreezer_transform::{
@@ -16,7 +16,7 @@ use bytefreezer_transform::{
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::routes::{ServerState, internal};
+use crate::routes::{ServerState, bearer_key, internal};
 
 /// Test Transformation accepts at most this many sample events, so a paste cannot hog the
 /// control plane.
@@ -49,11 +49,7 @@ pub(crate) async fn caller_tenant(
     state: &ServerState,
     headers: &HeaderMap,
 ) -> Result<String, Response> {
-    let key = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim);
+    let key = bearer_key(headers);
     let unauthorized = || {
         error(
             StatusCode::UNAUTHORIZED,
@@ -67,6 +63,21 @@ pub(crate) async fn caller_tenant(
         Ok(Some(tenant)) => Ok(tenant),
         Ok(None) => Err(unauthorized()),
         Err(problem) => Err(internal(problem)),
+    }
+}
+
+/// The caller may read or change `tenant`'s datasets. A dataset of another tenant answers
+/// exactly like a missing one.
+async fn authorize_tenant(
+    state: &ServerState,
+    headers: &HeaderMap,
+    tenant: &str,
+    dataset: &str,
+) -> Result<(), Response> {
+    if caller_tenant(state, headers).await? == tenant {
+        Ok(())
+    } else {
+        Err(no_dataset(tenant, dataset))
     }
 }
 
@@ -134,7 +145,6 @@ fn pipeline_document(tenant: &str, dataset: &str, pipeline: &PipelineSpec) -> Re
     .into_response()
 }
 
-/// A dataset of another tenant answers exactly like a missing one.
 fn no_dataset(tenant: &str, dataset: &str) -> Response {
     error(
         StatusCode::NOT_FOUND,
@@ -147,12 +157,8 @@ pub(crate) async fn get_pipeline(
     headers: HeaderMap,
     Path((tenant, dataset)): Path<(String, String)>,
 ) -> Response {
-    let caller = match caller_tenant(&state, &headers).await {
-        Ok(caller) => caller,
-        Err(response) => return response,
-    };
-    if caller != tenant {
-        return no_dataset(&tenant, &dataset);
+    if let Err(response) = authorize_tenant(&state, &headers, &tenant, &dataset).await {
+        return response;
     }
     match state.store.dataset(&tenant, &dataset).await {
         Ok(Some(spec)) => pipeline_document(&tenant, &dataset, &spec.pipeline),
@@ -167,12 +173,8 @@ pub(crate) async fn put_pipeline(
     Path((tenant, dataset)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let caller = match caller_tenant(&state, &headers).await {
-        Ok(caller) => caller,
-        Err(response) => return response,
-    };
-    if caller != tenant {
-        return no_dataset(&tenant, &dataset);
+    if let Err(response) = authorize_tenant(&state, &headers, &tenant, &dataset).await {
+        return response;
     }
     let pipeline: PipelineSpec = match json_body(&body) {
         Ok(pipeline) => pipeline,
@@ -180,11 +182,6 @@ pub(crate) async fn put_pipeline(
     };
     if let Err(problem) = Pipeline::compile_with(&pipeline, &state.geoip) {
         return invalid_pipeline(problem);
-    }
-    match state.store.dataset(&tenant, &dataset).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return no_dataset(&tenant, &dataset),
-        Err(problem) => return internal(problem),
     }
     match state
         .store

@@ -69,6 +69,15 @@ impl ControlServer {
     }
 }
 
+/// The API key a caller sends as `Authorization: Bearer <key>`.
+pub(crate) fn bearer_key(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
 pub(crate) fn internal(error: impl std::fmt::Display) -> Response {
     tracing::error!("control plane: {error}");
     (
@@ -118,16 +127,8 @@ async fn datasets(State(state): State<Arc<ServerState>>) -> Response {
 /// The data side's configuration, for any valid API key. The ETag lets pollers skip unchanged
 /// configurations with `If-None-Match`.
 async fn dataplane_config(State(state): State<Arc<ServerState>>, headers: HeaderMap) -> Response {
-    let key = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "));
-    let authorized = match key {
-        Some(key) => state
-            .store
-            .api_key_is_valid(key.trim())
-            .await
-            .unwrap_or(false),
+    let authorized = match bearer_key(&headers) {
+        Some(key) => state.store.api_key_is_valid(key).await.unwrap_or(false),
         None => false,
     };
     if !authorized {

@@ -39,6 +39,23 @@ fn map_unique(error: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
     }
 }
 
+/// The columns [`dataset_from_row`] reads, in its order.
+const DATASET_COLUMNS: &str = "tenant_id, dataset_id, name, source, pipeline, testing, active";
+
+fn dataset_from_row(row: &sqlx::any::AnyRow) -> Result<DatasetSpec, StoreError> {
+    let source: String = row.get(3);
+    let pipeline: String = row.get(4);
+    Ok(DatasetSpec {
+        tenant_id: row.get(0),
+        dataset_id: row.get(1),
+        name: row.get(2),
+        source: serde_json::from_str::<SourceSpec>(&source)?,
+        pipeline: serde_json::from_str::<PipelineSpec>(&pipeline)?,
+        testing: row.get::<i64, _>(5) != 0,
+        active: row.get::<i64, _>(6) != 0,
+    })
+}
+
 impl ControlStore {
     /// `sqlite://PATH` (created if missing) or `postgres://...`; runs the migrations.
     pub async fn connect(database_url: &str) -> Result<ControlStore, StoreError> {
@@ -213,26 +230,12 @@ impl ControlStore {
     }
 
     pub async fn list_datasets(&self) -> Result<Vec<DatasetSpec>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT tenant_id, dataset_id, name, source, pipeline, testing, active FROM datasets ORDER BY tenant_id, dataset_id",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {DATASET_COLUMNS} FROM datasets ORDER BY tenant_id, dataset_id"
+        ))
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|row| {
-                let source: String = row.get(3);
-                let pipeline: String = row.get(4);
-                Ok(DatasetSpec {
-                    tenant_id: row.get(0),
-                    dataset_id: row.get(1),
-                    name: row.get(2),
-                    source: serde_json::from_str::<SourceSpec>(&source)?,
-                    pipeline: serde_json::from_str::<PipelineSpec>(&pipeline)?,
-                    testing: row.get::<i64, _>(5) != 0,
-                    active: row.get::<i64, _>(6) != 0,
-                })
-            })
-            .collect()
+        rows.iter().map(dataset_from_row).collect()
     }
 
     pub async fn dataset(
@@ -240,11 +243,14 @@ impl ControlStore {
         tenant_id: &str,
         dataset_id: &str,
     ) -> Result<Option<DatasetSpec>, StoreError> {
-        Ok(self
-            .list_datasets()
-            .await?
-            .into_iter()
-            .find(|d| d.tenant_id == tenant_id && d.dataset_id == dataset_id))
+        let row = sqlx::query(&format!(
+            "SELECT {DATASET_COLUMNS} FROM datasets WHERE tenant_id = $1 AND dataset_id = $2"
+        ))
+        .bind(tenant_id)
+        .bind(dataset_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(dataset_from_row).transpose()
     }
 
     /// Replaces a dataset's transformation pipeline; the caller validates it first.
@@ -388,12 +394,11 @@ impl ControlStore {
             self.create_tenant(&account.id, &dataset.tenant_id, "Demo")
                 .await?;
         }
-        let exists = self
-            .list_datasets()
+        if self
+            .dataset(&dataset.tenant_id, &dataset.dataset_id)
             .await?
-            .iter()
-            .any(|d| d.tenant_id == dataset.tenant_id && d.dataset_id == dataset.dataset_id);
-        if !exists {
+            .is_none()
+        {
             self.create_dataset(dataset).await?;
         }
         Ok(())
