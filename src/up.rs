@@ -239,21 +239,12 @@ async fn seed_demo(store: &ControlStore, args: &UpArgs) -> Result<()> {
     for demo in demo_datasets(args) {
         store.ensure_demo(&demo).await?;
         let existing = store.dataset(&demo.tenant_id, &demo.dataset_id).await?;
+        // A demo dataset whose plugin the user changed is theirs to keep.
         if let Some(mut existing) = existing
+            && existing.source.plugin_name() == demo.source.plugin_name()
             && existing.source.bind() != demo.source.bind()
         {
-            match (&mut existing.source, &demo.source) {
-                (SourceSpec::Syslog(settings), SourceSpec::Syslog(wanted)) => {
-                    settings.bind = wanted.bind
-                }
-                (SourceSpec::Netflow(settings), SourceSpec::Netflow(wanted))
-                | (SourceSpec::Ipfix(settings), SourceSpec::Ipfix(wanted))
-                | (SourceSpec::Sflow(settings), SourceSpec::Sflow(wanted)) => {
-                    settings.bind = wanted.bind
-                }
-                // The user changed the plugin of a demo dataset: theirs to keep.
-                _ => continue,
-            }
+            existing.source.set_bind(demo.source.bind());
             store.update_dataset(&existing).await?;
         }
     }

@@ -35,6 +35,18 @@ fn address(cursor: &mut Cursor<'_>) -> Option<Option<IpAddr>> {
     }
 }
 
+/// Reads a sample's sequence number and source id; returns the source index (the interface or
+/// VLAN the agent sampled). Compact samples pack the type into the top byte of one word.
+fn sample_source(cursor: &mut Cursor<'_>, expanded: bool) -> Option<u32> {
+    let _sample_sequence = cursor.u32()?;
+    if expanded {
+        let _type = cursor.u32()?;
+        cursor.u32()
+    } else {
+        cursor.u32().map(|source| source & 0x00ff_ffff)
+    }
+}
+
 /// XDR opaque data is padded to a multiple of four bytes.
 fn padded(length: usize) -> usize {
     length.div_ceil(4) * 4
@@ -101,13 +113,7 @@ fn flow_sample(
 ) -> Result<(), String> {
     let mut c = Cursor::new(body);
     let truncated = || "sFlow flow sample truncated".to_owned();
-    let _sample_sequence = c.u32().ok_or_else(truncated)?;
-    let source_index = if expanded {
-        let _type = c.u32().ok_or_else(truncated)?;
-        c.u32().ok_or_else(truncated)?
-    } else {
-        c.u32().ok_or_else(truncated)? & 0x00ff_ffff
-    };
+    let source_index = sample_source(&mut c, expanded).ok_or_else(truncated)?;
     let sampling_rate = c.u32().ok_or_else(truncated)?;
     let _pool = c.u32().ok_or_else(truncated)?;
     let _drops = c.u32().ok_or_else(truncated)?;
@@ -156,13 +162,7 @@ fn counter_sample(
 ) -> Result<bool, String> {
     let mut c = Cursor::new(body);
     let truncated = || "sFlow counter sample truncated".to_owned();
-    let _sample_sequence = c.u32().ok_or_else(truncated)?;
-    let source_index = if expanded {
-        let _type = c.u32().ok_or_else(truncated)?;
-        c.u32().ok_or_else(truncated)?
-    } else {
-        c.u32().ok_or_else(truncated)? & 0x00ff_ffff
-    };
+    let source_index = sample_source(&mut c, expanded).ok_or_else(truncated)?;
     let records = c.u32().ok_or_else(truncated)?;
     if records > MAX_RECORDS {
         return Err(format!("sFlow counter sample announces {records} records"));

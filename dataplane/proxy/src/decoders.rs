@@ -8,7 +8,7 @@ use bytefreezer_decode_syslog::{DecodeOutcome, FlushPolicy, SyslogDecoder};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DecoderKind {
     Syslog,
-    /// NetFlow v5, v9 and IPFIX, told apart by the version in each datagram.
+    /// NetFlow v5, v9, IPFIX and sFlow v5, told apart by the version in each datagram.
     Flow,
 }
 

@@ -153,26 +153,23 @@ impl Proxy {
             .datasets
             .iter()
             .filter(|dataset| dataset.active)
-            .filter_map(|dataset| match &dataset.source {
-                SourceSpec::Syslog(settings) if settings.transport == SyslogTransport::Udp => {
-                    Some(InputSpec {
-                        tenant_id: dataset.tenant_id.clone(),
-                        dataset_id: dataset.dataset_id.clone(),
-                        bind: settings.bind,
-                        testing: dataset.testing,
-                        decoder: DecoderKind::Syslog,
-                    })
-                }
-                SourceSpec::Netflow(settings)
-                | SourceSpec::Ipfix(settings)
-                | SourceSpec::Sflow(settings) => Some(InputSpec {
+            .filter_map(|dataset| {
+                let decoder = match &dataset.source {
+                    SourceSpec::Syslog(settings) if settings.transport == SyslogTransport::Udp => {
+                        DecoderKind::Syslog
+                    }
+                    SourceSpec::Syslog(_) => return None,
+                    SourceSpec::Netflow(_) | SourceSpec::Ipfix(_) | SourceSpec::Sflow(_) => {
+                        DecoderKind::Flow
+                    }
+                };
+                Some(InputSpec {
                     tenant_id: dataset.tenant_id.clone(),
                     dataset_id: dataset.dataset_id.clone(),
-                    bind: settings.bind,
+                    bind: dataset.source.bind(),
                     testing: dataset.testing,
-                    decoder: DecoderKind::Flow,
-                }),
-                SourceSpec::Syslog(_) => None,
+                    decoder,
+                })
             })
             .collect();
         let obsolete: Vec<InputSpec> = inputs

@@ -186,25 +186,27 @@ pub(crate) fn enrich(
     let mut lon = Float64Builder::with_capacity(rows);
     let mut asn_number = Int64Builder::with_capacity(rows);
     let mut as_org = StringBuilder::with_capacity(rows, rows * 8);
+    let nowhere = Place::default();
     for value in text.iter() {
         let place = match value {
-            Some(value) => seen
-                .entry(value)
-                .or_insert_with(|| match value.trim().parse::<IpAddr>() {
-                    Ok(address) => lookup_place(&city, asn.as_deref(), address),
-                    Err(_) => Place::default(),
-                })
-                .clone(),
-            None => Place::default(),
+            Some(value) => {
+                &*seen
+                    .entry(value)
+                    .or_insert_with(|| match value.trim().parse::<IpAddr>() {
+                        Ok(address) => lookup_place(&city, asn.as_deref(), address),
+                        Err(_) => Place::default(),
+                    })
+            }
+            None => &nowhere,
         };
-        country.append_option(place.country);
-        country_code.append_option(place.country_code);
-        city_name.append_option(place.city);
-        region.append_option(place.region);
+        country.append_option(place.country.as_deref());
+        country_code.append_option(place.country_code.as_deref());
+        city_name.append_option(place.city.as_deref());
+        region.append_option(place.region.as_deref());
         lat.append_option(place.lat);
         lon.append_option(place.lon);
         asn_number.append_option(place.asn);
-        as_org.append_option(place.as_org);
+        as_org.append_option(place.as_org.as_deref());
     }
     let mut columns: Vec<(String, ArrayRef)> = vec![
         (format!("{field}_geo_country"), Arc::new(country.finish())),
