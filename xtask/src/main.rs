@@ -82,7 +82,12 @@ pub(crate) fn run(command: &mut Command) -> Result<()> {
 }
 
 fn workspace_root() -> Result<std::path::PathBuf> {
-    let manifest_dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // `cargo run` sets it at run time; the compiled-in path can belong to another clone that
+    // shares the build cache (CARGO_TARGET_DIR outside the clone, as `.ci/run` sets it).
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(
+        || env!("CARGO_MANIFEST_DIR").into(),
+        std::path::PathBuf::from,
+    );
     manifest_dir
         .parent()
         .map(std::path::Path::to_path_buf)
