@@ -1,0 +1,241 @@
+//! What the end-to-end tests share: a real `bytefreezer up` process on free ports, and readers
+//! for the Parquet it writes (Rust and DuckDB). Included by each test file with `#[path]`.
+// Each test file uses a different part of this module.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Int64Type};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+pub struct UpProcess {
+    pub child: Child,
+    pub http: SocketAddr,
+    pub syslog: SocketAddr,
+    pub netflow: SocketAddr,
+    pub ipfix: SocketAddr,
+    pub sflow: SocketAddr,
+    pub data_dir: PathBuf,
+}
+
+impl UpProcess {
+    pub fn start(data_dir: &Path, http: SocketAddr, syslog: SocketAddr) -> UpProcess {
+        UpProcess::start_with(data_dir, http, syslog, &[])
+    }
+
+    pub fn start_with(
+        data_dir: &Path,
+        http: SocketAddr,
+        syslog: SocketAddr,
+        extra: &[&std::ffi::OsStr],
+    ) -> UpProcess {
+        let (netflow, ipfix, sflow) = (free_udp(), free_udp(), free_udp());
+        let child = Command::new(env!("CARGO_BIN_EXE_bytefreezer"))
+            .args(["up", "--no-fakedata", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .args([
+                "--netflow-bind",
+                &netflow.to_string(),
+                "--ipfix-bind",
+                &ipfix.to_string(),
+                "--sflow-bind",
+                &sflow.to_string(),
+            ])
+            .args([
+                "--http",
+                &http.to_string(),
+                "--syslog-bind",
+                &syslog.to_string(),
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start bytefreezer up");
+        let process = UpProcess {
+            child,
+            http,
+            syslog,
+            netflow,
+            ipfix,
+            sflow,
+            data_dir: data_dir.to_path_buf(),
+        };
+        process.wait_until(
+            Duration::from_secs(60),
+            "/readyz says the proxy listens",
+            |p| {
+                reqwest::blocking::get(format!("http://{}/readyz", p.http))
+                    .is_ok_and(|response| response.status() == 200)
+            },
+        );
+        assert_eq!(
+            process.metric("bytefreezer_proxy_input_up"),
+            4,
+            "syslog, netflow, ipfix and sflow demo inputs"
+        );
+        process
+    }
+
+    pub fn metrics(&self) -> Option<String> {
+        let response = reqwest::blocking::get(format!("http://{}/metrics", self.http)).ok()?;
+        response.text().ok()
+    }
+
+    /// Sum of a metric over all its label sets; 0 when absent or unreachable.
+    pub fn metric(&self, name: &str) -> u64 {
+        let Some(text) = self.metrics() else { return 0 };
+        text.lines()
+            .filter(|line| {
+                line.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64
+    }
+
+    pub fn wait_until(
+        &self,
+        limit: Duration,
+        what: &str,
+        mut done: impl FnMut(&UpProcess) -> bool,
+    ) {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if done(self) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("timed out after {limit:?} waiting until {what}");
+    }
+
+    pub fn parquet_folder(&self) -> PathBuf {
+        self.data_dir
+            .join("buckets/packer/demo/syslog/data/parquet")
+    }
+
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        // SAFETY: plain kill(2) on the child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "bytefreezer up did not stop within 30 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap");
+    }
+}
+
+impl Drop for UpProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_tcp() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+pub fn free_udp() -> SocketAddr {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// The message for sequence number `seq`: RFC 5424 with key=value and JSON bodies, RFC 3164,
+
+#[derive(Default)]
+pub struct ParquetRows {
+    pub files: Vec<PathBuf>,
+    pub seq: Vec<i64>,
+    pub columns: HashMap<String, Vec<Option<String>>>,
+}
+
+/// Reads every finished Parquet file under `folder` (multipart uploads in progress have other names).
+pub fn read_parquet(folder: &Path, keep_columns: &[&str]) -> ParquetRows {
+    let mut rows = ParquetRows::default();
+    let mut stack = vec![folder.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                rows.files.push(path);
+            }
+        }
+    }
+    rows.files.sort();
+    for file in &rows.files {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let seq = arrow::compute::cast(
+                batch.column_by_name("seq").expect("seq column"),
+                &DataType::Int64,
+            )
+            .unwrap();
+            let seq = seq.as_primitive::<Int64Type>();
+            rows.seq
+                .extend((0..seq.len()).map(|i| if seq.is_null(i) { -1 } else { seq.value(i) }));
+            for name in keep_columns {
+                let values = match batch.column_by_name(name) {
+                    Some(column) => {
+                        let text = arrow::compute::cast(column, &DataType::Utf8).unwrap();
+                        let text = text.as_string::<i32>();
+                        (0..text.len())
+                            .map(|i| text.is_valid(i).then(|| text.value(i).to_owned()))
+                            .collect()
+                    }
+                    None => vec![None; batch.num_rows()],
+                };
+                rows.columns
+                    .entry(name.to_string())
+                    .or_default()
+                    .extend(values);
+            }
+        }
+    }
+    rows
+}
+
+pub fn duckdb(sql: &str) -> String {
+    let script = format!("import duckdb\nprint(duckdb.sql({sql:?}).fetchall())");
+    let output = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "DuckDB failed (install with `cargo xtask install-test-deps`): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
