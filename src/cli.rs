@@ -1,7 +1,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +37,8 @@ pub enum Command {
     /// Work with transformation pipelines.
     #[command(subcommand)]
     Transform(TransformCommand),
+    /// Drive a control plane's REST API from scripts: tenants, datasets, API keys, audit.
+    Ctl(CtlArgs),
     /// Print the version.
     Version,
 }
@@ -151,6 +153,10 @@ pub struct ControlArgs {
     /// The same databases as piper's `[piper.geoip]`, so pipelines with `geoip` validate here.
     #[command(flatten)]
     pub geoip: GeoIpArgs,
+    /// Create this admin user when the store has no user yet, with the password from
+    /// `BYTEFREEZER_ADMIN_PASSWORD` (at least 10 characters).
+    #[arg(long, env = "BYTEFREEZER_ADMIN_EMAIL")]
+    pub admin_email: Option<String>,
 }
 
 #[derive(Args)]
@@ -176,4 +182,228 @@ pub struct FakedataArgs {
 pub struct CatArgs {
     /// Path of an `.arrows` intake or piper object, or of a `.parquet` file.
     pub object: PathBuf,
+}
+
+#[derive(Args)]
+pub struct CtlArgs {
+    /// The control plane, e.g. `https://control.example.com`. Default: the address of the
+    /// session saved by `ctl login`, else http://127.0.0.1:8000.
+    #[arg(long, env = "BYTEFREEZER_URL", global = true)]
+    pub url: Option<String>,
+    /// Authenticate with this API key instead of the session saved by `ctl login`.
+    #[arg(
+        long,
+        env = "BYTEFREEZER_API_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub api_key: Option<String>,
+    /// Print the server's JSON instead of a table or summary.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: CtlCommand,
+}
+
+#[derive(Subcommand)]
+pub enum CtlCommand {
+    /// Log in with the password read from the first line of stdin; saves a session in
+    /// `$BYTEFREEZER_CTL_SESSION` or `~/.config/bytefreezer/ctl-session.json` (mode 0600).
+    Login {
+        #[arg(long)]
+        email: String,
+    },
+    /// End the saved session and delete its file.
+    Logout,
+    /// Show who the API key or session acts as.
+    Whoami,
+    /// Accounts (creating them is for admins).
+    #[command(subcommand)]
+    Accounts(CtlAccountsCommand),
+    /// Tenants of an account.
+    #[command(subcommand)]
+    Tenants(CtlTenantsCommand),
+    /// Datasets: what each proxy listens for and how it is processed.
+    #[command(subcommand)]
+    Datasets(CtlDatasetsCommand),
+    /// API keys.
+    #[command(subcommand)]
+    Keys(CtlKeysCommand),
+    /// Services that report to the control plane, with their health.
+    Services,
+    /// The audit log, newest first.
+    Audit(CtlAuditArgs),
+}
+
+#[derive(Subcommand)]
+pub enum CtlAccountsCommand {
+    /// List the accounts you can see.
+    List,
+    /// Create an account.
+    Create {
+        /// Display name of the account.
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum CtlTenantsCommand {
+    /// List the tenants you can see.
+    List,
+    /// Create a tenant.
+    Create {
+        /// Lowercase letters, digits, `-` and `_`; part of every object path.
+        id: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// The account id (required for admins, who belong to no account).
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Delete a tenant that has no datasets.
+    Delete {
+        /// The tenant id.
+        id: String,
+    },
+}
+
+/// A dataset, named by its tenant and id.
+#[derive(Args)]
+pub struct CtlDatasetRef {
+    /// The tenant id.
+    pub tenant: String,
+    /// The dataset id: lowercase letters, digits, `-` and `_`.
+    pub dataset: String,
+}
+
+#[derive(Subcommand)]
+pub enum CtlDatasetsCommand {
+    /// List datasets, of every tenant you can see or of one.
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Show one dataset.
+    Show(CtlDatasetRef),
+    /// Create a dataset.
+    Create(CtlDatasetCreateArgs),
+    /// Change the given fields of a dataset; the others keep their values.
+    Update(CtlDatasetUpdateArgs),
+    /// Pause: the dataset leaves every proxy's configuration and its port closes.
+    Pause(CtlDatasetRef),
+    /// Resume a paused dataset.
+    Resume(CtlDatasetRef),
+    /// Run the dataset on one proxy instance, or on every proxy again with `--unassign`.
+    Assign(CtlAssignArgs),
+    /// Delete a dataset.
+    Delete(CtlDatasetRef),
+}
+
+#[derive(Args)]
+pub struct CtlDatasetCreateArgs {
+    #[command(flatten)]
+    pub dataset: CtlDatasetRef,
+    /// The input plugin.
+    #[arg(long, value_parser = ["syslog", "netflow", "ipfix", "sflow"])]
+    pub plugin: String,
+    /// UDP address the proxy listens on, `IP:PORT`.
+    #[arg(long)]
+    pub bind: SocketAddr,
+    #[command(flatten)]
+    pub options: CtlDatasetOptions,
+}
+
+#[derive(Args)]
+pub struct CtlDatasetUpdateArgs {
+    #[command(flatten)]
+    pub dataset: CtlDatasetRef,
+    /// A new input plugin; its settings start over with only `bind`.
+    #[arg(long, value_parser = ["syslog", "netflow", "ipfix", "sflow"])]
+    pub plugin: Option<String>,
+    /// A new UDP address, `IP:PORT`.
+    #[arg(long)]
+    pub bind: Option<SocketAddr>,
+    #[command(flatten)]
+    pub options: CtlDatasetOptions,
+}
+
+#[derive(Args)]
+pub struct CtlDatasetOptions {
+    /// Display name (default: the dataset id).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Testing mode: packer flushes every cycle. `--testing=false` turns it off.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub testing: Option<bool>,
+    /// Paused: no proxy listens for it. `--paused=false` makes it active.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub paused: Option<bool>,
+    /// The transformation pipeline, a JSON file `{"filters": [...]}`.
+    #[arg(long)]
+    pub pipeline: Option<PathBuf>,
+}
+
+#[derive(Args)]
+#[command(group(ArgGroup::new("assignment").required(true).args(["proxy", "unassign"])))]
+pub struct CtlAssignArgs {
+    #[command(flatten)]
+    pub dataset: CtlDatasetRef,
+    /// The proxy's instance id (see `ctl services`).
+    #[arg(long)]
+    pub proxy: Option<String>,
+    /// Run the dataset on every proxy of its scope again.
+    #[arg(long)]
+    pub unassign: bool,
+}
+
+#[derive(Subcommand)]
+pub enum CtlKeysCommand {
+    /// List API keys, revoked ones included.
+    List,
+    /// Create a key; its plaintext is printed this once only.
+    Create {
+        /// A name that says where the key is used; audit entries name it `key:<name>`.
+        #[arg(long)]
+        name: String,
+        /// Limit the key to this tenant (default: the whole account).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// With `--tenant`: an ingest key for this one dataset.
+        #[arg(long, requires = "tenant")]
+        dataset: Option<String>,
+        /// The account of an account-wide key (admins).
+        #[arg(long, conflicts_with = "tenant")]
+        account: Option<String>,
+    },
+    /// Revoke a key: it stops working at once.
+    Revoke {
+        /// The key's id (see `ctl keys list`), not the key itself.
+        id: String,
+    },
+}
+
+#[derive(Args)]
+pub struct CtlAuditArgs {
+    /// A user email or `key:<name>`; matches as a prefix.
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// For example `dataset.update` or `api_key.revoke`.
+    #[arg(long)]
+    pub action: Option<String>,
+    /// For example `dataset/acme/fw-logs`; matches as a prefix.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// RFC 3339 time, or an age such as `30m`, `12h`, `7d`.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// RFC 3339 time, or an age such as `30m`, `12h`, `7d`.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Entries per page (the server's default is 50, at most 500).
+    #[arg(long)]
+    pub limit: Option<u32>,
+    /// Follow the pages to the oldest matching entry.
+    #[arg(long)]
+    pub all: bool,
 }

@@ -21,23 +21,46 @@ pub type ConfigWatch = watch::Receiver<Arc<DataPlaneConfig>>;
 pub enum DatasetSourceConfig {
     /// A TOML or JSON file with `datasets` and `ingest_keys`, re-read when it changes.
     File { path: PathBuf },
-    /// The control plane's `GET /api/v1/dataplane/config`, polled with If-None-Match.
+    /// The control plane's `GET /api/v1/dataplane/config`: long-polled, so a change arrives
+    /// about a second after it is saved, with plain polls when long-poll does not get through.
     Control {
         url: String,
         api_key: String,
-        /// Seconds between polls. Default 2: an unchanged configuration costs one 304, and a
-        /// saved pipeline must reach new data within seconds.
+        /// Seconds between plain polls when long-poll fails (default 30).
         #[serde(default = "default_poll_secs")]
         poll_interval_secs: u64,
+        /// Wait for changes on the server (default true). Turn off behind proxies that cut
+        /// requests idle for a few seconds.
+        #[serde(default = "default_long_poll")]
+        long_poll: bool,
     },
 }
 
 fn default_poll_secs() -> u64 {
-    2
+    30
+}
+
+fn default_long_poll() -> bool {
+    true
+}
+
+/// How long one long-poll request waits on the server; the HTTP timeout is longer.
+const LONG_POLL_SECS: u64 = 25;
+
+/// Who is asking, for the control plane: a proxy gets only the datasets assigned to it (and
+/// the unassigned ones). The last configuration is cached in `cache`, so a restart while the
+/// control plane is down runs on it.
+pub struct Requester<'a> {
+    pub proxy_instance: Option<&'a str>,
+    pub cache: &'a Path,
 }
 
 /// Loads the first snapshot (failing clearly when it cannot) and keeps it fresh in the background.
-pub async fn start(config: &DatasetSourceConfig, shutdown: Shutdown) -> Result<ConfigWatch> {
+pub async fn start(
+    config: &DatasetSourceConfig,
+    requester: Requester<'_>,
+    shutdown: Shutdown,
+) -> Result<ConfigWatch> {
     match config {
         DatasetSourceConfig::File { path } => {
             let first = read_file(path)?;
@@ -49,19 +72,72 @@ pub async fn start(config: &DatasetSourceConfig, shutdown: Shutdown) -> Result<C
             url,
             api_key,
             poll_interval_secs,
+            long_poll,
         } => {
-            let client = ControlClient::new(url, api_key)?;
-            let (first, etag) = client
-                .fetch(None)
-                .await?
-                .context("control plane answered 304 to a first request")?;
+            let client = ControlClient::new(url, api_key, requester.proxy_instance)?;
+            let cache = requester.cache.to_owned();
+            let (first, etag) = match client.fetch(None, 0).await {
+                Ok(Some((config, etag))) => {
+                    write_cache(&cache, &config);
+                    (config, etag)
+                }
+                Ok(None) => bail!("control plane answered 304 to a first request"),
+                Err(error) => match read_cache(&cache) {
+                    Some(config) => {
+                        tracing::warn!(
+                            "{error:#}; running on the configuration cached in {} until it answers",
+                            cache.display()
+                        );
+                        (config, None)
+                    }
+                    None => {
+                        return Err(error.context(format!(
+                            "and no cached configuration at {} to fall back on",
+                            cache.display()
+                        )));
+                    }
+                },
+            };
             let (sender, receiver) = watch::channel(Arc::new(first));
-            let interval = Duration::from_secs((*poll_interval_secs).max(1));
-            tokio::spawn(poll_control(client, etag, interval, sender, shutdown));
+            let polling = Polling {
+                interval: Duration::from_secs((*poll_interval_secs).max(1)),
+                long_poll: *long_poll,
+                cache,
+            };
+            tokio::spawn(poll_control(client, etag, polling, sender, shutdown));
             Ok(receiver)
         }
     }
 }
+
+fn read_cache(path: &Path) -> Option<DataPlaneConfig> {
+    let text = std::fs::read(path).ok()?;
+    match serde_json::from_slice(&text) {
+        Ok(config) => Some(config),
+        Err(error) => {
+            tracing::warn!(path = %path.display(), %error, "ignoring an unreadable configuration cache");
+            None
+        }
+    }
+}
+
+/// Replaces the cache atomically, so a crash mid-write leaves the previous one.
+fn write_cache(path: &Path, config: &DataPlaneConfig) {
+    let written = (|| -> std::io::Result<()> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let temporary = path.with_extension("tmp");
+        std::fs::write(&temporary, serde_json::to_vec(config)?)?;
+        std::fs::rename(&temporary, path)
+    })();
+    if let Err(error) = written {
+        tracing::warn!(path = %path.display(), %error, "cannot cache the configuration");
+    }
+}
+
+/// How often `up` re-reads its own store: a paused dataset's port closes well within 2 s.
+const STORE_POLL: Duration = Duration::from_millis(500);
 
 /// Inside `up`: the store is in the same process, so it is polled directly and often.
 pub async fn from_store(store: ControlStore, shutdown: Shutdown) -> Result<ConfigWatch> {
@@ -72,7 +148,7 @@ pub async fn from_store(store: ControlStore, shutdown: Shutdown) -> Result<Confi
         loop {
             tokio::select! {
                 _ = shutdown.wait() => return,
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = tokio::time::sleep(STORE_POLL) => {}
             }
             match store.dataplane_config().await {
                 Ok(config) => publish(&sender, config),
@@ -143,26 +219,43 @@ struct ControlClient {
     http: reqwest::Client,
     endpoint: String,
     api_key: String,
+    proxy: Option<String>,
 }
 
 impl ControlClient {
-    fn new(url: &str, api_key: &str) -> Result<ControlClient> {
+    fn new(url: &str, api_key: &str, proxy: Option<&str>) -> Result<ControlClient> {
         if api_key.is_empty() {
             bail!("[datasets] kind = \"control\" needs an api_key");
         }
         Ok(ControlClient {
             http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
+                .timeout(Duration::from_secs(LONG_POLL_SECS + 15))
                 .build()
                 .context("cannot build the HTTP client")?,
             endpoint: format!("{}/api/v1/dataplane/config", url.trim_end_matches('/')),
             api_key: api_key.to_owned(),
+            proxy: proxy.map(str::to_owned),
         })
     }
 
-    /// `None` when the configuration did not change since `etag`.
-    async fn fetch(&self, etag: Option<&str>) -> Result<Option<(DataPlaneConfig, Option<String>)>> {
-        let mut request = self.http.get(&self.endpoint).bearer_auth(&self.api_key);
+    /// `None` when the configuration did not change since `etag` (within `wait_secs`).
+    async fn fetch(
+        &self,
+        etag: Option<&str>,
+        wait_secs: u64,
+    ) -> Result<Option<(DataPlaneConfig, Option<String>)>> {
+        let mut query: Vec<(&str, String)> = Vec::new();
+        if let Some(proxy) = &self.proxy {
+            query.push(("proxy", proxy.clone()));
+        }
+        if wait_secs > 0 && etag.is_some() {
+            query.push(("wait", wait_secs.to_string()));
+        }
+        let mut request = self
+            .http
+            .get(&self.endpoint)
+            .query(&query)
+            .bearer_auth(&self.api_key);
         if let Some(etag) = etag {
             request = request.header(reqwest::header::IF_NONE_MATCH, etag);
         }
@@ -191,25 +284,46 @@ impl ControlClient {
     }
 }
 
+struct Polling {
+    interval: Duration,
+    long_poll: bool,
+    cache: PathBuf,
+}
+
+/// Long-polls while that works; after a failure it waits one plain interval, so a control
+/// plane that is down is asked every `interval`, not in a tight loop.
 async fn poll_control(
     client: ControlClient,
     mut etag: Option<String>,
-    interval: Duration,
+    polling: Polling,
     sender: watch::Sender<Arc<DataPlaneConfig>>,
     mut shutdown: Shutdown,
 ) {
+    let mut healthy = polling.long_poll;
     loop {
-        tokio::select! {
-            _ = shutdown.wait() => return,
-            _ = tokio::time::sleep(interval) => {}
+        if !healthy {
+            tokio::select! {
+                _ = shutdown.wait() => return,
+                _ = tokio::time::sleep(polling.interval) => {}
+            }
         }
-        match client.fetch(etag.as_deref()).await {
+        let wait = if polling.long_poll { LONG_POLL_SECS } else { 0 };
+        let outcome = tokio::select! {
+            _ = shutdown.wait() => return,
+            outcome = client.fetch(etag.as_deref(), wait) => outcome,
+        };
+        match outcome {
             Ok(Some((config, new_etag))) => {
                 etag = new_etag;
+                write_cache(&polling.cache, &config);
                 publish(&sender, config);
+                healthy = polling.long_poll;
             }
-            Ok(None) => {}
-            Err(error) => tracing::warn!("{error:#}; keeping the previous datasets"),
+            Ok(None) => healthy = polling.long_poll,
+            Err(error) => {
+                tracing::warn!("{error:#}; keeping the previous datasets");
+                healthy = false;
+            }
         }
     }
 }

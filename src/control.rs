@@ -1,30 +1,42 @@
-use anyhow::{Context, Result};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
 use bytefreezer_control::ControlServer;
-use bytefreezer_control_store::ControlStore;
+use bytefreezer_control_store::{Actor, ControlStore, Role};
 use bytefreezer_telemetry::{Readiness, Registry, service_routes, shutdown_pair};
 
 use crate::cli::ControlArgs;
-use crate::{serve, signals};
+use crate::reporter::{ReportSink, Reporter};
+use crate::{reporter, serve, signals};
+
+/// Statistics and activity older than this are pruned.
+const KEEP_HISTORY_DAYS: i64 = 7;
 
 /// The control plane on its own host (PostgreSQL in production, SQLite by default).
 pub async fn run(args: ControlArgs) -> Result<()> {
     // SQLite creates the file but not its folder.
-    if let Some(path) = args.database_url.strip_prefix("sqlite://")
-        && let Some(parent) = std::path::Path::new(path.split('?').next().unwrap_or(path)).parent()
-    {
+    let data_dir = args
+        .database_url
+        .strip_prefix("sqlite://")
+        .and_then(|path| std::path::Path::new(path.split('?').next().unwrap_or(path)).parent())
+        .map(std::path::Path::to_owned);
+    if let Some(parent) = &data_dir {
         std::fs::create_dir_all(parent).ok();
     }
     let store = ControlStore::connect(&args.database_url).await?;
+    if let Some(email) = &args.admin_email {
+        bootstrap_admin(&store, email).await?;
+    }
     let registry = Registry::new();
     let geoip = args
         .geoip
         .open()
         .map_err(anyhow::Error::msg)
         .context("--geoip-city-db / --geoip-asn-db")?;
-    let router = ControlServer::new(store, registry.clone())
+    let router = ControlServer::new(store.clone(), registry.clone())
         .with_geoip(geoip)
         .router()
-        .merge(service_routes(registry, Readiness::default()));
+        .merge(service_routes(registry.clone(), Readiness::default()));
     let listener = serve::bind(args.listen, "control plane (--listen)").await?;
     eprintln!(
         "bytefreezer control plane on http://{}",
@@ -35,5 +47,52 @@ pub async fn run(args: ControlArgs) -> Result<()> {
         let _ = signals::terminate().await;
         trigger.trigger();
     });
+    let instance = format!(
+        "control-{}",
+        reporter::hostname()
+            .to_lowercase()
+            .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-")
+    );
+    let reporter = Reporter::new(
+        "control",
+        instance,
+        registry,
+        Readiness::default(),
+        data_dir.unwrap_or_else(|| ".".into()),
+    );
+    let sink = ReportSink::Store {
+        store: store.clone(),
+        account_id: None,
+    };
+    tokio::spawn(reporter::run(reporter, sink, shutdown.clone()));
+    tokio::spawn(prune(store, shutdown.clone()));
     serve::serve(listener, router, shutdown).await
+}
+
+/// The first admin of a fresh store, so a new deployment can log in at all.
+async fn bootstrap_admin(store: &ControlStore, email: &str) -> Result<()> {
+    if store.count_users().await? > 0 {
+        return Ok(());
+    }
+    let Ok(password) = std::env::var("BYTEFREEZER_ADMIN_PASSWORD") else {
+        bail!("--admin-email needs the password in BYTEFREEZER_ADMIN_PASSWORD");
+    };
+    store
+        .create_user(&Actor::system(), None, email, &password, Role::Admin)
+        .await
+        .context("cannot create the first admin")?;
+    tracing::info!("created admin {email}");
+    Ok(())
+}
+
+async fn prune(store: ControlStore, mut shutdown: bytefreezer_telemetry::Shutdown) {
+    loop {
+        if let Err(error) = store.prune(chrono::Duration::days(KEEP_HISTORY_DAYS)).await {
+            tracing::warn!(%error, "cannot prune old statistics and activity");
+        }
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            _ = tokio::time::sleep(Duration::from_secs(600)) => {}
+        }
+    }
 }

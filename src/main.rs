@@ -6,10 +6,12 @@ mod cat;
 mod cli;
 mod config_source;
 mod control;
+mod ctl;
 mod fakedata;
 mod node;
 mod readiness;
 mod replay;
+mod reporter;
 mod role_config;
 mod roles;
 mod serve;
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
             cli::Command::Piper(args) => roles::piper(args).await,
             cli::Command::Packer(args) => roles::packer(args).await,
             cli::Command::Control(args) => control::run(args).await,
+            cli::Command::Ctl(args) => ctl::run(args).await,
             cli::Command::Fakedata(args) => fakedata::run(args).await,
             cli::Command::Cat(args) => cat::run(args),
             cli::Command::Transform(cli::TransformCommand::Test(args)) => transform_test::run(args),

@@ -23,6 +23,9 @@ fn default_data_dir() -> PathBuf {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProxyFile {
+    /// Instance id and the cached control-plane configuration.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
     /// `/healthz`, `/readyz` and `/metrics`. Default 127.0.0.1:9101.
     #[serde(default = "default_proxy_metrics")]
     pub metrics_listen: SocketAddr,
@@ -33,6 +36,8 @@ pub struct ProxyFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiverFile {
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
     pub datasets: DatasetSourceConfig,
     #[serde(default)]
     pub storage: StorageConfig,

@@ -13,14 +13,24 @@ use bytefreezer_telemetry::{
 };
 
 use crate::cli::RoleArgs;
+use crate::config_source::{DatasetSourceConfig, Requester};
+use crate::reporter::{ReportSink, Reporter};
 use crate::role_config::{PackerFile, PiperFile, ProxyFile, ReceiverFile, load};
-use crate::{config_source, node, serve, signals};
+use crate::{config_source, node, reporter, serve, signals};
 
 pub async fn proxy(args: RoleArgs) -> Result<()> {
     let file: ProxyFile = load(&args.config)?;
     let (trigger, shutdown) = shutdown_pair();
     let registry = Registry::new();
-    let datasets = config_source::start(&file.datasets, shutdown.clone()).await?;
+    let instance = node::instance_id(&file.data_dir, "proxy")?;
+    let datasets = datasets(
+        &file.datasets,
+        &file.data_dir,
+        "proxy",
+        Some(&instance),
+        &shutdown,
+    )
+    .await?;
     let proxy = Proxy::new(file.proxy, datasets.clone(), registry.clone())?;
     let readiness = Readiness::default();
     crate::readiness::track_inputs(
@@ -29,6 +39,15 @@ pub async fn proxy(args: RoleArgs) -> Result<()> {
         readiness.clone(),
         shutdown.clone(),
     );
+    report(
+        &file.datasets,
+        "proxy",
+        instance,
+        &registry,
+        &readiness,
+        &file.data_dir,
+        &shutdown,
+    )?;
     let metrics =
         metrics_server(file.metrics_listen, registry, readiness, shutdown.clone()).await?;
     run_until_signal(trigger, proxy.run(shutdown), metrics).await
@@ -39,7 +58,18 @@ pub async fn receiver(args: RoleArgs) -> Result<()> {
     let (trigger, shutdown) = shutdown_pair();
     let registry = Registry::new();
     let buckets = Buckets::open(&file.storage)?;
-    let datasets = config_source::start(&file.datasets, shutdown.clone()).await?;
+    let instance = node::instance_id(&file.data_dir, "receiver")?;
+    let datasets = datasets(&file.datasets, &file.data_dir, "receiver", None, &shutdown).await?;
+    let readiness = Readiness::default();
+    report(
+        &file.datasets,
+        "receiver",
+        instance,
+        &registry,
+        &readiness,
+        &file.data_dir,
+        &shutdown,
+    )?;
     let receiver = Receiver::new(file.receiver, buckets.intake, datasets, registry);
     let none = async { Ok(()) };
     run_until_signal(trigger, receiver.run(shutdown), none).await
@@ -50,16 +80,21 @@ pub async fn piper(args: RoleArgs) -> Result<()> {
     let (trigger, shutdown) = shutdown_pair();
     let registry = Registry::new();
     let buckets = Buckets::open(&file.storage)?;
-    let datasets = config_source::start(&file.datasets, shutdown.clone()).await?;
     let instance = node::instance_id(&file.data_dir, "piper")?;
+    let datasets = datasets(&file.datasets, &file.data_dir, "piper", None, &shutdown).await?;
+    let readiness = Readiness::default();
+    report(
+        &file.datasets,
+        "piper",
+        instance.clone(),
+        &registry,
+        &readiness,
+        &file.data_dir,
+        &shutdown,
+    )?;
     let piper = Piper::new(file.piper, buckets, datasets, instance, registry.clone())?;
-    let metrics = metrics_server(
-        file.metrics_listen,
-        registry,
-        Readiness::default(),
-        shutdown.clone(),
-    )
-    .await?;
+    let metrics =
+        metrics_server(file.metrics_listen, registry, readiness, shutdown.clone()).await?;
     run_until_signal(trigger, piper.run(shutdown), metrics).await
 }
 
@@ -68,17 +103,65 @@ pub async fn packer(args: RoleArgs) -> Result<()> {
     let (trigger, shutdown) = shutdown_pair();
     let registry = Registry::new();
     let buckets = Buckets::open(&file.storage)?;
-    let datasets = config_source::start(&file.datasets, shutdown.clone()).await?;
     let instance = node::instance_id(&file.data_dir, "packer")?;
+    let datasets = datasets(&file.datasets, &file.data_dir, "packer", None, &shutdown).await?;
+    let readiness = Readiness::default();
+    report(
+        &file.datasets,
+        "packer",
+        instance.clone(),
+        &registry,
+        &readiness,
+        &file.data_dir,
+        &shutdown,
+    )?;
     let packer = Packer::new(file.packer, buckets, datasets, instance, registry.clone());
-    let metrics = metrics_server(
-        file.metrics_listen,
-        registry,
-        Readiness::default(),
-        shutdown.clone(),
-    )
-    .await?;
+    let metrics =
+        metrics_server(file.metrics_listen, registry, readiness, shutdown.clone()).await?;
     run_until_signal(trigger, packer.run(shutdown), metrics).await
+}
+
+/// The role's datasets, with its last control-plane configuration cached in its data folder.
+async fn datasets(
+    config: &DatasetSourceConfig,
+    data_dir: &std::path::Path,
+    role: &str,
+    proxy_instance: Option<&str>,
+    shutdown: &Shutdown,
+) -> Result<config_source::ConfigWatch> {
+    let cache = data_dir.join(format!("{role}.dataplane-config.json"));
+    let requester = Requester {
+        proxy_instance,
+        cache: &cache,
+    };
+    config_source::start(config, requester, shutdown.clone()).await
+}
+
+/// Heartbeats to the control plane the role's datasets come from; none for a dataset file.
+fn report(
+    config: &DatasetSourceConfig,
+    role: &'static str,
+    instance: String,
+    registry: &Registry,
+    readiness: &Readiness,
+    data_dir: &std::path::Path,
+    shutdown: &Shutdown,
+) -> Result<()> {
+    let Some(sink) = ReportSink::for_datasets(config)? else {
+        tracing::info!(
+            "{role}: datasets come from a file, so there is no control plane to report to"
+        );
+        return Ok(());
+    };
+    let reporter = Reporter::new(
+        role,
+        instance,
+        registry.clone(),
+        readiness.clone(),
+        data_dir.to_owned(),
+    );
+    tokio::spawn(reporter::run(reporter, sink, shutdown.clone()));
+    Ok(())
 }
 
 async fn metrics_server(

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use bytefreezer_api::{DatasetSpec, FlowSourceSettings, SourceSpec, SyslogSourceSettings};
 use bytefreezer_control::ControlServer;
-use bytefreezer_control_store::{ControlStore, ServiceHeartbeat};
+use bytefreezer_control_store::{Actor, ControlStore, KeyScope, Role};
 use bytefreezer_fakedata::{FakeFormat, SendOptions, send_udp};
 use bytefreezer_packer::{Packer, PackerConfig};
 use bytefreezer_piper::{Piper, PiperConfig};
@@ -19,11 +19,12 @@ use bytefreezer_storage::{Buckets, StorageConfig};
 use bytefreezer_telemetry::{Readiness, Registry, Shutdown, service_routes, shutdown_pair};
 
 use crate::cli::UpArgs;
-use crate::{config_source, node, serve, signals};
+use crate::reporter::{ReportSink, Reporter};
+use crate::{config_source, node, reporter, serve, signals};
 
 const DEMO_TENANT: &str = "demo";
 const DEMO_DATASET: &str = "syslog";
-const ROLES: [&str; 5] = ["control", "proxy", "receiver", "piper", "packer"];
+const ADMIN_EMAIL: &str = "admin@bytefreezer.local";
 
 pub async fn run(args: UpArgs) -> Result<()> {
     let data_dir = args.data_dir.as_path();
@@ -40,8 +41,9 @@ pub async fn run(args: UpArgs) -> Result<()> {
     ))
     .await
     .context("cannot open the control store")?;
-    seed_demo(&store, &args).await?;
+    let demo_account = seed_demo(&store, &args).await?;
     let proxy_key = proxy_api_key(&store, &data_dir).await?;
+    let admin_password = admin_login(&store, &data_dir).await?;
     let datasets = config_source::from_store(store.clone(), pipeline_shutdown.clone()).await?;
 
     let buckets = Buckets::open(&StorageConfig::Local {
@@ -113,14 +115,16 @@ pub async fn run(args: UpArgs) -> Result<()> {
         pipeline_shutdown.clone(),
     );
     let router = ControlServer::new(store.clone(), registry.clone())
+        .with_public_status()
         .with_geoip(geoip)
         .with_parquet_location(parquet_folder.display().to_string())
         .router()
         .merge(receiver.router())
-        .merge(service_routes(registry.clone(), readiness));
+        .merge(service_routes(registry.clone(), readiness.clone()));
 
     println!("bytefreezer up {}", env!("CARGO_PKG_VERSION"));
     println!("  dashboard  http://{http_address}/");
+    println!("  login      {ADMIN_EMAIL} / {admin_password}");
     println!(
         "  syslog     udp://{} (dataset {DEMO_TENANT}/{DEMO_DATASET}, testing mode)",
         args.syslog_bind
@@ -152,11 +156,29 @@ pub async fn run(args: UpArgs) -> Result<()> {
     let piper_task = tokio::spawn(piper.run(pipeline_shutdown.clone()));
     let packer_task = tokio::spawn(packer.run(pipeline_shutdown.clone()));
     let proxy_task = tokio::spawn(proxy.run(inputs_shutdown.clone()));
-    tokio::spawn(heartbeats(
-        store.clone(),
-        instance.clone(),
-        pipeline_shutdown.clone(),
-    ));
+    let reports = ReportSink::Store {
+        store: store.clone(),
+        account_id: Some(demo_account),
+    };
+    for role in ["control", "proxy", "receiver", "piper", "packer"] {
+        let role_readiness = if role == "proxy" {
+            readiness.clone()
+        } else {
+            Readiness::default()
+        };
+        let reporter = Reporter::new(
+            role,
+            format!("{instance}-{role}"),
+            registry.clone(),
+            role_readiness,
+            data_dir.clone(),
+        );
+        tokio::spawn(reporter::run(
+            reporter,
+            reports.clone(),
+            pipeline_shutdown.clone(),
+        ));
+    }
     let fakedata_task = (!args.no_fakedata).then(|| {
         tokio::spawn(fakedata(
             args.syslog_bind,
@@ -235,9 +257,10 @@ fn demo_datasets(args: &UpArgs) -> Vec<DatasetSpec> {
 
 /// Creates the demo account, tenant and datasets on first start; later starts keep what the
 /// user changed, except the listen addresses, which follow the command line.
-async fn seed_demo(store: &ControlStore, args: &UpArgs) -> Result<()> {
+async fn seed_demo(store: &ControlStore, args: &UpArgs) -> Result<String> {
+    let mut account = String::new();
     for demo in demo_datasets(args) {
-        store.ensure_demo(&demo).await?;
+        account = store.ensure_demo(&demo).await?;
         let existing = store.dataset(&demo.tenant_id, &demo.dataset_id).await?;
         // A demo dataset whose plugin the user changed is theirs to keep.
         if let Some(mut existing) = existing
@@ -245,10 +268,32 @@ async fn seed_demo(store: &ControlStore, args: &UpArgs) -> Result<()> {
             && existing.source.bind() != demo.source.bind()
         {
             existing.source.set_bind(demo.source.bind());
-            store.update_dataset(&existing).await?;
+            store.update_dataset(&Actor::system(), &existing).await?;
         }
     }
-    Ok(())
+    Ok(account)
+}
+
+/// The dashboard's first admin: created with a random password on first start, which stays
+/// (mode 0600) in the data folder so each start can print it.
+async fn admin_login(store: &ControlStore, data_dir: &Path) -> Result<String> {
+    let path = data_dir.join("admin-password");
+    if let Ok(password) = std::fs::read_to_string(&path)
+        && store.count_users().await? > 0
+    {
+        return Ok(password.trim().to_owned());
+    }
+    if store.count_users().await? > 0 {
+        return Ok(format!("(set by you; {} is gone)", path.display()));
+    }
+    let mut secret = [0u8; 12];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut secret);
+    let password = hex::encode(secret);
+    store
+        .create_user(&Actor::system(), None, ADMIN_EMAIL, &password, Role::Admin)
+        .await?;
+    write_secret(&path, &password)?;
+    Ok(password)
 }
 
 /// The in-process proxy authenticates to the receiver like a remote one would, with an API key
@@ -268,7 +313,13 @@ async fn proxy_api_key(store: &ControlStore, data_dir: &Path) -> Result<String> 
         }
     }
     let name = format!("up-proxy-{}", uuid::Uuid::new_v4().simple());
-    let key = store.create_api_key(&name, DEMO_TENANT, None).await?;
+    let scope = KeyScope::Tenant {
+        tenant_id: DEMO_TENANT.into(),
+        dataset_id: None,
+    };
+    let (key, _) = store
+        .create_api_key(&Actor::system(), &name, &scope)
+        .await?;
     write_secret(&path, &key)?;
     Ok(key)
 }
@@ -341,36 +392,4 @@ async fn drain(buckets: &Buckets, limit: Duration) {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-async fn heartbeats(store: ControlStore, instance: String, mut shutdown: Shutdown) {
-    let started_at = chrono::Utc::now();
-    let host = hostname();
-    loop {
-        for role in ROLES {
-            let heartbeat = ServiceHeartbeat {
-                instance_id: format!("{instance}-{role}"),
-                role: role.into(),
-                host: host.clone(),
-                version: env!("CARGO_PKG_VERSION").into(),
-                started_at,
-                last_seen: chrono::Utc::now(),
-                healthy: true,
-                detail: "in-process (bytefreezer up)".into(),
-            };
-            if let Err(error) = store.record_heartbeat(&heartbeat).await {
-                tracing::warn!(%error, role, "cannot record heartbeat");
-            }
-        }
-        tokio::select! {
-            _ = shutdown.wait() => return,
-            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
-        }
-    }
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|name| name.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".into())
 }

@@ -1,5 +1,6 @@
 //! Types shared by the control plane and the data plane: dataset specifications, the
-//! configuration snapshot each data-side service works from, and ingest-key authorization.
+//! configuration snapshot each data-side service works from, ingest-key authorization and the
+//! report every service sends with its heartbeat.
 //!
 //! Pure serde types and small pure functions. It must not do I/O or depend on any data-plane
 //! I/O crate; it is the only thing the two planes share besides HTTP.
@@ -7,6 +8,7 @@
 mod dataplane_config;
 mod dataset;
 mod keys;
+mod report;
 
 pub use bytefreezer_transform::{FilterSpec, PipelineSpec};
 pub use dataplane_config::{AuthorizeError, DataPlaneConfig, IngestKey};
@@ -14,3 +16,6 @@ pub use dataset::{
     DatasetSpec, FlowSourceSettings, SourceSpec, SyslogSourceSettings, SyslogTransport,
 };
 pub use keys::hash_api_key;
+pub use report::{
+    ActivityReport, DATASET_METRICS, DatasetCounters, OpenPartition, ServiceReport, SystemMetrics,
+};

@@ -172,3 +172,18 @@ mod tests {
         );
     }
 }
+
+/// What `/` shows on a standalone control plane until the dashboard's login page exists: where
+/// the API and its description are.
+pub fn render_login_notice() -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>bytefreezer control plane</title><style>{STYLE}</style></head><body>\
+         <header><h1>bytefreezer control plane</h1><span>{}</span></header><main><section>\
+         <h2>Sign in through the API</h2><p>Log in with <code>POST /api/v1/auth/login</code> or use \
+         <code>bytefreezer ctl</code>; services and scripts send <code>Authorization: Bearer &lt;api key&gt;</code>.</p>\
+         <p>The API is described at <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>.</p>\
+         </section></main></body></html>",
+        env!("CARGO_PKG_VERSION")
+    )
+}

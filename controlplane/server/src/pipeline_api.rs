@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bytefreezer_api::PipelineSpec;
 use bytefreezer_transform::{
@@ -16,7 +16,10 @@ use bytefreezer_transform::{
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::routes::{ServerState, bearer_key, internal};
+use crate::api_error::ApiError;
+use crate::auth::Principal;
+use crate::datasets_api::visible_dataset;
+use crate::routes::ServerState;
 
 /// Test Transformation accepts at most this many sample events, so a paste cannot hog the
 /// control plane.
@@ -44,43 +47,9 @@ fn invalid_pipeline(problem: PipelineError) -> Response {
         .into_response()
 }
 
-/// The tenant of the `Authorization: Bearer` key, or the response to send instead.
-pub(crate) async fn caller_tenant(
-    state: &ServerState,
-    headers: &HeaderMap,
-) -> Result<String, Response> {
-    let key = bearer_key(headers);
-    let unauthorized = || {
-        error(
-            StatusCode::UNAUTHORIZED,
-            "send a valid API key as `Authorization: Bearer <key>`",
-        )
-    };
-    let Some(key) = key else {
-        return Err(unauthorized());
-    };
-    match state.store.api_key_tenant(key).await {
-        Ok(Some(tenant)) => Ok(tenant),
-        Ok(None) => Err(unauthorized()),
-        Err(problem) => Err(internal(problem)),
-    }
-}
-
-/// The caller may read or change `tenant`'s datasets. A dataset of another tenant answers
-/// exactly like a missing one.
-async fn authorize_tenant(
-    state: &ServerState,
-    headers: &HeaderMap,
-    tenant: &str,
-    dataset: &str,
-) -> Result<(), Response> {
-    if caller_tenant(state, headers).await? == tenant {
-        Ok(())
-    } else {
-        Err(no_dataset(tenant, dataset))
-    }
-}
-
+/// Every filter a pipeline can use, with its settings schema and an example.
+#[utoipa::path(get, path = "/api/v1/transform/filters", tag = "pipelines",
+    responses((status = 200, body = Object)))]
 pub(crate) async fn filters() -> Response {
     Json(json!({ "filters": filter_catalog() })).into_response()
 }
@@ -93,14 +62,14 @@ pub(crate) struct TrialRequest {
     events: Vec<serde_json::Map<String, serde_json::Value>>,
 }
 
+/// Test Transformation: run a pipeline over pasted sample events, in memory, nothing kept.
+#[utoipa::path(post, path = "/api/v1/transform/test", tag = "pipelines", request_body = Object,
+    responses((status = 200, body = Object), (status = 400), (status = 422)))]
 pub(crate) async fn test_transformation(
     State(state): State<Arc<ServerState>>,
-    headers: HeaderMap,
+    _principal: Principal,
     body: Bytes,
 ) -> Response {
-    if let Err(response) = caller_tenant(&state, &headers).await {
-        return response;
-    }
     let request: TrialRequest = match json_body(&body) {
         Ok(request) => request,
         Err(problem) => return error(StatusCode::BAD_REQUEST, problem),
@@ -130,8 +99,10 @@ pub(crate) async fn test_transformation(
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("events: {problem}"),
         ),
-        Ok(Err(problem)) => internal(problem),
-        Err(panic) => internal(format!("test transformation failed: {panic}")),
+        Ok(Err(problem)) => ApiError::Unavailable(problem.to_string()).into_response(),
+        Err(panic) => {
+            ApiError::Unavailable(format!("test transformation failed: {panic}")).into_response()
+        }
     }
 }
 
@@ -145,36 +116,35 @@ fn pipeline_document(tenant: &str, dataset: &str, pipeline: &PipelineSpec) -> Re
     .into_response()
 }
 
-fn no_dataset(tenant: &str, dataset: &str) -> Response {
-    error(
-        StatusCode::NOT_FOUND,
-        format!("dataset {tenant}/{dataset} not found"),
-    )
-}
-
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/datasets/{dataset}/pipeline", tag = "pipelines",
+    params(("tenant" = String, Path), ("dataset" = String, Path)),
+    responses((status = 200, body = Object), (status = 404)))]
 pub(crate) async fn get_pipeline(
     State(state): State<Arc<ServerState>>,
-    headers: HeaderMap,
+    principal: Principal,
     Path((tenant, dataset)): Path<(String, String)>,
 ) -> Response {
-    if let Err(response) = authorize_tenant(&state, &headers, &tenant, &dataset).await {
-        return response;
-    }
-    match state.store.dataset(&tenant, &dataset).await {
-        Ok(Some(spec)) => pipeline_document(&tenant, &dataset, &spec.pipeline),
-        Ok(None) => no_dataset(&tenant, &dataset),
-        Err(problem) => internal(problem),
+    match visible_dataset(&state, &principal, &tenant, &dataset).await {
+        Ok(record) => pipeline_document(&tenant, &dataset, &record.spec.pipeline),
+        Err(problem) => problem.into_response(),
     }
 }
 
+/// Replace a dataset's pipeline after validating it; services pick it up within seconds.
+#[utoipa::path(put, path = "/api/v1/tenants/{tenant}/datasets/{dataset}/pipeline", tag = "pipelines",
+    request_body = Object, params(("tenant" = String, Path), ("dataset" = String, Path)),
+    responses((status = 200, body = Object), (status = 400), (status = 404), (status = 422)))]
 pub(crate) async fn put_pipeline(
     State(state): State<Arc<ServerState>>,
-    headers: HeaderMap,
+    principal: Principal,
     Path((tenant, dataset)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    if let Err(response) = authorize_tenant(&state, &headers, &tenant, &dataset).await {
-        return response;
+    if let Err(problem) = visible_dataset(&state, &principal, &tenant, &dataset).await {
+        return problem.into_response();
+    }
+    if let Err(problem) = principal.require_write() {
+        return problem.into_response();
     }
     let pipeline: PipelineSpec = match json_body(&body) {
         Ok(pipeline) => pipeline,
@@ -185,19 +155,16 @@ pub(crate) async fn put_pipeline(
     }
     match state
         .store
-        .set_dataset_pipeline(&tenant, &dataset, &pipeline)
+        .set_dataset_pipeline(&principal.actor, &tenant, &dataset, &pipeline)
         .await
     {
-        Ok(()) => {
+        Ok(_) => {
             tracing::info!(
                 "dataset {tenant}/{dataset}: pipeline {} saved",
                 pipeline_version(&pipeline)
             );
             pipeline_document(&tenant, &dataset, &pipeline)
         }
-        Err(bytefreezer_control_store::StoreError::NotFound { .. }) => {
-            no_dataset(&tenant, &dataset)
-        }
-        Err(problem) => internal(problem),
+        Err(problem) => ApiError::from(problem).into_response(),
     }
 }

@@ -2,24 +2,35 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method};
+use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use bytefreezer_control_store::ControlStore;
 use bytefreezer_telemetry::Registry;
 use bytefreezer_transform::GeoIp;
-use sha2::{Digest, Sha256};
+use tokio::sync::watch;
 
-use crate::page::render_page;
-use crate::pipeline_api;
+use crate::api_error::{ApiError, ApiResult};
+use crate::auth::authenticate;
+use crate::page::{render_login_notice, render_page};
 use crate::status::{PipelineCounters, Status, dataset_status, service_status};
+use crate::{
+    accounts_api, audit_api, config_api, datasets_api, keys_api, openapi, pipeline_api,
+    registry_api, session_api,
+};
 
 pub(crate) struct ServerState {
     pub(crate) store: ControlStore,
     registry: Registry,
     parquet_location: Option<String>,
     pub(crate) geoip: GeoIp,
+    /// Bumped after every successful change, so long-polling services answer at once.
+    pub(crate) changes: watch::Sender<u64>,
+    /// Whether `/` and `/api/v1/status` answer without login (only `bytefreezer up`, which
+    /// listens on loopback by default).
+    public_status: bool,
 }
 
 pub struct ControlServer {
@@ -34,6 +45,8 @@ impl ControlServer {
                 registry,
                 parquet_location: None,
                 geoip: GeoIp::default(),
+                changes: watch::channel(0).0,
+                public_status: false,
             },
         }
     }
@@ -50,47 +63,137 @@ impl ControlServer {
         self
     }
 
+    /// Serve the status page and `/api/v1/status` without login.
+    pub fn with_public_status(mut self) -> Self {
+        self.state.public_status = true;
+        self
+    }
+
     pub fn router(self) -> Router {
+        let state = Arc::new(self.state);
+        let tenant_dataset = "/api/v1/tenants/{tenant}/datasets/{dataset}";
         Router::new()
             .route("/", get(page))
+            .route("/api/v1/openapi.json", get(openapi::document))
             .route("/api/v1/status", get(status))
-            .route("/api/v1/datasets", get(datasets))
-            .route("/api/v1/dataplane/config", get(dataplane_config))
+            .route("/api/v1/auth/login", post(session_api::login))
+            .route("/api/v1/auth/logout", post(session_api::logout))
+            .route("/api/v1/auth/me", get(session_api::me))
+            .route(
+                "/api/v1/accounts",
+                get(accounts_api::list_accounts).post(accounts_api::create_account),
+            )
+            .route(
+                "/api/v1/accounts/{account}",
+                get(accounts_api::get_account)
+                    .put(accounts_api::update_account)
+                    .delete(accounts_api::delete_account),
+            )
+            .route(
+                "/api/v1/users",
+                get(accounts_api::list_users).post(accounts_api::create_user),
+            )
+            .route("/api/v1/users/{user}", delete(accounts_api::delete_user))
+            .route(
+                "/api/v1/tenants",
+                get(datasets_api::list_tenants).post(datasets_api::create_tenant),
+            )
+            .route(
+                "/api/v1/tenants/{tenant}",
+                get(datasets_api::get_tenant)
+                    .put(datasets_api::update_tenant)
+                    .delete(datasets_api::delete_tenant),
+            )
+            .route("/api/v1/datasets", get(datasets_api::list_all_datasets))
+            .route(
+                "/api/v1/tenants/{tenant}/datasets",
+                get(datasets_api::list_datasets).post(datasets_api::create_dataset),
+            )
+            .route(
+                tenant_dataset,
+                get(datasets_api::get_dataset)
+                    .put(datasets_api::update_dataset)
+                    .delete(datasets_api::delete_dataset),
+            )
+            .route(
+                &format!("{tenant_dataset}/pause"),
+                post(datasets_api::pause_dataset),
+            )
+            .route(
+                &format!("{tenant_dataset}/resume"),
+                post(datasets_api::resume_dataset),
+            )
+            .route(
+                &format!("{tenant_dataset}/assignment"),
+                put(datasets_api::assign_dataset),
+            )
+            .route(
+                &format!("{tenant_dataset}/pipeline"),
+                get(pipeline_api::get_pipeline).put(pipeline_api::put_pipeline),
+            )
+            .route(
+                &format!("{tenant_dataset}/statistics"),
+                get(registry_api::dataset_statistics),
+            )
+            .route(
+                "/api/v1/keys",
+                get(keys_api::list_keys).post(keys_api::create_key),
+            )
+            .route("/api/v1/keys/{key}", delete(keys_api::revoke_key))
+            .route("/api/v1/services", get(registry_api::list_services))
+            .route("/api/v1/services/report", post(registry_api::report))
+            .route("/api/v1/statistics", get(registry_api::statistics))
+            .route("/api/v1/activity", get(registry_api::activity))
+            .route("/api/v1/audit", get(audit_api::audit))
+            .route(
+                "/api/v1/dataplane/config",
+                get(config_api::dataplane_config),
+            )
             .route("/api/v1/transform/filters", get(pipeline_api::filters))
             .route(
                 "/api/v1/transform/test",
                 post(pipeline_api::test_transformation),
             )
-            .route(
-                "/api/v1/tenants/{tenant}/datasets/{dataset}/pipeline",
-                get(pipeline_api::get_pipeline).put(pipeline_api::put_pipeline),
-            )
-            .with_state(Arc::new(self.state))
+            .fallback(not_found)
+            .layer(middleware::from_fn_with_state(
+                state.clone(),
+                announce_changes,
+            ))
+            .with_state(state)
     }
 }
 
-/// The API key a caller sends as `Authorization: Bearer <key>`.
-pub(crate) fn bearer_key(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim)
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such API route; see /api/v1/openapi.json".into())
 }
 
-pub(crate) fn internal(error: impl std::fmt::Display) -> Response {
-    tracing::error!("control plane: {error}");
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        Json(serde_json::json!({ "error": format!("control store unavailable: {error}") })),
-    )
-        .into_response()
+/// Wakes long-polling services after a change succeeded.
+async fn announce_changes(
+    State(state): State<Arc<ServerState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mutates = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) && !request.uri().path().starts_with("/api/v1/services/report")
+        && !request.uri().path().starts_with("/api/v1/auth/")
+        && !request.uri().path().starts_with("/api/v1/transform/test");
+    let response = next.run(request).await;
+    if mutates && response.status().is_success() {
+        state.changes.send_modify(|generation| *generation += 1);
+    }
+    response
 }
 
-async fn collect_status(state: &ServerState) -> Result<Status, Response> {
+async fn collect_status(
+    state: &ServerState,
+    account: Option<&str>,
+    tenant: Option<&str>,
+) -> ApiResult<Status> {
     let now = chrono::Utc::now();
-    let services = state.store.list_services().await.map_err(internal)?;
-    let datasets = state.store.list_datasets().await.map_err(internal)?;
+    let services = state.store.list_services(account).await?;
+    let datasets = state.store.list_dataset_records(account, tenant).await?;
     Ok(Status {
         version: env!("CARGO_PKG_VERSION"),
         parquet_location: state.parquet_location.clone(),
@@ -104,60 +207,30 @@ async fn collect_status(state: &ServerState) -> Result<Status, Response> {
 }
 
 async fn page(State(state): State<Arc<ServerState>>) -> Response {
-    match collect_status(&state).await {
+    if !state.public_status {
+        return Html(render_login_notice()).into_response();
+    }
+    match collect_status(&state, None, None).await {
         Ok(status) => Html(render_page(&status)).into_response(),
-        Err(response) => response,
+        Err(error) => error.into_response(),
     }
 }
 
-async fn status(State(state): State<Arc<ServerState>>) -> Response {
-    match collect_status(&state).await {
-        Ok(status) => Json(status).into_response(),
-        Err(response) => response,
+async fn status(
+    State(state): State<Arc<ServerState>>,
+    method: Method,
+    headers: HeaderMap,
+) -> ApiResult<Json<Status>> {
+    if state.public_status {
+        return Ok(Json(collect_status(&state, None, None).await?));
     }
-}
-
-async fn datasets(State(state): State<Arc<ServerState>>) -> Response {
-    match state.store.list_datasets().await {
-        Ok(datasets) => Json(datasets).into_response(),
-        Err(error) => internal(error),
-    }
-}
-
-/// The data side's configuration, for any valid API key. The ETag lets pollers skip unchanged
-/// configurations with `If-None-Match`.
-async fn dataplane_config(State(state): State<Arc<ServerState>>, headers: HeaderMap) -> Response {
-    let authorized = match bearer_key(&headers) {
-        Some(key) => state.store.api_key_is_valid(key).await.unwrap_or(false),
-        None => false,
-    };
-    if !authorized {
-        return (StatusCode::UNAUTHORIZED, Json(serde_json::json!({ "error": "send a valid API key as `Authorization: Bearer <key>`" })))
-            .into_response();
-    }
-    let config = match state.store.dataplane_config().await {
-        Ok(config) => config,
-        Err(error) => return internal(error),
-    };
-    let body = match serde_json::to_vec(&config) {
-        Ok(body) => body,
-        Err(error) => return internal(error),
-    };
-    let etag = format!("\"{}\"", &hex::encode(Sha256::digest(&body))[..32]);
-    let unchanged = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.split(',').any(|candidate| candidate.trim() == etag));
-    if unchanged {
-        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
-    }
-    (
-        StatusCode::OK,
-        [
-            (header::ETAG, etag),
-            (header::CONTENT_TYPE, "application/json".to_owned()),
-        ],
-        body,
-    )
-        .into_response()
+    let principal = authenticate(&state.store, &method, &headers).await?;
+    Ok(Json(
+        collect_status(
+            &state,
+            principal.account_filter(),
+            principal.tenant_filter(),
+        )
+        .await?,
+    ))
 }

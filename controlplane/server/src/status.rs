@@ -1,5 +1,4 @@
-use bytefreezer_api::DatasetSpec;
-use bytefreezer_control_store::ServiceHeartbeat;
+use bytefreezer_control_store::{DatasetRecord, ServiceRecord};
 use bytefreezer_telemetry::Registry;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -16,14 +15,23 @@ pub struct Status {
     pub pipeline: PipelineCounters,
 }
 
-#[derive(Debug, Serialize)]
+/// A service as the status page and `/api/v1/services` show it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ServiceStatus {
     pub role: String,
     pub instance_id: String,
     pub host: String,
     pub version: String,
+    /// `Starting`, `Healthy`, `Degraded` or `Unhealthy`.
     pub health: &'static str,
+    /// Why it is not Healthy; empty when it is.
     pub reason: String,
+    pub cpu_percent: f64,
+    pub memory_bytes: u64,
+    pub disk_free_bytes: u64,
+    pub disk_total_bytes: u64,
+    pub uptime_secs: u64,
+    pub registered_at: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
 }
 
@@ -36,6 +44,7 @@ pub struct DatasetStatus {
     pub listen: String,
     pub testing: bool,
     pub active: bool,
+    pub assigned_proxy: Option<String>,
 }
 
 /// Totals of the pipeline counters of this process (every stage inside `bytefreezer up`).
@@ -67,32 +76,43 @@ impl PipelineCounters {
     }
 }
 
-/// Healthy, Degraded (it says why) or Unhealthy (missed heartbeats), from the last report.
-pub fn health_label(heartbeat: &ServiceHeartbeat, now: DateTime<Utc>) -> (&'static str, String) {
-    let silent = (now - heartbeat.last_seen).num_seconds();
+/// Starting until the first ready report, Unhealthy after missed heartbeats, Degraded when the
+/// last report showed errors, drops or lag (with the reason), Healthy otherwise.
+pub fn health_label(service: &ServiceRecord, now: DateTime<Utc>) -> (&'static str, String) {
+    let silent = (now - service.last_seen).num_seconds();
     if silent > UNHEALTHY_AFTER_SECS {
         ("Unhealthy", format!("no heartbeat for {silent} s"))
-    } else if !heartbeat.healthy {
-        ("Degraded", heartbeat.detail.clone())
+    } else if !service.ready {
+        ("Starting", "waiting for its first ready report".into())
+    } else if !service.healthy {
+        ("Degraded", service.detail.clone())
     } else {
-        ("Healthy", heartbeat.detail.clone())
+        ("Healthy", String::new())
     }
 }
 
-pub fn service_status(heartbeat: ServiceHeartbeat, now: DateTime<Utc>) -> ServiceStatus {
-    let (health, reason) = health_label(&heartbeat, now);
+pub fn service_status(service: ServiceRecord, now: DateTime<Utc>) -> ServiceStatus {
+    let (health, reason) = health_label(&service, now);
+    let system = service.report.system;
     ServiceStatus {
-        role: heartbeat.role,
-        instance_id: heartbeat.instance_id,
-        host: heartbeat.host,
-        version: heartbeat.version,
+        role: service.role,
+        instance_id: service.instance_id,
+        host: service.host,
+        version: service.version,
         health,
         reason,
-        last_seen: heartbeat.last_seen,
+        cpu_percent: system.cpu_percent,
+        memory_bytes: system.memory_bytes,
+        disk_free_bytes: system.disk_free_bytes,
+        disk_total_bytes: system.disk_total_bytes,
+        uptime_secs: system.uptime_secs,
+        registered_at: service.registered_at,
+        last_seen: service.last_seen,
     }
 }
 
-pub fn dataset_status(spec: DatasetSpec) -> DatasetStatus {
+pub fn dataset_status(record: DatasetRecord) -> DatasetStatus {
+    let spec = record.spec;
     let listen = format!("udp://{}", spec.source.bind());
     DatasetStatus {
         plugin: spec.source.plugin_name(),
@@ -102,5 +122,6 @@ pub fn dataset_status(spec: DatasetSpec) -> DatasetStatus {
         listen,
         testing: spec.testing,
         active: spec.active,
+        assigned_proxy: record.assigned_proxy,
     }
 }

@@ -1,9 +1,22 @@
 use bytefreezer_api::{DatasetSpec, SourceSpec, SyslogSourceSettings};
 use bytefreezer_control::ControlServer;
-use bytefreezer_control_store::ControlStore;
+use bytefreezer_control_store::{Actor, ControlStore, KeyScope, Role};
 use bytefreezer_telemetry::Registry;
+use serde_json::{Value, json};
 
-async fn serve() -> (String, ControlStore, String, tempfile::TempDir) {
+struct Control {
+    base: String,
+    store: ControlStore,
+    /// A key of tenant `demo`.
+    key: String,
+    account: String,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+const ADMIN: (&str, &str) = ("admin@example.com", "admin password 1");
+
+async fn serve() -> Control {
     let dir = tempfile::tempdir().unwrap();
     let store = ControlStore::connect(&format!("sqlite://{}", dir.path().join("c.db").display()))
         .await
@@ -17,24 +30,125 @@ async fn serve() -> (String, ControlStore, String, tempfile::TempDir) {
         testing: true,
         active: true,
     };
-    store.ensure_demo(&dataset).await.unwrap();
-    let key = store.create_api_key("svc", "demo", None).await.unwrap();
+    let account = store.ensure_demo(&dataset).await.unwrap();
+    let scope = KeyScope::Tenant {
+        tenant_id: "demo".into(),
+        dataset_id: None,
+    };
+    let (key, _) = store
+        .create_api_key(&Actor::system(), "svc", &scope)
+        .await
+        .unwrap();
+    store
+        .create_user(&Actor::system(), None, ADMIN.0, ADMIN.1, Role::Admin)
+        .await
+        .unwrap();
     let registry = Registry::new();
     registry
         .counter("bytefreezer_packer_rows_total", "", &[("tenant", "demo")])
         .increment(42);
     let router = ControlServer::new(store.clone(), registry)
+        .with_public_status()
         .with_parquet_location("/data/parquet".into())
         .router();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await });
-    (base, store, key, dir)
+    Control {
+        base,
+        store,
+        key,
+        account,
+        http: reqwest::Client::new(),
+        _dir: dir,
+    }
+}
+
+/// A logged-in dashboard session: the cookie and the CSRF token.
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+impl Control {
+    async fn login(&self, email: &str, password: &str) -> Session {
+        let response = self
+            .http
+            .post(format!("{}/api/v1/auth/login", self.base))
+            .json(&json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let set_cookie = response.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            set_cookie.contains("HttpOnly")
+                && set_cookie.contains("Secure")
+                && set_cookie.contains("SameSite=Strict"),
+            "{set_cookie}"
+        );
+        let cookie = set_cookie.split(';').next().unwrap().to_owned();
+        let body: Value = response.json().await.unwrap();
+        Session {
+            cookie,
+            csrf: body["csrf_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Sends with an API key (`Auth::Key`) or a session, returning status and JSON body.
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        auth: &Auth<'_>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        request = match auth {
+            Auth::Key(key) => request.bearer_auth(key),
+            Auth::Session(session) => request
+                .header("cookie", &session.cookie)
+                .header("x-csrf-token", &session.csrf),
+            Auth::SessionWithoutCsrf(session) => request.header("cookie", &session.cookie),
+            Auth::None => request,
+        };
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+}
+
+enum Auth<'a> {
+    Key(&'a str),
+    Session(&'a Session),
+    SessionWithoutCsrf(&'a Session),
+    None,
+}
+
+fn syslog_dataset(id: &str, port: u16) -> Value {
+    json!({
+        "dataset_id": id,
+        "name": format!("{id} logs"),
+        "source": { "plugin": "syslog", "settings": { "bind": format!("127.0.0.1:{port}") } },
+        "testing": true,
+    })
 }
 
 #[tokio::test]
 async fn status_page_and_json_show_datasets_and_counters_escaped() {
-    let (base, _store, _key, _dir) = serve().await;
+    let control = serve().await;
+    let base = &control.base;
     let page = reqwest::get(format!("{base}/")).await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
@@ -56,18 +170,21 @@ async fn status_page_and_json_show_datasets_and_counters_escaped() {
         .unwrap();
     assert_eq!(status["pipeline"]["packer_rows"], 42);
     assert_eq!(status["datasets"][0]["dataset_id"], "syslog");
-    let datasets: serde_json::Value = reqwest::get(format!("{base}/api/v1/datasets"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, datasets) = control
+        .call("GET", "/api/v1/datasets", &Auth::Key(&control.key), None)
+        .await;
+    assert_eq!(status, 200);
     assert_eq!(datasets[0]["source"]["plugin"], "syslog");
+    let (status, _) = control
+        .call("GET", "/api/v1/datasets", &Auth::None, None)
+        .await;
+    assert_eq!(status, 401, "datasets are not public");
 }
 
 #[tokio::test]
 async fn dataplane_config_needs_a_key_and_supports_etags() {
-    let (base, store, key, _dir) = serve().await;
+    let control = serve().await;
+    let (base, store, key) = (&control.base, &control.store, &control.key);
     let client = reqwest::Client::new();
     let url = format!("{base}/api/v1/dataplane/config");
     assert_eq!(client.get(&url).send().await.unwrap().status(), 401);
@@ -95,7 +212,7 @@ async fn dataplane_config_needs_a_key_and_supports_etags() {
         .unwrap();
     assert_eq!(again.status(), 304);
     store
-        .set_dataset_active("demo", "syslog", false)
+        .set_dataset_active(&Actor::system(), "demo", "syslog", false)
         .await
         .unwrap();
     let changed = client
@@ -111,4 +228,521 @@ async fn dataplane_config_needs_a_key_and_supports_etags() {
         config.datasets.is_empty(),
         "paused datasets leave the data side"
     );
+}
+
+#[tokio::test]
+async fn long_poll_answers_as_soon_as_a_dataset_is_paused() {
+    let control = serve().await;
+    let url = format!("{}/api/v1/dataplane/config", control.base);
+    let first = control
+        .http
+        .get(&url)
+        .bearer_auth(&control.key)
+        .send()
+        .await
+        .unwrap();
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    let waiting = {
+        let http = control.http.clone();
+        let (url, key, etag) = (url.clone(), control.key.clone(), etag.clone());
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let response = http
+                .get(&url)
+                .query(&[("wait", "20")])
+                .bearer_auth(&key)
+                .header("if-none-match", &etag)
+                .send()
+                .await
+                .unwrap();
+            (
+                response.status().as_u16(),
+                started.elapsed(),
+                response.json::<Value>().await.ok(),
+            )
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let (status, paused) = control
+        .call(
+            "POST",
+            "/api/v1/tenants/demo/datasets/syslog/pause",
+            &Auth::Key(&control.key),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{paused}");
+    assert_eq!(paused["active"], false);
+    let (status, elapsed, body) = waiting.await.unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        elapsed < std::time::Duration::from_secs(5),
+        "took {elapsed:?}"
+    );
+    assert_eq!(body.unwrap()["datasets"], json!([]));
+    // Nothing changes: the wait ends with 304 after the asked time.
+    let started = std::time::Instant::now();
+    let unchanged = control
+        .http
+        .get(&url)
+        .query(&[("wait", "1")])
+        .bearer_auth(&control.key)
+        .send()
+        .await
+        .unwrap();
+    let etag = unchanged.headers()["etag"].to_str().unwrap().to_owned();
+    let unchanged = control
+        .http
+        .get(&url)
+        .query(&[("wait", "1")])
+        .bearer_auth(&control.key)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unchanged.status(), 304);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+}
+
+#[tokio::test]
+async fn another_tenants_things_answer_404_whatever_the_path() {
+    let control = serve().await;
+    let admin = control.login(ADMIN.0, ADMIN.1).await;
+    let (status, other) = control
+        .call(
+            "POST",
+            "/api/v1/accounts",
+            &Auth::Session(&admin),
+            Some(json!({ "name": "other" })),
+        )
+        .await;
+    assert_eq!(status, 201, "{other}");
+    let other_account = other["id"].as_str().unwrap().to_owned();
+    let (status, _) = control
+        .call(
+            "POST",
+            "/api/v1/tenants",
+            &Auth::Session(&admin),
+            Some(json!({ "tenant_id": "rival", "name": "Rival", "account_id": other_account })),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, body) = control
+        .call(
+            "POST",
+            "/api/v1/tenants/rival/datasets",
+            &Auth::Session(&admin),
+            Some(syslog_dataset("fw", 6514)),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let key = Auth::Key(&control.key);
+    for (method, path) in [
+        ("GET", "/api/v1/tenants/rival"),
+        ("PUT", "/api/v1/tenants/rival"),
+        ("DELETE", "/api/v1/tenants/rival"),
+        ("GET", "/api/v1/tenants/rival/datasets"),
+        ("POST", "/api/v1/tenants/rival/datasets"),
+        ("GET", "/api/v1/tenants/rival/datasets/fw"),
+        ("PUT", "/api/v1/tenants/rival/datasets/fw"),
+        ("DELETE", "/api/v1/tenants/rival/datasets/fw"),
+        ("POST", "/api/v1/tenants/rival/datasets/fw/pause"),
+        ("POST", "/api/v1/tenants/rival/datasets/fw/resume"),
+        ("PUT", "/api/v1/tenants/rival/datasets/fw/assignment"),
+        ("GET", "/api/v1/tenants/rival/datasets/fw/pipeline"),
+        ("PUT", "/api/v1/tenants/rival/datasets/fw/pipeline"),
+        ("GET", "/api/v1/tenants/rival/datasets/fw/statistics"),
+        ("GET", &format!("/api/v1/accounts/{other_account}")),
+        ("GET", "/api/v1/tenants/nope/datasets/fw"),
+    ] {
+        let (status, body) = control
+            .call(method, path, &key, Some(syslog_dataset("fw", 6515)))
+            .await;
+        assert_eq!(status, 404, "{method} {path}: {body}");
+    }
+    for path in [
+        "/api/v1/tenants",
+        "/api/v1/datasets",
+        "/api/v1/keys",
+        "/api/v1/audit",
+        "/api/v1/statistics",
+    ] {
+        let (status, body) = control.call("GET", path, &key, None).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(!body.to_string().contains("rival"), "{path} leaks: {body}");
+    }
+    let config = control.store.dataplane_config().await.unwrap();
+    assert!(
+        config.dataset("rival", "fw").is_some(),
+        "it exists, yet the key saw 404"
+    );
+    let (_, still) = control
+        .call(
+            "GET",
+            "/api/v1/tenants/rival/datasets/fw",
+            &Auth::Session(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(still["active"], true, "the 404'd pause did nothing");
+}
+
+#[tokio::test]
+async fn sessions_need_csrf_and_viewers_only_read() {
+    let control = serve().await;
+    let admin = control.login(ADMIN.0, ADMIN.1).await;
+    let (status, _) = control
+        .call(
+            "POST",
+            "/api/v1/auth/login",
+            &Auth::None,
+            Some(json!({ "email": ADMIN.0, "password": "wrong one!" })),
+        )
+        .await;
+    assert_eq!(status, 401);
+    let (status, me) = control
+        .call("GET", "/api/v1/auth/me", &Auth::Session(&admin), None)
+        .await;
+    assert_eq!((status, me["role"].as_str()), (200, Some("admin")));
+    let tenant = json!({ "tenant_id": "t2", "name": "T2", "account_id": control.account });
+    let (status, body) = control
+        .call(
+            "POST",
+            "/api/v1/tenants",
+            &Auth::SessionWithoutCsrf(&admin),
+            Some(tenant.clone()),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("X-CSRF-Token"));
+    let (status, _) = control
+        .call(
+            "POST",
+            "/api/v1/tenants",
+            &Auth::Session(&admin),
+            Some(tenant),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let viewer = json!({
+        "email": "viewer@example.com", "password": "viewer password", "role": "viewer",
+        "account_id": control.account,
+    });
+    let (status, body) = control
+        .call(
+            "POST",
+            "/api/v1/users",
+            &Auth::Session(&admin),
+            Some(viewer),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(!body.to_string().contains("viewer password") && !body.to_string().contains("argon2"));
+    let viewer = control.login("viewer@example.com", "viewer password").await;
+    let (status, datasets) = control
+        .call(
+            "GET",
+            "/api/v1/tenants/demo/datasets",
+            &Auth::Session(&viewer),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(datasets.as_array().unwrap().len(), 1);
+    let (status, _) = control
+        .call(
+            "POST",
+            "/api/v1/tenants/demo/datasets/syslog/pause",
+            &Auth::Session(&viewer),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = control
+        .call("POST", "/api/v1/auth/logout", &Auth::Session(&viewer), None)
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = control
+        .call("GET", "/api/v1/auth/me", &Auth::Session(&viewer), None)
+        .await;
+    assert_eq!(status, 401, "the session ended");
+}
+
+#[tokio::test]
+async fn malformed_requests_get_4xx_naming_the_field() {
+    let control = serve().await;
+    let key = Auth::Key(&control.key);
+    let url = format!("{}/api/v1/tenants/demo/datasets", control.base);
+    let garbage = control
+        .http
+        .post(&url)
+        .bearer_auth(&control.key)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbage.status(), 400);
+    let (status, body) = control
+        .call("POST", "/api/v1/tenants/demo/datasets", &key, Some(json!({ "dataset_id": "x", "source": { "plugin": "syslog", "settings": { "bind": "nope" } } })))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["field"].as_str().unwrap().starts_with("source"),
+        "{body}"
+    );
+    let (status, body) = control
+        .call(
+            "POST",
+            "/api/v1/tenants/demo/datasets",
+            &key,
+            Some(json!({ "name": "no id", "source": { "plugin": "syslog", "settings": {} } })),
+        )
+        .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("dataset_id")),
+        "{body}"
+    );
+    let (status, body) = control
+        .call(
+            "POST",
+            "/api/v1/tenants/demo/datasets",
+            &key,
+            Some(syslog_dataset("Bad Id", 7000)),
+        )
+        .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("dataset_id")),
+        "{body}"
+    );
+    let (status, body) = control
+        .call("POST", "/api/v1/tenants/demo/datasets", &key, Some(json!({
+            "dataset_id": "clash", "source": { "plugin": "syslog", "settings": { "bind": "0.0.0.0:5514" } }
+        })))
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("demo/syslog"),
+        "{body}"
+    );
+    let mut bad_pipeline = syslog_dataset("p", 7001);
+    bad_pipeline["pipeline"] = json!({ "filters": [{ "type": "rename_field", "config": {} }] });
+    let (status, body) = control
+        .call(
+            "POST",
+            "/api/v1/tenants/demo/datasets",
+            &key,
+            Some(bad_pipeline),
+        )
+        .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("pipeline.filters[0]")),
+        "{body}"
+    );
+    let (status, _) = control
+        .call("GET", "/api/v1/audit?since=yesterday", &key, None)
+        .await;
+    assert_eq!(status, 422);
+    let (status, _) = control.call("GET", "/api/v1/nope", &key, None).await;
+    assert_eq!(status, 404);
+    let (status, body) = control
+        .call(
+            "POST",
+            "/api/v1/tenants/demo/datasets",
+            &key,
+            Some(syslog_dataset("fw", 7002)),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["source"]["settings"]["bind"], "127.0.0.1:7002");
+}
+
+#[tokio::test]
+async fn reports_show_health_statistics_activity_and_what_is_not_installed() {
+    let control = serve().await;
+    let key = Auth::Key(&control.key);
+    let report = |events: u64, drops: u64, ready: bool| {
+        json!({
+            "instance_id": "proxy-edge-1", "role": "proxy", "host": "edge-1", "version": "0.1.0",
+            "started_at": "2026-11-29T10:00:00Z", "ready": ready,
+            "system": { "cpu_percent": 12.5, "memory_bytes": 50_000_000u64, "disk_free_bytes": 1u64 << 30,
+                        "disk_total_bytes": 1u64 << 32, "uptime_secs": 60 },
+            "drops_total": drops,
+            "datasets": [{ "tenant_id": "demo", "dataset_id": "syslog", "counters": { "events_received": events } }],
+            "activity": [{ "time": "2026-11-29T10:00:05Z", "stage": "proxy", "tenant_id": "demo", "dataset_id": "syslog",
+                           "outcome": "ok", "message": "listening", "details": {} }],
+        })
+    };
+    let (status, _) = control
+        .call(
+            "POST",
+            "/api/v1/services/report",
+            &key,
+            Some(report(10, 0, false)),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (_, services) = control.call("GET", "/api/v1/services", &key, None).await;
+    assert_eq!(services[0]["health"], "Starting");
+    control
+        .call(
+            "POST",
+            "/api/v1/services/report",
+            &key,
+            Some(report(110, 0, true)),
+        )
+        .await;
+    let (_, services) = control.call("GET", "/api/v1/services", &key, None).await;
+    assert_eq!(services[0]["health"], "Healthy");
+    assert_eq!(services[0]["memory_bytes"], 50_000_000);
+    control
+        .call(
+            "POST",
+            "/api/v1/services/report",
+            &key,
+            Some(report(150, 3, true)),
+        )
+        .await;
+    let (_, services) = control.call("GET", "/api/v1/services", &key, None).await;
+    assert_eq!(services[0]["health"], "Degraded");
+    assert_eq!(
+        services[0]["reason"],
+        "3 events dropped since the last report"
+    );
+    let (status, stats) = control
+        .call(
+            "GET",
+            "/api/v1/tenants/demo/datasets/syslog/statistics?minutes=5",
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(stats["totals"]["events_received"], 150);
+    assert_eq!(stats["totals"]["parquet_files"], 0);
+    assert_eq!(stats["stages"]["proxy"], "installed");
+    assert_eq!(stats["stages"]["packer"], "not_installed");
+    let points: i64 = stats["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["value"].as_i64().unwrap())
+        .sum();
+    assert_eq!(points, 150);
+    let (_, activity) = control
+        .call("GET", "/api/v1/activity?stage=proxy", &key, None)
+        .await;
+    assert_eq!(activity["events"].as_array().unwrap().len(), 3);
+    let (status, body) = control
+        .call(
+            "POST",
+            "/api/v1/services/report",
+            &key,
+            Some(json!({ "instance_id": "x", "role": "proxy" })),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let (_, audit) = control
+        .call(
+            "GET",
+            "/api/v1/audit?action=service.register",
+            &Auth::Session(&control.login(ADMIN.0, ADMIN.1).await),
+            None,
+        )
+        .await;
+    assert_eq!(audit["entries"].as_array().unwrap().len(), 1);
+    assert_eq!(audit["entries"][0]["actor"], "service:proxy-edge-1");
+}
+
+#[tokio::test]
+async fn keys_are_shown_once_and_revoked_keys_stop_working() {
+    let control = serve().await;
+    let (status, created) = control
+        .call(
+            "POST",
+            "/api/v1/keys",
+            &Auth::Key(&control.key),
+            Some(json!({ "name": "edge-2", "tenant_id": "demo" })),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let new_key = created["key"].as_str().unwrap().to_owned();
+    let (_, listed) = control
+        .call("GET", "/api/v1/keys", &Auth::Key(&new_key), None)
+        .await;
+    assert!(
+        !listed.to_string().contains(&new_key),
+        "listings never show a key"
+    );
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    let (status, _) = control
+        .call(
+            "POST",
+            "/api/v1/keys",
+            &Auth::Key(&new_key),
+            Some(json!({ "name": "account-wide" })),
+        )
+        .await;
+    assert_eq!(status, 403, "a tenant key cannot mint account keys");
+    let id = created["id"].as_str().unwrap();
+    let (status, _) = control
+        .call(
+            "DELETE",
+            &format!("/api/v1/keys/{id}"),
+            &Auth::Key(&control.key),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = control
+        .call("GET", "/api/v1/tenants", &Auth::Key(&new_key), None)
+        .await;
+    assert_eq!(status, 401);
+    let (_, audit) = control
+        .call(
+            "GET",
+            "/api/v1/audit?target=api_key/",
+            &Auth::Key(&control.key),
+            None,
+        )
+        .await;
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["api_key.revoke", "api_key.create", "api_key.create"]
+    );
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let control = serve().await;
+    let document: Value = reqwest::get(format!("{}/api/v1/openapi.json", control.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(document["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = document["paths"].as_object().unwrap();
+    for path in [
+        "/api/v1/auth/login",
+        "/api/v1/tenants",
+        "/api/v1/tenants/{tenant}/datasets/{dataset}/pause",
+        "/api/v1/keys",
+        "/api/v1/services/report",
+        "/api/v1/audit",
+        "/api/v1/dataplane/config",
+        "/api/v1/tenants/{tenant}/datasets/{dataset}/statistics",
+        "/api/v1/activity",
+    ] {
+        assert!(paths.contains_key(path), "{path} is missing");
+    }
+    assert!(document["components"]["securitySchemes"]["api_key"].is_object());
 }

@@ -1,14 +1,26 @@
-//! The control store: accounts, tenants, datasets, API keys and the service registry, through
-//! sqlx on SQLite (the default, a file in the data folder) or PostgreSQL (production), with one
-//! set of migrations and one test suite for both.
+//! The control store: accounts, users and sessions, tenants, datasets, API keys, the service
+//! registry with its reports, per-minute dataset statistics, persisted activity and the audit
+//! log, through sqlx on SQLite (the default, a file in the data folder) or PostgreSQL
+//! (production), with one set of migrations and one test suite for both.
 //!
-//! It must not hold event data: only configuration, key hashes and service health. An API key's
-//! plaintext is returned once, when created, and never stored.
+//! Every mutation writes its audit entry in the transaction of the change. It must not hold
+//! event data: only configuration, key and password hashes, counters and service health. An API
+//! key's plaintext is returned once, when created, and never stored.
 
+mod accounts;
+mod audit;
+mod datasets;
 mod error;
+mod keys;
 mod model;
+mod registry;
 mod store;
 
+pub use datasets::{ConfigScope, DatasetRecord};
 pub use error::StoreError;
-pub use model::{Account, ServiceHeartbeat, Tenant};
+pub use keys::KeyScope;
+pub use model::{
+    Account, ActivityQuery, ActivityRecord, Actor, ApiKey, AuditEntry, AuditQuery, Role,
+    ServiceRecord, Session, StatPoint, Tenant, User,
+};
 pub use store::ControlStore;

@@ -1,6 +1,6 @@
 //! What every service shares to be observable and stoppable: tracing setup, a small metrics
 //! registry rendered as Prometheus text, a bounded log of recent activity (jobs done and
-//! failed), readiness flags, the `/healthz`, `/readyz`, `/metrics` and `/activity` routes, and
+//! failed), readiness flags, CPU/memory/disk samples of the process, the `/healthz`, `/readyz`, `/metrics` and `/activity` routes, and
 //! the shutdown signal components wait on.
 //!
 //! It must not know about datasets, buckets or any particular stage; stages register their own
@@ -11,12 +11,14 @@ mod cycles;
 mod metrics;
 mod routes;
 mod shutdown;
+mod system;
 
 pub use activity::{ActivityEvent, ActivityLog};
 pub use cycles::run_cycles;
 pub use metrics::{Counter, Gauge, Registry};
 pub use routes::{Readiness, service_routes};
 pub use shutdown::{Shutdown, ShutdownTrigger, shutdown_pair};
+pub use system::{SystemSample, SystemSampler};
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`).
 pub fn init_tracing() {

@@ -38,9 +38,19 @@ enum Metric {
     Gauge(Gauge),
 }
 
+impl Metric {
+    fn value(&self) -> u64 {
+        match self {
+            Metric::Counter(c) => c.get(),
+            Metric::Gauge(g) => g.get().max(0) as u64,
+        }
+    }
+}
+
 struct Family {
     help: String,
-    series: BTreeMap<String, Metric>,
+    /// Rendered label set -> (the labels, the metric).
+    series: BTreeMap<String, (Vec<(String, String)>, Metric)>,
 }
 
 /// Holds every metric of a process. Asking twice for the same name and labels returns the
@@ -90,7 +100,14 @@ impl Registry {
         family
             .series
             .entry(render_labels(labels))
-            .or_insert_with(make)
+            .or_insert_with(|| {
+                let owned = labels
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect();
+                (owned, make())
+            })
+            .1
             .clone()
     }
 
@@ -101,12 +118,31 @@ impl Registry {
             family
                 .series
                 .values()
-                .map(|metric| match metric {
-                    Metric::Counter(c) => c.get(),
-                    Metric::Gauge(g) => g.get().max(0) as u64,
-                })
+                .map(|(_, metric)| metric.value())
                 .sum()
         })
+    }
+
+    /// A counter summed per `(tenant, dataset)` label pair; series without both labels are
+    /// left out.
+    pub fn counter_by_dataset(&self, name: &str) -> BTreeMap<(String, String), u64> {
+        let families = self.families.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = BTreeMap::new();
+        let Some(family) = families.get(name) else {
+            return out;
+        };
+        for (labels, metric) in family.series.values() {
+            let label = |key: &str| {
+                labels
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, v)| v.clone())
+            };
+            if let (Some(tenant), Some(dataset)) = (label("tenant"), label("dataset")) {
+                *out.entry((tenant, dataset)).or_insert(0) += metric.value();
+            }
+        }
+        out
     }
 
     /// The Prometheus text exposition format.
@@ -115,12 +151,12 @@ impl Registry {
         let mut out = String::new();
         for (name, family) in families.iter() {
             let kind = match family.series.values().next() {
-                Some(Metric::Gauge(_)) => "gauge",
+                Some((_, Metric::Gauge(_))) => "gauge",
                 _ => "counter",
             };
             let _ = writeln!(out, "# HELP {name} {}", family.help);
             let _ = writeln!(out, "# TYPE {name} {kind}");
-            for (labels, metric) in &family.series {
+            for (labels, (_, metric)) in &family.series {
                 let value = match metric {
                     Metric::Counter(c) => c.get() as i64,
                     Metric::Gauge(g) => g.get(),

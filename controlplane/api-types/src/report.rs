@@ -1,0 +1,98 @@
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// What a service sends the control plane every heartbeat: who it is, how the host is doing,
+/// its counters and what it did since the last report. Counters only: never event data.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceReport {
+    pub instance_id: String,
+    /// `proxy`, `receiver`, `piper`, `packer`, `query` or `control`.
+    pub role: String,
+    pub host: String,
+    pub version: String,
+    /// RFC 3339 UTC.
+    pub started_at: String,
+    /// False while the service is still starting (its readiness checks have not passed).
+    pub ready: bool,
+    #[serde(default)]
+    pub system: SystemMetrics,
+    /// Cumulative since the service started, summed over datasets.
+    #[serde(default)]
+    pub errors_total: u64,
+    #[serde(default)]
+    pub drops_total: u64,
+    /// How far behind the service is (oldest unshipped or unprocessed data), in seconds.
+    #[serde(default)]
+    pub lag_seconds: f64,
+    /// Cumulative counters per dataset since the service started; see [`DatasetCounters`].
+    #[serde(default)]
+    pub datasets: Vec<DatasetCounters>,
+    /// Activity since the previous report.
+    #[serde(default)]
+    pub activity: Vec<ActivityReport>,
+    /// Packer partitions still accumulating.
+    #[serde(default)]
+    pub open_partitions: Vec<OpenPartition>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SystemMetrics {
+    /// Share of one core used since the previous report, in percent (200 = two cores).
+    pub cpu_percent: f64,
+    pub memory_bytes: u64,
+    pub disk_free_bytes: u64,
+    pub disk_total_bytes: u64,
+    pub uptime_secs: u64,
+}
+
+/// Counter names: `events_received`, `events_dropped` (proxy); `records_processed`,
+/// `records_dropped` (piper); `parquet_files`, `parquet_rows`, `parquet_bytes` (packer).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetCounters {
+    pub tenant_id: String,
+    pub dataset_id: String,
+    pub counters: BTreeMap<String, u64>,
+}
+
+/// The statistics the control plane keeps per dataset, and the stage that reports each.
+pub const DATASET_METRICS: &[(&str, &str)] = &[
+    ("events_received", "proxy"),
+    ("events_dropped", "proxy"),
+    ("records_processed", "piper"),
+    ("records_dropped", "piper"),
+    ("parquet_files", "packer"),
+    ("parquet_rows", "packer"),
+    ("parquet_bytes", "packer"),
+];
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityReport {
+    /// RFC 3339 UTC.
+    pub time: String,
+    pub stage: String,
+    pub tenant_id: String,
+    pub dataset_id: String,
+    /// `ok` or `error`.
+    pub outcome: String,
+    pub message: String,
+    /// Counts, durations, file names: never event values.
+    #[serde(default)]
+    pub details: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenPartition {
+    pub tenant_id: String,
+    pub dataset_id: String,
+    /// `year=YYYY/month=MM/day=DD/hour=HH`.
+    pub partition: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub age_secs: u64,
+}

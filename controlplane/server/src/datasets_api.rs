@@ -1,0 +1,427 @@
+//! Tenants and their datasets: create, change, pause/resume, assign to a proxy, delete. Every
+//! path is checked against the caller's scope first; another tenant's things answer 404.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use bytefreezer_api::{DatasetSpec, PipelineSpec, SourceSpec};
+use bytefreezer_control_store::{DatasetRecord, Tenant};
+use bytefreezer_transform::Pipeline;
+use serde::Deserialize;
+
+use crate::api_error::{ApiError, ApiResult, json_body};
+use crate::auth::Principal;
+use crate::routes::ServerState;
+use crate::session_api::no_such;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TenantRequest {
+    /// Lowercase letters, digits, `-` and `_`; part of every object path.
+    #[serde(default)]
+    tenant_id: Option<String>,
+    name: String,
+    /// Admins name the account; others create in their own.
+    #[serde(default)]
+    account_id: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants",
+    responses((status = 200, body = Vec<Tenant>)))]
+pub(crate) async fn list_tenants(
+    State(state): State<Arc<ServerState>>,
+    principal: Principal,
+) -> ApiResult<Json<Vec<Tenant>>> {
+    let tenants = state.store.list_tenants(principal.account_filter()).await?;
+    Ok(Json(
+        tenants
+            .into_iter()
+            .filter(|t| principal.sees_tenant(t))
+            .collect(),
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/tenants", tag = "tenants", request_body = TenantRequest,
+    responses((status = 201, body = Tenant), (status = 409), (status = 422)))]
+pub(crate) async fn create_tenant(
+    State(state): State<Arc<ServerState>>,
+    principal: Principal,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Tenant>)> {
+    principal.require_account_write()?;
+    let request: TenantRequest = json_body(&body)?;
+    let tenant_id = request
+        .tenant_id
+        .ok_or_else(|| ApiError::invalid("tenant_id", "required"))?;
+    let account = principal.target_account(request.account_id.as_deref())?;
+    if principal.is_admin() && state.store.account(&account).await?.is_none() {
+        return Err(no_such(format_args!("account {account}")));
+    }
+    let tenant = state
+        .store
+        .create_tenant(&principal.actor, &account, &tenant_id, &request.name)
+        .await?;
+    Ok((StatusCode::CREATED, Json(tenant)))
+}
+
+/// The tenant, when the caller may see it; 404 otherwise, whether it exists or not.
+pub(crate) async fn visible_tenant(
+    state: &ServerState,
+    principal: &Principal,
+    tenant_id: &str,
+) -> ApiResult<Tenant> {
+    state
+        .store
+        .tenant(tenant_id)
+        .await?
+        .filter(|tenant| principal.sees_tenant(tenant))
+        .ok_or_else(|| no_such(format_args!("tenant {tenant_id}")))
+}
+
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}", tag = "tenants",
+    params(("tenant" = String, Path)), responses((status = 200, body = Tenant), (status = 404)))]
+pub(crate) async fn get_tenant(
+    State(state): State<Arc<ServerState>>,
+    principal: Principal,
+    Path(tenant): Path<String>,
+) -> ApiResult<Json<Tenant>> {
+    Ok(Json(visible_tenant(&state, &principal, &tenant).await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/tenants/{tenant}", tag = "tenants", request_body = TenantRequest,
+    params(("tenant" = String, Path)), responses((status = 200, body = Tenant), (status = 404)))]
+pub(crate) async fn update_tenant(
+    State(state): State<Arc<ServerState>>,
+    principal: Principal,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Tenant>> {
+    visible_tenant(&state, &principal, &tenant).await?;
+    principal.require_account_write()?;
+    let request: TenantRequest = json_body(&body)?;
+    if request.tenant_id.as_deref().is_some_and(|id| id != tenant) {
+        return Err(ApiError::invalid(
+            "tenant_id",
+            "cannot change; create a new tenant",
+        ));
+    }
+    Ok(Json(
+        state
+            .store
+            .rename_tenant(&principal.actor, &tenant, &request.name)
+            .await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}", tag = "tenants",
+    params(("tenant" = String, Path)), responses((status = 204), (status = 404), (status = 422)))]
+pub(crate) async fn delete_tenant(
+    State(state): State<Arc<ServerState>>,
+    principal: Principal,
+    Path(tenant): Path<String>,
+) -> ApiResult<StatusCode> {
+    visible_tenant(&state, &principal, &tenant).await?;
+    principal.require_account_write()?;
+    state.store.delete_tenant(&principal.actor, &tenant).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A dataset as created or replaced through the API; the tenant comes from the path.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DatasetRequest {
+    /// Required when creating; must match the path when replacing.
+    #[serde(default)]
+    dataset_id: Option<String>,
+    #[serde(default)]
+    name: String,
+    #[schema(value_type = Object)]
+    source: SourceSpec,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pipeline: PipelineSpec,
+    #[serde(default)]
+    testing: bool,
+    #[serde(default = "active_by_default")]
+    active: bool,
+}
+
+fn active_by_default() -> bool {
+    true
+}
+
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/datasets", tag = "datasets",
+    params(("tenant" = String, Path)), responses((status = 200, body = Vec<Object>), (status = 404)))]
+pub(crate) async fn list_datasets(
+    State(state): State<Arc<ServerState>>,
+    principal: Principal,
+    Path(tenant): Path<String>,
+) -> ApiResult<Json<Vec<DatasetRecord>>> {
+    visible_tenant(&state, &principal, &tenant).await?;
+    Ok(Json(
+        state
+            .store
+            .list_dataset_records(principal.account_filter(), Some(&tenant))
+            .await?,
+    ))
+}
+
+/// Every dataset the caller can see, across its tenants.
+#[utoipa::path(get, path = "/api/v1/datasets", tag = "datasets",
+    responses((status = 200, body = Vec<Object>)))]
+pub(crate) async fn list_all_datasets(
+    State(state): State<Arc<ServerState>>,
+    principal: Principal,
+) -> ApiResult<Json<Vec<DatasetRecord>>> {
+    Ok(Json(
+        state
+            .store
+            .list_dataset_records(principal.account_filter(), principal.tenant_filter())
+            .await?,
+    ))
+}
+
+/// Validates what a dataset would run before it is stored: the pipeline compiles here (with
+/// this node's GeoIP databases) and no other active dataset listens on the same address.
+async fn check_dataset(
+    state: &ServerState,
+    principal: &Principal,
+    spec: &DatasetSpec,
+) -> ApiResult<()> {
+    if let Err(problem) = Pipeline::compile_with(&spec.pipeline, &state.geoip) {
+        let bytefreezer_transform::PipelineError::Filter { index, .. } = &problem;
+        return Err(ApiError::invalid(
+            &format!("pipeline.filters[{index}]"),
+            problem.to_string(),
+        ));
+    }
+    if spec.source.bind().port() == 0 {
+        return Err(ApiError::invalid(
+            "source.settings.bind",
+            "needs a port other than 0",
+        ));
+    }
+    let others = state.store.list_datasets().await?;
+    let clash = others.iter().find(|other| {
+        other.active
+            && spec.active
+            && other.source.bind() == spec.source.bind()
+            && (other.tenant_id.as_str(), other.dataset_id.as_str())
+                != (spec.tenant_id.as_str(), spec.dataset_id.as_str())
+    });
+    if let Some(other) = clash {
+        let who = match state.store.tenant(&other.tenant_id).await? {
+            Some(tenant) if principal.sees_tenant(&tenant) => {
+                format!("dataset {}/{}", other.tenant_id, other.dataset_id)
+            }
+            _ => "another dataset".to_owned(),
+        };
+        return Err(ApiError::Conflict(format!(
+            "source.settings.bind: {} is already used by {who}",
+            spec.source.bind()
+        )));
+    }
+    Ok(())
+}
+
+fn spec_from(tenant: &str, dataset_id: String, request: DatasetRequest) -> DatasetSpec {
+    DatasetSpec {
+        tenant_id: tenant.to_owned(),
+        name: if request.name.is_empty() {
+            dataset_id.clone()
+        } else {
+            request.name
+        },
+        dataset_id,
+        source: request.source,
+        pipeline: request.pipeline,
+        testing: request.testing,
+        active: request.active,
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/datasets", tag = "datasets",
+    request_body = DatasetRequest, params(("tenant" = String, Path)),
+    responses((status = 201, body = Object), (status = 404), (status = 409), (status = 422)))]
+pub(crate) async fn create_dataset(
+    State(state): State<Arc<ServerState>>,
+    principal: Principal,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<DatasetRecord>)> {
+    visible_tenant(&state, &principal, &tenant).await?;
+    principal.require_write()?;
+    let mut request: DatasetRequest = json_body(&body)?;
+    let dataset_id = request
+        .dataset_id
+        .take()
+        .ok_or_else(|| ApiError::invalid("dataset_id", "required"))?;
+    let spec = spec_from(&tenant, dataset_id, request);
+    check_dataset(&state, &principal, &spec).await?;
+    let record = state.store.create_dataset(&principal.actor, &spec).await?;
+    Ok((StatusCode::CREATED, Json(record)))
+}
+
+/// The dataset, when the caller may see its tenant.
+pub(crate) async fn visible_dataset(
+    state: &ServerState,
+    principal: &Principal,
+    tenant: &str,
+    dataset: &str,
+) -> ApiResult<DatasetRecord> {
+    let missing = || no_such(format_args!("dataset {tenant}/{dataset}"));
+    state
+        .store
+        .tenant(tenant)
+        .await?
+        .filter(|t| principal.sees_tenant(t))
+        .ok_or_else(missing)?;
+    state
+        .store
+        .dataset_record(tenant, dataset)
+        .await?
+        .ok_or_else(missing)
+}
+
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/datasets/{dataset}", tag = "datasets",
+    params(("tenant" = String, Path), ("dataset" = String, Path)),
+    responses((status = 200, body = Object), (status = 404)))]
+pub(crate) async fn get_dataset(
+    State(state): State<Arc<ServerState>>,
+    principal: Principal,
+    Path((tenant, dataset)): Path<(String, String)>,
+) -> ApiResult<Json<DatasetRecord>> {
+    Ok(Json(
+        visible_dataset(&state, &principal, &tenant, &dataset).await?,
+    ))
+}
+
+/// Replace a dataset's name, source, pipeline, testing flag and state.
+#[utoipa::path(put, path = "/api/v1/tenants/{tenant}/datasets/{dataset}", tag = "datasets",
+    request_body = DatasetRequest, params(("tenant" = String, Path), ("dataset" = String, Path)),
+    responses((status = 200, body = Object), (status = 404), (status = 409), (status = 422)))]
+pub(crate) async fn update_dataset(
+    State(state): State<Arc<ServerState>>,
+    principal: Principal,
+    Path((tenant, dataset)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Json<DatasetRecord>> {
+    visible_dataset(&state, &principal, &tenant, &dataset).await?;
+    principal.require_write()?;
+    let mut request: DatasetRequest = json_body(&body)?;
+    if request.dataset_id.take().is_some_and(|id| id != dataset) {
+        return Err(ApiError::invalid(
+            "dataset_id",
+            "cannot change; create a new dataset",
+        ));
+    }
+    let spec = spec_from(&tenant, dataset, request);
+    check_dataset(&state, &principal, &spec).await?;
+    Ok(Json(
+        state.store.update_dataset(&principal.actor, &spec).await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/datasets/{dataset}", tag = "datasets",
+    params(("tenant" = String, Path), ("dataset" = String, Path)),
+    responses((status = 204), (status = 404)))]
+pub(crate) async fn delete_dataset(
+    State(state): State<Arc<ServerState>>,
+    principal: Principal,
+    Path((tenant, dataset)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    visible_dataset(&state, &principal, &tenant, &dataset).await?;
+    principal.require_write()?;
+    state
+        .store
+        .delete_dataset(&principal.actor, &tenant, &dataset)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn set_active(
+    state: &ServerState,
+    principal: &Principal,
+    tenant: &str,
+    dataset: &str,
+    active: bool,
+) -> ApiResult<Json<DatasetRecord>> {
+    let record = visible_dataset(state, principal, tenant, dataset).await?;
+    principal.require_write()?;
+    if active {
+        check_dataset(
+            state,
+            principal,
+            &DatasetSpec {
+                active: true,
+                ..record.spec
+            },
+        )
+        .await?;
+    }
+    Ok(Json(
+        state
+            .store
+            .set_dataset_active(&principal.actor, tenant, dataset, active)
+            .await?,
+    ))
+}
+
+/// Pause: the dataset leaves every proxy's configuration and its port closes.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/datasets/{dataset}/pause", tag = "datasets",
+    params(("tenant" = String, Path), ("dataset" = String, Path)),
+    responses((status = 200, body = Object), (status = 404)))]
+pub(crate) async fn pause_dataset(
+    State(state): State<Arc<ServerState>>,
+    principal: Principal,
+    Path((tenant, dataset)): Path<(String, String)>,
+) -> ApiResult<Json<DatasetRecord>> {
+    set_active(&state, &principal, &tenant, &dataset, false).await
+}
+
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/datasets/{dataset}/resume", tag = "datasets",
+    params(("tenant" = String, Path), ("dataset" = String, Path)),
+    responses((status = 200, body = Object), (status = 404), (status = 409)))]
+pub(crate) async fn resume_dataset(
+    State(state): State<Arc<ServerState>>,
+    principal: Principal,
+    Path((tenant, dataset)): Path<(String, String)>,
+) -> ApiResult<Json<DatasetRecord>> {
+    set_active(&state, &principal, &tenant, &dataset, true).await
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AssignmentRequest {
+    /// A proxy instance id, or null for every proxy of the scope.
+    proxy: Option<String>,
+}
+
+/// Assign the dataset to one proxy instance (or to every proxy with `null`).
+#[utoipa::path(put, path = "/api/v1/tenants/{tenant}/datasets/{dataset}/assignment", tag = "datasets",
+    request_body = AssignmentRequest, params(("tenant" = String, Path), ("dataset" = String, Path)),
+    responses((status = 200, body = Object), (status = 404), (status = 422)))]
+pub(crate) async fn assign_dataset(
+    State(state): State<Arc<ServerState>>,
+    principal: Principal,
+    Path((tenant, dataset)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Json<DatasetRecord>> {
+    visible_dataset(&state, &principal, &tenant, &dataset).await?;
+    principal.require_write()?;
+    let request: AssignmentRequest = json_body(&body)?;
+    Ok(Json(
+        state
+            .store
+            .assign_dataset(
+                &principal.actor,
+                &tenant,
+                &dataset,
+                request.proxy.as_deref(),
+            )
+            .await?,
+    ))
+}

@@ -1,0 +1,392 @@
+use bytefreezer_api::{DataPlaneConfig, DatasetSpec, IngestKey, PipelineSpec, SourceSpec};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::error::StoreError;
+use crate::model::{Actor, Tenant};
+use crate::store::{AuditRecord, ControlStore, check_identifier, map_unique, now, write_audit};
+
+/// The columns [`dataset_from_row`] reads, in its order.
+const DATASET_COLUMNS: &str = "d.tenant_id, d.dataset_id, d.name, d.source, d.pipeline, d.testing, d.active, d.assigned_proxy";
+
+/// A dataset as the control plane keeps it: the spec services run plus who runs it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DatasetRecord {
+    #[serde(flatten)]
+    pub spec: DatasetSpec,
+    /// The proxy instance that runs this dataset; `None`: every proxy of the scope.
+    pub assigned_proxy: Option<String>,
+}
+
+fn dataset_from_row(row: &AnyRow) -> Result<DatasetRecord, StoreError> {
+    let source: String = row.get(3);
+    let pipeline: String = row.get(4);
+    Ok(DatasetRecord {
+        spec: DatasetSpec {
+            tenant_id: row.get(0),
+            dataset_id: row.get(1),
+            name: row.get(2),
+            source: serde_json::from_str::<SourceSpec>(&source)?,
+            pipeline: serde_json::from_str::<PipelineSpec>(&pipeline)?,
+            testing: row.get::<i64, _>(5) != 0,
+            active: row.get::<i64, _>(6) != 0,
+        },
+        assigned_proxy: row.get(7),
+    })
+}
+
+/// Which data-side services a configuration is for.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigScope {
+    /// `None`: every account (the key of an admin-run, single-operator deployment).
+    pub account_id: Option<String>,
+    pub tenant_id: Option<String>,
+    /// A proxy asking for its own datasets: those assigned to it and the unassigned ones.
+    pub proxy: Option<String>,
+}
+
+impl ControlStore {
+    async fn tenant_or_not_found(&self, tenant_id: &str) -> Result<Tenant, StoreError> {
+        self.tenant(tenant_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                what: format!("tenant {tenant_id}"),
+            })
+    }
+
+    pub async fn create_dataset(
+        &self,
+        actor: &Actor,
+        spec: &DatasetSpec,
+    ) -> Result<DatasetRecord, StoreError> {
+        check_identifier("tenant_id", &spec.tenant_id)?;
+        check_identifier("dataset_id", &spec.dataset_id)?;
+        let tenant = self.tenant_or_not_found(&spec.tenant_id).await?;
+        let stamp = now();
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO datasets (tenant_id, dataset_id, name, source, pipeline, testing, active, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&spec.tenant_id)
+        .bind(&spec.dataset_id)
+        .bind(&spec.name)
+        .bind(serde_json::to_string(&spec.source)?)
+        .bind(serde_json::to_string(&spec.pipeline)?)
+        .bind(i64::from(spec.testing))
+        .bind(i64::from(spec.active))
+        .bind(&stamp)
+        .bind(&stamp)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| map_unique(e, || format!("dataset {}/{}", spec.tenant_id, spec.dataset_id)))?;
+        let record = DatasetRecord {
+            spec: spec.clone(),
+            assigned_proxy: None,
+        };
+        write_audit(
+            &mut tx,
+            actor,
+            AuditRecord {
+                account_id: Some(&tenant.account_id),
+                tenant_id: Some(&spec.tenant_id),
+                action: "dataset.create",
+                target: dataset_target(&spec.tenant_id, &spec.dataset_id),
+                before: serde_json::Value::Null,
+                after: serde_json::to_value(&record)?,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    pub async fn dataset_record(
+        &self,
+        tenant_id: &str,
+        dataset_id: &str,
+    ) -> Result<Option<DatasetRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {DATASET_COLUMNS} FROM datasets d WHERE d.tenant_id = $1 AND d.dataset_id = $2"
+        ))
+        .bind(tenant_id)
+        .bind(dataset_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(dataset_from_row).transpose()
+    }
+
+    pub async fn dataset(
+        &self,
+        tenant_id: &str,
+        dataset_id: &str,
+    ) -> Result<Option<DatasetSpec>, StoreError> {
+        Ok(self
+            .dataset_record(tenant_id, dataset_id)
+            .await?
+            .map(|record| record.spec))
+    }
+
+    /// Datasets of one account (`Some`) or all (`None`), optionally of one tenant.
+    pub async fn list_dataset_records(
+        &self,
+        account_id: Option<&str>,
+        tenant_id: Option<&str>,
+    ) -> Result<Vec<DatasetRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DATASET_COLUMNS} FROM datasets d JOIN tenants t ON t.id = d.tenant_id \
+             WHERE ($1 IS NULL OR t.account_id = $1) AND ($2 IS NULL OR d.tenant_id = $2) \
+             ORDER BY d.tenant_id, d.dataset_id"
+        ))
+        .bind(account_id)
+        .bind(tenant_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(dataset_from_row).collect()
+    }
+
+    pub async fn list_datasets(&self) -> Result<Vec<DatasetSpec>, StoreError> {
+        Ok(self
+            .list_dataset_records(None, None)
+            .await?
+            .into_iter()
+            .map(|record| record.spec)
+            .collect())
+    }
+
+    /// Changes one dataset in a transaction that also writes its audit entry with the
+    /// before/after of the record.
+    async fn change_dataset(
+        &self,
+        actor: &Actor,
+        tenant_id: &str,
+        dataset_id: &str,
+        action: &str,
+        change: impl FnOnce(&mut DatasetRecord),
+    ) -> Result<DatasetRecord, StoreError> {
+        let tenant = self.tenant_or_not_found(tenant_id).await?;
+        let before = self
+            .dataset_record(tenant_id, dataset_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                what: format!("dataset {tenant_id}/{dataset_id}"),
+            })?;
+        let mut after = before.clone();
+        change(&mut after);
+        after.spec.tenant_id = before.spec.tenant_id.clone();
+        after.spec.dataset_id = before.spec.dataset_id.clone();
+        let mut tx = self.begin().await?;
+        let result = sqlx::query(
+            "UPDATE datasets SET name = $3, source = $4, pipeline = $5, testing = $6, active = $7, assigned_proxy = $8, updated_at = $9 \
+             WHERE tenant_id = $1 AND dataset_id = $2",
+        )
+        .bind(tenant_id)
+        .bind(dataset_id)
+        .bind(&after.spec.name)
+        .bind(serde_json::to_string(&after.spec.source)?)
+        .bind(serde_json::to_string(&after.spec.pipeline)?)
+        .bind(i64::from(after.spec.testing))
+        .bind(i64::from(after.spec.active))
+        .bind(&after.assigned_proxy)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: format!("dataset {tenant_id}/{dataset_id}"),
+            });
+        }
+        write_audit(
+            &mut tx,
+            actor,
+            AuditRecord {
+                account_id: Some(&tenant.account_id),
+                tenant_id: Some(tenant_id),
+                action,
+                target: dataset_target(tenant_id, dataset_id),
+                before: serde_json::to_value(&before)?,
+                after: serde_json::to_value(&after)?,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    /// Replaces name, source, pipeline, testing and active; the ids cannot change.
+    pub async fn update_dataset(
+        &self,
+        actor: &Actor,
+        spec: &DatasetSpec,
+    ) -> Result<DatasetRecord, StoreError> {
+        self.change_dataset(
+            actor,
+            &spec.tenant_id,
+            &spec.dataset_id,
+            "dataset.update",
+            |record| {
+                record.spec = spec.clone();
+            },
+        )
+        .await
+    }
+
+    /// Pause (`false`) or resume (`true`).
+    pub async fn set_dataset_active(
+        &self,
+        actor: &Actor,
+        tenant_id: &str,
+        dataset_id: &str,
+        active: bool,
+    ) -> Result<DatasetRecord, StoreError> {
+        let action = if active {
+            "dataset.resume"
+        } else {
+            "dataset.pause"
+        };
+        self.change_dataset(actor, tenant_id, dataset_id, action, |record| {
+            record.spec.active = active;
+        })
+        .await
+    }
+
+    /// Replaces a dataset's transformation pipeline; the caller validates it first.
+    pub async fn set_dataset_pipeline(
+        &self,
+        actor: &Actor,
+        tenant_id: &str,
+        dataset_id: &str,
+        pipeline: &PipelineSpec,
+    ) -> Result<DatasetRecord, StoreError> {
+        self.change_dataset(actor, tenant_id, dataset_id, "dataset.pipeline", |record| {
+            record.spec.pipeline = pipeline.clone();
+        })
+        .await
+    }
+
+    /// Assigns the dataset to one proxy instance, or to every proxy with `None`.
+    pub async fn assign_dataset(
+        &self,
+        actor: &Actor,
+        tenant_id: &str,
+        dataset_id: &str,
+        proxy: Option<&str>,
+    ) -> Result<DatasetRecord, StoreError> {
+        if let Some(proxy) = proxy {
+            check_identifier("proxy", proxy)?;
+        }
+        self.change_dataset(actor, tenant_id, dataset_id, "dataset.assign", |record| {
+            record.assigned_proxy = proxy.map(str::to_owned);
+        })
+        .await
+    }
+
+    pub async fn delete_dataset(
+        &self,
+        actor: &Actor,
+        tenant_id: &str,
+        dataset_id: &str,
+    ) -> Result<(), StoreError> {
+        let tenant = self.tenant_or_not_found(tenant_id).await?;
+        let before = self
+            .dataset_record(tenant_id, dataset_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                what: format!("dataset {tenant_id}/{dataset_id}"),
+            })?;
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM datasets WHERE tenant_id = $1 AND dataset_id = $2")
+            .bind(tenant_id)
+            .bind(dataset_id)
+            .execute(&mut *tx)
+            .await?;
+        write_audit(
+            &mut tx,
+            actor,
+            AuditRecord {
+                account_id: Some(&tenant.account_id),
+                tenant_id: Some(tenant_id),
+                action: "dataset.delete",
+                target: dataset_target(tenant_id, dataset_id),
+                before: serde_json::to_value(&before)?,
+                after: serde_json::Value::Null,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// What data-side services of a scope work from: its active datasets (for a proxy, those
+    /// assigned to it or to no proxy) and its keys not revoked.
+    pub async fn dataplane_config_for(
+        &self,
+        scope: &ConfigScope,
+    ) -> Result<DataPlaneConfig, StoreError> {
+        let datasets = self
+            .list_dataset_records(scope.account_id.as_deref(), scope.tenant_id.as_deref())
+            .await?
+            .into_iter()
+            .filter(|record| record.spec.active)
+            .filter(|record| match (&scope.proxy, &record.assigned_proxy) {
+                (Some(proxy), Some(assigned)) => proxy == assigned,
+                _ => true,
+            })
+            .map(|record| record.spec)
+            .collect();
+        let rows = sqlx::query(
+            "SELECT name, key_sha256, tenant_id, dataset_id FROM api_keys \
+             WHERE revoked_at IS NULL AND tenant_id IS NOT NULL \
+             AND ($1 IS NULL OR account_id = $1) AND ($2 IS NULL OR tenant_id = $2) ORDER BY id",
+        )
+        .bind(scope.account_id.as_deref())
+        .bind(scope.tenant_id.as_deref())
+        .fetch_all(&self.pool)
+        .await?;
+        let ingest_keys = rows
+            .into_iter()
+            .map(|row| IngestKey {
+                name: row.get(0),
+                key_sha256: row.get(1),
+                tenant_id: row.get(2),
+                dataset_id: row.get(3),
+            })
+            .collect();
+        Ok(DataPlaneConfig {
+            datasets,
+            ingest_keys,
+        })
+    }
+
+    /// The configuration of every account: inside `bytefreezer up`, where one process is the
+    /// whole data side.
+    pub async fn dataplane_config(&self) -> Result<DataPlaneConfig, StoreError> {
+        self.dataplane_config_for(&ConfigScope::default()).await
+    }
+
+    /// The demo account, tenant and datasets `bytefreezer up` starts with; does nothing for the
+    /// parts that exist, so user changes survive restarts.
+    pub async fn ensure_demo(&self, dataset: &DatasetSpec) -> Result<String, StoreError> {
+        let system = Actor::system();
+        let account = match self.account_by_name("demo").await? {
+            Some(account) => account,
+            None => self.create_account(&system, "demo").await?,
+        };
+        if self.tenant(&dataset.tenant_id).await?.is_none() {
+            self.create_tenant(&system, &account.id, &dataset.tenant_id, "Demo")
+                .await?;
+        }
+        if self
+            .dataset(&dataset.tenant_id, &dataset.dataset_id)
+            .await?
+            .is_none()
+        {
+            self.create_dataset(&system, dataset).await?;
+        }
+        Ok(account.id)
+    }
+}
+
+fn dataset_target(tenant_id: &str, dataset_id: &str) -> String {
+    format!("dataset/{tenant_id}/{dataset_id}")
+}

@@ -1,0 +1,356 @@
+use std::collections::BTreeMap;
+
+use bytefreezer_api::ServiceReport;
+use chrono::{DateTime, DurationRound, Utc};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::error::StoreError;
+use crate::model::{ActivityQuery, ActivityRecord, Actor, ServiceRecord, StatPoint};
+use crate::store::{
+    AuditRecord, ControlStore, check_identifier, new_id, now, stamp, timestamp, write_audit,
+};
+
+/// A report showing lag above this makes its service Degraded.
+const LAG_THRESHOLD_SECS: f64 = 60.0;
+
+const SERVICE_COLUMNS: &str = "instance_id, account_id, role, host, version, started_at, registered_at, last_seen, ready, healthy, detail, report";
+
+fn service_from_row(row: &AnyRow) -> Result<ServiceRecord, StoreError> {
+    let started_at = timestamp(&row.get::<String, _>(5));
+    Ok(ServiceRecord {
+        instance_id: row.get(0),
+        account_id: row.get(1),
+        role: row.get(2),
+        host: row.get(3),
+        version: row.get(4),
+        started_at,
+        registered_at: row
+            .get::<Option<String>, _>(6)
+            .map_or(started_at, |text| timestamp(&text)),
+        last_seen: timestamp(&row.get::<String, _>(7)),
+        ready: row.get::<i64, _>(8) != 0,
+        healthy: row.get::<i64, _>(9) != 0,
+        detail: row.get(10),
+        report: serde_json::from_str(&row.get::<String, _>(11)).unwrap_or_default(),
+    })
+}
+
+/// Counter growth since the previous report; a restarted service starts from zero again.
+fn growth(current: u64, previous: Option<u64>) -> u64 {
+    match previous {
+        Some(previous) if current >= previous => current - previous,
+        _ => current,
+    }
+}
+
+/// Why a report makes its service Degraded, or `None` when it is fine.
+fn degraded_reason(report: &ServiceReport, previous: Option<&ServiceReport>) -> Option<String> {
+    let previous = previous.filter(|p| p.started_at == report.started_at);
+    let errors = growth(report.errors_total, previous.map(|p| p.errors_total));
+    let drops = growth(report.drops_total, previous.map(|p| p.drops_total));
+    let mut reasons = Vec::new();
+    if errors > 0 {
+        reasons.push(format!("{errors} errors since the last report"));
+    }
+    if drops > 0 {
+        reasons.push(format!("{drops} events dropped since the last report"));
+    }
+    if report.lag_seconds > LAG_THRESHOLD_SECS {
+        reasons.push(format!(
+            "{:.0} s behind (threshold {LAG_THRESHOLD_SECS:.0} s)",
+            report.lag_seconds
+        ));
+    }
+    (!reasons.is_empty()).then(|| reasons.join("; "))
+}
+
+fn dataset_counters(report: &ServiceReport) -> BTreeMap<(&str, &str, &str), u64> {
+    report
+        .datasets
+        .iter()
+        .flat_map(|d| {
+            d.counters.iter().map(move |(metric, value)| {
+                (
+                    (d.tenant_id.as_str(), d.dataset_id.as_str(), metric.as_str()),
+                    *value,
+                )
+            })
+        })
+        .collect()
+}
+
+fn minute_of(time: DateTime<Utc>) -> String {
+    stamp(
+        time.duration_trunc(chrono::Duration::minutes(1))
+            .unwrap_or(time),
+    )
+}
+
+impl ControlStore {
+    /// Records one heartbeat report: registers the service the first time (audited), derives
+    /// its health, adds counter growth to the per-minute statistics and keeps its activity.
+    pub async fn record_report(
+        &self,
+        account_id: Option<&str>,
+        report: &ServiceReport,
+    ) -> Result<(), StoreError> {
+        check_identifier("instance_id", &report.instance_id)?;
+        if !matches!(
+            report.role.as_str(),
+            "proxy" | "receiver" | "piper" | "packer" | "query" | "control"
+        ) {
+            return Err(StoreError::Invalid {
+                field: "role",
+                reason: "must be proxy, receiver, piper, packer, query or control".into(),
+            });
+        }
+        let started_at =
+            DateTime::parse_from_rfc3339(&report.started_at).map_err(|e| StoreError::Invalid {
+                field: "started_at",
+                reason: format!("not an RFC 3339 time: {e}"),
+            })?;
+        let existing = self.service(&report.instance_id).await?;
+        if let Some(existing) = &existing
+            && existing.account_id.as_deref() != account_id
+        {
+            return Err(StoreError::Conflict {
+                what: format!("service instance {}", report.instance_id),
+            });
+        }
+        let previous = existing
+            .as_ref()
+            .map(|s| &s.report)
+            .filter(|p| p.started_at == report.started_at);
+        let reason = degraded_reason(report, previous);
+        let seen = Utc::now();
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO services (instance_id, account_id, role, host, version, started_at, registered_at, last_seen, ready, healthy, detail, report) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11) \
+             ON CONFLICT (instance_id) DO UPDATE SET role = excluded.role, host = excluded.host, version = excluded.version, \
+             started_at = excluded.started_at, last_seen = excluded.last_seen, \
+             ready = CASE WHEN services.ready = 1 OR excluded.ready = 1 THEN 1 ELSE 0 END, \
+             healthy = excluded.healthy, detail = excluded.detail, report = excluded.report",
+        )
+        .bind(&report.instance_id)
+        .bind(account_id)
+        .bind(&report.role)
+        .bind(&report.host)
+        .bind(&report.version)
+        .bind(stamp(started_at.with_timezone(&Utc)))
+        .bind(stamp(seen))
+        .bind(i64::from(report.ready))
+        .bind(i64::from(reason.is_none()))
+        .bind(reason.unwrap_or_default())
+        .bind(serde_json::to_string(&ServiceReport {
+            activity: Vec::new(),
+            ..report.clone()
+        })?)
+        .execute(&mut *tx)
+        .await?;
+        if existing.is_none() {
+            write_audit(
+                &mut tx,
+                &Actor(format!("service:{}", report.instance_id)),
+                AuditRecord {
+                    account_id,
+                    tenant_id: None,
+                    action: "service.register",
+                    target: format!("service/{}", report.instance_id),
+                    before: serde_json::Value::Null,
+                    after: serde_json::json!({
+                        "role": report.role, "host": report.host, "version": report.version,
+                    }),
+                },
+            )
+            .await?;
+        }
+        let before = previous.map(dataset_counters).unwrap_or_default();
+        let minute = minute_of(seen);
+        for ((tenant, dataset, metric), value) in dataset_counters(report) {
+            let added = growth(value, before.get(&(tenant, dataset, metric)).copied());
+            if added == 0 {
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO dataset_stats (tenant_id, dataset_id, minute, metric, value) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (tenant_id, dataset_id, minute, metric) DO UPDATE SET value = dataset_stats.value + excluded.value",
+            )
+            .bind(tenant)
+            .bind(dataset)
+            .bind(&minute)
+            .bind(metric)
+            .bind(i64::try_from(added).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await?;
+        }
+        for event in &report.activity {
+            sqlx::query(
+                "INSERT INTO activity_events (id, at, account_id, instance_id, stage, tenant_id, dataset_id, outcome, message, details) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(new_id())
+            .bind(&event.time)
+            .bind(account_id)
+            .bind(&report.instance_id)
+            .bind(&event.stage)
+            .bind(&event.tenant_id)
+            .bind(&event.dataset_id)
+            .bind(&event.outcome)
+            .bind(&event.message)
+            .bind(event.details.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn service(&self, instance_id: &str) -> Result<Option<ServiceRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {SERVICE_COLUMNS} FROM services WHERE instance_id = $1"
+        ))
+        .bind(instance_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(service_from_row).transpose()
+    }
+
+    /// Services of one account, or all with `None`.
+    pub async fn list_services(
+        &self,
+        account_id: Option<&str>,
+    ) -> Result<Vec<ServiceRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SERVICE_COLUMNS} FROM services WHERE ($1 IS NULL OR account_id = $1) ORDER BY role, instance_id"
+        ))
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(service_from_row).collect()
+    }
+
+    /// Per-minute points of one dataset since `since`, oldest first.
+    pub async fn dataset_stats(
+        &self,
+        tenant_id: &str,
+        dataset_id: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<StatPoint>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT minute, metric, value FROM dataset_stats WHERE tenant_id = $1 AND dataset_id = $2 AND minute >= $3 \
+             ORDER BY minute, metric",
+        )
+        .bind(tenant_id)
+        .bind(dataset_id)
+        .bind(minute_of(since))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| StatPoint {
+                minute: row.get(0),
+                metric: row.get(1),
+                value: row.get(2),
+            })
+            .collect())
+    }
+
+    /// All-time totals of one dataset per metric.
+    pub async fn dataset_totals(
+        &self,
+        tenant_id: &str,
+        dataset_id: &str,
+    ) -> Result<BTreeMap<String, i64>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT metric, CAST(SUM(value) AS BIGINT) FROM dataset_stats WHERE tenant_id = $1 AND dataset_id = $2 GROUP BY metric",
+        )
+        .bind(tenant_id)
+        .bind(dataset_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
+    pub async fn list_activity(
+        &self,
+        query: &ActivityQuery,
+    ) -> Result<Vec<ActivityRecord>, StoreError> {
+        let limit = i64::from(query.limit.clamp(1, 1000));
+        let rows = sqlx::query(
+            "SELECT id, at, instance_id, stage, tenant_id, dataset_id, outcome, message, details FROM activity_events \
+             WHERE ($1 IS NULL OR account_id = $1) AND ($2 IS NULL OR tenant_id = $2) AND ($3 IS NULL OR dataset_id = $3) \
+             AND ($4 IS NULL OR stage = $4) AND ($5 IS NULL OR outcome = $5) AND ($6 IS NULL OR id < $6) \
+             ORDER BY id DESC LIMIT $7",
+        )
+        .bind(query.account_id.as_deref())
+        .bind(query.tenant_id.as_deref())
+        .bind(query.dataset_id.as_deref())
+        .bind(query.stage.as_deref())
+        .bind(query.outcome.as_deref())
+        .bind(query.before.as_deref())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| ActivityRecord {
+                id: row.get(0),
+                at: row.get(1),
+                instance_id: row.get(2),
+                stage: row.get(3),
+                tenant_id: row.get(4),
+                dataset_id: row.get(5),
+                outcome: row.get(6),
+                message: row.get(7),
+                details: serde_json::from_str(&row.get::<String, _>(8))
+                    .unwrap_or(serde_json::Value::Null),
+            })
+            .collect())
+    }
+
+    /// Drops statistics and activity older than `keep`, and sessions that expired.
+    pub async fn prune(&self, keep: chrono::Duration) -> Result<(), StoreError> {
+        let cutoff = stamp(Utc::now() - keep);
+        sqlx::query("DELETE FROM dataset_stats WHERE minute < $1")
+            .bind(&cutoff)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("DELETE FROM activity_events WHERE at < $1")
+            .bind(&cutoff)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
+            .bind(now())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_follows_counter_growth_not_totals() {
+        let mut report = ServiceReport {
+            started_at: "2026-11-29T10:00:00Z".into(),
+            errors_total: 3,
+            ..Default::default()
+        };
+        assert_eq!(
+            degraded_reason(&report, None).as_deref(),
+            Some("3 errors since the last report")
+        );
+        let previous = report.clone();
+        assert_eq!(degraded_reason(&report, Some(&previous)), None);
+        report.drops_total = 2;
+        report.lag_seconds = 90.0;
+        assert_eq!(
+            degraded_reason(&report, Some(&previous)).as_deref(),
+            Some("2 events dropped since the last report; 90 s behind (threshold 60 s)")
+        );
+    }
+}

@@ -1,0 +1,274 @@
+//! Heartbeats: every role reports to the control plane who it is, how its host is doing, its
+//! per-dataset counters and its new activity. Counters and names only, never event data.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use bytefreezer_api::{ActivityReport, DatasetCounters, ServiceReport, SystemMetrics};
+use bytefreezer_control_store::ControlStore;
+use bytefreezer_telemetry::{Readiness, Registry, Shutdown, SystemSampler};
+
+use crate::config_source::DatasetSourceConfig;
+
+/// How often services report; the control plane calls a service Unhealthy after 30 s of silence.
+pub const REPORT_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Which counters of a role feed which dataset statistic, and which make it Degraded.
+struct RoleCounters {
+    /// `(statistic, counter)`
+    datasets: &'static [(&'static str, &'static str)],
+    errors: &'static [&'static str],
+    drops: &'static [&'static str],
+}
+
+fn role_counters(role: &str) -> RoleCounters {
+    match role {
+        "proxy" => RoleCounters {
+            datasets: &[
+                ("events_received", "bytefreezer_proxy_rows_durable_total"),
+                ("events_dropped", "bytefreezer_proxy_rows_dropped_total"),
+            ],
+            errors: &["bytefreezer_proxy_input_errors_total"],
+            drops: &[
+                "bytefreezer_proxy_rows_dropped_total",
+                "bytefreezer_proxy_decode_errors_total",
+            ],
+        },
+        "receiver" => RoleCounters {
+            datasets: &[],
+            errors: &["bytefreezer_receiver_rejected_total"],
+            drops: &[],
+        },
+        "piper" => RoleCounters {
+            datasets: &[("records_processed", "bytefreezer_piper_rows_in_total")],
+            errors: &["bytefreezer_piper_errors_total"],
+            drops: &[],
+        },
+        "packer" => RoleCounters {
+            datasets: &[
+                ("parquet_files", "bytefreezer_packer_files_total"),
+                ("parquet_rows", "bytefreezer_packer_rows_total"),
+                ("parquet_bytes", "bytefreezer_packer_bytes_total"),
+            ],
+            errors: &["bytefreezer_packer_errors_total"],
+            drops: &[],
+        },
+        _ => RoleCounters {
+            datasets: &[],
+            errors: &[],
+            drops: &[],
+        },
+    }
+}
+
+/// Builds one role's reports from its process's registry.
+pub struct Reporter {
+    role: &'static str,
+    instance_id: String,
+    host: String,
+    started_at: String,
+    registry: Registry,
+    readiness: Readiness,
+    data_dir: PathBuf,
+    sampler: SystemSampler,
+    activity_seq: u64,
+}
+
+impl Reporter {
+    pub fn new(
+        role: &'static str,
+        instance_id: String,
+        registry: Registry,
+        readiness: Readiness,
+        data_dir: PathBuf,
+    ) -> Reporter {
+        Reporter {
+            role,
+            instance_id,
+            host: hostname(),
+            started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            registry,
+            readiness,
+            data_dir,
+            sampler: SystemSampler::default(),
+            activity_seq: 0,
+        }
+    }
+
+    /// The next report and the activity position to [`Reporter::sent`] once it arrived.
+    pub fn report(&mut self) -> (ServiceReport, u64) {
+        let counters = role_counters(self.role);
+        let mut datasets: BTreeMap<(String, String), BTreeMap<String, u64>> = BTreeMap::new();
+        for (statistic, counter) in counters.datasets {
+            for (key, value) in self.registry.counter_by_dataset(counter) {
+                datasets
+                    .entry(key)
+                    .or_default()
+                    .insert((*statistic).to_owned(), value);
+            }
+        }
+        if self.role == "piper" {
+            // Rows a pipeline removed (drop filters): in minus out.
+            let out = self
+                .registry
+                .counter_by_dataset("bytefreezer_piper_rows_out_total");
+            for (key, rows_in) in self
+                .registry
+                .counter_by_dataset("bytefreezer_piper_rows_in_total")
+            {
+                let dropped = rows_in.saturating_sub(out.get(&key).copied().unwrap_or(0));
+                datasets
+                    .entry(key)
+                    .or_default()
+                    .insert("records_dropped".into(), dropped);
+            }
+        }
+        let total = |names: &[&str]| names.iter().map(|n| self.registry.counter_total(n)).sum();
+        let (events, next_seq) = self.registry.activity().since(self.activity_seq);
+        let system = self.sampler.sample(&self.data_dir);
+        let report = ServiceReport {
+            instance_id: self.instance_id.clone(),
+            role: self.role.to_owned(),
+            host: self.host.clone(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            started_at: self.started_at.clone(),
+            ready: self.readiness.not_ready().is_empty(),
+            system: SystemMetrics {
+                cpu_percent: system.cpu_percent,
+                memory_bytes: system.memory_bytes,
+                disk_free_bytes: system.disk_free_bytes,
+                disk_total_bytes: system.disk_total_bytes,
+                uptime_secs: system.uptime_secs,
+            },
+            errors_total: total(counters.errors),
+            drops_total: total(counters.drops),
+            lag_seconds: 0.0,
+            datasets: datasets
+                .into_iter()
+                .map(|((tenant_id, dataset_id), counters)| DatasetCounters {
+                    tenant_id,
+                    dataset_id,
+                    counters,
+                })
+                .collect(),
+            activity: events
+                .into_iter()
+                .filter(|e| e.stage == self.role)
+                .map(|e| ActivityReport {
+                    time: e.time,
+                    stage: e.stage,
+                    tenant_id: e.tenant,
+                    dataset_id: e.dataset,
+                    outcome: e.outcome,
+                    message: e.message,
+                    details: e.details,
+                })
+                .collect(),
+            open_partitions: Vec::new(),
+        };
+        (report, next_seq)
+    }
+
+    /// The report built with [`Reporter::report`] arrived; its activity is not sent again.
+    pub fn sent(&mut self, seq: u64) {
+        self.activity_seq = seq;
+    }
+}
+
+/// Where reports go: the store of this process (`bytefreezer up`, `bytefreezer control`), or
+/// the control plane over HTTP.
+#[derive(Clone)]
+pub enum ReportSink {
+    Store {
+        store: ControlStore,
+        account_id: Option<String>,
+    },
+    Http {
+        client: reqwest::Client,
+        endpoint: String,
+        api_key: String,
+    },
+}
+
+impl ReportSink {
+    /// The control plane a role's `[datasets]` points at; `None` for datasets from a file,
+    /// where no control plane exists to report to.
+    pub fn for_datasets(config: &DatasetSourceConfig) -> Result<Option<ReportSink>> {
+        match config {
+            DatasetSourceConfig::File { .. } => Ok(None),
+            DatasetSourceConfig::Control { url, api_key, .. } => Ok(Some(ReportSink::Http {
+                client: reqwest::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .context("cannot build the HTTP client")?,
+                endpoint: format!("{}/api/v1/services/report", url.trim_end_matches('/')),
+                api_key: api_key.clone(),
+            })),
+        }
+    }
+
+    async fn send(&self, report: &ServiceReport) -> Result<()> {
+        match self {
+            ReportSink::Store { store, account_id } => {
+                store.record_report(account_id.as_deref(), report).await?;
+                Ok(())
+            }
+            ReportSink::Http {
+                client,
+                endpoint,
+                api_key,
+            } => {
+                let response = client
+                    .post(endpoint)
+                    .bearer_auth(api_key)
+                    .json(report)
+                    .send()
+                    .await
+                    .with_context(|| format!("cannot reach the control plane at {endpoint}"))?;
+                if !response.status().is_success() {
+                    let status = response.status();
+                    let body = response.text().await.unwrap_or_default();
+                    bail!("control plane {endpoint} answered {status}: {body}");
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Reports now and then every [`REPORT_INTERVAL`] until shutdown, with a last report on the way
+/// out. A failed report is logged and its activity goes with the next one.
+pub async fn run(mut reporter: Reporter, sink: ReportSink, mut shutdown: Shutdown) {
+    let mut failing = false;
+    loop {
+        let (report, seq) = reporter.report();
+        match sink.send(&report).await {
+            Ok(()) => {
+                reporter.sent(seq);
+                if failing {
+                    tracing::info!(role = reporter.role, "reporting to the control plane again");
+                }
+                failing = false;
+            }
+            Err(error) if !failing => {
+                tracing::warn!(role = reporter.role, "cannot report: {error:#}");
+                failing = true;
+            }
+            Err(_) => {}
+        }
+        tokio::select! {
+            _ = shutdown.wait() => break,
+            _ = tokio::time::sleep(REPORT_INTERVAL) => {}
+        }
+    }
+    let (report, _) = reporter.report();
+    let _ = sink.send(&report).await;
+}
+
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into())
+}
