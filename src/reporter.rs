@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use bytefreezer_api::{ActivityReport, DatasetCounters, ServiceReport, SystemMetrics};
 use bytefreezer_control_store::ControlStore;
+use bytefreezer_packer::OpenPartitions;
 use bytefreezer_telemetry::{Readiness, Registry, Shutdown, SystemSampler};
 
 use crate::config_source::DatasetSourceConfig;
@@ -74,6 +75,7 @@ pub struct Reporter {
     data_dir: PathBuf,
     sampler: SystemSampler,
     activity_seq: u64,
+    open_partitions: Option<OpenPartitions>,
 }
 
 impl Reporter {
@@ -94,7 +96,18 @@ impl Reporter {
             data_dir,
             sampler: SystemSampler::default(),
             activity_seq: 0,
+            open_partitions: None,
         }
+    }
+
+    pub fn role(&self) -> &'static str {
+        self.role
+    }
+
+    /// A packer also reports the partitions it is still accumulating.
+    pub fn with_open_partitions(mut self, open: OpenPartitions) -> Reporter {
+        self.open_partitions = Some(open);
+        self
     }
 
     /// The next report and the activity position to [`Reporter::sent`] once it arrived.
@@ -166,7 +179,11 @@ impl Reporter {
                     details: e.details,
                 })
                 .collect(),
-            open_partitions: Vec::new(),
+            open_partitions: self
+                .open_partitions
+                .as_ref()
+                .map(|open| open.lock().unwrap_or_else(|e| e.into_inner()).clone())
+                .unwrap_or_default(),
         };
         (report, next_seq)
     }

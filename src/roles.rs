@@ -39,15 +39,14 @@ pub async fn proxy(args: RoleArgs) -> Result<()> {
         readiness.clone(),
         shutdown.clone(),
     );
-    report(
-        &file.datasets,
+    let reporter = Reporter::new(
         "proxy",
         instance,
-        &registry,
-        &readiness,
-        &file.data_dir,
-        &shutdown,
-    )?;
+        registry.clone(),
+        readiness.clone(),
+        file.data_dir.clone(),
+    );
+    report(&file.datasets, reporter, &shutdown)?;
     let metrics =
         metrics_server(file.metrics_listen, registry, readiness, shutdown.clone()).await?;
     run_until_signal(trigger, proxy.run(shutdown), metrics).await
@@ -61,15 +60,14 @@ pub async fn receiver(args: RoleArgs) -> Result<()> {
     let instance = node::instance_id(&file.data_dir, "receiver")?;
     let datasets = datasets(&file.datasets, &file.data_dir, "receiver", None, &shutdown).await?;
     let readiness = Readiness::default();
-    report(
-        &file.datasets,
+    let reporter = Reporter::new(
         "receiver",
         instance,
-        &registry,
-        &readiness,
-        &file.data_dir,
-        &shutdown,
-    )?;
+        registry.clone(),
+        readiness.clone(),
+        file.data_dir.clone(),
+    );
+    report(&file.datasets, reporter, &shutdown)?;
     let receiver = Receiver::new(file.receiver, buckets.intake, datasets, registry);
     let none = async { Ok(()) };
     run_until_signal(trigger, receiver.run(shutdown), none).await
@@ -83,15 +81,14 @@ pub async fn piper(args: RoleArgs) -> Result<()> {
     let instance = node::instance_id(&file.data_dir, "piper")?;
     let datasets = datasets(&file.datasets, &file.data_dir, "piper", None, &shutdown).await?;
     let readiness = Readiness::default();
-    report(
-        &file.datasets,
+    let reporter = Reporter::new(
         "piper",
         instance.clone(),
-        &registry,
-        &readiness,
-        &file.data_dir,
-        &shutdown,
-    )?;
+        registry.clone(),
+        readiness.clone(),
+        file.data_dir.clone(),
+    );
+    report(&file.datasets, reporter, &shutdown)?;
     let piper = Piper::new(file.piper, buckets, datasets, instance, registry.clone())?;
     let metrics =
         metrics_server(file.metrics_listen, registry, readiness, shutdown.clone()).await?;
@@ -106,16 +103,22 @@ pub async fn packer(args: RoleArgs) -> Result<()> {
     let instance = node::instance_id(&file.data_dir, "packer")?;
     let datasets = datasets(&file.datasets, &file.data_dir, "packer", None, &shutdown).await?;
     let readiness = Readiness::default();
-    report(
-        &file.datasets,
-        "packer",
+    let packer = Packer::new(
+        file.packer,
+        buckets,
+        datasets,
         instance.clone(),
-        &registry,
-        &readiness,
-        &file.data_dir,
-        &shutdown,
-    )?;
-    let packer = Packer::new(file.packer, buckets, datasets, instance, registry.clone());
+        registry.clone(),
+    );
+    let reporter = Reporter::new(
+        "packer",
+        instance,
+        registry.clone(),
+        readiness.clone(),
+        file.data_dir.clone(),
+    );
+    let reporter = reporter.with_open_partitions(packer.open_partitions());
+    report(&file.datasets, reporter, &shutdown)?;
     let metrics =
         metrics_server(file.metrics_listen, registry, readiness, shutdown.clone()).await?;
     run_until_signal(trigger, packer.run(shutdown), metrics).await
@@ -138,28 +141,14 @@ async fn datasets(
 }
 
 /// Heartbeats to the control plane the role's datasets come from; none for a dataset file.
-fn report(
-    config: &DatasetSourceConfig,
-    role: &'static str,
-    instance: String,
-    registry: &Registry,
-    readiness: &Readiness,
-    data_dir: &std::path::Path,
-    shutdown: &Shutdown,
-) -> Result<()> {
+fn report(config: &DatasetSourceConfig, reporter: Reporter, shutdown: &Shutdown) -> Result<()> {
     let Some(sink) = ReportSink::for_datasets(config)? else {
         tracing::info!(
-            "{role}: datasets come from a file, so there is no control plane to report to"
+            "{}: datasets come from a file, so there is no control plane to report to",
+            reporter.role()
         );
         return Ok(());
     };
-    let reporter = Reporter::new(
-        role,
-        instance,
-        registry.clone(),
-        readiness.clone(),
-        data_dir.to_owned(),
-    );
     tokio::spawn(reporter::run(reporter, sink, shutdown.clone()));
     Ok(())
 }

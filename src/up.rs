@@ -154,6 +154,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
 
     let http = tokio::spawn(serve::serve(listener, router, pipeline_shutdown.clone()));
     let piper_task = tokio::spawn(piper.run(pipeline_shutdown.clone()));
+    let open_partitions = packer.open_partitions();
     let packer_task = tokio::spawn(packer.run(pipeline_shutdown.clone()));
     let proxy_task = tokio::spawn(proxy.run(inputs_shutdown.clone()));
     let reports = ReportSink::Store {
@@ -166,13 +167,16 @@ pub async fn run(args: UpArgs) -> Result<()> {
         } else {
             Readiness::default()
         };
-        let reporter = Reporter::new(
+        let mut reporter = Reporter::new(
             role,
             format!("{instance}-{role}"),
             registry.clone(),
             role_readiness,
             data_dir.clone(),
         );
+        if role == "packer" {
+            reporter = reporter.with_open_partitions(open_partitions.clone());
+        }
         tokio::spawn(reporter::run(
             reporter,
             reports.clone(),

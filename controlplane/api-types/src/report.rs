@@ -92,7 +92,13 @@ pub struct OpenPartition {
     pub dataset_id: String,
     /// `year=YYYY/month=MM/day=DD/hour=HH`.
     pub partition: String,
-    pub rows: u64,
+    /// Piper objects waiting to be packed, and their size.
+    pub objects: u64,
     pub bytes: u64,
+    /// Age of the oldest waiting object.
     pub age_secs: u64,
+    /// Seconds until the age threshold flushes it (it flushes earlier once big enough).
+    pub flush_in_secs: u64,
+    /// Size at which it flushes at once.
+    pub flush_at_bytes: u64,
 }

@@ -14,4 +14,4 @@ mod plan;
 mod write;
 
 pub use config::PackerConfig;
-pub use packer::{Packer, PackerCycle};
+pub use packer::{OpenPartitions, Packer, PackerCycle};

@@ -2,7 +2,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytefreezer_api::DataPlaneConfig;
+use bytefreezer_api::{DataPlaneConfig, OpenPartition};
 use bytefreezer_layout::{
     HourPartition, INTERNAL_PREFIX, PiperObject, Stage, lease_object, packer_plan_object,
     packer_plan_prefix, parse_packer_plan_object, parse_piper_object,
@@ -35,7 +35,11 @@ pub struct Packer {
     leases: LeaseKeeper,
     pub(crate) registry: Registry,
     wakeup: Arc<Notify>,
+    open_partitions: OpenPartitions,
 }
+
+/// The partitions still accumulating after the last pass, for the control plane's Activity.
+pub type OpenPartitions = Arc<std::sync::Mutex<Vec<OpenPartition>>>;
 
 type PartitionKey = (String, String, HourPartition);
 
@@ -59,7 +63,13 @@ impl Packer {
             leases,
             registry,
             wakeup: Arc::new(Notify::new()),
+            open_partitions: OpenPartitions::default(),
         }
+    }
+
+    /// Shared view of the partitions still accumulating, refreshed every pass.
+    pub fn open_partitions(&self) -> OpenPartitions {
+        self.open_partitions.clone()
     }
 
     /// Poke this after writing piper objects so packer looks at once.
@@ -97,9 +107,11 @@ impl Packer {
                 partitions.entry(key).or_default().push((info, parsed));
             }
         }
+        let mut open = Vec::new();
         for ((tenant, dataset, hour), mut inputs) in partitions {
             let testing = config.dataset(&tenant, &dataset).is_some_and(|d| d.testing);
             if !self.is_due(testing, &inputs) {
+                open.push(self.open_partition(&tenant, &dataset, &hour, &inputs));
                 continue;
             }
             inputs.sort_by(|a, b| a.0.key.cmp(&b.0.key));
@@ -117,7 +129,34 @@ impl Packer {
                 tracing::error!(%tenant, %dataset, "packer: partition {hour}: {error:#}");
             }
         }
+        *self
+            .open_partitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = open;
         Ok(cycle)
+    }
+
+    fn open_partition(
+        &self,
+        tenant: &str,
+        dataset: &str,
+        hour: &HourPartition,
+        inputs: &[(ObjectInfo, PiperObject)],
+    ) -> OpenPartition {
+        let oldest = inputs.iter().map(|(info, _)| info.last_modified).min();
+        let age_secs = oldest.map_or(0, |oldest| {
+            (Utc::now() - oldest).num_seconds().max(0) as u64
+        });
+        OpenPartition {
+            tenant_id: tenant.to_owned(),
+            dataset_id: dataset.to_owned(),
+            partition: hour.path_segment(),
+            objects: inputs.len() as u64,
+            bytes: inputs.iter().map(|(info, _)| info.size).sum(),
+            age_secs,
+            flush_in_secs: self.config.max_age_secs.saturating_sub(age_secs),
+            flush_at_bytes: self.config.max_file_bytes,
+        }
     }
 
     fn is_due(&self, testing: bool, inputs: &[(ObjectInfo, PiperObject)]) -> bool {
