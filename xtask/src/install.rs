@@ -5,9 +5,14 @@ use anyhow::{Context, Result, bail};
 
 use crate::run;
 
-/// Python packages the end-to-end tests use to prove the Parquet files are readable by the
-/// tools users query them with.
-const PYTHON_PACKAGES: &[(&str, &str)] = &[("pyarrow", "pyarrow"), ("duckdb", "duckdb")];
+/// Python packages the end-to-end tests use: pyarrow and DuckDB prove the Parquet files are
+/// readable by the tools users query them with; Schemathesis fuzzes the control-plane API from
+/// its OpenAPI document (pinned: the test's check hooks use its plugin API).
+const PYTHON_PACKAGES: &[(&str, &str)] = &[
+    ("pyarrow", "pyarrow"),
+    ("duckdb", "duckdb"),
+    ("schemathesis", "schemathesis==4.32.5"),
+];
 
 /// MaxMind's own test databases ship in the source package of their Python reader; the
 /// version is pinned so the expected cities in tests do not move.
@@ -87,7 +92,7 @@ fn ensure_nextest() -> Result<()> {
 
 fn ensure_python_packages() -> Result<()> {
     let python = find_python().context(
-        "python3 is required by the end-to-end tests (they read Parquet with pyarrow and DuckDB); \
+        "python3 is required by the end-to-end tests (pyarrow, DuckDB and Schemathesis); \
          install it with `apt-get install python3 python3-pip`",
     )?;
     let missing: Vec<&str> = PYTHON_PACKAGES
