@@ -186,7 +186,7 @@ async fn dataplane_config_needs_a_key_and_supports_etags() {
     let control = serve().await;
     let (base, store, key) = (&control.base, &control.store, &control.key);
     let client = reqwest::Client::new();
-    let url = format!("{base}/api/v1/dataplane/config");
+    let url = format!("{base}/api/v1/dataplane/config?proxy=proxy-1");
     assert_eq!(client.get(&url).send().await.unwrap().status(), 401);
     assert_eq!(
         client
@@ -233,7 +233,7 @@ async fn dataplane_config_needs_a_key_and_supports_etags() {
 #[tokio::test]
 async fn long_poll_answers_as_soon_as_a_dataset_is_paused() {
     let control = serve().await;
-    let url = format!("{}/api/v1/dataplane/config", control.base);
+    let url = format!("{}/api/v1/dataplane/config?proxy=proxy-1", control.base);
     let first = control
         .http
         .get(&url)

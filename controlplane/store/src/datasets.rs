@@ -317,7 +317,7 @@ impl ControlStore {
         Ok(())
     }
 
-    /// What data-side services of a scope work from: its active datasets (for a proxy, those
+    /// What data-side services of a scope work from: its datasets (for a proxy, the active ones
     /// assigned to it or to no proxy) and its keys not revoked.
     pub async fn dataplane_config_for(
         &self,
@@ -327,7 +327,9 @@ impl ControlStore {
             .list_dataset_records(scope.account_id.as_deref(), scope.tenant_id.as_deref())
             .await?
             .into_iter()
-            .filter(|record| record.spec.active)
+            // Proxies stop paused inputs; receiver, piper and packer keep the paused dataset so
+            // the batches already spooled or in the buckets still land.
+            .filter(|record| record.spec.active || scope.proxy.is_none())
             .filter(|record| match (&scope.proxy, &record.assigned_proxy) {
                 (Some(proxy), Some(assigned)) => proxy == assigned,
                 _ => true,

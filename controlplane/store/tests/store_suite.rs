@@ -310,7 +310,11 @@ async fn paused_datasets_leave_the_dataplane_config(store: ControlStore) {
         .set_dataset_active(&actor(), "a", "one", false)
         .await
         .unwrap();
-    let config = store.dataplane_config().await.unwrap();
+    let proxy = ConfigScope {
+        proxy: Some("proxy-1".into()),
+        ..Default::default()
+    };
+    let config = store.dataplane_config_for(&proxy).await.unwrap();
     assert_eq!(
         config
             .datasets
@@ -319,17 +323,28 @@ async fn paused_datasets_leave_the_dataplane_config(store: ControlStore) {
             .collect::<Vec<_>>(),
         ["two"]
     );
-    assert_eq!(store.list_datasets().await.unwrap().len(), 2);
     assert_eq!(
         config.datasets[0],
         dataset("a", "two"),
         "specs round-trip unchanged"
     );
+    // Receiver, piper and packer keep it, marked paused, so data in flight still lands.
+    let services = store.dataplane_config().await.unwrap();
+    assert_eq!(services.datasets.len(), 2);
+    assert!(!services.dataset("a", "one").unwrap().active);
     store
         .set_dataset_active(&actor(), "a", "one", true)
         .await
         .unwrap();
-    assert_eq!(store.dataplane_config().await.unwrap().datasets.len(), 2);
+    assert_eq!(
+        store
+            .dataplane_config_for(&proxy)
+            .await
+            .unwrap()
+            .datasets
+            .len(),
+        2
+    );
 }
 
 async fn invalid_input_is_refused_with_the_field(store: ControlStore) {

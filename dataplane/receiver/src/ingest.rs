@@ -127,8 +127,9 @@ async fn accept(
     {
         let config = state.datasets.borrow();
         match config.authorize(api_key.trim(), tenant_id, dataset_id) {
-            Ok((dataset, _)) if dataset.active => {}
-            Ok(_) | Err(AuthorizeError::NotFound { .. }) => {
+            // A paused dataset still takes the batches its proxies spooled before the pause.
+            Ok(_) => {}
+            Err(AuthorizeError::NotFound { .. }) => {
                 return Err(reject(
                     StatusCode::NOT_FOUND,
                     "not_found",

@@ -25,8 +25,13 @@ fn config() -> DataPlaneConfig {
         testing: true,
         active: true,
     };
+    let paused = DatasetSpec {
+        dataset_id: "paused".into(),
+        active: false,
+        ..dataset("a")
+    };
     DataPlaneConfig {
-        datasets: vec![dataset("a"), dataset("b")],
+        datasets: vec![dataset("a"), dataset("b"), paused],
         ingest_keys: vec![IngestKey {
             name: "k".into(),
             key_sha256: hash_api_key(KEY),
@@ -151,6 +156,19 @@ async fn arrow_batches_are_stored_and_bad_requests_get_clear_4xx() {
         .unwrap()
         .expect("intake object");
     assert_eq!(decode_ipc(&stored).unwrap().1[0].num_rows(), 25);
+    let spooled_before_the_pause = post(
+        &client,
+        &format!("{}/api/v1/ingest/a/paused", running.base),
+        KEY,
+        ARROW_STREAM_CONTENT_TYPE,
+        arrow_body(3),
+    )
+    .await;
+    assert_eq!(
+        spooled_before_the_pause.status(),
+        201,
+        "a paused dataset still takes what its proxies spooled"
+    );
 
     let status = |response: reqwest::Response| response.status().as_u16();
     assert_eq!(
