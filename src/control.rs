@@ -85,7 +85,8 @@ async fn bootstrap_admin(store: &ControlStore, email: &str) -> Result<()> {
     Ok(())
 }
 
-async fn prune(store: ControlStore, mut shutdown: bytefreezer_telemetry::Shutdown) {
+/// Prunes old statistics, activity and sessions now and every 10 minutes.
+pub(crate) async fn prune(store: ControlStore, mut shutdown: bytefreezer_telemetry::Shutdown) {
     loop {
         if let Err(error) = store.prune(chrono::Duration::days(KEEP_HISTORY_DAYS)).await {
             tracing::warn!(%error, "cannot prune old statistics and activity");

@@ -157,7 +157,7 @@ impl Reporter {
             },
             errors_total: total(counters.errors),
             drops_total: total(counters.drops),
-            lag_seconds: 0.0,
+            lag_seconds: self.lag_seconds(),
             datasets: datasets
                 .into_iter()
                 .map(|((tenant_id, dataset_id), counters)| DatasetCounters {
@@ -186,6 +186,19 @@ impl Reporter {
                 .unwrap_or_default(),
         };
         (report, next_seq)
+    }
+
+    /// How old the oldest data still waiting in this role is (spool for a proxy, intake objects
+    /// for piper), from the gauge the stage keeps.
+    fn lag_seconds(&self) -> f64 {
+        let oldest = self
+            .registry
+            .counter_total(&format!("bytefreezer_{}_oldest_pending_unix_ms", self.role));
+        if oldest == 0 {
+            return 0.0;
+        }
+        let now = chrono::Utc::now().timestamp_millis().max(0) as u64;
+        now.saturating_sub(oldest) as f64 / 1000.0
     }
 
     /// The report built with [`Reporter::report`] arrived; its activity is not sent again.
@@ -288,4 +301,76 @@ pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|name| name.trim().to_owned())
         .unwrap_or_else(|_| "localhost".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_piper_report_maps_counters_lag_and_activity_once() {
+        let registry = Registry::new();
+        let labels = [("tenant", "acme"), ("dataset", "fw")];
+        registry
+            .counter("bytefreezer_piper_rows_in_total", "", &labels)
+            .increment(100);
+        registry
+            .counter("bytefreezer_piper_rows_out_total", "", &labels)
+            .increment(70);
+        registry
+            .counter("bytefreezer_piper_errors_total", "", &labels)
+            .increment(2);
+        registry
+            .counter("bytefreezer_packer_rows_total", "", &labels)
+            .increment(5);
+        let ninety_seconds_ago = chrono::Utc::now().timestamp_millis() - 90_000;
+        registry
+            .gauge("bytefreezer_piper_oldest_pending_unix_ms", "", &[])
+            .set(ninety_seconds_ago);
+        registry
+            .activity()
+            .record("piper", ("acme", "fw"), true, "job", serde_json::json!({}));
+        registry.activity().record(
+            "packer",
+            ("acme", "fw"),
+            true,
+            "file",
+            serde_json::json!({}),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let mut reporter = Reporter::new(
+            "piper",
+            "piper-1".into(),
+            registry.clone(),
+            Readiness::default(),
+            dir.path().to_owned(),
+        );
+        let (report, seq) = reporter.report();
+        assert_eq!(report.datasets.len(), 1);
+        let counters = &report.datasets[0].counters;
+        assert_eq!(counters.get("records_processed"), Some(&100));
+        assert_eq!(counters.get("records_dropped"), Some(&30));
+        assert_eq!(
+            counters.get("parquet_rows"),
+            None,
+            "only the role's own counters"
+        );
+        assert_eq!(report.errors_total, 2);
+        assert!(
+            (89.0..120.0).contains(&report.lag_seconds),
+            "{}",
+            report.lag_seconds
+        );
+        assert_eq!(report.activity.len(), 1, "only the role's own activity");
+        assert!(report.ready);
+        assert!(report.system.memory_bytes > 0);
+        let (again, _) = reporter.report();
+        assert_eq!(
+            again.activity.len(),
+            1,
+            "unsent activity goes with the next report"
+        );
+        reporter.sent(seq);
+        assert!(reporter.report().0.activity.is_empty());
+    }
 }

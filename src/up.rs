@@ -157,6 +157,10 @@ pub async fn run(args: UpArgs) -> Result<()> {
     let open_partitions = packer.open_partitions();
     let packer_task = tokio::spawn(packer.run(pipeline_shutdown.clone()));
     let proxy_task = tokio::spawn(proxy.run(inputs_shutdown.clone()));
+    tokio::spawn(crate::control::prune(
+        store.clone(),
+        pipeline_shutdown.clone(),
+    ));
     let reports = ReportSink::Store {
         store: store.clone(),
         account_id: Some(demo_account),

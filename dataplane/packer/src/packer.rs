@@ -277,7 +277,10 @@ impl Packer {
             {
                 continue;
             }
-            let written = match execute_plan(self, &plan, hour).await {
+            let started = std::time::Instant::now();
+            let outcome = execute_plan(self, &plan, hour).await;
+            let duration_ms = started.elapsed().as_millis() as u64;
+            let written = match outcome {
                 Ok(written) => written,
                 Err(error) => {
                     self.registry.activity().record(
@@ -285,7 +288,7 @@ impl Packer {
                         (tenant, dataset),
                         false,
                         format!("cannot write Parquet {}: {error:#}", plan.file_id),
-                        serde_json::json!({ "partition": plan.hour, "inputs": plan.inputs.len(), "retried": true }),
+                        serde_json::json!({ "partition": plan.hour, "inputs": plan.inputs.len(), "duration_ms": duration_ms, "retried": true }),
                     );
                     return Err(error);
                 }
@@ -304,6 +307,7 @@ impl Packer {
                         "partition": plan.hour,
                         "rows": written.rows,
                         "bytes": written.bytes,
+                        "duration_ms": duration_ms,
                         "inputs": written.inputs,
                     }),
                 );

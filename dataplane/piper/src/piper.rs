@@ -114,6 +114,19 @@ impl Piper {
     /// One pass: every intake object present now is transformed or left for a later pass.
     pub async fn run_once(&self) -> anyhow::Result<PiperCycle> {
         let objects = self.buckets.intake.list("").await?;
+        let oldest = objects
+            .iter()
+            .filter(|info| !info.key.starts_with(bytefreezer_layout::INTERNAL_PREFIX))
+            .map(|info| info.last_modified.timestamp_millis())
+            .min()
+            .unwrap_or(0);
+        self.registry
+            .gauge(
+                "bytefreezer_piper_oldest_pending_unix_ms",
+                "When the oldest intake object still waiting was written (0: none).",
+                &[],
+            )
+            .set(oldest);
         let config = self.datasets.borrow().clone();
         let work: Vec<_> = objects
             .into_iter()

@@ -58,7 +58,9 @@ pub async fn process_object(
         }
     };
     let version = pipeline_version(&dataset.pipeline);
+    let started = std::time::Instant::now();
     let result = transform_object(piper, dataset, &version, &info, &key).await;
+    let duration_ms = started.elapsed().as_millis() as u64;
     let activity_dataset = (key.tenant_id.as_str(), key.dataset_id.as_str());
     if let Err(error) = piper.leases.release(lease).await {
         tracing::warn!("piper: cannot release the lease on {}: {error}", info.key);
@@ -99,6 +101,7 @@ pub async fn process_object(
                     "rows_in": rows_in,
                     "rows_out": rows_out,
                     "pipeline_version": version,
+                    "duration_ms": duration_ms,
                 }),
             );
             ObjectResult::Done { rows_in, rows_out }
@@ -123,6 +126,7 @@ pub async fn process_object(
                     "object": info.key,
                     "failed_step": failure.stage,
                     "pipeline_version": version,
+                    "duration_ms": duration_ms,
                     "retried": failure.stage != "decode",
                 }),
             );

@@ -231,10 +231,28 @@ impl Spool {
     }
 
     fn update_gauges(&self) {
-        let (count, bytes) = {
+        let (count, bytes, oldest) = {
             let guard = self.lock();
-            (guard.0.len(), guard.1)
+            // Batch ids are UUIDv7: the first key is the oldest batch and carries its time.
+            let oldest = guard
+                .0
+                .keys()
+                .next()
+                .and_then(|id| uuid::Uuid::parse_str(id).ok())
+                .and_then(|id| id.get_timestamp())
+                .map_or(0, |time| {
+                    let (seconds, nanos) = time.to_unix();
+                    seconds as i64 * 1000 + i64::from(nanos / 1_000_000)
+                });
+            (guard.0.len(), guard.1, oldest)
         };
+        self.registry
+            .gauge(
+                "bytefreezer_proxy_oldest_pending_unix_ms",
+                "When the oldest batch still in the spool was received (0: none).",
+                &[],
+            )
+            .set(oldest);
         self.registry
             .gauge(
                 "bytefreezer_proxy_spool_batches",
