@@ -225,6 +225,7 @@ fn demo_dataset(dataset_id: &str, name: &str, source: SourceSpec) -> DatasetSpec
         pipeline: Default::default(),
         testing: true,
         active: true,
+        packer: Default::default(),
     }
 }
 

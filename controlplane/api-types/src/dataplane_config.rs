@@ -86,6 +86,7 @@ mod tests {
             pipeline: Default::default(),
             testing: false,
             active: true,
+            packer: Default::default(),
         };
         DataPlaneConfig {
             datasets: vec![dataset("a", "logs"), dataset("b", "logs")],

@@ -20,6 +20,42 @@ pub struct DatasetSpec {
     /// Paused datasets disappear from proxy configuration; data already in flight finishes.
     #[serde(default = "active_by_default")]
     pub active: bool,
+    /// When packer closes this dataset's Parquet files, if not the packer's own defaults.
+    #[serde(default, skip_serializing_if = "PackerThresholds::is_unset")]
+    pub packer: PackerThresholds,
+}
+
+/// Per-dataset overrides of packer's `max_file_bytes` and `max_age_secs`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackerThresholds {
+    /// Close a file once this many bytes of input wait (at least 1 MiB, at most 4 GiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_file_bytes: Option<u64>,
+    /// Close a file once its oldest input is this old (1 s to 1 day).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age_secs: Option<u64>,
+}
+
+impl PackerThresholds {
+    pub fn is_unset(&self) -> bool {
+        self.max_file_bytes.is_none() && self.max_age_secs.is_none()
+    }
+
+    /// The field and reason of the first value out of range.
+    pub fn validate(&self) -> Result<(), (&'static str, &'static str)> {
+        if let Some(bytes) = self.max_file_bytes
+            && !(1 << 20..=4 << 30).contains(&bytes)
+        {
+            return Err(("packer.max_file_bytes", "must be between 1 MiB and 4 GiB"));
+        }
+        if let Some(secs) = self.max_age_secs
+            && !(1..=86_400).contains(&secs)
+        {
+            return Err(("packer.max_age_secs", "must be between 1 and 86400 seconds"));
+        }
+        Ok(())
+    }
 }
 
 fn active_by_default() -> bool {

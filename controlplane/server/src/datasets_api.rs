@@ -7,7 +7,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use bytefreezer_api::{DatasetSpec, PipelineSpec, SourceSpec};
+use bytefreezer_api::{DatasetSpec, PackerThresholds, PipelineSpec, SourceSpec};
 use bytefreezer_control_store::{DatasetRecord, Tenant};
 use bytefreezer_transform::Pipeline;
 use serde::Deserialize;
@@ -147,6 +147,10 @@ pub(crate) struct DatasetRequest {
     testing: bool,
     #[serde(default = "active_by_default")]
     active: bool,
+    /// Per-dataset `max_file_bytes` / `max_age_secs` for packer; absent: packer's defaults.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    packer: PackerThresholds,
 }
 
 fn active_by_default() -> bool {
@@ -198,6 +202,9 @@ async fn check_dataset(
             problem.to_string(),
         ));
     }
+    if let Err((field, reason)) = spec.packer.validate() {
+        return Err(ApiError::invalid(field, reason));
+    }
     if spec.source.bind().port() == 0 {
         return Err(ApiError::invalid(
             "source.settings.bind",
@@ -240,6 +247,7 @@ fn spec_from(tenant: &str, dataset_id: String, request: DatasetRequest) -> Datas
         pipeline: request.pipeline,
         testing: request.testing,
         active: request.active,
+        packer: request.packer,
     }
 }
 

@@ -160,19 +160,6 @@ pub fn render_page(status: &Status) -> String {
     html
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escapes_markup() {
-        assert_eq!(
-            escape("<b a=\"x\">&'"),
-            "&lt;b a=&quot;x&quot;&gt;&amp;&#39;"
-        );
-    }
-}
-
 /// What `/` shows on a standalone control plane until the dashboard's login page exists: where
 /// the API and its description are.
 pub fn render_login_notice() -> String {
@@ -186,4 +173,17 @@ pub fn render_login_notice() -> String {
          </section></main></body></html>",
         env!("CARGO_PKG_VERSION")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(
+            escape("<b a=\"x\">&'"),
+            "&lt;b a=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
 }

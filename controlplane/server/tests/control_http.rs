@@ -16,11 +16,57 @@ struct Control {
 
 const ADMIN: (&str, &str) = ("admin@example.com", "admin password 1");
 
-async fn serve() -> Control {
-    let dir = tempfile::tempdir().unwrap();
-    let store = ControlStore::connect(&format!("sqlite://{}", dir.path().join("c.db").display()))
+const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// A store of its own: a SQLite file, or a fresh schema in the PostgreSQL test database.
+async fn store(backend: &str, dir: &std::path::Path) -> ControlStore {
+    if backend == "sqlite" {
+        return ControlStore::connect(&format!("sqlite://{}", dir.join("c.db").display()))
+            .await
+            .unwrap();
+    }
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(POSTGRES)
+        .await
+        .unwrap_or_else(|error| {
+            panic!(
+                "PostgreSQL is not reachable at 127.0.0.1:5432 ({error}): start it with \
+                 `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`"
+            )
+        });
+    let schema = format!("api_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut admin)
         .await
         .unwrap();
+    ControlStore::connect(&format!("{POSTGRES}?options=-csearch_path%3D{schema}"))
+        .await
+        .unwrap()
+}
+
+/// Every API test runs against SQLite and PostgreSQL.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite { $( #[tokio::test] async fn $name() { super::$name(super::serve("sqlite").await).await } )* }
+        mod on_postgres { $( #[tokio::test] async fn $name() { super::$name(super::serve("postgres").await).await } )* }
+    };
+}
+
+both_backends!(
+    status_page_and_json_show_datasets_and_counters_escaped,
+    dataplane_config_needs_a_key_and_supports_etags,
+    long_poll_answers_as_soon_as_a_dataset_is_paused,
+    another_tenants_things_answer_404_whatever_the_path,
+    sessions_need_csrf_and_viewers_only_read,
+    malformed_requests_get_4xx_naming_the_field,
+    reports_show_health_statistics_activity_and_what_is_not_installed,
+    keys_are_shown_once_and_revoked_keys_stop_working,
+    the_openapi_document_describes_every_route,
+);
+
+async fn serve(backend: &str) -> Control {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(backend, dir.path()).await;
     let dataset = DatasetSpec {
         tenant_id: "demo".into(),
         dataset_id: "syslog".into(),
@@ -29,6 +75,7 @@ async fn serve() -> Control {
         pipeline: Default::default(),
         testing: true,
         active: true,
+        packer: Default::default(),
     };
     let account = store.ensure_demo(&dataset).await.unwrap();
     let scope = KeyScope::Tenant {
@@ -145,9 +192,7 @@ fn syslog_dataset(id: &str, port: u16) -> Value {
     })
 }
 
-#[tokio::test]
-async fn status_page_and_json_show_datasets_and_counters_escaped() {
-    let control = serve().await;
+async fn status_page_and_json_show_datasets_and_counters_escaped(control: Control) {
     let base = &control.base;
     let page = reqwest::get(format!("{base}/")).await.unwrap();
     assert_eq!(page.status(), 200);
@@ -181,9 +226,7 @@ async fn status_page_and_json_show_datasets_and_counters_escaped() {
     assert_eq!(status, 401, "datasets are not public");
 }
 
-#[tokio::test]
-async fn dataplane_config_needs_a_key_and_supports_etags() {
-    let control = serve().await;
+async fn dataplane_config_needs_a_key_and_supports_etags(control: Control) {
     let (base, store, key) = (&control.base, &control.store, &control.key);
     let client = reqwest::Client::new();
     let url = format!("{base}/api/v1/dataplane/config?proxy=proxy-1");
@@ -198,14 +241,14 @@ async fn dataplane_config_needs_a_key_and_supports_etags() {
             .status(),
         401
     );
-    let response = client.get(&url).bearer_auth(&key).send().await.unwrap();
+    let response = client.get(&url).bearer_auth(key).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let etag = response.headers()["etag"].to_str().unwrap().to_owned();
     let config: bytefreezer_api::DataPlaneConfig = response.json().await.unwrap();
     assert_eq!(config.datasets.len(), 1);
     let again = client
         .get(&url)
-        .bearer_auth(&key)
+        .bearer_auth(key)
         .header("if-none-match", &etag)
         .send()
         .await
@@ -217,7 +260,7 @@ async fn dataplane_config_needs_a_key_and_supports_etags() {
         .unwrap();
     let changed = client
         .get(&url)
-        .bearer_auth(&key)
+        .bearer_auth(key)
         .header("if-none-match", &etag)
         .send()
         .await
@@ -230,9 +273,7 @@ async fn dataplane_config_needs_a_key_and_supports_etags() {
     );
 }
 
-#[tokio::test]
-async fn long_poll_answers_as_soon_as_a_dataset_is_paused() {
-    let control = serve().await;
+async fn long_poll_answers_as_soon_as_a_dataset_is_paused(control: Control) {
     let url = format!("{}/api/v1/dataplane/config?proxy=proxy-1", control.base);
     let first = control
         .http
@@ -304,9 +345,7 @@ async fn long_poll_answers_as_soon_as_a_dataset_is_paused() {
     assert!(started.elapsed() >= std::time::Duration::from_millis(900));
 }
 
-#[tokio::test]
-async fn another_tenants_things_answer_404_whatever_the_path() {
-    let control = serve().await;
+async fn another_tenants_things_answer_404_whatever_the_path(control: Control) {
     let admin = control.login(ADMIN.0, ADMIN.1).await;
     let (status, other) = control
         .call(
@@ -387,9 +426,7 @@ async fn another_tenants_things_answer_404_whatever_the_path() {
     assert_eq!(still["active"], true, "the 404'd pause did nothing");
 }
 
-#[tokio::test]
-async fn sessions_need_csrf_and_viewers_only_read() {
-    let control = serve().await;
+async fn sessions_need_csrf_and_viewers_only_read(control: Control) {
     let admin = control.login(ADMIN.0, ADMIN.1).await;
     let (status, _) = control
         .call(
@@ -468,9 +505,7 @@ async fn sessions_need_csrf_and_viewers_only_read() {
     assert_eq!(status, 401, "the session ended");
 }
 
-#[tokio::test]
-async fn malformed_requests_get_4xx_naming_the_field() {
-    let control = serve().await;
+async fn malformed_requests_get_4xx_naming_the_field(control: Control) {
     let key = Auth::Key(&control.key);
     let url = format!("{}/api/v1/tenants/demo/datasets", control.base);
     let garbage = control
@@ -541,6 +576,37 @@ async fn malformed_requests_get_4xx_naming_the_field() {
         (422, Some("pipeline.filters[0]")),
         "{body}"
     );
+    let mut too_quick = syslog_dataset("q", 7003);
+    too_quick["packer"] = json!({ "max_age_secs": 0 });
+    let (status, body) = control
+        .call(
+            "POST",
+            "/api/v1/tenants/demo/datasets",
+            &key,
+            Some(too_quick),
+        )
+        .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("packer.max_age_secs")),
+        "{body}"
+    );
+    let mut hourly = syslog_dataset("hourly", 7004);
+    hourly["packer"] = json!({ "max_age_secs": 3600, "max_file_bytes": 268435456 });
+    let (status, body) = control
+        .call("POST", "/api/v1/tenants/demo/datasets", &key, Some(hourly))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["packer"]["max_age_secs"], 3600);
+    let config = control.store.dataplane_config().await.unwrap();
+    assert_eq!(
+        config
+            .dataset("demo", "hourly")
+            .unwrap()
+            .packer
+            .max_file_bytes,
+        Some(268435456)
+    );
     let (status, _) = control
         .call("GET", "/api/v1/audit?since=yesterday", &key, None)
         .await;
@@ -559,9 +625,7 @@ async fn malformed_requests_get_4xx_naming_the_field() {
     assert_eq!(body["source"]["settings"]["bind"], "127.0.0.1:7002");
 }
 
-#[tokio::test]
-async fn reports_show_health_statistics_activity_and_what_is_not_installed() {
-    let control = serve().await;
+async fn reports_show_health_statistics_activity_and_what_is_not_installed(control: Control) {
     let key = Auth::Key(&control.key);
     let report = |events: u64, drops: u64, ready: bool| {
         json!({
@@ -656,9 +720,7 @@ async fn reports_show_health_statistics_activity_and_what_is_not_installed() {
     assert_eq!(audit["entries"][0]["actor"], "service:proxy-edge-1");
 }
 
-#[tokio::test]
-async fn keys_are_shown_once_and_revoked_keys_stop_working() {
-    let control = serve().await;
+async fn keys_are_shown_once_and_revoked_keys_stop_working(control: Control) {
     let (status, created) = control
         .call(
             "POST",
@@ -720,9 +782,7 @@ async fn keys_are_shown_once_and_revoked_keys_stop_working() {
     );
 }
 
-#[tokio::test]
-async fn the_openapi_document_describes_every_route() {
-    let control = serve().await;
+async fn the_openapi_document_describes_every_route(control: Control) {
     let document: Value = reqwest::get(format!("{}/api/v1/openapi.json", control.base))
         .await
         .unwrap()

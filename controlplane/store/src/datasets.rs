@@ -7,7 +7,7 @@ use crate::model::{Actor, Tenant};
 use crate::store::{AuditRecord, ControlStore, check_identifier, map_unique, now, write_audit};
 
 /// The columns [`dataset_from_row`] reads, in its order.
-const DATASET_COLUMNS: &str = "d.tenant_id, d.dataset_id, d.name, d.source, d.pipeline, d.testing, d.active, d.assigned_proxy";
+const DATASET_COLUMNS: &str = "d.tenant_id, d.dataset_id, d.name, d.source, d.pipeline, d.testing, d.active, d.assigned_proxy, d.packer";
 
 /// A dataset as the control plane keeps it: the spec services run plus who runs it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -30,6 +30,7 @@ fn dataset_from_row(row: &AnyRow) -> Result<DatasetRecord, StoreError> {
             pipeline: serde_json::from_str::<PipelineSpec>(&pipeline)?,
             testing: row.get::<i64, _>(5) != 0,
             active: row.get::<i64, _>(6) != 0,
+            packer: serde_json::from_str(&row.get::<String, _>(8))?,
         },
         assigned_proxy: row.get(7),
     })
@@ -65,8 +66,8 @@ impl ControlStore {
         let stamp = now();
         let mut tx = self.begin().await?;
         sqlx::query(
-            "INSERT INTO datasets (tenant_id, dataset_id, name, source, pipeline, testing, active, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO datasets (tenant_id, dataset_id, name, source, pipeline, testing, active, created_at, updated_at, packer) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&spec.tenant_id)
         .bind(&spec.dataset_id)
@@ -77,6 +78,7 @@ impl ControlStore {
         .bind(i64::from(spec.active))
         .bind(&stamp)
         .bind(&stamp)
+        .bind(serde_json::to_string(&spec.packer)?)
         .execute(&mut *tx)
         .await
         .map_err(|e| map_unique(e, || format!("dataset {}/{}", spec.tenant_id, spec.dataset_id)))?;
@@ -177,7 +179,7 @@ impl ControlStore {
         after.spec.dataset_id = before.spec.dataset_id.clone();
         let mut tx = self.begin().await?;
         let result = sqlx::query(
-            "UPDATE datasets SET name = $3, source = $4, pipeline = $5, testing = $6, active = $7, assigned_proxy = $8, updated_at = $9 \
+            "UPDATE datasets SET name = $3, source = $4, pipeline = $5, testing = $6, active = $7, assigned_proxy = $8, updated_at = $9, packer = $10 \
              WHERE tenant_id = $1 AND dataset_id = $2",
         )
         .bind(tenant_id)
@@ -189,6 +191,7 @@ impl ControlStore {
         .bind(i64::from(after.spec.active))
         .bind(&after.assigned_proxy)
         .bind(now())
+        .bind(serde_json::to_string(&after.spec.packer)?)
         .execute(&mut *tx)
         .await?;
         if result.rows_affected() == 0 {

@@ -23,6 +23,7 @@ fn dataset(tenant: &str, id: &str) -> DatasetSpec {
         pipeline: Default::default(),
         testing: true,
         active: true,
+        packer: Default::default(),
     }
 }
 

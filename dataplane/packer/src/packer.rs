@@ -2,7 +2,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytefreezer_api::{DataPlaneConfig, OpenPartition};
+use bytefreezer_api::{DataPlaneConfig, DatasetSpec, OpenPartition};
 use bytefreezer_layout::{
     HourPartition, INTERNAL_PREFIX, PiperObject, Stage, lease_object, packer_plan_object,
     packer_plan_prefix, parse_packer_plan_object, parse_piper_object,
@@ -109,9 +109,9 @@ impl Packer {
         }
         let mut open = Vec::new();
         for ((tenant, dataset, hour), mut inputs) in partitions {
-            let testing = config.dataset(&tenant, &dataset).is_some_and(|d| d.testing);
-            if !self.is_due(testing, &inputs) {
-                open.push(self.open_partition(&tenant, &dataset, &hour, &inputs));
+            let spec = config.dataset(&tenant, &dataset);
+            if !self.is_due(spec, &inputs) {
+                open.push(self.open_partition(spec, (&tenant, &dataset), &hour, &inputs));
                 continue;
             }
             inputs.sort_by(|a, b| a.0.key.cmp(&b.0.key));
@@ -138,11 +138,12 @@ impl Packer {
 
     fn open_partition(
         &self,
-        tenant: &str,
-        dataset: &str,
+        spec: Option<&DatasetSpec>,
+        (tenant, dataset): (&str, &str),
         hour: &HourPartition,
         inputs: &[(ObjectInfo, PiperObject)],
     ) -> OpenPartition {
+        let (max_bytes, max_age_secs) = self.thresholds(spec);
         let oldest = inputs.iter().map(|(info, _)| info.last_modified).min();
         let age_secs = oldest.map_or(0, |oldest| {
             (Utc::now() - oldest).num_seconds().max(0) as u64
@@ -154,17 +155,29 @@ impl Packer {
             objects: inputs.len() as u64,
             bytes: inputs.iter().map(|(info, _)| info.size).sum(),
             age_secs,
-            flush_in_secs: self.config.max_age_secs.saturating_sub(age_secs),
-            flush_at_bytes: self.config.max_file_bytes,
+            flush_in_secs: max_age_secs.saturating_sub(age_secs),
+            flush_at_bytes: max_bytes,
         }
     }
 
-    fn is_due(&self, testing: bool, inputs: &[(ObjectInfo, PiperObject)]) -> bool {
+    /// This dataset's thresholds: its own overrides, else the packer's configuration.
+    fn thresholds(&self, dataset: Option<&DatasetSpec>) -> (u64, u64) {
+        let overrides = dataset.map(|d| d.packer).unwrap_or_default();
+        (
+            overrides
+                .max_file_bytes
+                .unwrap_or(self.config.max_file_bytes),
+            overrides.max_age_secs.unwrap_or(self.config.max_age_secs),
+        )
+    }
+
+    fn is_due(&self, dataset: Option<&DatasetSpec>, inputs: &[(ObjectInfo, PiperObject)]) -> bool {
+        let (max_bytes, max_age_secs) = self.thresholds(dataset);
         let total: u64 = inputs.iter().map(|(info, _)| info.size).sum();
         let oldest = inputs.iter().map(|(info, _)| info.last_modified).min();
-        let max_age = chrono::Duration::seconds(self.config.max_age_secs as i64);
-        testing
-            || total >= self.config.max_file_bytes
+        let max_age = chrono::Duration::seconds(max_age_secs as i64);
+        dataset.is_some_and(|d| d.testing)
+            || total >= max_bytes
             || oldest.is_some_and(|oldest| Utc::now() - oldest >= max_age)
     }
 
@@ -242,7 +255,9 @@ impl Packer {
         inputs: Vec<(ObjectInfo, PiperObject)>,
         cycle: &mut PackerCycle,
     ) -> anyhow::Result<()> {
-        for chunk in chunk_by_size(inputs, self.config.max_file_bytes) {
+        let config = self.datasets.borrow().clone();
+        let (max_bytes, _) = self.thresholds(config.dataset(tenant, dataset));
+        for chunk in chunk_by_size(inputs, max_bytes) {
             let mut good = Vec::with_capacity(chunk.len());
             for (info, parsed) in chunk {
                 // Another instance may have packed it since the listing.

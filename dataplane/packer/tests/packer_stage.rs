@@ -3,7 +3,9 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array, StringArray, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Int64Type};
 use arrow::record_batch::RecordBatch;
-use bytefreezer_api::{DataPlaneConfig, DatasetSpec, SourceSpec, SyslogSourceSettings};
+use bytefreezer_api::{
+    DataPlaneConfig, DatasetSpec, PackerThresholds, SourceSpec, SyslogSourceSettings,
+};
 use bytefreezer_layout::{HourPartition, packer_plan_object, parquet_object, piper_object};
 use bytefreezer_packer::{Packer, PackerConfig};
 use bytefreezer_schema::encode_ipc;
@@ -19,6 +21,22 @@ fn hour() -> HourPartition {
 }
 
 fn packer(buckets: &Buckets, holder: &str, testing: bool, config: PackerConfig) -> Packer {
+    packer_with(
+        buckets,
+        holder,
+        testing,
+        config,
+        PackerThresholds::default(),
+    )
+}
+
+fn packer_with(
+    buckets: &Buckets,
+    holder: &str,
+    testing: bool,
+    config: PackerConfig,
+    thresholds: PackerThresholds,
+) -> Packer {
     let dataset = DatasetSpec {
         tenant_id: "t".into(),
         dataset_id: "d".into(),
@@ -27,6 +45,7 @@ fn packer(buckets: &Buckets, holder: &str, testing: bool, config: PackerConfig) 
         pipeline: Default::default(),
         testing,
         active: true,
+        packer: thresholds,
     };
     let (sender, receiver) = tokio::sync::watch::channel(Arc::new(DataPlaneConfig {
         datasets: vec![dataset],
@@ -270,6 +289,40 @@ async fn production_mode_waits_for_age_or_size() {
             .rows_written,
         5
     );
+}
+
+#[tokio::test]
+async fn a_dataset_s_own_thresholds_override_the_packer_s_and_open_partitions_are_shown() {
+    let (_dir, buckets) = buckets();
+    put_input(&buckets, "b1", batch(0..10, None)).await;
+    let defaults = packer(&buckets, "a", false, PackerConfig::default());
+    assert_eq!(defaults.run_once().await.unwrap().files_written, 0);
+    let open = defaults.open_partitions().lock().unwrap().clone();
+    assert_eq!(open.len(), 1);
+    assert_eq!(
+        (
+            open[0].objects,
+            open[0].partition.as_str(),
+            open[0].flush_at_bytes
+        ),
+        (1, hour().path_segment().as_str(), 128 * 1024 * 1024)
+    );
+    assert!(open[0].flush_in_secs > 1100, "{:?}", open[0]);
+    let quick = PackerThresholds {
+        max_age_secs: Some(1),
+        max_file_bytes: None,
+    };
+    let overridden = packer_with(&buckets, "a", false, PackerConfig::default(), quick);
+    assert_eq!(
+        overridden.run_once().await.unwrap().files_written,
+        0,
+        "not 1 s old yet"
+    );
+    assert!(overridden.open_partitions().lock().unwrap()[0].flush_in_secs <= 1);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let cycle = overridden.run_once().await.unwrap();
+    assert_eq!((cycle.files_written, cycle.rows_written), (1, 10));
+    assert!(overridden.open_partitions().lock().unwrap().is_empty());
 }
 
 #[tokio::test]

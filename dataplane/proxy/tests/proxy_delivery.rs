@@ -26,6 +26,7 @@ fn dataset(id: &str, bind: SocketAddr) -> DatasetSpec {
         pipeline: Default::default(),
         testing: true,
         active: true,
+        packer: Default::default(),
     }
 }
 

@@ -24,6 +24,7 @@ fn config() -> DataPlaneConfig {
         pipeline: Default::default(),
         testing: true,
         active: true,
+        packer: Default::default(),
     };
     let paused = DatasetSpec {
         dataset_id: "paused".into(),
