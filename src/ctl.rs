@@ -95,7 +95,7 @@ async fn login(url: Option<String>, email: &str, json: bool) -> Result<()> {
         )
         .await?;
     let token = client::session_cookie(&reply.headers)
-        .context("the control plane's login answer set no bf_session cookie")?;
+        .context("the control plane's login answer set no session cookie")?;
     let csrf_token = reply
         .body
         .get("csrf_token")

@@ -242,7 +242,9 @@ impl ReportSink {
     async fn send(&self, report: &ServiceReport) -> Result<()> {
         match self {
             ReportSink::Store { store, account_id } => {
-                store.record_report(account_id.as_deref(), report).await?;
+                store
+                    .record_report(account_id.as_deref(), None, report)
+                    .await?;
                 Ok(())
             }
             ReportSink::Http {

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::session::SavedSession;
 
 /// Cookie and header names the control plane's session login uses.
-const SESSION_COOKIE: &str = "bf_session";
+const SESSION_COOKIE: &str = "__Host-bf_session";
 const CSRF_HEADER: &str = "x-csrf-token";
 /// Error bodies that are not the API's JSON are quoted up to this many characters.
 const MAX_QUOTED_BODY: usize = 200;
@@ -228,7 +228,7 @@ mod tests {
         headers.append(header::SET_COOKIE, "other=1; Path=/".parse().unwrap());
         headers.append(
             header::SET_COOKIE,
-            "bf_session=abc123; Path=/; HttpOnly; Secure; SameSite=Strict"
+            "__Host-bf_session=abc123; Path=/; HttpOnly; Secure; SameSite=Strict"
                 .parse()
                 .unwrap(),
         );

@@ -54,10 +54,11 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(message) => (StatusCode::NOT_FOUND, json!({ "error": message })),
             ApiError::Conflict(message) => (StatusCode::CONFLICT, json!({ "error": message })),
             ApiError::Unavailable(message) => {
+                // The detail goes to the log, not to clients: it can name tables and servers.
                 tracing::error!("control plane: {message}");
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
-                    json!({ "error": format!("control store unavailable: {message}") }),
+                    json!({ "error": "the control store is unavailable; try again (details are in the control plane's log)" }),
                 )
             }
         };
@@ -72,6 +73,9 @@ pub(crate) fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<
         return Err(ApiError::BadRequest(
             "request body: a JSON object is required".into(),
         ));
+    }
+    if contains_nul(body) {
+        return Err(ApiError::BadRequest(NUL_REFUSED.into()));
     }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|problem| {
@@ -100,3 +104,12 @@ pub(crate) fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<
 }
 
 pub(crate) type ApiResult<T> = Result<T, ApiError>;
+
+pub(crate) const NUL_REFUSED: &str =
+    "NUL characters are not accepted in names, filters or documents";
+
+/// A NUL byte, raw or as the JSON escape `\u0000`: PostgreSQL cannot store it in text, so it is
+/// refused up front with a 400 instead of failing in the store.
+pub(crate) fn contains_nul(bytes: &[u8]) -> bool {
+    bytes.contains(&0) || bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000"))
+}

@@ -7,7 +7,9 @@ use bytefreezer_control_store::{Actor, ApiKey, ControlStore, Role, Tenant};
 
 use crate::api_error::ApiError;
 
-pub(crate) const SESSION_COOKIE: &str = "bf_session";
+/// `__Host-`: browsers accept it only Secure, from this host, for path `/`, so a sibling
+/// subdomain cannot plant a session.
+pub(crate) const SESSION_COOKIE: &str = "__Host-bf_session";
 pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
 
 /// What a caller may reach.
@@ -28,12 +30,20 @@ pub(crate) enum Access {
 pub(crate) struct Principal {
     pub actor: Actor,
     pub access: Access,
-    /// Set for API keys: their id, so a key cannot revoke itself by accident of scope rules.
+    /// Set for API keys: `/auth/me` tells keys from users by it.
     pub key_id: Option<String>,
 }
 
 impl Principal {
-    fn from_key(key: ApiKey) -> Principal {
+    /// Keys limited to one dataset only send data to the receiver; the control plane refuses
+    /// them outright, so such a key handed to a field agent cannot manage anything.
+    fn from_key(key: ApiKey) -> Result<Principal, ApiError> {
+        if let Some(dataset) = &key.dataset_id {
+            return Err(ApiError::Forbidden(format!(
+                "key {:?} only sends data to dataset {dataset}; use a tenant or account key here",
+                key.name
+            )));
+        }
         let access = match key.tenant_id {
             Some(tenant_id) => Access::Tenant {
                 account_id: key.account_id,
@@ -44,11 +54,11 @@ impl Principal {
                 write: true,
             },
         };
-        Principal {
+        Ok(Principal {
             actor: Actor(format!("key:{}", key.name)),
             access,
             key_id: Some(key.id),
-        }
+        })
     }
 
     /// The account filter for listings: `None` for admins (every account).
@@ -128,6 +138,11 @@ impl Principal {
     }
 }
 
+/// Compares without stopping at the first difference, so timing does not reveal the token.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 pub(crate) fn bearer_key(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
@@ -156,7 +171,7 @@ pub(crate) async fn authenticate(
 ) -> Result<Principal, ApiError> {
     if let Some(key) = bearer_key(headers) {
         return match store.authenticate_api_key(key).await? {
-            Some(key) => Ok(Principal::from_key(key)),
+            Some(key) => Principal::from_key(key),
             None => Err(ApiError::Unauthorized),
         };
     }
@@ -167,8 +182,8 @@ pub(crate) async fn authenticate(
         return Err(ApiError::Unauthorized);
     };
     if !matches!(*method, Method::GET | Method::HEAD) {
-        let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
-        if sent != Some(session.csrf_token.as_str()) {
+        let sent = headers.get(CSRF_HEADER).map(|v| v.as_bytes());
+        if !sent.is_some_and(|sent| constant_time_eq(sent, session.csrf_token.as_bytes())) {
             return Err(ApiError::Forbidden(
                 "missing or wrong X-CSRF-Token header (it comes with the login response)".into(),
             ));

@@ -211,7 +211,20 @@ async fn check_dataset(
             "needs a port other than 0",
         ));
     }
-    let others = state.store.list_datasets().await?;
+    // Within the account: accounts run their own proxies, and another account's ports are
+    // none of this caller's business.
+    let account = state
+        .store
+        .tenant(&spec.tenant_id)
+        .await?
+        .map(|tenant| tenant.account_id);
+    let others: Vec<DatasetSpec> = state
+        .store
+        .list_dataset_records(account.as_deref(), None)
+        .await?
+        .into_iter()
+        .map(|record| record.spec)
+        .collect();
     let clash = others.iter().find(|other| {
         other.active
             && spec.active
@@ -224,7 +237,7 @@ async fn check_dataset(
             Some(tenant) if principal.sees_tenant(&tenant) => {
                 format!("dataset {}/{}", other.tenant_id, other.dataset_id)
             }
-            _ => "another dataset".to_owned(),
+            _ => "another dataset of this account".to_owned(),
         };
         return Err(ApiError::Conflict(format!(
             "source.settings.bind: {} is already used by {who}",

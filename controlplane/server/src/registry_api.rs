@@ -36,7 +36,11 @@ pub(crate) async fn report(
     let report: ServiceReport = json_body(&body)?;
     state
         .store
-        .record_report(principal.account_filter(), &report)
+        .record_report(
+            principal.account_filter(),
+            principal.tenant_filter(),
+            &report,
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

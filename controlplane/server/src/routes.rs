@@ -155,6 +155,7 @@ impl ControlServer {
                 post(pipeline_api::test_transformation),
             )
             .fallback(not_found)
+            .layer(middleware::from_fn(refuse_nul))
             .layer(middleware::from_fn_with_state(
                 state.clone(),
                 announce_changes,
@@ -165,6 +166,15 @@ impl ControlServer {
 
 async fn not_found() -> ApiError {
     ApiError::NotFound("no such API route; see /api/v1/openapi.json".into())
+}
+
+/// `%00` in a path or query decodes to a NUL, which PostgreSQL cannot store or compare.
+async fn refuse_nul(request: Request, next: Next) -> Response {
+    let uri = request.uri().to_string();
+    if uri.to_ascii_lowercase().contains("%00") {
+        return ApiError::BadRequest(crate::api_error::NUL_REFUSED.into()).into_response();
+    }
+    next.run(request).await
 }
 
 /// Wakes long-polling services after a change succeeded.

@@ -40,8 +40,24 @@ pub(crate) struct WhoAmI {
     responses((status = 200, body = WhoAmI), (status = 401, description = "wrong email or password")))]
 pub(crate) async fn login(
     State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
+    // A form on another site can post text/plain but not application/json without CORS, so
+    // requiring JSON here keeps other sites from logging a browser into their account.
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
+    if !is_json {
+        return Err(ApiError::BadRequest(
+            "log in with Content-Type: application/json".into(),
+        ));
+    }
     let request: LoginRequest = json_body(&body)?;
     let Some((token, session)) = state.store.login(&request.email, &request.password).await? else {
         return Ok((

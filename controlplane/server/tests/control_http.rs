@@ -611,6 +611,32 @@ async fn malformed_requests_get_4xx_naming_the_field(control: Control) {
         .call("GET", "/api/v1/audit?since=yesterday", &key, None)
         .await;
     assert_eq!(status, 422);
+    for (method, path, body) in [
+        (
+            "POST",
+            "/api/v1/tenants/demo/datasets",
+            Some(
+                json!({ "dataset_id": "nul", "name": "a\u{0}b", "source": { "plugin": "syslog", "settings": { "bind": "127.0.0.1:7009" } } }),
+            ),
+        ),
+        ("GET", "/api/v1/audit?actor=a%00b", None),
+        ("GET", "/api/v1/tenants/de%00mo", None),
+    ] {
+        let (status, answer) = control.call(method, path, &key, body).await;
+        assert_eq!(status, 400, "{method} {path}: {answer}");
+    }
+    let form_login = control
+        .http
+        .post(format!("{}/api/v1/auth/login", control.base))
+        .header("content-type", "text/plain")
+        .body(format!(
+            r#"{{"email":"{}","password":"{}"}}"#,
+            ADMIN.0, ADMIN.1
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form_login.status(), 400, "no login from a cross-site form");
     let (status, _) = control.call("GET", "/api/v1/nope", &key, None).await;
     assert_eq!(status, 404);
     let (status, body) = control
@@ -748,6 +774,35 @@ async fn keys_are_shown_once_and_revoked_keys_stop_working(control: Control) {
         )
         .await;
     assert_eq!(status, 403, "a tenant key cannot mint account keys");
+    let (status, ingest_only) = control
+        .call(
+            "POST",
+            "/api/v1/keys",
+            &Auth::Key(&control.key),
+            Some(json!({ "name": "agent", "tenant_id": "demo", "dataset_id": "syslog" })),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let agent = ingest_only["key"].as_str().unwrap();
+    for (method, path) in [
+        ("GET", "/api/v1/tenants/demo/datasets/syslog"),
+        ("POST", "/api/v1/tenants/demo/datasets/syslog/pause"),
+        ("POST", "/api/v1/keys"),
+        ("GET", "/api/v1/dataplane/config"),
+    ] {
+        let (status, body) = control
+            .call(
+                method,
+                path,
+                &Auth::Key(agent),
+                Some(json!({ "name": "x" })),
+            )
+            .await;
+        assert_eq!(
+            status, 403,
+            "a dataset key only ingests: {method} {path}: {body}"
+        );
+    }
     let id = created["id"].as_str().unwrap();
     let (status, _) = control
         .call(
@@ -778,7 +833,12 @@ async fn keys_are_shown_once_and_revoked_keys_stop_working(control: Control) {
         .collect();
     assert_eq!(
         actions,
-        ["api_key.revoke", "api_key.create", "api_key.create"]
+        [
+            "api_key.revoke",
+            "api_key.create",
+            "api_key.create",
+            "api_key.create"
+        ]
     );
 }
 

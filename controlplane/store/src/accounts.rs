@@ -73,6 +73,30 @@ fn check_email(email: &str) -> Result<(), StoreError> {
 }
 
 impl ControlStore {
+    /// Runs argon2 off the async workers, at most [`crate::store::PASSWORD_CHECKS`] at once, so
+    /// a flood of logins cannot stall the API or the pipeline sharing the runtime.
+    async fn hashing<T: Send + 'static>(
+        &self,
+        password: &str,
+        work: impl FnOnce(&str) -> T + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let _permit = self
+            .password_checks
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Invalid {
+                field: "password",
+                reason: "the control plane is shutting down".into(),
+            })?;
+        let password = password.to_owned();
+        tokio::task::spawn_blocking(move || work(&password))
+            .await
+            .map_err(|e| StoreError::Invalid {
+                field: "password",
+                reason: format!("password check failed: {e}"),
+            })
+    }
+
     pub async fn create_account(&self, actor: &Actor, name: &str) -> Result<Account, StoreError> {
         check_name("name", name)?;
         let account = Account {
@@ -344,6 +368,8 @@ impl ControlStore {
                 reason: "still has datasets; delete them first".into(),
             });
         }
+        // The tenant's keys go with it; the audit entry keeps their records.
+        let keys = self.list_api_keys(None, Some(tenant_id)).await?;
         sqlx::query("DELETE FROM api_keys WHERE tenant_id = $1")
             .bind(tenant_id)
             .execute(&mut *tx)
@@ -360,7 +386,7 @@ impl ControlStore {
                 tenant_id: Some(tenant_id),
                 action: "tenant.delete",
                 target: format!("tenant/{tenant_id}"),
-                before: serde_json::to_value(&before)?,
+                before: serde_json::json!({ "tenant": before, "api_keys": keys }),
                 after: serde_json::Value::Null,
             },
         )
@@ -406,14 +432,18 @@ impl ControlStore {
             }
             _ => {}
         }
-        let salt = SaltString::generate(&mut OsRng);
-        let hash = Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map_err(|e| StoreError::Invalid {
+        let hash = self
+            .hashing(password, |password| {
+                Argon2::default()
+                    .hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng))
+                    .map(|hash| hash.to_string())
+                    .map_err(|e| e.to_string())
+            })
+            .await?
+            .map_err(|reason| StoreError::Invalid {
                 field: "password",
-                reason: e.to_string(),
-            })?
-            .to_string();
+                reason,
+            })?;
         let user = User {
             id: new_id(),
             account_id: account_id.map(str::to_owned),
@@ -521,16 +551,23 @@ impl ControlStore {
         .await?;
         let Some(row) = row else {
             // Spend the same time as a real check so response times do not reveal emails.
-            let _ = Argon2::default()
-                .hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng));
+            self.hashing(password, |password| {
+                let _ = Argon2::default()
+                    .hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng));
+            })
+            .await?;
             return Ok(None);
         };
         let stored: String = row.get(5);
-        let verified = PasswordHash::new(&stored).is_ok_and(|hash| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &hash)
-                .is_ok()
-        });
+        let verified = self
+            .hashing(password, move |password| {
+                PasswordHash::new(&stored).is_ok_and(|hash| {
+                    Argon2::default()
+                        .verify_password(password.as_bytes(), &hash)
+                        .is_ok()
+                })
+            })
+            .await?;
         if !verified {
             return Ok(None);
         }

@@ -167,9 +167,21 @@ impl ControlStore {
         change: impl FnOnce(&mut DatasetRecord),
     ) -> Result<DatasetRecord, StoreError> {
         let tenant = self.tenant_or_not_found(tenant_id).await?;
-        let before = self
-            .dataset_record(tenant_id, dataset_id)
-            .await?
+        let mut tx = self.begin().await?;
+        // Read inside the transaction (locked on PostgreSQL), so a pause racing a pipeline
+        // change cannot undo the other and the audit's "before" is what was replaced.
+        let lock = if self.is_postgres { " FOR UPDATE" } else { "" };
+        let row = sqlx::query(&format!(
+            "SELECT {DATASET_COLUMNS} FROM datasets d WHERE d.tenant_id = $1 AND d.dataset_id = $2{lock}"
+        ))
+        .bind(tenant_id)
+        .bind(dataset_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let before = row
+            .as_ref()
+            .map(dataset_from_row)
+            .transpose()?
             .ok_or_else(|| StoreError::NotFound {
                 what: format!("dataset {tenant_id}/{dataset_id}"),
             })?;
@@ -177,7 +189,6 @@ impl ControlStore {
         change(&mut after);
         after.spec.tenant_id = before.spec.tenant_id.clone();
         after.spec.dataset_id = before.spec.dataset_id.clone();
-        let mut tx = self.begin().await?;
         let result = sqlx::query(
             "UPDATE datasets SET name = $3, source = $4, pipeline = $5, testing = $6, active = $7, assigned_proxy = $8, updated_at = $9, packer = $10 \
              WHERE tenant_id = $1 AND dataset_id = $2",
@@ -298,11 +309,16 @@ impl ControlStore {
                 what: format!("dataset {tenant_id}/{dataset_id}"),
             })?;
         let mut tx = self.begin().await?;
-        sqlx::query("DELETE FROM datasets WHERE tenant_id = $1 AND dataset_id = $2")
+        // Its history goes with it, so a dataset created later under the same ids starts clean.
+        for table in ["datasets", "dataset_stats", "activity_events"] {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE tenant_id = $1 AND dataset_id = $2"
+            ))
             .bind(tenant_id)
             .bind(dataset_id)
             .execute(&mut *tx)
             .await?;
+        }
         write_audit(
             &mut tx,
             actor,

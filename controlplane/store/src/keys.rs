@@ -158,11 +158,18 @@ impl ControlStore {
             ..before.clone()
         };
         let mut tx = self.begin().await?;
-        sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-            .bind(id)
-            .bind(&after.revoked_at)
-            .execute(&mut *tx)
-            .await?;
+        let result =
+            sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                .bind(id)
+                .bind(&after.revoked_at)
+                .execute(&mut *tx)
+                .await?;
+        if result.rows_affected() == 0 {
+            // Revoked by someone else since it was read: nothing changed, nothing to audit.
+            return Err(StoreError::NotFound {
+                what: format!("active API key {id}"),
+            });
+        }
         write_audit(
             &mut tx,
             actor,

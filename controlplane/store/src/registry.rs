@@ -11,6 +11,10 @@ use crate::store::{
     AuditRecord, ControlStore, check_identifier, new_id, now, stamp, timestamp, write_audit,
 };
 
+/// Growth one report may add to a statistic (10^15 events in 10 s is no real service), so a
+/// broken or hostile reporter cannot overflow the per-minute sums.
+const MAX_GROWTH_PER_REPORT: u64 = 1_000_000_000_000_000;
+
 /// A report showing lag above this makes its service Degraded.
 const LAG_THRESHOLD_SECS: f64 = 60.0;
 
@@ -90,9 +94,13 @@ fn minute_of(time: DateTime<Utc>) -> String {
 impl ControlStore {
     /// Records one heartbeat report: registers the service the first time (audited), derives
     /// its health, adds counter growth to the per-minute statistics and keeps its activity.
+    ///
+    /// Counters and activity count only for datasets of the reporter's own scope: `account_id`
+    /// (`None`: every account) and, for a tenant key, `tenant_id`; anything else is ignored.
     pub async fn record_report(
         &self,
         account_id: Option<&str>,
+        tenant_id: Option<&str>,
         report: &ServiceReport,
     ) -> Result<(), StoreError> {
         check_identifier("instance_id", &report.instance_id)?;
@@ -166,11 +174,28 @@ impl ControlStore {
             )
             .await?;
         }
+        let own_tenants: Option<Vec<String>> = match account_id {
+            Some(account) => Some(
+                self.list_tenants(Some(account))
+                    .await?
+                    .into_iter()
+                    .map(|t| t.id)
+                    .filter(|t| tenant_id.is_none_or(|own| own == t))
+                    .collect(),
+            ),
+            None => None,
+        };
+        let in_scope = |tenant: &str| {
+            own_tenants
+                .as_ref()
+                .is_none_or(|own| own.iter().any(|t| t == tenant))
+        };
         let before = previous.map(dataset_counters).unwrap_or_default();
         let minute = minute_of(seen);
         for ((tenant, dataset, metric), value) in dataset_counters(report) {
-            let added = growth(value, before.get(&(tenant, dataset, metric)).copied());
-            if added == 0 {
+            let added = growth(value, before.get(&(tenant, dataset, metric)).copied())
+                .min(MAX_GROWTH_PER_REPORT);
+            if added == 0 || !in_scope(tenant) {
                 continue;
             }
             sqlx::query(
@@ -181,11 +206,11 @@ impl ControlStore {
             .bind(dataset)
             .bind(&minute)
             .bind(metric)
-            .bind(i64::try_from(added).unwrap_or(i64::MAX))
+            .bind(added as i64)
             .execute(&mut *tx)
             .await?;
         }
-        for event in &report.activity {
+        for event in report.activity.iter().filter(|e| in_scope(&e.tenant_id)) {
             sqlx::query(
                 "INSERT INTO activity_events (id, at, account_id, instance_id, stage, tenant_id, dataset_id, outcome, message, details) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",

@@ -10,7 +10,12 @@ use crate::model::Actor;
 #[derive(Clone)]
 pub struct ControlStore {
     pub(crate) pool: AnyPool,
+    pub(crate) is_postgres: bool,
+    pub(crate) password_checks: std::sync::Arc<tokio::sync::Semaphore>,
 }
+
+/// Password hashes computed at once; argon2 takes ~19 MiB and tens of milliseconds each.
+pub(crate) const PASSWORD_CHECKS: usize = 2;
 
 pub(crate) fn now() -> String {
     stamp(Utc::now())
@@ -109,7 +114,8 @@ impl ControlStore {
             .after_connect(move |connection, _| {
                 Box::pin(async move {
                     if is_sqlite {
-                        connection.execute("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;").await?;
+                        // Case-sensitive LIKE, as on PostgreSQL, so filters behave the same.
+                        connection.execute("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA case_sensitive_like = ON;").await?;
                     }
                     Ok(())
                 })
@@ -121,7 +127,11 @@ impl ControlStore {
                 source,
             })?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(ControlStore { pool })
+        Ok(ControlStore {
+            pool,
+            is_postgres: !is_sqlite,
+            password_checks: std::sync::Arc::new(tokio::sync::Semaphore::new(PASSWORD_CHECKS)),
+        })
     }
 
     pub(crate) async fn begin(&self) -> Result<Transaction<'static, Any>, StoreError> {

@@ -773,10 +773,16 @@ async fn reports_register_services_and_feed_statistics(store: ControlStore) {
         message: "listening".into(),
         details: serde_json::json!({"port": 5514}),
     });
-    store.record_report(Some(&account), &first).await.unwrap();
+    store
+        .record_report(Some(&account), None, &first)
+        .await
+        .unwrap();
     let mut second = report("proxy-1", "proxy", &[("events_received", 250)]);
     second.drops_total = 4;
-    store.record_report(Some(&account), &second).await.unwrap();
+    store
+        .record_report(Some(&account), None, &second)
+        .await
+        .unwrap();
     let services = store.list_services(Some(&account)).await.unwrap();
     assert_eq!(services.len(), 1);
     assert!(services[0].ready);
@@ -793,12 +799,28 @@ async fn reports_register_services_and_feed_statistics(store: ControlStore) {
     let mut restarted = report("proxy-1", "proxy", &[("events_received", 30)]);
     restarted.started_at = "2026-11-29T11:00:00Z".into();
     store
-        .record_report(Some(&account), &restarted)
+        .record_report(Some(&account), None, &restarted)
         .await
         .unwrap();
     assert!(store.service("proxy-1").await.unwrap().unwrap().healthy);
     let totals = store.dataset_totals("st", "fw").await.unwrap();
     assert_eq!(totals.get("events_received"), Some(&280));
+    // Another account's reporter cannot write into this account's statistics.
+    let other = store.create_account(&actor(), "st-other").await.unwrap();
+    let mut intruder = report("proxy-9", "proxy", &[("events_received", u64::MAX)]);
+    intruder.activity = first.activity.clone();
+    store
+        .record_report(Some(&other.id), None, &intruder)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .dataset_totals("st", "fw")
+            .await
+            .unwrap()
+            .get("events_received"),
+        Some(&280)
+    );
     let points = store
         .dataset_stats(
             "st",
@@ -821,6 +843,7 @@ async fn reports_register_services_and_feed_statistics(store: ControlStore) {
     let registrations = store
         .audit_entries(&AuditQuery {
             action: Some("service.register".into()),
+            target: Some("service/proxy-1".into()),
             limit: 10,
             ..Default::default()
         })
@@ -832,18 +855,18 @@ async fn reports_register_services_and_feed_statistics(store: ControlStore) {
         "registered once, not on every heartbeat"
     );
     assert!(matches!(
-        store.record_report(Some("another"), &second).await,
+        store.record_report(Some("another"), None, &second).await,
         Err(StoreError::Conflict { .. })
     ));
     let mut bad = report("proxy-2", "mailer", &[]);
     assert!(matches!(
-        store.record_report(Some(&account), &bad).await,
+        store.record_report(Some(&account), None, &bad).await,
         Err(StoreError::Invalid { field: "role", .. })
     ));
     bad.role = "piper".into();
     bad.started_at = "yesterday".into();
     assert!(matches!(
-        store.record_report(Some(&account), &bad).await,
+        store.record_report(Some(&account), None, &bad).await,
         Err(StoreError::Invalid {
             field: "started_at",
             ..
