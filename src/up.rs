@@ -226,6 +226,7 @@ fn demo_dataset(dataset_id: &str, name: &str, source: SourceSpec) -> DatasetSpec
         testing: true,
         active: true,
         packer: Default::default(),
+        destination: Default::default(),
     }
 }
 

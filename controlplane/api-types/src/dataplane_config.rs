@@ -87,6 +87,7 @@ mod tests {
             testing: false,
             active: true,
             packer: Default::default(),
+            destination: Default::default(),
         };
         DataPlaneConfig {
             datasets: vec![dataset("a", "logs"), dataset("b", "logs")],

@@ -23,6 +23,57 @@ pub struct DatasetSpec {
     /// When packer closes this dataset's Parquet files, if not the packer's own defaults.
     #[serde(default, skip_serializing_if = "PackerThresholds::is_unset")]
     pub packer: PackerThresholds,
+    /// Where its Parquet goes, if not the packer bucket at the standard path.
+    #[serde(default, skip_serializing_if = "Destination::is_default")]
+    pub destination: Destination,
+}
+
+/// A dataset's Parquet destination: one of the buckets the packer has configured under
+/// `[packer.destinations]` (default: the packer bucket) and a key prefix before
+/// `{tenant}/{dataset}/data/parquet/...`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Destination {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    /// Slash-separated segments of lowercase letters, digits, `.`, `_` and `-`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+}
+
+impl Destination {
+    pub fn is_default(&self) -> bool {
+        self.bucket.is_none() && self.prefix.is_none()
+    }
+
+    /// The field and reason of the first invalid value.
+    pub fn validate(&self) -> Result<(), (&'static str, &'static str)> {
+        let segment_ok = |segment: &str| {
+            !segment.is_empty()
+                && segment != "."
+                && segment != ".."
+                && segment.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+                })
+        };
+        if let Some(bucket) = &self.bucket
+            && (bucket.len() > 64 || !segment_ok(bucket) || bucket.contains('.'))
+        {
+            return Err((
+                "destination.bucket",
+                "a name of lowercase letters, digits, '_' and '-' (at most 64)",
+            ));
+        }
+        if let Some(prefix) = &self.prefix
+            && (prefix.len() > 200 || !prefix.split('/').all(segment_ok))
+        {
+            return Err((
+                "destination.prefix",
+                "slash-separated segments of lowercase letters, digits, '.', '_' and '-', no '..', at most 200 characters",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Per-dataset overrides of packer's `max_file_bytes` and `max_age_secs`.

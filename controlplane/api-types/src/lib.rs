@@ -13,8 +13,8 @@ mod report;
 pub use bytefreezer_transform::{FilterSpec, PipelineSpec};
 pub use dataplane_config::{AuthorizeError, DataPlaneConfig, IngestKey};
 pub use dataset::{
-    DatasetSpec, FlowSourceSettings, PackerThresholds, SourceSpec, SyslogSourceSettings,
-    SyslogTransport,
+    DatasetSpec, Destination, FlowSourceSettings, PackerThresholds, SourceSpec,
+    SyslogSourceSettings, SyslogTransport,
 };
 pub use keys::hash_api_key;
 pub use report::{

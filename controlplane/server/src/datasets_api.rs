@@ -7,7 +7,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use bytefreezer_api::{DatasetSpec, PackerThresholds, PipelineSpec, SourceSpec};
+use bytefreezer_api::{DatasetSpec, Destination, PackerThresholds, PipelineSpec, SourceSpec};
 use bytefreezer_control_store::{DatasetRecord, Tenant};
 use bytefreezer_transform::Pipeline;
 use serde::Deserialize;
@@ -151,6 +151,11 @@ pub(crate) struct DatasetRequest {
     #[serde(default)]
     #[schema(value_type = Object)]
     packer: PackerThresholds,
+    /// `{"bucket": name from [packer.destinations], "prefix": "a/b"}`; absent: the packer
+    /// bucket at the standard path.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    destination: Destination,
 }
 
 fn active_by_default() -> bool {
@@ -203,6 +208,9 @@ async fn check_dataset(
         ));
     }
     if let Err((field, reason)) = spec.packer.validate() {
+        return Err(ApiError::invalid(field, reason));
+    }
+    if let Err((field, reason)) = spec.destination.validate() {
         return Err(ApiError::invalid(field, reason));
     }
     if spec.source.bind().port() == 0 {
@@ -261,6 +269,7 @@ fn spec_from(tenant: &str, dataset_id: String, request: DatasetRequest) -> Datas
         testing: request.testing,
         active: request.active,
         packer: request.packer,
+        destination: request.destination,
     }
 }
 

@@ -76,6 +76,7 @@ async fn serve(backend: &str) -> Control {
         testing: true,
         active: true,
         packer: Default::default(),
+        destination: Default::default(),
     };
     let account = store.ensure_demo(&dataset).await.unwrap();
     let scope = KeyScope::Tenant {
@@ -591,13 +592,30 @@ async fn malformed_requests_get_4xx_naming_the_field(control: Control) {
         (422, Some("packer.max_age_secs")),
         "{body}"
     );
+    let mut escaping = syslog_dataset("escape", 7005);
+    escaping["destination"] = json!({ "bucket": "archive", "prefix": "../etc" });
+    let (status, body) = control
+        .call(
+            "POST",
+            "/api/v1/tenants/demo/datasets",
+            &key,
+            Some(escaping),
+        )
+        .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("destination.prefix")),
+        "{body}"
+    );
     let mut hourly = syslog_dataset("hourly", 7004);
     hourly["packer"] = json!({ "max_age_secs": 3600, "max_file_bytes": 268435456 });
+    hourly["destination"] = json!({ "bucket": "archive", "prefix": "site-7/fw" });
     let (status, body) = control
         .call("POST", "/api/v1/tenants/demo/datasets", &key, Some(hourly))
         .await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["packer"]["max_age_secs"], 3600);
+    assert_eq!(body["destination"]["prefix"], "site-7/fw");
     let config = control.store.dataplane_config().await.unwrap();
     assert_eq!(
         config

@@ -7,7 +7,7 @@ use crate::model::{Actor, Tenant};
 use crate::store::{AuditRecord, ControlStore, check_identifier, map_unique, now, write_audit};
 
 /// The columns [`dataset_from_row`] reads, in its order.
-const DATASET_COLUMNS: &str = "d.tenant_id, d.dataset_id, d.name, d.source, d.pipeline, d.testing, d.active, d.assigned_proxy, d.packer";
+const DATASET_COLUMNS: &str = "d.tenant_id, d.dataset_id, d.name, d.source, d.pipeline, d.testing, d.active, d.assigned_proxy, d.packer, d.destination";
 
 /// A dataset as the control plane keeps it: the spec services run plus who runs it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -31,6 +31,7 @@ fn dataset_from_row(row: &AnyRow) -> Result<DatasetRecord, StoreError> {
             testing: row.get::<i64, _>(5) != 0,
             active: row.get::<i64, _>(6) != 0,
             packer: serde_json::from_str(&row.get::<String, _>(8))?,
+            destination: serde_json::from_str(&row.get::<String, _>(9))?,
         },
         assigned_proxy: row.get(7),
     })
@@ -66,8 +67,8 @@ impl ControlStore {
         let stamp = now();
         let mut tx = self.begin().await?;
         sqlx::query(
-            "INSERT INTO datasets (tenant_id, dataset_id, name, source, pipeline, testing, active, created_at, updated_at, packer) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO datasets (tenant_id, dataset_id, name, source, pipeline, testing, active, created_at, updated_at, packer, destination) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&spec.tenant_id)
         .bind(&spec.dataset_id)
@@ -79,6 +80,7 @@ impl ControlStore {
         .bind(&stamp)
         .bind(&stamp)
         .bind(serde_json::to_string(&spec.packer)?)
+        .bind(serde_json::to_string(&spec.destination)?)
         .execute(&mut *tx)
         .await
         .map_err(|e| map_unique(e, || format!("dataset {}/{}", spec.tenant_id, spec.dataset_id)))?;
@@ -190,7 +192,7 @@ impl ControlStore {
         after.spec.tenant_id = before.spec.tenant_id.clone();
         after.spec.dataset_id = before.spec.dataset_id.clone();
         let result = sqlx::query(
-            "UPDATE datasets SET name = $3, source = $4, pipeline = $5, testing = $6, active = $7, assigned_proxy = $8, updated_at = $9, packer = $10 \
+            "UPDATE datasets SET name = $3, source = $4, pipeline = $5, testing = $6, active = $7, assigned_proxy = $8, updated_at = $9, packer = $10, destination = $11 \
              WHERE tenant_id = $1 AND dataset_id = $2",
         )
         .bind(tenant_id)
@@ -203,6 +205,7 @@ impl ControlStore {
         .bind(&after.assigned_proxy)
         .bind(now())
         .bind(serde_json::to_string(&after.spec.packer)?)
+        .bind(serde_json::to_string(&after.spec.destination)?)
         .execute(&mut *tx)
         .await?;
         if result.rows_affected() == 0 {

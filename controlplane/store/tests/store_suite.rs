@@ -24,6 +24,7 @@ fn dataset(tenant: &str, id: &str) -> DatasetSpec {
         testing: true,
         active: true,
         packer: Default::default(),
+        destination: Default::default(),
     }
 }
 

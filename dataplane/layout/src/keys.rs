@@ -107,6 +107,21 @@ pub fn parquet_object(
     )
 }
 
+/// [`parquet_object`] under a destination prefix (`a/b` gives `a/b/{tenant}/...`).
+pub fn parquet_object_in(
+    prefix: Option<&str>,
+    tenant_id: &str,
+    dataset_id: &str,
+    hour: &HourPartition,
+    file_id: &str,
+) -> String {
+    let key = parquet_object(tenant_id, dataset_id, hour, file_id);
+    match prefix {
+        Some(prefix) => format!("{}/{key}", prefix.trim_matches('/')),
+        None => key,
+    }
+}
+
 pub fn parse_parquet_object(key: &str) -> Option<ParquetObject> {
     let [
         tenant_id,

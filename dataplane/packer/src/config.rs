@@ -1,3 +1,6 @@
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -15,6 +18,9 @@ pub struct PackerConfig {
     pub row_group_rows: usize,
     /// Seconds after which another instance may take over a partition this one leased. Default 300.
     pub lease_ttl_secs: u64,
+    /// Named buckets a dataset's `destination.bucket` may choose, as local folders
+    /// (`archive = "/mnt/archive"`). Default none: every dataset goes to the packer bucket.
+    pub destinations: BTreeMap<String, PathBuf>,
 }
 
 impl Default for PackerConfig {
@@ -25,6 +31,7 @@ impl Default for PackerConfig {
             max_age_secs: 1200,
             row_group_rows: 1024 * 1024,
             lease_ttl_secs: 300,
+            destinations: BTreeMap::new(),
         }
     }
 }

@@ -31,7 +31,7 @@ pub struct PackerCycle {
 pub struct Packer {
     pub(crate) config: PackerConfig,
     pub(crate) buckets: Buckets,
-    datasets: watch::Receiver<Arc<DataPlaneConfig>>,
+    pub(crate) datasets: watch::Receiver<Arc<DataPlaneConfig>>,
     leases: LeaseKeeper,
     pub(crate) registry: Registry,
     wakeup: Arc<Notify>,

@@ -1,5 +1,6 @@
-use bytefreezer_layout::{HourPartition, packer_plan_object, parquet_object};
+use bytefreezer_layout::{HourPartition, packer_plan_object, parquet_object_in};
 use bytefreezer_schema::{conform_batch, decode_ipc, merge_schemas, read_ipc_schema};
+use bytefreezer_storage::Bucket;
 use object_store::buffered::BufWriter;
 use object_store::path::Path as ObjectPath;
 use parquet::arrow::AsyncArrowWriter;
@@ -28,7 +29,31 @@ pub async fn execute_plan(
     plan: &Plan,
     hour: &HourPartition,
 ) -> anyhow::Result<Written> {
-    let parquet_key = parquet_object(&plan.tenant_id, &plan.dataset_id, hour, &plan.file_id);
+    let destination = packer
+        .datasets
+        .borrow()
+        .dataset(&plan.tenant_id, &plan.dataset_id)
+        .map(|d| d.destination.clone())
+        .unwrap_or_default();
+    let bucket = match &destination.bucket {
+        None => packer.buckets.packer.clone(),
+        Some(name) => match packer.config.destinations.get(name) {
+            Some(root) => Bucket::local(name, root.clone())?,
+            // The plan stays, and so do its inputs: configuring the bucket lets it finish.
+            None => anyhow::bail!(
+                "destination bucket {name:?} of dataset {}/{} is not configured in [packer.destinations]",
+                plan.tenant_id,
+                plan.dataset_id
+            ),
+        },
+    };
+    let parquet_key = parquet_object_in(
+        destination.prefix.as_deref(),
+        &plan.tenant_id,
+        &plan.dataset_id,
+        hour,
+        &plan.file_id,
+    );
     let labels = [
         ("tenant", plan.tenant_id.as_str()),
         ("dataset", plan.dataset_id.as_str()),
@@ -37,7 +62,7 @@ pub async fn execute_plan(
         inputs: plan.inputs.len(),
         ..Written::default()
     };
-    if packer.buckets.packer.exists(&parquet_key).await? {
+    if bucket.exists(&parquet_key).await? {
         written.already_written = true;
     } else {
         let mut schemas = Vec::with_capacity(plan.inputs.len());
@@ -78,7 +103,7 @@ pub async fn execute_plan(
                 .set_created_by(format!("bytefreezer {}", env!("CARGO_PKG_VERSION")))
                 .build();
             let sink = BufWriter::new(
-                packer.buckets.packer.object_store(),
+                bucket.object_store(),
                 ObjectPath::from(parquet_key.as_str()),
             );
             let mut writer =
@@ -98,8 +123,8 @@ pub async fn execute_plan(
                 }
             }
             writer.close().await?;
-            packer.buckets.packer.make_durable(&parquet_key).await?;
-            written.bytes = packer.buckets.packer.size(&parquet_key).await?.unwrap_or(0);
+            bucket.make_durable(&parquet_key).await?;
+            written.bytes = bucket.size(&parquet_key).await?.unwrap_or(0);
         }
     }
     for input in &plan.inputs {

@@ -4,7 +4,7 @@ use arrow::array::{Array, ArrayRef, AsArray, Int64Array, StringArray, TimestampM
 use arrow::datatypes::{DataType, Int64Type};
 use arrow::record_batch::RecordBatch;
 use bytefreezer_api::{
-    DataPlaneConfig, DatasetSpec, PackerThresholds, SourceSpec, SyslogSourceSettings,
+    DataPlaneConfig, DatasetSpec, Destination, PackerThresholds, SourceSpec, SyslogSourceSettings,
 };
 use bytefreezer_layout::{HourPartition, packer_plan_object, parquet_object, piper_object};
 use bytefreezer_packer::{Packer, PackerConfig};
@@ -37,16 +37,30 @@ fn packer_with(
     config: PackerConfig,
     thresholds: PackerThresholds,
 ) -> Packer {
-    let dataset = DatasetSpec {
+    packer_for(buckets, holder, config, |dataset| {
+        dataset.testing = testing;
+        dataset.packer = thresholds;
+    })
+}
+
+fn packer_for(
+    buckets: &Buckets,
+    holder: &str,
+    config: PackerConfig,
+    shape: impl FnOnce(&mut DatasetSpec),
+) -> Packer {
+    let mut dataset = DatasetSpec {
         tenant_id: "t".into(),
         dataset_id: "d".into(),
         name: "d".into(),
         source: SourceSpec::Syslog(SyslogSourceSettings::default()),
         pipeline: Default::default(),
-        testing,
+        testing: false,
         active: true,
-        packer: thresholds,
+        packer: PackerThresholds::default(),
+        destination: Default::default(),
     };
+    shape(&mut dataset);
     let (sender, receiver) = tokio::sync::watch::channel(Arc::new(DataPlaneConfig {
         datasets: vec![dataset],
         ingest_keys: vec![],
@@ -323,6 +337,56 @@ async fn a_dataset_s_own_thresholds_override_the_packer_s_and_open_partitions_ar
     let cycle = overridden.run_once().await.unwrap();
     assert_eq!((cycle.files_written, cycle.rows_written), (1, 10));
     assert!(overridden.open_partitions().lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_dataset_destination_chooses_the_bucket_and_prefix_and_an_unknown_bucket_loses_nothing() {
+    let (dir, buckets) = buckets();
+    put_input(&buckets, "b1", batch(0..7, None)).await;
+    let archive = dir.path().join("archive");
+    let to_archive = |dataset: &mut DatasetSpec| {
+        dataset.testing = true;
+        dataset.destination = Destination {
+            bucket: Some("archive".into()),
+            prefix: Some("site-7/fw".into()),
+        };
+    };
+    let unconfigured = packer_for(&buckets, "a", PackerConfig::default(), to_archive);
+    assert!(unconfigured.run_once().await.is_ok());
+    assert!(parquet_files(&buckets).is_empty());
+    assert!(!archive.exists());
+    let waiting = buckets.piper.list("").await.unwrap();
+    assert!(
+        waiting.iter().any(|o| o.key.ends_with("b1.arrows")),
+        "the input stays until the bucket exists: {waiting:?}"
+    );
+    let configured = PackerConfig {
+        destinations: [("archive".to_owned(), archive.clone())].into(),
+        ..PackerConfig::default()
+    };
+    let cycle = packer_for(&buckets, "a", configured, to_archive)
+        .run_once()
+        .await
+        .unwrap();
+    assert_eq!(
+        (cycle.files_written, cycle.rows_written),
+        (1, 7),
+        "the waiting plan completes: {cycle:?}"
+    );
+    let folder = archive
+        .join("site-7/fw/t/d/data/parquet")
+        .join(hour().path_segment());
+    let files: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(files.len(), 1, "{folder:?}");
+    assert_eq!(ids(&read_all(&files)), (0..7).collect::<Vec<_>>());
+    assert!(
+        parquet_files(&buckets).is_empty(),
+        "nothing in the packer bucket"
+    );
 }
 
 #[tokio::test]

@@ -27,6 +27,7 @@ fn dataset(id: &str, bind: SocketAddr) -> DatasetSpec {
         testing: true,
         active: true,
         packer: Default::default(),
+        destination: Default::default(),
     }
 }
 

@@ -25,6 +25,7 @@ fn config() -> DataPlaneConfig {
         testing: true,
         active: true,
         packer: Default::default(),
+        destination: Default::default(),
     };
     let paused = DatasetSpec {
         dataset_id: "paused".into(),
