@@ -9,8 +9,8 @@ use sqlx::any::AnyRow;
 use crate::error::StoreError;
 use crate::model::{Account, Actor, Role, Session, Tenant, User};
 use crate::store::{
-    AuditRecord, ControlStore, check_identifier, check_name, map_unique, new_id, now, stamp,
-    write_audit,
+    AuditRecord, ControlStore, check_identifier, check_name, commit_audited, map_unique, new_id,
+    not_found, now, stamp,
 };
 
 /// Dashboard sessions last a working day.
@@ -112,20 +112,18 @@ impl ControlStore {
             .execute(&mut *tx)
             .await
             .map_err(|e| map_unique(e, || format!("account {name:?}")))?;
-        write_audit(
-            &mut tx,
+        commit_audited(
+            tx,
             actor,
-            AuditRecord {
-                account_id: Some(&account.id),
-                tenant_id: None,
-                action: "account.create",
-                target: format!("account/{}", account.id),
-                before: serde_json::Value::Null,
-                after: serde_json::to_value(&account)?,
-            },
+            AuditRecord::change(
+                (Some(&account.id), None),
+                "account.create",
+                format!("account/{}", account.id),
+                None::<&()>,
+                Some(&account),
+            )?,
         )
         .await?;
-        tx.commit().await?;
         Ok(account)
     }
 
@@ -162,9 +160,7 @@ impl ControlStore {
         let before = self
             .account(id)
             .await?
-            .ok_or_else(|| StoreError::NotFound {
-                what: format!("account {id}"),
-            })?;
+            .ok_or_else(|| not_found(format_args!("account {id}")))?;
         let mut tx = self.begin().await?;
         sqlx::query("UPDATE accounts SET name = $2 WHERE id = $1")
             .bind(id)
@@ -176,20 +172,18 @@ impl ControlStore {
             name: name.into(),
             ..before.clone()
         };
-        write_audit(
-            &mut tx,
+        commit_audited(
+            tx,
             actor,
-            AuditRecord {
-                account_id: Some(id),
-                tenant_id: None,
-                action: "account.update",
-                target: format!("account/{id}"),
-                before: serde_json::to_value(&before)?,
-                after: serde_json::to_value(&after)?,
-            },
+            AuditRecord::change(
+                (Some(id), None),
+                "account.update",
+                format!("account/{id}"),
+                Some(&before),
+                Some(&after),
+            )?,
         )
         .await?;
-        tx.commit().await?;
         Ok(after)
     }
 
@@ -198,9 +192,7 @@ impl ControlStore {
         let before = self
             .account(id)
             .await?
-            .ok_or_else(|| StoreError::NotFound {
-                what: format!("account {id}"),
-            })?;
+            .ok_or_else(|| not_found(format_args!("account {id}")))?;
         let mut tx = self.begin().await?;
         for (table, what) in [
             ("tenants", "tenants"),
@@ -224,20 +216,18 @@ impl ControlStore {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        write_audit(
-            &mut tx,
+        commit_audited(
+            tx,
             actor,
-            AuditRecord {
-                account_id: Some(id),
-                tenant_id: None,
-                action: "account.delete",
-                target: format!("account/{id}"),
-                before: serde_json::to_value(&before)?,
-                after: serde_json::Value::Null,
-            },
+            AuditRecord::change(
+                (Some(id), None),
+                "account.delete",
+                format!("account/{id}"),
+                Some(&before),
+                None::<&()>,
+            )?,
         )
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -272,20 +262,18 @@ impl ControlStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| map_unique(e, || format!("tenant {tenant_id}")))?;
-        write_audit(
-            &mut tx,
+        commit_audited(
+            tx,
             actor,
-            AuditRecord {
-                account_id: Some(account_id),
-                tenant_id: Some(tenant_id),
-                action: "tenant.create",
-                target: format!("tenant/{tenant_id}"),
-                before: serde_json::Value::Null,
-                after: serde_json::to_value(&tenant)?,
-            },
+            AuditRecord::change(
+                (Some(account_id), Some(tenant_id)),
+                "tenant.create",
+                format!("tenant/{tenant_id}"),
+                None::<&()>,
+                Some(&tenant),
+            )?,
         )
         .await?;
-        tx.commit().await?;
         Ok(tenant)
     }
 
@@ -319,9 +307,7 @@ impl ControlStore {
         let before = self
             .tenant(tenant_id)
             .await?
-            .ok_or_else(|| StoreError::NotFound {
-                what: format!("tenant {tenant_id}"),
-            })?;
+            .ok_or_else(|| not_found(format_args!("tenant {tenant_id}")))?;
         let after = Tenant {
             name: name.into(),
             ..before.clone()
@@ -332,31 +318,27 @@ impl ControlStore {
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        write_audit(
-            &mut tx,
+        commit_audited(
+            tx,
             actor,
-            AuditRecord {
-                account_id: Some(&before.account_id),
-                tenant_id: Some(tenant_id),
-                action: "tenant.update",
-                target: format!("tenant/{tenant_id}"),
-                before: serde_json::to_value(&before)?,
-                after: serde_json::to_value(&after)?,
-            },
+            AuditRecord::change(
+                (Some(&before.account_id), Some(tenant_id)),
+                "tenant.update",
+                format!("tenant/{tenant_id}"),
+                Some(&before),
+                Some(&after),
+            )?,
         )
         .await?;
-        tx.commit().await?;
         Ok(after)
     }
 
-    /// Deletes a tenant without datasets; its keys are revoked with it.
+    /// Deletes a tenant without datasets; its keys go with it, recorded in the audit entry.
     pub async fn delete_tenant(&self, actor: &Actor, tenant_id: &str) -> Result<(), StoreError> {
         let before = self
             .tenant(tenant_id)
             .await?
-            .ok_or_else(|| StoreError::NotFound {
-                what: format!("tenant {tenant_id}"),
-            })?;
+            .ok_or_else(|| not_found(format_args!("tenant {tenant_id}")))?;
         let mut tx = self.begin().await?;
         let row = sqlx::query("SELECT COUNT(*) FROM datasets WHERE tenant_id = $1")
             .bind(tenant_id)
@@ -378,8 +360,8 @@ impl ControlStore {
             .bind(tenant_id)
             .execute(&mut *tx)
             .await?;
-        write_audit(
-            &mut tx,
+        commit_audited(
+            tx,
             actor,
             AuditRecord {
                 account_id: Some(&before.account_id),
@@ -391,7 +373,6 @@ impl ControlStore {
             },
         )
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -464,8 +445,8 @@ impl ControlStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| map_unique(e, || format!("user {email}")))?;
-        write_audit(
-            &mut tx,
+        commit_audited(
+            tx,
             actor,
             AuditRecord {
                 account_id,
@@ -477,7 +458,6 @@ impl ControlStore {
             },
         )
         .await?;
-        tx.commit().await?;
         Ok(user)
     }
 
@@ -507,9 +487,10 @@ impl ControlStore {
     }
 
     pub async fn delete_user(&self, actor: &Actor, id: &str) -> Result<(), StoreError> {
-        let before = self.user(id).await?.ok_or_else(|| StoreError::NotFound {
-            what: format!("user {id}"),
-        })?;
+        let before = self
+            .user(id)
+            .await?
+            .ok_or_else(|| not_found(format_args!("user {id}")))?;
         let mut tx = self.begin().await?;
         sqlx::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(id)
@@ -519,20 +500,18 @@ impl ControlStore {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        write_audit(
-            &mut tx,
+        commit_audited(
+            tx,
             actor,
-            AuditRecord {
-                account_id: before.account_id.as_deref(),
-                tenant_id: None,
-                action: "user.delete",
-                target: format!("user/{}", before.email),
-                before: serde_json::to_value(&before)?,
-                after: serde_json::Value::Null,
-            },
+            AuditRecord::change(
+                (before.account_id.as_deref(), None),
+                "user.delete",
+                format!("user/{}", before.email),
+                Some(&before),
+                None::<&()>,
+            )?,
         )
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 

@@ -4,7 +4,9 @@ use sqlx::any::AnyRow;
 
 use crate::error::StoreError;
 use crate::model::{Actor, Tenant};
-use crate::store::{AuditRecord, ControlStore, check_identifier, map_unique, now, write_audit};
+use crate::store::{
+    AuditRecord, ControlStore, check_identifier, commit_audited, map_unique, not_found, now,
+};
 
 /// The columns [`dataset_from_row`] reads, in its order.
 const DATASET_COLUMNS: &str = "d.tenant_id, d.dataset_id, d.name, d.source, d.pipeline, d.testing, d.active, d.assigned_proxy, d.packer, d.destination";
@@ -51,9 +53,7 @@ impl ControlStore {
     async fn tenant_or_not_found(&self, tenant_id: &str) -> Result<Tenant, StoreError> {
         self.tenant(tenant_id)
             .await?
-            .ok_or_else(|| StoreError::NotFound {
-                what: format!("tenant {tenant_id}"),
-            })
+            .ok_or_else(|| not_found(format_args!("tenant {tenant_id}")))
     }
 
     pub async fn create_dataset(
@@ -88,20 +88,18 @@ impl ControlStore {
             spec: spec.clone(),
             assigned_proxy: None,
         };
-        write_audit(
-            &mut tx,
+        commit_audited(
+            tx,
             actor,
-            AuditRecord {
-                account_id: Some(&tenant.account_id),
-                tenant_id: Some(&spec.tenant_id),
-                action: "dataset.create",
-                target: dataset_target(&spec.tenant_id, &spec.dataset_id),
-                before: serde_json::Value::Null,
-                after: serde_json::to_value(&record)?,
-            },
+            AuditRecord::change(
+                (Some(&tenant.account_id), Some(&spec.tenant_id)),
+                "dataset.create",
+                dataset_target(&spec.tenant_id, &spec.dataset_id),
+                None::<&()>,
+                Some(&record),
+            )?,
         )
         .await?;
-        tx.commit().await?;
         Ok(record)
     }
 
@@ -184,9 +182,7 @@ impl ControlStore {
             .as_ref()
             .map(dataset_from_row)
             .transpose()?
-            .ok_or_else(|| StoreError::NotFound {
-                what: format!("dataset {tenant_id}/{dataset_id}"),
-            })?;
+            .ok_or_else(|| not_found(format_args!("dataset {tenant_id}/{dataset_id}")))?;
         let mut after = before.clone();
         change(&mut after);
         after.spec.tenant_id = before.spec.tenant_id.clone();
@@ -213,20 +209,18 @@ impl ControlStore {
                 what: format!("dataset {tenant_id}/{dataset_id}"),
             });
         }
-        write_audit(
-            &mut tx,
+        commit_audited(
+            tx,
             actor,
-            AuditRecord {
-                account_id: Some(&tenant.account_id),
-                tenant_id: Some(tenant_id),
+            AuditRecord::change(
+                (Some(&tenant.account_id), Some(tenant_id)),
                 action,
-                target: dataset_target(tenant_id, dataset_id),
-                before: serde_json::to_value(&before)?,
-                after: serde_json::to_value(&after)?,
-            },
+                dataset_target(tenant_id, dataset_id),
+                Some(&before),
+                Some(&after),
+            )?,
         )
         .await?;
-        tx.commit().await?;
         Ok(after)
     }
 
@@ -308,9 +302,7 @@ impl ControlStore {
         let before = self
             .dataset_record(tenant_id, dataset_id)
             .await?
-            .ok_or_else(|| StoreError::NotFound {
-                what: format!("dataset {tenant_id}/{dataset_id}"),
-            })?;
+            .ok_or_else(|| not_found(format_args!("dataset {tenant_id}/{dataset_id}")))?;
         let mut tx = self.begin().await?;
         // Its history goes with it, so a dataset created later under the same ids starts clean.
         for table in ["datasets", "dataset_stats", "activity_events"] {
@@ -322,20 +314,18 @@ impl ControlStore {
             .execute(&mut *tx)
             .await?;
         }
-        write_audit(
-            &mut tx,
+        commit_audited(
+            tx,
             actor,
-            AuditRecord {
-                account_id: Some(&tenant.account_id),
-                tenant_id: Some(tenant_id),
-                action: "dataset.delete",
-                target: dataset_target(tenant_id, dataset_id),
-                before: serde_json::to_value(&before)?,
-                after: serde_json::Value::Null,
-            },
+            AuditRecord::change(
+                (Some(&tenant.account_id), Some(tenant_id)),
+                "dataset.delete",
+                dataset_target(tenant_id, dataset_id),
+                Some(&before),
+                None::<&()>,
+            )?,
         )
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 

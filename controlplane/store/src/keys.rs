@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 use crate::error::StoreError;
 use crate::model::{Actor, ApiKey};
 use crate::store::{
-    AuditRecord, ControlStore, check_identifier, check_name, new_id, now, write_audit,
+    AuditRecord, ControlStore, check_identifier, check_name, commit_audited, new_id, not_found, now,
 };
 
 const KEY_COLUMNS: &str =
@@ -67,9 +67,7 @@ impl ControlStore {
                 let tenant = self
                     .tenant(tenant_id)
                     .await?
-                    .ok_or_else(|| StoreError::NotFound {
-                        what: format!("tenant {tenant_id}"),
-                    })?;
+                    .ok_or_else(|| not_found(format_args!("tenant {tenant_id}")))?;
                 (
                     tenant.account_id,
                     Some(tenant_id.clone()),
@@ -104,20 +102,18 @@ impl ControlStore {
         .bind(&record.created_at)
         .execute(&mut *tx)
         .await?;
-        write_audit(
-            &mut tx,
+        commit_audited(
+            tx,
             actor,
-            AuditRecord {
-                account_id: Some(&record.account_id),
-                tenant_id: record.tenant_id.as_deref(),
-                action: "api_key.create",
-                target: format!("api_key/{}", record.id),
-                before: serde_json::Value::Null,
-                after: serde_json::to_value(&record)?,
-            },
+            AuditRecord::change(
+                (Some(&record.account_id), record.tenant_id.as_deref()),
+                "api_key.create",
+                format!("api_key/{}", record.id),
+                None::<&()>,
+                Some(&record),
+            )?,
         )
         .await?;
-        tx.commit().await?;
         Ok((key, record))
     }
 
@@ -150,9 +146,7 @@ impl ControlStore {
             .api_key(id)
             .await?
             .filter(|key| key.revoked_at.is_none())
-            .ok_or_else(|| StoreError::NotFound {
-                what: format!("active API key {id}"),
-            })?;
+            .ok_or_else(|| not_found(format_args!("active API key {id}")))?;
         let after = ApiKey {
             revoked_at: Some(now()),
             ..before.clone()
@@ -170,20 +164,18 @@ impl ControlStore {
                 what: format!("active API key {id}"),
             });
         }
-        write_audit(
-            &mut tx,
+        commit_audited(
+            tx,
             actor,
-            AuditRecord {
-                account_id: Some(&before.account_id),
-                tenant_id: before.tenant_id.as_deref(),
-                action: "api_key.revoke",
-                target: format!("api_key/{id}"),
-                before: serde_json::to_value(&before)?,
-                after: serde_json::to_value(&after)?,
-            },
+            AuditRecord::change(
+                (Some(&before.account_id), before.tenant_id.as_deref()),
+                "api_key.revoke",
+                format!("api_key/{id}"),
+                Some(&before),
+                Some(&after),
+            )?,
         )
         .await?;
-        tx.commit().await?;
         Ok(after)
     }
 

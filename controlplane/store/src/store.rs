@@ -75,6 +75,32 @@ pub(crate) struct AuditRecord<'a> {
     pub after: serde_json::Value,
 }
 
+impl<'a> AuditRecord<'a> {
+    /// A record of `before` becoming `after` (either may be `None`: creation, deletion).
+    pub(crate) fn change<B: serde::Serialize, A: serde::Serialize>(
+        (account_id, tenant_id): (Option<&'a str>, Option<&'a str>),
+        action: &'a str,
+        target: String,
+        before: Option<&B>,
+        after: Option<&A>,
+    ) -> Result<AuditRecord<'a>, StoreError> {
+        Ok(AuditRecord {
+            account_id,
+            tenant_id,
+            action,
+            target,
+            before: serde_json::to_value(before)?,
+            after: serde_json::to_value(after)?,
+        })
+    }
+}
+
+pub(crate) fn not_found(what: impl std::fmt::Display) -> StoreError {
+    StoreError::NotFound {
+        what: what.to_string(),
+    }
+}
+
 pub(crate) async fn write_audit(
     tx: &mut Transaction<'_, Any>,
     actor: &Actor,
@@ -95,6 +121,17 @@ pub(crate) async fn write_audit(
     .bind(diff.to_string())
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Writes the audit entry of a change and commits both together.
+pub(crate) async fn commit_audited(
+    mut tx: Transaction<'_, Any>,
+    actor: &Actor,
+    record: AuditRecord<'_>,
+) -> Result<(), StoreError> {
+    write_audit(&mut tx, actor, record).await?;
+    tx.commit().await?;
     Ok(())
 }
 
