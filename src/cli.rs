@@ -26,6 +26,8 @@ pub enum Command {
     Piper(RoleArgs),
     /// Accumulate piper objects into partitioned Parquet files in the packer bucket.
     Packer(RoleArgs),
+    /// Run SQL over datasets' Parquet (DataFusion) for the dashboard's Query page and scripts.
+    Query(RoleArgs),
     /// Run the control plane: datasets, API keys, status page.
     Control(ControlArgs),
     /// Send generated firewall-style events to a syslog input.

@@ -47,6 +47,7 @@ fn main() -> ExitCode {
             cli::Command::Receiver(args) => roles::receiver(args).await,
             cli::Command::Piper(args) => roles::piper(args).await,
             cli::Command::Packer(args) => roles::packer(args).await,
+            cli::Command::Query(args) => roles::query(args).await,
             cli::Command::Control(args) => control::run(args).await,
             cli::Command::Ctl(args) => ctl::run(args).await,
             cli::Command::Fakedata(args) => fakedata::run(args).await,

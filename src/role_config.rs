@@ -82,6 +82,26 @@ fn default_proxy_metrics() -> SocketAddr {
 fn default_piper_metrics() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9103))
 }
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryFile {
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Default 127.0.0.1:9105.
+    #[serde(default = "default_query_metrics")]
+    pub metrics_listen: SocketAddr,
+    pub datasets: DatasetSourceConfig,
+    /// The bucket holding the Parquet: the packer's.
+    #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub query: bytefreezer_query::QueryConfig,
+}
+
+fn default_query_metrics() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9105))
+}
+
 fn default_packer_metrics() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9104))
 }
@@ -108,6 +128,7 @@ mod tests {
         load::<ReceiverFile>(&example("receiver.toml")).unwrap();
         load::<PiperFile>(&example("piper.toml")).unwrap();
         load::<PackerFile>(&example("packer.toml")).unwrap();
+        load::<QueryFile>(&example("query.toml")).unwrap();
         let datasets = std::fs::read_to_string(example("datasets.toml")).unwrap();
         let datasets: bytefreezer_api::DataPlaneConfig = toml::from_str(&datasets).unwrap();
         assert_eq!(datasets.datasets.len(), 2);

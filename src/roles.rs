@@ -15,8 +15,9 @@ use bytefreezer_telemetry::{
 use crate::cli::RoleArgs;
 use crate::config_source::{DatasetSourceConfig, Requester};
 use crate::reporter::{ReportSink, Reporter};
-use crate::role_config::{PackerFile, PiperFile, ProxyFile, ReceiverFile, load};
+use crate::role_config::{PackerFile, PiperFile, ProxyFile, QueryFile, ReceiverFile, load};
 use crate::{config_source, node, reporter, serve, signals};
+use bytefreezer_query::{QueryEngine, QueryService};
 
 pub async fn proxy(args: RoleArgs) -> Result<()> {
     let file: ProxyFile = load(&args.config)?;
@@ -122,6 +123,35 @@ pub async fn packer(args: RoleArgs) -> Result<()> {
     let metrics =
         metrics_server(file.metrics_listen, registry, readiness, shutdown.clone()).await?;
     run_until_signal(trigger, packer.run(shutdown), metrics).await
+}
+
+pub async fn query(args: RoleArgs) -> Result<()> {
+    let file: QueryFile = load(&args.config)?;
+    let (trigger, shutdown) = shutdown_pair();
+    let registry = Registry::new();
+    let buckets = Buckets::open(&file.storage)?;
+    let instance = node::instance_id(&file.data_dir, "query")?;
+    let datasets = datasets(&file.datasets, &file.data_dir, "query", None, &shutdown).await?;
+    let readiness = Readiness::default();
+    let reporter = Reporter::new(
+        "query",
+        instance,
+        registry.clone(),
+        readiness.clone(),
+        file.data_dir.clone(),
+    );
+    report(&file.datasets, reporter, &shutdown)?;
+    let engine = QueryEngine::new(buckets.packer, file.query.max_concurrent);
+    let router = QueryService::new(engine, datasets, &file.query, registry.clone()).router();
+    let listener = serve::bind(file.query.listen, "query API ([query] listen)").await?;
+    let api = serve::serve(listener, router, shutdown.clone());
+    let metrics =
+        metrics_server(file.metrics_listen, registry, readiness, shutdown.clone()).await?;
+    let both = async move {
+        let (api, metrics) = tokio::join!(api, metrics);
+        api.and(metrics)
+    };
+    run_until_signal(trigger, both, async { Ok(()) }).await
 }
 
 /// The role's datasets, with its last control-plane configuration cached in its data folder.

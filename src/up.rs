@@ -14,6 +14,7 @@ use bytefreezer_fakedata::{FakeFormat, SendOptions, send_udp};
 use bytefreezer_packer::{Packer, PackerConfig};
 use bytefreezer_piper::{Piper, PiperConfig};
 use bytefreezer_proxy::{Proxy, ProxyConfig};
+use bytefreezer_query::{QueryConfig, QueryEngine, QueryService};
 use bytefreezer_receiver::{Receiver, ReceiverConfig};
 use bytefreezer_storage::{Buckets, StorageConfig};
 use bytefreezer_telemetry::{Readiness, Registry, Shutdown, service_routes, shutdown_pair};
@@ -120,6 +121,15 @@ pub async fn run(args: UpArgs) -> Result<()> {
         .with_parquet_location(parquet_folder.display().to_string())
         .router()
         .merge(receiver.router())
+        .merge(
+            QueryService::new(
+                QueryEngine::new(buckets.packer.clone(), 2),
+                datasets.clone(),
+                &QueryConfig::default(),
+                registry.clone(),
+            )
+            .router(),
+        )
         .merge(service_routes(registry.clone(), readiness.clone()));
 
     println!("bytefreezer up {}", env!("CARGO_PKG_VERSION"));
@@ -165,7 +175,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
         store: store.clone(),
         account_id: Some(demo_account),
     };
-    for role in ["control", "proxy", "receiver", "piper", "packer"] {
+    for role in ["control", "proxy", "receiver", "piper", "packer", "query"] {
         let role_readiness = if role == "proxy" {
             readiness.clone()
         } else {

@@ -149,7 +149,7 @@ fn datasets_created_paused_and_resumed_through_the_api_take_effect_without_resta
         None,
     );
     assert_eq!(stats["stages"]["piper"], "installed");
-    assert_eq!(stats["stages"]["query"], "not_installed");
+    assert_eq!(stats["stages"]["query"], "installed");
     assert!(!stats["series"].as_array().unwrap().is_empty());
     let (_, services) = api.call(reqwest::Method::GET, "/api/v1/services", None);
     let mut roles: Vec<&str> = services
@@ -159,7 +159,10 @@ fn datasets_created_paused_and_resumed_through_the_api_take_effect_without_resta
         .map(|s| s["role"].as_str().unwrap())
         .collect();
     roles.sort();
-    assert_eq!(roles, ["control", "packer", "piper", "proxy", "receiver"]);
+    assert_eq!(
+        roles,
+        ["control", "packer", "piper", "proxy", "query", "receiver"]
+    );
     for service in services.as_array().unwrap() {
         assert_ne!(service["health"], "Unhealthy", "{service}");
         assert!(service["memory_bytes"].as_u64().unwrap() > 0, "{service}");

@@ -1,0 +1,302 @@
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::datatypes::DataType;
+use arrow::record_batch::RecordBatch;
+use bytefreezer_storage::Bucket;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::error::DataFusionError;
+use datafusion::execution::context::SQLOptions;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::physical_plan::displayable;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+
+/// The folders of the Parquet layout, queryable as columns: `WHERE hour = '10'` reads one folder.
+const PARTITION_COLUMNS: [&str; 4] = ["year", "month", "day", "hour"];
+const STORE_URL: &str = "bytefreezer://parquet";
+
+/// What one query may use. Defaults: 30 s, 10,000 rows returned, 512 MiB of working memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueryLimits {
+    pub timeout_secs: u64,
+    pub max_rows: usize,
+    pub memory_bytes: usize,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits {
+            timeout_secs: 30,
+            max_rows: 10_000,
+            memory_bytes: 512 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("dataset {0} has no Parquet files yet")]
+    NoData(String),
+    #[error("only queries can run here (no DDL, DML or SET): {0}")]
+    NotAQuery(String),
+    #[error("SQL error: {0}")]
+    Sql(String),
+    #[error("the query ran longer than its limit of {0} s")]
+    Timeout(u64),
+    #[error("the query needed more memory than its limit of {limit} bytes: {detail}")]
+    Memory { limit: usize, detail: String },
+    #[error("query failed: {0}")]
+    Execution(String),
+}
+
+impl QueryError {
+    fn from_datafusion(error: DataFusionError, limits: &QueryLimits) -> QueryError {
+        match error.find_root() {
+            DataFusionError::ResourcesExhausted(detail) => QueryError::Memory {
+                limit: limits.memory_bytes,
+                detail: detail.clone(),
+            },
+            DataFusionError::SQL(..)
+            | DataFusionError::Plan(_)
+            | DataFusionError::SchemaError(..) => QueryError::Sql(error.to_string()),
+            _ => QueryError::Execution(error.to_string()),
+        }
+    }
+
+    /// Whether the caller's SQL is at fault (a 4xx), rather than the service.
+    pub fn is_client_error(&self) -> bool {
+        !matches!(self, QueryError::Execution(_))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnInfo {
+    pub name: String,
+    /// The Arrow type, as DataFusion prints it (`Utf8`, `Int64`, `Timestamp(µs, "UTC")`).
+    pub data_type: String,
+    /// True for the `year`/`month`/`day`/`hour` folder columns.
+    pub partition: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryOutput {
+    pub columns: Vec<ColumnInfo>,
+    /// One JSON object per row, nulls explicit.
+    pub rows: Vec<serde_json::Map<String, serde_json::Value>>,
+    pub row_count: usize,
+    /// More rows matched than `max_rows`; only the first `max_rows` are here.
+    pub truncated: bool,
+    pub elapsed_ms: u64,
+    /// The physical plan, with the files each scan reads: shows partition pruning.
+    pub plan: Option<String>,
+}
+
+/// Runs SQL over the datasets of one bucket with the Parquet layout.
+#[derive(Clone)]
+pub struct QueryEngine {
+    bucket: Bucket,
+    running: Arc<Semaphore>,
+}
+
+impl QueryEngine {
+    /// At most `max_concurrent` queries execute at once; the others wait their turn.
+    pub fn new(bucket: Bucket, max_concurrent: usize) -> QueryEngine {
+        QueryEngine {
+            bucket,
+            running: Arc::new(Semaphore::new(max_concurrent.max(1))),
+        }
+    }
+
+    /// A session with the dataset registered as a table named after it.
+    async fn session(
+        &self,
+        tenant: &str,
+        dataset: &str,
+        limits: &QueryLimits,
+    ) -> Result<SessionContext, QueryError> {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(limits.memory_bytes, 1.0)
+            .build_arc()
+            .map_err(|e| QueryError::Execution(e.to_string()))?;
+        let config = SessionConfig::new().with_target_partitions(2);
+        let context = SessionContext::new_with_config_rt(config, runtime);
+        let store_url =
+            url::Url::parse(STORE_URL).map_err(|e| QueryError::Execution(e.to_string()))?;
+        context.register_object_store(&store_url, self.bucket.object_store());
+        let table_url = ListingTableUrl::parse(format!(
+            "{STORE_URL}/{}",
+            bytefreezer_layout::dataset_prefix(tenant, dataset) + "data/parquet/"
+        ))
+        .map_err(|e| QueryError::Execution(e.to_string()))?;
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(
+                PARTITION_COLUMNS
+                    .iter()
+                    .map(|name| ((*name).to_owned(), DataType::Utf8))
+                    .collect(),
+            );
+        let schema = options
+            .infer_schema(&context.state(), &table_url)
+            .await
+            .map_err(|_| QueryError::NoData(format!("{tenant}/{dataset}")))?;
+        if schema.fields().is_empty() {
+            return Err(QueryError::NoData(format!("{tenant}/{dataset}")));
+        }
+        let table = ListingTable::try_new(
+            ListingTableConfig::new(table_url)
+                .with_listing_options(options)
+                .with_schema(schema),
+        )
+        .map_err(|e| QueryError::Execution(e.to_string()))?;
+        context
+            .register_table(dataset, Arc::new(table))
+            .map_err(|e| QueryError::Execution(e.to_string()))?;
+        Ok(context)
+    }
+
+    /// The dataset's columns, file columns first, then the partition folders.
+    pub async fn columns(
+        &self,
+        tenant: &str,
+        dataset: &str,
+    ) -> Result<Vec<ColumnInfo>, QueryError> {
+        let limits = QueryLimits::default();
+        let context = self.session(tenant, dataset, &limits).await?;
+        let table = context
+            .table(dataset)
+            .await
+            .map_err(|e| QueryError::from_datafusion(e, &limits))?;
+        Ok(column_infos(
+            table
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| (f.name(), f.data_type())),
+        ))
+    }
+
+    /// Runs one query (a `SELECT`, `WITH` or `EXPLAIN`) against the table named after `dataset`.
+    pub async fn run(
+        &self,
+        tenant: &str,
+        dataset: &str,
+        sql: &str,
+        limits: QueryLimits,
+        with_plan: bool,
+    ) -> Result<QueryOutput, QueryError> {
+        let started = Instant::now();
+        let context = self.session(tenant, dataset, &limits).await?;
+        let read_only = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        let frame = context
+            .sql_with_options(sql, read_only)
+            .await
+            .map_err(|e| match e.find_root() {
+                DataFusionError::Plan(message) if message.contains("not supported") => {
+                    QueryError::NotAQuery(message.clone())
+                }
+                _ => QueryError::from_datafusion(e, &limits),
+            })?;
+        let columns = column_infos(
+            frame
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| (f.name(), f.data_type())),
+        );
+        let limited = frame
+            .limit(0, Some(limits.max_rows.saturating_add(1)))
+            .map_err(|e| QueryError::from_datafusion(e, &limits))?;
+        let plan = if with_plan {
+            let physical = limited
+                .clone()
+                .create_physical_plan()
+                .await
+                .map_err(|e| QueryError::from_datafusion(e, &limits))?;
+            Some(displayable(physical.as_ref()).indent(true).to_string())
+        } else {
+            None
+        };
+        let timeout = Duration::from_secs(limits.timeout_secs.max(1));
+        let turn = tokio::time::timeout(timeout, self.running.clone().acquire_owned())
+            .await
+            .map_err(|_| QueryError::Timeout(limits.timeout_secs.max(1)))?
+            .map_err(|_| QueryError::Execution("the query service is stopping".into()))?;
+        // Operators such as joins can compute for long stretches without yielding, where no
+        // async timeout can interrupt them. Each query therefore runs on a thread of its own and
+        // the caller gets its answer at the limit; the thread keeps its turn (one of
+        // `max_concurrent`) until the work actually ends, so runaway queries cannot pile up.
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("bytefreezer-query".into())
+            .spawn(move || {
+                let result = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(limited.collect()),
+                    Err(error) => Err(DataFusionError::External(Box::new(error))),
+                };
+                drop(turn);
+                let _ = sender.send(result);
+            })
+            .map_err(|e| QueryError::Execution(format!("cannot start the query thread: {e}")))?;
+        let batches = tokio::time::timeout(timeout, receiver)
+            .await
+            .map_err(|_| QueryError::Timeout(limits.timeout_secs.max(1)))?
+            .map_err(|_| QueryError::Execution("the query thread ended without an answer".into()))?
+            .map_err(|e| QueryError::from_datafusion(e, &limits))?;
+        let mut rows = rows_as_json(&batches)?;
+        let truncated = rows.len() > limits.max_rows;
+        rows.truncate(limits.max_rows);
+        Ok(QueryOutput {
+            columns,
+            row_count: rows.len(),
+            rows,
+            truncated,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+            plan,
+        })
+    }
+}
+
+fn column_infos<'a>(fields: impl Iterator<Item = (&'a String, &'a DataType)>) -> Vec<ColumnInfo> {
+    fields
+        .map(|(name, data_type)| ColumnInfo {
+            partition: PARTITION_COLUMNS.contains(&name.as_str()),
+            name: name.clone(),
+            data_type: data_type.to_string(),
+        })
+        .collect()
+}
+
+fn rows_as_json(
+    batches: &[RecordBatch],
+) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, QueryError> {
+    let mut writer = arrow::json::WriterBuilder::new()
+        .with_explicit_nulls(true)
+        .build::<_, arrow::json::writer::JsonArray>(Vec::new());
+    for batch in batches {
+        writer
+            .write(batch)
+            .map_err(|e| QueryError::Execution(format!("cannot render rows: {e}")))?;
+    }
+    writer
+        .finish()
+        .map_err(|e| QueryError::Execution(format!("cannot render rows: {e}")))?;
+    let bytes = writer.into_inner();
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| QueryError::Execution(format!("cannot render rows: {e}")))
+}

@@ -1,0 +1,218 @@
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytefreezer_api::{AuthorizeError, DataPlaneConfig};
+use bytefreezer_telemetry::Registry;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::engine::{QueryEngine, QueryError, QueryLimits};
+
+/// `[query]` in the query role's TOML.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueryConfig {
+    /// The query API. Default 127.0.0.1:8083.
+    pub listen: SocketAddr,
+    pub limits: QueryLimits,
+    /// Queries running at once; more wait their turn. Default 2.
+    pub max_concurrent: usize,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        QueryConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8083)),
+            limits: QueryLimits::default(),
+            max_concurrent: 2,
+        }
+    }
+}
+
+/// SQL over HTTP for callers whose key reaches the dataset. The browser's Query page calls it
+/// directly (keys, not cookies, so any origin may).
+#[derive(Clone)]
+pub struct QueryService {
+    engine: QueryEngine,
+    datasets: watch::Receiver<Arc<DataPlaneConfig>>,
+    limits: QueryLimits,
+    registry: Registry,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueryRequest {
+    tenant_id: String,
+    dataset_id: String,
+    sql: String,
+    /// Also return the physical plan (files read after partition pruning).
+    #[serde(default)]
+    explain: bool,
+}
+
+fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
+    (status, Json(json!({ "error": message.to_string() }))).into_response()
+}
+
+impl QueryService {
+    /// `engine` should be built with `config.max_concurrent`.
+    pub fn new(
+        engine: QueryEngine,
+        datasets: watch::Receiver<Arc<DataPlaneConfig>>,
+        config: &QueryConfig,
+        registry: Registry,
+    ) -> QueryService {
+        QueryService {
+            engine,
+            datasets,
+            limits: config.limits,
+            registry,
+        }
+    }
+
+    pub fn router(self) -> Router {
+        Router::new()
+            .route("/api/v1/query", post(query))
+            .route("/api/v1/query/{tenant}/{dataset}/columns", get(columns))
+            .layer(middleware::from_fn(allow_any_origin))
+            .with_state(self)
+    }
+
+    /// The caller's key must reach the dataset; anything else is "not found".
+    fn authorize(
+        &self,
+        headers: &HeaderMap,
+        tenant: &str,
+        dataset: &str,
+    ) -> Result<(), (StatusCode, String)> {
+        let key = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| {
+                (
+                    StatusCode::UNAUTHORIZED,
+                    "send an API key as `Authorization: Bearer <key>`".to_owned(),
+                )
+            })?;
+        match self.datasets.borrow().authorize(key, tenant, dataset) {
+            Ok(_) => Ok(()),
+            Err(AuthorizeError::UnknownKey) => Err((
+                StatusCode::UNAUTHORIZED,
+                "the API key is not valid".to_owned(),
+            )),
+            Err(AuthorizeError::NotFound { .. }) => Err((
+                StatusCode::NOT_FOUND,
+                format!("dataset {tenant}/{dataset} not found"),
+            )),
+        }
+    }
+
+    fn failed(&self, problem: QueryError) -> Response {
+        let outcome = if problem.is_client_error() {
+            "rejected"
+        } else {
+            "failed"
+        };
+        self.registry
+            .counter(
+                "bytefreezer_query_errors_total",
+                "Queries that did not answer rows.",
+                &[("outcome", outcome)],
+            )
+            .increment(1);
+        let status = match problem {
+            QueryError::NoData(_) => StatusCode::NOT_FOUND,
+            QueryError::Timeout(_) | QueryError::Memory { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            QueryError::Execution(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        error(status, problem)
+    }
+}
+
+async fn query(State(service): State<QueryService>, headers: HeaderMap, body: Bytes) -> Response {
+    let request: QueryRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(problem) => return error(StatusCode::BAD_REQUEST, format!("request body: {problem}")),
+    };
+    if let Err((status, message)) =
+        service.authorize(&headers, &request.tenant_id, &request.dataset_id)
+    {
+        return error(status, message);
+    }
+    if request.sql.trim().is_empty() || request.sql.len() > 100_000 {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "sql: between 1 and 100000 characters",
+        );
+    }
+    let outcome = service
+        .engine
+        .run(
+            &request.tenant_id,
+            &request.dataset_id,
+            &request.sql,
+            service.limits,
+            request.explain,
+        )
+        .await;
+    match outcome {
+        Ok(output) => {
+            service
+                .registry
+                .counter("bytefreezer_query_queries_total", "Queries answered.", &[])
+                .increment(1);
+            Json(output).into_response()
+        }
+        Err(problem) => service.failed(problem),
+    }
+}
+
+async fn columns(
+    State(service): State<QueryService>,
+    headers: HeaderMap,
+    Path((tenant, dataset)): Path<(String, String)>,
+) -> Response {
+    if let Err((status, message)) = service.authorize(&headers, &tenant, &dataset) {
+        return error(status, message);
+    }
+    match service.engine.columns(&tenant, &dataset).await {
+        Ok(columns) => Json(json!({ "tenant_id": tenant, "dataset_id": dataset, "table": dataset, "columns": columns })).into_response(),
+        Err(problem) => service.failed(problem),
+    }
+}
+
+/// CORS for the dashboard's Query page, served from the control plane's origin. Requests carry
+/// an API key, never cookies, so allowing any origin gives a page nothing it did not have.
+async fn allow_any_origin(request: Request, next: Next) -> Response {
+    let mut response = if request.method() == Method::OPTIONS {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        next.run(request).await
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("authorization, content-type"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, OPTIONS"),
+    );
+    response
+}

@@ -1,0 +1,207 @@
+//! The query engine over real Parquet files in the packer layout: results, partition pruning
+//! shown by the plan, read-only SQL, and the per-query limits.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Array, StringArray};
+use arrow::record_batch::RecordBatch;
+use bytefreezer_query::{QueryEngine, QueryError, QueryLimits};
+use bytefreezer_storage::Bucket;
+use parquet::arrow::ArrowWriter;
+
+/// Writes one Parquet file under `t/fw/data/parquet/year=2026/month=11/day=29/hour={hour}/`.
+fn write_hour(root: &Path, hour: u32, actions: &[&str]) {
+    let folder = root.join(format!(
+        "t/fw/data/parquet/year=2026/month=11/day=29/hour={hour:02}"
+    ));
+    std::fs::create_dir_all(&folder).unwrap();
+    let batch = RecordBatch::try_from_iter([
+        (
+            "action",
+            Arc::new(StringArray::from(actions.to_vec())) as ArrayRef,
+        ),
+        (
+            "bytes",
+            Arc::new(Int64Array::from_iter_values(
+                (0..actions.len() as i64).map(|i| i * 10),
+            )) as ArrayRef,
+        ),
+    ])
+    .unwrap();
+    let file = std::fs::File::create(folder.join("part-0.parquet")).unwrap();
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+fn engine() -> (tempfile::TempDir, QueryEngine) {
+    let dir = tempfile::tempdir().unwrap();
+    write_hour(dir.path(), 9, &["allow", "deny", "allow"]);
+    write_hour(dir.path(), 10, &["deny", "deny", "allow", "drop"]);
+    let bucket = Bucket::local("packer", dir.path().to_owned()).unwrap();
+    (dir, QueryEngine::new(bucket, 2))
+}
+
+#[tokio::test]
+async fn group_by_counts_every_hour_and_where_on_hour_reads_one_folder() {
+    let (_dir, engine) = engine();
+    let output = engine
+        .run(
+            "t",
+            "fw",
+            "SELECT action, COUNT(*) AS n FROM fw GROUP BY action ORDER BY action",
+            QueryLimits::default(),
+            false,
+        )
+        .await
+        .unwrap();
+    let counts: Vec<(String, i64)> = output
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap().to_owned(),
+                r["n"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        [("allow".into(), 3), ("deny".into(), 3), ("drop".into(), 1)]
+    );
+    assert_eq!(output.row_count, 3);
+    assert!(!output.truncated);
+
+    let pruned = engine
+        .run(
+            "t",
+            "fw",
+            "SELECT action, COUNT(*) AS n FROM fw WHERE hour = '10' GROUP BY action ORDER BY action",
+            QueryLimits::default(),
+            true,
+        )
+        .await
+        .unwrap();
+    assert_eq!(pruned.rows[0]["action"], "allow");
+    assert_eq!(pruned.rows[1]["n"], 2, "deny twice in hour 10");
+    let plan = pruned.plan.unwrap();
+    assert!(plan.contains("hour=10"), "{plan}");
+    assert!(!plan.contains("hour=09"), "the 09 folder is pruned: {plan}");
+}
+
+#[tokio::test]
+async fn columns_include_the_partition_folders() {
+    let (_dir, engine) = engine();
+    let columns = engine.columns("t", "fw").await.unwrap();
+    let names: Vec<(&str, bool)> = columns
+        .iter()
+        .map(|c| (c.name.as_str(), c.partition))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("action", false),
+            ("bytes", false),
+            ("year", true),
+            ("month", true),
+            ("day", true),
+            ("hour", true)
+        ]
+    );
+    assert!(matches!(
+        engine.columns("t", "nothing").await,
+        Err(QueryError::NoData(_))
+    ));
+}
+
+#[tokio::test]
+async fn only_queries_run_and_limits_are_enforced() {
+    let (_dir, engine) = engine();
+    for statement in [
+        "DROP TABLE fw",
+        "CREATE TABLE x AS SELECT 1",
+        "INSERT INTO fw VALUES ('a', 1)",
+        "SET datafusion.execution.batch_size = 1",
+        "COPY fw TO '/tmp/x.csv'",
+    ] {
+        let refused = engine
+            .run("t", "fw", statement, QueryLimits::default(), false)
+            .await;
+        assert!(
+            matches!(
+                refused,
+                Err(QueryError::NotAQuery(_)) | Err(QueryError::Sql(_))
+            ),
+            "{statement}: {refused:?}"
+        );
+    }
+    let after = engine
+        .run(
+            "t",
+            "fw",
+            "SELECT COUNT(*) AS n FROM fw",
+            QueryLimits::default(),
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(after.rows[0]["n"], 7, "nothing was changed or dropped");
+
+    let few = QueryLimits {
+        max_rows: 2,
+        ..QueryLimits::default()
+    };
+    let truncated = engine
+        .run("t", "fw", "SELECT * FROM fw", few, false)
+        .await
+        .unwrap();
+    assert_eq!((truncated.row_count, truncated.truncated), (2, true));
+
+    let tiny_memory = QueryLimits {
+        memory_bytes: 1,
+        ..QueryLimits::default()
+    };
+    let starved = engine
+        .run(
+            "t",
+            "fw",
+            "SELECT action, COUNT(*) FROM fw GROUP BY action ORDER BY action",
+            tiny_memory,
+            false,
+        )
+        .await;
+    assert!(
+        matches!(starved, Err(QueryError::Memory { .. })),
+        "{starved:?}"
+    );
+
+    let one_second = QueryLimits {
+        timeout_secs: 1,
+        ..QueryLimits::default()
+    };
+    let endless = engine
+        .run(
+            "t",
+            "fw",
+            "SELECT SUM(a.bytes + b.bytes + c.bytes + d.bytes + e.bytes + f.bytes + g.bytes + h.bytes + i.bytes + j.bytes) FROM fw a, fw b, fw c, fw d, fw e, fw f, fw g, fw h, fw i, fw j",
+            one_second,
+            false,
+        )
+        .await;
+    assert!(
+        matches!(endless, Err(QueryError::Timeout(1))),
+        "{endless:?}"
+    );
+
+    let wrong = engine
+        .run(
+            "t",
+            "fw",
+            "SELECT nope FROM fw",
+            QueryLimits::default(),
+            false,
+        )
+        .await;
+    assert!(matches!(wrong, Err(QueryError::Sql(_))), "{wrong:?}");
+}
