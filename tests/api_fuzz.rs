@@ -2,28 +2,15 @@
 //! (installed by `cargo xtask test`): thousands of generated requests, valid and malformed,
 //! none answered with a 5xx, and a key of one tenant never reaches another tenant's things.
 
-use std::net::{SocketAddr, TcpListener};
+#[path = "support/up.rs"]
+mod up;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_tcp() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
+use up::{KillOnDrop, free_tcp};
 
 fn schemathesis(dir: &Path, base: &str, key: &str, tenant: &str, checks: &str) -> (bool, String) {
     let config = dir.join(format!("schemathesis-{tenant}.toml"));
@@ -67,7 +54,7 @@ fn schemathesis(dir: &Path, base: &str, key: &str, tenant: &str, checks: &str) -
 fn generated_requests_find_no_server_error_and_no_cross_tenant_access() {
     let dir = tempfile::tempdir().unwrap();
     let address = free_tcp();
-    let _control = Process(
+    let _control = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_bytefreezer"))
             .args(["control", "--listen", &address.to_string()])
             .args(["--admin-email", "admin@example.com"])

@@ -3,9 +3,12 @@
 //! request the control plane receives passes through a recorder in this test and is inspected,
 //! and so is the control database itself.
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+#[path = "support/up.rs"]
+mod up;
+
+use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,6 +17,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use up::{KillOnDrop, free_tcp};
 
 /// Field values only the events carry; none may reach the control plane.
 const MARKERS: [&str; 4] = [
@@ -22,22 +26,6 @@ const MARKERS: [&str; 4] = [
     "198.51.100.23",
     "alice_onprem",
 ];
-
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_tcp() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
 
 #[derive(Clone, Debug)]
 struct Recorded {
@@ -115,8 +103,8 @@ fn count_parquet_rows(folder: &Path) -> usize {
     rows
 }
 
-fn start_role(role: &str, config: PathBuf) -> Process {
-    Process(
+fn start_role(role: &str, config: PathBuf) -> KillOnDrop {
+    KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_bytefreezer"))
             .args([role, "--config"])
             .arg(config)
@@ -132,7 +120,7 @@ async fn no_event_data_reaches_the_control_plane() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_owned();
     let control_address = free_tcp();
-    let _control = Process(
+    let _control = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_bytefreezer"))
             .args([
                 "control",

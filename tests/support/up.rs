@@ -149,6 +149,16 @@ impl Drop for UpProcess {
     }
 }
 
+/// A child process of a test, killed when the test ends however it ends.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub fn free_tcp() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()

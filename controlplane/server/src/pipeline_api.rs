@@ -16,7 +16,7 @@ use bytefreezer_transform::{
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, NUL_REFUSED, contains_nul};
 use crate::auth::Principal;
 use crate::datasets_api::visible_dataset;
 use crate::routes::ServerState;
@@ -25,12 +25,16 @@ use crate::routes::ServerState;
 /// control plane.
 const MAX_SAMPLE_EVENTS: usize = 1_000;
 
-pub(crate) fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
+fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
     (status, Json(json!({ "error": message.to_string() }))).into_response()
 }
 
-/// The body as JSON whatever its Content-Type, so `curl -d` works as written in the docs.
+/// The body as JSON whatever its Content-Type, so `curl -d` works as written in the docs. NUL
+/// is refused as everywhere in the API (PostgreSQL cannot store it in a saved pipeline).
 fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, String> {
+    if contains_nul(body) {
+        return Err(NUL_REFUSED.to_owned());
+    }
     serde_json::from_slice(body).map_err(|problem| format!("request body: {problem}"))
 }
 

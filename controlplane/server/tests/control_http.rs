@@ -643,6 +643,15 @@ async fn malformed_requests_get_4xx_naming_the_field(control: Control) {
         let (status, answer) = control.call(method, path, &key, body).await;
         assert_eq!(status, 400, "{method} {path}: {answer}");
     }
+    let (status, answer) = control
+        .call(
+            "PUT",
+            "/api/v1/tenants/demo/datasets/syslog/pipeline",
+            &key,
+            Some(json!({ "filters": [{ "type": "add_field", "config": { "field": "x", "value": "a\u{0}b" } }] })),
+        )
+        .await;
+    assert_eq!(status, 400, "a NUL in a pipeline: {answer}");
     let form_login = control
         .http
         .post(format!("{}/api/v1/auth/login", control.base))
