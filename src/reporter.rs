@@ -6,9 +6,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use bytefreezer_api::{ActivityReport, DatasetCounters, ServiceReport, SystemMetrics};
+use bytefreezer_api::{
+    ActivityReport, DatasetCounters, InputStatus, ServiceReport, SystemMetrics,
+};
 use bytefreezer_control_store::ControlStore;
-use bytefreezer_packer::OpenPartitions;
+use bytefreezer_packer::{DestinationProbes, OpenPartitions};
+use bytefreezer_proxy::INPUT_UP;
 use bytefreezer_telemetry::{Readiness, Registry, Shutdown, SystemSampler};
 
 use crate::config_source::DatasetSourceConfig;
@@ -76,6 +79,8 @@ pub struct Reporter {
     sampler: SystemSampler,
     activity_seq: u64,
     open_partitions: Option<OpenPartitions>,
+    destination_probes: Option<DestinationProbes>,
+    endpoint: Option<String>,
 }
 
 impl Reporter {
@@ -97,6 +102,8 @@ impl Reporter {
             sampler: SystemSampler::default(),
             activity_seq: 0,
             open_partitions: None,
+            destination_probes: None,
+            endpoint: None,
         }
     }
 
@@ -108,6 +115,40 @@ impl Reporter {
     pub fn with_open_partitions(mut self, open: OpenPartitions) -> Reporter {
         self.open_partitions = Some(open);
         self
+    }
+
+    /// A packer also reports whether it can write to each of its buckets (Test output).
+    pub fn with_destination_probes(mut self, probes: DestinationProbes) -> Reporter {
+        self.destination_probes = Some(probes);
+        self
+    }
+
+    /// A query service says where browsers reach it.
+    pub fn with_endpoint(mut self, endpoint: Option<String>) -> Reporter {
+        self.endpoint = endpoint;
+        self
+    }
+
+    /// The state of each input, from the proxy's `INPUT_UP` gauge (Test input).
+    fn inputs(&self) -> Vec<InputStatus> {
+        self.registry
+            .series(INPUT_UP)
+            .into_iter()
+            .filter_map(|(labels, value)| {
+                let label = |key: &str| {
+                    labels
+                        .iter()
+                        .find(|(k, _)| k == key)
+                        .map(|(_, v)| v.clone())
+                };
+                Some(InputStatus {
+                    tenant_id: label("tenant")?,
+                    dataset_id: label("dataset")?,
+                    listen: label("listen")?,
+                    listening: value > 0,
+                })
+            })
+            .collect()
     }
 
     /// The next report and the activity position to [`Reporter::sent`] once it arrived.
@@ -184,6 +225,17 @@ impl Reporter {
                 .as_ref()
                 .map(|open| open.lock().unwrap_or_else(|e| e.into_inner()).clone())
                 .unwrap_or_default(),
+            inputs: if self.role == "proxy" {
+                self.inputs()
+            } else {
+                Vec::new()
+            },
+            destinations: self
+                .destination_probes
+                .as_ref()
+                .map(|probes| probes.lock().unwrap_or_else(|e| e.into_inner()).clone())
+                .unwrap_or_default(),
+            endpoint: self.endpoint.clone(),
         };
         (report, next_seq)
     }

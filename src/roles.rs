@@ -118,7 +118,9 @@ pub async fn packer(args: RoleArgs) -> Result<()> {
         readiness.clone(),
         file.data_dir.clone(),
     );
-    let reporter = reporter.with_open_partitions(packer.open_partitions());
+    let reporter = reporter
+        .with_open_partitions(packer.open_partitions())
+        .with_destination_probes(packer.destination_probes());
     report(&file.datasets, reporter, &shutdown)?;
     let metrics =
         metrics_server(file.metrics_listen, registry, readiness, shutdown.clone()).await?;
@@ -139,7 +141,10 @@ pub async fn query(args: RoleArgs) -> Result<()> {
         registry.clone(),
         readiness.clone(),
         file.data_dir.clone(),
-    );
+    )
+    .with_endpoint(Some(file.query.public_url.clone().unwrap_or_else(|| {
+        format!("http://{}", file.query.listen)
+    })));
     report(&file.datasets, reporter, &shutdown)?;
     let engine = QueryEngine::new(buckets.packer, file.query.max_concurrent);
     let router = QueryService::new(engine, datasets, &file.query, registry.clone()).router();

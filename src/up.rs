@@ -165,6 +165,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
     let http = tokio::spawn(serve::serve(listener, router, pipeline_shutdown.clone()));
     let piper_task = tokio::spawn(piper.run(pipeline_shutdown.clone()));
     let open_partitions = packer.open_partitions();
+    let destination_probes = packer.destination_probes();
     let packer_task = tokio::spawn(packer.run(pipeline_shutdown.clone()));
     let proxy_task = tokio::spawn(proxy.run(inputs_shutdown.clone()));
     tokio::spawn(crate::control::prune(
@@ -189,7 +190,9 @@ pub async fn run(args: UpArgs) -> Result<()> {
             data_dir.clone(),
         );
         if role == "packer" {
-            reporter = reporter.with_open_partitions(open_partitions.clone());
+            reporter = reporter
+                .with_open_partitions(open_partitions.clone())
+                .with_destination_probes(destination_probes.clone());
         }
         tokio::spawn(reporter::run(
             reporter,

@@ -8,6 +8,7 @@
 mod dataplane_config;
 mod dataset;
 mod keys;
+mod plugins;
 mod report;
 
 pub use bytefreezer_transform::{FilterSpec, PipelineSpec};
@@ -17,6 +18,8 @@ pub use dataset::{
     SyslogSourceSettings, SyslogTransport,
 };
 pub use keys::hash_api_key;
+pub use plugins::{PluginKind, plugin_catalog};
 pub use report::{
-    ActivityReport, DATASET_METRICS, DatasetCounters, OpenPartition, ServiceReport, SystemMetrics,
+    ActivityReport, DATASET_METRICS, DatasetCounters, DestinationStatus, InputStatus, OpenPartition,
+    ServiceReport, SystemMetrics,
 };

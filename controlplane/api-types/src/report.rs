@@ -35,6 +35,40 @@ pub struct ServiceReport {
     /// Packer partitions still accumulating.
     #[serde(default)]
     pub open_partitions: Vec<OpenPartition>,
+    /// Proxy: the state of each dataset's input.
+    #[serde(default)]
+    pub inputs: Vec<InputStatus>,
+    /// Packer: whether it could write to each bucket it writes Parquet into.
+    #[serde(default)]
+    pub destinations: Vec<DestinationStatus>,
+    /// Query: the address browsers reach it at; absent means the dashboard's own origin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputStatus {
+    pub tenant_id: String,
+    pub dataset_id: String,
+    /// `udp://ADDRESS` as configured.
+    pub listen: String,
+    /// False while the socket could not be opened (address in use, permission).
+    pub listening: bool,
+}
+
+/// The result of packer writing and deleting a small probe object in one of its buckets.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationStatus {
+    /// `packer` for its own bucket, else the name under `[packer.destinations]`.
+    pub bucket: String,
+    pub writable: bool,
+    /// Why the probe failed; empty when it worked.
+    #[serde(default)]
+    pub error: String,
+    /// RFC 3339 UTC.
+    pub checked_at: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -5,7 +5,7 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method};
 use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use bytefreezer_control_store::ControlStore;
 use bytefreezer_telemetry::Registry;
@@ -14,11 +14,10 @@ use tokio::sync::watch;
 
 use crate::api_error::{ApiError, ApiResult};
 use crate::auth::authenticate;
-use crate::page::{render_login_notice, render_page};
 use crate::status::{PipelineCounters, Status, dataset_status, service_status};
 use crate::{
-    accounts_api, audit_api, config_api, datasets_api, keys_api, openapi, pipeline_api,
-    registry_api, session_api,
+    accounts_api, audit_api, checks_api, config_api, dashboard, datasets_api, keys_api, openapi,
+    pipeline_api, plugins_api, registry_api, session_api,
 };
 
 pub(crate) struct ServerState {
@@ -73,7 +72,9 @@ impl ControlServer {
         let state = Arc::new(self.state);
         let tenant_dataset = "/api/v1/tenants/{tenant}/datasets/{dataset}";
         Router::new()
-            .route("/", get(page))
+            .route("/", get(dashboard::index))
+            .route("/assets/{*path}", get(dashboard::asset))
+            .route("/api/v1/plugins", get(plugins_api::plugins))
             .route("/api/v1/openapi.json", get(openapi::document))
             .route("/api/v1/status", get(status))
             .route("/api/v1/auth/login", post(session_api::login))
@@ -130,6 +131,14 @@ impl ControlServer {
             .route(
                 &format!("{tenant_dataset}/pipeline"),
                 get(pipeline_api::get_pipeline).put(pipeline_api::put_pipeline),
+            )
+            .route(
+                &format!("{tenant_dataset}/checks/input"),
+                get(checks_api::check_input),
+            )
+            .route(
+                &format!("{tenant_dataset}/checks/output"),
+                get(checks_api::check_output),
             )
             .route(
                 &format!("{tenant_dataset}/statistics"),
@@ -214,16 +223,6 @@ async fn collect_status(
         datasets: datasets.into_iter().map(dataset_status).collect(),
         pipeline: PipelineCounters::from_registry(&state.registry),
     })
-}
-
-async fn page(State(state): State<Arc<ServerState>>) -> Response {
-    if !state.public_status {
-        return Html(render_login_notice()).into_response();
-    }
-    match collect_status(&state, None, None).await {
-        Ok(status) => Html(render_page(&status)).into_response(),
-        Err(error) => error.into_response(),
-    }
 }
 
 async fn status(

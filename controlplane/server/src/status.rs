@@ -33,6 +33,9 @@ pub struct ServiceStatus {
     pub uptime_secs: u64,
     pub registered_at: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
+    /// Where browsers reach a query service; absent: the dashboard's own origin.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -94,6 +97,7 @@ pub fn health_label(service: &ServiceRecord, now: DateTime<Utc>) -> (&'static st
 pub fn service_status(service: ServiceRecord, now: DateTime<Utc>) -> ServiceStatus {
     let (health, reason) = health_label(&service, now);
     let system = service.report.system;
+    let endpoint = service.report.endpoint;
     ServiceStatus {
         role: service.role,
         instance_id: service.instance_id,
@@ -108,6 +112,7 @@ pub fn service_status(service: ServiceRecord, now: DateTime<Utc>) -> ServiceStat
         uptime_secs: system.uptime_secs,
         registered_at: service.registered_at,
         last_seen: service.last_seen,
+        endpoint,
     }
 }
 

@@ -339,6 +339,9 @@ impl ControlStore {
             .tenant(tenant_id)
             .await?
             .ok_or_else(|| not_found(format_args!("tenant {tenant_id}")))?;
+        // Read on the pool before the transaction: a second pool connection inside it could
+        // wait on the transaction's own lock (SQLite) until the busy timeout.
+        let keys = self.list_api_keys(None, Some(tenant_id)).await?;
         let mut tx = self.begin().await?;
         let row = sqlx::query("SELECT COUNT(*) FROM datasets WHERE tenant_id = $1")
             .bind(tenant_id)
@@ -351,7 +354,6 @@ impl ControlStore {
             });
         }
         // The tenant's keys go with it; the audit entry keeps their records.
-        let keys = self.list_api_keys(None, Some(tenant_id)).await?;
         sqlx::query("DELETE FROM api_keys WHERE tenant_id = $1")
             .bind(tenant_id)
             .execute(&mut *tx)

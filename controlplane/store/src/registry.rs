@@ -132,6 +132,25 @@ impl ControlStore {
             .filter(|p| p.started_at == report.started_at);
         let reason = degraded_reason(report, previous);
         let seen = Utc::now();
+        // Everything read through the pool is read before the transaction: with SQLite, a
+        // second connection asked for while this one holds the write lock deadlocks against
+        // the other reporters until the busy timeout.
+        let own_tenants: Option<Vec<String>> = match account_id {
+            Some(account) => Some(
+                self.list_tenants(Some(account))
+                    .await?
+                    .into_iter()
+                    .map(|t| t.id)
+                    .filter(|t| tenant_id.is_none_or(|own| own == t))
+                    .collect(),
+            ),
+            None => None,
+        };
+        let in_scope = |tenant: &str| {
+            own_tenants
+                .as_ref()
+                .is_none_or(|own| own.iter().any(|t| t == tenant))
+        };
         let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO services (instance_id, account_id, role, host, version, started_at, registered_at, last_seen, ready, healthy, detail, report) \
@@ -174,22 +193,6 @@ impl ControlStore {
             )
             .await?;
         }
-        let own_tenants: Option<Vec<String>> = match account_id {
-            Some(account) => Some(
-                self.list_tenants(Some(account))
-                    .await?
-                    .into_iter()
-                    .map(|t| t.id)
-                    .filter(|t| tenant_id.is_none_or(|own| own == t))
-                    .collect(),
-            ),
-            None => None,
-        };
-        let in_scope = |tenant: &str| {
-            own_tenants
-                .as_ref()
-                .is_none_or(|own| own.iter().any(|t| t == tenant))
-        };
         let before = previous.map(dataset_counters).unwrap_or_default();
         let minute = minute_of(seen);
         for ((tenant, dataset, metric), value) in dataset_counters(report) {

@@ -152,6 +152,11 @@ pub fn lease_object(stage: Stage, consumed_key: &str) -> String {
     format!("{INTERNAL_PREFIX}/leases/{}/{consumed_key}", stage.as_str())
 }
 
+/// The object a service writes and deletes to prove it can write to a bucket.
+pub fn probe_object(holder: &str) -> String {
+    format!("{INTERNAL_PREFIX}/probes/{holder}")
+}
+
 pub fn packer_plan_prefix() -> String {
     format!("{INTERNAL_PREFIX}/plans/")
 }

@@ -11,7 +11,9 @@
 mod config;
 mod packer;
 mod plan;
+mod probe;
 mod write;
 
 pub use config::PackerConfig;
 pub use packer::{OpenPartitions, Packer, PackerCycle};
+pub use probe::{DestinationProbes, PROBE_INTERVAL};

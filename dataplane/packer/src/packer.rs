@@ -8,7 +8,7 @@ use bytefreezer_layout::{
     packer_plan_prefix, parse_packer_plan_object, parse_piper_object,
 };
 use bytefreezer_schema::decode_ipc;
-use bytefreezer_storage::{Buckets, LeaseKeeper, ObjectInfo};
+use bytefreezer_storage::{Bucket, Buckets, LeaseKeeper, ObjectInfo};
 use bytefreezer_telemetry::{Registry, Shutdown, run_cycles};
 use bytes::Bytes;
 use chrono::Utc;
@@ -16,6 +16,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::config::PackerConfig;
 use crate::plan::{Plan, file_id};
+use crate::probe::{DestinationProbes, Prober};
 use crate::write::execute_plan;
 
 /// What one pass did.
@@ -36,6 +37,7 @@ pub struct Packer {
     pub(crate) registry: Registry,
     wakeup: Arc<Notify>,
     open_partitions: OpenPartitions,
+    prober: Prober,
 }
 
 /// The partitions still accumulating after the last pass, for the control plane's Activity.
@@ -51,6 +53,7 @@ impl Packer {
         holder_id: String,
         registry: Registry,
     ) -> Packer {
+        let prober = Prober::new(holder_id.clone());
         let leases = LeaseKeeper::new(
             buckets.piper.clone(),
             holder_id,
@@ -64,7 +67,25 @@ impl Packer {
             registry,
             wakeup: Arc::new(Notify::new()),
             open_partitions: OpenPartitions::default(),
+            prober,
         }
+    }
+
+    /// Shared view of the last write probe of every bucket this packer writes Parquet into.
+    pub fn destination_probes(&self) -> DestinationProbes {
+        self.prober.results()
+    }
+
+    /// Its own bucket and every configured destination, probed at most every 30 s.
+    async fn probe_destinations(&self) {
+        let mut buckets = vec![("packer".to_owned(), Ok(self.buckets.packer.clone()))];
+        for (name, root) in &self.config.destinations {
+            buckets.push((
+                name.clone(),
+                Bucket::local(name, root.clone()).map_err(anyhow::Error::from),
+            ));
+        }
+        self.prober.probe_if_due(buckets).await;
     }
 
     /// Shared view of the partitions still accumulating, refreshed every pass.
@@ -90,6 +111,7 @@ impl Packer {
 
     pub async fn run_once(&self) -> anyhow::Result<PackerCycle> {
         let mut cycle = PackerCycle::default();
+        self.probe_destinations().await;
         let planned_elsewhere = self.recover_plans(&mut cycle).await?;
         let config = self.datasets.borrow().clone();
         let mut partitions: BTreeMap<PartitionKey, Vec<(ObjectInfo, PiperObject)>> =

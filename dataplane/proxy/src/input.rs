@@ -14,6 +14,9 @@ pub use crate::decoders::DecoderKind;
 use crate::decoders::{Decoded, InputDecoder};
 use crate::spool::Spool;
 
+/// Per dataset and listen address: 1 listening, 0 cannot open its socket; absent once stopped.
+pub const INPUT_UP: &str = "bytefreezer_proxy_input_up";
+
 /// One dataset's listening input, as derived from its configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct InputSpec {
@@ -41,11 +44,15 @@ pub async fn run_udp_input(
         ("tenant", spec.tenant_id.as_str()),
         ("dataset", spec.dataset_id.as_str()),
     ];
-    let up = registry.gauge(
-        "bytefreezer_proxy_input_up",
-        "1 while the dataset's input is listening.",
-        &labels,
-    );
+    let listen = format!("udp://{}", spec.bind);
+    let input_labels = [
+        ("tenant", spec.tenant_id.as_str()),
+        ("dataset", spec.dataset_id.as_str()),
+        ("listen", listen.as_str()),
+    ];
+    // 1 listening, 0 cannot open its socket; the series goes when the input stops.
+    let up = registry.gauge(INPUT_UP, "1 while the dataset's input is listening, 0 while it cannot open its socket.", &input_labels);
+    let forget_input = || registry.remove(INPUT_UP, &input_labels);
     let socket = loop {
         match bind_udp(spec.bind, config.udp_recv_buffer_bytes) {
             Ok(socket) => break socket,
@@ -66,7 +73,10 @@ pub async fn run_udp_input(
                     BIND_RETRY.as_secs()
                 );
                 tokio::select! {
-                    _ = stopped(&mut stop) => return,
+                    _ = stopped(&mut stop) => {
+                        forget_input();
+                        return;
+                    }
                     _ = tokio::time::sleep(BIND_RETRY) => {}
                 }
             }
@@ -211,7 +221,7 @@ pub async fn run_udp_input(
     flush(&mut decoder, &batches, &template_file).await;
     drop(batches);
     let _ = writer.await;
-    up.set(0);
+    forget_input();
     tracing::info!(
         "dataset {}/{}: stopped listening on udp://{}",
         spec.tenant_id,

@@ -15,5 +15,6 @@ mod spool;
 
 pub use config::ProxyConfig;
 pub use decoders::{Decoded, DecoderKind, InputDecoder};
+pub use input::INPUT_UP;
 pub use proxy::Proxy;
 pub use spool::{Spool, SpooledBatch};

@@ -113,6 +113,11 @@ impl QueryEngine {
         }
     }
 
+    /// The bucket the Parquet is read from.
+    pub fn bucket(&self) -> &Bucket {
+        &self.bucket
+    }
+
     /// A session with the dataset registered as a table named after it.
     async fn session(
         &self,

@@ -7,7 +7,9 @@
 //! not write anything: statements other than queries (DDL, DML, `SET`, `COPY`) are refused.
 
 mod engine;
+mod files;
 mod service;
 
 pub use engine::{ColumnInfo, QueryEngine, QueryError, QueryLimits, QueryOutput};
+pub use files::{FileListing, MAX_LISTED_FILES, ParquetFile, list_parquet_files};
 pub use service::{QueryConfig, QueryService};

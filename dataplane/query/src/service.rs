@@ -16,6 +16,7 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use crate::engine::{QueryEngine, QueryError, QueryLimits};
+use crate::files::list_parquet_files;
 
 /// `[query]` in the query role's TOML.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,6 +27,9 @@ pub struct QueryConfig {
     pub limits: QueryLimits,
     /// Queries running at once; more wait their turn. Default 2.
     pub max_concurrent: usize,
+    /// The address browsers use for the dashboard's Query page, if not `http://{listen}`
+    /// (behind a TLS proxy, or when listening on 0.0.0.0).
+    pub public_url: Option<String>,
 }
 
 impl Default for QueryConfig {
@@ -34,6 +38,7 @@ impl Default for QueryConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8083)),
             limits: QueryLimits::default(),
             max_concurrent: 2,
+            public_url: None,
         }
     }
 }
@@ -83,6 +88,7 @@ impl QueryService {
         Router::new()
             .route("/api/v1/query", post(query))
             .route("/api/v1/query/{tenant}/{dataset}/columns", get(columns))
+            .route("/api/v1/query/{tenant}/{dataset}/files", get(files))
             .layer(middleware::from_fn(allow_any_origin))
             .with_state(self)
     }
@@ -189,6 +195,20 @@ async fn columns(
     }
     match service.engine.columns(&tenant, &dataset).await {
         Ok(columns) => Json(json!({ "tenant_id": tenant, "dataset_id": dataset, "table": dataset, "columns": columns })).into_response(),
+        Err(problem) => service.failed(problem),
+    }
+}
+
+async fn files(
+    State(service): State<QueryService>,
+    headers: HeaderMap,
+    Path((tenant, dataset)): Path<(String, String)>,
+) -> Response {
+    if let Err((status, message)) = service.authorize(&headers, &tenant, &dataset) {
+        return error(status, message);
+    }
+    match list_parquet_files(service.engine.bucket(), &tenant, &dataset).await {
+        Ok(listing) => Json(listing).into_response(),
         Err(problem) => service.failed(problem),
     }
 }

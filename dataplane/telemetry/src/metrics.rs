@@ -145,6 +145,33 @@ impl Registry {
         out
     }
 
+    /// Every label set of a metric with its current value (gauges may be negative).
+    pub fn series(&self, name: &str) -> Vec<(Vec<(String, String)>, i64)> {
+        let families = self.families.lock().unwrap_or_else(|e| e.into_inner());
+        families.get(name).map_or_else(Vec::new, |family| {
+            family
+                .series
+                .values()
+                .map(|(labels, metric)| {
+                    let value = match metric {
+                        Metric::Counter(c) => i64::try_from(c.get()).unwrap_or(i64::MAX),
+                        Metric::Gauge(g) => g.get(),
+                    };
+                    (labels.clone(), value)
+                })
+                .collect()
+        })
+    }
+
+    /// Forgets one label set, for things that are gone (a stopped input), so neither
+    /// `/metrics` nor reports keep showing them.
+    pub fn remove(&self, name: &str, labels: &[(&str, &str)]) {
+        let mut families = self.families.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(family) = families.get_mut(name) {
+            family.series.remove(&render_labels(labels));
+        }
+    }
+
     /// The Prometheus text exposition format.
     pub fn render(&self) -> String {
         let families = self.families.lock().unwrap_or_else(|e| e.into_inner());

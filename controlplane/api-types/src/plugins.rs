@@ -1,0 +1,132 @@
+//! The source plugins a dataset can use, each with the JSON Schema of its settings: the
+//! dashboard builds its source form from it, and a test keeps it equal to the settings types.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginKind {
+    pub plugin: &'static str,
+    pub summary: &'static str,
+    /// JSON Schema (draft 2020-12 subset: type, properties, required, default, enum).
+    pub settings_schema: Value,
+    /// Settings that work as they are, for forms and docs.
+    pub example: Value,
+}
+
+fn udp_bind(description: &str, default: Option<&str>) -> Value {
+    let mut schema = json!({
+        "type": "string",
+        "format": "socket-address",
+        "description": description,
+        "examples": [default.unwrap_or("0.0.0.0:2055")],
+    });
+    if let Some(default) = default {
+        schema["default"] = json!(default);
+    }
+    schema
+}
+
+fn flow_plugin(plugin: &'static str, summary: &'static str, port: u16) -> PluginKind {
+    let example = format!("0.0.0.0:{port}");
+    PluginKind {
+        plugin,
+        summary,
+        settings_schema: json!({
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["bind"],
+            "properties": {
+                "bind": udp_bind(&format!("UDP address:port the proxy listens on (usually port {port})."), None),
+            },
+        }),
+        example: json!({ "bind": example }),
+    }
+}
+
+pub fn plugin_catalog() -> Vec<PluginKind> {
+    vec![
+        PluginKind {
+            plugin: "syslog",
+            summary: "Syslog over UDP (RFC 5424 and RFC 3164)",
+            settings_schema: json!({
+                "type": "object",
+                "additionalProperties": false,
+                "required": [],
+                "properties": {
+                    "bind": udp_bind("UDP address:port the proxy listens on.", Some("0.0.0.0:5514")),
+                    "transport": {
+                        "type": "string",
+                        "enum": ["udp"],
+                        "default": "udp",
+                        "description": "How messages arrive.",
+                    },
+                    "lift_message_fields": {
+                        "type": "boolean",
+                        "default": true,
+                        "description": "Lift a JSON object or key=value pairs in the message body into columns.",
+                    },
+                },
+            }),
+            example: json!({ "bind": "0.0.0.0:5514", "transport": "udp", "lift_message_fields": true }),
+        },
+        flow_plugin("netflow", "NetFlow v5 and v9 over UDP (IPFIX accepted too)", 2055),
+        flow_plugin("ipfix", "IPFIX over UDP (RFC 7011)", 4739),
+        flow_plugin("sflow", "sFlow version 5 over UDP", 6343),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SourceSpec;
+
+    /// Every plugin's example parses as its settings, and serializing those settings gives
+    /// exactly the properties the schema names: the form cannot drift from the types.
+    #[test]
+    fn schemas_match_the_settings_types() {
+        let catalog = plugin_catalog();
+        assert_eq!(catalog.len(), 4);
+        for kind in catalog {
+            let spec: SourceSpec = serde_json::from_value(
+                json!({ "plugin": kind.plugin, "settings": kind.example }),
+            )
+            .unwrap_or_else(|e| panic!("{}: example does not parse: {e}", kind.plugin));
+            assert_eq!(spec.plugin_name(), kind.plugin);
+            let serialized = serde_json::to_value(&spec).unwrap();
+            let mut fields: Vec<&String> = serialized["settings"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .collect();
+            let mut properties: Vec<&String> = kind.settings_schema["properties"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .collect();
+            fields.sort();
+            properties.sort();
+            assert_eq!(fields, properties, "{}", kind.plugin);
+            for required in kind.settings_schema["required"].as_array().unwrap() {
+                let name = required.as_str().unwrap();
+                let mut settings = kind.example.clone();
+                settings.as_object_mut().unwrap().remove(name);
+                let without = serde_json::from_value::<SourceSpec>(
+                    json!({ "plugin": kind.plugin, "settings": settings }),
+                );
+                assert!(without.is_err(), "{}: {name} is required", kind.plugin);
+            }
+        }
+    }
+
+    #[test]
+    fn schema_defaults_are_the_serde_defaults() {
+        let spec: SourceSpec =
+            serde_json::from_value(json!({ "plugin": "syslog", "settings": {} })).unwrap();
+        let settings = serde_json::to_value(&spec).unwrap()["settings"].clone();
+        let syslog = &plugin_catalog()[0];
+        for (name, property) in syslog.settings_schema["properties"].as_object().unwrap() {
+            assert_eq!(settings[name], property["default"], "{name}");
+        }
+    }
+}

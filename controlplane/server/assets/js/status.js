@@ -1,0 +1,58 @@
+import { api } from './api.js';
+import { ago, formatBytes, formatDuration, h, healthBadge, message, table } from './dom.js';
+
+export const title = 'Service Status';
+
+const ROLE_ORDER = ['control', 'proxy', 'receiver', 'piper', 'packer', 'query'];
+
+function summary(services) {
+  const counts = {};
+  for (const service of services) counts[service.health] = (counts[service.health] || 0) + 1;
+  return h('div', { class: 'tiles' },
+    ['Healthy', 'Degraded', 'Starting', 'Unhealthy'].map((health) =>
+      h('div', { class: `tile ${health.toLowerCase()}` },
+        h('b', {}, String(counts[health] || 0)),
+        h('span', {}, health))));
+}
+
+function row(service) {
+  const disk = service.disk_total_bytes
+    ? `${formatBytes(service.disk_free_bytes)} free of ${formatBytes(service.disk_total_bytes)}`
+    : '';
+  return h('tr', { 'data-instance': service.instance_id, 'data-role': service.role },
+    h('td', {}, healthBadge(service.health, service.reason)),
+    h('td', {}, service.role),
+    h('td', {}, h('code', {}, service.instance_id)),
+    h('td', {}, service.host),
+    h('td', {}, service.version),
+    h('td', { class: 'num' }, `${service.cpu_percent.toFixed(1)} %`),
+    h('td', { class: 'num' }, formatBytes(service.memory_bytes)),
+    h('td', {}, disk),
+    h('td', {}, formatDuration(service.uptime_secs)),
+    h('td', { title: service.last_seen }, ago(service.last_seen)));
+}
+
+export async function render(main) {
+  const body = h('div', {});
+  const updated = h('span', { class: 'muted small', 'aria-live': 'polite' });
+  main.append(h('div', { class: 'page-head' }, h('h1', {}, 'Service Status'), updated), body);
+  async function refresh() {
+    try {
+      const services = await api.get('/api/v1/services');
+      services.sort((a, b) => ROLE_ORDER.indexOf(a.role) - ROLE_ORDER.indexOf(b.role)
+        || a.instance_id.localeCompare(b.instance_id));
+      body.replaceChildren(
+        summary(services),
+        h('section', { class: 'card' },
+          table(['Health', 'Role', 'Instance', 'Host', 'Version', 'CPU', 'Memory', 'Disk', 'Uptime', 'Last seen'],
+            services.map(row),
+            { empty: 'No service has reported yet. Services report every 10 seconds once started.', label: 'Services' })));
+      updated.textContent = `Updated ${new Date().toLocaleTimeString('en-GB')} · refreshes every 5 s`;
+    } catch (error) {
+      body.replaceChildren(message('error', `Cannot load services: ${error.message}`));
+    }
+  }
+  await refresh();
+  const timer = setInterval(refresh, 5000);
+  return () => clearInterval(timer);
+}

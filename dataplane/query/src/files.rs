@@ -1,0 +1,121 @@
+//! The Parquet files of one dataset: name, partition, rows (from each file's footer), size and
+//! time, newest first, for the dashboard's dataset page.
+
+use std::sync::Arc;
+
+use bytefreezer_layout::{dataset_prefix, parse_parquet_object};
+use bytefreezer_storage::Bucket;
+use object_store::ObjectStoreExt;
+use parquet::file::metadata::ParquetMetaDataReader;
+use serde::Serialize;
+
+use crate::engine::QueryError;
+
+/// Footers read per listing; older files are counted but not described.
+pub const MAX_LISTED_FILES: usize = 200;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ParquetFile {
+    /// The object key in the bucket.
+    pub name: String,
+    /// `year=YYYY/month=MM/day=DD/hour=HH`.
+    pub partition: String,
+    /// From the footer; `None` when the footer cannot be read.
+    pub rows: Option<i64>,
+    pub bytes: u64,
+    /// RFC 3339 UTC.
+    pub last_modified: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileListing {
+    /// Where the files are, as the bucket names it.
+    pub location: String,
+    pub total_files: usize,
+    pub total_bytes: u64,
+    /// Newest first, at most [`MAX_LISTED_FILES`].
+    pub files: Vec<ParquetFile>,
+}
+
+pub async fn list_parquet_files(
+    bucket: &Bucket,
+    tenant: &str,
+    dataset: &str,
+) -> Result<FileListing, QueryError> {
+    let prefix = format!("{}data/parquet/", dataset_prefix(tenant, dataset));
+    let mut objects: Vec<_> = bucket
+        .list(&prefix)
+        .await
+        .map_err(|e| QueryError::Execution(format!("cannot list {prefix}: {e}")))?
+        .into_iter()
+        .filter_map(|info| parse_parquet_object(&info.key).map(|parsed| (info, parsed)))
+        .collect();
+    objects.sort_by(|a, b| b.0.last_modified.cmp(&a.0.last_modified));
+    let total_files = objects.len();
+    let total_bytes = objects.iter().map(|(info, _)| info.size).sum();
+    let store = bucket.object_store();
+    let mut files = Vec::with_capacity(total_files.min(MAX_LISTED_FILES));
+    for (info, parsed) in objects.into_iter().take(MAX_LISTED_FILES) {
+        let rows = footer_rows(store.clone(), &info.key, info.size).await;
+        files.push(ParquetFile {
+            partition: parsed.hour.path_segment(),
+            name: info.key,
+            rows,
+            bytes: info.size,
+            last_modified: info
+                .last_modified
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        });
+    }
+    Ok(FileListing {
+        location: format!("{}/{prefix}", bucket.name()),
+        total_files,
+        total_bytes,
+        files,
+    })
+}
+
+/// The row count a file's footer records: two small ranged reads, never the whole file.
+async fn footer_rows(
+    store: Arc<dyn object_store::ObjectStore>,
+    key: &str,
+    size: u64,
+) -> Option<i64> {
+    match read_footer_rows(store.as_ref(), key, size).await {
+        Ok(rows) => Some(rows),
+        Err(error) => {
+            tracing::warn!("query: cannot read the footer of {key}: {error}");
+            None
+        }
+    }
+}
+
+async fn read_footer_rows(
+    store: &dyn object_store::ObjectStore,
+    key: &str,
+    size: u64,
+) -> Result<i64, String> {
+    // The last 8 bytes: the metadata length (little endian) and the magic `PAR1`.
+    const TAIL: u64 = 8;
+    if size < TAIL + 4 {
+        return Err(format!("{size} bytes is too small for Parquet"));
+    }
+    let path = object_store::path::Path::from(key);
+    let tail = store
+        .get_range(&path, size - TAIL..size)
+        .await
+        .map_err(|e| e.to_string())?;
+    if tail.len() != 8 || &tail[4..] != b"PAR1" {
+        return Err("no PAR1 footer".into());
+    }
+    let length = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+    if length + TAIL + 4 > size {
+        return Err(format!("metadata length {length} exceeds the file"));
+    }
+    let metadata = store
+        .get_range(&path, size - TAIL - length..size - TAIL)
+        .await
+        .map_err(|e| e.to_string())?;
+    let decoded = ParquetMetaDataReader::decode_metadata(&metadata).map_err(|e| e.to_string())?;
+    Ok(decoded.file_metadata().num_rows())
+}
