@@ -6,9 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use bytefreezer_api::{
-    ActivityReport, DatasetCounters, InputStatus, ServiceReport, SystemMetrics,
-};
+use bytefreezer_api::{ActivityReport, DatasetCounters, InputStatus, ServiceReport, SystemMetrics};
 use bytefreezer_control_store::ControlStore;
 use bytefreezer_packer::{DestinationProbes, OpenPartitions};
 use bytefreezer_proxy::INPUT_UP;

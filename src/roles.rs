@@ -142,9 +142,12 @@ pub async fn query(args: RoleArgs) -> Result<()> {
         readiness.clone(),
         file.data_dir.clone(),
     )
-    .with_endpoint(Some(file.query.public_url.clone().unwrap_or_else(|| {
-        format!("http://{}", file.query.listen)
-    })));
+    .with_endpoint(Some(
+        file.query
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", file.query.listen)),
+    ));
     report(&file.datasets, reporter, &shutdown)?;
     let engine = QueryEngine::new(buckets.packer, file.query.max_concurrent);
     let router = QueryService::new(engine, datasets, &file.query, registry.clone()).router();

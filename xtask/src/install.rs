@@ -25,6 +25,7 @@ pub const GEOIP_TEST_DIR: &str = ".test-data/geoip";
 /// Installs what the test suite needs and is missing. Idempotent and quiet when all is there.
 pub fn test_dependencies(root: &Path) -> Result<()> {
     ensure_nextest()?;
+    ensure_debian_packages()?;
     ensure_python_packages()?;
     ensure_geoip_test_databases(root)?;
     Ok(())
@@ -75,6 +76,45 @@ fn ensure_geoip_test_databases(root: &Path) -> Result<()> {
     if !missing.is_empty() {
         bail!("{MAXMIND_TEST_PACKAGE} no longer carries {missing:?}");
     }
+    Ok(())
+}
+
+/// Debian packages the tests drive: chromium and chromedriver for the dashboard's browser
+/// tests. Installed with apt-get when running as root; otherwise the missing ones are named.
+const DEBIAN_PACKAGES: &[(&str, &str)] = &[
+    ("/usr/bin/chromium", "chromium"),
+    ("/usr/bin/chromedriver", "chromium-driver"),
+];
+
+fn ensure_debian_packages() -> Result<()> {
+    let missing: Vec<&str> = DEBIAN_PACKAGES
+        .iter()
+        .filter(|(program, _)| !Path::new(program).exists())
+        .map(|(_, package)| *package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|output| output.stdout.starts_with(b"0\n"));
+    if !is_root {
+        bail!(
+            "the browser tests need Debian packages {missing:?}: run `sudo apt-get install {}` \
+             or run `cargo xtask test` as root",
+            missing.join(" ")
+        );
+    }
+    run(Command::new("apt-get")
+        .args(["update", "-q"])
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+    .context("apt-get update failed")?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-q"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+    .with_context(|| format!("cannot install {missing:?} with apt-get"))?;
     Ok(())
 }
 

@@ -20,6 +20,6 @@ pub use dataset::{
 pub use keys::hash_api_key;
 pub use plugins::{PluginKind, plugin_catalog};
 pub use report::{
-    ActivityReport, DATASET_METRICS, DatasetCounters, DestinationStatus, InputStatus, OpenPartition,
-    ServiceReport, SystemMetrics,
+    ActivityReport, DATASET_METRICS, DatasetCounters, DestinationStatus, InputStatus,
+    OpenPartition, ServiceReport, SystemMetrics,
 };

@@ -70,7 +70,11 @@ pub fn plugin_catalog() -> Vec<PluginKind> {
             }),
             example: json!({ "bind": "0.0.0.0:5514", "transport": "udp", "lift_message_fields": true }),
         },
-        flow_plugin("netflow", "NetFlow v5 and v9 over UDP (IPFIX accepted too)", 2055),
+        flow_plugin(
+            "netflow",
+            "NetFlow v5 and v9 over UDP (IPFIX accepted too)",
+            2055,
+        ),
         flow_plugin("ipfix", "IPFIX over UDP (RFC 7011)", 4739),
         flow_plugin("sflow", "sFlow version 5 over UDP", 6343),
     ]
@@ -88,17 +92,13 @@ mod tests {
         let catalog = plugin_catalog();
         assert_eq!(catalog.len(), 4);
         for kind in catalog {
-            let spec: SourceSpec = serde_json::from_value(
-                json!({ "plugin": kind.plugin, "settings": kind.example }),
-            )
-            .unwrap_or_else(|e| panic!("{}: example does not parse: {e}", kind.plugin));
+            let spec: SourceSpec =
+                serde_json::from_value(json!({ "plugin": kind.plugin, "settings": kind.example }))
+                    .unwrap_or_else(|e| panic!("{}: example does not parse: {e}", kind.plugin));
             assert_eq!(spec.plugin_name(), kind.plugin);
             let serialized = serde_json::to_value(&spec).unwrap();
-            let mut fields: Vec<&String> = serialized["settings"]
-                .as_object()
-                .unwrap()
-                .keys()
-                .collect();
+            let mut fields: Vec<&String> =
+                serialized["settings"].as_object().unwrap().keys().collect();
             let mut properties: Vec<&String> = kind.settings_schema["properties"]
                 .as_object()
                 .unwrap()

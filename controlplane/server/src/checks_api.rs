@@ -101,7 +101,9 @@ pub(crate) async fn check_input(
         checks.push(check(
             false,
             match &record.assigned_proxy {
-                Some(proxy) => format!("the assigned proxy {proxy} has not reported in the last 30 s"),
+                Some(proxy) => {
+                    format!("the assigned proxy {proxy} has not reported in the last 30 s")
+                }
                 None => "no proxy of this account has reported in the last 30 s".to_owned(),
             },
         ));
@@ -151,7 +153,9 @@ pub(crate) async fn check_input(
     } else {
         check(
             false,
-            format!("no events arrived in the last {RECENT_MINUTES} minutes: send some to {listen}"),
+            format!(
+                "no events arrived in the last {RECENT_MINUTES} minutes: send some to {listen}"
+            ),
         )
     });
     Ok(Json(CheckResult::from(checks)))

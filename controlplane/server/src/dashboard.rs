@@ -71,11 +71,7 @@ fn hardened(mut response: Response, cache: &'static str) -> Response {
 
 pub(crate) async fn index() -> Response {
     hardened(
-        (
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            INDEX,
-        )
-            .into_response(),
+        ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], INDEX).into_response(),
         "no-cache",
     )
 }

@@ -1,56 +1,10 @@
-use bytefreezer_api::{DatasetSpec, SourceSpec, SyslogSourceSettings};
-use bytefreezer_control::ControlServer;
-use bytefreezer_control_store::{Actor, ControlStore, KeyScope, Role};
-use bytefreezer_telemetry::Registry;
+#[path = "support/control.rs"]
+#[macro_use]
+mod control;
+
+use bytefreezer_control_store::Actor;
+use control::*;
 use serde_json::{Value, json};
-
-struct Control {
-    base: String,
-    store: ControlStore,
-    /// A key of tenant `demo`.
-    key: String,
-    account: String,
-    http: reqwest::Client,
-    _dir: tempfile::TempDir,
-}
-
-const ADMIN: (&str, &str) = ("admin@example.com", "admin password 1");
-
-const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-/// A store of its own: a SQLite file, or a fresh schema in the PostgreSQL test database.
-async fn store(backend: &str, dir: &std::path::Path) -> ControlStore {
-    if backend == "sqlite" {
-        return ControlStore::connect(&format!("sqlite://{}", dir.join("c.db").display()))
-            .await
-            .unwrap();
-    }
-    use sqlx::Connection;
-    let mut admin = sqlx::PgConnection::connect(POSTGRES)
-        .await
-        .unwrap_or_else(|error| {
-            panic!(
-                "PostgreSQL is not reachable at 127.0.0.1:5432 ({error}): start it with \
-                 `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`"
-            )
-        });
-    let schema = format!("api_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    ControlStore::connect(&format!("{POSTGRES}?options=-csearch_path%3D{schema}"))
-        .await
-        .unwrap()
-}
-
-/// Every API test runs against SQLite and PostgreSQL.
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod on_sqlite { $( #[tokio::test] async fn $name() { super::$name(super::serve("sqlite").await).await } )* }
-        mod on_postgres { $( #[tokio::test] async fn $name() { super::$name(super::serve("postgres").await).await } )* }
-    };
-}
 
 both_backends!(
     dashboard_files_and_status_json,
@@ -63,135 +17,6 @@ both_backends!(
     keys_are_shown_once_and_revoked_keys_stop_working,
     the_openapi_document_describes_every_route,
 );
-
-async fn serve(backend: &str) -> Control {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(backend, dir.path()).await;
-    let dataset = DatasetSpec {
-        tenant_id: "demo".into(),
-        dataset_id: "syslog".into(),
-        name: "<script>alert(1)</script>".into(),
-        source: SourceSpec::Syslog(SyslogSourceSettings::default()),
-        pipeline: Default::default(),
-        testing: true,
-        active: true,
-        packer: Default::default(),
-        destination: Default::default(),
-    };
-    let account = store.ensure_demo(&dataset).await.unwrap();
-    let scope = KeyScope::Tenant {
-        tenant_id: "demo".into(),
-        dataset_id: None,
-    };
-    let (key, _) = store
-        .create_api_key(&Actor::system(), "svc", &scope)
-        .await
-        .unwrap();
-    store
-        .create_user(&Actor::system(), None, ADMIN.0, ADMIN.1, Role::Admin)
-        .await
-        .unwrap();
-    let registry = Registry::new();
-    registry
-        .counter("bytefreezer_packer_rows_total", "", &[("tenant", "demo")])
-        .increment(42);
-    let router = ControlServer::new(store.clone(), registry)
-        .with_public_status()
-        .with_parquet_location("/data/parquet".into())
-        .router();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    Control {
-        base,
-        store,
-        key,
-        account,
-        http: reqwest::Client::new(),
-        _dir: dir,
-    }
-}
-
-/// A logged-in dashboard session: the cookie and the CSRF token.
-struct Session {
-    cookie: String,
-    csrf: String,
-}
-
-impl Control {
-    async fn login(&self, email: &str, password: &str) -> Session {
-        let response = self
-            .http
-            .post(format!("{}/api/v1/auth/login", self.base))
-            .json(&json!({ "email": email, "password": password }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        let set_cookie = response.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        assert!(
-            set_cookie.contains("HttpOnly")
-                && set_cookie.contains("Secure")
-                && set_cookie.contains("SameSite=Strict"),
-            "{set_cookie}"
-        );
-        let cookie = set_cookie.split(';').next().unwrap().to_owned();
-        let body: Value = response.json().await.unwrap();
-        Session {
-            cookie,
-            csrf: body["csrf_token"].as_str().unwrap().to_owned(),
-        }
-    }
-
-    /// Sends with an API key (`Auth::Key`) or a session, returning status and JSON body.
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        auth: &Auth<'_>,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        request = match auth {
-            Auth::Key(key) => request.bearer_auth(key),
-            Auth::Session(session) => request
-                .header("cookie", &session.cookie)
-                .header("x-csrf-token", &session.csrf),
-            Auth::SessionWithoutCsrf(session) => request.header("cookie", &session.cookie),
-            Auth::None => request,
-        };
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-}
-
-enum Auth<'a> {
-    Key(&'a str),
-    Session(&'a Session),
-    SessionWithoutCsrf(&'a Session),
-    None,
-}
-
-fn syslog_dataset(id: &str, port: u16) -> Value {
-    json!({
-        "dataset_id": id,
-        "name": format!("{id} logs"),
-        "source": { "plugin": "syslog", "settings": { "bind": format!("127.0.0.1:{port}") } },
-        "testing": true,
-    })
-}
 
 async fn dashboard_files_and_status_json(control: Control) {
     let base = &control.base;
@@ -206,7 +31,9 @@ async fn dashboard_files_and_status_json(control: Control) {
     assert!(policy.contains("script-src 'self'"), "{policy}");
     let html = page.text().await.unwrap();
     assert!(html.contains("/assets/js/app.js"), "{html}");
-    let script = reqwest::get(format!("{base}/assets/js/app.js")).await.unwrap();
+    let script = reqwest::get(format!("{base}/assets/js/app.js"))
+        .await
+        .unwrap();
     assert_eq!(script.status(), 200);
     assert!(
         script.headers()["content-type"]
@@ -214,7 +41,9 @@ async fn dashboard_files_and_status_json(control: Control) {
             .unwrap()
             .starts_with("text/javascript")
     );
-    let missing = reqwest::get(format!("{base}/assets/js/nope.js")).await.unwrap();
+    let missing = reqwest::get(format!("{base}/assets/js/nope.js"))
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 404);
     let status: serde_json::Value = reqwest::get(format!("{base}/api/v1/status"))
         .await

@@ -51,7 +51,11 @@ pub async fn run_udp_input(
         ("listen", listen.as_str()),
     ];
     // 1 listening, 0 cannot open its socket; the series goes when the input stops.
-    let up = registry.gauge(INPUT_UP, "1 while the dataset's input is listening, 0 while it cannot open its socket.", &input_labels);
+    let up = registry.gauge(
+        INPUT_UP,
+        "1 while the dataset's input is listening, 0 while it cannot open its socket.",
+        &input_labels,
+    );
     let forget_input = || registry.remove(INPUT_UP, &input_labels);
     let socket = loop {
         match bind_udp(spec.bind, config.udp_recv_buffer_bytes) {

@@ -50,7 +50,7 @@ pub async fn list_parquet_files(
         .into_iter()
         .filter_map(|info| parse_parquet_object(&info.key).map(|parsed| (info, parsed)))
         .collect();
-    objects.sort_by(|a, b| b.0.last_modified.cmp(&a.0.last_modified));
+    objects.sort_by_key(|(info, _)| std::cmp::Reverse(info.last_modified));
     let total_files = objects.len();
     let total_bytes = objects.iter().map(|(info, _)| info.size).sum();
     let store = bucket.object_store();

@@ -205,3 +205,46 @@ async fn only_queries_run_and_limits_are_enforced() {
         .await;
     assert!(matches!(wrong, Err(QueryError::Sql(_))), "{wrong:?}");
 }
+
+#[tokio::test]
+async fn file_list_reads_rows_from_footers_newest_first_and_skips_foreign_objects() {
+    let (dir, engine) = engine();
+    // Not Parquet of the layout: a stray object and a truncated file with the right name.
+    let hour = dir
+        .path()
+        .join("t/fw/data/parquet/year=2026/month=11/day=29/hour=10");
+    std::fs::write(hour.join("notes.txt"), b"not parquet").unwrap();
+    std::fs::write(hour.join("broken.parquet"), b"PAR1 cut short").unwrap();
+    let listing = bytefreezer_query::list_parquet_files(engine.bucket(), "t", "fw")
+        .await
+        .unwrap();
+    assert_eq!(listing.total_files, 3, "{listing:?}");
+    let rows: std::collections::BTreeMap<String, Option<i64>> = listing
+        .files
+        .iter()
+        .map(|f| {
+            (
+                format!("{} {}", f.partition, f.name.rsplit('/').next().unwrap()),
+                f.rows,
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows["year=2026/month=11/day=29/hour=09 part-0.parquet"],
+        Some(3)
+    );
+    assert_eq!(
+        rows["year=2026/month=11/day=29/hour=10 part-0.parquet"],
+        Some(4)
+    );
+    assert_eq!(
+        rows["year=2026/month=11/day=29/hour=10 broken.parquet"], None,
+        "an unreadable footer is shown as unknown, not an error"
+    );
+    let times: Vec<&String> = listing.files.iter().map(|f| &f.last_modified).collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
+    let other = bytefreezer_query::list_parquet_files(engine.bucket(), "t", "other")
+        .await
+        .unwrap();
+    assert_eq!(other.total_files, 0);
+}

@@ -20,9 +20,16 @@ function entryRow(entry) {
     h('td', {}, h('code', {}, entry.action)),
     h('td', {}, entry.target),
     h('td', { class: 'wrap' }, h('details', {}, h('summary', {}, summary),
-      h('div', { class: 'side-by-side' },
-        h('div', {}, h('h3', {}, 'Before'), h('pre', { class: 'json' }, JSON.stringify(before, null, 2))),
-        h('div', {}, h('h3', {}, 'After'), h('pre', { class: 'json' }, JSON.stringify(after, null, 2)))))));
+      changed.length ? h('table', { class: 'diff', 'aria-label': 'Changed fields' },
+        h('thead', {}, h('tr', {}, h('th', {}, 'Field'), h('th', {}, 'Before'), h('th', {}, 'After'))),
+        h('tbody', {}, changed.map((name) => h('tr', {},
+          h('td', {}, h('code', {}, name)),
+          h('td', {}, h('pre', { class: 'json' }, JSON.stringify(before[name], null, 2) ?? '—')),
+          h('td', {}, h('pre', { class: 'json' }, JSON.stringify(after[name], null, 2) ?? '—')))))) : '',
+      h('details', { class: 'full' }, h('summary', {}, 'Whole record'),
+        h('div', { class: 'side-by-side' },
+          h('div', {}, h('h3', {}, 'Before'), h('pre', { class: 'json' }, JSON.stringify(before, null, 2))),
+          h('div', {}, h('h3', {}, 'After'), h('pre', { class: 'json' }, JSON.stringify(after, null, 2))))))));
 }
 
 export async function render(main) {

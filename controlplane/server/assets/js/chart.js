@@ -18,7 +18,7 @@ function shortNumber(value) {
   if (value >= 1e9) return `${(value / 1e9).toFixed(1)}G`;
   if (value >= 1e6) return `${(value / 1e6).toFixed(1)}M`;
   if (value >= 1e3) return `${(value / 1e3).toFixed(1)}k`;
-  return String(Math.round(value));
+  return Number.isInteger(value) ? String(value) : value.toFixed(1);
 }
 
 /// `series`: [{ name, cssClass, points: Map(minuteMillis -> value) }]; `minutes`: the window.

@@ -16,8 +16,24 @@ export async function queryEndpoint() {
   return (query.endpoint || '').replace(/\/$/, '');
 }
 
+/// A new key reaches the data side with its next configuration (about a second with
+/// long-poll, up to 30 s with plain polling), so a refused key is only forgotten once it is older.
+const KEY_PROPAGATION_MS = 45000;
+
+function readStored(tenant) {
+  try {
+    return JSON.parse(sessionStorage.getItem(keyName(tenant)) || 'null');
+  } catch (_) {
+    return null;
+  }
+}
+
 export function storedKey(tenant) {
-  return sessionStorage.getItem(keyName(tenant));
+  return readStored(tenant)?.key || null;
+}
+
+function storeKey(tenant, key) {
+  sessionStorage.setItem(keyName(tenant), JSON.stringify({ key, at: Date.now() }));
 }
 
 export async function dataside(method, path, tenant, body) {
@@ -34,7 +50,14 @@ export async function dataside(method, path, tenant, body) {
   let parsed = null;
   try { parsed = JSON.parse(text); } catch (_) { /* keep the text */ }
   if (!response.ok) {
-    if (response.status === 401) sessionStorage.removeItem(keyName(tenant));
+    if (response.status === 401) {
+      const stored = readStored(tenant);
+      if (stored && Date.now() - stored.at > KEY_PROPAGATION_MS) {
+        sessionStorage.removeItem(keyName(tenant));
+      } else {
+        throw new Error('the query service does not know this key yet; it learns new keys within seconds, try again');
+      }
+    }
     throw new Error(parsed?.error || `${response.status} ${response.statusText}`);
   }
   return parsed;
@@ -47,7 +70,7 @@ export function keyPrompt(tenant, session, done) {
   const use = h('button', { type: 'button', class: 'secondary' }, 'Use this key');
   use.addEventListener('click', () => {
     if (!pasted.value.trim()) return;
-    sessionStorage.setItem(keyName(tenant), pasted.value.trim());
+    storeKey(tenant, pasted.value.trim());
     done();
   });
   const create = h('button', { type: 'button', id: 'create-query-key' }, `Create a key for tenant ${tenant}`);
@@ -56,7 +79,7 @@ export function keyPrompt(tenant, session, done) {
     try {
       const stamp = new Date().toISOString().slice(0, 19).replace(/[-:T]/g, '');
       const created = await api.post('/api/v1/keys', { name: `query-${stamp}`, tenant_id: tenant });
-      sessionStorage.setItem(keyName(tenant), created.key);
+      storeKey(tenant, created.key);
       // The data side learns of a new key with its next config (long-poll: about a second).
       problem.replaceChildren(message('info', `Key ${created.record.name} created; the data side picks it up in a moment.`));
       setTimeout(done, 1500);

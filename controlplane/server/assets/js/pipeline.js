@@ -74,7 +74,7 @@ export async function pipelineTab(record) {
       const events = parseEvents(samples.value);
       const report = await api.post('/api/v1/transform/test', { pipeline: readPipeline(), events });
       results.replaceChildren(
-        h('p', {}, `${report.rows_in} in → ${report.rows_out} out`,
+        h('p', {}, `${report.rows_in} in → ${report.rows_out} out`, ' · ',
           report.filters.map((f) => h('span', { class: 'kv' },
             `#${f.index + 1} ${f.type}: ${f.rows_in}→${f.rows_out}`,
             f.fields_added.length ? ` +${f.fields_added.join(', +')}` : '',
@@ -125,7 +125,7 @@ export async function pipelineTab(record) {
     if (!chosen) return;
     try {
       const pipeline = readPipeline();
-      pipeline.filters = [...(pipeline.filters || []), chosen.example];
+      pipeline.filters = [...(pipeline.filters || []), { type: chosen.type, config: chosen.example }];
       editor.value = JSON.stringify(pipeline, null, 2);
       checkSyntax();
     } catch (error) {

@@ -68,7 +68,9 @@ export async function render(main) {
         loaded = true;
       }
       const minutes = Number(windowChoice.value);
-      const chosen = overview.datasets
+      const busiest = (d) => -(d.totals.events_received || 0) - (d.totals.parquet_rows || 0);
+      const chosen = [...overview.datasets]
+        .sort((a, b) => busiest(a) - busiest(b))
         .filter((d) => !datasetChoice.value || `${d.tenant_id}/${d.dataset_id}` === datasetChoice.value)
         .slice(0, 20);
       const cards = await Promise.all(chosen.map(async (d) =>
@@ -76,7 +78,7 @@ export async function render(main) {
       const notInstalled = Object.entries(overview.stages).filter(([, state]) => state === 'not_installed').map(([stage]) => stage);
       body.replaceChildren(
         notInstalled.length ? message('info', `Not installed in this account: ${notInstalled.join(', ')}. Their numbers show as "Not Installed".`) : '',
-        cards.length ? cards : message('info', 'No datasets yet. Create one on the Datasets page.'));
+        ...(cards.length ? cards : [message('info', 'No datasets yet. Create one on the Datasets page.')]));
     } catch (error) {
       body.replaceChildren(message('error', `Cannot load statistics: ${error.message}`));
     }

@@ -22,7 +22,7 @@ function row(service) {
   return h('tr', { 'data-instance': service.instance_id, 'data-role': service.role },
     h('td', {}, healthBadge(service.health, service.reason)),
     h('td', {}, service.role),
-    h('td', {}, h('code', {}, service.instance_id)),
+    h('td', { class: 'id' }, h('code', {}, service.instance_id)),
     h('td', {}, service.host),
     h('td', {}, service.version),
     h('td', { class: 'num' }, `${service.cpu_percent.toFixed(1)} %`),
