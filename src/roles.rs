@@ -7,7 +7,7 @@ use bytefreezer_packer::Packer;
 use bytefreezer_piper::Piper;
 use bytefreezer_proxy::Proxy;
 use bytefreezer_receiver::Receiver;
-use bytefreezer_storage::Buckets;
+use bytefreezer_storage::{Bucket, Buckets};
 use bytefreezer_telemetry::{
     Readiness, Registry, Shutdown, ShutdownTrigger, service_routes, shutdown_pair,
 };
@@ -149,7 +149,12 @@ pub async fn query(args: RoleArgs) -> Result<()> {
             .unwrap_or_else(|| format!("http://{}", file.query.listen)),
     ));
     report(&file.datasets, reporter, &shutdown)?;
-    let engine = QueryEngine::new(buckets.packer, file.query.max_concurrent);
+    let mut destinations = std::collections::BTreeMap::new();
+    for (name, root) in &file.query.destinations {
+        destinations.insert(name.clone(), Bucket::local(name, root.clone())?);
+    }
+    let engine = QueryEngine::new(buckets.packer, file.query.max_concurrent)
+        .with_destinations(destinations, datasets.clone());
     let router = QueryService::new(engine, datasets, &file.query, registry.clone()).router();
     let listener = serve::bind(file.query.listen, "query API ([query] listen)").await?;
     let api = serve::serve(listener, router, shutdown.clone());

@@ -123,7 +123,8 @@ pub async fn run(args: UpArgs) -> Result<()> {
         .merge(receiver.router())
         .merge(
             QueryService::new(
-                QueryEngine::new(buckets.packer.clone(), 2),
+                QueryEngine::new(buckets.packer.clone(), 2)
+                    .with_destinations(Default::default(), datasets.clone()),
                 datasets.clone(),
                 &QueryConfig::default(),
                 registry.clone(),

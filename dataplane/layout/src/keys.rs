@@ -107,6 +107,16 @@ pub fn parquet_object(
     )
 }
 
+/// The folder of a dataset's Parquet files under a destination prefix:
+/// `[{prefix}/]{tenant}/{dataset}/data/parquet/`.
+pub fn parquet_folder_in(prefix: Option<&str>, tenant_id: &str, dataset_id: &str) -> String {
+    let folder = format!("{}data/parquet/", dataset_prefix(tenant_id, dataset_id));
+    match prefix {
+        Some(prefix) => format!("{}/{folder}", prefix.trim_matches('/')),
+        None => folder,
+    }
+}
+
 /// [`parquet_object`] under a destination prefix (`a/b` gives `a/b/{tenant}/...`).
 pub fn parquet_object_in(
     prefix: Option<&str>,

@@ -1,8 +1,11 @@
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
+use bytefreezer_api::DataPlaneConfig;
+use bytefreezer_layout::parquet_folder_in;
 use bytefreezer_storage::Bucket;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
@@ -14,7 +17,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::physical_plan::displayable;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use serde::{Deserialize, Serialize};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 
 /// The folders of the Parquet layout, queryable as columns: `WHERE hour = '10'` reads one folder.
 const PARTITION_COLUMNS: [&str; 4] = ["year", "month", "day", "hour"];
@@ -53,6 +56,8 @@ pub enum QueryError {
     Memory { limit: usize, detail: String },
     #[error("query failed: {0}")]
     Execution(String),
+    #[error("{0}")]
+    Destination(String),
 }
 
 impl QueryError {
@@ -71,7 +76,7 @@ impl QueryError {
 
     /// Whether the caller's SQL is at fault (a 4xx), rather than the service.
     pub fn is_client_error(&self) -> bool {
-        !matches!(self, QueryError::Execution(_))
+        !matches!(self, QueryError::Execution(_) | QueryError::Destination(_))
     }
 }
 
@@ -102,6 +107,10 @@ pub struct QueryOutput {
 pub struct QueryEngine {
     bucket: Bucket,
     running: Arc<Semaphore>,
+    /// Buckets a dataset's `destination.bucket` may name, as packer's `[packer.destinations]`.
+    destinations: BTreeMap<String, Bucket>,
+    /// Where each dataset's Parquet is (its destination); without it, the standard path.
+    datasets: Option<watch::Receiver<Arc<DataPlaneConfig>>>,
 }
 
 impl QueryEngine {
@@ -110,12 +119,46 @@ impl QueryEngine {
         QueryEngine {
             bucket,
             running: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            destinations: BTreeMap::new(),
+            datasets: None,
         }
     }
 
-    /// The bucket the Parquet is read from.
-    pub fn bucket(&self) -> &Bucket {
-        &self.bucket
+    /// Reads each dataset where its destination says (bucket and prefix), with the named
+    /// buckets the packer writes to.
+    pub fn with_destinations(
+        mut self,
+        destinations: BTreeMap<String, Bucket>,
+        datasets: watch::Receiver<Arc<DataPlaneConfig>>,
+    ) -> QueryEngine {
+        self.destinations = destinations;
+        self.datasets = Some(datasets);
+        self
+    }
+
+    /// The bucket and folder of a dataset's Parquet.
+    pub fn location(&self, tenant: &str, dataset: &str) -> Result<(Bucket, String), QueryError> {
+        let destination = self
+            .datasets
+            .as_ref()
+            .and_then(|config| {
+                config
+                    .borrow()
+                    .dataset(tenant, dataset)
+                    .map(|d| d.destination.clone())
+            })
+            .unwrap_or_default();
+        let bucket = match &destination.bucket {
+            None => self.bucket.clone(),
+            Some(name) => self.destinations.get(name).cloned().ok_or_else(|| {
+                QueryError::Destination(format!(
+                    "dataset {tenant}/{dataset} writes to bucket {name:?}, which this query \
+                     service does not have: add it under [query.destinations]"
+                ))
+            })?,
+        };
+        let folder = parquet_folder_in(destination.prefix.as_deref(), tenant, dataset);
+        Ok((bucket, folder))
     }
 
     /// A session with the dataset registered as a table named after it.
@@ -131,14 +174,12 @@ impl QueryEngine {
             .map_err(|e| QueryError::Execution(e.to_string()))?;
         let config = SessionConfig::new().with_target_partitions(2);
         let context = SessionContext::new_with_config_rt(config, runtime);
+        let (bucket, folder) = self.location(tenant, dataset)?;
         let store_url =
             url::Url::parse(STORE_URL).map_err(|e| QueryError::Execution(e.to_string()))?;
-        context.register_object_store(&store_url, self.bucket.object_store());
-        let table_url = ListingTableUrl::parse(format!(
-            "{STORE_URL}/{}",
-            bytefreezer_layout::dataset_prefix(tenant, dataset) + "data/parquet/"
-        ))
-        .map_err(|e| QueryError::Execution(e.to_string()))?;
+        context.register_object_store(&store_url, bucket.object_store());
+        let table_url = ListingTableUrl::parse(format!("{STORE_URL}/{folder}"))
+            .map_err(|e| QueryError::Execution(e.to_string()))?;
         let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
             .with_file_extension(".parquet")
             .with_table_partition_cols(

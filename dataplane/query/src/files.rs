@@ -3,13 +3,12 @@
 
 use std::sync::Arc;
 
-use bytefreezer_layout::{dataset_prefix, parse_parquet_object};
-use bytefreezer_storage::Bucket;
+use bytefreezer_layout::{parquet_folder_in, parse_parquet_object};
 use object_store::ObjectStoreExt;
 use parquet::file::metadata::ParquetMetaDataReader;
 use serde::Serialize;
 
-use crate::engine::QueryError;
+use crate::engine::{QueryEngine, QueryError};
 
 /// Footers read per listing; older files are counted but not described.
 pub const MAX_LISTED_FILES: usize = 200;
@@ -37,18 +36,25 @@ pub struct FileListing {
     pub files: Vec<ParquetFile>,
 }
 
+/// Lists the dataset's Parquet files where the engine reads them (its destination).
 pub async fn list_parquet_files(
-    bucket: &Bucket,
+    engine: &QueryEngine,
     tenant: &str,
     dataset: &str,
 ) -> Result<FileListing, QueryError> {
-    let prefix = format!("{}data/parquet/", dataset_prefix(tenant, dataset));
+    let (bucket, folder) = engine.location(tenant, dataset)?;
+    // Keys are parsed without the destination prefix, which stands before `{tenant}/`.
+    let standard = parquet_folder_in(None, tenant, dataset);
+    let prefix_len = folder.len() - standard.len();
     let mut objects: Vec<_> = bucket
-        .list(&prefix)
+        .list(&folder)
         .await
-        .map_err(|e| QueryError::Execution(format!("cannot list {prefix}: {e}")))?
+        .map_err(|e| QueryError::Execution(format!("cannot list {folder}: {e}")))?
         .into_iter()
-        .filter_map(|info| parse_parquet_object(&info.key).map(|parsed| (info, parsed)))
+        .filter_map(|info| {
+            let parsed = parse_parquet_object(info.key.get(prefix_len..)?)?;
+            (parsed.tenant_id == tenant && parsed.dataset_id == dataset).then_some((info, parsed))
+        })
         .collect();
     objects.sort_by_key(|(info, _)| std::cmp::Reverse(info.last_modified));
     let total_files = objects.len();
@@ -68,7 +74,7 @@ pub async fn list_parquet_files(
         });
     }
     Ok(FileListing {
-        location: format!("{}/{prefix}", bucket.name()),
+        location: format!("{}/{folder}", bucket.name()),
         total_files,
         total_bytes,
         files,

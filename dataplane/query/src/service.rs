@@ -1,4 +1,6 @@
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Json;
@@ -30,6 +32,9 @@ pub struct QueryConfig {
     /// The address browsers use for the dashboard's Query page, if not `http://{listen}`
     /// (behind a TLS proxy, or when listening on 0.0.0.0).
     pub public_url: Option<String>,
+    /// The named buckets datasets may write to, as in packer's `[packer.destinations]`
+    /// (`archive = "/mnt/archive"`), so their Parquet can be queried too.
+    pub destinations: BTreeMap<String, PathBuf>,
 }
 
 impl Default for QueryConfig {
@@ -39,6 +44,7 @@ impl Default for QueryConfig {
             limits: QueryLimits::default(),
             max_concurrent: 2,
             public_url: None,
+            destinations: BTreeMap::new(),
         }
     }
 }
@@ -141,6 +147,7 @@ impl QueryService {
             QueryError::NoData(_) => StatusCode::NOT_FOUND,
             QueryError::Timeout(_) | QueryError::Memory { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             QueryError::Execution(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            QueryError::Destination(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         };
         error(status, problem)
@@ -207,7 +214,7 @@ async fn files(
     if let Err((status, message)) = service.authorize(&headers, &tenant, &dataset) {
         return error(status, message);
     }
-    match list_parquet_files(service.engine.bucket(), &tenant, &dataset).await {
+    match list_parquet_files(&service.engine, &tenant, &dataset).await {
         Ok(listing) => Json(listing).into_response(),
         Err(problem) => service.failed(problem),
     }

@@ -215,7 +215,7 @@ async fn file_list_reads_rows_from_footers_newest_first_and_skips_foreign_object
         .join("t/fw/data/parquet/year=2026/month=11/day=29/hour=10");
     std::fs::write(hour.join("notes.txt"), b"not parquet").unwrap();
     std::fs::write(hour.join("broken.parquet"), b"PAR1 cut short").unwrap();
-    let listing = bytefreezer_query::list_parquet_files(engine.bucket(), "t", "fw")
+    let listing = bytefreezer_query::list_parquet_files(&engine, "t", "fw")
         .await
         .unwrap();
     assert_eq!(listing.total_files, 3, "{listing:?}");
@@ -243,8 +243,88 @@ async fn file_list_reads_rows_from_footers_newest_first_and_skips_foreign_object
     );
     let times: Vec<&String> = listing.files.iter().map(|f| &f.last_modified).collect();
     assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
-    let other = bytefreezer_query::list_parquet_files(engine.bucket(), "t", "other")
+    let other = bytefreezer_query::list_parquet_files(&engine, "t", "other")
         .await
         .unwrap();
     assert_eq!(other.total_files, 0);
+}
+
+/// A dataset whose destination has a prefix and a named bucket is queried and listed there;
+/// a bucket this service does not have is a clear error.
+#[tokio::test]
+async fn datasets_are_read_where_their_destination_puts_them() {
+    use bytefreezer_api::{
+        DataPlaneConfig, DatasetSpec, Destination, FlowSourceSettings, SourceSpec,
+    };
+    let standard = tempfile::tempdir().unwrap();
+    let archive = tempfile::tempdir().unwrap();
+    write_hour(&archive.path().join("site-7"), 9, &["deny", "deny"]);
+    let spec = |destination: Destination| DatasetSpec {
+        tenant_id: "t".into(),
+        dataset_id: "fw".into(),
+        name: String::new(),
+        source: SourceSpec::Netflow(FlowSourceSettings {
+            bind: "127.0.0.1:2055".parse().unwrap(),
+        }),
+        pipeline: Default::default(),
+        testing: false,
+        active: true,
+        packer: Default::default(),
+        destination,
+    };
+    let archived = Destination {
+        bucket: Some("archive".into()),
+        prefix: Some("site-7".into()),
+    };
+    let (config, watcher) = tokio::sync::watch::channel(Arc::new(DataPlaneConfig {
+        datasets: vec![spec(archived)],
+        ingest_keys: Vec::new(),
+    }));
+    let engine = QueryEngine::new(
+        Bucket::local("packer", standard.path().to_owned()).unwrap(),
+        1,
+    )
+    .with_destinations(
+        [(
+            "archive".to_owned(),
+            Bucket::local("archive", archive.path().to_owned()).unwrap(),
+        )]
+        .into(),
+        watcher,
+    );
+    let output = engine
+        .run(
+            "t",
+            "fw",
+            "SELECT COUNT(*) AS n FROM fw",
+            QueryLimits::default(),
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(output.rows[0]["n"], 2);
+    let listing = bytefreezer_query::list_parquet_files(&engine, "t", "fw")
+        .await
+        .unwrap();
+    assert_eq!(listing.total_files, 1);
+    assert_eq!(listing.files[0].rows, Some(2));
+    assert_eq!(listing.location, "archive/site-7/t/fw/data/parquet/");
+
+    config.send_replace(Arc::new(DataPlaneConfig {
+        datasets: vec![spec(Destination {
+            bucket: Some("cold".into()),
+            prefix: None,
+        })],
+        ingest_keys: Vec::new(),
+    }));
+    let problem = engine
+        .run("t", "fw", "SELECT 1", QueryLimits::default(), false)
+        .await
+        .unwrap_err();
+    assert!(
+        problem
+            .to_string()
+            .contains("bucket \"cold\", which this query service does not have"),
+        "{problem}"
+    );
 }
