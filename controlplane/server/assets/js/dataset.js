@@ -1,5 +1,5 @@
 import { api, datasetPath } from './api.js';
-import { ago, field, formatBytes, formatCount, h, message, table } from './dom.js';
+import { ago, canWrite, field, formatBytes, formatCount, h, message, table } from './dom.js';
 import { dataside, keyPrompt, storedKey } from './dataside.js';
 import { pauseOrResume, statusBadge } from './datasets.js';
 import { pipelineTab } from './pipeline.js';
@@ -87,7 +87,7 @@ function overview(record, session, reload) {
     h('section', { class: 'card' },
       h('dl', { class: 'facts' }, facts.flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, value)])),
       problem,
-      h('div', { class: 'actions' }, toggle, h('a', { class: 'button secondary', href: '#/statistics' }, 'Statistics'))),
+      h('div', { class: 'actions' }, canWrite(session) ? toggle : '', h('a', { class: 'button secondary', href: '#/statistics' }, 'Statistics'))),
     h('section', { class: 'card' }, h('h2', {}, 'Checks'),
       h('div', { class: 'grid2' },
         h('div', {}, h('h3', {}, 'Test input'), h('p', { class: 'muted small' }, 'Is a proxy listening for this dataset, and has data arrived recently?'),

@@ -1,5 +1,5 @@
 import { api, datasetPath } from './api.js';
-import { field, h, message, table } from './dom.js';
+import { canWrite, field, h, message, table } from './dom.js';
 import { settingsForm } from './settings-form.js';
 
 export const title = 'Datasets';
@@ -15,7 +15,7 @@ export async function pauseOrResume(record) {
   return api.post(`${datasetPath(record.tenant_id, record.dataset_id)}/${verb}`);
 }
 
-function listRow(record, refresh, problem) {
+function listRow(record, refresh, problem, writable) {
   const toggle = h('button', { type: 'button', class: 'secondary small' }, record.active ? 'Pause' : 'Resume');
   toggle.addEventListener('click', async () => {
     toggle.disabled = true;
@@ -34,7 +34,7 @@ function listRow(record, refresh, problem) {
     h('td', {}, h('code', {}, record.source.settings.bind ?? '')),
     h('td', {}, statusBadge(record), record.testing ? h('span', { class: 'badge info' }, 'Testing') : ''),
     h('td', {}, record.assigned_proxy ? h('code', {}, record.assigned_proxy) : h('span', { class: 'muted' }, 'every proxy')),
-    h('td', {}, toggle));
+    h('td', {}, writable ? toggle : ''));
 }
 
 async function createForm(main, session) {
@@ -110,13 +110,13 @@ export async function render(main, params, session) {
   const body = h('section', { class: 'card' });
   main.append(
     h('div', { class: 'page-head' }, h('h1', {}, 'Datasets'),
-      h('a', { href: '#/datasets/new', class: 'button', id: 'new-dataset' }, 'Create dataset')),
+      canWrite(session) ? h('a', { href: '#/datasets/new', class: 'button', id: 'new-dataset' }, 'Create dataset') : ''),
     problem, body);
   async function refresh() {
     try {
       const records = await api.get('/api/v1/datasets');
       body.replaceChildren(table(['Dataset', 'Name', 'Plugin', 'Listens on', 'Status', 'Proxy', ''],
-        records.map((r) => listRow(r, refresh, problem)),
+        records.map((r) => listRow(r, refresh, problem, canWrite(session))),
         { empty: 'No datasets yet.', label: 'Datasets' }));
     } catch (error) {
       body.replaceChildren(message('error', `Cannot load datasets: ${error.message}`));

@@ -96,3 +96,8 @@ export function field(labelText, control, hint) {
     control,
     hint ? h('small', { class: 'hint' }, hint) : null);
 }
+
+/// Viewers (and tenant keys) read only; pages hide what they could not do.
+export function canWrite(session) {
+  return Boolean(session) && session.role !== 'viewer';
+}
