@@ -8,7 +8,7 @@ mod control;
 use control::*;
 use serde_json::{Value, json};
 
-both_backends!(
+api_tests_on_both_backends!(
     test_input_explains_listening_and_recent_data,
     test_output_explains_each_packers_write_probe,
 );

@@ -6,7 +6,7 @@ use bytefreezer_control_store::Actor;
 use control::*;
 use serde_json::{Value, json};
 
-both_backends!(
+api_tests_on_both_backends!(
     dashboard_files_and_status_json,
     dataplane_config_needs_a_key_and_supports_etags,
     long_poll_answers_as_soon_as_a_dataset_is_paused,

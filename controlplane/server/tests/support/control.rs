@@ -15,41 +15,18 @@ pub struct Control {
     pub key: String,
     pub account: String,
     pub http: reqwest::Client,
-    _dir: tempfile::TempDir,
+    _backend: backends::Backend,
 }
 
 pub const ADMIN: (&str, &str) = ("admin@example.com", "admin password 1");
 
-pub const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-/// A store of its own: a SQLite file, or a fresh schema in the PostgreSQL test database.
-pub async fn store(backend: &str, dir: &std::path::Path) -> ControlStore {
-    if backend == "sqlite" {
-        return ControlStore::connect(&format!("sqlite://{}", dir.join("c.db").display()))
-            .await
-            .unwrap();
-    }
-    use sqlx::Connection;
-    let mut admin = sqlx::PgConnection::connect(POSTGRES)
-        .await
-        .unwrap_or_else(|error| {
-            panic!(
-                "PostgreSQL is not reachable at 127.0.0.1:5432 ({error}): start it with \
-                 `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`"
-            )
-        });
-    let schema = format!("api_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    ControlStore::connect(&format!("{POSTGRES}?options=-csearch_path%3D{schema}"))
-        .await
-        .unwrap()
-}
+// The store suites' own backends: a SQLite file, or a fresh schema in the PostgreSQL test
+// database (failing with how to start PostgreSQL when it is not reachable).
+#[path = "../../../store/tests/support/backends.rs"]
+mod backends;
 
 /// Every API test runs against SQLite and PostgreSQL.
-macro_rules! both_backends {
+macro_rules! api_tests_on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod on_sqlite { $( #[tokio::test] async fn $name() { super::$name(super::serve("sqlite").await).await } )* }
         mod on_postgres { $( #[tokio::test] async fn $name() { super::$name(super::serve("postgres").await).await } )* }
@@ -57,8 +34,11 @@ macro_rules! both_backends {
 }
 
 pub async fn serve(backend: &str) -> Control {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(backend, dir.path()).await;
+    let backend = match backend {
+        "sqlite" => backends::sqlite().await,
+        _ => backends::postgres().await,
+    };
+    let store = backend.store.clone();
     let dataset = DatasetSpec {
         tenant_id: "demo".into(),
         dataset_id: "syslog".into(),
@@ -100,7 +80,7 @@ pub async fn serve(backend: &str) -> Control {
         key,
         account,
         http: reqwest::Client::new(),
-        _dir: dir,
+        _backend: backend,
     }
 }
 
