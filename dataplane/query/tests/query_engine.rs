@@ -328,3 +328,22 @@ async fn datasets_are_read_where_their_destination_puts_them() {
         "{problem}"
     );
 }
+
+/// The dashboard's "Load 5 events from Parquet" asks for the file columns without the folders.
+#[tokio::test]
+async fn select_star_except_the_partition_folders() {
+    let (_dir, engine) = engine();
+    let output = engine
+        .run(
+            "t",
+            "fw",
+            "SELECT * EXCEPT (year, month, day, hour) FROM \"fw\" LIMIT 5",
+            QueryLimits::default(),
+            false,
+        )
+        .await
+        .unwrap();
+    let names: Vec<&str> = output.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["action", "bytes"]);
+    assert_eq!(output.row_count, 5);
+}
