@@ -7,11 +7,14 @@ use crate::run;
 
 /// Python packages the end-to-end tests use: pyarrow and DuckDB prove the Parquet files are
 /// readable by the tools users query them with; Schemathesis fuzzes the control-plane API from
-/// its OpenAPI document (pinned: the test's check hooks use its plugin API).
+/// its OpenAPI document (pinned: the test's check hooks use its plugin API); moto is the S3
+/// server the storage suite runs against.
 const PYTHON_PACKAGES: &[(&str, &str)] = &[
     ("pyarrow", "pyarrow"),
     ("duckdb", "duckdb"),
     ("schemathesis", "schemathesis==4.32.5"),
+    // A real S3 server for the storage suite and the query service's S3 tests.
+    ("moto.server", "moto[server]"),
 ];
 
 /// MaxMind's own test databases ship in the source package of their Python reader; the

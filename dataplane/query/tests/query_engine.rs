@@ -4,6 +4,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
+#[path = "../../storage/tests/support/moto.rs"]
+mod moto;
+
 use arrow::array::{ArrayRef, Int64Array, StringArray};
 use arrow::record_batch::RecordBatch;
 use bytefreezer_query::{QueryEngine, QueryError, QueryLimits};
@@ -346,4 +349,60 @@ async fn select_star_except_the_partition_folders() {
     let names: Vec<&str> = output.columns.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["action", "bytes"]);
     assert_eq!(output.row_count, 5);
+}
+
+/// The same Parquet layout in an S3 bucket (moto's real S3 server): queried, pruned by hour and
+/// listed with rows from the footers through ranged reads.
+#[tokio::test]
+async fn queries_and_lists_parquet_in_s3() {
+    let local = tempfile::tempdir().unwrap();
+    write_hour(local.path(), 9, &["allow", "deny", "allow"]);
+    write_hour(local.path(), 10, &["deny", "deny", "allow", "drop"]);
+    let moto = moto::Moto::start();
+    let settings = moto.settings("query");
+    let buckets =
+        bytefreezer_storage::Buckets::open(&bytefreezer_storage::StorageConfig::S3(settings))
+            .unwrap();
+    for hour in ["09", "10"] {
+        let key = format!("t/fw/data/parquet/year=2026/month=11/day=29/hour={hour}/part-0.parquet");
+        let bytes = std::fs::read(local.path().join(&key)).unwrap();
+        buckets.packer.put(&key, bytes.into()).await.unwrap();
+    }
+    let engine = QueryEngine::new(buckets.packer.clone(), 1);
+    let output = engine
+        .run(
+            "t",
+            "fw",
+            "SELECT action, COUNT(*) AS n FROM fw WHERE hour = '10' GROUP BY action ORDER BY action",
+            QueryLimits::default(),
+            true,
+        )
+        .await
+        .unwrap();
+    let counts: Vec<(String, i64)> = output
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap().to_owned(),
+                r["n"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        [("allow".into(), 1), ("deny".into(), 2), ("drop".into(), 1)]
+    );
+    let plan = output.plan.unwrap();
+    assert!(
+        plan.contains("hour=10") && !plan.contains("hour=09"),
+        "{plan}"
+    );
+    let listing = bytefreezer_query::list_parquet_files(&engine, "t", "fw")
+        .await
+        .unwrap();
+    assert_eq!(listing.total_files, 2);
+    let mut rows: Vec<Option<i64>> = listing.files.iter().map(|f| f.rows).collect();
+    rows.sort();
+    assert_eq!(rows, [Some(3), Some(4)]);
 }

@@ -8,6 +8,8 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
+use crate::s3::S3Settings;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("bucket {bucket}: cannot create folder {path}: {source}")]
@@ -82,6 +84,25 @@ impl Bucket {
             name: name.into(),
             store: Arc::new(store),
             local_root: Some(root),
+        })
+    }
+
+    /// `name` is the bucket's role (`intake`, `piper`, `packer` or a destination name), shown in
+    /// messages; `bucket` the S3 bucket behind it.
+    pub fn s3(name: &str, bucket: &str, settings: &S3Settings) -> Result<Bucket, StorageError> {
+        let store = settings
+            .builder(bucket)
+            .build()
+            .map_err(|source| StorageError::Object {
+                bucket: name.to_owned(),
+                operation: "open S3 bucket",
+                key: bucket.to_owned(),
+                source: Box::new(source),
+            })?;
+        Ok(Bucket {
+            name: name.into(),
+            store: Arc::new(store),
+            local_root: None,
         })
     }
 
@@ -227,53 +248,4 @@ fn fsync_file_and_parent(path: &Path) -> std::io::Result<()> {
         std::fs::File::open(parent)?.sync_all()?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn put_get_list_delete_and_create_if_absent() {
-        let dir = tempfile::tempdir().unwrap();
-        let bucket = Bucket::local("intake", dir.path().join("intake")).unwrap();
-        bucket
-            .put("t/d/a.arrows", Bytes::from_static(b"one"))
-            .await
-            .unwrap();
-        bucket
-            .put("t/d/b.arrows", Bytes::from_static(b"two"))
-            .await
-            .unwrap();
-        assert_eq!(bucket.get("t/d/a.arrows").await.unwrap().unwrap(), "one");
-        assert_eq!(bucket.get("t/d/missing").await.unwrap(), None);
-        let mut keys: Vec<_> = bucket
-            .list("t/")
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|o| o.key)
-            .collect();
-        keys.sort();
-        assert_eq!(keys, ["t/d/a.arrows", "t/d/b.arrows"]);
-        assert!(bucket.list("nothing/").await.unwrap().is_empty());
-
-        assert!(
-            bucket
-                .put_if_absent("lease", Bytes::from_static(b"x"))
-                .await
-                .unwrap()
-        );
-        assert!(
-            !bucket
-                .put_if_absent("lease", Bytes::from_static(b"y"))
-                .await
-                .unwrap()
-        );
-        assert_eq!(bucket.get("lease").await.unwrap().unwrap(), "x");
-
-        bucket.delete("t/d/a.arrows").await.unwrap();
-        bucket.delete("t/d/a.arrows").await.unwrap();
-        assert!(!bucket.exists("t/d/a.arrows").await.unwrap());
-    }
 }

@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::bucket::{Bucket, StorageError};
+use crate::s3::S3Settings;
 
 /// Where the three buckets live.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -13,6 +14,8 @@ pub enum StorageConfig {
         #[serde(default = "default_local_root")]
         root: PathBuf,
     },
+    /// Three buckets of an S3-compatible store; see [`S3Settings`].
+    S3(S3Settings),
 }
 
 impl Default for StorageConfig {
@@ -42,6 +45,11 @@ impl Buckets {
                 intake: Bucket::local("intake", root.join("intake"))?,
                 piper: Bucket::local("piper", root.join("piper"))?,
                 packer: Bucket::local("packer", root.join("packer"))?,
+            }),
+            StorageConfig::S3(settings) => Ok(Buckets {
+                intake: Bucket::s3("intake", &settings.intake_bucket, settings)?,
+                piper: Bucket::s3("piper", &settings.piper_bucket, settings)?,
+                packer: Bucket::s3("packer", &settings.packer_bucket, settings)?,
             }),
         }
     }

@@ -4,12 +4,16 @@
 //!
 //! It must not format keys itself (that is `bytefreezer-layout`) and must not know about Arrow.
 //! Invariant: `put` returns only once the object is durable; on a local folder that means the
-//! file and its directory were fsynced.
+//! file and its directory were fsynced, on S3 that the store acknowledged the write.
+//! Backends: a local folder, or any S3-compatible store (`kind = "s3"`), behind the same
+//! `Bucket` and one test suite.
 
 mod bucket;
 mod config;
 mod lease;
+mod s3;
 
 pub use bucket::{Bucket, ObjectInfo, StorageError};
 pub use config::{Buckets, StorageConfig};
 pub use lease::{Lease, LeaseKeeper};
+pub use s3::S3Settings;
