@@ -9,7 +9,7 @@ mod moto;
 
 use arrow::array::{ArrayRef, Int64Array, StringArray};
 use arrow::record_batch::RecordBatch;
-use bytefreezer_query::{QueryEngine, QueryError, QueryLimits};
+use bytefreezer_query::{QueryEngine, QueryError, QueryLimits, QueryOutput};
 use bytefreezer_storage::Bucket;
 use parquet::arrow::ArrowWriter;
 
@@ -38,6 +38,20 @@ fn write_hour(root: &Path, hour: u32, actions: &[&str]) {
     writer.close().unwrap();
 }
 
+/// `(action, n)` rows of a `SELECT action, COUNT(*) AS n ... GROUP BY action` answer.
+fn action_counts(output: &QueryOutput) -> Vec<(String, i64)> {
+    output
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap().to_owned(),
+                r["n"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
 fn engine() -> (tempfile::TempDir, QueryEngine) {
     let dir = tempfile::tempdir().unwrap();
     write_hour(dir.path(), 9, &["allow", "deny", "allow"]);
@@ -59,16 +73,7 @@ async fn group_by_counts_every_hour_and_where_on_hour_reads_one_folder() {
         )
         .await
         .unwrap();
-    let counts: Vec<(String, i64)> = output
-        .rows
-        .iter()
-        .map(|r| {
-            (
-                r["action"].as_str().unwrap().to_owned(),
-                r["n"].as_i64().unwrap(),
-            )
-        })
-        .collect();
+    let counts = action_counts(&output);
     assert_eq!(
         counts,
         [("allow".into(), 3), ("deny".into(), 3), ("drop".into(), 1)]
@@ -379,16 +384,7 @@ async fn queries_and_lists_parquet_in_s3() {
         )
         .await
         .unwrap();
-    let counts: Vec<(String, i64)> = output
-        .rows
-        .iter()
-        .map(|r| {
-            (
-                r["action"].as_str().unwrap().to_owned(),
-                r["n"].as_i64().unwrap(),
-            )
-        })
-        .collect();
+    let counts = action_counts(&output);
     assert_eq!(
         counts,
         [("allow".into(), 1), ("deny".into(), 2), ("drop".into(), 1)]

@@ -23,15 +23,17 @@ async function errorOf(response) {
   return new ApiError(response.status, message);
 }
 
-export async function call(method, path, body, { base = '', headers = {} } = {}) {
-  const init = { method, headers: { ...headers }, credentials: base ? 'omit' : 'same-origin' };
+/// `controlPlane: false` is for the data side (the query service, maybe on this same origin):
+/// no session cookie, no CSRF token, and its 401 says nothing about the dashboard session.
+export async function call(method, path, body, { base = '', headers = {}, controlPlane = true } = {}) {
+  const init = { method, headers: { ...headers }, credentials: controlPlane ? 'same-origin' : 'omit' };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
-  if (method !== 'GET' && csrfToken && !base) init.headers['X-CSRF-Token'] = csrfToken;
+  if (method !== 'GET' && csrfToken && controlPlane) init.headers['X-CSRF-Token'] = csrfToken;
   const response = await fetch(base + path, init);
-  if (response.status === 401 && !base && !path.startsWith('/api/v1/auth/')) {
+  if (response.status === 401 && controlPlane && !path.startsWith('/api/v1/auth/')) {
     window.dispatchEvent(new CustomEvent('bf-logged-out'));
   }
   if (!response.ok) throw await errorOf(response);

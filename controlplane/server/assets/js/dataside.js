@@ -2,7 +2,7 @@
 // from the browser: the control plane never sees data. The query service accepts a tenant's API
 // key, kept in this tab's sessionStorage only.
 
-import { api } from './api.js';
+import { api, ApiError, call } from './api.js';
 import { field, h, message } from './dom.js';
 
 const keyName = (tenant) => `bf-query-key:${tenant}`;
@@ -38,19 +38,11 @@ function storeKey(tenant, key) {
 
 export async function dataside(method, path, tenant, body) {
   const base = await queryEndpoint();
-  const key = storedKey(tenant);
-  const headers = { Authorization: `Bearer ${key}` };
-  const init = { method, headers };
-  if (body !== undefined) {
-    headers['Content-Type'] = 'application/json';
-    init.body = JSON.stringify(body);
-  }
-  const response = await fetch(`${base}${path}`, init);
-  const text = await response.text();
-  let parsed = null;
-  try { parsed = JSON.parse(text); } catch (_) { /* keep the text */ }
-  if (!response.ok) {
-    if (response.status === 401) {
+  const headers = { Authorization: `Bearer ${storedKey(tenant)}` };
+  try {
+    return await call(method, path, body, { base, headers, controlPlane: false });
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
       const stored = readStored(tenant);
       if (stored && Date.now() - stored.at > KEY_PROPAGATION_MS) {
         sessionStorage.removeItem(keyName(tenant));
@@ -58,9 +50,8 @@ export async function dataside(method, path, tenant, body) {
         throw new Error('the query service does not know this key yet; it learns new keys within seconds, try again');
       }
     }
-    throw new Error(parsed?.error || `${response.status} ${response.statusText}`);
+    throw error;
   }
-  return parsed;
 }
 
 /// Shows how to give this tab a key for `tenant`; calls `done()` once one is stored.
