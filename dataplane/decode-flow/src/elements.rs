@@ -20,7 +20,7 @@ pub(crate) struct TimeParts {
 }
 
 /// A time in `factor` µs units as µs; `None` past the range of timestamps (a corrupt value).
-fn micros(value: u64, factor: i64) -> Option<i64> {
+pub(crate) fn micros(value: u64, factor: i64) -> Option<i64> {
     i64::try_from(value).ok()?.checked_mul(factor)
 }
 
@@ -45,7 +45,7 @@ fn mac(value: &[u8]) -> Option<[u8; 6]> {
     <[u8; 6]>::try_from(value).ok()
 }
 
-fn ntp_micros(value: &[u8]) -> Option<i64> {
+pub(crate) fn ntp_micros(value: &[u8]) -> Option<i64> {
     if value.len() != 8 {
         return None;
     }
@@ -148,6 +148,41 @@ pub(crate) fn apply(
     }
 }
 
+/// What places a record's `sysUpTime` stamps in wall time: the exporter's boot time
+/// (`systemInitTimeMilliseconds`), else NetFlow v9's header (export time µs, uptime ms).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TimeBase {
+    pub system_init_ms: Option<i64>,
+    pub uptime_base: Option<(i64, u32)>,
+    pub export_micros: i64,
+}
+
+impl TimeBase {
+    /// Wall time in µs of an uptime stamp in ms; `None` when nothing places it or it overflows.
+    pub(crate) fn uptime_micros(&self, stamp: u32) -> Option<i64> {
+        match (self.system_init_ms, self.uptime_base) {
+            (Some(init), _) => {
+                let at = |offset: i64| init.checked_add(offset)?.checked_mul(1_000);
+                let micros = at(i64::from(stamp))?;
+                // An exporter replaying old packets (softflowd -r) sends flows that began
+                // before it did as a wrapped negative uptime; a flow cannot end a day after
+                // its own export.
+                if micros > self.export_micros.saturating_add(86_400_000_000) {
+                    at(i64::from(stamp as i32))
+                } else {
+                    Some(micros)
+                }
+            }
+            (None, Some((export_micros, uptime_ms))) => Some(crate::netflow_v5::uptime_to_micros(
+                export_micros,
+                uptime_ms,
+                stamp,
+            )),
+            (None, None) => None,
+        }
+    }
+}
+
 /// Sets the record's start and end from what the record stated, after all its fields are read.
 /// `uptime_base` is (export time in µs, exporter uptime in ms) for NetFlow v9's `sysUptime`.
 pub(crate) fn resolve_times(
@@ -156,28 +191,12 @@ pub(crate) fn resolve_times(
     uptime_base: Option<(i64, u32)>,
     export_micros: i64,
 ) {
-    let from_uptime =
-        |stamp: Option<u32>| -> Option<i64> {
-            let stamp = stamp?;
-            match (times.system_init_ms, uptime_base) {
-                (Some(init), _) => {
-                    let at = |offset: i64| init.checked_add(offset)?.checked_mul(1_000);
-                    let micros = at(i64::from(stamp))?;
-                    // An exporter replaying old packets (softflowd -r) sends flows that began
-                    // before it did as a wrapped negative uptime; a flow cannot end a day after
-                    // its own export.
-                    if micros > export_micros.saturating_add(86_400_000_000) {
-                        at(i64::from(stamp as i32))
-                    } else {
-                        Some(micros)
-                    }
-                }
-                (None, Some((export_micros, uptime_ms))) => Some(
-                    crate::netflow_v5::uptime_to_micros(export_micros, uptime_ms, stamp),
-                ),
-                (None, None) => None,
-            }
-        };
+    let base = TimeBase {
+        system_init_ms: times.system_init_ms,
+        uptime_base,
+        export_micros,
+    };
+    let from_uptime = |stamp: Option<u32>| base.uptime_micros(stamp?);
     record.flow_start_micros = times
         .start_micros
         .or_else(|| from_uptime(times.start_uptime_ms));

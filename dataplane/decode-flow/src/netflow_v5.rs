@@ -1,8 +1,8 @@
-use std::net::{IpAddr, Ipv4Addr};
+//! NetFlow v5's header; its fixed 48-byte records decode through `Plan::netflow_v5`.
 
 use crate::bytes::Cursor;
-use crate::record::FlowRecord;
 
+pub(crate) const HEADER_LEN: usize = 24;
 pub(crate) const RECORD_LEN: usize = 48;
 /// Cisco's format allows at most 30 records per datagram.
 pub(crate) const MAX_RECORDS: usize = 30;
@@ -42,50 +42,4 @@ pub(crate) fn header(cursor: &mut Cursor<'_>) -> Option<Header> {
 pub(crate) fn uptime_to_micros(export_micros: i64, sys_uptime_ms: u32, stamp_ms: u32) -> i64 {
     let age_ms = i64::from(sys_uptime_ms.wrapping_sub(stamp_ms) as i32);
     export_micros - age_ms * 1_000
-}
-
-/// Fills `record` from one 48-byte record.
-pub(crate) fn record(bytes: &[u8], header: &Header, record: &mut FlowRecord) -> Option<()> {
-    let mut c = Cursor::new(bytes);
-    let address = |c: &mut Cursor<'_>| c.u32().map(|a| IpAddr::V4(Ipv4Addr::from(a)));
-    record.src_addr = Some(address(&mut c)?);
-    record.dst_addr = Some(address(&mut c)?);
-    record.next_hop = Some(address(&mut c)?);
-    record.input_interface = Some(u32::from(c.u16()?));
-    record.output_interface = Some(u32::from(c.u16()?));
-    record.packets = Some(u64::from(c.u32()?));
-    record.bytes = Some(u64::from(c.u32()?));
-    let first = c.u32()?;
-    let last = c.u32()?;
-    record.flow_start_micros = Some(uptime_to_micros(
-        header.export_micros,
-        header.sys_uptime_ms,
-        first,
-    ));
-    record.flow_end_micros = Some(uptime_to_micros(
-        header.export_micros,
-        header.sys_uptime_ms,
-        last,
-    ));
-    record.src_port = Some(c.u16()?);
-    record.dst_port = Some(c.u16()?);
-    let _pad = c.u8()?;
-    record.tcp_flags = Some(u16::from(c.u8()?));
-    let protocol = c.u8()?;
-    record.ip_protocol = Some(protocol);
-    record.tos = Some(c.u8()?);
-    record.src_as = Some(u32::from(c.u16()?));
-    record.dst_as = Some(u32::from(c.u16()?));
-    record.src_prefix_len = Some(c.u8()?);
-    record.dst_prefix_len = Some(c.u8()?);
-    if protocol == 1 {
-        // ICMP type and code travel in the destination port.
-        let port = record.dst_port.unwrap_or(0);
-        record.icmp_type = Some((port >> 8) as u8);
-        record.icmp_code = Some((port & 0xff) as u8);
-    }
-    record.sequence = Some(u64::from(header.sequence));
-    record.observation_domain = Some(u32::from(header.engine));
-    record.sampling_rate = header.sampling_rate;
-    Some(())
 }

@@ -1,14 +1,17 @@
+//! One flow record as the protocols describe it, and the flow schema's columns it becomes.
+
 use std::fmt::Write;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, StringBuilder, TimestampMicrosecondBuilder, UInt8Builder, UInt16Builder,
-    UInt32Builder, UInt64Builder,
-};
+use arrow::array::ArrayRef;
+use arrow::datatypes::{TimestampMicrosecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use bytefreezer_schema::flow_schema;
+
+use crate::columns::{Column, TextColumn, Zeros};
+use crate::text::{extra_key, push_hex, push_ipv4, push_ipv6, push_mac};
 
 /// One flow as the protocols describe it, before it becomes a row. Reused between records so
 /// decoding allocates nothing per record but the text of unnamed fields.
@@ -45,7 +48,7 @@ pub(crate) struct FlowRecord {
     /// sFlow interface counters, on rows of record type `counters`.
     pub counters: Option<InterfaceCounters>,
     /// `"<pen>:<ie>":"<hex>"` pairs, already JSON-escaped, without the braces.
-    pub extra: String,
+    pub extra: Vec<u8>,
 }
 
 impl FlowRecord {
@@ -60,13 +63,11 @@ impl FlowRecord {
 
     pub(crate) fn add_extra(&mut self, enterprise: u32, element: u16, value: &[u8]) {
         if !self.extra.is_empty() {
-            self.extra.push(',');
+            self.extra.push(b',');
         }
-        let _ = write!(self.extra, "\"{enterprise}:{element}\":\"");
-        for byte in value {
-            let _ = write!(self.extra, "{byte:02x}");
-        }
-        self.extra.push('"');
+        extra_key(&mut self.extra, enterprise, element);
+        push_hex(&mut self.extra, value);
+        self.extra.push(b'"');
     }
 }
 
@@ -92,158 +93,145 @@ pub(crate) struct RecordContext<'a> {
     pub protocol: &'a str,
 }
 
+/// The flow schema's columns, in schema order, appended row by row ([`FlowBuilders::append`])
+/// or a data set at a time (`crate::plan`).
 pub(crate) struct FlowBuilders {
-    receive_time: TimestampMicrosecondBuilder,
-    event_time: TimestampMicrosecondBuilder,
-    flow_start: TimestampMicrosecondBuilder,
-    flow_end: TimestampMicrosecondBuilder,
-    exporter_address: StringBuilder,
-    flow_protocol: StringBuilder,
-    sequence: UInt64Builder,
-    observation_domain: UInt32Builder,
-    sampling_rate: UInt32Builder,
-    src_addr: StringBuilder,
-    dst_addr: StringBuilder,
-    src_port: UInt16Builder,
-    dst_port: UInt16Builder,
-    ip_protocol: UInt8Builder,
-    tcp_flags: UInt16Builder,
-    tos: UInt8Builder,
-    bytes: UInt64Builder,
-    packets: UInt64Builder,
-    bytes_scaled: UInt64Builder,
-    packets_scaled: UInt64Builder,
-    input_interface: UInt32Builder,
-    output_interface: UInt32Builder,
-    src_as: UInt32Builder,
-    dst_as: UInt32Builder,
-    src_prefix_len: UInt8Builder,
-    dst_prefix_len: UInt8Builder,
-    next_hop: StringBuilder,
-    src_vlan: UInt16Builder,
-    dst_vlan: UInt16Builder,
-    src_mac: StringBuilder,
-    dst_mac: StringBuilder,
-    direction: UInt8Builder,
-    icmp_type: UInt8Builder,
-    icmp_code: UInt8Builder,
-    record_type: StringBuilder,
-    if_speed: UInt64Builder,
-    if_in_octets: UInt64Builder,
-    if_out_octets: UInt64Builder,
-    if_in_packets: UInt64Builder,
-    if_out_packets: UInt64Builder,
-    if_in_errors: UInt64Builder,
-    if_out_errors: UInt64Builder,
-    if_in_discards: UInt64Builder,
-    if_out_discards: UInt64Builder,
-    extra_fields: StringBuilder,
+    pub receive_time: Column<TimestampMicrosecondType>,
+    pub event_time: Column<TimestampMicrosecondType>,
+    pub flow_start: Column<TimestampMicrosecondType>,
+    pub flow_end: Column<TimestampMicrosecondType>,
+    pub exporter_address: TextColumn,
+    pub flow_protocol: TextColumn,
+    pub sequence: Column<UInt64Type>,
+    pub observation_domain: Column<UInt32Type>,
+    pub sampling_rate: Column<UInt32Type>,
+    pub src_addr: TextColumn,
+    pub dst_addr: TextColumn,
+    pub src_port: Column<UInt16Type>,
+    pub dst_port: Column<UInt16Type>,
+    pub ip_protocol: Column<UInt8Type>,
+    pub tcp_flags: Column<UInt16Type>,
+    pub tos: Column<UInt8Type>,
+    pub bytes: Column<UInt64Type>,
+    pub packets: Column<UInt64Type>,
+    pub bytes_scaled: Column<UInt64Type>,
+    pub packets_scaled: Column<UInt64Type>,
+    pub input_interface: Column<UInt32Type>,
+    pub output_interface: Column<UInt32Type>,
+    pub src_as: Column<UInt32Type>,
+    pub dst_as: Column<UInt32Type>,
+    pub src_prefix_len: Column<UInt8Type>,
+    pub dst_prefix_len: Column<UInt8Type>,
+    pub next_hop: TextColumn,
+    pub src_vlan: Column<UInt16Type>,
+    pub dst_vlan: Column<UInt16Type>,
+    pub src_mac: TextColumn,
+    pub dst_mac: TextColumn,
+    pub direction: Column<UInt8Type>,
+    pub icmp_type: Column<UInt8Type>,
+    pub icmp_code: Column<UInt8Type>,
+    pub record_type: TextColumn,
+    pub if_speed: Column<UInt64Type>,
+    pub if_in_octets: Column<UInt64Type>,
+    pub if_out_octets: Column<UInt64Type>,
+    pub if_in_packets: Column<UInt64Type>,
+    pub if_out_packets: Column<UInt64Type>,
+    pub if_in_errors: Column<UInt64Type>,
+    pub if_out_errors: Column<UInt64Type>,
+    pub if_in_discards: Column<UInt64Type>,
+    pub if_out_discards: Column<UInt64Type>,
+    pub extra_fields: TextColumn,
     rows: usize,
-    // Reused so formatting addresses does not allocate per record.
-    text: String,
-    exporter_cache: (Option<IpAddr>, String),
+    /// The exporter whose text `exporter_text` holds: one exporter per datagram, so its text
+    /// is formatted once, not per record.
+    exporter: Option<IpAddr>,
+    exporter_text: String,
 }
 
-/// Dotted-quad text without `core::fmt`, which is most of a record's cost otherwise.
-fn push_ipv4(text: &mut String, octets: [u8; 4]) {
-    for (i, octet) in octets.into_iter().enumerate() {
-        if i > 0 {
-            text.push('.');
-        }
-        if octet >= 100 {
-            text.push(char::from(b'0' + octet / 100));
-        }
-        if octet >= 10 {
-            text.push(char::from(b'0' + octet / 10 % 10));
-        }
-        text.push(char::from(b'0' + octet % 10));
+/// The value `bytes_scaled`/`packets_scaled` hold: multiplied by a sampling rate above 1.
+pub(crate) fn scaled(value: u64, rate: Option<u32>) -> u64 {
+    match rate {
+        Some(rate) if rate > 1 => value.saturating_mul(u64::from(rate)),
+        _ => value,
     }
 }
 
-fn append_address(builder: &mut StringBuilder, text: &mut String, address: Option<IpAddr>) {
+fn push_address(column: &mut TextColumn, address: Option<IpAddr>) {
     match address {
         Some(IpAddr::V4(address)) => {
-            text.clear();
-            push_ipv4(text, address.octets());
-            builder.append_value(text.as_str());
+            push_ipv4(column.bytes_mut(), address.octets());
+            column.end_value();
         }
-        Some(address) => {
-            text.clear();
-            let _ = write!(text, "{address}");
-            builder.append_value(text.as_str());
+        Some(IpAddr::V6(address)) => {
+            push_ipv6(column.bytes_mut(), address.octets());
+            column.end_value();
         }
-        None => builder.append_null(),
+        None => column.push_nulls(1),
     }
 }
 
-fn append_mac(builder: &mut StringBuilder, text: &mut String, mac: Option<[u8; 6]>) {
+fn push_mac_option(column: &mut TextColumn, mac: Option<[u8; 6]>) {
     match mac {
-        Some(m) => {
-            text.clear();
-            let _ = write!(
-                text,
-                "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-                m[0], m[1], m[2], m[3], m[4], m[5]
-            );
-            builder.append_value(text.as_str());
+        Some(mac) => {
+            push_mac(column.bytes_mut(), mac);
+            column.end_value();
         }
-        None => builder.append_null(),
+        None => column.push_nulls(1),
     }
 }
 
 impl FlowBuilders {
     pub(crate) fn with_capacity(rows: usize) -> Self {
-        let timestamp = || TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC");
-        let text = |bytes: usize| StringBuilder::with_capacity(rows, rows * bytes);
+        let text = |bytes: usize| TextColumn::with_capacity(rows, bytes);
         FlowBuilders {
-            receive_time: timestamp(),
-            event_time: timestamp(),
-            flow_start: timestamp(),
-            flow_end: timestamp(),
+            receive_time: Column::with_capacity(rows),
+            event_time: Column::with_capacity(rows),
+            flow_start: Column::with_capacity(rows),
+            flow_end: Column::with_capacity(rows),
             exporter_address: text(12),
-            flow_protocol: text(8),
-            sequence: UInt64Builder::with_capacity(rows),
-            observation_domain: UInt32Builder::with_capacity(rows),
-            sampling_rate: UInt32Builder::with_capacity(rows),
-            src_addr: text(12),
-            dst_addr: text(12),
-            src_port: UInt16Builder::with_capacity(rows),
-            dst_port: UInt16Builder::with_capacity(rows),
-            ip_protocol: UInt8Builder::with_capacity(rows),
-            tcp_flags: UInt16Builder::with_capacity(rows),
-            tos: UInt8Builder::with_capacity(rows),
-            bytes: UInt64Builder::with_capacity(rows),
-            packets: UInt64Builder::with_capacity(rows),
-            bytes_scaled: UInt64Builder::with_capacity(rows),
-            packets_scaled: UInt64Builder::with_capacity(rows),
-            input_interface: UInt32Builder::with_capacity(rows),
-            output_interface: UInt32Builder::with_capacity(rows),
-            src_as: UInt32Builder::with_capacity(rows),
-            dst_as: UInt32Builder::with_capacity(rows),
-            src_prefix_len: UInt8Builder::with_capacity(rows),
-            dst_prefix_len: UInt8Builder::with_capacity(rows),
-            next_hop: text(8),
-            src_vlan: UInt16Builder::with_capacity(rows),
-            dst_vlan: UInt16Builder::with_capacity(rows),
-            src_mac: text(4),
-            dst_mac: text(4),
-            direction: UInt8Builder::with_capacity(rows),
-            icmp_type: UInt8Builder::with_capacity(rows),
-            icmp_code: UInt8Builder::with_capacity(rows),
+            flow_protocol: text(10),
+            sequence: Column::with_capacity(rows),
+            observation_domain: Column::with_capacity(rows),
+            sampling_rate: Column::with_capacity(rows),
+            src_addr: text(13),
+            dst_addr: text(13),
+            src_port: Column::with_capacity(rows),
+            dst_port: Column::with_capacity(rows),
+            ip_protocol: Column::with_capacity(rows),
+            tcp_flags: Column::with_capacity(rows),
+            tos: Column::with_capacity(rows),
+            bytes: Column::with_capacity(rows),
+            packets: Column::with_capacity(rows),
+            bytes_scaled: Column::with_capacity(rows),
+            packets_scaled: Column::with_capacity(rows),
+            input_interface: Column::with_capacity(rows),
+            output_interface: Column::with_capacity(rows),
+            src_as: Column::with_capacity(rows),
+            dst_as: Column::with_capacity(rows),
+            src_prefix_len: Column::with_capacity(rows),
+            dst_prefix_len: Column::with_capacity(rows),
+            next_hop: text(11),
+            src_vlan: Column::with_capacity(rows),
+            dst_vlan: Column::with_capacity(rows),
+            src_mac: text(0),
+            dst_mac: text(0),
+            direction: Column::with_capacity(rows),
+            icmp_type: Column::with_capacity(rows),
+            icmp_code: Column::with_capacity(rows),
             record_type: text(4),
-            if_speed: UInt64Builder::with_capacity(rows),
-            if_in_octets: UInt64Builder::with_capacity(rows),
-            if_out_octets: UInt64Builder::with_capacity(rows),
-            if_in_packets: UInt64Builder::with_capacity(rows),
-            if_out_packets: UInt64Builder::with_capacity(rows),
-            if_in_errors: UInt64Builder::with_capacity(rows),
-            if_out_errors: UInt64Builder::with_capacity(rows),
-            if_in_discards: UInt64Builder::with_capacity(rows),
-            if_out_discards: UInt64Builder::with_capacity(rows),
-            extra_fields: text(2),
+            if_speed: Column::with_capacity(rows),
+            if_in_octets: Column::with_capacity(rows),
+            if_out_octets: Column::with_capacity(rows),
+            if_in_packets: Column::with_capacity(rows),
+            if_out_packets: Column::with_capacity(rows),
+            if_in_errors: Column::with_capacity(rows),
+            if_out_errors: Column::with_capacity(rows),
+            if_in_discards: Column::with_capacity(rows),
+            if_out_discards: Column::with_capacity(rows),
+            extra_fields: text(0),
             rows: 0,
-            text: String::with_capacity(46),
-            exporter_cache: (None, String::new()),
+            exporter: None,
+            exporter_text: String::new(),
         }
     }
 
@@ -251,165 +239,201 @@ impl FlowBuilders {
         self.rows
     }
 
+    /// Counts `n` rows appended a column at a time; every column must have grown by `n`.
+    pub(crate) fn add_rows(&mut self, n: usize) {
+        self.rows += n;
+        debug_assert_eq!(self.sequence.len(), self.rows);
+        debug_assert_eq!(self.src_addr.len(), self.rows);
+        debug_assert_eq!(self.flow_end.len(), self.rows);
+        debug_assert_eq!(self.icmp_code.len(), self.rows);
+        debug_assert_eq!(self.extra_fields.len(), self.rows);
+        debug_assert_eq!(self.if_out_discards.len(), self.rows);
+    }
+
+    /// Formats the exporter's address once per change of exporter; false for none.
+    fn set_exporter(&mut self, exporter: Option<IpAddr>) -> bool {
+        if self.exporter != exporter {
+            self.exporter_text.clear();
+            if let Some(exporter) = exporter {
+                let _ = write!(self.exporter_text, "{exporter}");
+            }
+            self.exporter = exporter;
+        }
+        exporter.is_some()
+    }
+
+    /// Appends, for `n` rows, the columns every row of a data set shares: `receive_time`,
+    /// `exporter_address`, `flow_protocol`, `sequence`, `observation_domain`,
+    /// `sampling_rate`, `record_type` (`flow`) and the sFlow interface counters (null).
+    pub(crate) fn push_shared(
+        &mut self,
+        context: &RecordContext<'_>,
+        sequence: Option<u64>,
+        observation_domain: Option<u32>,
+        sampling_rate: Option<u32>,
+        n: usize,
+    ) {
+        self.receive_time
+            .push_repeat(Some(context.receive_time_micros), n);
+        if self.set_exporter(context.exporter) {
+            self.exporter_address
+                .push_repeat(Some(self.exporter_text.as_str()), n);
+        } else {
+            self.exporter_address.push_nulls(n);
+        }
+        self.flow_protocol.push_repeat(Some(context.protocol), n);
+        self.sequence.push_repeat(sequence, n);
+        self.observation_domain.push_repeat(observation_domain, n);
+        self.sampling_rate.push_repeat(sampling_rate, n);
+        self.record_type.push_repeat(Some("flow"), n);
+        for column in [
+            &mut self.if_speed,
+            &mut self.if_in_octets,
+            &mut self.if_out_octets,
+            &mut self.if_in_packets,
+            &mut self.if_out_packets,
+            &mut self.if_in_errors,
+            &mut self.if_out_errors,
+            &mut self.if_in_discards,
+            &mut self.if_out_discards,
+        ] {
+            column.push_nulls(n);
+        }
+    }
+
+    /// Appends one row.
     pub(crate) fn append(&mut self, context: &RecordContext<'_>, record: &FlowRecord) {
-        let scale = |value: Option<u64>| match (value, record.sampling_rate) {
-            (Some(value), Some(rate)) if rate > 1 => Some(value.saturating_mul(u64::from(rate))),
-            (value, _) => value,
-        };
-        self.receive_time.append_value(context.receive_time_micros);
-        self.event_time.append_value(
+        let scale = |value: Option<u64>| value.map(|value| scaled(value, record.sampling_rate));
+        self.receive_time.push(context.receive_time_micros);
+        self.event_time.push(
             record
                 .flow_end_micros
                 .unwrap_or(context.receive_time_micros),
         );
-        self.flow_start.append_option(record.flow_start_micros);
-        self.flow_end.append_option(record.flow_end_micros);
-        // One exporter per datagram: its text is formatted once, not per record.
-        if self.exporter_cache.0 != context.exporter {
-            self.exporter_cache.1.clear();
-            if let Some(exporter) = context.exporter {
-                let _ = write!(self.exporter_cache.1, "{exporter}");
-            }
-            self.exporter_cache.0 = context.exporter;
+        self.flow_start.push_option(record.flow_start_micros);
+        self.flow_end.push_option(record.flow_end_micros);
+        if self.set_exporter(context.exporter) {
+            self.exporter_address.push_str(&self.exporter_text);
+        } else {
+            self.exporter_address.push_nulls(1);
         }
-        match context.exporter {
-            Some(_) => self.exporter_address.append_value(&self.exporter_cache.1),
-            None => self.exporter_address.append_null(),
-        }
-        self.flow_protocol.append_value(context.protocol);
-        self.sequence.append_option(record.sequence);
+        self.flow_protocol.push_str(context.protocol);
+        self.sequence.push_option(record.sequence);
         self.observation_domain
-            .append_option(record.observation_domain);
-        self.sampling_rate.append_option(record.sampling_rate);
-        append_address(&mut self.src_addr, &mut self.text, record.src_addr);
-        append_address(&mut self.dst_addr, &mut self.text, record.dst_addr);
-        self.src_port.append_option(record.src_port);
-        self.dst_port.append_option(record.dst_port);
-        self.ip_protocol.append_option(record.ip_protocol);
-        self.tcp_flags.append_option(record.tcp_flags);
-        self.tos.append_option(record.tos);
-        self.bytes.append_option(record.bytes);
-        self.packets.append_option(record.packets);
-        self.bytes_scaled.append_option(scale(record.bytes));
-        self.packets_scaled.append_option(scale(record.packets));
-        self.input_interface.append_option(record.input_interface);
-        self.output_interface.append_option(record.output_interface);
-        self.src_as.append_option(record.src_as);
-        self.dst_as.append_option(record.dst_as);
-        self.src_prefix_len.append_option(record.src_prefix_len);
-        self.dst_prefix_len.append_option(record.dst_prefix_len);
-        append_address(&mut self.next_hop, &mut self.text, record.next_hop);
-        self.src_vlan.append_option(record.src_vlan);
-        self.dst_vlan.append_option(record.dst_vlan);
-        append_mac(&mut self.src_mac, &mut self.text, record.src_mac);
-        append_mac(&mut self.dst_mac, &mut self.text, record.dst_mac);
-        self.direction.append_option(record.direction);
-        self.icmp_type.append_option(record.icmp_type);
-        self.icmp_code.append_option(record.icmp_code);
-        self.record_type.append_value(if record.counters.is_some() {
+            .push_option(record.observation_domain);
+        self.sampling_rate.push_option(record.sampling_rate);
+        push_address(&mut self.src_addr, record.src_addr);
+        push_address(&mut self.dst_addr, record.dst_addr);
+        self.src_port.push_option(record.src_port);
+        self.dst_port.push_option(record.dst_port);
+        self.ip_protocol.push_option(record.ip_protocol);
+        self.tcp_flags.push_option(record.tcp_flags);
+        self.tos.push_option(record.tos);
+        self.bytes.push_option(record.bytes);
+        self.packets.push_option(record.packets);
+        self.bytes_scaled.push_option(scale(record.bytes));
+        self.packets_scaled.push_option(scale(record.packets));
+        self.input_interface.push_option(record.input_interface);
+        self.output_interface.push_option(record.output_interface);
+        self.src_as.push_option(record.src_as);
+        self.dst_as.push_option(record.dst_as);
+        self.src_prefix_len.push_option(record.src_prefix_len);
+        self.dst_prefix_len.push_option(record.dst_prefix_len);
+        push_address(&mut self.next_hop, record.next_hop);
+        self.src_vlan.push_option(record.src_vlan);
+        self.dst_vlan.push_option(record.dst_vlan);
+        push_mac_option(&mut self.src_mac, record.src_mac);
+        push_mac_option(&mut self.dst_mac, record.dst_mac);
+        self.direction.push_option(record.direction);
+        self.icmp_type.push_option(record.icmp_type);
+        self.icmp_code.push_option(record.icmp_code);
+        self.record_type.push_str(if record.counters.is_some() {
             "counters"
         } else {
             "flow"
         });
         let counters = record.counters;
-        self.if_speed.append_option(counters.map(|c| c.speed));
-        self.if_in_octets
-            .append_option(counters.map(|c| c.in_octets));
+        self.if_speed.push_option(counters.map(|c| c.speed));
+        self.if_in_octets.push_option(counters.map(|c| c.in_octets));
         self.if_out_octets
-            .append_option(counters.map(|c| c.out_octets));
+            .push_option(counters.map(|c| c.out_octets));
         self.if_in_packets
-            .append_option(counters.map(|c| c.in_packets));
+            .push_option(counters.map(|c| c.in_packets));
         self.if_out_packets
-            .append_option(counters.map(|c| c.out_packets));
-        self.if_in_errors
-            .append_option(counters.map(|c| c.in_errors));
+            .push_option(counters.map(|c| c.out_packets));
+        self.if_in_errors.push_option(counters.map(|c| c.in_errors));
         self.if_out_errors
-            .append_option(counters.map(|c| c.out_errors));
+            .push_option(counters.map(|c| c.out_errors));
         self.if_in_discards
-            .append_option(counters.map(|c| c.in_discards));
+            .push_option(counters.map(|c| c.in_discards));
         self.if_out_discards
-            .append_option(counters.map(|c| c.out_discards));
+            .push_option(counters.map(|c| c.out_discards));
         if record.extra.is_empty() {
-            self.extra_fields.append_null();
+            self.extra_fields.push_nulls(1);
         } else {
-            self.text.clear();
-            self.text.push('{');
-            self.text.push_str(&record.extra);
-            self.text.push('}');
-            self.extra_fields.append_value(self.text.as_str());
+            let bytes = self.extra_fields.bytes_mut();
+            bytes.push(b'{');
+            bytes.extend_from_slice(&record.extra);
+            bytes.push(b'}');
+            self.extra_fields.end_value();
         }
         self.rows += 1;
     }
 
     pub(crate) fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
         self.rows = 0;
+        let mut zeros = Zeros::default();
+        let zeros = &mut zeros;
+        let time = |column: &mut Column<TimestampMicrosecondType>, zeros: &mut Zeros| -> ArrayRef {
+            Arc::new(column.finish(zeros).with_timezone("UTC"))
+        };
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(self.receive_time.finish()),
-            Arc::new(self.event_time.finish()),
-            Arc::new(self.flow_start.finish()),
-            Arc::new(self.flow_end.finish()),
-            Arc::new(self.exporter_address.finish()),
-            Arc::new(self.flow_protocol.finish()),
-            Arc::new(self.sequence.finish()),
-            Arc::new(self.observation_domain.finish()),
-            Arc::new(self.sampling_rate.finish()),
-            Arc::new(self.src_addr.finish()),
-            Arc::new(self.dst_addr.finish()),
-            Arc::new(self.src_port.finish()),
-            Arc::new(self.dst_port.finish()),
-            Arc::new(self.ip_protocol.finish()),
-            Arc::new(self.tcp_flags.finish()),
-            Arc::new(self.tos.finish()),
-            Arc::new(self.bytes.finish()),
-            Arc::new(self.packets.finish()),
-            Arc::new(self.bytes_scaled.finish()),
-            Arc::new(self.packets_scaled.finish()),
-            Arc::new(self.input_interface.finish()),
-            Arc::new(self.output_interface.finish()),
-            Arc::new(self.src_as.finish()),
-            Arc::new(self.dst_as.finish()),
-            Arc::new(self.src_prefix_len.finish()),
-            Arc::new(self.dst_prefix_len.finish()),
-            Arc::new(self.next_hop.finish()),
-            Arc::new(self.src_vlan.finish()),
-            Arc::new(self.dst_vlan.finish()),
-            Arc::new(self.src_mac.finish()),
-            Arc::new(self.dst_mac.finish()),
-            Arc::new(self.direction.finish()),
-            Arc::new(self.icmp_type.finish()),
-            Arc::new(self.icmp_code.finish()),
-            Arc::new(self.record_type.finish()),
-            Arc::new(self.if_speed.finish()),
-            Arc::new(self.if_in_octets.finish()),
-            Arc::new(self.if_out_octets.finish()),
-            Arc::new(self.if_in_packets.finish()),
-            Arc::new(self.if_out_packets.finish()),
-            Arc::new(self.if_in_errors.finish()),
-            Arc::new(self.if_out_errors.finish()),
-            Arc::new(self.if_in_discards.finish()),
-            Arc::new(self.if_out_discards.finish()),
-            Arc::new(self.extra_fields.finish()),
+            time(&mut self.receive_time, zeros),
+            time(&mut self.event_time, zeros),
+            time(&mut self.flow_start, zeros),
+            time(&mut self.flow_end, zeros),
+            Arc::new(self.exporter_address.finish()?),
+            Arc::new(self.flow_protocol.finish()?),
+            Arc::new(self.sequence.finish(zeros)),
+            Arc::new(self.observation_domain.finish(zeros)),
+            Arc::new(self.sampling_rate.finish(zeros)),
+            Arc::new(self.src_addr.finish()?),
+            Arc::new(self.dst_addr.finish()?),
+            Arc::new(self.src_port.finish(zeros)),
+            Arc::new(self.dst_port.finish(zeros)),
+            Arc::new(self.ip_protocol.finish(zeros)),
+            Arc::new(self.tcp_flags.finish(zeros)),
+            Arc::new(self.tos.finish(zeros)),
+            Arc::new(self.bytes.finish(zeros)),
+            Arc::new(self.packets.finish(zeros)),
+            Arc::new(self.bytes_scaled.finish(zeros)),
+            Arc::new(self.packets_scaled.finish(zeros)),
+            Arc::new(self.input_interface.finish(zeros)),
+            Arc::new(self.output_interface.finish(zeros)),
+            Arc::new(self.src_as.finish(zeros)),
+            Arc::new(self.dst_as.finish(zeros)),
+            Arc::new(self.src_prefix_len.finish(zeros)),
+            Arc::new(self.dst_prefix_len.finish(zeros)),
+            Arc::new(self.next_hop.finish()?),
+            Arc::new(self.src_vlan.finish(zeros)),
+            Arc::new(self.dst_vlan.finish(zeros)),
+            Arc::new(self.src_mac.finish()?),
+            Arc::new(self.dst_mac.finish()?),
+            Arc::new(self.direction.finish(zeros)),
+            Arc::new(self.icmp_type.finish(zeros)),
+            Arc::new(self.icmp_code.finish(zeros)),
+            Arc::new(self.record_type.finish()?),
+            Arc::new(self.if_speed.finish(zeros)),
+            Arc::new(self.if_in_octets.finish(zeros)),
+            Arc::new(self.if_out_octets.finish(zeros)),
+            Arc::new(self.if_in_packets.finish(zeros)),
+            Arc::new(self.if_out_packets.finish(zeros)),
+            Arc::new(self.if_in_errors.finish(zeros)),
+            Arc::new(self.if_out_errors.finish(zeros)),
+            Arc::new(self.if_in_discards.finish(zeros)),
+            Arc::new(self.if_out_discards.finish(zeros)),
+            Arc::new(self.extra_fields.finish()?),
         ];
         RecordBatch::try_new(flow_schema(), columns)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ipv4_text_matches_the_standard_formatting() {
-        for octets in [
-            [0, 0, 0, 0],
-            [10, 0, 0, 1],
-            [255, 255, 255, 255],
-            [192, 168, 100, 9],
-            [1, 20, 199, 250],
-        ] {
-            let mut text = String::new();
-            push_ipv4(&mut text, octets);
-            assert_eq!(text, std::net::Ipv4Addr::from(octets).to_string());
-        }
     }
 }

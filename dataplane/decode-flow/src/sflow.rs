@@ -6,6 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::bytes::Cursor;
+use crate::metrics::Malformed;
 use crate::packet;
 use crate::record::{FlowBuilders, FlowRecord, InterfaceCounters, RecordContext};
 
@@ -58,9 +59,9 @@ pub(crate) fn decode(
     sender: Option<IpAddr>,
     builders: &mut FlowBuilders,
     record: &mut FlowRecord,
-) -> Result<SflowOutcome, String> {
+) -> Result<SflowOutcome, Malformed> {
     let mut cursor = Cursor::new(datagram);
-    let truncated = || "sFlow datagram header truncated".to_owned();
+    let truncated = || Malformed::truncated("sFlow datagram header truncated");
     let _version = cursor.u32().ok_or_else(truncated)?;
     let agent = address(&mut cursor).ok_or_else(truncated)?;
     let _sub_agent = cursor.u32().ok_or_else(truncated)?;
@@ -68,7 +69,9 @@ pub(crate) fn decode(
     let _uptime = cursor.u32().ok_or_else(truncated)?;
     let samples = cursor.u32().ok_or_else(truncated)?;
     if samples > MAX_SAMPLES {
-        return Err(format!("sFlow datagram announces {samples} samples"));
+        return Err(Malformed::bad_length(format!(
+            "sFlow datagram announces {samples} samples"
+        )));
     }
     let context = RecordContext {
         receive_time_micros,
@@ -80,10 +83,14 @@ pub(crate) fn decode(
         let format = cursor.u32();
         let length = cursor.u32().map(|l| l as usize);
         let (Some(format), Some(length)) = (format, length) else {
-            return Err(format!("sFlow sample {index} header truncated"));
+            return Err(Malformed::truncated(format!(
+                "sFlow sample {index} header truncated"
+            )));
         };
         let body = cursor.take(length).ok_or_else(|| {
-            format!("sFlow sample {index} of {length} bytes runs past the datagram")
+            Malformed::bad_length(format!(
+                "sFlow sample {index} of {length} bytes runs past the datagram"
+            ))
         })?;
         match format {
             1 | 3 => {
@@ -110,9 +117,9 @@ fn flow_sample(
     context: &RecordContext<'_>,
     builders: &mut FlowBuilders,
     record: &mut FlowRecord,
-) -> Result<(), String> {
+) -> Result<(), Malformed> {
     let mut c = Cursor::new(body);
-    let truncated = || "sFlow flow sample truncated".to_owned();
+    let truncated = || Malformed::truncated("sFlow flow sample truncated");
     let source_index = sample_source(&mut c, expanded).ok_or_else(truncated)?;
     let sampling_rate = c.u32().ok_or_else(truncated)?;
     let _pool = c.u32().ok_or_else(truncated)?;
@@ -130,7 +137,9 @@ fn flow_sample(
     };
     let records = c.u32().ok_or_else(truncated)?;
     if records > MAX_RECORDS {
-        return Err(format!("sFlow flow sample announces {records} records"));
+        return Err(Malformed::bad_length(format!(
+            "sFlow flow sample announces {records} records"
+        )));
     }
     record.clear();
     record.sequence = Some(u64::from(sequence));
@@ -159,13 +168,15 @@ fn counter_sample(
     context: &RecordContext<'_>,
     builders: &mut FlowBuilders,
     record: &mut FlowRecord,
-) -> Result<bool, String> {
+) -> Result<bool, Malformed> {
     let mut c = Cursor::new(body);
-    let truncated = || "sFlow counter sample truncated".to_owned();
+    let truncated = || Malformed::truncated("sFlow counter sample truncated");
     let source_index = sample_source(&mut c, expanded).ok_or_else(truncated)?;
     let records = c.u32().ok_or_else(truncated)?;
     if records > MAX_RECORDS {
-        return Err(format!("sFlow counter sample announces {records} records"));
+        return Err(Malformed::bad_length(format!(
+            "sFlow counter sample announces {records} records"
+        )));
     }
     record.clear();
     for _ in 0..records {

@@ -1,5 +1,9 @@
+//! Templates per (exporter, observation domain, template id), bounded.
+
 use std::collections::HashMap;
 use std::net::IpAddr;
+
+use crate::plan::Plan;
 
 /// Templates are scoped per exporter and observation domain (NetFlow v9 source id), as RFC 3954
 /// and RFC 7011 require: two routers may use the same template id for different layouts.
@@ -27,6 +31,9 @@ pub(crate) struct Template {
     pub options: bool,
     /// The fewest bytes one record can take (a variable-length field takes at least one).
     pub min_record_len: usize,
+    /// How flow records of this template decode a column at a time; `None` for options
+    /// templates and layouts only the row path handles.
+    pub plan: Option<Plan>,
 }
 
 impl Template {
@@ -41,10 +48,16 @@ impl Template {
                 }
             })
             .sum();
+        let plan = if options {
+            None
+        } else {
+            Plan::compile(&fields)
+        };
         Template {
             fields,
             options,
             min_record_len,
+            plan,
         }
     }
 }
@@ -60,6 +73,8 @@ pub(crate) struct Templates {
 pub(crate) enum Stored {
     New,
     Replaced,
+    /// The same template again (an exporter's periodic refresh): nothing changed.
+    Unchanged,
     Refused,
 }
 
@@ -84,35 +99,52 @@ impl Templates {
         max_total: usize,
     ) -> Stored {
         if let Some(existing) = self.by_key.get_mut(&key) {
+            if existing.options == template.options && existing.fields == template.fields {
+                return Stored::Unchanged;
+            }
             *existing = template;
             return Stored::Replaced;
         }
-        let count = self.per_exporter.entry(key.exporter).or_default();
-        if *count >= max_per_exporter || self.by_key.len() >= max_total {
+        // Looked up before an entry is made, so refused exporters leave nothing behind.
+        let count = self.per_exporter.get(&key.exporter).copied().unwrap_or(0);
+        if count >= max_per_exporter || self.by_key.len() >= max_total {
             return Stored::Refused;
         }
-        *count += 1;
+        self.per_exporter.insert(key.exporter, count + 1);
         self.by_key.insert(key, template);
         Stored::New
     }
 
     /// Withdraws one template, or with `template_id` None every template of the domain (IPFIX
-    /// all-templates withdrawal).
+    /// all-templates withdrawal); returns how many it removed.
     pub(crate) fn withdraw(
         &mut self,
         exporter: Option<IpAddr>,
         domain: u32,
         template_id: Option<u16>,
-    ) {
-        let before = self.by_key.len();
-        self.by_key.retain(|key, _| {
-            !(key.exporter == exporter
-                && key.domain == domain
-                && template_id.is_none_or(|id| id == key.template_id))
-        });
-        let removed = before - self.by_key.len();
+    ) -> usize {
+        let removed = match template_id {
+            Some(template_id) => {
+                let key = TemplateKey {
+                    exporter,
+                    domain,
+                    template_id,
+                };
+                usize::from(self.by_key.remove(&key).is_some())
+            }
+            None => {
+                let before = self.by_key.len();
+                self.by_key
+                    .retain(|key, _| !(key.exporter == exporter && key.domain == domain));
+                before - self.by_key.len()
+            }
+        };
         if let Some(count) = self.per_exporter.get_mut(&exporter) {
             *count = count.saturating_sub(removed);
+            if *count == 0 {
+                self.per_exporter.remove(&exporter);
+            }
         }
+        removed
     }
 }
