@@ -19,7 +19,7 @@ pub enum Command {
     /// Run the whole pipeline in one process on embedded defaults (SQLite, local folder).
     Up(UpArgs),
     /// Receive from exporters, decode to Arrow, spool and ship batches to a receiver.
-    Proxy(RoleArgs),
+    Proxy(ProxyArgs),
     /// Accept batches over HTTP(S) and write them to the intake bucket.
     Receiver(RoleArgs),
     /// Apply each dataset's transformations: intake bucket to piper bucket.
@@ -129,8 +129,20 @@ pub struct UpArgs {
     /// Events per second the built-in fakedata sends.
     #[arg(long, default_value_t = 200)]
     pub fakedata_rate: u64,
+    /// UDP receive path: auto (io_uring where it works, recvmmsg otherwise), uring or recvmmsg.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "uring", "recvmmsg"])]
+    pub io: String,
     #[command(flatten)]
     pub geoip: GeoIpArgs,
+}
+
+#[derive(Args)]
+pub struct ProxyArgs {
+    #[command(flatten)]
+    pub role: RoleArgs,
+    /// UDP receive path, overriding `[proxy] io`: auto, uring or recvmmsg.
+    #[arg(long, value_parser = ["auto", "uring", "recvmmsg"])]
+    pub io: Option<String>,
 }
 
 #[derive(Args)]

@@ -31,10 +31,15 @@ fn role_counters(role: &str) -> RoleCounters {
             datasets: &[
                 ("events_received", "bytefreezer_proxy_rows_durable_total"),
                 ("events_dropped", "bytefreezer_proxy_rows_dropped_total"),
+                (
+                    "events_dropped",
+                    "bytefreezer_proxy_datagrams_dropped_total",
+                ),
             ],
             errors: &["bytefreezer_proxy_input_errors_total"],
             drops: &[
                 "bytefreezer_proxy_rows_dropped_total",
+                "bytefreezer_proxy_datagrams_dropped_total",
                 "bytefreezer_proxy_decode_errors_total",
             ],
         },
@@ -155,10 +160,12 @@ impl Reporter {
         let mut datasets: BTreeMap<(String, String), BTreeMap<String, u64>> = BTreeMap::new();
         for (statistic, counter) in counters.datasets {
             for (key, value) in self.registry.counter_by_dataset(counter) {
-                datasets
+                // Several counters may feed one statistic (rows and datagrams dropped).
+                *datasets
                     .entry(key)
                     .or_default()
-                    .insert((*statistic).to_owned(), value);
+                    .entry((*statistic).to_owned())
+                    .or_default() += value;
             }
         }
         if self.role == "piper" {

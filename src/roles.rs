@@ -12,15 +12,18 @@ use bytefreezer_telemetry::{
     Readiness, Registry, Shutdown, ShutdownTrigger, service_routes, shutdown_pair,
 };
 
-use crate::cli::RoleArgs;
+use crate::cli::{ProxyArgs, RoleArgs};
 use crate::config_source::{DatasetSourceConfig, Requester};
 use crate::reporter::{ReportSink, Reporter};
 use crate::role_config::{PackerFile, PiperFile, ProxyFile, QueryFile, ReceiverFile, load};
 use crate::{config_source, node, reporter, serve, signals};
 use bytefreezer_query::{QueryEngine, QueryService};
 
-pub async fn proxy(args: RoleArgs) -> Result<()> {
-    let file: ProxyFile = load(&args.config)?;
+pub async fn proxy(args: ProxyArgs) -> Result<()> {
+    let mut file: ProxyFile = load(&args.role.config)?;
+    if let Some(io) = args.io {
+        file.proxy.io = io;
+    }
     let (trigger, shutdown) = shutdown_pair();
     let registry = Registry::new();
     let instance = node::instance_id(&file.data_dir, "proxy")?;

@@ -93,6 +93,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
             receiver_url: format!("http://{http_address}"),
             api_key: proxy_key,
             spool_dir: data_dir.join("spool"),
+            io: args.io.clone(),
             ..ProxyConfig::default()
         },
         datasets.clone(),

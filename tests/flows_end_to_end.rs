@@ -210,6 +210,18 @@ fn flow_templates_survive_a_restart() {
             .parse::<u64>()
             .unwrap_or(0)
     };
+    // Per exporter and source id: the templates held, and what they made the decoder do.
+    let exporter_series = |up: &UpProcess, name: &str, extra: &str| {
+        up.metrics().is_some_and(|metrics| {
+            metrics.lines().any(|line| {
+                line.starts_with(&format!("{name}{{"))
+                    && line.contains("dataset=\"netflow\"")
+                    && line.contains("exporter=\"127.0.0.1\"")
+                    && line.contains(extra)
+                    && !line.ends_with(" 0")
+            })
+        })
+    };
     let up = UpProcess::start(dir.path(), free_tcp(), free_udp());
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.send_to(&export, up.netflow).unwrap();
@@ -217,6 +229,18 @@ fn flow_templates_survive_a_restart() {
         Duration::from_secs(30),
         "the first export is in Parquet",
         |p| rows(p) == 3,
+    );
+    up.wait_until(
+        Duration::from_secs(10),
+        "per-exporter template metrics are in /metrics",
+        |p| {
+            exporter_series(p, "bytefreezer_proxy_flow_templates", "")
+                && exporter_series(
+                    p,
+                    "bytefreezer_proxy_flow_template_events_total",
+                    "event=\"learnt\"",
+                )
+        },
     );
     assert_eq!(up.terminate().code(), Some(0));
 
@@ -226,6 +250,11 @@ fn flow_templates_survive_a_restart() {
         Duration::from_secs(30),
         "data sent after the restart, without templates, is in Parquet",
         |p| rows(p) == 6,
+    );
+    up.wait_until(
+        Duration::from_secs(10),
+        "restored templates count as held",
+        |p| exporter_series(p, "bytefreezer_proxy_flow_templates", ""),
     );
     assert_eq!(up.terminate().code(), Some(0));
 }

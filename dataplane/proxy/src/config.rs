@@ -24,6 +24,12 @@ pub struct ProxyConfig {
     pub batch_max_age_ms: u64,
     /// SO_RCVBUF requested for UDP sockets. Default 8 MiB.
     pub udp_recv_buffer_bytes: usize,
+    /// UDP receive path: "auto" (io_uring where it works, recvmmsg otherwise), "uring" (fail
+    /// if io_uring is unavailable) or "recvmmsg". Default "auto".
+    pub io: String,
+    /// UDP receive worker threads, each pinned to a core. Default 0: one per core this process
+    /// may use (so `taskset` and systemd's CPUAffinity= choose the cores).
+    pub workers: usize,
     /// First retry delay. Default 200.
     pub retry_initial_ms: u64,
     /// Longest retry delay. Default 30000.
@@ -44,6 +50,8 @@ impl Default for ProxyConfig {
             batch_max_bytes: 8 * 1024 * 1024,
             batch_max_age_ms: 1000,
             udp_recv_buffer_bytes: 8 * 1024 * 1024,
+            io: "auto".into(),
+            workers: 0,
             retry_initial_ms: 200,
             retry_max_ms: 30_000,
             request_timeout_secs: 30,

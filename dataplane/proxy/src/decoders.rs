@@ -31,6 +31,14 @@ pub enum InputDecoder {
 }
 
 impl InputDecoder {
+    /// The flow decoder, for its per-exporter metrics; `None` for syslog.
+    pub fn flow_decoder(&self) -> Option<&FlowDecoder> {
+        match self {
+            InputDecoder::Syslog(_) => None,
+            InputDecoder::Flow { decoder, .. } => Some(decoder),
+        }
+    }
+
     pub fn new(kind: DecoderKind, rows: usize) -> InputDecoder {
         match kind {
             DecoderKind::Syslog => {

@@ -1,17 +1,22 @@
-//! Proxy: the edge of the pipeline. It listens for each dataset's exporters (UDP syslog today),
-//! decodes into Arrow batches, makes every batch durable in an on-disk spool, and ships spooled
-//! batches to the receiver over HTTP(S) with the tenant's API key, retrying until acknowledged.
+//! Proxy: the edge of the pipeline. It listens for each dataset's exporters (syslog, NetFlow,
+//! IPFIX and sFlow over UDP) on pinned receive workers (`bytefreezer-udp`), decodes in place
+//! into Arrow batches, makes every batch durable in an on-disk spool, and ships spooled batches
+//! to the receiver over HTTP(S) with the tenant's API key, retrying until acknowledged.
 //!
-//! It must not block a receive loop on the network or the disk beyond one spool write, must not
+//! It must not block a receive worker on the network or the disk (a batch the spool writers
+//! cannot take is dropped and counted), must not
 //! delete a spooled batch before the receiver acknowledged it (except the oldest ones when the
 //! spool is full, each counted), and one dataset's failure (port in use) never stops another.
 
 mod config;
 mod decoders;
+mod flow_metrics;
 mod input;
 mod proxy;
 mod shipper;
+mod sink;
 mod spool;
+mod spool_writer;
 
 pub use config::ProxyConfig;
 pub use decoders::{Decoded, DecoderKind, InputDecoder};

@@ -9,9 +9,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::ProxyConfig;
-use crate::input::{DecoderKind, InputSpec, run_udp_input};
+use crate::input::{DecoderKind, InputSpec, UdpRuntime, run_udp_input};
 use crate::shipper::Shipper;
 use crate::spool::Spool;
+use crate::spool_writer::SpoolWriters;
+use bytefreezer_udp::{IoMode, PoolConfig, ReceivePool};
 
 const SHIPPER_WORKERS: usize = 4;
 /// How long a stopping proxy keeps shipping before leaving the rest in the spool.
@@ -23,6 +25,7 @@ pub struct Proxy {
     registry: Registry,
     spool: Arc<Spool>,
     client: reqwest::Client,
+    udp: Arc<UdpRuntime>,
 }
 
 struct RunningInput {
@@ -73,17 +76,57 @@ impl Proxy {
         let client = client
             .build()
             .context("proxy: cannot build the HTTP client")?;
+        let io: IoMode = config
+            .io
+            .parse()
+            .map_err(|error| anyhow::anyhow!("proxy: io: {error}"))?;
         let spool = Arc::new(Spool::open(
             &config.spool_dir,
             config.spool_max_bytes,
             registry.clone(),
         )?);
+        let pool = ReceivePool::start(&PoolConfig {
+            workers: config.workers,
+            io,
+            pin: true,
+            ..PoolConfig::default()
+        })
+        .with_context(|| {
+            format!(
+                "proxy: cannot start the UDP receive workers with io = {io:?}; \
+                 io = \"recvmmsg\" works where io_uring is disabled (kernel.io_uring_disabled, seccomp)"
+            )
+        })?;
+        registry
+            .gauge(
+                "bytefreezer_proxy_io_backend",
+                "The UDP receive path in use (1 on the backend's series).",
+                &[("backend", pool.backend().name())],
+            )
+            .set(1);
+        registry
+            .gauge(
+                "bytefreezer_proxy_udp_workers",
+                "UDP receive worker threads, one per core.",
+                &[],
+            )
+            .set(pool.workers() as i64);
+        let writers = SpoolWriters::start(spool.clone(), registry.clone())
+            .context("proxy: cannot start the spool writers")?;
+        let config = Arc::new(config);
+        let udp = Arc::new(UdpRuntime {
+            pool: Arc::new(pool),
+            writers: Arc::new(writers),
+            config: config.clone(),
+            registry: registry.clone(),
+        });
         Ok(Proxy {
-            config: Arc::new(config),
+            config,
             datasets,
             registry,
             spool,
             client,
+            udp,
         })
     }
 
@@ -124,6 +167,17 @@ impl Proxy {
         }
         for (_, input) in inputs.drain() {
             stop_input(input).await;
+        }
+        // Every sink has flushed into the writers; let them finish before draining the spool.
+        if let Ok(runtime) = Arc::try_unwrap(self.udp) {
+            let UdpRuntime { pool, writers, .. } = runtime;
+            let _ = tokio::task::spawn_blocking(move || {
+                drop(pool);
+                if let Ok(writers) = Arc::try_unwrap(writers) {
+                    writers.finish();
+                }
+            })
+            .await;
         }
         let deadline = tokio::time::Instant::now() + DRAIN_ON_STOP;
         while !self.spool.is_empty() && tokio::time::Instant::now() < deadline {
@@ -187,13 +241,7 @@ impl Proxy {
                 continue;
             }
             let (stop, stopped) = watch::channel(false);
-            let task = tokio::spawn(run_udp_input(
-                spec.clone(),
-                self.config.clone(),
-                self.spool.clone(),
-                self.registry.clone(),
-                stopped,
-            ));
+            let task = tokio::spawn(run_udp_input(spec.clone(), self.udp.clone(), stopped));
             inputs.insert(spec, RunningInput { stop, task });
         }
     }

@@ -91,8 +91,9 @@ impl Spool {
         Ok(spool)
     }
 
-    /// Writes a batch durably. When this returns Ok the rows survive a crash.
-    pub async fn write(
+    /// Writes a batch durably (blocking on the disk). When this returns Ok the rows survive a
+    /// crash.
+    pub fn write_blocking(
         &self,
         tenant_id: &str,
         dataset_id: &str,
@@ -104,10 +105,7 @@ impl Spool {
             "{batch_id}.{tenant_id}.{dataset_id}.{rows}{SUFFIX}"
         ));
         let bytes = encoded.len() as u64;
-        let target = path.clone();
-        tokio::task::spawn_blocking(move || write_durably(&target, &encoded))
-            .await
-            .context("spool writer stopped")?
+        write_durably(&path, &encoded)
             .with_context(|| format!("cannot write spool file {}", path.display()))?;
         let labels = [("tenant", tenant_id), ("dataset", dataset_id)];
         self.registry
@@ -317,7 +315,9 @@ mod tests {
         let registry = Registry::new();
         let spool = Spool::open(dir.path(), 250, registry.clone()).unwrap();
         for n in 0..3 {
-            spool.write("t", "d", 10 + n, vec![0u8; 100]).await.unwrap();
+            spool
+                .write_blocking("t", "d", 10 + n, vec![0u8; 100])
+                .unwrap();
         }
         assert_eq!(spool.len(), 2, "third write pushes the first out");
         assert_eq!(

@@ -83,7 +83,18 @@ fn start_proxy(
     datasets: watch::Receiver<Arc<DataPlaneConfig>>,
     registry: Registry,
 ) -> (ShutdownTrigger, tokio::task::JoinHandle<anyhow::Result<()>>) {
-    let proxy_config = ProxyConfig {
+    start_tuned_proxy(receiver, spool, key, datasets, registry, |_| {})
+}
+
+fn start_tuned_proxy(
+    receiver: SocketAddr,
+    spool: &std::path::Path,
+    key: &str,
+    datasets: watch::Receiver<Arc<DataPlaneConfig>>,
+    registry: Registry,
+    tune: impl FnOnce(&mut ProxyConfig),
+) -> (ShutdownTrigger, tokio::task::JoinHandle<anyhow::Result<()>>) {
+    let mut proxy_config = ProxyConfig {
         receiver_url: format!("http://{receiver}"),
         api_key: key.into(),
         spool_dir: spool.to_path_buf(),
@@ -91,6 +102,7 @@ fn start_proxy(
         retry_max_ms: 200,
         ..ProxyConfig::default()
     };
+    tune(&mut proxy_config);
     let proxy = Proxy::new(proxy_config, datasets, registry).unwrap();
     let (stop, shutdown) = shutdown_pair();
     (stop, tokio::spawn(proxy.run(shutdown)))
@@ -144,8 +156,8 @@ async fn wait_listening(registry: &Registry, inputs: u64) {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_datagram_reaches_the_intake_bucket_once() {
+/// Every datagram reaches the intake bucket once, on the receive path `io` names.
+async fn every_datagram_reaches_the_intake_bucket_once(io: &str, backend: &str) {
     let dir = tempfile::tempdir().unwrap();
     let buckets = Buckets::open(&StorageConfig::Local {
         root: dir.path().join("buckets"),
@@ -156,14 +168,29 @@ async fn every_datagram_reaches_the_intake_bucket_once() {
     let receiver_address = free_tcp();
     let _receiver = start_receiver(receiver_address, buckets.intake.clone(), datasets.clone());
     let registry = Registry::new();
-    let (stop, proxy) = start_proxy(
+    let (stop, proxy) = start_tuned_proxy(
         receiver_address,
         &dir.path().join("spool"),
         KEY,
         datasets,
         registry.clone(),
+        |config| {
+            config.io = io.into();
+            config.workers = 2;
+        },
     );
     wait_listening(&registry, 1).await;
+    let metrics = registry.render();
+    assert!(
+        metrics.contains(&format!(
+            "bytefreezer_proxy_io_backend{{backend=\"{backend}\"}} 1"
+        )),
+        "the receive path is visible in /metrics:\n{metrics}"
+    );
+    assert!(
+        metrics.contains("bytefreezer_proxy_udp_workers 2"),
+        "{metrics}"
+    );
     tokio::task::spawn_blocking(move || send(syslog, 5000))
         .await
         .unwrap();
@@ -175,6 +202,82 @@ async fn every_datagram_reaches_the_intake_bucket_once() {
     assert_eq!(
         registry.counter_total("bytefreezer_proxy_rows_durable_total"),
         5000
+    );
+    assert_eq!(
+        registry.counter_total("bytefreezer_proxy_datagrams_total"),
+        5000
+    );
+    stop.trigger();
+    proxy.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_datagram_reaches_the_intake_bucket_once_on_io_uring() {
+    every_datagram_reaches_the_intake_bucket_once("uring", "io_uring").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_datagram_reaches_the_intake_bucket_once_on_recvmmsg() {
+    every_datagram_reaches_the_intake_bucket_once("recvmmsg", "recvmmsg").await;
+}
+
+/// A burst into the smallest receive buffer the kernel allows: whatever the worker could not
+/// take is counted by cause, so received + dropped is exactly what was sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_datagram_of_an_overflowing_burst_is_durable_or_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let buckets = Buckets::open(&StorageConfig::Local {
+        root: dir.path().join("buckets"),
+    })
+    .unwrap();
+    let syslog = free_udp();
+    let (_sender, datasets) = watch::channel(Arc::new(config(vec![dataset("logs", syslog)])));
+    let receiver_address = free_tcp();
+    let _receiver = start_receiver(receiver_address, buckets.intake.clone(), datasets.clone());
+    let registry = Registry::new();
+    let (stop, proxy) = start_tuned_proxy(
+        receiver_address,
+        &dir.path().join("spool"),
+        KEY,
+        datasets,
+        registry.clone(),
+        |config| {
+            config.udp_recv_buffer_bytes = 1;
+            config.workers = 1;
+        },
+    );
+    wait_listening(&registry, 1).await;
+    let sent = 50_000u64;
+    tokio::task::spawn_blocking(move || {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let payload = format!("<13>1 - host app - - - {:>400}", "burst");
+        for _ in 0..sent {
+            socket.send_to(payload.as_bytes(), syslog).unwrap();
+        }
+        // The kernel reports its drop count with the next datagram it delivers.
+        std::thread::sleep(Duration::from_millis(200));
+        socket.send_to(payload.as_bytes(), syslog).unwrap();
+    })
+    .await
+    .unwrap();
+    let dropped = || {
+        registry
+            .counter_by_dataset("bytefreezer_proxy_datagrams_dropped_total")
+            .values()
+            .sum::<u64>()
+    };
+    wait_for("every datagram is durable or counted", async || {
+        registry.counter_total("bytefreezer_proxy_rows_durable_total") + dropped() == sent + 1
+    })
+    .await;
+    let metrics = registry.render();
+    assert!(
+        dropped() == 0 || metrics.contains("cause=\"receive_buffer\""),
+        "kernel drops carry their cause:\n{metrics}"
+    );
+    assert_eq!(
+        registry.counter_total("bytefreezer_proxy_datagrams_total") + dropped(),
+        sent + 1
     );
     stop.trigger();
     proxy.await.unwrap().unwrap();

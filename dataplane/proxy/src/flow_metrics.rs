@@ -1,0 +1,169 @@
+//! Per-exporter flow template metrics in `/metrics`: how many templates each exporter and
+//! observation domain has, what it made the decoder learn, refuse, hold and drop, and its
+//! malformed datagrams by cause. Each worker publishes the change since its last publication,
+//! so workers sharing a dataset add up instead of overwriting each other.
+
+use std::collections::HashMap;
+
+use bytefreezer_decode_flow::{ExporterMetrics, ExporterScope, MalformedCause};
+use bytefreezer_telemetry::Registry;
+
+pub const FLOW_TEMPLATES: &str = "bytefreezer_proxy_flow_templates";
+pub const FLOW_TEMPLATE_EVENTS: &str = "bytefreezer_proxy_flow_template_events_total";
+pub const FLOW_SETS: &str = "bytefreezer_proxy_flow_data_sets_total";
+pub const FLOW_MALFORMED: &str = "bytefreezer_proxy_flow_malformed_total";
+
+/// What this worker last published, per scope.
+#[derive(Default)]
+pub struct FlowMetricsPublisher {
+    published: HashMap<ExporterScope, ExporterMetrics>,
+    overflow: ExporterMetrics,
+}
+
+impl FlowMetricsPublisher {
+    pub fn publish<'a>(
+        &mut self,
+        registry: &Registry,
+        tenant_id: &str,
+        dataset_id: &str,
+        scopes: impl Iterator<Item = (&'a ExporterScope, &'a ExporterMetrics)>,
+        overflow: &ExporterMetrics,
+    ) {
+        for (scope, now) in scopes {
+            let before = self.published.get(scope).copied().unwrap_or_default();
+            if before != *now {
+                let exporter = scope
+                    .exporter
+                    .map_or_else(|| "unknown".to_owned(), |address| address.to_string());
+                let domain = scope
+                    .domain
+                    .map_or_else(|| "none".to_owned(), |domain| domain.to_string());
+                publish_change(
+                    registry,
+                    [tenant_id, dataset_id, &exporter, &domain],
+                    &before,
+                    now,
+                );
+                self.published.insert(*scope, *now);
+            }
+        }
+        if *overflow != self.overflow {
+            // Scopes beyond the decoder's limit, summed: still counted, under one label.
+            publish_change(
+                registry,
+                [tenant_id, dataset_id, "other", "other"],
+                &self.overflow,
+                overflow,
+            );
+            self.overflow = *overflow;
+        }
+    }
+}
+
+impl FlowMetricsPublisher {
+    /// The worker stops decoding this dataset: its templates no longer count as held.
+    pub fn retract(&mut self, registry: &Registry, tenant_id: &str, dataset_id: &str) {
+        for (scope, published) in self.published.drain() {
+            if published.templates == 0 {
+                continue;
+            }
+            let exporter = scope
+                .exporter
+                .map_or_else(|| "unknown".to_owned(), |address| address.to_string());
+            let domain = scope
+                .domain
+                .map_or_else(|| "none".to_owned(), |domain| domain.to_string());
+            registry
+                .gauge(
+                    FLOW_TEMPLATES,
+                    TEMPLATES_HELP,
+                    &[
+                        ("tenant", tenant_id),
+                        ("dataset", dataset_id),
+                        ("exporter", &exporter),
+                        ("domain", &domain),
+                    ],
+                )
+                .add(-(published.templates as i64));
+        }
+    }
+}
+
+const TEMPLATES_HELP: &str =
+    "Templates and options templates held per exporter and observation domain.";
+
+fn publish_change(
+    registry: &Registry,
+    [tenant, dataset, exporter, domain]: [&str; 4],
+    before: &ExporterMetrics,
+    now: &ExporterMetrics,
+) {
+    let scope = [
+        ("tenant", tenant),
+        ("dataset", dataset),
+        ("exporter", exporter),
+        ("domain", domain),
+    ];
+    let with = |name: &'static str, value: &'static str| {
+        let mut labels = scope.to_vec();
+        labels.push((name, value));
+        labels
+    };
+    let templates_change = now.templates as i64 - before.templates as i64;
+    if templates_change != 0 {
+        registry
+            .gauge(FLOW_TEMPLATES, TEMPLATES_HELP, &scope)
+            .add(templates_change);
+    }
+    for (event, now, before) in [
+        ("learnt", now.templates_learnt, before.templates_learnt),
+        (
+            "refreshed",
+            now.templates_refreshed,
+            before.templates_refreshed,
+        ),
+        (
+            "withdrawn",
+            now.templates_withdrawn,
+            before.templates_withdrawn,
+        ),
+        ("refused", now.templates_refused, before.templates_refused),
+    ] {
+        if now > before {
+            registry
+                .counter(
+                    FLOW_TEMPLATE_EVENTS,
+                    "Templates received (learnt: new or changed; refreshed: resent unchanged), withdrawn, or refused by the template limits.",
+                    &with("event", event),
+                )
+                .increment(now - before);
+        }
+    }
+    for (outcome, now, before) in [
+        ("held", now.sets_held, before.sets_held),
+        ("released", now.sets_released, before.sets_released),
+        ("dropped", now.sets_dropped, before.sets_dropped),
+    ] {
+        if now > before {
+            registry
+                .counter(
+                    FLOW_SETS,
+                    "Data sets that came before their template: held, decoded once it came (released), or given up (dropped: their records are lost).",
+                    &with("outcome", outcome),
+                )
+                .increment(now - before);
+        }
+    }
+    for cause in MalformedCause::ALL {
+        let (now, before) = (now.malformed.get(cause), before.malformed.get(cause));
+        if now > before {
+            registry
+                .counter(
+                    FLOW_MALFORMED,
+                    "Malformed flow datagrams per exporter, by cause (records before the problem are kept).",
+                    &with("cause", cause.name()),
+                )
+                .increment(now - before);
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! What a receive worker does with one dataset's datagrams: decode them in place into the
+//! dataset's Arrow builders, flush on rows, bytes or age, and hand batches to the spool
+//! writers without waiting. Counts are kept locally and published on each tick, so the hot
+//! path touches no shared memory.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytefreezer_decode_syslog::FlushPolicy;
+use bytefreezer_telemetry::{Counter, Registry};
+use bytefreezer_udp::DatagramSink;
+use crossbeam_channel::{Sender, TrySendError};
+
+use crate::decoders::{Decoded, InputDecoder};
+use crate::flow_metrics::FlowMetricsPublisher;
+use crate::spool_writer::SpoolJob;
+
+pub const ROWS_DROPPED: &str = "bytefreezer_proxy_rows_dropped_total";
+pub const ROWS_DROPPED_HELP: &str = "Rows lost, by cause.";
+pub const DATAGRAMS_DROPPED: &str = "bytefreezer_proxy_datagrams_dropped_total";
+const DATAGRAMS_DROPPED_HELP: &str = "Datagrams lost before decoding, by cause: receive_buffer (the kernel's socket buffer was full), truncated (larger than the receive buffer).";
+/// Ticks between publications of per-exporter flow metrics (about a second).
+const FLOW_METRICS_EVERY_TICKS: u32 = 40;
+/// One warning a minute per input and cause is enough to find the trouble.
+const LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// The dataset an input belongs to, and how its batches are cut.
+pub struct SinkSettings {
+    pub tenant_id: Arc<str>,
+    pub dataset_id: Arc<str>,
+    pub policy: FlushPolicy,
+    pub max_age: Duration,
+    pub template_file: Option<PathBuf>,
+}
+
+struct Counts {
+    datagrams: Counter,
+    unparsed: Counter,
+    malformed: Counter,
+    kernel_dropped: Counter,
+    truncated: Counter,
+    backlog_rows: Counter,
+}
+
+#[derive(Default)]
+struct Pending {
+    datagrams: u64,
+    unparsed: u64,
+    malformed: u64,
+    kernel_dropped: u64,
+    truncated: u64,
+}
+
+pub struct InputSink {
+    settings: SinkSettings,
+    decoder: InputDecoder,
+    oldest: Option<Instant>,
+    batches: Sender<SpoolJob>,
+    templates: Sender<SpoolJob>,
+    counts: Counts,
+    pending: Pending,
+    last_log: [Option<Instant>; 3],
+    registry: Registry,
+    flow_metrics: FlowMetricsPublisher,
+    ticks: u32,
+}
+
+impl InputSink {
+    pub fn new(
+        settings: SinkSettings,
+        decoder: InputDecoder,
+        batches: Sender<SpoolJob>,
+        templates: Sender<SpoolJob>,
+        registry: &Registry,
+    ) -> InputSink {
+        let labels = [
+            ("tenant", &*settings.tenant_id),
+            ("dataset", &*settings.dataset_id),
+        ];
+        let dropped = |cause: &str| {
+            registry.counter(
+                DATAGRAMS_DROPPED,
+                DATAGRAMS_DROPPED_HELP,
+                &[labels[0], labels[1], ("cause", cause)],
+            )
+        };
+        let counts = Counts {
+            datagrams: registry.counter(
+                "bytefreezer_proxy_datagrams_total",
+                "Datagrams received.",
+                &labels,
+            ),
+            unparsed: registry.counter(
+                "bytefreezer_proxy_unparsed_total",
+                "Messages kept as unparsed text.",
+                &labels,
+            ),
+            malformed: registry.counter(
+                "bytefreezer_proxy_decode_errors_total",
+                "Flow datagrams with a decode error (records before the error are kept).",
+                &labels,
+            ),
+            kernel_dropped: dropped("receive_buffer"),
+            truncated: dropped("truncated"),
+            backlog_rows: registry.counter(
+                ROWS_DROPPED,
+                ROWS_DROPPED_HELP,
+                &[labels[0], labels[1], ("cause", "spool_backlog")],
+            ),
+        };
+        InputSink {
+            settings,
+            decoder,
+            oldest: None,
+            batches,
+            templates,
+            counts,
+            pending: Pending::default(),
+            last_log: [None; 3],
+            registry: registry.clone(),
+            flow_metrics: FlowMetricsPublisher::default(),
+            ticks: 0,
+        }
+    }
+
+    fn flush(&mut self) {
+        self.oldest = None;
+        if let Some(path) = &self.settings.template_file
+            && let Some(bytes) = self.decoder.templates_to_save()
+        {
+            let _ = self.templates.send(SpoolJob::Templates {
+                path: path.clone(),
+                bytes,
+            });
+        }
+        let Some(batch) = self.decoder.flush() else {
+            return;
+        };
+        let rows = batch.num_rows() as u64;
+        let job = SpoolJob::Batch {
+            tenant_id: self.settings.tenant_id.clone(),
+            dataset_id: self.settings.dataset_id.clone(),
+            batch,
+        };
+        match self.batches.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.counts.backlog_rows.increment(rows);
+                self.warn(
+                    0,
+                    &format!(
+                        "the spool cannot keep up (disk too slow): dropped a batch of {rows} rows"
+                    ),
+                );
+            }
+        }
+    }
+
+    fn publish_counts(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        let counts = &self.counts;
+        for (counter, value) in [
+            (&counts.datagrams, pending.datagrams),
+            (&counts.unparsed, pending.unparsed),
+            (&counts.malformed, pending.malformed),
+            (&counts.kernel_dropped, pending.kernel_dropped),
+            (&counts.truncated, pending.truncated),
+        ] {
+            if value > 0 {
+                counter.increment(value);
+            }
+        }
+    }
+
+    fn publish_flow_metrics(&mut self) {
+        if let Some(decoder) = self.decoder.flow_decoder() {
+            self.flow_metrics.publish(
+                &self.registry,
+                &self.settings.tenant_id,
+                &self.settings.dataset_id,
+                decoder.exporter_metrics(),
+                decoder.metrics_overflow(),
+            );
+        }
+    }
+
+    fn warn(&mut self, slot: usize, message: &str) {
+        if self.last_log[slot].is_none_or(|at| at.elapsed() >= LOG_EVERY) {
+            self.last_log[slot] = Some(Instant::now());
+            tracing::warn!(
+                "dataset {}/{}: {message}",
+                self.settings.tenant_id,
+                self.settings.dataset_id
+            );
+        }
+    }
+}
+
+impl DatagramSink for InputSink {
+    fn datagram(&mut self, payload: &[u8], source: SocketAddr, received_micros: i64) {
+        self.pending.datagrams += 1;
+        match self.decoder.decode(payload, received_micros, source) {
+            Decoded::Kept => {}
+            Decoded::KeptUnparsed => self.pending.unparsed += 1,
+            Decoded::Malformed(error) => {
+                self.pending.malformed += 1;
+                self.warn(1, &format!("malformed datagram from {source}: {error}"));
+            }
+        }
+        if self.oldest.is_none() {
+            self.oldest = Some(Instant::now());
+        }
+        if self.decoder.should_flush(&self.settings.policy) {
+            self.flush();
+        }
+    }
+
+    fn kernel_dropped(&mut self, datagrams: u64) {
+        self.pending.kernel_dropped += datagrams;
+        self.warn(
+            2,
+            &format!(
+                "the kernel dropped {datagrams} datagrams: the socket's receive buffer was full \
+                 (raise udp_recv_buffer_bytes and net.core.rmem_max, or add workers)"
+            ),
+        );
+    }
+
+    fn truncated(&mut self, datagrams: u64) {
+        self.pending.truncated += datagrams;
+    }
+
+    fn tick(&mut self, now: Instant) {
+        self.publish_counts();
+        self.ticks = self.ticks.wrapping_add(1);
+        if self.ticks.is_multiple_of(FLOW_METRICS_EVERY_TICKS) {
+            self.publish_flow_metrics();
+        }
+        if self
+            .oldest
+            .is_some_and(|since| now.duration_since(since) >= self.settings.max_age)
+        {
+            self.flush();
+        }
+    }
+
+    fn close(&mut self) {
+        self.flush();
+        self.publish_counts();
+        self.publish_flow_metrics();
+        self.flow_metrics.retract(
+            &self.registry,
+            &self.settings.tenant_id,
+            &self.settings.dataset_id,
+        );
+    }
+}
