@@ -1,3 +1,5 @@
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
@@ -82,19 +84,29 @@ fn ensure_geoip_test_databases(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Debian packages the tests drive: chromium and chromedriver for the dashboard's browser
-/// tests. Installed with apt-get when running as root; otherwise the missing ones are named.
+/// Debian packages the tests drive, as (a program the package installs, package): chromium and
+/// chromedriver for the dashboard's browser tests; tshark, nfcapd and nfdump as the reference
+/// decoders the flow decoder is compared with. Installed with apt-get when running as root;
+/// otherwise the missing ones are named.
 const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("/usr/bin/chromium", "chromium"),
     ("/usr/bin/chromedriver", "chromium-driver"),
+    ("/usr/bin/tshark", "tshark"),
+    ("/usr/bin/nfcapd", "nfdump"),
+    ("/usr/bin/nfdump", "nfdump"),
 ];
 
+/// Installing a package must not start its daemon (the nfdump package ships an nfcapd
+/// service): while apt runs, this policy tells invoke-rc.d that no service may start.
+const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
+
 fn ensure_debian_packages() -> Result<()> {
-    let missing: Vec<&str> = DEBIAN_PACKAGES
+    let mut missing: Vec<&str> = DEBIAN_PACKAGES
         .iter()
         .filter(|(program, _)| !Path::new(program).exists())
         .map(|(_, package)| *package)
         .collect();
+    missing.dedup();
     if missing.is_empty() {
         return Ok(());
     }
@@ -104,21 +116,48 @@ fn ensure_debian_packages() -> Result<()> {
         .is_ok_and(|output| output.stdout.starts_with(b"0\n"));
     if !is_root {
         bail!(
-            "the browser tests need Debian packages {missing:?}: run `sudo apt-get install {}` \
-             or run `cargo xtask test` as root",
+            "the tests need Debian packages {missing:?}: run `sudo apt-get install {}` \
+             or run `cargo xtask install-test-deps` as root",
             missing.join(" ")
         );
     }
+    // tshark's package asks whether non-root users may capture; answer no without a prompt.
+    let mut debconf = Command::new("debconf-set-selections")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .context("cannot run debconf-set-selections")?;
+    debconf
+        .stdin
+        .take()
+        .context("no stdin for debconf-set-selections")?
+        .write_all(b"wireshark-common wireshark-common/install-setuid boolean false\n")?;
+    if !debconf.wait()?.success() {
+        bail!("debconf-set-selections refused the wireshark-common answer");
+    }
+    // Replace any policy there for the duration of the install, then put it back.
+    let previous_policy = std::fs::read(POLICY_RC_D).ok();
+    std::fs::write(POLICY_RC_D, "#!/bin/sh\nexit 101\n")
+        .with_context(|| format!("cannot write {POLICY_RC_D}"))?;
+    std::fs::set_permissions(POLICY_RC_D, std::fs::Permissions::from_mode(0o755))?;
+    let installed = apt_get_install(&missing);
+    match previous_policy {
+        Some(bytes) => std::fs::write(POLICY_RC_D, bytes),
+        None => std::fs::remove_file(POLICY_RC_D),
+    }
+    .with_context(|| format!("cannot restore {POLICY_RC_D}"))?;
+    installed
+}
+
+fn apt_get_install(packages: &[&str]) -> Result<()> {
     run(Command::new("apt-get")
         .args(["update", "-q"])
         .env("DEBIAN_FRONTEND", "noninteractive"))
     .context("apt-get update failed")?;
     run(Command::new("apt-get")
         .args(["install", "-y", "-q"])
-        .args(&missing)
+        .args(packages)
         .env("DEBIAN_FRONTEND", "noninteractive"))
-    .with_context(|| format!("cannot install {missing:?} with apt-get"))?;
-    Ok(())
+    .with_context(|| format!("cannot install {packages:?} with apt-get"))
 }
 
 fn ensure_nextest() -> Result<()> {
