@@ -1,194 +1,176 @@
-//! `cargo xtask bench`: release-mode criterion benchmarks, summarized as one table with ratios
-//! against a baseline measured in the same run, written to `benches/results/latest.{json,md}`.
+//! `cargo xtask bench [SUITE...] [--quick]`: release-mode criterion benchmarks (syslog, flow,
+//! transform) and the end-to-end UDP ingest benchmark against peer collectors (ingest),
+//! summarized with ratios measured in the same run and written to
+//! `benches/results/latest.{json,md}`; the ingest table also goes into `docs/performance.md`.
+//! Suites not run keep their previous results in those files.
+
+mod ceiling;
+mod collector;
+mod criterion;
+mod flood;
+mod flow_peers;
+mod ingest;
+mod loadgen;
+mod measure;
+mod ours;
+mod packages;
+mod procfs;
+mod report;
+mod sys;
+mod syslog_peers;
+mod traffic;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use crate::run;
+const INGEST: &str = "ingest";
+const DOC_START: &str =
+    "<!-- latest results: written by `cargo xtask bench`, do not edit below -->";
+const DOC_END: &str = "<!-- end of latest results -->";
 
-/// A criterion benchmark target and the ids it reports, by group.
-struct Suite {
-    name: &'static str,
-    package: &'static str,
-    bench: &'static str,
-    group: &'static str,
-    ids: &'static [&'static str],
-}
-
-const SUITES: &[Suite] = &[
-    Suite {
-        name: "syslog",
-        package: "bytefreezer-decode-syslog",
-        bench: "decode",
-        group: "syslog_decode",
-        ids: &["rfc5424", "rfc3164"],
-    },
-    Suite {
-        name: "flow",
-        package: "bytefreezer-decode-flow",
-        bench: "decode",
-        group: "flow_decode",
-        ids: &["netflow_v9", "netflow_v9_netflow_parser"],
-    },
-    Suite {
-        name: "transform",
-        package: "bytefreezer-transform",
-        bench: "transform",
-        group: "transform",
-        ids: &["five_filters_vectorized", "five_filters_row_by_row_json"],
-    },
-];
-
-/// DESIGN.md: a five-filter pipeline without GeoIP runs at 10 M rows/s on one core.
-const TRANSFORM_TARGET_ROWS_PER_SEC: f64 = 10_000_000.0;
-
-struct Measurement {
-    suite: &'static str,
-    id: &'static str,
-    nanos_per_iteration: f64,
-    elements_per_iteration: f64,
-}
-
-impl Measurement {
-    fn per_second(&self) -> f64 {
-        self.elements_per_iteration / (self.nanos_per_iteration / 1e9)
-    }
-}
-
-pub fn bench(root: &Path, selected: &[String]) -> Result<()> {
-    let suites: Vec<&Suite> = SUITES
+pub fn bench(root: &Path, args: &[String]) -> Result<()> {
+    let quick = args.iter().any(|a| a == "--quick");
+    let selected: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    if let Some(unknown) = args
         .iter()
-        .filter(|s| {
-            selected.is_empty()
-                || selected.iter().any(|name| {
-                    // `decode` is every protocol decoder's suite.
-                    name == s.name || (name == "decode" && matches!(s.name, "syslog" | "flow"))
-                })
-        })
+        .find(|a| a.starts_with("--") && a.as_str() != "--quick")
+    {
+        bail!("unknown option {unknown}; bench takes suite names and --quick");
+    }
+    let wanted = |name: &str| {
+        selected.is_empty()
+            || selected.iter().any(|s| {
+                // `decode` is every protocol decoder's suite.
+                *s == name || (*s == "decode" && matches!(name, "syslog" | "flow"))
+            })
+    };
+    let suites: Vec<&criterion::Suite> = criterion::SUITES
+        .iter()
+        .filter(|s| wanted(s.name))
         .collect();
-    if suites.is_empty() {
-        let known: Vec<_> = SUITES.iter().map(|s| s.name).chain(["decode"]).collect();
+    let run_ingest = wanted(INGEST);
+    if suites.is_empty() && !run_ingest {
+        let known: Vec<_> = criterion::SUITES
+            .iter()
+            .map(|s| s.name)
+            .chain(["decode", INGEST])
+            .collect();
         bail!("no benchmark suite named {selected:?}; known: {known:?}");
     }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
-    let mut measurements = Vec::new();
-    for suite in suites {
-        run(Command::new("cargo")
-            .args(["bench", "-p", suite.package, "--bench", suite.bench, "--"])
-            .args(["--warm-up-time", "1", "--measurement-time", "5"])
-            .current_dir(root))?;
-        for id in suite.ids {
-            measurements.push(read_criterion(&target, suite, id)?);
-        }
-    }
-    let report = summarize(&measurements);
     let results = root.join("benches/results");
-    std::fs::create_dir_all(&results)?;
+    std::fs::create_dir_all(&results)
+        .with_context(|| format!("cannot create {}", results.display()))?;
+    let mut report = read_previous(&results.join("latest.json"));
+    report["host_cores"] = json!(std::thread::available_parallelism().map_or(0, |n| n.get()));
+    report["machine"] = machine();
+    if !suites.is_empty() {
+        let rows = criterion::run_suites(root, &target, &suites)?;
+        // Keep the rows of suites not run this time.
+        let ran: Vec<&str> = suites.iter().map(|s| s.name).collect();
+        let mut merged: Vec<Value> = report["results"]
+            .as_array()
+            .map(|old| {
+                old.iter()
+                    .filter(|r| !ran.contains(&r["suite"].as_str().unwrap_or("")))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        merged.extend(rows);
+        report["results"] = Value::Array(merged);
+    }
+    if run_ingest {
+        report[INGEST] = ingest::ingest(root, &target, quick)?;
+    }
+    let markdown = markdown(&report);
     std::fs::write(
         results.join("latest.json"),
-        serde_json::to_string_pretty(&report.json)?,
+        serde_json::to_string_pretty(&report)?,
     )?;
-    std::fs::write(results.join("latest.md"), &report.markdown)?;
-    println!("\n{}", report.markdown);
+    std::fs::write(results.join("latest.md"), &markdown)?;
+    if run_ingest {
+        update_doc(&root.join("docs/performance.md"), &markdown)?;
+    }
+    println!("\n{markdown}");
     println!("written to {}", results.join("latest.{json,md}").display());
     Ok(())
 }
 
-fn read_criterion(target: &Path, suite: &'static Suite, id: &'static str) -> Result<Measurement> {
-    let dir = target
-        .join("criterion")
-        .join(suite.group)
-        .join(id)
-        .join("new");
-    let read = |file: &str| -> Result<Value> {
-        let path = dir.join(file);
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("criterion left no {}", path.display()))?;
-        Ok(serde_json::from_str(&text)?)
-    };
-    let estimates = read("estimates.json")?;
-    let benchmark = read("benchmark.json")?;
-    let nanos = estimates["mean"]["point_estimate"]
-        .as_f64()
-        .context("estimates.json has no mean")?;
-    let elements = benchmark["throughput"]["Elements"]
-        .as_f64()
-        .context("benchmark.json has no element throughput")?;
-    Ok(Measurement {
-        suite: suite.name,
-        id,
-        nanos_per_iteration: nanos,
-        elements_per_iteration: elements,
+fn read_previous(path: &Path) -> Value {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}))
+}
+
+fn markdown(report: &Value) -> String {
+    let machine = &report["machine"];
+    let mut text = format!(
+        "Machine: {}, {} cores, Linux {}, {} MiB RAM, Debian {}; load average at start {}.\n\n",
+        machine["cpu"].as_str().unwrap_or("?"),
+        machine["cores"],
+        machine["kernel"].as_str().unwrap_or("?"),
+        machine["memory_mib"],
+        machine["debian"].as_str().unwrap_or("?"),
+        machine["load_average"].as_str().unwrap_or("?"),
+    );
+    if let Some(rows) = report["results"].as_array() {
+        text.push_str("### Criterion (decode and transform, one core)\n\n");
+        text.push_str(&criterion::markdown(rows));
+    }
+    if let Some(ingest) = report[INGEST]["markdown"].as_str() {
+        text.push_str("\n### End-to-end UDP ingest\n\n");
+        text.push_str(ingest);
+    }
+    text
+}
+
+fn machine() -> Value {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let cpuinfo = read("/proc/cpuinfo");
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")?
+                .split_once(':')
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let memory_mib = read("/proc/meminfo")
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("MemTotal:")?
+                .split_whitespace()
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .map_or(0, |kib| kib / 1024);
+    let load: Vec<String> = read("/proc/loadavg")
+        .split_whitespace()
+        .take(3)
+        .map(str::to_owned)
+        .collect();
+    json!({
+        "cpu": cpu,
+        "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "kernel": read("/proc/sys/kernel/osrelease").trim(),
+        "memory_mib": memory_mib,
+        "debian": read("/etc/debian_version").trim(),
+        "load_average": load.join(" "),
     })
 }
 
-struct Report {
-    json: Value,
-    markdown: String,
-}
-
-fn find<'a>(measurements: &'a [Measurement], id: &str) -> Option<&'a Measurement> {
-    measurements.iter().find(|m| m.id == id)
-}
-
-fn summarize(measurements: &[Measurement]) -> Report {
-    let mut markdown = String::from(
-        "| suite | benchmark | per second (one core) | note |\n| --- | --- | ---: | --- |\n",
-    );
-    let mut rows = Vec::new();
-    let flow = find(measurements, "netflow_v9");
-    let flow_peer = find(measurements, "netflow_v9_netflow_parser");
-    let vectorized = find(measurements, "five_filters_vectorized");
-    let row_by_row = find(measurements, "five_filters_row_by_row_json");
-    for m in measurements {
-        let flow_note = match (m.id, flow, flow_peer) {
-            ("netflow_v9", Some(ours), Some(peer)) => Some(format!(
-                "{:.2}x netflow_parser on the same datagrams (target 5x)",
-                ours.per_second() / peer.per_second()
-            )),
-            ("netflow_v9_netflow_parser", ..) => {
-                Some("peer: netflow_parser 1.0.6, structs only, no Arrow".to_owned())
-            }
-            _ => None,
-        };
-        let note = match (m.id, vectorized, row_by_row) {
-            _ if flow_note.is_some() => flow_note.unwrap_or_default(),
-            ("five_filters_vectorized", Some(v), Some(r)) => format!(
-                "{:.1}x the row-by-row JSON baseline; {:.2}x the 10 M rows/s target",
-                v.per_second() / r.per_second(),
-                v.per_second() / TRANSFORM_TARGET_ROWS_PER_SEC
-            ),
-            ("five_filters_row_by_row_json", ..) => {
-                "baseline: the same five steps per event on JSON objects".to_owned()
-            }
-            _ => String::new(),
-        };
-        markdown.push_str(&format!(
-            "| {} | {} | {:.2} M | {} |\n",
-            m.suite,
-            m.id,
-            m.per_second() / 1e6,
-            note
-        ));
-        rows.push(json!({
-            "suite": m.suite,
-            "benchmark": m.id,
-            "nanos_per_iteration": m.nanos_per_iteration,
-            "elements_per_iteration": m.elements_per_iteration,
-            "per_second": m.per_second(),
-            "note": note,
-        }));
-    }
-    Report {
-        json: json!({
-            "host_cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
-            "results": rows,
-        }),
-        markdown,
-    }
+/// Replaces the results section of `docs/performance.md`, keeping the prose above it.
+fn update_doc(path: &Path, markdown: &str) -> Result<()> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let prose = text.split(DOC_START).next().unwrap_or("").trim_end();
+    let updated = format!("{prose}\n\n{DOC_START}\n\n{markdown}\n{DOC_END}\n");
+    std::fs::write(path, updated).with_context(|| format!("cannot write {}", path.display()))
 }

@@ -34,7 +34,10 @@ fn main() -> Result<()> {
                  tidy                  check repository rules (//! docs, no mod.rs, no todo!)\n  \
                  install-test-deps     only install what the tests need\n  \
                  fuzz [SECONDS]        run every decoder's fuzz target (default 60 s each)\n  \
-                 bench [SUITE...]      release benchmarks (syslog, flow, transform; decode = syslog + flow) with ratios, into benches/results/"
+                 bench [SUITE...] [--quick]\n                        \
+                 release benchmarks with ratios into benches/results/: syslog, flow, transform\n                        \
+                 (decode = syslog + flow), ingest (UDP end to end against rsyslog, syslog-ng,\n                        \
+                 nfcapd, nfacctd); --quick keeps ingest under 5 minutes"
             );
             bail!("unknown or missing command")
         }
