@@ -104,6 +104,8 @@ fn delivers_every_datagram(io: IoMode) {
     wait_for("every datagram", || {
         sink.seen.lock().unwrap().datagrams.len() >= expected.len()
     });
+    // Ticks come every 10 ms while the socket is attached, even when no datagram arrives.
+    wait_for("a tick", || sink.seen.lock().unwrap().ticks > 0);
     pool.detach(id).wait();
     let seen = sink.seen.lock().unwrap();
     let received: BTreeSet<_> = seen.datagrams.iter().cloned().collect();
@@ -115,7 +117,6 @@ fn delivers_every_datagram(io: IoMode) {
     assert_eq!(seen.kernel_dropped, 0);
     assert_eq!(seen.truncated, 0);
     assert_eq!(seen.closed, 2, "each worker's sink is closed on detach");
-    assert!(seen.ticks > 0, "sinks are ticked");
 }
 
 #[test]
