@@ -32,12 +32,7 @@ impl FlowMetricsPublisher {
         for (scope, now) in scopes {
             let before = self.published.get(scope).copied().unwrap_or_default();
             if before != *now {
-                let exporter = scope
-                    .exporter
-                    .map_or_else(|| "unknown".to_owned(), |address| address.to_string());
-                let domain = scope
-                    .domain
-                    .map_or_else(|| "none".to_owned(), |domain| domain.to_string());
+                let (exporter, domain) = scope_labels(scope);
                 publish_change(
                     registry,
                     [tenant_id, dataset_id, &exporter, &domain],
@@ -67,12 +62,7 @@ impl FlowMetricsPublisher {
             if published.templates == 0 {
                 continue;
             }
-            let exporter = scope
-                .exporter
-                .map_or_else(|| "unknown".to_owned(), |address| address.to_string());
-            let domain = scope
-                .domain
-                .map_or_else(|| "none".to_owned(), |domain| domain.to_string());
+            let (exporter, domain) = scope_labels(&scope);
             registry
                 .gauge(
                     FLOW_TEMPLATES,
@@ -87,6 +77,17 @@ impl FlowMetricsPublisher {
                 .add(-(published.templates as i64));
         }
     }
+}
+
+/// The `exporter` and `domain` label values of a scope.
+fn scope_labels(scope: &ExporterScope) -> (String, String) {
+    let exporter = scope
+        .exporter
+        .map_or_else(|| "unknown".to_owned(), |address| address.to_string());
+    let domain = scope
+        .domain
+        .map_or_else(|| "none".to_owned(), |domain| domain.to_string());
+    (exporter, domain)
 }
 
 const TEMPLATES_HELP: &str =
