@@ -14,6 +14,16 @@ use crate::templates::{FieldSpec, Stored, Template, TemplateKey, Templates, VARI
 
 type Outcome<T> = Result<T, Malformed>;
 
+/// Samplers whose announced interval is kept, over all exporters.
+const MAX_SAMPLERS: usize = 65_536;
+
+/// The sampler or selector a record names (`samplerId`/`FLOW_SAMPLER_ID` 48, `selectorId`
+/// 302), if `element` is one.
+fn sampler_id(enterprise: u32, element: u16, value: &[u8]) -> Option<u64> {
+    (enterprise == 0 && matches!(element, 48 | 302) && (1..=8).contains(&value.len()))
+        .then(|| crate::bytes::unsigned(value))
+}
+
 /// What the caller knows about a datagram that its bytes do not say.
 #[derive(Debug, Clone, Copy)]
 pub struct DatagramMeta {
@@ -119,6 +129,11 @@ pub struct FlowDecoder {
     row_path_only: bool,
     /// Sampling interval announced in options data, per (exporter, domain).
     sampling: HashMap<(Option<IpAddr>, u32), u32>,
+    /// Sampling interval announced in options data for one sampler or selector (the record
+    /// carries `samplerId`/`FLOW_SAMPLER_ID` 48 or `selectorId` 302), per (exporter, domain,
+    /// sampler id): it applies to the flows naming that sampler, not to the whole domain.
+    /// Bounded by [`MAX_SAMPLERS`]; not saved with the templates (options data repeats).
+    sampler_rates: HashMap<(Option<IpAddr>, u32, u64), u32>,
     /// `systemInitTimeMilliseconds` announced in options data, which places IPFIX
     /// `flowStart/EndSysUpTime` in wall time (softflowd exports those).
     system_init: HashMap<(Option<IpAddr>, u32), i64>,
@@ -148,6 +163,7 @@ impl FlowDecoder {
             #[cfg(test)]
             row_path_only: false,
             sampling: HashMap::new(),
+            sampler_rates: HashMap::new(),
             system_init: HashMap::new(),
             held: VecDeque::new(),
             limits,
@@ -648,6 +664,14 @@ impl FlowDecoder {
         let plan = template.plan.as_ref().filter(|_| !self.row_path_only);
         #[cfg(not(test))]
         let plan = template.plan.as_ref();
+        // Flows naming a sampler whose own interval was announced take it in the row path.
+        let names_sampler = || {
+            template
+                .fields
+                .iter()
+                .any(|f| f.enterprise == 0 && matches!(f.element, 48 | 302))
+        };
+        let plan = plan.filter(|_| self.sampler_rates.is_empty() || !names_sampler());
         if let Some(plan) = plan {
             let whole = body.len() / plan.record_len;
             let records = &body[..whole * plan.record_len];
@@ -674,6 +698,7 @@ impl FlowDecoder {
             let mut times = TimeParts::default();
             let mut announced_sampling = None;
             let mut announced_init = None;
+            let mut sampler = None;
             for field in &template.fields {
                 let length = if field.length == VARIABLE_LENGTH {
                     match cursor.u8() {
@@ -691,6 +716,7 @@ impl FlowDecoder {
                             key.template_id, field.element
                         ))
                     })?;
+                sampler = sampler.or(sampler_id(field.enterprise, field.element, value));
                 if options {
                     // Sampling interval (34), samplingPacketInterval (305), or v9's
                     // FLOW_SAMPLER_RANDOM_INTERVAL (50).
@@ -714,10 +740,23 @@ impl FlowDecoder {
                 }
             }
             if options {
-                if let Some(rate) = announced_sampling.filter(|rate| *rate > 0)
-                    && self.sampling.insert(domain_key, rate) != Some(rate)
-                {
-                    self.generation += 1;
+                let rate = announced_sampling.filter(|rate| *rate > 0);
+                match (rate, sampler) {
+                    // One sampler's interval (Cisco announces each sampler this way).
+                    (Some(rate), Some(id)) => {
+                        let key = (message.exporter, message.domain, id);
+                        if self.sampler_rates.len() < MAX_SAMPLERS
+                            || self.sampler_rates.contains_key(&key)
+                        {
+                            self.sampler_rates.insert(key, rate);
+                        }
+                    }
+                    (Some(rate), None) => {
+                        if self.sampling.insert(domain_key, rate) != Some(rate) {
+                            self.generation += 1;
+                        }
+                    }
+                    (None, _) => {}
                 }
                 if let Some(init) = announced_init
                     && self.system_init.insert(domain_key, init) != Some(init)
@@ -738,7 +777,14 @@ impl FlowDecoder {
             self.record.sequence = Some(u64::from(message.sequence));
             self.record.observation_domain = Some(message.domain);
             if self.record.sampling_rate.is_none() {
-                self.record.sampling_rate = self.sampling.get(&domain_key).copied();
+                self.record.sampling_rate = match sampler {
+                    Some(id) => self
+                        .sampler_rates
+                        .get(&(message.exporter, message.domain, id))
+                        .copied(),
+                    None => None,
+                }
+                .or_else(|| self.sampling.get(&domain_key).copied());
             }
             self.builders.append(&context, &self.record);
             rows += 1;
@@ -1129,5 +1175,53 @@ mod tests {
             ),
             (0, 2)
         );
+    }
+
+    /// Found in a Cisco IOS-XE AVC capture: the options record announcing sampler 9's
+    /// interval (50) made every flow of the domain look sampled 1 in 50, even flows naming no
+    /// sampler. A sampler's interval now goes to the flows naming that sampler only.
+    #[test]
+    fn a_samplers_interval_applies_to_the_flows_naming_it() {
+        let mut body = Vec::new();
+        let mut set = |id: u16, content: &[u8]| {
+            body.extend(id.to_be_bytes());
+            body.extend((content.len() as u16 + 4).to_be_bytes());
+            body.extend(content);
+        };
+        // Options template 300: scope FLOW_SAMPLER_ID (1 byte), FLOW_SAMPLER_RANDOM_INTERVAL.
+        set(3, &[1, 44, 0, 2, 0, 1, 0, 48, 0, 1, 0, 50, 0, 4]);
+        set(300, &[9, 0, 0, 0, 50, 0, 0, 0]);
+        // Template 400: source address and bytes; 401 adds FLOW_SAMPLER_ID.
+        set(
+            2,
+            &[
+                1, 144, 0, 2, 0, 8, 0, 4, 0, 1, 0, 4, 1, 145, 0, 3, 0, 8, 0, 4, 0, 1, 0, 4, 0, 48,
+                0, 1,
+            ],
+        );
+        set(400, &[10, 0, 0, 1, 0, 0, 0, 100]);
+        set(
+            401,
+            &[
+                10, 0, 0, 2, 0, 0, 0, 100, 9, 10, 0, 0, 3, 0, 0, 0, 100, 7, 0, 0, 0,
+            ],
+        );
+        let mut datagram = vec![0, 10];
+        datagram.extend((16 + body.len() as u16).to_be_bytes());
+        datagram.extend([0x6a, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 6]);
+        datagram.extend(body);
+        let mut decoder = FlowDecoder::default();
+        let meta = DatagramMeta {
+            receive_time_micros: 1_795_000_000_000_000,
+            exporter: None,
+        };
+        let report = decoder.decode(&datagram, &meta);
+        assert_eq!((report.records, report.error), (3, None));
+        let batch = decoder.flush().unwrap().unwrap();
+        let rates = batch.column_by_name("sampling_rate").unwrap();
+        let rates = arrow::array::AsArray::as_primitive::<arrow::datatypes::UInt32Type>(rates);
+        let rates: Vec<Option<u32>> = rates.iter().collect();
+        // No sampler named, sampler 9, an unannounced sampler 7.
+        assert_eq!(rates, [None, Some(50), None]);
     }
 }

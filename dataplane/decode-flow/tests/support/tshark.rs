@@ -9,24 +9,32 @@ use crate::{pcap, tools};
 /// The dissection of each datagram (`_source.layers` of each frame), decoded as `protocol`
 /// (`cflow` or `sflow`) on UDP `port`.
 pub fn dissect(datagrams: &[Vec<u8>], port: u16, protocol: &str) -> Vec<Value> {
-    let tshark = tools::require("tshark", "tshark");
     let dir = tools::TempDir::new("tshark");
     let file = dir.path().join("exports.pcap");
     pcap::write(&file, datagrams, port, 1_795_000_100);
+    let frames = dissect_file(&file, port, protocol);
+    assert_eq!(frames.len(), datagrams.len(), "tshark read every frame");
+    frames
+}
+
+/// The dissection of each frame of capture `file` (`_source.layers`), UDP `port` decoded as
+/// `protocol`. Reading the capture itself keeps each exporter's own address and port, which
+/// tshark's template cache is keyed by.
+pub fn dissect_file(file: &std::path::Path, port: u16, protocol: &str) -> Vec<Value> {
+    let tshark = tools::require("tshark", "tshark");
     let json = tools::output(
         std::process::Command::new(tshark)
             // Absolute times print in local time; pin it so `date_to_ms` reads them right.
             .env("TZ", "UTC")
             .arg("-n")
             .arg("-r")
-            .arg(&file)
+            .arg(file)
             .args(["-d", &format!("udp.port=={port},{protocol}")])
             // Repeated fields become arrays instead of repeated keys that JSON readers drop.
             .args(["-T", "json", "--no-duplicate-keys"]),
     );
     let frames: Vec<Value> = serde_json::from_str(&json)
         .unwrap_or_else(|e| panic!("tshark printed JSON we cannot read: {e}"));
-    assert_eq!(frames.len(), datagrams.len(), "tshark read every frame");
     frames
         .into_iter()
         .map(|frame| frame["_source"]["layers"].clone())
