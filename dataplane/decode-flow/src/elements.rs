@@ -29,6 +29,17 @@ fn set<T>(slot: &mut Option<T>, value: T) -> bool {
     true
 }
 
+/// A source or destination address; a record may state one twice. The later value wins (an
+/// SRv6 tunnel's inner header follows the outer one), except that an unspecified address never
+/// replaces a specified one: Cisco's MPLS templates carry both IPv4 and IPv6 addresses and zero
+/// the family the packet does not have. The zero says only that, so it is not kept.
+fn set_address(slot: &mut Option<IpAddr>, address: IpAddr) -> bool {
+    if !address.is_unspecified() || !slot.is_some_and(|kept| !kept.is_unspecified()) {
+        *slot = Some(address);
+    }
+    true
+}
+
 fn ipv4(value: &[u8]) -> Option<IpAddr> {
     <[u8; 4]>::try_from(value)
         .ok()
@@ -80,11 +91,11 @@ pub(crate) fn apply(
         7 if fits(16) => set(&mut record.src_port, number as u16),
         11 if fits(16) => set(&mut record.dst_port, number as u16),
         8 | 27 => match ipv4(value).or_else(|| ipv6(value)) {
-            Some(address) => set(&mut record.src_addr, address),
+            Some(address) => set_address(&mut record.src_addr, address),
             None => false,
         },
         12 | 28 => match ipv4(value).or_else(|| ipv6(value)) {
-            Some(address) => set(&mut record.dst_addr, address),
+            Some(address) => set_address(&mut record.dst_addr, address),
             None => false,
         },
         15 | 62 => match (ipv4(value), ipv6(value)) {
@@ -203,4 +214,46 @@ pub(crate) fn resolve_times(
     record.flow_end_micros = times
         .end_micros
         .or_else(|| from_uptime(times.end_uptime_ms));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addresses(fields: &[(u16, &[u8])]) -> (Option<IpAddr>, Option<IpAddr>, Vec<u8>) {
+        let mut record = FlowRecord::default();
+        let mut times = TimeParts::default();
+        for (element, value) in fields {
+            apply(&mut record, &mut times, 0, *element, value);
+        }
+        (record.src_addr, record.dst_addr, record.extra)
+    }
+
+    /// Found in a Cisco IOS-XR capture: an MPLS template sends IPv6 addresses then IPv4 ones,
+    /// zeroing the family the packet lacks, and the zero IPv4 addresses replaced the IPv6 ones.
+    #[test]
+    fn an_unspecified_address_does_not_replace_a_specified_one() {
+        let v6_src = [0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x16];
+        let v6_dst = [0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12];
+        let (src, dst, extra) =
+            addresses(&[(27, &v6_src), (28, &v6_dst), (8, &[0; 4]), (12, &[0; 4])]);
+        assert_eq!(src, Some("2001:db8::16".parse().unwrap()));
+        assert_eq!(dst, Some("2001:db8::12".parse().unwrap()));
+        assert!(extra.is_empty());
+        // The other way round: a specified IPv4 address after zero IPv6 ones.
+        let (src, dst, _) = addresses(&[
+            (27, &[0; 16]),
+            (28, &[0; 16]),
+            (8, &[192, 0, 2, 16]),
+            (12, &[192, 0, 2, 12]),
+        ]);
+        assert_eq!(src, Some("192.0.2.16".parse().unwrap()));
+        assert_eq!(dst, Some("192.0.2.12".parse().unwrap()));
+        // Both zero: the record still says so.
+        let (src, _, _) = addresses(&[(27, &[0; 16]), (8, &[0; 4])]);
+        assert_eq!(src, Some("0.0.0.0".parse().unwrap()));
+        // Two specified values (SRv6 outer, then inner header): the later one.
+        let (src, _, _) = addresses(&[(27, &v6_src), (8, &[192, 0, 2, 13])]);
+        assert_eq!(src, Some("192.0.2.13".parse().unwrap()));
+    }
 }

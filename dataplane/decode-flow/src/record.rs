@@ -61,6 +61,16 @@ impl FlowRecord {
         };
     }
 
+    /// A named counter as a JSON number, `"<name>":<value>` (sFlow counter records the
+    /// schema has no column for; `name` is a fixed identifier, needing no escaping).
+    pub(crate) fn add_extra_count(&mut self, name: &str, value: u64) {
+        use std::io::Write as _;
+        if !self.extra.is_empty() {
+            self.extra.push(b',');
+        }
+        let _ = write!(self.extra, "\"{name}\":{value}");
+    }
+
     pub(crate) fn add_extra(&mut self, enterprise: u32, element: u16, value: &[u8]) {
         if !self.extra.is_empty() {
             self.extra.push(b',');

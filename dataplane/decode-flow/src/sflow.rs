@@ -1,7 +1,8 @@
 //! sFlow version 5 datagrams (sflow.org, "sFlow Version 5"): flow samples and expanded flow
 //! samples, each with its sampled packet header or decoded IPv4/IPv6/Ethernet data and the
 //! extended switch, router and gateway records; and counter samples, whose generic interface
-//! counters become rows of record type `counters`.
+//! counters become rows of record type `counters` (with the Ethernet counters, and any other
+//! counter record, in the row's `extra_fields`).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -159,8 +160,9 @@ fn flow_sample(
     Ok(())
 }
 
-/// Appends a `counters` row when the sample carries generic interface counters (record 1);
-/// other counter records (Ethernet, processor, vendor) are not stored.
+/// Appends a `counters` row when the sample carries generic interface counters (record 1).
+/// The row's `extra_fields` keeps the sample's Ethernet counters (record 2) as numbers under
+/// their MIB names, and any other record (processor, vendor) as hex, as flow records are.
 fn counter_sample(
     body: &[u8],
     expanded: bool,
@@ -184,44 +186,10 @@ fn counter_sample(
             return Err(truncated());
         };
         let data = c.take(length as usize).ok_or_else(truncated)?;
-        if format == 1 {
-            let mut d = Cursor::new(data);
-            let u64_of = |d: &mut Cursor<'_>| -> Option<u64> {
-                Some((u64::from(d.u32()?) << 32) | u64::from(d.u32()?))
-            };
-            let parsed = (|| {
-                let if_index = d.u32()?;
-                let _if_type = d.u32()?;
-                let speed = u64_of(&mut d)?;
-                let (_direction, _status) = (d.u32()?, d.u32()?);
-                let in_octets = u64_of(&mut d)?;
-                let in_packets = u64::from(d.u32()?) + u64::from(d.u32()?) + u64::from(d.u32()?);
-                let in_discards = u64::from(d.u32()?);
-                let in_errors = u64::from(d.u32()?);
-                let _unknown_protocols = d.u32()?;
-                let out_octets = u64_of(&mut d)?;
-                let out_packets = u64::from(d.u32()?) + u64::from(d.u32()?) + u64::from(d.u32()?);
-                let out_discards = u64::from(d.u32()?);
-                let out_errors = u64::from(d.u32()?);
-                Some((
-                    if_index,
-                    InterfaceCounters {
-                        speed,
-                        in_octets,
-                        out_octets,
-                        in_packets,
-                        out_packets,
-                        in_errors,
-                        out_errors,
-                        in_discards,
-                        out_discards,
-                    },
-                ))
-            })();
-            if let Some((if_index, counters)) = parsed {
-                record.input_interface = Some(if_index);
-                record.counters = Some(counters);
-            }
+        match format {
+            1 => generic_counters(data, record),
+            2 => ethernet_counters(data, record),
+            _ => add_unknown(format, data, record),
         }
     }
     if record.counters.is_none() {
@@ -231,6 +199,47 @@ fn counter_sample(
     record.observation_domain = Some(source_index);
     builders.append(context, record);
     Ok(true)
+}
+
+/// Generic interface counters (counter record 1) into `record.counters` and the interface.
+fn generic_counters(data: &[u8], record: &mut FlowRecord) {
+    let mut d = Cursor::new(data);
+    let u64_of = |d: &mut Cursor<'_>| -> Option<u64> {
+        Some((u64::from(d.u32()?) << 32) | u64::from(d.u32()?))
+    };
+    let parsed = (|| {
+        let if_index = d.u32()?;
+        let _if_type = d.u32()?;
+        let speed = u64_of(&mut d)?;
+        let (_direction, _status) = (d.u32()?, d.u32()?);
+        let in_octets = u64_of(&mut d)?;
+        let in_packets = u64::from(d.u32()?) + u64::from(d.u32()?) + u64::from(d.u32()?);
+        let in_discards = u64::from(d.u32()?);
+        let in_errors = u64::from(d.u32()?);
+        let _unknown_protocols = d.u32()?;
+        let out_octets = u64_of(&mut d)?;
+        let out_packets = u64::from(d.u32()?) + u64::from(d.u32()?) + u64::from(d.u32()?);
+        let out_discards = u64::from(d.u32()?);
+        let out_errors = u64::from(d.u32()?);
+        Some((
+            if_index,
+            InterfaceCounters {
+                speed,
+                in_octets,
+                out_octets,
+                in_packets,
+                out_packets,
+                in_errors,
+                out_errors,
+                in_discards,
+                out_discards,
+            },
+        ))
+    })();
+    if let Some((if_index, counters)) = parsed {
+        record.input_interface = Some(if_index);
+        record.counters = Some(counters);
+    }
 }
 
 fn flow_record(format: u32, data: &[u8], record: &mut FlowRecord) {
@@ -334,6 +343,134 @@ fn flow_record(format: u32, data: &[u8], record: &mut FlowRecord) {
                 }
             }
         }
-        _ => record.add_extra(0, (format & 0xffff) as u16, &data[..data.len().min(64)]),
+        _ => add_unknown(format, data, record),
+    }
+}
+
+/// A record the schema has no place for, kept in `extra_fields` (its first 64 bytes) under
+/// `"<enterprise>:<format>"`: a record's data format is the enterprise in its top 20 bits and
+/// the format in its low 12 (sFlow v5, section 5).
+fn add_unknown(data_format: u32, data: &[u8], record: &mut FlowRecord) {
+    record.add_extra(
+        data_format >> 12,
+        (data_format & 0xfff) as u16,
+        &data[..data.len().min(64)],
+    );
+}
+
+/// Ethernet interface counters (counter record 2, the dot3 MIB of RFC 3635), in order, under
+/// the MIB's names: each becomes a number in the counters row's `extra_fields`.
+const DOT3_COUNTERS: [&str; 13] = [
+    "dot3StatsAlignmentErrors",
+    "dot3StatsFCSErrors",
+    "dot3StatsSingleCollisionFrames",
+    "dot3StatsMultipleCollisionFrames",
+    "dot3StatsSQETestErrors",
+    "dot3StatsDeferredTransmissions",
+    "dot3StatsLateCollisions",
+    "dot3StatsExcessiveCollisions",
+    "dot3StatsInternalMacTransmitErrors",
+    "dot3StatsCarrierSenseErrors",
+    "dot3StatsFrameTooLongs",
+    "dot3StatsInternalMacReceiveErrors",
+    "dot3StatsSymbolErrors",
+];
+
+/// The Ethernet counters of `data` into `record.extra`; a record too short for all of them
+/// adds none.
+fn ethernet_counters(data: &[u8], record: &mut FlowRecord) {
+    if data.len() < DOT3_COUNTERS.len() * 4 {
+        return;
+    }
+    for (name, value) in DOT3_COUNTERS.iter().zip(data.chunks_exact(4)) {
+        let value = u32::from_be_bytes([value[0], value[1], value[2], value[3]]);
+        record.add_extra_count(name, u64::from(value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::AsArray;
+
+    use crate::{DatagramMeta, FlowDecoder};
+
+    fn words(out: &mut Vec<u8>, words: &[u32]) {
+        for word in words {
+            out.extend(word.to_be_bytes());
+        }
+    }
+
+    /// `(data format, data)` as an sFlow record or sample.
+    fn item(out: &mut Vec<u8>, format: u32, data: &[u8]) {
+        words(out, &[format, data.len() as u32]);
+        out.extend(data);
+    }
+
+    /// The `extra_fields` of each row of a datagram of `samples` (format, body).
+    fn extra_fields(samples: &[(u32, Vec<u8>)]) -> Vec<Option<String>> {
+        let mut datagram = Vec::new();
+        words(
+            &mut datagram,
+            &[5, 1, 0xc000_0201, 0, 1, 0, samples.len() as u32],
+        );
+        for (format, body) in samples {
+            item(&mut datagram, *format, body);
+        }
+        let mut decoder = FlowDecoder::default();
+        let meta = DatagramMeta {
+            receive_time_micros: 0,
+            exporter: None,
+        };
+        let report = decoder.decode(&datagram, &meta);
+        assert_eq!(report.error, None);
+        let batch = decoder.flush().unwrap().unwrap();
+        let column = batch
+            .column_by_name("extra_fields")
+            .unwrap()
+            .as_string::<i32>();
+        column.iter().map(|v| v.map(str::to_owned)).collect()
+    }
+
+    /// Found with pmacct's sfprobe (VyOS): its record 8800:2 (enterprise 8800, format 2) was
+    /// kept as `0:2`, as if it were the standard Ethernet frame record.
+    #[test]
+    fn unknown_records_keep_their_enterprise() {
+        let mut sample = Vec::new();
+        words(&mut sample, &[1, 3, 500, 1000, 0, 3, 0, 1]);
+        item(&mut sample, (8800 << 12) | 2, &[0, 0, 0, 3, 0, 0, 0, 0]);
+        let rows = extra_fields(&[(1, sample)]);
+        assert_eq!(rows, [Some(r#"{"8800:2":"0000000300000000"}"#.to_owned())]);
+    }
+
+    /// Ethernet counters were dropped; they are numbers under their MIB names now, each in its
+    /// place (distinct values catch a shifted field), and other counter records are hex.
+    #[test]
+    fn ethernet_and_other_counter_records_go_to_extra_fields() {
+        let mut generic = Vec::new();
+        words(&mut generic, &[7, 6, 0, 1_000_000_000, 1, 3]);
+        words(&mut generic, &[0; 16]);
+        let mut ethernet = Vec::new();
+        words(&mut ethernet, &(1..=13).collect::<Vec<u32>>());
+        let mut sample = Vec::new();
+        words(&mut sample, &[1, 7, 3]);
+        item(&mut sample, 2, &ethernet);
+        item(&mut sample, 1, &generic);
+        item(&mut sample, 1001, &[0, 0, 0, 42]);
+        let rows = extra_fields(&[(2, sample)]);
+        let expected = "{\"dot3StatsAlignmentErrors\":1,\"dot3StatsFCSErrors\":2,\
+            \"dot3StatsSingleCollisionFrames\":3,\"dot3StatsMultipleCollisionFrames\":4,\
+            \"dot3StatsSQETestErrors\":5,\"dot3StatsDeferredTransmissions\":6,\
+            \"dot3StatsLateCollisions\":7,\"dot3StatsExcessiveCollisions\":8,\
+            \"dot3StatsInternalMacTransmitErrors\":9,\"dot3StatsCarrierSenseErrors\":10,\
+            \"dot3StatsFrameTooLongs\":11,\"dot3StatsInternalMacReceiveErrors\":12,\
+            \"dot3StatsSymbolErrors\":13,\"0:1001\":\"0000002a\"}";
+        assert_eq!(rows, [Some(expected.to_owned())]);
+
+        // Cut short, the Ethernet record adds nothing.
+        let mut sample = Vec::new();
+        words(&mut sample, &[1, 7, 2]);
+        item(&mut sample, 2, &ethernet[..48]);
+        item(&mut sample, 1, &generic);
+        assert_eq!(extra_fields(&[(2, sample)]), [None]);
     }
 }

@@ -6,9 +6,16 @@
 //! - `cisco_iosxe_avc`: two Cisco IOS-XE ISR4000 routers exporting IPFIX with AVC/NBAR2, from
 //!   the crates.io package `netflow_parser` 1.0.6 (MIT/Apache-2.0), `pcaps/IPFIX.pcap`;
 //!   compared with tshark's IPFIX dissection record by record.
+//! - `cisco_iosxr_srv6`: a Cisco IOS-XR router exporting IPFIX over IPv6 with SRv6 and MPLS
+//!   templates, from the crates.io package `netgauze-pcap-decoder` 0.13.0 (Apache-2.0), pmacct
+//!   test 502; compared record by record with netgauze's decode shipped beside it.
 //! - `gopacket_sflow`: sFlow v5 from a hardware switch and a datagram of sampled Ethernet
 //!   records, from Debian's `golang-github-google-gopacket-dev` 1.1.19-3 (BSD-3-Clause),
-//!   `layers/sflow_test.go`; checked against the values gopacket's own tests assert.
+//!   `layers/sflow_test.go`; checked against the values gopacket's own tests assert, and the
+//!   switch's Ethernet interface counters against tshark's.
+//! - `vyos_pmacct`: a VyOS router's pmacct `nfprobe` NetFlow v9 packet (npm `node-netflowv9`
+//!   0.2.16, GPL-2.0) and `sfprobe` sFlow v5 datagrams (npm `node-sflow` 0.0.3, GPL-2.0),
+//!   compared with tshark's dissection of the same bytes.
 
 #[path = "support/captures.rs"]
 mod captures;
@@ -23,8 +30,12 @@ mod tshark;
 
 #[path = "real_devices/cisco_iosxe_avc.rs"]
 mod cisco_iosxe_avc;
+#[path = "real_devices/cisco_iosxr_srv6.rs"]
+mod cisco_iosxr_srv6;
 #[path = "real_devices/gopacket_sflow.rs"]
 mod gopacket_sflow;
+#[path = "real_devices/vyos_pmacct.rs"]
+mod vyos_pmacct;
 
 use arrow::array::RecordBatch;
 use bytefreezer_decode_flow::{DatagramMeta, DecodeReport, FlowDecoder, FlowLimits};

@@ -68,3 +68,49 @@ fn sampled_ethernet_records_give_macs() {
         );
     }
 }
+
+/// The switch's counter sample carries generic and Ethernet interface counters (record 2, the
+/// dot3 MIB): the Ethernet ones are kept in the counters row's `extra_fields` as numbers under
+/// their MIB names, which are also tshark's field names, with tshark's values.
+#[test]
+fn hardware_switch_ethernet_counters_match_tshark() {
+    let datagram = crate::captures::read("gopacket-sflow-switch.bin");
+    let mut decoder = FlowDecoder::default();
+    let meta = DatagramMeta {
+        receive_time_micros: 1_795_000_000_000_000,
+        exporter: None,
+    };
+    assert_eq!(decoder.decode(&datagram, &meta).error, None);
+    let batch = decoder.flush().expect("batch").expect("rows");
+    let rows = exports::flows(&batch, &["record_type", "input_interface", "extra_fields"]);
+    let counters: Vec<&Flow> = rows
+        .iter()
+        .filter(|r| r["record_type"] == "counters")
+        .collect();
+    assert_eq!(counters.len(), 1);
+    let extra: serde_json::Map<String, serde_json::Value> = serde_json::from_str(
+        counters[0]
+            .get("extra_fields")
+            .expect("Ethernet counters kept"),
+    )
+    .expect("extra_fields is a JSON object");
+
+    let frames = crate::tshark::dissect(&[datagram], 6343, "sflow");
+    let ethernet = crate::tshark::objects_with(&frames[0], &["sflow_245.dot3StatsFCSErrors"]);
+    assert_eq!(ethernet.len(), 1, "one Ethernet counters record");
+    let theirs: serde_json::Map<String, serde_json::Value> = ethernet[0]
+        .iter()
+        .filter_map(|(name, value)| {
+            let name = name.strip_prefix("sflow_245.dot3")?;
+            let value: u64 = value.as_str()?.parse().ok()?;
+            Some((format!("dot3{name}"), value.into()))
+        })
+        .collect();
+    assert_eq!(theirs.len(), 13, "tshark shows the 13 dot3 counters");
+    assert_eq!(extra, theirs);
+    let generic = crate::tshark::objects_with(&frames[0], &["sflow_245.ifindex"]);
+    assert_eq!(
+        counters[0]["input_interface"],
+        crate::tshark::leaf(generic[0], "sflow_245.ifindex").expect("ifindex")
+    );
+}

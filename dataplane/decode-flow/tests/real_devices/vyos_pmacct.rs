@@ -1,0 +1,329 @@
+//! A VyOS router's pmacct probes. `nfprobe` NetFlow v9: one packet with four templates, an
+//! options template announcing sampler 1's interval, one options record and one flow record,
+//! whose field 201 is pmacct's tag (an element our schema does not name). `sfprobe` sFlow v5:
+//! three datagrams with 15 flow samples (raw header, extended switch data and pmacct's own
+//! record 8800:2) and one generic counter sample. Both checked against tshark's dissection of
+//! the same bytes written to a pcap, and against what node-netflowv9's tests assert.
+
+use serde_json::{Map, Value};
+
+use crate::exports::{self, Flow};
+use crate::{captures, tshark};
+
+fn leaf<'a>(map: &'a Map<String, Value>, name: &str) -> &'a str {
+    tshark::leaf(map, name).unwrap_or_else(|| panic!("tshark shows no {name}"))
+}
+
+fn decode(datagrams: &[Vec<u8>]) -> (Vec<Flow>, Vec<bytefreezer_decode_flow::DecodeReport>) {
+    let mut decoder = bytefreezer_decode_flow::FlowDecoder::default();
+    let meta = bytefreezer_decode_flow::DatagramMeta {
+        receive_time_micros: 1_795_000_100_000_000,
+        exporter: Some(tshark_exporter()),
+    };
+    let reports = datagrams.iter().map(|d| decoder.decode(d, &meta)).collect();
+    let batch = decoder.flush().expect("batch").expect("rows");
+    let columns = [
+        "exporter_address",
+        "flow_protocol",
+        "record_type",
+        "sequence",
+        "observation_domain",
+        "sampling_rate",
+        "flow_start",
+        "flow_end",
+        "src_addr",
+        "dst_addr",
+        "src_port",
+        "dst_port",
+        "ip_protocol",
+        "tcp_flags",
+        "tos",
+        "bytes",
+        "packets",
+        "input_interface",
+        "output_interface",
+        "direction",
+        "src_mac",
+        "dst_mac",
+        "src_vlan",
+        "dst_vlan",
+        "if_speed",
+        "if_in_octets",
+        "if_out_octets",
+        "if_in_packets",
+        "if_out_packets",
+        "if_in_errors",
+        "if_out_errors",
+        "if_in_discards",
+        "if_out_discards",
+        "extra_fields",
+    ];
+    (exports::flows(&batch, &columns), reports)
+}
+
+fn tshark_exporter() -> std::net::IpAddr {
+    std::net::IpAddr::V4(crate::pcap::EXPORTER)
+}
+
+fn extra(flow: &mut Flow) -> Map<String, Value> {
+    flow.remove("extra_fields")
+        .map(|text| serde_json::from_str(&text).expect("extra_fields is a JSON object"))
+        .unwrap_or_default()
+}
+
+#[test]
+fn vyos_nfprobe_netflow_v9_matches_tshark() {
+    let datagram = captures::read("vyos-nfprobe-v9.bin");
+    let (mut rows, reports) = decode(std::slice::from_ref(&datagram));
+    let report = &reports[0];
+    assert_eq!(report.error, None);
+    // node-netflowv9's test: templates 1024, 1025, 2048, 2049; one flow.
+    assert_eq!((report.templates, report.records), (5, 1), "{report:?}");
+    assert_eq!(rows.len(), 1);
+
+    let frames = tshark::dissect(&[datagram], 2055, "cflow");
+    let cflow = frames[0]["cflow"]
+        .as_object()
+        .expect("tshark dissects NetFlow v9");
+    let mut templates: Vec<&str> =
+        tshark::objects_with(&frames[0]["cflow"], &["cflow.template_id"])
+            .into_iter()
+            .map(|t| leaf(t, "cflow.template_id"))
+            .collect();
+    templates.sort();
+    assert_eq!(templates, ["1024", "1025", "2048", "2049", "4096"]);
+    let records = tshark::objects_with(&frames[0]["cflow"], &["cflow.srcaddr"]);
+    assert_eq!(records.len(), 1, "one flow record");
+    let record = records[0];
+    let options = tshark::objects_with(&frames[0]["cflow"], &["cflow.sampler_random_interval"]);
+    assert_eq!(options.len(), 1, "one options record");
+    assert_eq!(
+        leaf(options[0], "cflow.sampler_id"),
+        leaf(record, "cflow.sampler_id"),
+        "the flow names the sampler the options record announces"
+    );
+
+    // Uptime stamps placed by the header: export time less uptime, plus the stamp.
+    let export_ms = 1_000
+        * leaf(cflow, "cflow.unix_secs")
+            .parse::<i64>()
+            .expect("seconds");
+    let boot_ms = export_ms - tshark::seconds_to_ms(leaf(cflow, "cflow.sysuptime"));
+    let at = |name: &str| (boot_ms + tshark::seconds_to_ms(leaf(record, name))).to_string();
+    let text = |name: &str| leaf(record, name).to_owned();
+    let mut theirs = Flow::new();
+    theirs.insert("exporter_address", crate::pcap::EXPORTER.to_string());
+    theirs.insert("flow_protocol", "netflow_v9".into());
+    theirs.insert("record_type", "flow".into());
+    theirs.insert("sequence", leaf(cflow, "cflow.sequence").into());
+    theirs.insert("observation_domain", leaf(cflow, "cflow.source_id").into());
+    theirs.insert(
+        "sampling_rate",
+        leaf(options[0], "cflow.sampler_random_interval").into(),
+    );
+    theirs.insert("flow_start", at("cflow.timestart"));
+    theirs.insert("flow_end", at("cflow.timeend"));
+    theirs.insert("src_addr", text("cflow.srcaddr"));
+    theirs.insert("dst_addr", text("cflow.dstaddr"));
+    theirs.insert("src_port", text("cflow.srcport"));
+    theirs.insert("dst_port", text("cflow.dstport"));
+    theirs.insert("ip_protocol", text("cflow.protocol"));
+    theirs.insert("tcp_flags", tshark::hex(leaf(record, "cflow.tcpflags")));
+    theirs.insert("tos", tshark::hex(leaf(record, "cflow.tos")));
+    theirs.insert("bytes", text("cflow.octets"));
+    theirs.insert("packets", text("cflow.packets"));
+    theirs.insert("input_interface", text("cflow.inputint"));
+    theirs.insert("output_interface", text("cflow.outputint"));
+    theirs.insert("direction", text("cflow.direction"));
+    theirs.insert("src_mac", text("cflow.srcmac"));
+    theirs.insert("dst_mac", text("cflow.dstmac"));
+    theirs.insert("src_vlan", text("cflow.vlanid"));
+
+    let mut ours = rows.remove(0);
+    let extra = extra(&mut ours);
+    crate::assert_same_in_order("vyos-nfprobe-v9.bin", "tshark", &[ours.clone()], &[theirs]);
+    // node-netflowv9's test asserts these three.
+    assert_eq!(
+        (
+            ours["src_addr"].as_str(),
+            ours["dst_addr"].as_str(),
+            ours["packets"].as_str()
+        ),
+        ("10.100.0.84", "192.0.76.2", "1")
+    );
+
+    // What the schema does not name stays in extra_fields: pmacct's tag in field 201 (which
+    // tshark calls by its IANA name, MPLS label stack length), FLOWS (3), IP version (60) and
+    // the sampler id (48).
+    let number = |key: &str| {
+        let hex = extra
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("extra_fields has no {key}: {extra:?}"));
+        u64::from_str_radix(hex, 16).expect("hex").to_string()
+    };
+    assert_eq!(number("0:201"), leaf(record, "cflow.mpls_label_length"));
+    assert_eq!(extra["0:201"], "00000003", "pmacct's tag, all four bytes");
+    assert_eq!(number("0:3"), leaf(record, "cflow.flows"));
+    assert_eq!(number("0:60"), leaf(record, "cflow.ip_version"));
+    assert_eq!(number("0:48"), leaf(record, "cflow.sampler_id"));
+    assert_eq!(extra.len(), 4, "{extra:?}");
+}
+
+/// tshark's view of one sFlow sample, as our row.
+fn sflow_sample(sample: &Map<String, Value>, sflow: &Map<String, Value>) -> Flow {
+    let mut flow = Flow::new();
+    flow.insert("exporter_address", leaf(sflow, "sflow_245.agent").into());
+    flow.insert("flow_protocol", "sflow_v5".into());
+    flow.insert("sequence", leaf(sflow, "sflow_245.sequence_number").into());
+    if let Some(counters) = sample
+        .get("Generic interface counters")
+        .and_then(Value::as_object)
+    {
+        let sum = |names: &[&str]| -> String {
+            names
+                .iter()
+                .map(|n| leaf(counters, n).parse::<u64>().expect("a counter"))
+                .sum::<u64>()
+                .to_string()
+        };
+        flow.insert("record_type", "counters".into());
+        flow.insert(
+            "observation_domain",
+            leaf(sample, "sflow.counters_sample.source_id_index").into(),
+        );
+        flow.insert(
+            "input_interface",
+            leaf(counters, "sflow_245.ifindex").into(),
+        );
+        for (column, names) in [
+            ("if_speed", &["sflow_245.ifspeed"][..]),
+            ("if_in_octets", &["sflow_245.ifinoct"]),
+            ("if_out_octets", &["sflow_245.ifoutoct"]),
+            (
+                "if_in_packets",
+                &[
+                    "sflow_245.ifinpkt",
+                    "sflow_245.ifinmcast",
+                    "sflow_245.ifinbcast",
+                ],
+            ),
+            (
+                "if_out_packets",
+                &[
+                    "sflow_245.ifoutpkt",
+                    "sflow_245.ifoutmcast",
+                    "sflow_245.ifoutbcast",
+                ],
+            ),
+            ("if_in_errors", &["sflow_245.ifinerr"]),
+            ("if_out_errors", &["sflow_245.ifouterr"]),
+            ("if_in_discards", &["sflow_245.ifindisc"]),
+            ("if_out_discards", &["sflow_245.ifoutdisc"]),
+        ] {
+            flow.insert(column, sum(names));
+        }
+        return flow;
+    }
+    flow.insert("record_type", "flow".into());
+    flow.insert("packets", "1".into());
+    flow.insert(
+        "observation_domain",
+        leaf(sample, "sflow.flow_sample.index").into(),
+    );
+    let rate = leaf(sample, "sflow.flow_sample.sampling_rate");
+    flow.insert("sampling_rate", rate.into());
+    flow.insert(
+        "input_interface",
+        leaf(sample, "sflow.flow_sample.input_interface").into(),
+    );
+    flow.insert(
+        "output_interface",
+        leaf(sample, "sflow.flow_sample.output_interface_value").into(),
+    );
+    let switch = sample["Extended switch data"]
+        .as_object()
+        .expect("extended switch data");
+    flow.insert("src_vlan", leaf(switch, "sflow_245.vlan.in").into());
+    flow.insert("dst_vlan", leaf(switch, "sflow_245.vlan.out").into());
+    let raw = sample["Raw packet header"]
+        .as_object()
+        .expect("a raw packet header");
+    flow.insert("bytes", leaf(raw, "sflow_245.header.frame_length").into());
+    let header = raw["sflow_245.header_tree"].as_object().expect("dissected");
+    let layer = |name: &str| header.get(name).and_then(Value::as_object);
+    let eth = layer("eth").expect("Ethernet");
+    flow.insert("src_mac", leaf(eth, "eth.src").into());
+    flow.insert("dst_mac", leaf(eth, "eth.dst").into());
+    let ip = layer("ip").expect("IPv4");
+    flow.insert("src_addr", leaf(ip, "ip.src").into());
+    flow.insert("dst_addr", leaf(ip, "ip.dst").into());
+    flow.insert("ip_protocol", leaf(ip, "ip.proto").into());
+    flow.insert("tos", tshark::hex(leaf(ip, "ip.dsfield")));
+    let tcp = layer("tcp").expect("TCP");
+    flow.insert("src_port", leaf(tcp, "tcp.srcport").into());
+    flow.insert("dst_port", leaf(tcp, "tcp.dstport").into());
+    flow.insert("tcp_flags", tshark::hex(leaf(tcp, "tcp.flags")));
+    flow
+}
+
+#[test]
+fn vyos_sfprobe_sflow_matches_tshark() {
+    let datagrams: Vec<Vec<u8>> = (1..=3)
+        .map(|n| captures::read(&format!("vyos-sfprobe-{n}.bin")))
+        .collect();
+    let (mut ours, reports) = decode(&datagrams);
+    for report in &reports {
+        assert_eq!(report.error, None);
+    }
+    let counter_samples: usize = reports.iter().map(|r| r.counter_samples).sum();
+    assert_eq!(counter_samples, 1);
+    assert_eq!(ours.len(), 16, "15 flow samples and one counters row");
+
+    let frames = tshark::dissect(&datagrams, 6343, "sflow");
+    let mut theirs = Vec::new();
+    let mut enterprise_data = Vec::new();
+    for frame in &frames {
+        let sflow = frame["sflow"].as_object().expect("tshark dissects sFlow");
+        for (name, sample) in sflow {
+            let Some(sample) = sample
+                .as_object()
+                .filter(|_| name.starts_with("Flow sample") || name.starts_with("Counters"))
+            else {
+                continue;
+            };
+            theirs.push(sflow_sample(sample, sflow));
+            if let Some(record) = sample
+                .get("Unknown enterprise format")
+                .and_then(Value::as_object)
+            {
+                enterprise_data.push(leaf(record, "sflow.enterprise.data").replace(':', ""));
+            }
+        }
+    }
+    assert_eq!(theirs.len(), 16, "samples tshark shows");
+    assert_eq!(
+        enterprise_data.len(),
+        15,
+        "every flow sample has pmacct's record"
+    );
+
+    // pmacct's record 8800:2 (its word is 0x02260002: enterprise 8800 in the top 20 bits,
+    // format 2; tshark's text view says "Non-standard sFlow (8800)") keeps its enterprise, and
+    // holds tshark's bytes.
+    let mut kept = Vec::new();
+    for flow in &mut ours {
+        let extra = extra(flow);
+        if flow["record_type"] == "flow" {
+            assert_eq!(extra.len(), 1, "{extra:?}");
+            kept.push(extra["8800:2"].as_str().expect("hex").to_owned());
+        } else {
+            assert!(extra.is_empty(), "only generic counters: {extra:?}");
+        }
+    }
+    assert_eq!(kept, enterprise_data);
+    // Ours are in sample order; the counter sample is the first of the third datagram.
+    crate::assert_same_in_order("vyos-sfprobe", "tshark", &ours, &theirs);
+    assert_eq!(ours[0]["sampling_rate"], "500");
+    assert_eq!(ours[8]["if_speed"], "100000000");
+}
