@@ -31,14 +31,7 @@ const DOC_START: &str =
 const DOC_END: &str = "<!-- end of latest results -->";
 
 pub fn bench(root: &Path, args: &[String]) -> Result<()> {
-    let quick = args.iter().any(|a| a == "--quick");
-    let selected: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
-    if let Some(unknown) = args
-        .iter()
-        .find(|a| a.starts_with("--") && a.as_str() != "--quick")
-    {
-        bail!("unknown option {unknown}; bench takes suite names and --quick");
-    }
+    let (options, selected) = parse_options(args)?;
     let wanted = |name: &str| {
         selected.is_empty()
             || selected.iter().any(|s| {
@@ -85,7 +78,14 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
         report["results"] = Value::Array(merged);
     }
     if run_ingest {
-        report[INGEST] = ingest::ingest(root, &target, quick)?;
+        let results = ingest::ingest(root, &target, &options)?;
+        if options.is_partial() {
+            // A run narrowed to some protocols or collectors would overwrite the full table.
+            println!("\n{}", results["markdown"].as_str().unwrap_or(""));
+            println!("a narrowed ingest run (--protocol/--collector) is printed, not written");
+            return Ok(());
+        }
+        report[INGEST] = results;
     }
     let markdown = markdown(&report);
     std::fs::write(
@@ -99,6 +99,56 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     println!("\n{markdown}");
     println!("written to {}", results.join("latest.{json,md}").display());
     Ok(())
+}
+
+/// What narrows the ingest benchmark: `--quick`, and for working on one measurement
+/// `--protocol NAME` and `--collector NAME` (each repeatable).
+#[derive(Debug, Default)]
+pub struct IngestOptions {
+    pub quick: bool,
+    pub protocols: Vec<String>,
+    pub collectors: Vec<String>,
+}
+
+impl IngestOptions {
+    pub fn is_partial(&self) -> bool {
+        !self.protocols.is_empty() || !self.collectors.is_empty()
+    }
+
+    pub fn wants_protocol(&self, name: &str) -> bool {
+        self.protocols.is_empty() || self.protocols.iter().any(|p| p == name)
+    }
+
+    pub fn wants_collector(&self, name: &str) -> bool {
+        self.collectors.is_empty() || self.collectors.iter().any(|c| c == name)
+    }
+}
+
+fn parse_options(args: &[String]) -> Result<(IngestOptions, Vec<&String>)> {
+    let mut options = IngestOptions::default();
+    let mut selected = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => options.quick = true,
+            "--protocol" | "--collector" => {
+                let value = args
+                    .next()
+                    .with_context(|| format!("{arg} takes a name"))?
+                    .clone();
+                if arg == "--protocol" {
+                    options.protocols.push(value);
+                } else {
+                    options.collectors.push(value);
+                }
+            }
+            other if other.starts_with("--") => bail!(
+                "unknown option {other}; bench takes suite names, --quick, --protocol NAME and --collector NAME"
+            ),
+            _ => selected.push(arg),
+        }
+    }
+    Ok((options, selected))
 }
 
 fn read_previous(path: &Path) -> Value {

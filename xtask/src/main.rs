@@ -34,10 +34,12 @@ fn main() -> Result<()> {
                  tidy                  check repository rules (//! docs, no mod.rs, no todo!)\n  \
                  install-test-deps     only install what the tests need\n  \
                  fuzz [SECONDS]        run every decoder's fuzz target (default 60 s each)\n  \
-                 bench [SUITE...] [--quick]\n                        \
+                 bench [SUITE...] [--quick] [--protocol P] [--collector C]\n                        \
                  release benchmarks with ratios into benches/results/: syslog, flow, transform\n                        \
                  (decode = syslog + flow), ingest (UDP end to end against rsyslog, syslog-ng,\n                        \
-                 nfcapd, nfacctd); --quick keeps ingest under 5 minutes"
+                 nfcapd, nfacctd); --quick keeps ingest under 5 minutes; --protocol\n                        \
+                 (syslog, netflow_v9, ipfix) and --collector (bytefreezer, a peer, flood)\n                        \
+                 narrow ingest to one measurement, printed only"
             );
             bail!("unknown or missing command")
         }

@@ -20,7 +20,7 @@ use super::ours::{self, Ours};
 use super::packages::{self, Peers};
 use super::syslog_peers::LineWriter;
 use super::traffic::{Protocol, Traffic};
-use super::{report, sys};
+use super::{IngestOptions, report, sys};
 use crate::run;
 
 /// Every collector asks for this receive buffer; drain mode fills most of it.
@@ -46,7 +46,8 @@ pub struct IngestResults {
     pub seconds: f64,
 }
 
-pub fn ingest(root: &Path, target: &Path, quick: bool) -> Result<serde_json::Value> {
+pub fn ingest(root: &Path, target: &Path, options: &IngestOptions) -> Result<serde_json::Value> {
+    let quick = options.quick;
     let started = Instant::now();
     let peers = packages::ensure()?;
     // BYTEFREEZER_BENCH_BINARY measures a binary built earlier (another checkout, a release).
@@ -74,6 +75,9 @@ pub fn ingest(root: &Path, target: &Path, quick: bool) -> Result<serde_json::Val
     let mut protocols = Vec::new();
     let mut flood = None;
     for protocol in [Protocol::Syslog, Protocol::NetflowV9, Protocol::Ipfix] {
+        if !options.wants_protocol(protocol.name()) {
+            continue;
+        }
         let traffic = Arc::new(Traffic::build(protocol, root)?);
         let (send_for, drain_datagrams) = match (protocol, quick) {
             (Protocol::Syslog, true) => (Duration::from_secs(1), 200_000),
@@ -113,6 +117,9 @@ pub fn ingest(root: &Path, target: &Path, quick: bool) -> Result<serde_json::Val
         };
         let mut outcomes = Vec::new();
         for name in collectors(protocol) {
+            if !options.wants_collector(name) {
+                continue;
+            }
             let port = port()?;
             let dir = work_dir(&base, &format!("{}-{name}", protocol.name()))?;
             let mut collector = start(name, protocol, &peers, &binary, &dir, port)?;
@@ -122,7 +129,7 @@ pub fn ingest(root: &Path, target: &Path, quick: bool) -> Result<serde_json::Val
                 .with_context(|| format!("measuring {name} on {}", protocol.name()))?;
             outcomes.push(outcome);
         }
-        if protocol == Protocol::Syslog {
+        if protocol == Protocol::Syslog && options.wants_collector("flood") {
             let zero_loss = outcomes
                 .first()
                 .and_then(|o| o.zero_loss_datagrams)

@@ -71,6 +71,8 @@ impl Ours {
                 datasets = datasets.display()
             ),
         )?;
+        // BYTEFREEZER_BENCH_IO picks the proxy's receive path (auto, uring, recvmmsg).
+        let io = std::env::var("BYTEFREEZER_BENCH_IO").unwrap_or_else(|_| "auto".into());
         let proxy_config = dir.join("proxy.toml");
         write(
             &proxy_config,
@@ -78,7 +80,7 @@ impl Ours {
                 "data_dir = \"{dir}/proxy\"\nmetrics_listen = \"{METRICS_LISTEN}\"\n\
                  datasets = {{ kind = \"file\", path = \"{datasets}\" }}\n\n\
                  [proxy]\nreceiver_url = \"http://{RECEIVER_LISTEN}\"\napi_key = \"{API_KEY}\"\n\
-                 spool_dir = \"{dir}/spool\"\nudp_recv_buffer_bytes = {receive_buffer}\n",
+                 spool_dir = \"{dir}/spool\"\nudp_recv_buffer_bytes = {receive_buffer}\nio = \"{io}\"\n",
                 dir = dir.display(),
                 datasets = datasets.display()
             ),
