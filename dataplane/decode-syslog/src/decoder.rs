@@ -49,7 +49,8 @@ pub struct SyslogDecoder {
     raw: BinaryBuilder,
     rows: usize,
     pending_bytes: usize,
-    // Reused so formatting an address does not allocate per message.
+    // Senders repeat: the last one's text is kept so most messages skip formatting it.
+    last_sender: Option<IpAddr>,
     address_text: String,
 }
 
@@ -84,6 +85,7 @@ impl SyslogDecoder {
             raw: BinaryBuilder::with_capacity(rows, 0),
             rows: 0,
             pending_bytes: 0,
+            last_sender: None,
             address_text: String::with_capacity(46),
         }
     }
@@ -101,9 +103,12 @@ impl SyslogDecoder {
         self.event_time.append_option(parsed.event_time_micros);
         match meta.sender {
             Some(address) => {
-                use std::fmt::Write;
-                self.address_text.clear();
-                let _ = write!(self.address_text, "{address}");
+                if self.last_sender != Some(address) {
+                    use std::fmt::Write;
+                    self.address_text.clear();
+                    let _ = write!(self.address_text, "{address}");
+                    self.last_sender = Some(address);
+                }
                 self.sender_address.append_value(&self.address_text);
             }
             None => self.sender_address.append_null(),
@@ -286,6 +291,34 @@ mod tests {
             .as_primitive::<TimestampMicrosecondType>();
         assert_eq!(receive.value(3), meta().receive_time_micros);
         assert!(batch.column(SyslogColumn::EventTime.index()).is_null(3));
+    }
+
+    #[test]
+    fn each_row_names_its_own_sender() {
+        let mut decoder = SyslogDecoder::new();
+        let senders = ["192.0.2.7", "192.0.2.7", "2001:db8::1", "192.0.2.7"];
+        for sender in senders {
+            let meta = DatagramMeta {
+                sender: Some(sender.parse().unwrap()),
+                ..meta()
+            };
+            decoder.decode(b"<13>x", &meta);
+        }
+        decoder.decode(
+            b"<13>x",
+            &DatagramMeta {
+                sender: None,
+                ..meta()
+            },
+        );
+        let batch = decoder.flush().unwrap();
+        for (row, sender) in senders.iter().enumerate() {
+            assert_eq!(
+                text(&batch, SyslogColumn::SenderAddress, row).as_deref(),
+                Some(*sender)
+            );
+        }
+        assert!(batch.column(SyslogColumn::SenderAddress.index()).is_null(4));
     }
 
     #[test]

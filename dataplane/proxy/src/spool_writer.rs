@@ -17,6 +17,9 @@ use crate::spool::Spool;
 /// Batches waiting for a writer, across all datasets; beyond it batches are dropped.
 pub const QUEUED_BATCHES: usize = 8;
 const WRITERS: usize = 2;
+/// Writers yield the CPU to the receive workers on a shared core (nice 10: a worker gets about
+/// nine times a writer's share). The bounded queue, not priority, bounds the backlog.
+const WRITER_NICE: i32 = 10;
 
 pub enum SpoolJob {
     Batch {
@@ -51,6 +54,11 @@ impl SpoolWriters {
                 std::thread::Builder::new()
                     .name(format!("spool-writer-{index}"))
                     .spawn(move || {
+                        if let Err(error) =
+                            bytefreezer_udp::lower_current_thread_priority(WRITER_NICE)
+                        {
+                            tracing::debug!("spool writer keeps its priority: {error}");
+                        }
                         write_until_closed(&spool, &registry, &queue, &template_queue)
                     })?,
             );

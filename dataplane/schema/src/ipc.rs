@@ -17,12 +17,18 @@ pub enum IpcError {
     Empty,
 }
 
+/// zstd level 1: on syslog text it compresses within a few percent of the default level 3 at
+/// about twice the speed, and on a small edge host every stage encodes on the cores that also
+/// receive.
+const ZSTD_LEVEL: i32 = 1;
+
 /// Encodes batches as one Arrow IPC stream with zstd-compressed buffers: the format of every
 /// intake and piper object and of the proxy → receiver request body.
 pub fn encode_ipc(batches: &[RecordBatch]) -> Result<Vec<u8>, IpcError> {
     let first = batches.first().ok_or(IpcError::Empty)?;
     let options = IpcWriteOptions::default()
         .try_with_compression(Some(CompressionType::ZSTD))
+        .and_then(|options| options.try_with_compression_level(Some(ZSTD_LEVEL)))
         .map_err(IpcError::Encode)?;
     let mut buffer = Vec::with_capacity(first.get_array_memory_size() / 4 + 1024);
     {

@@ -20,6 +20,7 @@ mod socket;
 mod uring;
 
 pub use backend::{IoBackend, IoMode};
+pub use pin::lower_current_thread_priority;
 pub use pool::{PoolConfig, ReceivePool, SocketId};
 pub use sink::DatagramSink;
 pub use socket::{BoundGroup, bind_group};

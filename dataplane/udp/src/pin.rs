@@ -36,3 +36,19 @@ pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
         Err(io::Error::last_os_error())
     }
 }
+
+/// Lowers the calling thread's scheduling priority to `nice` (0 to 19). Threads that share a
+/// core with the receive workers call it so the workers win the CPU when both have work:
+/// draining a socket buffer cannot wait, encoding a queued batch can.
+pub fn lower_current_thread_priority(nice: i32) -> io::Result<()> {
+    // SAFETY: gettid has no preconditions.
+    let thread = unsafe { libc::gettid() };
+    // SAFETY: a plain system call on this thread's own id; raising a nice value needs no
+    // privilege.
+    let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, thread as libc::id_t, nice) };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
