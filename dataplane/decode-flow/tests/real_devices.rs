@@ -49,6 +49,7 @@ struct Totals {
     held_sets: usize,
     released_records: usize,
     dropped_held_sets: usize,
+    counter_samples: usize,
     errors: Vec<String>,
 }
 
@@ -59,6 +60,7 @@ impl Totals {
         self.held_sets += report.held_sets;
         self.released_records += report.released_records;
         self.dropped_held_sets += report.dropped_held_sets;
+        self.counter_samples += report.counter_samples;
         if let Some(error) = &report.error {
             self.errors.push(format!("datagram {index}: {error}"));
         }

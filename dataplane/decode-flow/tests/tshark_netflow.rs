@@ -19,7 +19,7 @@ use std::net::IpAddr;
 
 use exports::Flow;
 use serde_json::{Map, Value};
-use tshark::{date_to_ms, hex, leaf, seconds_to_ms};
+use tshark::{date_to_ms, hex, leaf, required, seconds_to_ms};
 
 const PORT: u16 = 2055;
 
@@ -68,9 +68,7 @@ struct Header {
 }
 
 fn header(cflow: &Map<String, Value>) -> Header {
-    let field = |name: &str| {
-        leaf(cflow, name).unwrap_or_else(|| panic!("tshark shows no {name} in {cflow:?}"))
-    };
+    let field = |name: &str| required(cflow, name);
     let version: u16 = field("cflow.version").parse().unwrap();
     let number = |name: &str| -> i64 { field(name).parse().unwrap() };
     let (export_ms, domain) = match version {

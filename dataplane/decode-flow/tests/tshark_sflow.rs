@@ -16,7 +16,7 @@ use std::net::IpAddr;
 
 use exports::Flow;
 use serde_json::{Map, Value};
-use tshark::{hex, leaf};
+use tshark::{hex, leaf, number, required};
 
 const FIXTURE: &str = "sflow-v5.bin";
 
@@ -63,16 +63,6 @@ const COLUMNS: &[&str] = &[
     "if_in_discards",
     "if_out_discards",
 ];
-
-fn required<'a>(map: &'a Map<String, Value>, name: &str) -> &'a str {
-    leaf(map, name).unwrap_or_else(|| panic!("tshark shows no {name} in {map:?}"))
-}
-
-fn number(map: &Map<String, Value>, name: &str) -> u64 {
-    let text = required(map, name);
-    text.parse()
-        .unwrap_or_else(|e| panic!("tshark's {name} is {text:?}: {e}"))
-}
 
 /// The direct child layer `name` of a dissected header (not one quoted inside ICMP).
 fn layer<'a>(header: &'a Map<String, Value>, name: &str) -> Option<&'a Map<String, Value>> {
@@ -209,51 +199,6 @@ fn flow_sample(sample: &Map<String, Value>, common: &Flow) -> Flow {
     flow
 }
 
-fn counter_sample(sample: &Map<String, Value>, common: &Flow) -> Option<Flow> {
-    let generic = sample
-        .get("Generic interface counters")
-        .and_then(Value::as_object)?;
-    let mut flow = common.clone();
-    flow.insert("record_type", "counters".into());
-    let index = required(sample, "sflow.counters_sample.source_id_index");
-    flow.insert("observation_domain", index.to_owned());
-    flow.insert(
-        "input_interface",
-        required(generic, "sflow_245.ifindex").to_owned(),
-    );
-    let sum = |names: &[&str]| names.iter().map(|n| number(generic, n)).sum::<u64>();
-    let counters: [(&'static str, &[&str]); 9] = [
-        ("if_speed", &["sflow_245.ifspeed"]),
-        ("if_in_octets", &["sflow_245.ifinoct"]),
-        ("if_out_octets", &["sflow_245.ifoutoct"]),
-        // The schema's packets are unicast + multicast + broadcast (docs/flows.md).
-        (
-            "if_in_packets",
-            &[
-                "sflow_245.ifinpkt",
-                "sflow_245.ifinmcast",
-                "sflow_245.ifinbcast",
-            ],
-        ),
-        (
-            "if_out_packets",
-            &[
-                "sflow_245.ifoutpkt",
-                "sflow_245.ifoutmcast",
-                "sflow_245.ifoutbcast",
-            ],
-        ),
-        ("if_in_errors", &["sflow_245.ifinerr"]),
-        ("if_out_errors", &["sflow_245.ifouterr"]),
-        ("if_in_discards", &["sflow_245.ifindisc"]),
-        ("if_out_discards", &["sflow_245.ifoutdisc"]),
-    ];
-    for (column, names) in counters {
-        flow.insert(column, sum(names).to_string());
-    }
-    Some(flow)
-}
-
 fn tshark_rows(datagrams: &[Vec<u8>]) -> Vec<Flow> {
     let mut rows = Vec::new();
     for layers in tshark::dissect(datagrams, 6343, "sflow") {
@@ -269,7 +214,7 @@ fn tshark_rows(datagrams: &[Vec<u8>]) -> Vec<Flow> {
         for sample in sflow.values().filter_map(Value::as_object) {
             match required(sample, "sflow_245.sampletype") {
                 "1" | "3" => rows.push(flow_sample(sample, &common)),
-                "2" | "4" => rows.extend(counter_sample(sample, &common)),
+                "2" | "4" => rows.extend(tshark::sflow_counter_sample(sample, &common)),
                 other => panic!("the fixture has no sample type {other}"),
             }
         }

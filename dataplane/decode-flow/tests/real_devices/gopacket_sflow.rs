@@ -4,40 +4,42 @@
 //! `SFlowEthernetFramePacket` (seven flow samples of sampled Ethernet frame records). The
 //! expected values are those gopacket's own `sflow_test.go` asserts.
 
-use arrow::array::RecordBatch;
-use bytefreezer_decode_flow::{DatagramMeta, FlowDecoder};
+use bytefreezer_decode_flow::FlowDecoder;
 
+use crate::captures::{self, Captured};
 use crate::exports::{self, Flow};
+use crate::{Totals, decode};
 
-fn decode(name: &str) -> (Vec<Flow>, bytefreezer_decode_flow::DecodeReport) {
-    let datagram = crate::captures::read(name);
-    let mut decoder = FlowDecoder::default();
-    let meta = DatagramMeta {
-        receive_time_micros: 1_795_000_000_000_000,
-        exporter: Some("192.0.2.1".parse().expect("address")),
-    };
-    let report = decoder.decode(&datagram, &meta);
-    let batch: RecordBatch = decoder.flush().expect("batch").expect("rows");
-    let columns = [
-        "exporter_address",
-        "record_type",
-        "sequence",
-        "observation_domain",
-        "sampling_rate",
-        "input_interface",
-        "output_interface",
-        "bytes",
-        "src_mac",
-        "dst_mac",
-    ];
-    (exports::flows(&batch, &columns), report)
+const COLUMNS: &[&str] = &[
+    "exporter_address",
+    "record_type",
+    "sequence",
+    "observation_domain",
+    "sampling_rate",
+    "input_interface",
+    "output_interface",
+    "bytes",
+    "src_mac",
+    "dst_mac",
+];
+
+/// gopacket's datagram `name`, as if 192.0.2.1 sent it to sFlow's port.
+fn export(name: &str) -> Captured {
+    let exporter = "192.0.2.1".parse().expect("address");
+    Captured::from_payload(captures::read(name), exporter, 6343)
+}
+
+/// `columns` of our rows of one datagram, and what decoding it did.
+fn our_rows(datagram: &Captured, columns: &[&'static str]) -> (Vec<Flow>, Totals) {
+    let (batches, totals) = decode(&mut FlowDecoder::default(), std::slice::from_ref(datagram));
+    (exports::flows(&crate::concat(&batches), columns), totals)
 }
 
 #[test]
 fn hardware_switch_sflow_matches_gopacket() {
-    let (rows, report) = decode("gopacket-sflow-switch.bin");
-    assert_eq!(report.error, None);
-    assert_eq!(report.counter_samples, 1);
+    let (rows, totals) = our_rows(&export("gopacket-sflow-switch.bin"), COLUMNS);
+    assert_eq!(totals.errors, Vec::<String>::new());
+    assert_eq!(totals.counter_samples, 1);
     let flows: Vec<&Flow> = rows.iter().filter(|r| r["record_type"] == "flow").collect();
     assert_eq!(flows.len(), 6, "flow samples");
     assert_eq!(rows.len(), 7, "six flows and one counters row");
@@ -58,8 +60,8 @@ fn hardware_switch_sflow_matches_gopacket() {
 
 #[test]
 fn sampled_ethernet_records_give_macs() {
-    let (rows, report) = decode("gopacket-sflow-ethernet.bin");
-    assert_eq!(report.error, None);
+    let (rows, totals) = our_rows(&export("gopacket-sflow-ethernet.bin"), COLUMNS);
+    assert_eq!(totals.errors, Vec::<String>::new());
     assert_eq!(rows.len(), 7, "flow samples");
     for row in &rows {
         assert!(
@@ -74,15 +76,12 @@ fn sampled_ethernet_records_give_macs() {
 /// their MIB names, which are also tshark's field names, with tshark's values.
 #[test]
 fn hardware_switch_ethernet_counters_match_tshark() {
-    let datagram = crate::captures::read("gopacket-sflow-switch.bin");
-    let mut decoder = FlowDecoder::default();
-    let meta = DatagramMeta {
-        receive_time_micros: 1_795_000_000_000_000,
-        exporter: None,
-    };
-    assert_eq!(decoder.decode(&datagram, &meta).error, None);
-    let batch = decoder.flush().expect("batch").expect("rows");
-    let rows = exports::flows(&batch, &["record_type", "input_interface", "extra_fields"]);
+    let datagram = export("gopacket-sflow-switch.bin");
+    let (rows, totals) = our_rows(
+        &datagram,
+        &["record_type", "input_interface", "extra_fields"],
+    );
+    assert_eq!(totals.errors, Vec::<String>::new());
     let counters: Vec<&Flow> = rows
         .iter()
         .filter(|r| r["record_type"] == "counters")
@@ -95,7 +94,7 @@ fn hardware_switch_ethernet_counters_match_tshark() {
     )
     .expect("extra_fields is a JSON object");
 
-    let frames = crate::tshark::dissect(&[datagram], 6343, "sflow");
+    let frames = crate::tshark::dissect(&[datagram.payload], 6343, "sflow");
     let ethernet = crate::tshark::objects_with(&frames[0], &["sflow_245.dot3StatsFCSErrors"]);
     assert_eq!(ethernet.len(), 1, "one Ethernet counters record");
     let theirs: serde_json::Map<String, serde_json::Value> = ethernet[0]

@@ -5,23 +5,28 @@
 //! record 8800:2) and one generic counter sample. Both checked against tshark's dissection of
 //! the same bytes written to a pcap, and against what node-netflowv9's tests assert.
 
+use std::net::IpAddr;
+
+use bytefreezer_decode_flow::FlowDecoder;
 use serde_json::{Map, Value};
 
+use crate::captures::{self, Captured};
 use crate::exports::{self, Flow};
-use crate::{captures, tshark};
+use crate::tshark::{self, required};
+use crate::{Totals, decode};
 
-fn leaf<'a>(map: &'a Map<String, Value>, name: &str) -> &'a str {
-    tshark::leaf(map, name).unwrap_or_else(|| panic!("tshark shows no {name}"))
+/// Export `name`, as sent to `port` by the exporter of the pcap `tshark::dissect` writes.
+fn export(name: &str, port: u16) -> Captured {
+    Captured::from_payload(
+        captures::read(name),
+        IpAddr::V4(crate::pcap::EXPORTER),
+        port,
+    )
 }
 
-fn decode(datagrams: &[Vec<u8>]) -> (Vec<Flow>, Vec<bytefreezer_decode_flow::DecodeReport>) {
-    let mut decoder = bytefreezer_decode_flow::FlowDecoder::default();
-    let meta = bytefreezer_decode_flow::DatagramMeta {
-        receive_time_micros: 1_795_000_100_000_000,
-        exporter: Some(tshark_exporter()),
-    };
-    let reports = datagrams.iter().map(|d| decoder.decode(d, &meta)).collect();
-    let batch = decoder.flush().expect("batch").expect("rows");
+/// Our rows of `datagrams`, in order, and what decoding them did.
+fn our_rows(datagrams: &[Captured]) -> (Vec<Flow>, Totals) {
+    let (batches, totals) = decode(&mut FlowDecoder::default(), datagrams);
     let columns = [
         "exporter_address",
         "flow_protocol",
@@ -58,11 +63,7 @@ fn decode(datagrams: &[Vec<u8>]) -> (Vec<Flow>, Vec<bytefreezer_decode_flow::Dec
         "if_out_discards",
         "extra_fields",
     ];
-    (exports::flows(&batch, &columns), reports)
-}
-
-fn tshark_exporter() -> std::net::IpAddr {
-    std::net::IpAddr::V4(crate::pcap::EXPORTER)
+    (exports::flows(&crate::concat(&batches), &columns), totals)
 }
 
 fn extra(flow: &mut Flow) -> Map<String, Value> {
@@ -73,22 +74,21 @@ fn extra(flow: &mut Flow) -> Map<String, Value> {
 
 #[test]
 fn vyos_nfprobe_netflow_v9_matches_tshark() {
-    let datagram = captures::read("vyos-nfprobe-v9.bin");
-    let (mut rows, reports) = decode(std::slice::from_ref(&datagram));
-    let report = &reports[0];
-    assert_eq!(report.error, None);
+    let datagram = export("vyos-nfprobe-v9.bin", 2055);
+    let (mut rows, totals) = our_rows(std::slice::from_ref(&datagram));
+    assert_eq!(totals.errors, Vec::<String>::new());
     // node-netflowv9's test: templates 1024, 1025, 2048, 2049; one flow.
-    assert_eq!((report.templates, report.records), (5, 1), "{report:?}");
+    assert_eq!((totals.templates, totals.records), (5, 1), "{totals:?}");
     assert_eq!(rows.len(), 1);
 
-    let frames = tshark::dissect(&[datagram], 2055, "cflow");
+    let frames = tshark::dissect(&[datagram.payload], 2055, "cflow");
     let cflow = frames[0]["cflow"]
         .as_object()
         .expect("tshark dissects NetFlow v9");
     let mut templates: Vec<&str> =
         tshark::objects_with(&frames[0]["cflow"], &["cflow.template_id"])
             .into_iter()
-            .map(|t| leaf(t, "cflow.template_id"))
+            .map(|t| required(t, "cflow.template_id"))
             .collect();
     templates.sort();
     assert_eq!(templates, ["1024", "1025", "2048", "2049", "4096"]);
@@ -98,28 +98,31 @@ fn vyos_nfprobe_netflow_v9_matches_tshark() {
     let options = tshark::objects_with(&frames[0]["cflow"], &["cflow.sampler_random_interval"]);
     assert_eq!(options.len(), 1, "one options record");
     assert_eq!(
-        leaf(options[0], "cflow.sampler_id"),
-        leaf(record, "cflow.sampler_id"),
+        required(options[0], "cflow.sampler_id"),
+        required(record, "cflow.sampler_id"),
         "the flow names the sampler the options record announces"
     );
 
     // Uptime stamps placed by the header: export time less uptime, plus the stamp.
     let export_ms = 1_000
-        * leaf(cflow, "cflow.unix_secs")
+        * required(cflow, "cflow.unix_secs")
             .parse::<i64>()
             .expect("seconds");
-    let boot_ms = export_ms - tshark::seconds_to_ms(leaf(cflow, "cflow.sysuptime"));
-    let at = |name: &str| (boot_ms + tshark::seconds_to_ms(leaf(record, name))).to_string();
-    let text = |name: &str| leaf(record, name).to_owned();
+    let boot_ms = export_ms - tshark::seconds_to_ms(required(cflow, "cflow.sysuptime"));
+    let at = |name: &str| (boot_ms + tshark::seconds_to_ms(required(record, name))).to_string();
+    let text = |name: &str| required(record, name).to_owned();
     let mut theirs = Flow::new();
     theirs.insert("exporter_address", crate::pcap::EXPORTER.to_string());
     theirs.insert("flow_protocol", "netflow_v9".into());
     theirs.insert("record_type", "flow".into());
-    theirs.insert("sequence", leaf(cflow, "cflow.sequence").into());
-    theirs.insert("observation_domain", leaf(cflow, "cflow.source_id").into());
+    theirs.insert("sequence", required(cflow, "cflow.sequence").into());
+    theirs.insert(
+        "observation_domain",
+        required(cflow, "cflow.source_id").into(),
+    );
     theirs.insert(
         "sampling_rate",
-        leaf(options[0], "cflow.sampler_random_interval").into(),
+        required(options[0], "cflow.sampler_random_interval").into(),
     );
     theirs.insert("flow_start", at("cflow.timestart"));
     theirs.insert("flow_end", at("cflow.timeend"));
@@ -128,8 +131,8 @@ fn vyos_nfprobe_netflow_v9_matches_tshark() {
     theirs.insert("src_port", text("cflow.srcport"));
     theirs.insert("dst_port", text("cflow.dstport"));
     theirs.insert("ip_protocol", text("cflow.protocol"));
-    theirs.insert("tcp_flags", tshark::hex(leaf(record, "cflow.tcpflags")));
-    theirs.insert("tos", tshark::hex(leaf(record, "cflow.tos")));
+    theirs.insert("tcp_flags", tshark::hex(required(record, "cflow.tcpflags")));
+    theirs.insert("tos", tshark::hex(required(record, "cflow.tos")));
     theirs.insert("bytes", text("cflow.octets"));
     theirs.insert("packets", text("cflow.packets"));
     theirs.insert("input_interface", text("cflow.inputint"));
@@ -162,125 +165,87 @@ fn vyos_nfprobe_netflow_v9_matches_tshark() {
             .unwrap_or_else(|| panic!("extra_fields has no {key}: {extra:?}"));
         u64::from_str_radix(hex, 16).expect("hex").to_string()
     };
-    assert_eq!(number("0:201"), leaf(record, "cflow.mpls_label_length"));
+    assert_eq!(number("0:201"), required(record, "cflow.mpls_label_length"));
     assert_eq!(extra["0:201"], "00000003", "pmacct's tag, all four bytes");
-    assert_eq!(number("0:3"), leaf(record, "cflow.flows"));
-    assert_eq!(number("0:60"), leaf(record, "cflow.ip_version"));
-    assert_eq!(number("0:48"), leaf(record, "cflow.sampler_id"));
+    assert_eq!(number("0:3"), required(record, "cflow.flows"));
+    assert_eq!(number("0:60"), required(record, "cflow.ip_version"));
+    assert_eq!(number("0:48"), required(record, "cflow.sampler_id"));
     assert_eq!(extra.len(), 4, "{extra:?}");
 }
 
 /// tshark's view of one sFlow sample, as our row.
 fn sflow_sample(sample: &Map<String, Value>, sflow: &Map<String, Value>) -> Flow {
-    let mut flow = Flow::new();
-    flow.insert("exporter_address", leaf(sflow, "sflow_245.agent").into());
-    flow.insert("flow_protocol", "sflow_v5".into());
-    flow.insert("sequence", leaf(sflow, "sflow_245.sequence_number").into());
-    if let Some(counters) = sample
-        .get("Generic interface counters")
-        .and_then(Value::as_object)
-    {
-        let sum = |names: &[&str]| -> String {
-            names
-                .iter()
-                .map(|n| leaf(counters, n).parse::<u64>().expect("a counter"))
-                .sum::<u64>()
-                .to_string()
-        };
-        flow.insert("record_type", "counters".into());
-        flow.insert(
-            "observation_domain",
-            leaf(sample, "sflow.counters_sample.source_id_index").into(),
-        );
-        flow.insert(
-            "input_interface",
-            leaf(counters, "sflow_245.ifindex").into(),
-        );
-        for (column, names) in [
-            ("if_speed", &["sflow_245.ifspeed"][..]),
-            ("if_in_octets", &["sflow_245.ifinoct"]),
-            ("if_out_octets", &["sflow_245.ifoutoct"]),
-            (
-                "if_in_packets",
-                &[
-                    "sflow_245.ifinpkt",
-                    "sflow_245.ifinmcast",
-                    "sflow_245.ifinbcast",
-                ],
-            ),
-            (
-                "if_out_packets",
-                &[
-                    "sflow_245.ifoutpkt",
-                    "sflow_245.ifoutmcast",
-                    "sflow_245.ifoutbcast",
-                ],
-            ),
-            ("if_in_errors", &["sflow_245.ifinerr"]),
-            ("if_out_errors", &["sflow_245.ifouterr"]),
-            ("if_in_discards", &["sflow_245.ifindisc"]),
-            ("if_out_discards", &["sflow_245.ifoutdisc"]),
-        ] {
-            flow.insert(column, sum(names));
-        }
-        return flow;
+    let mut common = Flow::new();
+    common.insert(
+        "exporter_address",
+        required(sflow, "sflow_245.agent").into(),
+    );
+    common.insert("flow_protocol", "sflow_v5".into());
+    common.insert(
+        "sequence",
+        required(sflow, "sflow_245.sequence_number").into(),
+    );
+    if let Some(counters) = tshark::sflow_counter_sample(sample, &common) {
+        return counters;
     }
+    let mut flow = common;
     flow.insert("record_type", "flow".into());
     flow.insert("packets", "1".into());
     flow.insert(
         "observation_domain",
-        leaf(sample, "sflow.flow_sample.index").into(),
+        required(sample, "sflow.flow_sample.index").into(),
     );
-    let rate = leaf(sample, "sflow.flow_sample.sampling_rate");
+    let rate = required(sample, "sflow.flow_sample.sampling_rate");
     flow.insert("sampling_rate", rate.into());
     flow.insert(
         "input_interface",
-        leaf(sample, "sflow.flow_sample.input_interface").into(),
+        required(sample, "sflow.flow_sample.input_interface").into(),
     );
     flow.insert(
         "output_interface",
-        leaf(sample, "sflow.flow_sample.output_interface_value").into(),
+        required(sample, "sflow.flow_sample.output_interface_value").into(),
     );
     let switch = sample["Extended switch data"]
         .as_object()
         .expect("extended switch data");
-    flow.insert("src_vlan", leaf(switch, "sflow_245.vlan.in").into());
-    flow.insert("dst_vlan", leaf(switch, "sflow_245.vlan.out").into());
+    flow.insert("src_vlan", required(switch, "sflow_245.vlan.in").into());
+    flow.insert("dst_vlan", required(switch, "sflow_245.vlan.out").into());
     let raw = sample["Raw packet header"]
         .as_object()
         .expect("a raw packet header");
-    flow.insert("bytes", leaf(raw, "sflow_245.header.frame_length").into());
+    flow.insert(
+        "bytes",
+        required(raw, "sflow_245.header.frame_length").into(),
+    );
     let header = raw["sflow_245.header_tree"].as_object().expect("dissected");
     let layer = |name: &str| header.get(name).and_then(Value::as_object);
     let eth = layer("eth").expect("Ethernet");
-    flow.insert("src_mac", leaf(eth, "eth.src").into());
-    flow.insert("dst_mac", leaf(eth, "eth.dst").into());
+    flow.insert("src_mac", required(eth, "eth.src").into());
+    flow.insert("dst_mac", required(eth, "eth.dst").into());
     let ip = layer("ip").expect("IPv4");
-    flow.insert("src_addr", leaf(ip, "ip.src").into());
-    flow.insert("dst_addr", leaf(ip, "ip.dst").into());
-    flow.insert("ip_protocol", leaf(ip, "ip.proto").into());
-    flow.insert("tos", tshark::hex(leaf(ip, "ip.dsfield")));
+    flow.insert("src_addr", required(ip, "ip.src").into());
+    flow.insert("dst_addr", required(ip, "ip.dst").into());
+    flow.insert("ip_protocol", required(ip, "ip.proto").into());
+    flow.insert("tos", tshark::hex(required(ip, "ip.dsfield")));
     let tcp = layer("tcp").expect("TCP");
-    flow.insert("src_port", leaf(tcp, "tcp.srcport").into());
-    flow.insert("dst_port", leaf(tcp, "tcp.dstport").into());
-    flow.insert("tcp_flags", tshark::hex(leaf(tcp, "tcp.flags")));
+    flow.insert("src_port", required(tcp, "tcp.srcport").into());
+    flow.insert("dst_port", required(tcp, "tcp.dstport").into());
+    flow.insert("tcp_flags", tshark::hex(required(tcp, "tcp.flags")));
     flow
 }
 
 #[test]
 fn vyos_sfprobe_sflow_matches_tshark() {
-    let datagrams: Vec<Vec<u8>> = (1..=3)
-        .map(|n| captures::read(&format!("vyos-sfprobe-{n}.bin")))
+    let datagrams: Vec<Captured> = (1..=3)
+        .map(|n| export(&format!("vyos-sfprobe-{n}.bin"), 6343))
         .collect();
-    let (mut ours, reports) = decode(&datagrams);
-    for report in &reports {
-        assert_eq!(report.error, None);
-    }
-    let counter_samples: usize = reports.iter().map(|r| r.counter_samples).sum();
-    assert_eq!(counter_samples, 1);
+    let (mut ours, totals) = our_rows(&datagrams);
+    assert_eq!(totals.errors, Vec::<String>::new());
+    assert_eq!(totals.counter_samples, 1);
     assert_eq!(ours.len(), 16, "15 flow samples and one counters row");
 
-    let frames = tshark::dissect(&datagrams, 6343, "sflow");
+    let payloads: Vec<Vec<u8>> = datagrams.into_iter().map(|d| d.payload).collect();
+    let frames = tshark::dissect(&payloads, 6343, "sflow");
     let mut theirs = Vec::new();
     let mut enterprise_data = Vec::new();
     for frame in &frames {
@@ -297,7 +262,7 @@ fn vyos_sfprobe_sflow_matches_tshark() {
                 .get("Unknown enterprise format")
                 .and_then(Value::as_object)
             {
-                enterprise_data.push(leaf(record, "sflow.enterprise.data").replace(':', ""));
+                enterprise_data.push(required(record, "sflow.enterprise.data").replace(':', ""));
             }
         }
     }

@@ -16,6 +16,19 @@ pub struct Captured {
     pub payload: Vec<u8>,
 }
 
+impl Captured {
+    /// A datagram stored alone (a file of one payload, not a pcap), as `exporter` sent it to
+    /// `destination_port`, received when `tshark::dissect` stamps its first frame.
+    pub fn from_payload(payload: Vec<u8>, exporter: IpAddr, destination_port: u16) -> Captured {
+        Captured {
+            receive_time_micros: 1_795_000_100_000_000,
+            exporter,
+            destination_port,
+            payload,
+        }
+    }
+}
+
 /// The path of capture `name`; panics saying how to fetch it when it is not there.
 pub fn path(name: &str) -> PathBuf {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::exports::Flow;
 use crate::{pcap, tools};
 
 /// The dissection of each datagram (`_source.layers` of each frame), decoded as `protocol`
@@ -67,6 +68,66 @@ pub fn leaf<'a>(map: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
         Value::Object(inner) => leaf(inner, name),
         _ => None,
     })
+}
+
+/// The first text value named `name` in `map` or its subtrees; panics when tshark shows none.
+pub fn required<'a>(map: &'a Map<String, Value>, name: &str) -> &'a str {
+    leaf(map, name).unwrap_or_else(|| panic!("tshark shows no {name} in {map:?}"))
+}
+
+/// `required`'s value as a number; panics when it is not one.
+pub fn number(map: &Map<String, Value>, name: &str) -> u64 {
+    let text = required(map, name);
+    text.parse()
+        .unwrap_or_else(|e| panic!("tshark's {name} is {text:?}: {e}"))
+}
+
+/// tshark's view of an sFlow counter sample as our counters row: `common` (the datagram's
+/// exporter, protocol and sequence) and the generic interface counters; `None` when the sample
+/// has no generic interface counters.
+pub fn sflow_counter_sample(sample: &Map<String, Value>, common: &Flow) -> Option<Flow> {
+    let generic = sample
+        .get("Generic interface counters")
+        .and_then(Value::as_object)?;
+    let mut flow = common.clone();
+    flow.insert("record_type", "counters".into());
+    let index = required(sample, "sflow.counters_sample.source_id_index");
+    flow.insert("observation_domain", index.to_owned());
+    flow.insert(
+        "input_interface",
+        required(generic, "sflow_245.ifindex").to_owned(),
+    );
+    let sum = |names: &[&str]| names.iter().map(|n| number(generic, n)).sum::<u64>();
+    let counters: [(&'static str, &[&str]); 9] = [
+        ("if_speed", &["sflow_245.ifspeed"]),
+        ("if_in_octets", &["sflow_245.ifinoct"]),
+        ("if_out_octets", &["sflow_245.ifoutoct"]),
+        // The schema's packets are unicast + multicast + broadcast (docs/flows.md).
+        (
+            "if_in_packets",
+            &[
+                "sflow_245.ifinpkt",
+                "sflow_245.ifinmcast",
+                "sflow_245.ifinbcast",
+            ],
+        ),
+        (
+            "if_out_packets",
+            &[
+                "sflow_245.ifoutpkt",
+                "sflow_245.ifoutmcast",
+                "sflow_245.ifoutbcast",
+            ],
+        ),
+        ("if_in_errors", &["sflow_245.ifinerr"]),
+        ("if_out_errors", &["sflow_245.ifouterr"]),
+        ("if_in_discards", &["sflow_245.ifindisc"]),
+        ("if_out_discards", &["sflow_245.ifoutdisc"]),
+    ];
+    for (column, names) in counters {
+        flow.insert(column, sum(names).to_string());
+    }
+    Some(flow)
 }
 
 /// tshark's "0x1a" as "26".

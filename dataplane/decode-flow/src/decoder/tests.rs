@@ -1,0 +1,431 @@
+//! The plan and row paths give the same rows; the per-exporter metrics count what happened.
+
+use super::*;
+use crate::templates::FieldSpec;
+
+/// xorshift64: repeatable variety.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())]
+    }
+}
+
+fn be16(out: &mut Vec<u8>, value: u16) {
+    out.extend_from_slice(&value.to_be_bytes());
+}
+
+fn be32(out: &mut Vec<u8>, value: u32) {
+    out.extend_from_slice(&value.to_be_bytes());
+}
+
+fn set(out: &mut Vec<u8>, id: u16, body: &[u8]) {
+    be16(out, id);
+    be16(out, body.len() as u16 + 4);
+    out.extend_from_slice(body);
+}
+
+/// A field value: random bytes, or the extremes that make the row path treat a value
+/// specially (zero sampling, counters too wide for their column, times out of range).
+fn value(random: &mut Random, length: usize) -> Vec<u8> {
+    match random.below(6) {
+        0 => vec![0; length],
+        1 => vec![0xff; length],
+        _ => (0..length).map(|_| random.next() as u8).collect(),
+    }
+}
+
+const ELEMENTS: [u16; 52] = [
+    1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 21, 22, 27, 28, 29, 30, 32, 34, 48, 56,
+    57, 58, 59, 61, 62, 80, 85, 86, 89, 139, 150, 151, 152, 153, 154, 155, 156, 157, 160, 176, 177,
+    178, 179, 305, 999, 8,
+];
+const LENGTHS: [u16; 10] = [1, 2, 3, 4, 4, 6, 8, 8, 16, 0];
+
+/// One datagram with an options template and its data (sampling, boot time), a flow
+/// template and a data set of it, for `protocol`.
+fn datagram(random: &mut Random, ipfix: bool, fields: &[(u16, u16, u32)]) -> Vec<u8> {
+    let mut sets = Vec::new();
+    let mut options = Vec::new();
+    be16(&mut options, 300);
+    if ipfix {
+        be16(&mut options, 3);
+        be16(&mut options, 1);
+    } else {
+        be16(&mut options, 4);
+        be16(&mut options, 12);
+    }
+    for (element, length) in [(1u16, 4u16), (34, 4), (160, 8)] {
+        be16(&mut options, element);
+        be16(&mut options, length);
+    }
+    set(&mut sets, if ipfix { 3 } else { 1 }, &options);
+    let mut options_data = vec![0; 4];
+    be32(&mut options_data, random.pick(&[0, 1, 100]));
+    options_data.extend_from_slice(&random.pick(&[0u64, 1_794_000_000_000]).to_be_bytes());
+    set(&mut sets, 300, &options_data);
+
+    let mut template = Vec::new();
+    be16(&mut template, 256);
+    be16(&mut template, fields.len() as u16);
+    for (element, length, enterprise) in fields {
+        if *enterprise != 0 {
+            be16(&mut template, element | 0x8000);
+            be16(&mut template, *length);
+            be32(&mut template, *enterprise);
+        } else {
+            be16(&mut template, *element);
+            be16(&mut template, *length);
+        }
+    }
+    set(&mut sets, if ipfix { 2 } else { 0 }, &template);
+    let mut data = Vec::new();
+    for _ in 0..1 + random.below(12) {
+        for (_, length, _) in fields {
+            data.extend(value(random, usize::from(*length)));
+        }
+    }
+    // Padding shorter than a record.
+    data.extend(std::iter::repeat_n(0, random.below(3)));
+    set(&mut sets, 256, &data);
+
+    let mut packet = Vec::new();
+    if ipfix {
+        be16(&mut packet, 10);
+        be16(&mut packet, 16 + sets.len() as u16);
+        be32(&mut packet, 1_795_000_000);
+        be32(&mut packet, 7);
+        be32(&mut packet, 42);
+    } else {
+        be16(&mut packet, 9);
+        be16(&mut packet, 0);
+        be32(&mut packet, random.pick(&[60_000, 4_000_000_000]));
+        be32(&mut packet, 1_795_000_000);
+        be32(&mut packet, 7);
+        be32(&mut packet, 42);
+    }
+    packet.extend(sets);
+    packet
+}
+
+#[test]
+fn compiled_plans_give_the_rows_of_the_row_path() {
+    let mut random = Random(0x5eed_1234_abcd_0042);
+    let meta = DatagramMeta {
+        receive_time_micros: 1_795_000_000_000_000,
+        exporter: Some(IpAddr::from([192, 0, 2, 7])),
+    };
+    let mut planned = 0;
+    for round in 0..3_000 {
+        let ipfix = round % 2 == 0;
+        let count = 1 + random.below(24);
+        let fields: Vec<(u16, u16, u32)> = (0..count)
+            .map(|_| {
+                let length = random.pick(&LENGTHS);
+                let enterprise = if ipfix && random.below(12) == 0 {
+                    29_305
+                } else {
+                    0
+                };
+                (random.pick(&ELEMENTS), length, enterprise)
+            })
+            .collect();
+        let specs: Vec<FieldSpec> = fields
+            .iter()
+            .map(|(element, length, enterprise)| FieldSpec {
+                element: *element,
+                length: *length,
+                enterprise: *enterprise,
+            })
+            .collect();
+        planned += usize::from(Plan::compile(&specs).is_some());
+        let packet = datagram(&mut random, ipfix, &fields);
+        let mut fast = FlowDecoder::default();
+        let mut slow = FlowDecoder {
+            row_path_only: true,
+            ..FlowDecoder::default()
+        };
+        let fast_report = fast.decode(&packet, &meta);
+        let slow_report = slow.decode(&packet, &meta);
+        assert_eq!(fast_report, slow_report, "{fields:?}");
+        let (fast, slow) = (fast.flush().unwrap(), slow.flush().unwrap());
+        assert_eq!(fast, slow, "{fields:?}");
+    }
+    assert!(planned > 300, "only {planned} templates had a plan");
+}
+
+#[test]
+fn realistic_templates_have_plans() {
+    let cisco: Vec<FieldSpec> = [
+        (8, 4),
+        (12, 4),
+        (7, 2),
+        (11, 2),
+        (4, 1),
+        (5, 1),
+        (6, 1),
+        (1, 4),
+        (2, 4),
+        (22, 4),
+        (21, 4),
+        (10, 2),
+        (14, 2),
+        (16, 4),
+        (17, 4),
+        (9, 1),
+        (13, 1),
+        (15, 4),
+        (61, 1),
+        (58, 2),
+        (59, 2),
+        (48, 1),
+        (27, 16),
+        (28, 16),
+        (152, 8),
+        (153, 8),
+        (56, 6),
+        (80, 6),
+        (32, 2),
+    ]
+    .into_iter()
+    .map(|(element, length)| FieldSpec {
+        element,
+        length,
+        enterprise: 0,
+    })
+    .filter(|f| ![8, 12].contains(&f.element))
+    .collect();
+    let plan = Plan::compile(&cisco).expect("a plan");
+    assert_eq!(
+        plan.record_len,
+        cisco.iter().map(|f| f.length as usize).sum::<usize>()
+    );
+}
+
+fn v9_packet(source_id: u32, sets: &[(u16, Vec<u8>)]) -> Vec<u8> {
+    let mut packet = Vec::new();
+    be16(&mut packet, 9);
+    be16(&mut packet, 0);
+    be32(&mut packet, 60_000);
+    be32(&mut packet, 1_795_000_000);
+    be32(&mut packet, 1);
+    be32(&mut packet, source_id);
+    for (id, body) in sets {
+        set(&mut packet, *id, body);
+    }
+    packet
+}
+
+fn template(id: u16, fields: &[(u16, u16)]) -> Vec<u8> {
+    let mut body = Vec::new();
+    be16(&mut body, id);
+    be16(&mut body, fields.len() as u16);
+    for (element, length) in fields {
+        be16(&mut body, *element);
+        be16(&mut body, *length);
+    }
+    body
+}
+
+fn metrics_of(decoder: &FlowDecoder, exporter: &str, domain: Option<u32>) -> ExporterMetrics {
+    let scope = ExporterScope {
+        exporter: Some(exporter.parse().unwrap()),
+        domain,
+    };
+    decoder
+        .exporter_metrics()
+        .find(|(s, _)| **s == scope)
+        .map(|(_, metrics)| *metrics)
+        .unwrap_or_default()
+}
+
+#[test]
+fn exporter_metrics_count_templates_held_sets_and_malformed_datagrams() {
+    let mut decoder = FlowDecoder::new(FlowLimits {
+        max_templates_per_exporter: 2,
+        max_held_sets: 1,
+        ..FlowLimits::default()
+    });
+    let meta = |exporter: &str, time: i64| DatagramMeta {
+        receive_time_micros: time,
+        exporter: Some(exporter.parse().unwrap()),
+    };
+    let a = "192.0.2.1";
+    // Data for templates not yet known: held; the second pushes the first out.
+    decoder.decode(&v9_packet(5, &[(256, vec![0; 4])]), &meta(a, 0));
+    decoder.decode(&v9_packet(5, &[(257, vec![0; 4])]), &meta(a, 0));
+    // The template of the held set comes, then again unchanged, then changed, then a
+    // third template over the per-exporter limit of two.
+    let four = template(257, &[(8, 4)]);
+    decoder.decode(&v9_packet(5, &[(0, four.clone())]), &meta(a, 1));
+    decoder.decode(&v9_packet(5, &[(0, four)]), &meta(a, 2));
+    decoder.decode(
+        &v9_packet(5, &[(0, template(257, &[(12, 4)]))]),
+        &meta(a, 3),
+    );
+    decoder.decode(&v9_packet(5, &[(0, template(258, &[(7, 2)]))]), &meta(a, 4));
+    decoder.decode(&v9_packet(5, &[(0, template(259, &[(7, 2)]))]), &meta(a, 5));
+    // Another domain of the same exporter: a held set that expires.
+    decoder.decode(&v9_packet(6, &[(300, vec![0; 4])]), &meta(a, 6));
+    decoder.decode(&v9_packet(6, &[]), &meta(a, 6 + 61_000_000));
+    // Malformed: a set past the end, a bad template, too short, unknown version.
+    let mut past_end = v9_packet(5, &[]);
+    past_end.extend([1, 0, 0, 40]);
+    decoder.decode(&past_end, &meta(a, 7));
+    decoder.decode(&v9_packet(5, &[(0, template(7, &[(8, 4)]))]), &meta(a, 7));
+    decoder.decode(&[9], &meta(a, 8));
+    decoder.decode(&[0, 7, 0, 0], &meta(a, 8));
+    decoder.decode(&[0, 5, 0, 1], &meta("192.0.2.2", 8));
+
+    let domain5 = metrics_of(&decoder, a, Some(5));
+    assert_eq!(
+        domain5,
+        ExporterMetrics {
+            templates: 2,
+            templates_learnt: 3,
+            templates_refreshed: 1,
+            templates_withdrawn: 0,
+            templates_refused: 1,
+            sets_held: 2,
+            sets_released: 1,
+            sets_dropped: 1,
+            malformed: crate::MalformedCounts {
+                bad_length: 1,
+                template: 1,
+                ..Default::default()
+            },
+        }
+    );
+    let domain6 = metrics_of(&decoder, a, Some(6));
+    assert_eq!((domain6.sets_held, domain6.sets_dropped), (1, 1));
+    let unknown = metrics_of(&decoder, a, None);
+    assert_eq!(
+        (
+            unknown.malformed.truncated,
+            unknown.malformed.unknown_version
+        ),
+        (1, 1)
+    );
+    let v5 = metrics_of(&decoder, "192.0.2.2", None);
+    assert_eq!(v5.malformed.truncated, 1);
+    assert_eq!(decoder.metrics_overflow(), &ExporterMetrics::default());
+
+    // IPFIX withdrawals lower the gauge; restored templates raise it.
+    let saved = decoder.save_templates();
+    let mut restored = FlowDecoder::default();
+    assert_eq!(restored.restore_templates(&saved), Ok(2));
+    assert_eq!(metrics_of(&restored, a, Some(5)).templates, 2);
+}
+
+#[test]
+fn ipfix_withdrawals_are_counted() {
+    let mut decoder = FlowDecoder::default();
+    let meta = DatagramMeta {
+        receive_time_micros: 0,
+        exporter: Some(IpAddr::from([192, 0, 2, 3])),
+    };
+    let ipfix = |sets: &[(u16, Vec<u8>)]| {
+        let mut body = Vec::new();
+        for (id, set_body) in sets {
+            set(&mut body, *id, set_body);
+        }
+        let mut packet = Vec::new();
+        be16(&mut packet, 10);
+        be16(&mut packet, 16 + body.len() as u16);
+        be32(&mut packet, 1_795_000_000);
+        be32(&mut packet, 1);
+        be32(&mut packet, 9);
+        packet.extend(body);
+        packet
+    };
+    let two = [
+        (2, template(256, &[(8, 4)])),
+        (2, template(257, &[(12, 4)])),
+    ];
+    decoder.decode(&ipfix(&two), &meta);
+    decoder.decode(&ipfix(&[(2, template(256, &[]))]), &meta);
+    let scope = ExporterScope {
+        exporter: meta.exporter,
+        domain: Some(9),
+    };
+    let metrics = |decoder: &FlowDecoder| {
+        *decoder
+            .exporter_metrics()
+            .find(|(s, _)| **s == scope)
+            .unwrap()
+            .1
+    };
+    assert_eq!(
+        (
+            metrics(&decoder).templates,
+            metrics(&decoder).templates_withdrawn
+        ),
+        (1, 1)
+    );
+    // Withdrawing every template of the domain (template id 2).
+    decoder.decode(&ipfix(&[(2, template(2, &[]))]), &meta);
+    assert_eq!(
+        (
+            metrics(&decoder).templates,
+            metrics(&decoder).templates_withdrawn
+        ),
+        (0, 2)
+    );
+}
+
+/// Found in a Cisco IOS-XE AVC capture: the options record announcing sampler 9's
+/// interval (50) made every flow of the domain look sampled 1 in 50, even flows naming no
+/// sampler. A sampler's interval now goes to the flows naming that sampler only.
+#[test]
+fn a_samplers_interval_applies_to_the_flows_naming_it() {
+    let mut body = Vec::new();
+    let mut set = |id: u16, content: &[u8]| {
+        body.extend(id.to_be_bytes());
+        body.extend((content.len() as u16 + 4).to_be_bytes());
+        body.extend(content);
+    };
+    // Options template 300: scope FLOW_SAMPLER_ID (1 byte), FLOW_SAMPLER_RANDOM_INTERVAL.
+    set(3, &[1, 44, 0, 2, 0, 1, 0, 48, 0, 1, 0, 50, 0, 4]);
+    set(300, &[9, 0, 0, 0, 50, 0, 0, 0]);
+    // Template 400: source address and bytes; 401 adds FLOW_SAMPLER_ID.
+    set(
+        2,
+        &[
+            1, 144, 0, 2, 0, 8, 0, 4, 0, 1, 0, 4, 1, 145, 0, 3, 0, 8, 0, 4, 0, 1, 0, 4, 0, 48, 0, 1,
+        ],
+    );
+    set(400, &[10, 0, 0, 1, 0, 0, 0, 100]);
+    set(
+        401,
+        &[
+            10, 0, 0, 2, 0, 0, 0, 100, 9, 10, 0, 0, 3, 0, 0, 0, 100, 7, 0, 0, 0,
+        ],
+    );
+    let mut datagram = vec![0, 10];
+    datagram.extend((16 + body.len() as u16).to_be_bytes());
+    datagram.extend([0x6a, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 6]);
+    datagram.extend(body);
+    let mut decoder = FlowDecoder::default();
+    let meta = DatagramMeta {
+        receive_time_micros: 1_795_000_000_000_000,
+        exporter: None,
+    };
+    let report = decoder.decode(&datagram, &meta);
+    assert_eq!((report.records, report.error), (3, None));
+    let batch = decoder.flush().unwrap().unwrap();
+    let rates = batch.column_by_name("sampling_rate").unwrap();
+    let rates = arrow::array::AsArray::as_primitive::<arrow::datatypes::UInt32Type>(rates);
+    let rates: Vec<Option<u32>> = rates.iter().collect();
+    // No sampler named, sampler 9, an unannounced sampler 7.
+    assert_eq!(rates, [None, Some(50), None]);
+}
