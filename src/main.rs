@@ -8,6 +8,7 @@ mod config_source;
 mod control;
 mod ctl;
 mod fakedata;
+mod memory;
 mod node;
 mod readiness;
 mod replay;
@@ -29,6 +30,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     bytefreezer_telemetry::init_tracing();
+    memory::disable_transparent_huge_pages();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("bytefreezer")
