@@ -11,15 +11,20 @@
 //! travel in the first datagram of each run, as after an exporter's template refresh.
 //!
 //! What is measured is what the proxy does per datagram: `decode` into the builders, and a
-//! `flush` into a `RecordBatch` whenever 8192 rows are pending.
+//! `flush` into a `RecordBatch` whenever 8192 rows are pending. A second group measures what
+//! the proxy's spool writer then does with a full batch (65,536 NetFlow v9 rows): encode it as
+//! Arrow IPC with zstd or with LZ4, the two spool compressions.
 
 use std::hint::black_box;
 use std::net::IpAddr;
 
 use bytefreezer_decode_flow::{DatagramMeta, FlowDecoder};
+use bytefreezer_schema::{IpcCompression, encode_ipc_with};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const FLUSH_ROWS: usize = 8_192;
+/// The proxy's default `batch_max_rows`.
+const SPOOL_BATCH_ROWS: usize = 65_536;
 const V5_RECORDS: usize = 30;
 const V9_RECORDS: usize = 25;
 const IPFIX_RECORDS: usize = 20;
@@ -494,5 +499,45 @@ fn decode(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decode);
+/// A proxy-sized batch of NetFlow v9 rows, as the spool writer receives it.
+fn spool_batch(meta: &DatagramMeta) -> arrow::record_batch::RecordBatch {
+    let mut random = Random(0x2545_f491_4f6c_dd1d);
+    let mut decoder = FlowDecoder::default();
+    let mut sequence = 0;
+    while decoder.rows() < SPOOL_BATCH_ROWS {
+        let datagram = netflow_v9(&mut random, sequence, sequence == 0);
+        assert_eq!(decoder.decode(&datagram, meta).error, None);
+        sequence += 1;
+    }
+    decoder.flush().expect("batch").expect("rows")
+}
+
+fn spool_encode(c: &mut Criterion) {
+    let meta = DatagramMeta {
+        receive_time_micros: i64::from(EXPORT_SECS) * 1_000_000,
+        exporter: Some(IpAddr::from([192, 0, 2, 1])),
+    };
+    let batch = spool_batch(&meta);
+    let mut group = c.benchmark_group("flow_spool_encode");
+    group.throughput(Throughput::Elements(batch.num_rows() as u64));
+    for (name, compression) in [
+        ("netflow_v9_zstd", IpcCompression::Zstd),
+        ("netflow_v9_lz4", IpcCompression::Lz4),
+    ] {
+        let encoded = encode_ipc_with(std::slice::from_ref(&batch), compression).expect("encode");
+        eprintln!(
+            "{name}: {} rows, {} bytes in memory, {} bytes encoded ({:.1} bytes per row)",
+            batch.num_rows(),
+            batch.get_array_memory_size(),
+            encoded.len(),
+            encoded.len() as f64 / batch.num_rows() as f64
+        );
+        group.bench_function(name, |b| {
+            b.iter(|| encode_ipc_with(std::slice::from_ref(black_box(&batch)), compression))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, decode, spool_encode);
 criterion_main!(benches);

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use bytefreezer_api::{DataPlaneConfig, SourceSpec, SyslogTransport};
+use bytefreezer_schema::IpcCompression;
 use bytefreezer_telemetry::{Registry, Shutdown, shutdown_pair};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -80,6 +81,7 @@ impl Proxy {
             .io
             .parse()
             .map_err(|error| anyhow::anyhow!("proxy: io: {error}"))?;
+        let compression = spool_compression(&config.spool_compression)?;
         let spool = Arc::new(Spool::open(
             &config.spool_dir,
             config.spool_max_bytes,
@@ -111,7 +113,7 @@ impl Proxy {
                 &[],
             )
             .set(pool.workers() as i64);
-        let writers = SpoolWriters::start(spool.clone(), registry.clone())
+        let writers = SpoolWriters::start(spool.clone(), compression, registry.clone())
             .context("proxy: cannot start the spool writers")?;
         let config = Arc::new(config);
         let udp = Arc::new(UdpRuntime {
@@ -250,4 +252,12 @@ impl Proxy {
 async fn stop_input(input: RunningInput) {
     let _ = input.stop.send(true);
     let _ = input.task.await;
+}
+
+fn spool_compression(name: &str) -> Result<IpcCompression> {
+    match name {
+        "lz4" => Ok(IpcCompression::Lz4),
+        "zstd" => Ok(IpcCompression::Zstd),
+        other => bail!("proxy: spool_compression {other:?} must be \"lz4\" or \"zstd\""),
+    }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use arrow::record_batch::RecordBatch;
-use bytefreezer_schema::encode_ipc;
+use bytefreezer_schema::{IpcCompression, encode_ipc_with};
 use bytefreezer_telemetry::Registry;
 use crossbeam_channel::{Receiver, Sender};
 
@@ -38,7 +38,11 @@ pub struct SpoolWriters {
 }
 
 impl SpoolWriters {
-    pub fn start(spool: Arc<Spool>, registry: Registry) -> std::io::Result<SpoolWriters> {
+    pub fn start(
+        spool: Arc<Spool>,
+        compression: IpcCompression,
+        registry: Registry,
+    ) -> std::io::Result<SpoolWriters> {
         let (jobs, queue) = crossbeam_channel::bounded(QUEUED_BATCHES);
         // Template saves are rare and small; they never compete with batches for room.
         let (templates, template_queue) = crossbeam_channel::unbounded();
@@ -59,7 +63,7 @@ impl SpoolWriters {
                         {
                             tracing::debug!("spool writer keeps its priority: {error}");
                         }
-                        write_until_closed(&spool, &registry, &queue, &template_queue)
+                        write_until_closed(&spool, compression, &registry, &queue, &template_queue)
                     })?,
             );
         }
@@ -96,6 +100,7 @@ impl SpoolWriters {
 
 fn write_until_closed(
     spool: &Spool,
+    compression: IpcCompression,
     registry: &Registry,
     queue: &Receiver<SpoolJob>,
     template_queue: &Receiver<SpoolJob>,
@@ -106,11 +111,11 @@ fn write_until_closed(
             recv(template_queue) -> job => job,
         };
         match job {
-            Ok(job) => write(spool, registry, job),
+            Ok(job) => write(spool, compression, registry, job),
             // One side closed: finish the other, then stop.
             Err(_) => {
                 for job in queue.iter().chain(template_queue.iter()) {
-                    write(spool, registry, job);
+                    write(spool, compression, registry, job);
                 }
                 return;
             }
@@ -118,7 +123,7 @@ fn write_until_closed(
     }
 }
 
-fn write(spool: &Spool, registry: &Registry, job: SpoolJob) {
+fn write(spool: &Spool, compression: IpcCompression, registry: &Registry, job: SpoolJob) {
     match job {
         SpoolJob::Batch {
             tenant_id,
@@ -126,7 +131,7 @@ fn write(spool: &Spool, registry: &Registry, job: SpoolJob) {
             batch,
         } => {
             let rows = batch.num_rows() as u64;
-            let written = encode_ipc(&[batch])
+            let written = encode_ipc_with(&[batch], compression)
                 .map_err(anyhow::Error::from)
                 .and_then(|encoded| spool.write_blocking(&tenant_id, &dataset_id, rows, encoded));
             if let Err(error) = written {

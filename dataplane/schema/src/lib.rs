@@ -1,6 +1,7 @@
 //! The shapes of data as it moves between stages: the fixed Arrow schema of each protocol, the
-//! Arrow IPC + zstd encoding used for intake and piper objects, schema merging with type widening,
-//! and splitting a batch by the event hour that decides its Parquet partition.
+//! Arrow IPC encoding (zstd for intake and piper objects, zstd or LZ4 for the proxy's spool),
+//! schema merging with type widening, and splitting a batch by the event hour that decides its
+//! Parquet partition.
 //!
 //! This crate is pure: no I/O, no clock, no global state. It must not know about buckets, keys,
 //! HTTP or configuration; it only turns `RecordBatch`es into bytes and back (Arrow IPC, and JSON
@@ -17,7 +18,7 @@ mod syslog;
 pub use columns::{EVENT_TIME, RECEIVE_TIME, TIMESTAMP_UNIT, timestamp_type};
 pub use flow::{FlowColumn, flow_schema};
 pub use hour::{EventHour, HourError, split_by_event_hour};
-pub use ipc::{IpcError, decode_ipc, encode_ipc, read_ipc_schema};
+pub use ipc::{IpcCompression, IpcError, decode_ipc, encode_ipc, encode_ipc_with, read_ipc_schema};
 pub use json_rows::json_rows_to_batch;
 pub use merge::{MergeError, SchemaMerge, Widening, conform_batch, merge_schemas};
 pub use syslog::{SyslogColumn, syslog_schema};

@@ -73,6 +73,10 @@ impl Ours {
         )?;
         // BYTEFREEZER_BENCH_IO picks the proxy's receive path (auto, uring, recvmmsg).
         let io = std::env::var("BYTEFREEZER_BENCH_IO").unwrap_or_else(|_| "auto".into());
+        // BYTEFREEZER_BENCH_SPOOL_COMPRESSION picks the spool's codec (lz4, zstd).
+        let compression = std::env::var("BYTEFREEZER_BENCH_SPOOL_COMPRESSION")
+            .map(|codec| format!("spool_compression = \"{codec}\"\n"))
+            .unwrap_or_default();
         let proxy_config = dir.join("proxy.toml");
         write(
             &proxy_config,
@@ -80,7 +84,8 @@ impl Ours {
                 "data_dir = \"{dir}/proxy\"\nmetrics_listen = \"{METRICS_LISTEN}\"\n\
                  datasets = {{ kind = \"file\", path = \"{datasets}\" }}\n\n\
                  [proxy]\nreceiver_url = \"http://{RECEIVER_LISTEN}\"\napi_key = \"{API_KEY}\"\n\
-                 spool_dir = \"{dir}/spool\"\nudp_recv_buffer_bytes = {receive_buffer}\nio = \"{io}\"\n",
+                 spool_dir = \"{dir}/spool\"\nudp_recv_buffer_bytes = {receive_buffer}\nio = \"{io}\"\n\
+                 {compression}",
                 dir = dir.display(),
                 datasets = datasets.display()
             ),
