@@ -55,10 +55,14 @@ impl DatagramSink for Collect {
 }
 
 fn pool(io: IoMode, workers: usize) -> ReceivePool {
+    pool_with_tick(io, workers, Duration::from_millis(10))
+}
+
+fn pool_with_tick(io: IoMode, workers: usize, tick: Duration) -> ReceivePool {
     ReceivePool::start(&PoolConfig {
         workers,
         io,
-        tick: Duration::from_millis(10),
+        tick,
         pin: true,
     })
     .unwrap_or_else(|error| panic!("cannot start a {io} pool: {error}"))
@@ -127,6 +131,43 @@ fn io_uring_delivers_every_datagram_with_its_sender() {
 #[test]
 fn recvmmsg_delivers_every_datagram_with_its_sender() {
     delivers_every_datagram(IoMode::Recvmmsg);
+}
+
+/// A worker that waits for a run of datagrams before waking still hands over a lone one
+/// promptly, not at its next tick (2 s away here; a generous bound of half that).
+fn hands_over_a_lone_datagram_before_the_tick(io: IoMode) {
+    let tick = Duration::from_secs(2);
+    let pool = pool_with_tick(io, 1, tick);
+    let group = bind_group(localhost(), pool.workers(), 1 << 20).unwrap();
+    let address = group.local;
+    let sink = Collect::default();
+    let id = pool.attach(group, |_| Box::new(sink.clone())).unwrap();
+    // Right after a tick, the next one is a whole tick away.
+    wait_for("a tick", || sink.seen.lock().unwrap().ticks > 0);
+    let sent = Instant::now();
+    UdpSocket::bind(localhost())
+        .unwrap()
+        .send_to(b"<14>1 alone", address)
+        .unwrap();
+    wait_for("the lone datagram", || {
+        sink.seen.lock().unwrap().datagrams.len() == 1
+    });
+    let waited = sent.elapsed();
+    assert!(
+        waited < tick / 2,
+        "the datagram waited {waited:?}, as if for the tick"
+    );
+    pool.detach(id).wait();
+}
+
+#[test]
+fn io_uring_hands_over_a_lone_datagram_before_the_tick() {
+    hands_over_a_lone_datagram_before_the_tick(IoMode::Uring);
+}
+
+#[test]
+fn recvmmsg_hands_over_a_lone_datagram_before_the_tick() {
+    hands_over_a_lone_datagram_before_the_tick(IoMode::Recvmmsg);
 }
 
 fn sockets_come_and_go(io: IoMode) {
