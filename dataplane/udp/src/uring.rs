@@ -25,12 +25,6 @@ const BUFFER_BYTES: usize = 16 + NAME_BYTES + CONTROL_BYTES + PAYLOAD_BYTES;
 const BUFFER_GROUP: u16 = 7;
 /// user_data of cancel requests, whose own completions carry nothing to do.
 const CANCEL: u64 = u64::MAX;
-/// A busy worker sleeps until this many datagrams are waiting, so one wake-up serves a run of
-/// them: at moderate rates the wake-ups, not the datagrams, are most of what a worker costs.
-const WAKE_AFTER_COMPLETIONS: usize = 64;
-/// ...but it never lets the first of them wait longer than this (IORING_FEAT_MIN_TIMEOUT,
-/// Linux 6.12); an idle worker still sleeps until the first datagram or the tick.
-const WAKE_WITHIN_MICROS: u32 = 500;
 
 struct Slot {
     id: SocketId,
@@ -53,9 +47,6 @@ pub(crate) struct UringReceiver {
     finished: Vec<usize>,
     rearm: Vec<usize>,
     last_error_log: Option<Instant>,
-    /// The kernel can bound a batched wait (`WAKE_WITHIN_MICROS`); older kernels wake per
-    /// datagram.
-    batched_wakeups: bool,
 }
 
 // SAFETY: the msghdr holds no pointers (only sizes), the buffer ring memory is owned by this
@@ -68,7 +59,6 @@ impl UringReceiver {
             .setup_cqsize(u32::from(BUFFERS) * 4)
             .build(64)?;
         let buffers = BufferRing::register(&ring, BUFFER_GROUP, BUFFERS, BUFFER_BYTES)?;
-        let batched_wakeups = ring.params().is_feature_min_timeout();
         // SAFETY: msghdr is plain data; zero is "no name, no iovec, no control" until sized.
         let mut message: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
         message.msg_namelen = NAME_BYTES as libc::socklen_t;
@@ -82,7 +72,6 @@ impl UringReceiver {
             finished: Vec::new(),
             rearm: Vec::new(),
             last_error_log: None,
-            batched_wakeups,
         })
     }
 
@@ -186,13 +175,7 @@ impl Receive for UringReceiver {
     fn receive(&mut self, timeout: Duration) {
         let timespec = Timespec::from(timeout);
         let arguments = SubmitArgs::new().timespec(&timespec);
-        let (want, arguments) = if self.batched_wakeups {
-            let arguments = arguments.min_wait_usec(WAKE_WITHIN_MICROS);
-            (WAKE_AFTER_COMPLETIONS, arguments)
-        } else {
-            (1, arguments)
-        };
-        if let Err(error) = self.ring.submitter().submit_with_args(want, &arguments) {
+        if let Err(error) = self.ring.submitter().submit_with_args(1, &arguments) {
             match error.raw_os_error() {
                 Some(libc::ETIME | libc::EINTR | libc::EBUSY) => {}
                 _ => self.log_error("wait", &error),
