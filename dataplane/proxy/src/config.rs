@@ -15,9 +15,9 @@ pub struct ProxyConfig {
     pub spool_dir: PathBuf,
     /// Spool size limit; beyond it the oldest batches are dropped and counted. Default 1 GiB.
     pub spool_max_bytes: u64,
-    /// How spooled batches (and so the bodies sent to the receiver) are compressed: "lz4"
-    /// (cheap to write, leaves the core to receiving) or "zstd" (smaller, for a thin uplink).
-    /// Default "lz4".
+    /// How spooled batches (and so the bodies sent to the receiver) are compressed: "zstd"
+    /// (about a third smaller) or "lz4" (about 12% cheaper to write on flow columns).
+    /// Default "zstd".
     pub spool_compression: String,
     /// Rows per batch at most. Default 65536.
     pub batch_max_rows: usize,
@@ -50,7 +50,7 @@ impl Default for ProxyConfig {
             receiver_ca_file: None,
             spool_dir: PathBuf::from("bytefreezer-data/spool"),
             spool_max_bytes: 1024 * 1024 * 1024,
-            spool_compression: "lz4".into(),
+            spool_compression: "zstd".into(),
             batch_max_rows: 65536,
             batch_max_bytes: 8 * 1024 * 1024,
             batch_max_age_ms: 1000,

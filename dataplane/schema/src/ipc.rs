@@ -29,8 +29,8 @@ pub enum IpcCompression {
     /// zstd level 1: the smaller output, for objects that are stored (intake, piper).
     #[default]
     Zstd,
-    /// LZ4 frames: several times cheaper to write than zstd on flow columns, for a stage whose
-    /// core is needed for receiving (the proxy's spool), at the price of larger bodies.
+    /// LZ4 frames: a little cheaper to write than zstd level 1 on flow columns (about 12%),
+    /// about half again as large: an option for the proxy's spool.
     Lz4,
 }
 
