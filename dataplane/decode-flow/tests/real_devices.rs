@@ -95,6 +95,13 @@ fn decoder_without_holding() -> FlowDecoder {
     })
 }
 
+/// `columns` of the rows a fresh decoder gives for `datagrams`, in order, and what decoding
+/// them did.
+fn rows_of(datagrams: &[Captured], columns: &[&'static str]) -> (Vec<exports::Flow>, Totals) {
+    let (batches, totals) = decode(&mut FlowDecoder::default(), datagrams);
+    (exports::flows(&concat(&batches), columns), totals)
+}
+
 fn concat(batches: &[RecordBatch]) -> RecordBatch {
     let schema = batches.first().expect("some rows").schema();
     arrow::compute::concat_batches(&schema, batches).expect("same schema")

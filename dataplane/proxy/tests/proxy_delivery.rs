@@ -158,10 +158,6 @@ fn spooled_batch_files(spool: &std::path::Path) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
-fn spooled_batches(spool: &std::path::Path) -> usize {
-    spooled_batch_files(spool).len()
-}
-
 async fn wait_listening(registry: &Registry, inputs: u64) {
     wait_for("inputs listen", async || {
         registry.counter_total("bytefreezer_proxy_input_up") == inputs
@@ -357,7 +353,7 @@ async fn batches_wait_in_the_spool_while_the_receiver_is_down_and_survive_a_rest
             + registry.counter_total("bytefreezer_proxy_rows_acked_total")
     };
     wait_for("the resumed spool is delivered", async || {
-        acked() >= 1000 && spooled_batches(&spool) == 0
+        acked() >= 1000 && spooled_batch_files(&spool).is_empty()
     })
     .await;
     assert_eq!(intake_rows(&buckets.intake, "t/logs/").await, 1000);

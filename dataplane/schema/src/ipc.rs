@@ -24,10 +24,9 @@ const ZSTD_LEVEL: i32 = 1;
 
 /// How the buffers of an Arrow IPC stream are compressed. Both are in the Arrow IPC format
 /// itself, so a reader needs no setting: `decode_ipc` reads either.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IpcCompression {
     /// zstd level 1: the smaller output, for objects that are stored (intake, piper).
-    #[default]
     Zstd,
     /// LZ4 frames: a little cheaper to write than zstd level 1 on flow columns (about 12%),
     /// about half again as large: an option for the proxy's spool.

@@ -133,8 +133,8 @@ fn recvmmsg_delivers_every_datagram_with_its_sender() {
     delivers_every_datagram(IoMode::Recvmmsg);
 }
 
-/// A worker that waits for a run of datagrams before waking still hands over a lone one
-/// promptly, not at its next tick (2 s away here; a generous bound of half that).
+/// A lone datagram is handed over promptly, not at the worker's next tick (2 s away here; a
+/// generous bound of half that).
 fn hands_over_a_lone_datagram_before_the_tick(io: IoMode) {
     let tick = Duration::from_secs(2);
     let pool = pool_with_tick(io, 1, tick);

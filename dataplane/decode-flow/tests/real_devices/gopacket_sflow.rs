@@ -4,11 +4,9 @@
 //! `SFlowEthernetFramePacket` (seven flow samples of sampled Ethernet frame records). The
 //! expected values are those gopacket's own `sflow_test.go` asserts.
 
-use bytefreezer_decode_flow::FlowDecoder;
-
+use crate::Totals;
 use crate::captures::{self, Captured};
-use crate::exports::{self, Flow};
-use crate::{Totals, decode};
+use crate::exports::Flow;
 
 const COLUMNS: &[&str] = &[
     "exporter_address",
@@ -31,8 +29,7 @@ fn export(name: &str) -> Captured {
 
 /// `columns` of our rows of one datagram, and what decoding it did.
 fn our_rows(datagram: &Captured, columns: &[&'static str]) -> (Vec<Flow>, Totals) {
-    let (batches, totals) = decode(&mut FlowDecoder::default(), std::slice::from_ref(datagram));
-    (exports::flows(&crate::concat(&batches), columns), totals)
+    crate::rows_of(std::slice::from_ref(datagram), columns)
 }
 
 #[test]
