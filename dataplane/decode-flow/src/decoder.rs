@@ -12,7 +12,7 @@ use crate::bytes::Cursor;
 use crate::elements::TimeBase;
 use crate::metrics::{Event, ExporterMetrics, ExporterScope, Malformed, MalformedCause, Metrics};
 use crate::netflow_v5;
-use crate::plan::{Plan, SetFacts};
+use crate::plan::{Plan, Sampling, SetFacts};
 use crate::record::{FlowBuilders, FlowRecord, RecordContext};
 use crate::templates::{Stored, TemplateKey, Templates};
 
@@ -116,6 +116,8 @@ pub struct FlowDecoder {
     v5_plan: Plan,
     /// Reused per data set by plans: a set's start or end times.
     times: Vec<Option<i64>>,
+    /// Reused per data set by plans: each record's sampling rate, when records name samplers.
+    rates: Vec<Option<u32>>,
     /// The observation domain of the datagram being decoded, once its header said it.
     domain: Option<u32>,
     /// Decode every set through the row path (tests compare the two paths).
@@ -154,6 +156,7 @@ impl FlowDecoder {
             metrics: Metrics::default(),
             v5_plan: Plan::netflow_v5(),
             times: Vec::new(),
+            rates: Vec::new(),
             domain: None,
             #[cfg(test)]
             row_path_only: false,
@@ -322,7 +325,7 @@ impl FlowDecoder {
             },
             sequence: Some(u64::from(header.sequence)),
             observation_domain: Some(u32::from(header.engine)),
-            sampling_rate: header.sampling_rate,
+            sampling: Sampling::Shared(header.sampling_rate),
             times: TimeBase {
                 system_init_ms: None,
                 uptime_base: Some((header.export_micros, header.sys_uptime_ms)),

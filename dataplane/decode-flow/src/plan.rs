@@ -34,7 +34,7 @@ impl Uint {
     }
 
     #[inline]
-    fn read(self, record: &[u8]) -> u64 {
+    pub(crate) fn read(self, record: &[u8]) -> u64 {
         match record[self.offset..self.offset + self.width] {
             [a] => u64::from(a),
             [a, b] => u64::from(u16::from_be_bytes([a, b])),
@@ -139,8 +139,18 @@ pub(crate) struct Plan {
     start_uptime: Option<Uint>,
     end_uptime: Option<Uint>,
     icmp: Icmp,
+    /// The sampler or selector the record names (elements 48, 302); also kept as an extra.
+    pub sampler: Option<Uint>,
     extra: Vec<Extra>,
     checks: Vec<Check>,
+}
+
+/// The sampling rate of a data set's rows: one for the whole set, or one per record (records
+/// naming samplers whose intervals were announced apart).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Sampling<'a> {
+    Shared(Option<u32>),
+    PerRecord(&'a [Option<u32>]),
 }
 
 /// What the rows of one data set share.
@@ -148,7 +158,7 @@ pub(crate) struct SetFacts<'a> {
     pub context: RecordContext<'a>,
     pub sequence: Option<u64>,
     pub observation_domain: Option<u32>,
-    pub sampling_rate: Option<u32>,
+    pub sampling: Sampling<'a>,
     pub times: TimeBase,
 }
 
@@ -311,6 +321,13 @@ impl Plan {
                     154 | 156 => claim(&mut plan.start, Stamp::Ntp(at)),
                     _ => claim(&mut plan.end, Stamp::Ntp(at)),
                 },
+                48 | 302 if length <= 8 => {
+                    if plan.sampler.is_none() {
+                        plan.sampler = Some(uint);
+                    }
+                    plan.extra(field, at);
+                    Some(())
+                }
                 56 | 57 | 80 if length == 6 => match field.element {
                     56 => claim(&mut plan.src_mac, at),
                     _ => claim(&mut plan.dst_mac, at),
@@ -402,13 +419,13 @@ impl Plan {
         let stride = self.record_len;
         let n = records.len() / stride;
         let rows = || records.chunks_exact(stride);
-        builders.push_shared(
-            &facts.context,
-            facts.sequence,
-            facts.observation_domain,
-            facts.sampling_rate,
-            n,
-        );
+        builders.push_shared(&facts.context, facts.sequence, facts.observation_domain, n);
+        match facts.sampling {
+            Sampling::Shared(rate) => builders.sampling_rate.push_repeat(rate, n),
+            Sampling::PerRecord(rates) => {
+                builders.sampling_rate.extend_options(rates.iter().copied())
+            }
+        }
 
         // Each time is computed once into `times` (reused), then appended from there.
         fill_times(
@@ -490,23 +507,18 @@ impl Plan {
         numbers!(builders.dst_vlan, records, stride, self.dst_vlan, u16);
         numbers!(builders.direction, records, stride, self.direction, u8);
 
-        let rate = facts.sampling_rate;
-        if self.bytes.is_some() {
-            let values = builders.bytes.tail(n);
-            builders
-                .bytes_scaled
-                .extend(values.iter().map(|v| scaled(*v, rate)));
-        } else {
-            builders.bytes_scaled.push_nulls(n);
-        }
-        if self.packets.is_some() {
-            let values = builders.packets.tail(n);
-            builders
-                .packets_scaled
-                .extend(values.iter().map(|v| scaled(*v, rate)));
-        } else {
-            builders.packets_scaled.push_nulls(n);
-        }
+        scale(
+            &mut builders.bytes_scaled,
+            self.bytes.map(|_| builders.bytes.tail(n)),
+            facts.sampling,
+            n,
+        );
+        scale(
+            &mut builders.packets_scaled,
+            self.packets.map(|_| builders.packets.tail(n)),
+            facts.sampling,
+            n,
+        );
 
         match self.icmp {
             Icmp::Absent => {
@@ -566,6 +578,27 @@ impl Plan {
         }
         builders.add_rows(n);
         n
+    }
+}
+
+/// The sampling-corrected copy of the last `n` values of a counter column (`raw`), or nulls
+/// when the plan has no such counter.
+fn scale(
+    column: &mut crate::columns::Column<arrow::datatypes::UInt64Type>,
+    raw: Option<&[u64]>,
+    sampling: Sampling<'_>,
+    n: usize,
+) {
+    match (raw, sampling) {
+        (None, _) => column.push_nulls(n),
+        (Some(raw), Sampling::Shared(rate)) => {
+            column.extend(raw.iter().map(|value| scaled(*value, rate)))
+        }
+        (Some(raw), Sampling::PerRecord(rates)) => column.extend(
+            raw.iter()
+                .zip(rates)
+                .map(|(value, rate)| scaled(*value, *rate)),
+        ),
     }
 }
 

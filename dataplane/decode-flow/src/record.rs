@@ -273,14 +273,13 @@ impl FlowBuilders {
     }
 
     /// Appends, for `n` rows, the columns every row of a data set shares: `receive_time`,
-    /// `exporter_address`, `flow_protocol`, `sequence`, `observation_domain`,
-    /// `sampling_rate`, `record_type` (`flow`) and the sFlow interface counters (null).
+    /// `exporter_address`, `flow_protocol`, `sequence`, `observation_domain`, `record_type`
+    /// (`flow`) and the sFlow interface counters (null).
     pub(crate) fn push_shared(
         &mut self,
         context: &RecordContext<'_>,
         sequence: Option<u64>,
         observation_domain: Option<u32>,
-        sampling_rate: Option<u32>,
         n: usize,
     ) {
         self.receive_time
@@ -294,7 +293,6 @@ impl FlowBuilders {
         self.flow_protocol.push_repeat(Some(context.protocol), n);
         self.sequence.push_repeat(sequence, n);
         self.observation_domain.push_repeat(observation_domain, n);
-        self.sampling_rate.push_repeat(sampling_rate, n);
         self.record_type.push_repeat(Some("flow"), n);
         for column in [
             &mut self.if_speed,

@@ -6,7 +6,7 @@ use super::{FlowDecoder, Message, Outcome};
 use crate::bytes::Cursor;
 use crate::elements::{TimeBase, TimeParts, apply, resolve_times};
 use crate::metrics::Malformed;
-use crate::plan::SetFacts;
+use crate::plan::{Sampling, SetFacts};
 use crate::record::RecordContext;
 use crate::templates::{TemplateKey, VARIABLE_LENGTH};
 
@@ -45,23 +45,40 @@ impl FlowDecoder {
         let plan = template.plan.as_ref().filter(|_| !self.row_path_only);
         #[cfg(not(test))]
         let plan = template.plan.as_ref();
-        // Flows naming a sampler whose own interval was announced take it in the row path.
-        let names_sampler = || {
-            template
-                .fields
-                .iter()
-                .any(|f| f.enterprise == 0 && matches!(f.element, 48 | 302))
-        };
-        let plan = plan.filter(|_| self.sampler_rates.is_empty() || !names_sampler());
         if let Some(plan) = plan {
             let whole = body.len() / plan.record_len;
             let records = &body[..whole * plan.record_len];
             if plan.fits(records) {
+                let domain_rate = self.sampling.get(&domain_key).copied();
+                let sampling = match plan.sampler {
+                    Some(sampler) if !self.sampler_rates.is_empty() => {
+                        let rate_of = |id| {
+                            self.sampler_rates
+                                .get(&(message.exporter, message.domain, id))
+                                .copied()
+                                .or(domain_rate)
+                        };
+                        // The records of a set nearly always name one sampler: look it up once.
+                        let mut last: Option<(u64, Option<u32>)> = None;
+                        self.rates.clear();
+                        for record in records.chunks_exact(plan.record_len) {
+                            let id = sampler.read(record);
+                            let rate = match last {
+                                Some((seen, rate)) if seen == id => rate,
+                                _ => rate_of(id),
+                            };
+                            last = Some((id, rate));
+                            self.rates.push(rate);
+                        }
+                        Sampling::PerRecord(&self.rates)
+                    }
+                    _ => Sampling::Shared(domain_rate),
+                };
                 let facts = SetFacts {
                     context,
                     sequence: Some(u64::from(message.sequence)),
                     observation_domain: Some(message.domain),
-                    sampling_rate: self.sampling.get(&domain_key).copied(),
+                    sampling,
                     times: TimeBase {
                         system_init_ms: self.system_init.get(&domain_key).copied(),
                         uptime_base: message.uptime_base,

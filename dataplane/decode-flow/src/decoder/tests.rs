@@ -415,17 +415,29 @@ fn a_samplers_interval_applies_to_the_flows_naming_it() {
     datagram.extend((16 + body.len() as u16).to_be_bytes());
     datagram.extend([0x6a, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 6]);
     datagram.extend(body);
-    let mut decoder = FlowDecoder::default();
     let meta = DatagramMeta {
         receive_time_micros: 1_795_000_000_000_000,
         exporter: None,
     };
-    let report = decoder.decode(&datagram, &meta);
-    assert_eq!((report.records, report.error), (3, None));
-    let batch = decoder.flush().unwrap().unwrap();
-    let rates = batch.column_by_name("sampling_rate").unwrap();
+    let mut batches = Vec::new();
+    for row_path_only in [false, true] {
+        let mut decoder = FlowDecoder {
+            row_path_only,
+            ..FlowDecoder::default()
+        };
+        let report = decoder.decode(&datagram, &meta);
+        assert_eq!((report.records, report.error), (3, None));
+        batches.push(decoder.flush().unwrap().unwrap());
+    }
+    // Column by column through the plan, field by field through the row path: the same rows.
+    assert_eq!(batches[0], batches[1]);
+    let rates = batches[0].column_by_name("sampling_rate").unwrap();
     let rates = arrow::array::AsArray::as_primitive::<arrow::datatypes::UInt32Type>(rates);
     let rates: Vec<Option<u32>> = rates.iter().collect();
     // No sampler named, sampler 9, an unannounced sampler 7.
     assert_eq!(rates, [None, Some(50), None]);
+    let scaled = batches[0].column_by_name("bytes_scaled").unwrap();
+    let scaled = arrow::array::AsArray::as_primitive::<arrow::datatypes::UInt64Type>(scaled);
+    let scaled: Vec<Option<u64>> = scaled.iter().collect();
+    assert_eq!(scaled, [Some(100), Some(5_000), Some(100)]);
 }
