@@ -160,18 +160,22 @@ pub(crate) async fn statistics(
         .store
         .list_dataset_records(principal.account_filter(), principal.tenant_filter())
         .await?;
-    let mut datasets = Vec::with_capacity(records.len());
-    for record in records {
-        let totals = state
-            .store
-            .dataset_totals(&record.spec.tenant_id, &record.spec.dataset_id)
-            .await?;
-        datasets.push(DatasetTotals {
-            tenant_id: record.spec.tenant_id,
-            dataset_id: record.spec.dataset_id,
-            totals: complete_totals(totals),
-        });
-    }
+    let mut totals = state
+        .store
+        .all_dataset_totals(principal.tenant_filter())
+        .await?;
+    let datasets = records
+        .into_iter()
+        .map(|record| {
+            let key = (record.spec.tenant_id, record.spec.dataset_id);
+            let dataset_totals = totals.remove(&key).unwrap_or_default();
+            DatasetTotals {
+                tenant_id: key.0,
+                dataset_id: key.1,
+                totals: complete_totals(dataset_totals),
+            }
+        })
+        .collect();
     Ok(Json(StatisticsOverview {
         datasets,
         stages: stages(&state, &principal).await?,

@@ -301,6 +301,29 @@ impl ControlStore {
         Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
     }
 
+    /// All-time totals per metric of every dataset with statistics (of one tenant, when given),
+    /// in one query: the overview lists many datasets and must not ask once per dataset.
+    pub async fn all_dataset_totals(
+        &self,
+        tenant_id: Option<&str>,
+    ) -> Result<BTreeMap<(String, String), BTreeMap<String, i64>>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT tenant_id, dataset_id, metric, CAST(SUM(value) AS BIGINT) FROM dataset_stats \
+             WHERE ($1 IS NULL OR tenant_id = $1) GROUP BY tenant_id, dataset_id, metric",
+        )
+        .bind(tenant_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut totals: BTreeMap<(String, String), BTreeMap<String, i64>> = BTreeMap::new();
+        for row in &rows {
+            totals
+                .entry((row.get(0), row.get(1)))
+                .or_default()
+                .insert(row.get(2), row.get(3));
+        }
+        Ok(totals)
+    }
+
     pub async fn list_activity(
         &self,
         query: &ActivityQuery,

@@ -257,6 +257,17 @@ async fn reports_register_services_and_feed_statistics(store: ControlStore) {
     assert!(store.service("proxy-1").await.unwrap().unwrap().healthy);
     let totals = store.dataset_totals("st", "fw").await.unwrap();
     assert_eq!(totals.get("events_received"), Some(&280));
+    let every = store.all_dataset_totals(None).await.unwrap();
+    assert_eq!(every.get(&("st".into(), "fw".into())), Some(&totals));
+    let of_tenant = store.all_dataset_totals(Some("st")).await.unwrap();
+    assert_eq!(of_tenant.get(&("st".into(), "fw".into())), Some(&totals));
+    assert!(
+        store
+            .all_dataset_totals(Some("another-tenant"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // Another account's reporter cannot write into this account's statistics.
     let other = store.create_account(&actor(), "st-other").await.unwrap();
     let mut intruder = report("proxy-9", "proxy", &[("events_received", u64::MAX)]);
