@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 use bytefreezer_decode_syslog::FlushPolicy;
 use bytefreezer_telemetry::{Counter, Registry};
 use bytefreezer_udp::DatagramSink;
-use crossbeam_channel::{Sender, TrySendError};
+use crossbeam_channel::Sender;
 
 use crate::decoders::{Decoded, InputDecoder};
 use crate::flow_metrics::FlowMetricsPublisher;
-use crate::spool_writer::SpoolJob;
+use crate::spool_writer::{BatchQueue, SpoolJob};
 
 pub const ROWS_DROPPED: &str = "bytefreezer_proxy_rows_dropped_total";
 pub const ROWS_DROPPED_HELP: &str = "Rows lost, by cause.";
@@ -57,7 +57,7 @@ pub struct InputSink {
     settings: SinkSettings,
     decoder: InputDecoder,
     oldest: Option<Instant>,
-    batches: Sender<SpoolJob>,
+    batches: BatchQueue,
     templates: Sender<SpoolJob>,
     counts: Counts,
     pending: Pending,
@@ -71,7 +71,7 @@ impl InputSink {
     pub fn new(
         settings: SinkSettings,
         decoder: InputDecoder,
-        batches: Sender<SpoolJob>,
+        batches: BatchQueue,
         templates: Sender<SpoolJob>,
         registry: &Registry,
     ) -> InputSink {
@@ -139,22 +139,18 @@ impl InputSink {
             return;
         };
         let rows = batch.num_rows() as u64;
-        let job = SpoolJob::Batch {
-            tenant_id: self.settings.tenant_id.clone(),
-            dataset_id: self.settings.dataset_id.clone(),
-            batch,
-        };
-        match self.batches.try_send(job) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.counts.backlog_rows.increment(rows);
-                self.warn(
-                    0,
-                    &format!(
-                        "the spool cannot keep up (disk too slow): dropped a batch of {rows} rows"
-                    ),
-                );
-            }
+        let (tenant_id, dataset_id) = (
+            self.settings.tenant_id.clone(),
+            self.settings.dataset_id.clone(),
+        );
+        if !self.batches.offer(tenant_id, dataset_id, batch) {
+            self.counts.backlog_rows.increment(rows);
+            self.warn(
+                0,
+                &format!(
+                    "the spool cannot keep up (disk too slow): dropped a batch of {rows} rows"
+                ),
+            );
         }
     }
 

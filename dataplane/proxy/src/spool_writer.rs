@@ -1,10 +1,12 @@
 //! Between the receive workers and the disk: workers hand finished batches (and changed flow
-//! templates) over a bounded channel; writer threads encode them as Arrow IPC with zstd and
-//! make them durable in the spool. A worker never waits for this: when the channel is full
-//! the batch is dropped and counted (`cause="spool_backlog"`), so the sockets keep draining.
+//! templates) over a bounded queue; writer threads encode them as Arrow IPC with zstd and
+//! make them durable in the spool. A worker never waits for this: when the queue is full (in
+//! batches, or in the memory its batches hold) the batch is dropped and counted
+//! (`cause="spool_backlog"`), so the sockets keep draining and memory stays bounded.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
 use arrow::record_batch::RecordBatch;
@@ -16,6 +18,11 @@ use crate::spool::Spool;
 
 /// Batches waiting for a writer, across all datasets; beyond it batches are dropped.
 pub const QUEUED_BATCHES: usize = 8;
+/// Memory the batches waiting for or being written by a writer may hold, across all datasets
+/// (Arrow buffers, capacity included). A 65,536-row flow batch holds about 29 MiB, so eight
+/// queued plus two being written took about 290 MiB; this keeps the proxy near its 256 MiB
+/// bound under a flood. One batch is always taken, however large.
+pub const QUEUED_BYTES: usize = 128 << 20;
 const WRITERS: usize = 2;
 /// Writers yield the CPU to the receive workers on a shared core (nice 10: a worker gets about
 /// nine times a writer's share). The bounded queue, not priority, bounds the backlog.
@@ -26,13 +33,72 @@ pub enum SpoolJob {
         tenant_id: Arc<str>,
         dataset_id: Arc<str>,
         batch: RecordBatch,
+        /// Counts the batch's memory against `QUEUED_BYTES` until the job is dropped.
+        held: HeldBytes,
     },
     /// A flow input's templates changed: keep them for the next start.
     Templates { path: PathBuf, bytes: Vec<u8> },
 }
 
+/// Memory counted against a `BatchQueue`'s limit, given back when dropped: when the writer is
+/// done with the batch, or when the queue refused it.
+pub struct HeldBytes {
+    bytes: usize,
+    held: Arc<AtomicUsize>,
+}
+
+impl Drop for HeldBytes {
+    fn drop(&mut self) {
+        self.held.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
+/// Where sinks hand batches to the writers: bounded in batches and in bytes held.
+#[derive(Clone)]
+pub struct BatchQueue {
+    jobs: Sender<SpoolJob>,
+    held: Arc<AtomicUsize>,
+    limit_bytes: usize,
+}
+
+impl BatchQueue {
+    pub(crate) fn new(jobs: Sender<SpoolJob>, limit_bytes: usize) -> BatchQueue {
+        BatchQueue {
+            jobs,
+            held: Arc::new(AtomicUsize::new(0)),
+            limit_bytes,
+        }
+    }
+
+    /// Queues a batch for the writers; false when the queue is full (the batch is dropped).
+    pub fn offer(&self, tenant_id: Arc<str>, dataset_id: Arc<str>, batch: RecordBatch) -> bool {
+        let bytes = batch.get_array_memory_size();
+        let before = self.held.fetch_add(bytes, Ordering::AcqRel);
+        let held = HeldBytes {
+            bytes,
+            held: self.held.clone(),
+        };
+        if before > 0 && before + bytes > self.limit_bytes {
+            return false;
+        }
+        let job = SpoolJob::Batch {
+            tenant_id,
+            dataset_id,
+            batch,
+            held,
+        };
+        self.jobs.try_send(job).is_ok()
+    }
+
+    /// Memory held by queued batches and batches being written.
+    #[cfg(test)]
+    fn held_bytes(&self) -> usize {
+        self.held.load(Ordering::Acquire)
+    }
+}
+
 pub struct SpoolWriters {
-    jobs: Option<Sender<SpoolJob>>,
+    jobs: Option<BatchQueue>,
     templates: Option<Sender<SpoolJob>>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -68,17 +134,17 @@ impl SpoolWriters {
             );
         }
         Ok(SpoolWriters {
-            jobs: Some(jobs),
+            jobs: Some(BatchQueue::new(jobs, QUEUED_BYTES)),
             templates: Some(templates),
             threads,
         })
     }
 
-    /// Where sinks send batches.
-    pub fn batches(&self) -> Sender<SpoolJob> {
+    /// Where sinks send batches (after `finish`, a queue that takes nothing).
+    pub fn batches(&self) -> BatchQueue {
         self.jobs
             .clone()
-            .unwrap_or_else(|| crossbeam_channel::bounded(0).0)
+            .unwrap_or_else(|| BatchQueue::new(crossbeam_channel::bounded(0).0, 0))
     }
 
     /// Where sinks send template saves.
@@ -129,6 +195,7 @@ fn write(spool: &Spool, compression: IpcCompression, registry: &Registry, job: S
             tenant_id,
             dataset_id,
             batch,
+            held: _held,
         } => {
             let rows = batch.num_rows() as u64;
             let written = encode_ipc_with(&[batch], compression)
@@ -168,4 +235,54 @@ fn save_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let staging = path.with_extension("bft.tmp");
     std::fs::write(&staging, bytes)?;
     std::fs::rename(&staging, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::UInt64Array;
+
+    fn batch(rows: u64) -> RecordBatch {
+        let values = UInt64Array::from_iter_values(0..rows);
+        RecordBatch::try_from_iter([("value", Arc::new(values) as _)]).unwrap()
+    }
+
+    #[test]
+    fn the_queue_holds_at_most_its_bytes_and_frees_them_when_a_batch_is_written() {
+        let (jobs, writer) = crossbeam_channel::bounded(QUEUED_BATCHES);
+        let size = batch(10_000).get_array_memory_size();
+        let queue = BatchQueue::new(jobs, 2 * size + size / 2);
+        let offer = || queue.offer("t".into(), "d".into(), batch(10_000));
+        assert!(offer());
+        assert!(offer());
+        assert!(!offer(), "a third batch is over the byte limit");
+        assert_eq!(
+            queue.held_bytes(),
+            2 * size,
+            "a refused batch holds nothing"
+        );
+        // A writer takes one and finishes it: its memory is free again.
+        drop(writer.try_recv().unwrap());
+        assert_eq!(queue.held_bytes(), size);
+        assert!(offer());
+    }
+
+    #[test]
+    fn one_batch_larger_than_the_limit_still_goes_through_alone() {
+        let (jobs, writer) = crossbeam_channel::bounded(QUEUED_BATCHES);
+        let queue = BatchQueue::new(jobs, 1024);
+        assert!(queue.offer("t".into(), "d".into(), batch(100_000)));
+        assert!(!queue.offer("t".into(), "d".into(), batch(10)));
+        drop(writer.try_recv().unwrap());
+        assert_eq!(queue.held_bytes(), 0);
+    }
+
+    #[test]
+    fn a_full_channel_refuses_without_holding_memory() {
+        let (jobs, _writer) = crossbeam_channel::bounded(1);
+        let queue = BatchQueue::new(jobs, usize::MAX / 2);
+        assert!(queue.offer("t".into(), "d".into(), batch(10)));
+        assert!(!queue.offer("t".into(), "d".into(), batch(10)));
+        assert_eq!(queue.held_bytes(), batch(10).get_array_memory_size());
+    }
 }
