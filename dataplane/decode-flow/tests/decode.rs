@@ -540,3 +540,29 @@ fn fuzzer_findings_stay_fixed() {
         let _ = decoder.flush();
     }
 }
+
+/// The fuzz target's seeds (`fuzz/corpus/decode`: one real datagram from each capture in
+/// `tests/data`) decode to rows of every protocol, so fuzzing starts deep inside each decoder.
+#[test]
+fn the_fuzz_seed_corpus_reaches_every_protocol() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/decode");
+    let mut protocols = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let datagram = std::fs::read(&path).unwrap();
+        let mut decoder = FlowDecoder::default();
+        let report = decoder.decode(&datagram, &meta("192.0.2.1"));
+        assert_eq!(report.error, None, "{}", path.display());
+        assert!(report.records > 0, "{} decodes to no rows", path.display());
+        let batch = decoder.flush().unwrap().unwrap();
+        let column = batch
+            .column_by_name("flow_protocol")
+            .unwrap()
+            .as_string::<i32>();
+        protocols.extend(column.iter().flatten().map(str::to_owned));
+    }
+    assert_eq!(
+        protocols.into_iter().collect::<Vec<_>>(),
+        ["ipfix", "netflow_v5", "netflow_v9", "sflow_v5"]
+    );
+}
