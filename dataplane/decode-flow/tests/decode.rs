@@ -541,11 +541,11 @@ fn fuzzer_findings_stay_fixed() {
     }
 }
 
-/// The fuzz target's seeds (`fuzz/corpus/decode`: one real datagram from each capture in
+/// The fuzz target's seeds (`fuzz/seeds/decode`: one real datagram from each capture in
 /// `tests/data`) decode to rows of every protocol, so fuzzing starts deep inside each decoder.
 #[test]
 fn the_fuzz_seed_corpus_reaches_every_protocol() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/decode");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/decode");
     let mut protocols = std::collections::BTreeSet::new();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
