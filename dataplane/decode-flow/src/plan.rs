@@ -34,7 +34,7 @@ impl Uint {
     }
 
     #[inline]
-    pub(crate) fn read(self, record: &[u8]) -> u64 {
+    fn read(self, record: &[u8]) -> u64 {
         match record[self.offset..self.offset + self.width] {
             [a] => u64::from(a),
             [a, b] => u64::from(u16::from_be_bytes([a, b])),
@@ -140,7 +140,7 @@ pub(crate) struct Plan {
     end_uptime: Option<Uint>,
     icmp: Icmp,
     /// The sampler or selector the record names (elements 48, 302); also kept as an extra.
-    pub sampler: Option<Uint>,
+    sampler: Option<Uint>,
     extra: Vec<Extra>,
     checks: Vec<Check>,
 }
@@ -394,6 +394,31 @@ impl Plan {
             },
             ..Plan::default()
         }
+    }
+
+    /// Each record's sampling rate into `out`, when the layout names a sampler: `rate_of` its
+    /// id, asked once per run of records naming the same sampler. False when it names none.
+    pub(crate) fn sampler_rates(
+        &self,
+        records: &[u8],
+        out: &mut Vec<Option<u32>>,
+        rate_of: impl Fn(u64) -> Option<u32>,
+    ) -> bool {
+        let Some(sampler) = self.sampler else {
+            return false;
+        };
+        out.clear();
+        let mut last: Option<(u64, Option<u32>)> = None;
+        for record in records.chunks_exact(self.record_len) {
+            let id = sampler.read(record);
+            let rate = match last {
+                Some((seen, rate)) if seen == id => rate,
+                _ => rate_of(id),
+            };
+            last = Some((id, rate));
+            out.push(rate);
+        }
+        true
     }
 
     /// Whether every value of `records` (whole records) fits where the plan puts it.

@@ -50,29 +50,18 @@ impl FlowDecoder {
             let records = &body[..whole * plan.record_len];
             if plan.fits(records) {
                 let domain_rate = self.sampling.get(&domain_key).copied();
-                let sampling = match plan.sampler {
-                    Some(sampler) if !self.sampler_rates.is_empty() => {
-                        let rate_of = |id| {
-                            self.sampler_rates
-                                .get(&(message.exporter, message.domain, id))
-                                .copied()
-                                .or(domain_rate)
-                        };
-                        // The records of a set nearly always name one sampler: look it up once.
-                        let mut last: Option<(u64, Option<u32>)> = None;
-                        self.rates.clear();
-                        for record in records.chunks_exact(plan.record_len) {
-                            let id = sampler.read(record);
-                            let rate = match last {
-                                Some((seen, rate)) if seen == id => rate,
-                                _ => rate_of(id),
-                            };
-                            last = Some((id, rate));
-                            self.rates.push(rate);
-                        }
-                        Sampling::PerRecord(&self.rates)
-                    }
-                    _ => Sampling::Shared(domain_rate),
+                let rate_of = |id| {
+                    self.sampler_rates
+                        .get(&(message.exporter, message.domain, id))
+                        .copied()
+                        .or(domain_rate)
+                };
+                let sampling = if !self.sampler_rates.is_empty()
+                    && plan.sampler_rates(records, &mut self.rates, rate_of)
+                {
+                    Sampling::PerRecord(&self.rates)
+                } else {
+                    Sampling::Shared(domain_rate)
                 };
                 let facts = SetFacts {
                     context,
