@@ -3,8 +3,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BinaryBuilder, StringBuilder, TimestampMicrosecondBuilder, UInt8Builder,
+    ArrayBuilder, ArrayRef, BinaryBuilder, GenericByteBuilder, PrimitiveBuilder, StringBuilder,
+    TimestampMicrosecondBuilder, UInt8Builder,
 };
+use arrow::datatypes::{ArrowPrimitiveType, ByteArrayType};
 use arrow::record_batch::RecordBatch;
 use bytefreezer_schema::syslog_schema;
 
@@ -30,6 +32,8 @@ pub struct FlushPolicy {
     pub max_rows: usize,
     pub max_bytes: usize,
 }
+
+const UTC: &str = "UTC";
 
 /// Appends syslog messages to Arrow builders of the fixed syslog schema.
 pub struct SyslogDecoder {
@@ -67,7 +71,7 @@ impl SyslogDecoder {
 
     pub fn with_capacity(rows: usize) -> Self {
         let text = |bytes_per_row: usize| StringBuilder::with_capacity(rows, rows * bytes_per_row);
-        let timestamp = || TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC");
+        let timestamp = || TimestampMicrosecondBuilder::with_capacity(rows).with_timezone(UTC);
         SyslogDecoder {
             receive_time: timestamp(),
             event_time: timestamp(),
@@ -164,26 +168,52 @@ impl SyslogDecoder {
             return None;
         }
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(self.receive_time.finish()),
-            Arc::new(self.event_time.finish()),
-            Arc::new(self.sender_address.finish()),
-            Arc::new(self.format.finish()),
-            Arc::new(self.facility.finish()),
-            Arc::new(self.severity.finish()),
-            Arc::new(self.hostname.finish()),
-            Arc::new(self.app_name.finish()),
-            Arc::new(self.procid.finish()),
-            Arc::new(self.msgid.finish()),
-            Arc::new(self.structured_data.finish()),
-            Arc::new(self.message.finish()),
-            Arc::new(self.parse_error.finish()),
-            Arc::new(self.raw.finish()),
+            finish_timestamps(&mut self.receive_time),
+            finish_timestamps(&mut self.event_time),
+            finish_bytes(&mut self.sender_address),
+            finish_bytes(&mut self.format),
+            finish_primitives(&mut self.facility),
+            finish_primitives(&mut self.severity),
+            finish_bytes(&mut self.hostname),
+            finish_bytes(&mut self.app_name),
+            finish_bytes(&mut self.procid),
+            finish_bytes(&mut self.msgid),
+            finish_bytes(&mut self.structured_data),
+            finish_bytes(&mut self.message),
+            finish_bytes(&mut self.parse_error),
+            finish_bytes(&mut self.raw),
         ];
         self.rows = 0;
         self.pending_bytes = 0;
         // The builders produce exactly the schema's types, so this only fails on a bug here.
         RecordBatch::try_new(syslog_schema(), columns).ok()
     }
+}
+
+/// Room for the next batch: as many rows and bytes as the one just flushed and an eighth more.
+/// Arrow's `finish` leaves a builder empty, and a busy input's builders would otherwise double
+/// their way up again after every flush, copying each column several times per batch.
+fn headroom(len: usize) -> usize {
+    len + len / 8
+}
+
+fn finish_bytes<T: ByteArrayType>(builder: &mut GenericByteBuilder<T>) -> ArrayRef {
+    let room = GenericByteBuilder::with_capacity(
+        headroom(builder.len()),
+        headroom(builder.values_slice().len()),
+    );
+    Arc::new(std::mem::replace(builder, room).finish())
+}
+
+fn finish_primitives<T: ArrowPrimitiveType>(builder: &mut PrimitiveBuilder<T>) -> ArrayRef {
+    let room = PrimitiveBuilder::with_capacity(headroom(builder.len()));
+    Arc::new(std::mem::replace(builder, room).finish())
+}
+
+fn finish_timestamps(builder: &mut TimestampMicrosecondBuilder) -> ArrayRef {
+    let room =
+        TimestampMicrosecondBuilder::with_capacity(headroom(builder.len())).with_timezone(UTC);
+    Arc::new(std::mem::replace(builder, room).finish())
 }
 
 /// Drops the line ending or NUL many senders append to datagrams.
@@ -337,5 +367,32 @@ mod tests {
         decoder.decode(&[b'x'; 1000], &meta());
         assert!(decoder.should_flush(&policy));
         assert_eq!(decoder.pending_bytes(), 1000);
+    }
+
+    #[test]
+    fn every_flush_keeps_the_schema_and_starts_the_next_batch_empty() {
+        let mut decoder = SyslogDecoder::with_capacity(1);
+        let messages: [&[u8]; 3] = [
+            b"<34>1 2026-11-24T10:00:00Z host app 1 ID [a b=\"c\"] first",
+            b"<13>Nov 24 10:00:01 host app: second",
+            b"not syslog \xff",
+        ];
+        let mut previous: Option<RecordBatch> = None;
+        for round in 0..3 {
+            for message in messages.iter().take(round + 1) {
+                decoder.decode(message, &meta());
+            }
+            let batch = decoder.flush().expect("a batch");
+            assert_eq!(batch.schema(), syslog_schema(), "round {round}");
+            assert_eq!(batch.num_rows(), round + 1);
+            let mut fresh = SyslogDecoder::with_capacity(1);
+            for message in messages.iter().take(round + 1) {
+                fresh.decode(message, &meta());
+            }
+            assert_eq!(Some(batch.clone()), fresh.flush(), "round {round}");
+            assert_ne!(previous.as_ref(), Some(&batch));
+            previous = Some(batch);
+        }
+        assert!(decoder.flush().is_none());
     }
 }
