@@ -13,7 +13,7 @@
 //! What is measured is what the proxy does per datagram: `decode` into the builders, and a
 //! `flush` into a `RecordBatch` whenever 8192 rows are pending. A second group measures what
 //! the proxy's spool writer then does with a full batch (65,536 NetFlow v9 rows): encode it as
-//! Arrow IPC with zstd or with LZ4, the two spool compressions.
+//! Arrow IPC with each spool compression (zstd, zstd-fast, LZ4).
 
 use std::hint::black_box;
 use std::net::IpAddr;
@@ -522,6 +522,7 @@ fn spool_encode(c: &mut Criterion) {
     group.throughput(Throughput::Elements(batch.num_rows() as u64));
     for (name, compression) in [
         ("netflow_v9_zstd", IpcCompression::Zstd),
+        ("netflow_v9_zstd_fast", IpcCompression::ZstdFast),
         ("netflow_v9_lz4", IpcCompression::Lz4),
     ] {
         let encoded = encode_ipc_with(std::slice::from_ref(&batch), compression).expect("encode");

@@ -81,7 +81,10 @@ impl Proxy {
             .io
             .parse()
             .map_err(|error| anyhow::anyhow!("proxy: io: {error}"))?;
-        let compression = spool_compression(&config.spool_compression)?;
+        let compression: IpcCompression = config
+            .spool_compression
+            .parse()
+            .map_err(|error| anyhow::anyhow!("proxy: spool_compression: {error}"))?;
         let spool = Arc::new(Spool::open(
             &config.spool_dir,
             config.spool_max_bytes,
@@ -252,12 +255,4 @@ impl Proxy {
 async fn stop_input(input: RunningInput) {
     let _ = input.stop.send(true);
     let _ = input.task.await;
-}
-
-fn spool_compression(name: &str) -> Result<IpcCompression> {
-    match name {
-        "lz4" => Ok(IpcCompression::Lz4),
-        "zstd" => Ok(IpcCompression::Zstd),
-        other => bail!("proxy: spool_compression {other:?} must be \"lz4\" or \"zstd\""),
-    }
 }

@@ -545,6 +545,6 @@ async fn an_unknown_spool_compression_is_a_clear_error() {
     .expect("snappy is refused");
     assert_eq!(
         error.to_string(),
-        "proxy: spool_compression \"snappy\" must be \"lz4\" or \"zstd\""
+        "proxy: spool_compression: unknown compression \"snappy\": choose \"zstd\", \"zstd-fast\" or \"lz4\""
     );
 }

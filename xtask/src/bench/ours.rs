@@ -73,7 +73,7 @@ impl Ours {
         )?;
         // BYTEFREEZER_BENCH_IO picks the proxy's receive path (auto, uring, recvmmsg).
         let io = std::env::var("BYTEFREEZER_BENCH_IO").unwrap_or_else(|_| "auto".into());
-        // BYTEFREEZER_BENCH_SPOOL_COMPRESSION picks the spool's codec (lz4, zstd).
+        // BYTEFREEZER_BENCH_SPOOL_COMPRESSION picks the spool's codec (zstd, zstd-fast, lz4).
         let compression = std::env::var("BYTEFREEZER_BENCH_SPOOL_COMPRESSION")
             .map(|codec| format!("spool_compression = \"{codec}\"\n"))
             .unwrap_or_default();
