@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 
 use arrow::record_batch::RecordBatch;
 use bytefreezer_schema::{IpcCompression, encode_ipc_with};
-use bytefreezer_telemetry::Registry;
+use bytefreezer_telemetry::{Gauge, Registry};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::spool::Spool;
@@ -24,6 +24,9 @@ pub const QUEUED_BATCHES: usize = 8;
 /// bound under a flood. One batch is always taken, however large.
 pub const QUEUED_BYTES: usize = 128 << 20;
 const WRITERS: usize = 2;
+const QUEUED_BYTES_GAUGE: &str = "bytefreezer_proxy_spool_queue_bytes";
+const QUEUED_BYTES_HELP: &str = "Memory held by batches waiting for or being written by a spool \
+     writer; at the queue's limit new batches are dropped (cause=\"spool_backlog\")";
 /// Writers yield the CPU to the receive workers on a shared core (nice 10: a worker gets about
 /// nine times a writer's share). The bounded queue, not priority, bounds the backlog.
 const WRITER_NICE: i32 = 10;
@@ -45,11 +48,21 @@ pub enum SpoolJob {
 pub struct HeldBytes {
     bytes: usize,
     held: Arc<AtomicUsize>,
+    gauge: Gauge,
+}
+
+impl HeldBytes {
+    fn new(bytes: usize, held: Arc<AtomicUsize>, gauge: Gauge) -> (HeldBytes, usize) {
+        let before = held.fetch_add(bytes, Ordering::AcqRel);
+        gauge.add(bytes as i64);
+        (HeldBytes { bytes, held, gauge }, before)
+    }
 }
 
 impl Drop for HeldBytes {
     fn drop(&mut self) {
         self.held.fetch_sub(self.bytes, Ordering::AcqRel);
+        self.gauge.add(-(self.bytes as i64));
     }
 }
 
@@ -58,14 +71,17 @@ impl Drop for HeldBytes {
 pub struct BatchQueue {
     jobs: Sender<SpoolJob>,
     held: Arc<AtomicUsize>,
+    /// `held`, as `/metrics` shows it.
+    gauge: Gauge,
     limit_bytes: usize,
 }
 
 impl BatchQueue {
-    pub(crate) fn new(jobs: Sender<SpoolJob>, limit_bytes: usize) -> BatchQueue {
+    pub(crate) fn new(jobs: Sender<SpoolJob>, limit_bytes: usize, gauge: Gauge) -> BatchQueue {
         BatchQueue {
             jobs,
             held: Arc::new(AtomicUsize::new(0)),
+            gauge,
             limit_bytes,
         }
     }
@@ -73,11 +89,7 @@ impl BatchQueue {
     /// Queues a batch for the writers; false when the queue is full (the batch is dropped).
     pub fn offer(&self, tenant_id: Arc<str>, dataset_id: Arc<str>, batch: RecordBatch) -> bool {
         let bytes = batch.get_array_memory_size();
-        let before = self.held.fetch_add(bytes, Ordering::AcqRel);
-        let held = HeldBytes {
-            bytes,
-            held: self.held.clone(),
-        };
+        let (held, before) = HeldBytes::new(bytes, self.held.clone(), self.gauge.clone());
         if before > 0 && before + bytes > self.limit_bytes {
             return false;
         }
@@ -134,7 +146,11 @@ impl SpoolWriters {
             );
         }
         Ok(SpoolWriters {
-            jobs: Some(BatchQueue::new(jobs, QUEUED_BYTES)),
+            jobs: Some(BatchQueue::new(
+                jobs,
+                QUEUED_BYTES,
+                registry.gauge(QUEUED_BYTES_GAUGE, QUEUED_BYTES_HELP, &[]),
+            )),
             templates: Some(templates),
             threads,
         })
@@ -142,9 +158,9 @@ impl SpoolWriters {
 
     /// Where sinks send batches (after `finish`, a queue that takes nothing).
     pub fn batches(&self) -> BatchQueue {
-        self.jobs
-            .clone()
-            .unwrap_or_else(|| BatchQueue::new(crossbeam_channel::bounded(0).0, 0))
+        self.jobs.clone().unwrap_or_else(|| {
+            BatchQueue::new(crossbeam_channel::bounded(0).0, 0, Gauge::default())
+        })
     }
 
     /// Where sinks send template saves.
@@ -251,7 +267,8 @@ mod tests {
     fn the_queue_holds_at_most_its_bytes_and_frees_them_when_a_batch_is_written() {
         let (jobs, writer) = crossbeam_channel::bounded(QUEUED_BATCHES);
         let size = batch(10_000).get_array_memory_size();
-        let queue = BatchQueue::new(jobs, 2 * size + size / 2);
+        let gauge = Gauge::default();
+        let queue = BatchQueue::new(jobs, 2 * size + size / 2, gauge.clone());
         let offer = || queue.offer("t".into(), "d".into(), batch(10_000));
         assert!(offer());
         assert!(offer());
@@ -261,16 +278,18 @@ mod tests {
             2 * size,
             "a refused batch holds nothing"
         );
+        assert_eq!(gauge.get(), 2 * size as i64, "/metrics shows what is held");
         // A writer takes one and finishes it: its memory is free again.
         drop(writer.try_recv().unwrap());
         assert_eq!(queue.held_bytes(), size);
+        assert_eq!(gauge.get(), size as i64);
         assert!(offer());
     }
 
     #[test]
     fn one_batch_larger_than_the_limit_still_goes_through_alone() {
         let (jobs, writer) = crossbeam_channel::bounded(QUEUED_BATCHES);
-        let queue = BatchQueue::new(jobs, 1024);
+        let queue = BatchQueue::new(jobs, 1024, Gauge::default());
         assert!(queue.offer("t".into(), "d".into(), batch(100_000)));
         assert!(!queue.offer("t".into(), "d".into(), batch(10)));
         drop(writer.try_recv().unwrap());
@@ -280,7 +299,7 @@ mod tests {
     #[test]
     fn a_full_channel_refuses_without_holding_memory() {
         let (jobs, _writer) = crossbeam_channel::bounded(1);
-        let queue = BatchQueue::new(jobs, usize::MAX / 2);
+        let queue = BatchQueue::new(jobs, usize::MAX / 2, Gauge::default());
         assert!(queue.offer("t".into(), "d".into(), batch(10)));
         assert!(!queue.offer("t".into(), "d".into(), batch(10)));
         assert_eq!(queue.held_bytes(), batch(10).get_array_memory_size());

@@ -279,6 +279,11 @@ async fn every_datagram_of_an_overflowing_burst_is_durable_or_counted() {
         registry.counter_total("bytefreezer_proxy_rows_durable_total") + dropped() == sent + 1
     })
     .await;
+    wait_for(
+        "the spool writers' queue holds no memory once all is written",
+        async || registry.series("bytefreezer_proxy_spool_queue_bytes") == vec![(vec![], 0)],
+    )
+    .await;
     let metrics = registry.render();
     assert!(
         dropped() == 0 || metrics.contains("cause=\"receive_buffer\""),
