@@ -1,4 +1,5 @@
 use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -57,55 +58,72 @@ fn free_tcp() -> SocketAddr {
         .unwrap()
 }
 
-fn start_receiver(
-    listen: SocketAddr,
-    intake: Bucket,
+/// What each test starts from: a temporary folder for the buckets and the spool, the datasets a
+/// control plane would publish, and a free address for the receiver.
+struct Site {
+    dir: tempfile::TempDir,
+    buckets: Buckets,
+    publish: watch::Sender<Arc<DataPlaneConfig>>,
     datasets: watch::Receiver<Arc<DataPlaneConfig>>,
-) -> ShutdownTrigger {
-    let (stop, shutdown) = shutdown_pair();
-    let receiver = Receiver::new(
-        ReceiverConfig {
-            listen,
-            ..ReceiverConfig::default()
-        },
-        intake,
-        datasets,
-        Registry::new(),
-    );
-    tokio::spawn(receiver.run(shutdown));
-    stop
+    receiver: SocketAddr,
 }
 
-fn start_proxy(
-    receiver: SocketAddr,
-    spool: &std::path::Path,
-    key: &str,
-    datasets: watch::Receiver<Arc<DataPlaneConfig>>,
-    registry: Registry,
-) -> (ShutdownTrigger, tokio::task::JoinHandle<anyhow::Result<()>>) {
-    start_tuned_proxy(receiver, spool, key, datasets, registry, |_| {})
-}
+impl Site {
+    fn new(datasets: Vec<DatasetSpec>) -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        let buckets = Buckets::open(&StorageConfig::Local {
+            root: dir.path().join("buckets"),
+        })
+        .unwrap();
+        let (publish, datasets) = watch::channel(Arc::new(config(datasets)));
+        Site {
+            dir,
+            buckets,
+            publish,
+            datasets,
+            receiver: free_tcp(),
+        }
+    }
 
-fn start_tuned_proxy(
-    receiver: SocketAddr,
-    spool: &std::path::Path,
-    key: &str,
-    datasets: watch::Receiver<Arc<DataPlaneConfig>>,
-    registry: Registry,
-    tune: impl FnOnce(&mut ProxyConfig),
-) -> (ShutdownTrigger, tokio::task::JoinHandle<anyhow::Result<()>>) {
-    let mut proxy_config = ProxyConfig {
-        receiver_url: format!("http://{receiver}"),
-        api_key: key.into(),
-        spool_dir: spool.to_path_buf(),
-        retry_initial_ms: 20,
-        retry_max_ms: 200,
-        ..ProxyConfig::default()
-    };
-    tune(&mut proxy_config);
-    let proxy = Proxy::new(proxy_config, datasets, registry).unwrap();
-    let (stop, shutdown) = shutdown_pair();
-    (stop, tokio::spawn(proxy.run(shutdown)))
+    fn spool(&self) -> PathBuf {
+        self.dir.path().join("spool")
+    }
+
+    fn start_receiver(&self) -> ShutdownTrigger {
+        let (stop, shutdown) = shutdown_pair();
+        let receiver = Receiver::new(
+            ReceiverConfig {
+                listen: self.receiver,
+                ..ReceiverConfig::default()
+            },
+            self.buckets.intake.clone(),
+            self.datasets.clone(),
+            Registry::new(),
+        );
+        tokio::spawn(receiver.run(shutdown));
+        stop
+    }
+
+    /// A proxy shipping to the site's receiver with `key`, quick to retry, then tuned.
+    fn start_proxy(
+        &self,
+        key: &str,
+        registry: &Registry,
+        tune: impl FnOnce(&mut ProxyConfig),
+    ) -> (ShutdownTrigger, tokio::task::JoinHandle<anyhow::Result<()>>) {
+        let mut proxy_config = ProxyConfig {
+            receiver_url: format!("http://{}", self.receiver),
+            api_key: key.into(),
+            spool_dir: self.spool(),
+            retry_initial_ms: 20,
+            retry_max_ms: 200,
+            ..ProxyConfig::default()
+        };
+        tune(&mut proxy_config);
+        let proxy = Proxy::new(proxy_config, self.datasets.clone(), registry.clone()).unwrap();
+        let (stop, shutdown) = shutdown_pair();
+        (stop, tokio::spawn(proxy.run(shutdown)))
+    }
 }
 
 async fn wait_for(what: &str, mut condition: impl AsyncFnMut() -> bool) {
@@ -167,27 +185,14 @@ async fn wait_listening(registry: &Registry, inputs: u64) {
 
 /// Every datagram reaches the intake bucket once, on the receive path `io` names.
 async fn every_datagram_reaches_the_intake_bucket_once(io: &str, backend: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let buckets = Buckets::open(&StorageConfig::Local {
-        root: dir.path().join("buckets"),
-    })
-    .unwrap();
     let syslog = free_udp();
-    let (_sender, datasets) = watch::channel(Arc::new(config(vec![dataset("logs", syslog)])));
-    let receiver_address = free_tcp();
-    let _receiver = start_receiver(receiver_address, buckets.intake.clone(), datasets.clone());
+    let site = Site::new(vec![dataset("logs", syslog)]);
+    let _receiver = site.start_receiver();
     let registry = Registry::new();
-    let (stop, proxy) = start_tuned_proxy(
-        receiver_address,
-        &dir.path().join("spool"),
-        KEY,
-        datasets,
-        registry.clone(),
-        |config| {
-            config.io = io.into();
-            config.workers = 2;
-        },
-    );
+    let (stop, proxy) = site.start_proxy(KEY, &registry, |config| {
+        config.io = io.into();
+        config.workers = 2;
+    });
     wait_listening(&registry, 1).await;
     let metrics = registry.render();
     assert!(
@@ -207,7 +212,7 @@ async fn every_datagram_reaches_the_intake_bucket_once(io: &str, backend: &str) 
         registry.counter_total("bytefreezer_proxy_rows_acked_total") == 5000
     })
     .await;
-    assert_eq!(intake_rows(&buckets.intake, "t/logs/").await, 5000);
+    assert_eq!(intake_rows(&site.buckets.intake, "t/logs/").await, 5000);
     assert_eq!(
         registry.counter_total("bytefreezer_proxy_rows_durable_total"),
         5000
@@ -234,27 +239,14 @@ async fn every_datagram_reaches_the_intake_bucket_once_on_recvmmsg() {
 /// take is counted by cause, so received + dropped is exactly what was sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_datagram_of_an_overflowing_burst_is_durable_or_counted() {
-    let dir = tempfile::tempdir().unwrap();
-    let buckets = Buckets::open(&StorageConfig::Local {
-        root: dir.path().join("buckets"),
-    })
-    .unwrap();
     let syslog = free_udp();
-    let (_sender, datasets) = watch::channel(Arc::new(config(vec![dataset("logs", syslog)])));
-    let receiver_address = free_tcp();
-    let _receiver = start_receiver(receiver_address, buckets.intake.clone(), datasets.clone());
+    let site = Site::new(vec![dataset("logs", syslog)]);
+    let _receiver = site.start_receiver();
     let registry = Registry::new();
-    let (stop, proxy) = start_tuned_proxy(
-        receiver_address,
-        &dir.path().join("spool"),
-        KEY,
-        datasets,
-        registry.clone(),
-        |config| {
-            config.udp_recv_buffer_bytes = 1;
-            config.workers = 1;
-        },
-    );
+    let (stop, proxy) = site.start_proxy(KEY, &registry, |config| {
+        config.udp_recv_buffer_bytes = 1;
+        config.workers = 1;
+    });
     wait_listening(&registry, 1).await;
     let sent = 50_000u64;
     tokio::task::spawn_blocking(move || {
@@ -299,25 +291,14 @@ async fn every_datagram_of_an_overflowing_burst_is_durable_or_counted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_wait_in_the_spool_while_the_receiver_is_down_and_survive_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let buckets = Buckets::open(&StorageConfig::Local {
-        root: dir.path().join("buckets"),
-    })
-    .unwrap();
     let syslog = free_udp();
-    let (_sender, datasets) = watch::channel(Arc::new(config(vec![dataset("logs", syslog)])));
-    let receiver_address = free_tcp();
-    let spool = dir.path().join("spool");
+    let site = Site::new(vec![dataset("logs", syslog)]);
+    let spool = site.spool();
     let registry = Registry::new();
     // Written with LZ4, resumed by a proxy on the default zstd: readers need no setting.
-    let (stop, proxy) = start_tuned_proxy(
-        receiver_address,
-        &spool,
-        KEY,
-        datasets.clone(),
-        registry.clone(),
-        |config| config.spool_compression = "lz4".into(),
-    );
+    let (stop, proxy) = site.start_proxy(KEY, &registry, |config| {
+        config.spool_compression = "lz4".into()
+    });
     wait_listening(&registry, 1).await;
     tokio::task::spawn_blocking(move || send(syslog, 1000))
         .await
@@ -347,10 +328,10 @@ async fn batches_wait_in_the_spool_while_the_receiver_is_down_and_survive_a_rest
         "spool_compression = \"lz4\" writes LZ4 frames"
     );
 
-    let _receiver = start_receiver(receiver_address, buckets.intake.clone(), datasets.clone());
+    let _receiver = site.start_receiver();
     let first = registry;
     let registry = Registry::new();
-    let (stop, proxy) = start_proxy(receiver_address, &spool, KEY, datasets, registry.clone());
+    let (stop, proxy) = site.start_proxy(KEY, &registry, |_| {});
     // Aborting the task leaves the first proxy's shipper tasks running (a real crash would not),
     // so either proxy may deliver a batch; the receiver takes each batch id once.
     let acked = || {
@@ -361,31 +342,18 @@ async fn batches_wait_in_the_spool_while_the_receiver_is_down_and_survive_a_rest
         acked() >= 1000 && spooled_batch_files(&spool).is_empty()
     })
     .await;
-    assert_eq!(intake_rows(&buckets.intake, "t/logs/").await, 1000);
+    assert_eq!(intake_rows(&site.buckets.intake, "t/logs/").await, 1000);
     stop.trigger();
     proxy.await.unwrap().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_key_moves_batches_to_rejected() {
-    let dir = tempfile::tempdir().unwrap();
-    let buckets = Buckets::open(&StorageConfig::Local {
-        root: dir.path().join("buckets"),
-    })
-    .unwrap();
     let syslog = free_udp();
-    let (_sender, datasets) = watch::channel(Arc::new(config(vec![dataset("logs", syslog)])));
-    let receiver_address = free_tcp();
-    let _receiver = start_receiver(receiver_address, buckets.intake.clone(), datasets.clone());
+    let site = Site::new(vec![dataset("logs", syslog)]);
+    let _receiver = site.start_receiver();
     let registry = Registry::new();
-    let spool = dir.path().join("spool");
-    let (stop, proxy) = start_proxy(
-        receiver_address,
-        &spool,
-        "bf_wrong",
-        datasets,
-        registry.clone(),
-    );
+    let (stop, proxy) = site.start_proxy("bf_wrong", &registry, |_| {});
     wait_listening(&registry, 1).await;
     tokio::task::spawn_blocking(move || send(syslog, 10))
         .await
@@ -395,7 +363,9 @@ async fn a_wrong_key_moves_batches_to_rejected() {
     })
     .await;
     assert_eq!(
-        std::fs::read_dir(spool.join("rejected")).unwrap().count(),
+        std::fs::read_dir(site.spool().join("rejected"))
+            .unwrap()
+            .count(),
         1
     );
     stop.trigger();
@@ -404,27 +374,15 @@ async fn a_wrong_key_moves_batches_to_rejected() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn datasets_come_and_go_at_runtime_and_a_taken_port_hurts_no_other() {
-    let dir = tempfile::tempdir().unwrap();
-    let buckets = Buckets::open(&StorageConfig::Local {
-        root: dir.path().join("buckets"),
-    })
-    .unwrap();
     let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
     let (first, second) = (free_udp(), free_udp());
-    let (sender, datasets) = watch::channel(Arc::new(config(vec![
+    let site = Site::new(vec![
         dataset("first", first),
         dataset("blocked", taken.local_addr().unwrap()),
-    ])));
-    let receiver_address = free_tcp();
-    let _receiver = start_receiver(receiver_address, buckets.intake.clone(), datasets.clone());
+    ]);
+    let _receiver = site.start_receiver();
     let registry = Registry::new();
-    let (stop, proxy) = start_proxy(
-        receiver_address,
-        &dir.path().join("spool"),
-        KEY,
-        datasets,
-        registry.clone(),
-    );
+    let (stop, proxy) = site.start_proxy(KEY, &registry, |_| {});
     wait_listening(&registry, 1).await;
     wait_for("the bind error is counted", async || {
         registry.counter_total("bytefreezer_proxy_input_errors_total") >= 1
@@ -434,11 +392,11 @@ async fn datasets_come_and_go_at_runtime_and_a_taken_port_hurts_no_other() {
         .await
         .unwrap();
     wait_for("the healthy dataset delivers", async || {
-        intake_rows(&buckets.intake, "t/first/").await == 100
+        intake_rows(&site.buckets.intake, "t/first/").await == 100
     })
     .await;
 
-    sender.send_replace(Arc::new(config(vec![
+    site.publish.send_replace(Arc::new(config(vec![
         dataset("first", first),
         dataset("second", second),
     ])));
@@ -447,11 +405,12 @@ async fn datasets_come_and_go_at_runtime_and_a_taken_port_hurts_no_other() {
         .await
         .unwrap();
     wait_for("the added dataset delivers", async || {
-        intake_rows(&buckets.intake, "t/second/").await == 50
+        intake_rows(&site.buckets.intake, "t/second/").await == 50
     })
     .await;
 
-    sender.send_replace(Arc::new(config(vec![dataset("second", second)])));
+    site.publish
+        .send_replace(Arc::new(config(vec![dataset("second", second)])));
     wait_listening(&registry, 1).await;
     wait_for("the removed dataset's port is free", async || {
         UdpSocket::bind(first).is_ok()
@@ -463,7 +422,9 @@ async fn datasets_come_and_go_at_runtime_and_a_taken_port_hurts_no_other() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ships_over_https_to_a_receiver_with_a_private_ca() {
-    let dir = tempfile::tempdir().unwrap();
+    let syslog = free_udp();
+    let site = Site::new(vec![dataset("logs", syslog)]);
+    let dir = &site.dir;
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -482,16 +443,9 @@ async fn ships_over_https_to_a_receiver_with_a_private_ca() {
     std::fs::write(&key, server_key.serialize_pem()).unwrap();
     std::fs::write(&ca_file, ca.pem()).unwrap();
 
-    let buckets = Buckets::open(&StorageConfig::Local {
-        root: dir.path().join("buckets"),
-    })
-    .unwrap();
-    let syslog = free_udp();
-    let (_sender, datasets) = watch::channel(Arc::new(config(vec![dataset("logs", syslog)])));
-    let listen = free_tcp();
     let (_stop_receiver, shutdown) = shutdown_pair();
     let receiver_config = ReceiverConfig {
-        listen,
+        listen: site.receiver,
         tls_cert_file: Some(cert),
         tls_key_file: Some(key),
         ..ReceiverConfig::default()
@@ -499,26 +453,18 @@ async fn ships_over_https_to_a_receiver_with_a_private_ca() {
     tokio::spawn(
         Receiver::new(
             receiver_config,
-            buckets.intake.clone(),
-            datasets.clone(),
+            site.buckets.intake.clone(),
+            site.datasets.clone(),
             Registry::new(),
         )
         .run(shutdown),
     );
 
     let registry = Registry::new();
-    let proxy_config = ProxyConfig {
-        receiver_url: format!("https://localhost:{}", listen.port()),
-        api_key: KEY.into(),
-        receiver_ca_file: Some(ca_file),
-        spool_dir: dir.path().join("spool"),
-        retry_initial_ms: 20,
-        retry_max_ms: 200,
-        ..ProxyConfig::default()
-    };
-    let proxy = Proxy::new(proxy_config, datasets, registry.clone()).unwrap();
-    let (stop, shutdown) = shutdown_pair();
-    let running = tokio::spawn(proxy.run(shutdown));
+    let (stop, running) = site.start_proxy(KEY, &registry, |config| {
+        config.receiver_url = format!("https://localhost:{}", site.receiver.port());
+        config.receiver_ca_file = Some(ca_file);
+    });
     wait_listening(&registry, 1).await;
     tokio::task::spawn_blocking(move || send(syslog, 200))
         .await
@@ -527,7 +473,7 @@ async fn ships_over_https_to_a_receiver_with_a_private_ca() {
         registry.counter_total("bytefreezer_proxy_rows_acked_total") == 200
     })
     .await;
-    assert_eq!(intake_rows(&buckets.intake, "t/logs/").await, 200);
+    assert_eq!(intake_rows(&site.buckets.intake, "t/logs/").await, 200);
     stop.trigger();
     running.await.unwrap().unwrap();
 }
