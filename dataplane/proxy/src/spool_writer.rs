@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
 use arrow::record_batch::RecordBatch;
@@ -46,23 +45,13 @@ pub enum SpoolJob {
 /// Memory counted against a `BatchQueue`'s limit, given back when dropped: when the writer is
 /// done with the batch, or when the queue refused it.
 pub struct HeldBytes {
-    bytes: usize,
-    held: Arc<AtomicUsize>,
-    gauge: Gauge,
-}
-
-impl HeldBytes {
-    fn new(bytes: usize, held: Arc<AtomicUsize>, gauge: Gauge) -> (HeldBytes, usize) {
-        let before = held.fetch_add(bytes, Ordering::AcqRel);
-        gauge.add(bytes as i64);
-        (HeldBytes { bytes, held, gauge }, before)
-    }
+    bytes: i64,
+    held: Gauge,
 }
 
 impl Drop for HeldBytes {
     fn drop(&mut self) {
-        self.held.fetch_sub(self.bytes, Ordering::AcqRel);
-        self.gauge.add(-(self.bytes as i64));
+        self.held.add(-self.bytes);
     }
 }
 
@@ -70,27 +59,29 @@ impl Drop for HeldBytes {
 #[derive(Clone)]
 pub struct BatchQueue {
     jobs: Sender<SpoolJob>,
-    held: Arc<AtomicUsize>,
-    /// `held`, as `/metrics` shows it.
-    gauge: Gauge,
-    limit_bytes: usize,
+    /// Bytes held, counted where `/metrics` shows them.
+    held: Gauge,
+    limit_bytes: i64,
 }
 
 impl BatchQueue {
-    pub(crate) fn new(jobs: Sender<SpoolJob>, limit_bytes: usize, gauge: Gauge) -> BatchQueue {
+    pub(crate) fn new(jobs: Sender<SpoolJob>, limit_bytes: usize, held: Gauge) -> BatchQueue {
         BatchQueue {
             jobs,
-            held: Arc::new(AtomicUsize::new(0)),
-            gauge,
-            limit_bytes,
+            held,
+            limit_bytes: i64::try_from(limit_bytes).unwrap_or(i64::MAX),
         }
     }
 
     /// Queues a batch for the writers; false when the queue is full (the batch is dropped).
     pub fn offer(&self, tenant_id: Arc<str>, dataset_id: Arc<str>, batch: RecordBatch) -> bool {
-        let bytes = batch.get_array_memory_size();
-        let (held, before) = HeldBytes::new(bytes, self.held.clone(), self.gauge.clone());
-        if before > 0 && before + bytes > self.limit_bytes {
+        let bytes = batch.get_array_memory_size() as i64;
+        let before = self.held.fetch_add(bytes);
+        let held = HeldBytes {
+            bytes,
+            held: self.held.clone(),
+        };
+        if before > 0 && before.saturating_add(bytes) > self.limit_bytes {
             return false;
         }
         let job = SpoolJob::Batch {
@@ -105,7 +96,7 @@ impl BatchQueue {
     /// Memory held by queued batches and batches being written.
     #[cfg(test)]
     fn held_bytes(&self) -> usize {
-        self.held.load(Ordering::Acquire)
+        usize::try_from(self.held.get()).expect("held bytes never go below zero")
     }
 }
 

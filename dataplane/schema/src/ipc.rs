@@ -41,7 +41,11 @@ pub enum IpcCompression {
 }
 
 impl IpcCompression {
-    pub const NAMES: &'static str = "\"zstd\", \"zstd-fast\" or \"lz4\"";
+    pub const ALL: [IpcCompression; 3] = [
+        IpcCompression::Zstd,
+        IpcCompression::ZstdFast,
+        IpcCompression::Lz4,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -71,14 +75,13 @@ impl FromStr for IpcCompression {
     type Err = String;
 
     fn from_str(text: &str) -> Result<IpcCompression, String> {
-        [
-            IpcCompression::Zstd,
-            IpcCompression::ZstdFast,
-            IpcCompression::Lz4,
-        ]
-        .into_iter()
-        .find(|compression| compression.name() == text)
-        .ok_or_else(|| format!("unknown compression {text:?}: choose {}", Self::NAMES))
+        Self::ALL
+            .into_iter()
+            .find(|compression| compression.name() == text)
+            .ok_or_else(|| {
+                let [first, second, last] = Self::ALL.map(|known| format!("{:?}", known.name()));
+                format!("unknown compression {text:?}: choose {first}, {second} or {last}")
+            })
     }
 }
 
@@ -148,11 +151,7 @@ mod tests {
             ],
         )
         .unwrap();
-        for compression in [
-            IpcCompression::Zstd,
-            IpcCompression::ZstdFast,
-            IpcCompression::Lz4,
-        ] {
+        for compression in IpcCompression::ALL {
             let bytes = encode_ipc_with(&[batch.clone(), batch.clone()], compression).unwrap();
             let (decoded_schema, batches) = decode_ipc(&bytes).unwrap();
             assert_eq!(decoded_schema, schema, "{compression:?}");

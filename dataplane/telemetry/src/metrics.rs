@@ -27,6 +27,11 @@ impl Gauge {
     pub fn add(&self, delta: i64) {
         self.0.fetch_add(delta, Ordering::Relaxed);
     }
+    /// Adds `delta` and returns the value before, in one atomic step, so a gauge can also be
+    /// the count a limit is checked against.
+    pub fn fetch_add(&self, delta: i64) -> i64 {
+        self.0.fetch_add(delta, Ordering::Relaxed)
+    }
     pub fn get(&self) -> i64 {
         self.0.load(Ordering::Relaxed)
     }
