@@ -3,6 +3,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+mod download_addresses;
+
 /// Built at compile time so this file does not flag itself.
 const FORBIDDEN_MACROS: [&str; 2] = [concat!("todo", "!("), concat!("unimplemented", "!(")];
 
@@ -29,6 +31,7 @@ pub fn check(root: &Path) -> Result<()> {
             ));
         }
         let in_tests = relative.contains("/tests/") || relative.contains("/benches/");
+        let in_xtask = relative.starts_with("xtask/");
         for (index, line) in text.lines().enumerate() {
             let code = line.trim_start();
             if code.starts_with("//") {
@@ -40,6 +43,23 @@ pub fn check(root: &Path) -> Result<()> {
                     index + 1
                 ));
             }
+            if in_xtask && let Some(address) = download_addresses::remote_address(line) {
+                problems.push(format!(
+                    "{relative}:{}: `{address}`: fetch through cargo, apt-get, pip or npm (they honour the user's mirror settings), not from an address in xtask",
+                    index + 1
+                ));
+            }
+        }
+    }
+    for file in tracked_files(root)? {
+        // Unreadable or binary files (captures, images) name no registry host we could fix.
+        let Ok(text) = fs::read_to_string(root.join(&file)) else {
+            continue;
+        };
+        if let Some(host) = download_addresses::registry_host(&text) {
+            problems.push(format!(
+                "{file}: names the registry host {host}: fetch through the package tool instead"
+            ));
         }
     }
     if problems.is_empty() {
@@ -54,6 +74,25 @@ pub fn check(root: &Path) -> Result<()> {
         }
         bail!("{} repository rule violations", problems.len())
     }
+}
+
+/// Every file git tracks or would add (untracked but not ignored), relative to `root`.
+fn tracked_files(root: &Path) -> Result<Vec<String>> {
+    let output = std::process::Command::new("git")
+        .args(["ls-files", "--cached", "--others", "--exclude-standard"])
+        .current_dir(root)
+        .output()
+        .context("cannot run git ls-files")?;
+    if !output.status.success() {
+        bail!(
+            "git ls-files failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect())
 }
 
 fn collect_rust_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
