@@ -8,13 +8,63 @@ mod fuzz;
 mod install;
 mod tidy;
 
-use std::process::Command;
+use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
 
-fn main() -> Result<()> {
+/// Each verb with its synopsis and what it does, printed by `--help`.
+const VERBS: &[(&str, &str, &str)] = &[
+    (
+        "test",
+        "test [NEXTEST ARGS]",
+        "install test dependencies, then fmt, clippy, tidy and cargo nextest",
+    ),
+    (
+        "tidy",
+        "tidy",
+        "check repository rules (//! docs, no mod.rs, no todo!, no download addresses)",
+    ),
+    (
+        "install-test-deps",
+        "install-test-deps",
+        "only install what the tests need",
+    ),
+    (
+        "fuzz",
+        "fuzz [SECONDS]",
+        "run every decoder's fuzz target (default 60 s each)",
+    ),
+    (
+        "bench",
+        "bench [SUITE...] [--quick] [--protocol P] [--collector C]",
+        "release benchmarks with ratios into benches/results/: syslog, flow, transform\n\
+         (decode = syslog + flow), ingest (UDP end to end against rsyslog, syslog-ng,\n\
+         nfcapd, nfacctd); --quick keeps ingest under 5 minutes; --protocol\n\
+         (syslog, netflow_v9, ipfix) and --collector (bytefreezer, a peer, flood)\n\
+         narrow ingest to one measurement, printed only",
+    ),
+];
+
+fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
+    let verb = args.first().map(String::as_str);
+    if args.iter().any(|arg| arg == "--help" || arg == "-h") || verb == Some("help") {
+        print_usage(verb.filter(|verb| *verb != "help" && !verb.starts_with('-')));
+        return ExitCode::SUCCESS;
+    }
+    // Errors are for people: the cause chain on one line each, no backtrace even when
+    // RUST_BACKTRACE is set for the programs xtask runs.
+    match dispatch(verb, &args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(verb: Option<&str>, args: &[String]) -> Result<()> {
+    match verb {
         Some("test") => test(&args[1..]),
         Some("tidy") => tidy::check(&workspace_root()?),
         Some("bench") => bench::bench(&workspace_root()?, &args[1..]),
@@ -26,24 +76,40 @@ fn main() -> Result<()> {
                 .context("fuzz takes a number of seconds per target")?;
             fuzz::fuzz(&workspace_root()?, seconds)
         }
-        _ => {
-            eprintln!(
-                "usage: cargo xtask <command>\n\n\
-                 commands:\n  \
-                 test [NEXTEST ARGS]   install test dependencies, then fmt, clippy, tidy and cargo nextest\n  \
-                 tidy                  check repository rules (//! docs, no mod.rs, no todo!)\n  \
-                 install-test-deps     only install what the tests need\n  \
-                 fuzz [SECONDS]        run every decoder's fuzz target (default 60 s each)\n  \
-                 bench [SUITE...] [--quick] [--protocol P] [--collector C]\n                        \
-                 release benchmarks with ratios into benches/results/: syslog, flow, transform\n                        \
-                 (decode = syslog + flow), ingest (UDP end to end against rsyslog, syslog-ng,\n                        \
-                 nfcapd, nfacctd); --quick keeps ingest under 5 minutes; --protocol\n                        \
-                 (syslog, netflow_v9, ipfix) and --collector (bytefreezer, a peer, flood)\n                        \
-                 narrow ingest to one measurement, printed only"
-            );
-            bail!("unknown or missing command")
+        Some(other) => {
+            print_usage(None);
+            bail!("no command named `{other}`")
+        }
+        None => {
+            print_usage(None);
+            bail!("name a command")
         }
     }
+}
+
+fn print_usage(verb: Option<&str>) {
+    eprint!("{}", usage(verb));
+}
+
+/// Usage of one verb, or of all when `verb` is none or unknown.
+fn usage(verb: Option<&str>) -> String {
+    let chosen: Vec<_> = VERBS
+        .iter()
+        .filter(|(name, _, _)| verb.is_none_or(|verb| verb == *name))
+        .collect();
+    let shown = if chosen.is_empty() {
+        VERBS.iter().collect()
+    } else {
+        chosen
+    };
+    let mut text = String::from("usage: cargo xtask <command>\n\ncommands:\n");
+    for (_, synopsis, help) in shown {
+        text.push_str(&format!("  {synopsis}\n"));
+        for line in help.lines() {
+            text.push_str(&format!("      {line}\n"));
+        }
+    }
+    text
 }
 
 fn test(nextest_args: &[String]) -> Result<()> {
@@ -97,4 +163,26 @@ fn workspace_root() -> Result<std::path::PathBuf> {
         .parent()
         .map(std::path::Path::to_path_buf)
         .context("xtask must live one level below the workspace root")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_verb_has_its_own_usage_and_unknown_ones_get_all() {
+        for (name, synopsis, _) in VERBS {
+            let text = usage(Some(name));
+            assert!(text.contains(synopsis), "{name}: {text}");
+            let others = VERBS.iter().filter(|(other, _, _)| other != name);
+            for (_, other_synopsis, _) in others {
+                assert!(
+                    !text.contains(&format!("  {other_synopsis}\n")),
+                    "{name}: {text}"
+                );
+            }
+        }
+        let all = usage(Some("nope"));
+        assert!(VERBS.iter().all(|(_, synopsis, _)| all.contains(synopsis)));
+    }
 }
