@@ -16,6 +16,7 @@ mod ours;
 mod packages;
 mod procfs;
 mod report;
+mod runs;
 mod sys;
 mod syslog_peers;
 mod traffic;

@@ -17,6 +17,8 @@ pub const COLLECTOR_CORE: &str = "0";
 pub trait Collector {
     fn name(&self) -> &str;
     fn version(&self) -> String;
+    /// How it was configured (config file or command line), printed beside the results.
+    fn config(&self) -> String;
     fn port(&self) -> u16;
     /// The process that reads the socket; stopped and continued in drain mode.
     fn pid(&self) -> u32;

@@ -1,5 +1,6 @@
 //! The flow peers: nfcapd (nfdump's collector, writing binary flow files counted afterwards
-//! with `nfdump -I`) and nfacctd (pmacct, a print plugin writing CSV every second; every
+//! with `nfdump -I`; uncompressed, or LZ4 with `-y`, nfdump 1.7.1's spelling of `-z=lz4`) and
+//! nfacctd (pmacct, a print plugin writing CSV every second; every
 //! generated flow has one packet, so the packet column sums to the flow count). Both get the
 //! same large receive buffer as ours.
 
@@ -13,12 +14,13 @@ use super::collector::{COLLECTOR_CORE, Collector, Daemon, version_of};
 use super::syslog_peers::write;
 
 pub enum Kind {
-    Nfcapd { nfdump: PathBuf },
+    Nfcapd { nfdump: PathBuf, lz4: bool },
     Nfacctd,
 }
 
 pub struct FlowPeer {
     kind: Kind,
+    config: String,
     version: String,
     port: u16,
     daemon: Daemon,
@@ -32,10 +34,11 @@ impl FlowPeer {
         dir: &Path,
         port: u16,
         receive_buffer: usize,
+        lz4: bool,
     ) -> Result<FlowPeer> {
         let output = dir.join("flows");
         std::fs::create_dir_all(&output)?;
-        let args: Vec<String> = vec![
+        let mut args: Vec<String> = vec![
             "-b".into(),
             "127.0.0.1".into(),
             "-p".into(),
@@ -49,6 +52,9 @@ impl FlowPeer {
             "-P".into(),
             dir.join("nfcapd.pid").display().to_string(),
         ];
+        if lz4 {
+            args.push("-y".into());
+        }
         let mut daemon = Daemon::start(
             "nfcapd",
             COLLECTOR_CORE,
@@ -61,7 +67,9 @@ impl FlowPeer {
         Ok(FlowPeer {
             kind: Kind::Nfcapd {
                 nfdump: nfdump.to_owned(),
+                lz4,
             },
+            config: format!("nfcapd {}", args.join(" ")),
             version: version_of(binary, &["-V"], &[]),
             port,
             daemon,
@@ -78,10 +86,8 @@ impl FlowPeer {
         let output = dir.join("flows");
         std::fs::create_dir_all(&output)?;
         let config = dir.join("nfacctd.conf");
-        write(
-            &config,
-            &format!(
-                "daemonize: false\n\
+        let text = format!(
+            "daemonize: false\n\
                  nfacctd_ip: 127.0.0.1\n\
                  nfacctd_port: {port}\n\
                  nfacctd_pipe_size: {receive_buffer}\n\
@@ -94,9 +100,9 @@ impl FlowPeer {
                  print_output_file_append[flows]: true\n\
                  print_refresh_time[flows]: 1\n\
                  print_cache_entries[flows]: 65537\n",
-                output = output.display()
-            ),
-        )?;
+            output = output.display()
+        );
+        write(&config, &text)?;
         let args = vec!["-f".into(), config.display().to_string()];
         let mut daemon = Daemon::start(
             "nfacctd",
@@ -109,6 +115,7 @@ impl FlowPeer {
         daemon.wait_for_port(port, Duration::from_secs(15))?;
         Ok(FlowPeer {
             kind: Kind::Nfacctd,
+            config: format!("nfacctd.conf:\n{text}"),
             version: version_of(binary, &["-V"], &[]),
             port,
             daemon,
@@ -128,13 +135,18 @@ impl FlowPeer {
 impl Collector for FlowPeer {
     fn name(&self) -> &str {
         match self.kind {
-            Kind::Nfcapd { .. } => "nfcapd",
+            Kind::Nfcapd { lz4: false, .. } => "nfcapd",
+            Kind::Nfcapd { lz4: true, .. } => "nfcapd-lz4",
             Kind::Nfacctd => "nfacctd",
         }
     }
 
     fn version(&self) -> String {
         self.version.clone()
+    }
+
+    fn config(&self) -> String {
+        self.config.clone()
     }
 
     fn port(&self) -> u16 {
@@ -157,7 +169,7 @@ impl Collector for FlowPeer {
         self.daemon.stop(Duration::from_secs(5));
         let mut total = 0;
         match &self.kind {
-            Kind::Nfcapd { nfdump } => {
+            Kind::Nfcapd { nfdump, .. } => {
                 for file in self.files() {
                     let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
                     if !name.starts_with("nfcapd.") || name.contains("current") {

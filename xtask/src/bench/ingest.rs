@@ -1,7 +1,9 @@
 //! `cargo xtask bench ingest`: end-to-end UDP ingest of our proxy against its peers on one
 //! pinned core each, fed by the same load generator on the other core. For each protocol:
-//! the bare receive ceiling, then ours and every peer (drain capacity, zero-loss rate, CPU per
-//! million events, peak RSS, final accounting); then an overload flood against ours.
+//! the bare receive ceiling, then ours (per spool codec) and every peer (drain capacity,
+//! zero-loss rate, CPU per million events at a low and a high paced rate, peak RSS, final
+//! accounting), each collector several times in interleaved rounds so a noisy host shows as
+//! spread; then an overload flood against ours.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,7 +20,8 @@ use super::loadgen::{LoadGenerator, SENDER_CORE};
 use super::measure::{self, Outcome, Settings};
 use super::ours::{self, Ours};
 use super::packages::{self, Peers};
-use super::syslog_peers::LineWriter;
+use super::runs::Runs;
+use super::syslog_peers::{LineWriter, RsyslogSetup};
 use super::traffic::{Protocol, Traffic};
 use super::{IngestOptions, report, sys};
 use crate::run;
@@ -30,19 +33,25 @@ const FLOOD_RECEIVE_BUFFER: usize = 8 * 1024 * 1024;
 /// Working folders and logs of the collectors, outside the repository.
 const WORK: &str = "/var/tmp/bytefreezer-bench";
 const FIRST_PORT: u16 = 17_100;
+/// The high paced rate of the CPU figures, for every protocol (datagrams/s).
+const HIGH_RATE: f64 = 200_000.0;
 
 pub struct ProtocolResult {
     pub protocol: Protocol,
     pub ceiling: Ceiling,
-    pub common_rate: f64,
+    pub cpu_rates: [f64; 2],
+    pub rounds: usize,
+    /// Every run, in the order run (round after round).
     pub outcomes: Vec<Outcome>,
+    /// Each collector's configuration, in the order of the table.
+    pub configs: Vec<(String, String)>,
 }
 
 pub struct IngestResults {
     pub quick: bool,
     pub rmem_note: String,
     pub protocols: Vec<ProtocolResult>,
-    pub flood: Option<Flood>,
+    pub floods: Vec<(Protocol, Flood)>,
     pub seconds: f64,
 }
 
@@ -73,7 +82,8 @@ pub fn ingest(root: &Path, target: &Path, options: &IngestOptions) -> Result<ser
     let mut ports = FIRST_PORT..u16::MAX;
     let mut port = || ports.next().context("ran out of port numbers");
     let mut protocols = Vec::new();
-    let mut flood = None;
+    let mut floods = Vec::new();
+    let rounds = if quick { 2 } else { 3 };
     for protocol in [Protocol::Syslog, Protocol::NetflowV9, Protocol::Ipfix] {
         if !options.wants_protocol(protocol.name()) {
             continue;
@@ -108,38 +118,53 @@ pub fn ingest(root: &Path, target: &Path, options: &IngestOptions) -> Result<ser
                 Duration::from_secs(10)
             },
             drain_datagrams,
-            common_rate: if protocol == Protocol::Syslog {
-                50_000.0
-            } else {
-                10_000.0
-            },
+            cpu_rates: [
+                if protocol == Protocol::Syslog {
+                    50_000.0
+                } else {
+                    10_000.0
+                },
+                HIGH_RATE.min(ceiling.sender_datagrams_per_second * 0.9),
+            ],
             sender_max: ceiling.sender_datagrams_per_second,
         };
         let mut outcomes = Vec::new();
-        for name in collectors(protocol) {
-            if !options.wants_collector(name) {
-                continue;
+        let mut configs = Vec::new();
+        // Interleaved rounds: a slow minute of the host hits one run of each, not every run
+        // of one collector.
+        for round in 0..rounds {
+            for &name in collectors(protocol) {
+                if !options.wants_collector(name) {
+                    continue;
+                }
+                let port = port()?;
+                let dir = work_dir(&base, &format!("{}-{name}-{round}", protocol.name()))?;
+                let mut collector = start(name, protocol, &peers, &binary, &dir, port)?;
+                if round == 0 {
+                    configs.push((name.to_owned(), collector.config()));
+                }
+                let mut generator = LoadGenerator::new(traffic.clone(), port);
+                eprintln!(
+                    "xtask: measuring {name} on {} (round {} of {rounds})",
+                    protocol.name(),
+                    round + 1
+                );
+                let outcome = measure::measure(collector.as_mut(), &mut generator, &settings)
+                    .with_context(|| format!("measuring {name} on {}", protocol.name()))?;
+                outcomes.push(outcome);
             }
-            let port = port()?;
-            let dir = work_dir(&base, &format!("{}-{name}", protocol.name()))?;
-            let mut collector = start(name, protocol, &peers, &binary, &dir, port)?;
-            let mut generator = LoadGenerator::new(traffic.clone(), port);
-            eprintln!("xtask: measuring {name} on {}", protocol.name());
-            let outcome = measure::measure(collector.as_mut(), &mut generator, &settings)
-                .with_context(|| format!("measuring {name} on {}", protocol.name()))?;
-            outcomes.push(outcome);
         }
-        if protocol == Protocol::Syslog && options.wants_collector("flood") {
-            let zero_loss = outcomes
+        if protocol != Protocol::Ipfix && options.wants_collector("flood") {
+            let zero_loss = Runs::group(&outcomes)
                 .first()
-                .and_then(|o| o.zero_loss_datagrams)
-                .unwrap_or(settings.common_rate);
+                .and_then(|ours| ours.median(|o| o.zero_loss_datagrams))
+                .unwrap_or(settings.cpu_rates[0]);
             let flood_rate = (zero_loss * 10.0 < ceiling.sender_datagrams_per_second * 0.98)
                 .then_some(zero_loss * 10.0);
             let port = port()?;
-            let dir = work_dir(&base, "flood")?;
+            let dir = work_dir(&base, &format!("flood-{}", protocol.name()))?;
             // The proxy's default buffer, so an overload reaches the kernel's drop counter.
-            let mut ours = Ours::start(&binary, &dir, protocol, port, FLOOD_RECEIVE_BUFFER)?;
+            let mut ours = Ours::start(&binary, &dir, protocol, port, FLOOD_RECEIVE_BUFFER, None)?;
             let mut generator = LoadGenerator::new(traffic.clone(), port);
             let (duration, recovery) = if quick {
                 (Duration::from_secs(10), Duration::from_secs(3))
@@ -157,29 +182,46 @@ pub fn ingest(root: &Path, target: &Path, options: &IngestOptions) -> Result<ser
             )?;
             eprintln!("xtask: flood: {result:?}");
             ours.finish()?;
-            flood = Some(result);
+            floods.push((protocol, result));
         }
         protocols.push(ProtocolResult {
             protocol,
             ceiling,
-            common_rate: settings.common_rate,
+            cpu_rates: settings.cpu_rates,
+            rounds,
             outcomes,
+            configs,
         });
     }
     let results = IngestResults {
         quick,
         rmem_note: rmem.note(),
         protocols,
-        flood,
+        floods,
         seconds: started.elapsed().as_secs_f64(),
     };
     Ok(report::ingest(&results))
 }
 
-fn collectors(protocol: Protocol) -> [&'static str; 3] {
+/// The collectors of a protocol, ours first: our default spool codec, then ours with the codec
+/// of a like-for-like peer (`none` against plain files, `lz4` against nfcapd's LZ4).
+pub fn collectors(protocol: Protocol) -> &'static [&'static str] {
     match protocol {
-        Protocol::Syslog => ["bytefreezer", "rsyslog", "syslog-ng"],
-        Protocol::NetflowV9 | Protocol::Ipfix => ["bytefreezer", "nfcapd", "nfacctd"],
+        Protocol::Syslog => &[
+            "bytefreezer",
+            "bytefreezer-none",
+            "rsyslog",
+            "rsyslog-default",
+            "syslog-ng",
+        ],
+        Protocol::NetflowV9 | Protocol::Ipfix => &[
+            "bytefreezer",
+            "bytefreezer-none",
+            "bytefreezer-lz4",
+            "nfcapd",
+            "nfcapd-lz4",
+            "nfacctd",
+        ],
     }
 }
 
@@ -192,18 +234,29 @@ fn start(
     port: u16,
 ) -> Result<Box<dyn Collector>> {
     let buffer = RECEIVE_BUFFER;
+    let rsyslog = |setup| LineWriter::rsyslog(&peers.rsyslogd, dir, port, buffer, setup);
+    let nfcapd = |lz4| FlowPeer::nfcapd(&peers.nfcapd, &peers.nfdump, dir, port, buffer, lz4);
     Ok(match name {
-        "bytefreezer" => Box::new(Ours::start(binary, dir, protocol, port, buffer)?),
-        "rsyslog" => Box::new(LineWriter::rsyslog(&peers.rsyslogd, dir, port, buffer)?),
+        "bytefreezer" => Box::new(Ours::start(binary, dir, protocol, port, buffer, None)?),
+        "rsyslog" => Box::new(rsyslog(RsyslogSetup::Tuned)?),
+        "rsyslog-default" => Box::new(rsyslog(RsyslogSetup::Default)?),
         "syslog-ng" => Box::new(LineWriter::syslog_ng(&peers.syslog_ng, dir, port, buffer)?),
-        "nfcapd" => Box::new(FlowPeer::nfcapd(
-            &peers.nfcapd,
-            &peers.nfdump,
-            dir,
-            port,
-            buffer,
-        )?),
-        _ => Box::new(FlowPeer::nfacctd(&peers.nfacctd, dir, port, buffer)?),
+        "nfcapd" => Box::new(nfcapd(false)?),
+        "nfcapd-lz4" => Box::new(nfcapd(true)?),
+        "nfacctd" => Box::new(FlowPeer::nfacctd(&peers.nfacctd, dir, port, buffer)?),
+        ours => {
+            let codec = ours
+                .strip_prefix("bytefreezer-")
+                .with_context(|| format!("no collector named {ours}"))?;
+            Box::new(Ours::start(
+                binary,
+                dir,
+                protocol,
+                port,
+                buffer,
+                Some(codec),
+            )?)
+        }
     })
 }
 

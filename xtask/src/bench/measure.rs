@@ -1,6 +1,7 @@
 //! The measurements taken on every collector, ours and peers alike: drain-mode capacity, the
-//! highest zero-loss rate (bisection over paced rates), CPU seconds per million events at one
-//! common rate, peak RSS, and the final count of what it wrote against what was sent.
+//! highest zero-loss rate (bisection over paced rates), CPU seconds per million events at the
+//! same paced rates for all (a low one and a high one), peak RSS, and the final count of what it
+//! wrote against what was sent.
 
 use std::time::{Duration, Instant};
 
@@ -21,8 +22,9 @@ pub struct Settings {
     pub bisections: usize,
     pub cpu_for: Duration,
     pub drain_datagrams: u64,
-    /// The paced rate every collector of a protocol gets for the CPU figure (datagrams/s).
-    pub common_rate: f64,
+    /// The paced rates every collector of a protocol gets for the CPU figures (datagrams/s),
+    /// lowest first.
+    pub cpu_rates: [f64; 2],
     /// The sender's unpaced rate measured into the bare loop (datagrams/s).
     pub sender_max: f64,
 }
@@ -44,8 +46,8 @@ pub struct Outcome {
     pub zero_loss_datagrams: Option<f64>,
     /// The zero-loss rate is the sender's limit, not the collector's.
     pub zero_loss_sender_bound: bool,
-    pub cpu_seconds_per_million: Option<f64>,
-    pub cpu_rate_lossless: bool,
+    /// CPU seconds per million events at each of `Settings::cpu_rates`.
+    pub cpu: Vec<CpuAtRate>,
     pub drain_datagrams: Option<f64>,
     pub peak_rss: u64,
     pub sent_events: u64,
@@ -53,7 +55,21 @@ pub struct Outcome {
     pub written_events: Option<u64>,
 }
 
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CpuAtRate {
+    /// The rate asked for (datagrams/s).
+    pub rate: f64,
+    pub seconds_per_million: f64,
+    /// No datagram was lost at this rate: a lossy rate's CPU covers only what got in.
+    pub lossless: bool,
+}
+
 impl Outcome {
+    /// CPU seconds per million events at the `index`th paced rate.
+    pub fn cpu_at(&self, index: usize) -> Option<f64> {
+        self.cpu.get(index).map(|cpu| cpu.seconds_per_million)
+    }
+
     pub fn zero_loss_events(&self) -> Option<f64> {
         self.zero_loss_datagrams
             .map(|d| d * self.events_per_datagram as f64)
@@ -81,8 +97,11 @@ impl Outcome {
             "zero_loss_datagrams_per_second": self.zero_loss_datagrams,
             "zero_loss_events_per_second": self.zero_loss_events(),
             "zero_loss_sender_bound": self.zero_loss_sender_bound,
-            "cpu_seconds_per_million_events": self.cpu_seconds_per_million,
-            "cpu_rate_lossless": self.cpu_rate_lossless,
+            "cpu_seconds_per_million_events": self.cpu.iter().map(|cpu| json!({
+                "rate_datagrams_per_second": cpu.rate,
+                "seconds": cpu.seconds_per_million,
+                "lossless": cpu.lossless,
+            })).collect::<Vec<_>>(),
             "drain_datagrams_per_second": self.drain_datagrams,
             "drain_events_per_second": self.drain_events(),
             "peak_rss_bytes": self.peak_rss,
@@ -154,10 +173,14 @@ pub fn measure(
         outcome.zero_loss_datagrams.map(|d| d.round())
     );
 
-    let (cpu, lossless) = cpu_per_million(collector, generator, &mut ledger, settings)?;
-    outcome.cpu_seconds_per_million = Some(cpu);
-    outcome.cpu_rate_lossless = lossless;
-    eprintln!("xtask:   {cpu:.2} CPU-s per million events (lossless: {lossless})");
+    for rate in settings.cpu_rates {
+        let cpu = cpu_per_million(collector, generator, &mut ledger, settings, rate)?;
+        eprintln!(
+            "xtask:   {:.2} CPU-s per million events at {rate:.0} datagrams/s (lossless: {})",
+            cpu.seconds_per_million, cpu.lossless
+        );
+        outcome.cpu.push(cpu);
+    }
 
     outcome.peak_rss = procfs::peak_rss(&collector.measured_pids());
     settle(collector, generator, &ledger);
@@ -308,22 +331,20 @@ fn drain(
     Ok(Some(queued as f64 / finished.as_secs_f64().max(1e-9)))
 }
 
-/// CPU seconds per million events at the common rate, and whether that rate was lossless.
+/// CPU seconds per million events at `rate` datagrams/s, and whether that rate was lossless.
 fn cpu_per_million(
     collector: &mut dyn Collector,
     generator: &mut LoadGenerator,
     ledger: &mut Ledger,
     settings: &Settings,
-) -> Result<(f64, bool)> {
+    rate: f64,
+) -> Result<CpuAtRate> {
     let port = collector.port();
     settle(collector, generator, ledger);
     let pids = collector.measured_pids();
     let drops_before = procfs::udp_port(port).drops;
     let cpu_before = procfs::cpu_seconds(&pids);
-    let sent = generator.send(
-        Pace::Rate(settings.common_rate),
-        Until::Elapsed(settings.cpu_for),
-    )?;
+    let sent = generator.send(Pace::Rate(rate), Until::Elapsed(settings.cpu_for))?;
     ledger.events += sent.events;
     ledger.datagrams += sent.datagrams;
     settle(collector, generator, ledger);
@@ -332,5 +353,9 @@ fn cpu_per_million(
     let handled = sent
         .events
         .saturating_sub(drops * generator.traffic().events_per_datagram);
-    Ok((cpu / handled.max(1) as f64 * 1e6, drops == 0))
+    Ok(CpuAtRate {
+        rate,
+        seconds_per_million: cpu / handled.max(1) as f64 * 1e6,
+        lossless: drops == 0,
+    })
 }

@@ -21,6 +21,9 @@ const API_KEY: &str = "bf_bench_ingest_key";
 const API_KEY_SHA256: &str = "4666a41cf7f68d29f94b02ee1d97a1db6517b65b4e1f868bda5f8547a1b9eb69";
 
 pub struct Ours {
+    /// `bytefreezer`, or `bytefreezer-{codec}` for a run with a named spool codec.
+    name: String,
+    config: String,
     binary: PathBuf,
     port: u16,
     proxy: Daemon,
@@ -33,12 +36,15 @@ pub fn binary(target: &Path) -> PathBuf {
 }
 
 impl Ours {
+    /// Starts receiver and proxy; `codec` names the spool compression (`none`, `lz4`, ...),
+    /// or `None` for the proxy's default.
     pub fn start(
         binary: &Path,
         dir: &Path,
         protocol: Protocol,
         port: u16,
         receive_buffer: usize,
+        codec: Option<&str>,
     ) -> Result<Ours> {
         let plugin = match protocol {
             Protocol::Syslog => "syslog",
@@ -73,23 +79,23 @@ impl Ours {
         )?;
         // BYTEFREEZER_BENCH_IO picks the proxy's receive path (auto, uring, recvmmsg).
         let io = std::env::var("BYTEFREEZER_BENCH_IO").unwrap_or_else(|_| "auto".into());
-        // BYTEFREEZER_BENCH_SPOOL_COMPRESSION picks the spool's codec (zstd, zstd-fast, lz4).
-        let compression = std::env::var("BYTEFREEZER_BENCH_SPOOL_COMPRESSION")
+        // BYTEFREEZER_BENCH_SPOOL_COMPRESSION picks the default run's codec (zstd, lz4, ...).
+        let compression = codec
+            .map(str::to_owned)
+            .or_else(|| std::env::var("BYTEFREEZER_BENCH_SPOOL_COMPRESSION").ok())
             .map(|codec| format!("spool_compression = \"{codec}\"\n"))
             .unwrap_or_default();
         let proxy_config = dir.join("proxy.toml");
-        write(
-            &proxy_config,
-            &format!(
-                "data_dir = \"{dir}/proxy\"\nmetrics_listen = \"{METRICS_LISTEN}\"\n\
+        let proxy_text = format!(
+            "data_dir = \"{dir}/proxy\"\nmetrics_listen = \"{METRICS_LISTEN}\"\n\
                  datasets = {{ kind = \"file\", path = \"{datasets}\" }}\n\n\
                  [proxy]\nreceiver_url = \"http://{RECEIVER_LISTEN}\"\napi_key = \"{API_KEY}\"\n\
                  spool_dir = \"{dir}/spool\"\nudp_recv_buffer_bytes = {receive_buffer}\nio = \"{io}\"\n\
                  {compression}",
-                dir = dir.display(),
-                datasets = datasets.display()
-            ),
-        )?;
+            dir = dir.display(),
+            datasets = datasets.display()
+        );
+        write(&proxy_config, &proxy_text)?;
         let environment = [("RUST_LOG", "warn".to_owned())];
         let receiver = Daemon::start(
             "bytefreezer receiver",
@@ -109,6 +115,8 @@ impl Ours {
         )?;
         proxy.wait_for_port(port, Duration::from_secs(20))?;
         Ok(Ours {
+            name: codec.map_or_else(|| "bytefreezer".to_owned(), |c| format!("bytefreezer-{c}")),
+            config: format!("proxy.toml (the receiver runs beside it on core 1):\n{proxy_text}"),
             binary: binary.to_owned(),
             port,
             proxy,
@@ -146,7 +154,11 @@ impl Ours {
 
 impl Collector for Ours {
     fn name(&self) -> &str {
-        "bytefreezer"
+        &self.name
+    }
+
+    fn config(&self) -> String {
+        self.config.clone()
     }
 
     fn version(&self) -> String {

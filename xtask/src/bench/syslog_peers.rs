@@ -1,6 +1,7 @@
 //! The syslog peers, each receiving UDP on one port with the same large receive buffer as ours
 //! and writing every message as one line to a file: rsyslog (imudp, which reads batches with
-//! recvmmsg, into omfile) and syslog-ng (a `syslog()` UDP source into `file()`).
+//! recvmmsg, into omfile) tuned for throughput as its documentation recommends and on its
+//! default queue and file format, and syslog-ng (a `syslog()` UDP source into `file()`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -10,8 +11,20 @@ use anyhow::{Context, Result};
 use super::collector::{COLLECTOR_CORE, Collector, Daemon, LineCounter, version_of};
 use super::packages::SyslogNg;
 
+/// How rsyslog is set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RsyslogSetup {
+    /// imudp batches, a FixedArray main queue dequeued in large batches, the raw message
+    /// template and omfile's asynchronous double-buffered writing: the throughput settings of
+    /// rsyslog's own documentation (imudp, queues, omfile).
+    Tuned,
+    /// The main queue and `RSYSLOG_FileFormat` as shipped.
+    Default,
+}
+
 pub struct LineWriter {
     name: &'static str,
+    config: String,
     version: String,
     port: u16,
     daemon: Daemon,
@@ -24,20 +37,31 @@ impl LineWriter {
         dir: &Path,
         port: u16,
         receive_buffer: usize,
+        setup: RsyslogSetup,
     ) -> Result<LineWriter> {
         let output = dir.join("messages.log");
         let config = dir.join("rsyslog.conf");
-        write(
-            &config,
-            &format!(
-                "global(workDirectory=\"{dir}\" maxMessageSize=\"8k\")\n\
-                 module(load=\"imudp\" batchSize=\"128\")\n\
-                 input(type=\"imudp\" address=\"127.0.0.1\" port=\"{port}\" rcvbufSize=\"{receive_buffer}\")\n\
-                 *.* action(type=\"omfile\" file=\"{output}\" template=\"RSYSLOG_FileFormat\")\n",
-                dir = dir.display(),
-                output = output.display()
+        let global = format!(
+            "global(workDirectory=\"{dir}\" maxMessageSize=\"8k\")\n\
+             module(load=\"imudp\" batchSize=\"128\")\n\
+             input(type=\"imudp\" address=\"127.0.0.1\" port=\"{port}\" rcvbufSize=\"{receive_buffer}\")\n",
+            dir = dir.display(),
+        );
+        let output_path = output.display();
+        let text = match setup {
+            RsyslogSetup::Tuned => format!(
+                "{global}\
+                 main_queue(queue.type=\"FixedArray\" queue.size=\"262144\" queue.dequeueBatchSize=\"1024\")\n\
+                 template(name=\"raw\" type=\"string\" string=\"%rawmsg%\\n\")\n\
+                 *.* action(type=\"omfile\" file=\"{output_path}\" template=\"raw\" \
+                 asyncWriting=\"on\" flushOnTXEnd=\"off\" ioBufferSize=\"256k\" flushInterval=\"1\")\n"
             ),
-        )?;
+            RsyslogSetup::Default => format!(
+                "{global}\
+                 *.* action(type=\"omfile\" file=\"{output_path}\" template=\"RSYSLOG_FileFormat\")\n"
+            ),
+        };
+        write(&config, &text)?;
         let args = vec![
             "-n".into(),
             "-f".into(),
@@ -55,7 +79,11 @@ impl LineWriter {
         )?;
         daemon.wait_for_port(port, Duration::from_secs(15))?;
         Ok(LineWriter {
-            name: "rsyslog",
+            name: match setup {
+                RsyslogSetup::Tuned => "rsyslog",
+                RsyslogSetup::Default => "rsyslog-default",
+            },
+            config: format!("rsyslog.conf:\n{text}"),
             version: version_of(binary, &["-v"], &[]),
             port,
             daemon,
@@ -71,19 +99,17 @@ impl LineWriter {
     ) -> Result<LineWriter> {
         let output = dir.join("messages.log");
         let config = dir.join("syslog-ng.conf");
-        write(
-            &config,
-            &format!(
-                "@version: 3.38\n\
+        let text = format!(
+            "@version: 3.38\n\
                  options {{ stats_freq(0); use-dns(no); dns-cache(no); keep-hostname(yes); \
                  chain-hostnames(no); log-fifo-size(100000); }};\n\
                  source s_udp {{ syslog(transport(\"udp\") ip(\"127.0.0.1\") port({port}) \
                  so-rcvbuf({receive_buffer})); }};\n\
                  destination d_file {{ file(\"{output}\"); }};\n\
                  log {{ source(s_udp); destination(d_file); }};\n",
-                output = output.display()
-            ),
-        )?;
+            output = output.display()
+        );
+        write(&config, &text)?;
         let args = vec![
             "-F".into(),
             "--no-caps".into(),
@@ -108,6 +134,7 @@ impl LineWriter {
         daemon.wait_for_port(port, Duration::from_secs(15))?;
         Ok(LineWriter {
             name: "syslog-ng",
+            config: format!("syslog-ng.conf:\n{text}"),
             version: version_of(&syslog_ng.binary, &["--version"], &syslog_ng.environment),
             port,
             daemon,
@@ -123,6 +150,10 @@ impl Collector for LineWriter {
 
     fn version(&self) -> String {
         self.version.clone()
+    }
+
+    fn config(&self) -> String {
+        self.config.clone()
     }
 
     fn port(&self) -> u16 {
