@@ -5,7 +5,7 @@ use crate::identifier::validate_identifier;
 /// tenant identifier can take because identifiers start with a letter or digit.
 pub const INTERNAL_PREFIX: &str = "_bytefreezer";
 
-const ARROW_STREAM_SUFFIX: &str = ".arrows";
+pub(crate) const ARROW_STREAM_SUFFIX: &str = ".arrows";
 const PARQUET_SUFFIX: &str = ".parquet";
 
 /// The stage that consumes objects, used to scope leases.
@@ -16,10 +16,18 @@ pub enum Stage {
 }
 
 impl Stage {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Stage::Piper => "piper",
             Stage::Packer => "packer",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Stage> {
+        match name {
+            "piper" => Some(Stage::Piper),
+            "packer" => Some(Stage::Packer),
+            _ => None,
         }
     }
 }
@@ -198,7 +206,7 @@ pub fn parse_packer_plan_object(key: &str) -> Option<ParquetObject> {
     })
 }
 
-fn split<const N: usize>(key: &str) -> Option<[&str; N]> {
+pub(crate) fn split<const N: usize>(key: &str) -> Option<[&str; N]> {
     let mut parts = key.split('/');
     let mut out = [""; N];
     for slot in out.iter_mut() {

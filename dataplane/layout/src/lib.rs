@@ -1,14 +1,19 @@
 //! Every object key the pipeline writes or reads: intake objects, piper objects, Parquet files,
-//! leases and packer plans. This is the only place that formats or parses bucket paths, so the
+//! leases, packer plans and dead letters. This is the only place that formats or parses bucket paths, so the
 //! layout users query (`{tenant}/{dataset}/data/parquet/year=YYYY/month=MM/day=DD/hour=HH/...`)
 //! cannot drift between stages.
 //!
 //! Pure: no I/O, no clock. It must not know about object stores, Arrow or configuration.
 
+mod dead_letter;
 mod hour;
 mod identifier;
 mod keys;
 
+pub use dead_letter::{
+    DeadLetterKind, DeadLetterObject, dead_letter_object, dead_letter_prefix,
+    dead_letter_reason_object, parse_dead_letter_object, replayed_rows_batch_id,
+};
 pub use hour::HourPartition;
 pub use identifier::{IdentifierError, validate_identifier};
 pub use keys::{
