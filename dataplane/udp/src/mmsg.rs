@@ -80,6 +80,9 @@ impl MmsgReceiver {
     fn drain(&mut self, slot_index: usize, received_micros: i64) {
         let fd = self.slots[slot_index].socket.as_raw_fd();
         for _ in 0..ROUNDS_PER_SOCKET {
+            if !self.slots[slot_index].sink.ready() {
+                return;
+            }
             for header in &mut self.headers {
                 header.msg_hdr.msg_namelen = NAME_BYTES as libc::socklen_t;
                 header.msg_hdr.msg_controllen = CONTROL_BYTES as _;
@@ -176,8 +179,14 @@ impl Receive for MmsgReceiver {
         }
         self.poll_fds.clear();
         self.poll_fds
-            .extend(self.slots.iter().map(|slot| libc::pollfd {
-                fd: slot.socket.as_raw_fd(),
+            .extend(self.slots.iter_mut().map(|slot| libc::pollfd {
+                // A negative fd is skipped by poll: a sink that is not ready leaves its
+                // datagrams in the kernel until a tick finds it ready.
+                fd: if slot.sink.ready() {
+                    slot.socket.as_raw_fd()
+                } else {
+                    -1
+                },
                 events: libc::POLLIN,
                 revents: 0,
             }));

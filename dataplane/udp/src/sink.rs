@@ -21,4 +21,14 @@ pub trait DatagramSink: Send + 'static {
 
     /// The socket is closed and no datagram follows: hand over everything held.
     fn close(&mut self);
+
+    /// False while what the sink would make of more datagrams has nowhere to go (its
+    /// downstream queue is full). The worker then stops taking datagrams from this socket, so
+    /// they wait in the kernel's receive buffer and, if it overflows, are dropped and counted
+    /// there (`kernel_dropped`) before any CPU is spent decoding them. The worker asks again
+    /// on every tick and resumes when it turns true. Datagrams already received are still
+    /// delivered.
+    fn ready(&mut self) -> bool {
+        true
+    }
 }

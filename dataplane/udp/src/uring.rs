@@ -39,6 +39,9 @@ struct Slot {
     sink: Box<dyn DatagramSink>,
     drops: DropCounter,
     armed: bool,
+    /// The sink is not ready: the receive was cancelled and is armed again on the first tick
+    /// the sink is ready.
+    paused: bool,
     closing: Vec<Sender<()>>,
 }
 
@@ -52,6 +55,7 @@ pub(crate) struct UringReceiver {
     next_generation: u32,
     finished: Vec<usize>,
     rearm: Vec<usize>,
+    pause: Vec<u64>,
     last_error_log: Option<Instant>,
     /// The ring defers task work to our waits and honours a minimum wait (Linux 6.12+), so
     /// waiting for `WAKE_BATCH` completions batches wake-ups without holding data back.
@@ -83,6 +87,7 @@ impl UringReceiver {
             next_generation: 1,
             finished: Vec::new(),
             rearm: Vec::new(),
+            pause: Vec::new(),
             last_error_log: None,
             batched_wake,
         })
@@ -148,6 +153,7 @@ impl Receive for UringReceiver {
             sink,
             drops: DropCounter::default(),
             armed: false,
+            paused: false,
             closing: Vec::new(),
         };
         let index = match self.slots.iter().position(Option::is_none) {
@@ -207,6 +213,7 @@ impl Receive for UringReceiver {
             slots,
             finished,
             rearm,
+            pause,
             ..
         } = self;
         let mut receive_errors = Vec::new();
@@ -242,6 +249,10 @@ impl Receive for UringReceiver {
                         }
                         _ => slot.sink.truncated(1),
                     }
+                    if !slot.paused && !slot.sink.ready() {
+                        slot.paused = true;
+                        pause.push(token);
+                    }
                 }
                 buffers.recycle(buffer_id);
             }
@@ -262,14 +273,20 @@ impl Receive for UringReceiver {
             }
             if !cqueue::more(flags) {
                 slot.armed = false;
-                if slot.closing.is_empty() {
-                    rearm.push(index);
-                } else {
+                if !slot.closing.is_empty() {
                     finished.push(index);
+                } else if !slot.paused {
+                    rearm.push(index);
                 }
             }
         }
         buffers.publish();
+        let pause = std::mem::take(&mut self.pause);
+        for &token in &pause {
+            self.push(opcode::AsyncCancel::new(token).build().user_data(CANCEL));
+        }
+        self.pause = pause;
+        self.pause.clear();
         for error in receive_errors {
             self.log_error("recvmsg", &error);
         }
@@ -288,9 +305,22 @@ impl Receive for UringReceiver {
     }
 
     fn tick(&mut self, now: Instant) {
-        for slot in self.slots.iter_mut().flatten() {
+        let mut resume = std::mem::take(&mut self.rearm);
+        for (index, slot) in self.slots.iter_mut().enumerate() {
+            let Some(slot) = slot else { continue };
             slot.sink.tick(now);
+            if slot.paused && slot.sink.ready() {
+                slot.paused = false;
+                if !slot.armed && slot.closing.is_empty() {
+                    resume.push(index);
+                }
+            }
         }
+        for &index in &resume {
+            self.arm(index);
+        }
+        self.rearm = resume;
+        self.rearm.clear();
     }
 
     fn attached(&self) -> Vec<SocketId> {
