@@ -8,6 +8,10 @@ use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
 use arrow::record_batch::RecordBatch;
 
+mod limits;
+
+pub use limits::{IpcLimitError, IpcLimits, IpcScan, scan_ipc};
+
 #[derive(Debug, thiserror::Error)]
 pub enum IpcError {
     #[error("cannot encode Arrow IPC stream: {0}")]
@@ -16,6 +20,8 @@ pub enum IpcError {
     Decode(#[source] ArrowError),
     #[error("cannot encode an empty list of batches: the schema would be unknown")]
     Empty,
+    #[error(transparent)]
+    Limit(#[from] IpcLimitError),
 }
 
 /// zstd level 1: on syslog text it compresses within a few percent of the default level 3 at
@@ -118,6 +124,27 @@ pub fn decode_ipc(bytes: &[u8]) -> Result<(SchemaRef, Vec<RecordBatch>), IpcErro
         .collect::<Result<Vec<_>, _>>()
         .map_err(IpcError::Decode)?;
     Ok((schema, batches))
+}
+
+/// Decodes a stream from an untrusted sender: its declared lengths are checked against the
+/// bytes present and `limits` (see [`scan_ipc`]) before arrow-ipc allocates from them.
+pub fn decode_ipc_limited(
+    bytes: &[u8],
+    limits: &IpcLimits,
+) -> Result<(SchemaRef, Vec<RecordBatch>), IpcError> {
+    scan_ipc(bytes, limits)?;
+    decode_ipc(bytes)
+}
+
+/// Counts the rows of a stream already checked by [`scan_ipc`], decoding one batch at a time so
+/// at most one decoded batch is held.
+pub fn count_ipc_rows(bytes: &[u8]) -> Result<u64, IpcError> {
+    let reader = StreamReader::try_new(Cursor::new(bytes), None).map_err(IpcError::Decode)?;
+    let mut rows = 0u64;
+    for batch in reader {
+        rows += batch.map_err(IpcError::Decode)?.num_rows() as u64;
+    }
+    Ok(rows)
 }
 
 /// Reads only the schema message at the start of a stream, without decoding any batch.

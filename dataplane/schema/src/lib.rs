@@ -18,7 +18,10 @@ mod syslog;
 pub use columns::{EVENT_TIME, RECEIVE_TIME, TIMESTAMP_UNIT, timestamp_type};
 pub use flow::{FlowColumn, flow_schema};
 pub use hour::{EventHour, HourError, split_by_event_hour};
-pub use ipc::{IpcCompression, IpcError, decode_ipc, encode_ipc, encode_ipc_with, read_ipc_schema};
+pub use ipc::{
+    IpcCompression, IpcError, IpcLimitError, IpcLimits, IpcScan, count_ipc_rows, decode_ipc,
+    decode_ipc_limited, encode_ipc, encode_ipc_with, read_ipc_schema, scan_ipc,
+};
 pub use json_rows::json_rows_to_batch;
 pub use merge::{MergeError, SchemaMerge, Widening, conform_batch, merge_schemas};
 pub use syslog::{SyslogColumn, syslog_schema};
