@@ -16,7 +16,11 @@ struct LeaseRecord {
 ///
 /// A lease is an object created with create-if-absent, so two instances never both win. A
 /// lease whose holder crashed is taken over once it expires, and immediately by the same holder
-/// after a restart (holder ids persist in the service's data folder).
+/// after a restart (holder ids persist in the service's data folder). A takeover replaces the
+/// expired record with a compare-and-swap on the version that was read (ETag on S3, the bytes
+/// under a file lock on a local folder), never delete-then-create: between those two steps a
+/// second instance that had read the same expired record could delete the first's fresh lease
+/// and create its own, and both would work on the item.
 #[derive(Clone, Debug)]
 pub struct LeaseKeeper {
     bucket: Bucket,
@@ -28,6 +32,8 @@ pub struct LeaseKeeper {
 #[derive(Debug)]
 pub struct Lease {
     key: String,
+    /// The record this holder wrote, so release removes only this holder's lease.
+    record: Bytes,
 }
 
 impl LeaseKeeper {
@@ -43,43 +49,60 @@ impl LeaseKeeper {
         &self.holder
     }
 
-    /// Tries to take the lease stored at `lease_key`; `None` when another live holder has it.
+    /// Tries to take the lease stored at `lease_key`; `None` when another live holder has it
+    /// (or took it over at the same moment).
     pub async fn try_acquire(&self, lease_key: &str) -> Result<Option<Lease>, StorageError> {
-        if self.bucket.put_if_absent(lease_key, self.record()).await? {
-            return Ok(Some(Lease {
-                key: lease_key.to_owned(),
-            }));
+        let record = self.record();
+        let lease = || Lease {
+            key: lease_key.to_owned(),
+            record: record.clone(),
+        };
+        if self.bucket.put_if_absent(lease_key, record.clone()).await? {
+            return Ok(Some(lease()));
         }
-        let Some(existing) = self.bucket.get(lease_key).await? else {
+        let Some(existing) = self.bucket.get_versioned(lease_key).await? else {
             // Released between our create and our read: try once more.
             return Ok(self
                 .bucket
-                .put_if_absent(lease_key, self.record())
+                .put_if_absent(lease_key, record.clone())
                 .await?
-                .then(|| Lease {
-                    key: lease_key.to_owned(),
-                }));
+                .then(lease));
         };
-        let takeover = match serde_json::from_slice::<LeaseRecord>(&existing) {
-            Ok(record) => record.holder == self.holder || record.expires_at < Utc::now(),
+        let takeover = match serde_json::from_slice::<LeaseRecord>(&existing.bytes) {
+            Ok(current) => current.holder == self.holder || current.expires_at < Utc::now(),
             // An unreadable lease (torn write on a crash) cannot protect anything.
             Err(_) => true,
         };
         if !takeover {
             return Ok(None);
         }
-        self.bucket.delete(lease_key).await?;
         Ok(self
             .bucket
-            .put_if_absent(lease_key, self.record())
+            .replace_if_unchanged(lease_key, &existing, record.clone())
             .await?
-            .then(|| Lease {
-                key: lease_key.to_owned(),
-            }))
+            .then(lease))
     }
 
+    /// Gives the lease up; a lease another instance took over after it expired stays theirs
+    /// (this holder's own record, even renewed after a restart, is removed).
     pub async fn release(&self, lease: Lease) -> Result<(), StorageError> {
-        self.bucket.delete(&lease.key).await
+        let Some(current) = self.bucket.get_versioned(&lease.key).await? else {
+            return Ok(());
+        };
+        let ours = current.bytes == lease.record
+            || serde_json::from_slice::<LeaseRecord>(&current.bytes)
+                .is_ok_and(|record| record.holder == self.holder);
+        if !ours {
+            tracing::warn!(
+                "lease {}: taken over by another instance after it expired; leaving it to them",
+                lease.key
+            );
+            return Ok(());
+        }
+        self.bucket
+            .delete_if_unchanged(&lease.key, &current)
+            .await?;
+        Ok(())
     }
 
     fn record(&self) -> Bytes {
@@ -113,5 +136,62 @@ mod tests {
         assert!(short.try_acquire("_l/y").await.unwrap().is_some());
         tokio::time::sleep(Duration::from_millis(5)).await;
         assert!(second.try_acquire("_l/y").await.unwrap().is_some());
+    }
+
+    /// Many instances find the same expired lease at once: exactly one takes it over. With a
+    /// delete-then-create takeover, a slower instance deleted the winner's fresh lease and
+    /// created its own, so two instances held it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+    async fn racing_takeovers_of_an_expired_lease_have_one_winner() {
+        let dir = tempfile::tempdir().unwrap();
+        let bucket = Bucket::local("piper", dir.path().to_path_buf()).unwrap();
+        racing_takeovers(bucket).await;
+    }
+
+    async fn racing_takeovers(bucket: Bucket) {
+        let dead = LeaseKeeper::new(bucket.clone(), "crashed", Duration::from_millis(1));
+        for round in 0..40 {
+            let key = format!("_l/race-{round}");
+            assert!(dead.try_acquire(&key).await.unwrap().is_some());
+            tokio::time::sleep(Duration::from_millis(3)).await;
+            let contenders: Vec<_> = (0..8)
+                .map(|index| {
+                    let keeper = LeaseKeeper::new(
+                        bucket.clone(),
+                        format!("node-{index}"),
+                        Duration::from_secs(60),
+                    );
+                    let key = key.clone();
+                    tokio::spawn(async move { keeper.try_acquire(&key).await.unwrap() })
+                })
+                .collect();
+            let mut winners = 0;
+            for contender in contenders {
+                winners += usize::from(contender.await.unwrap().is_some());
+            }
+            assert_eq!(
+                winners, 1,
+                "round {round}: {winners} instances hold the lease"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_late_release_leaves_the_new_holders_lease() {
+        let dir = tempfile::tempdir().unwrap();
+        let bucket = Bucket::local("piper", dir.path().to_path_buf()).unwrap();
+        let slow = LeaseKeeper::new(bucket.clone(), "slow", Duration::from_millis(1));
+        let next = LeaseKeeper::new(bucket.clone(), "next", Duration::from_secs(60));
+        let stale = slow.try_acquire("_l/z").await.unwrap().unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let taken = next.try_acquire("_l/z").await.unwrap().unwrap();
+        slow.release(stale).await.unwrap();
+        let third = LeaseKeeper::new(bucket.clone(), "third", Duration::from_secs(60));
+        assert!(
+            third.try_acquire("_l/z").await.unwrap().is_none(),
+            "still next's"
+        );
+        next.release(taken).await.unwrap();
+        assert!(third.try_acquire("_l/z").await.unwrap().is_some());
     }
 }

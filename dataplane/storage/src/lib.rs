@@ -13,7 +13,7 @@ mod config;
 mod lease;
 mod s3;
 
-pub use bucket::{Bucket, ObjectInfo, StorageError};
+pub use bucket::{Bucket, ObjectInfo, StorageError, VersionedObject};
 pub use config::{Buckets, StorageConfig};
 pub use lease::{Lease, LeaseKeeper};
 pub use s3::S3Settings;

@@ -110,17 +110,51 @@ async fn leases_are_exclusive(bucket: Bucket) {
     );
 }
 
+/// Eight instances find the same expired lease at once, forty times: exactly one takes it over
+/// each time (the takeover is a compare-and-swap on the version read, on every backend).
+async fn racing_takeovers_have_one_winner(bucket: Bucket) {
+    let dead = LeaseKeeper::new(
+        bucket.clone(),
+        "crashed",
+        std::time::Duration::from_millis(1),
+    );
+    for round in 0..40 {
+        let key = format!("_bytefreezer/leases/piper/t/d/race-{round}");
+        assert!(dead.try_acquire(&key).await.unwrap().is_some());
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        let contenders: Vec<_> = (0..8)
+            .map(|index| {
+                let keeper = LeaseKeeper::new(
+                    bucket.clone(),
+                    format!("node-{index}"),
+                    std::time::Duration::from_secs(60),
+                );
+                let key = key.clone();
+                tokio::spawn(async move { keeper.try_acquire(&key).await.unwrap() })
+            })
+            .collect();
+        let mut winners = 0;
+        for contender in contenders {
+            winners += usize::from(contender.await.unwrap().is_some());
+        }
+        assert_eq!(
+            winners, 1,
+            "round {round}: {winners} instances hold the lease"
+        );
+    }
+}
+
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
         mod local {
-            $( #[tokio::test] async fn $name() {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() {
                 let dir = tempfile::tempdir().unwrap();
                 let buckets = super::Buckets::open(&super::StorageConfig::Local { root: dir.path().to_owned() }).unwrap();
                 super::$name(buckets.intake).await;
             } )*
         }
         mod s3 {
-            $( #[tokio::test] async fn $name() {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() {
                 let moto = super::moto::Moto::start();
                 let settings = moto.settings("suite");
                 let buckets = super::Buckets::open(&super::StorageConfig::S3(settings)).unwrap();
@@ -134,6 +168,7 @@ on_every_backend!(
     put_get_list_delete_and_create_if_absent,
     multipart_uploads_arrive_whole,
     leases_are_exclusive,
+    racing_takeovers_have_one_winner,
 );
 
 #[test]
