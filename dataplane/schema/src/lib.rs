@@ -1,7 +1,8 @@
 //! The shapes of data as it moves between stages: the fixed Arrow schema of each protocol, the
 //! Arrow IPC encoding (zstd for intake and piper objects, zstd or LZ4 for the proxy's spool),
-//! schema merging with type widening, and splitting a batch by the event hour that decides its
-//! Parquet partition.
+//! schema merging with type widening, splitting a batch by the event hour that decides its
+//! Parquet partition, and reading the reserved time columns (`event_time`, `receive_time`):
+//! checked at ingest, normalized by piper, unreadable rows split off for the dead letter.
 //!
 //! This crate is pure: no I/O, no clock, no global state. It must not know about buckets, keys,
 //! HTTP or configuration; it only turns `RecordBatch`es into bytes and back (Arrow IPC, and JSON
@@ -13,6 +14,7 @@ mod hour;
 mod ipc;
 mod json_rows;
 mod merge;
+mod reserved;
 mod syslog;
 
 pub use columns::{EVENT_TIME, RECEIVE_TIME, TIMESTAMP_UNIT, timestamp_type};
@@ -24,4 +26,8 @@ pub use ipc::{
 };
 pub use json_rows::json_rows_to_batch;
 pub use merge::{MergeError, SchemaMerge, Widening, conform_batch, merge_schemas};
+pub use reserved::{
+    DEAD_LETTER_REASON, RESERVED_TIME_COLUMNS, ReservedColumnError, ReservedRows,
+    check_reserved_columns, split_reserved_rows,
+};
 pub use syslog::{SyslogColumn, syslog_schema};
