@@ -16,6 +16,7 @@ use crate::condition::{Condition, evaluate, parse_condition};
 use crate::convert::{Target, TimeFormat, Zone, convert, parse_times};
 use crate::geoip::{GeoIp, enrich};
 use crate::lift::{LiftMode, lift_fields};
+use crate::limits::{OutputBudget, TransformLimits};
 use crate::pipeline::{PipelineError, TransformError};
 use crate::spec::FilterSpec;
 use crate::template::Template;
@@ -69,7 +70,7 @@ enum Step {
     RegexReplace {
         fields: Vec<String>,
         pattern: Regex,
-        replacement: String,
+        replacement: text_filters::Replacement,
     },
     RegexExtract {
         field: String,
@@ -380,7 +381,7 @@ impl CompiledFilter {
                 Step::RegexReplace {
                     fields,
                     pattern,
-                    replacement: config.replacement,
+                    replacement: text_filters::Replacement::parse(&config.replacement),
                 }
             }
             "regex_extract" => {
@@ -514,7 +515,11 @@ impl CompiledFilter {
         })
     }
 
-    pub fn apply(&self, batch: RecordBatch) -> Result<RecordBatch, TransformError> {
+    pub fn apply(
+        &self,
+        batch: RecordBatch,
+        limits: &TransformLimits,
+    ) -> Result<RecordBatch, TransformError> {
         let rows = batch.num_rows();
         let mask = match &self.condition {
             Some(condition) => Some(evaluate(condition, &batch)?),
@@ -567,7 +572,10 @@ impl CompiledFilter {
                     Constant::Int(int) => Arc::new(Int64Array::from(vec![*int; rows])),
                     Constant::Float(float) => Arc::new(Float64Array::from(vec![*float; rows])),
                     Constant::Bool(flag) => Arc::new(BooleanArray::from(vec![*flag; rows])),
-                    Constant::Template(template) => Arc::new(template.render(&batch)?),
+                    Constant::Template(template) => Arc::new(template.render(
+                        &batch,
+                        &mut OutputBudget::new(limits, self.index, &self.kind),
+                    )?),
                 };
                 set_column(&batch, field, values, mask.as_ref())?
             }
@@ -576,7 +584,8 @@ impl CompiledFilter {
                 None => batch,
             },
             Step::Case { fields, change } => map_text(batch, fields, mask.as_ref(), |text| {
-                text.iter()
+                Ok(text
+                    .iter()
                     .map(|value| {
                         value.map(|v| match change {
                             CaseChange::Lower => v.to_lowercase(),
@@ -584,24 +593,25 @@ impl CompiledFilter {
                             CaseChange::Trim => v.trim().to_owned(),
                         })
                     })
-                    .collect()
+                    .collect())
             })?,
             Step::Mask {
                 fields,
                 prefix,
                 suffix,
             } => map_text(batch, fields, mask.as_ref(), |text| {
-                text_filters::mask(text, *prefix, *suffix)
+                Ok(text_filters::mask(text, *prefix, *suffix))
             })?,
             Step::Hash { fields, key } => map_text(batch, fields, mask.as_ref(), |text| {
-                text_filters::hash(text, key.as_deref())
+                Ok(text_filters::hash(text, key.as_deref()))
             })?,
             Step::RegexReplace {
                 fields,
                 pattern,
                 replacement,
             } => map_text(batch, fields, mask.as_ref(), |text| {
-                text_filters::regex_replace(text, pattern, replacement)
+                let mut budget = OutputBudget::new(limits, self.index, &self.kind);
+                text_filters::regex_replace(text, pattern, replacement, &mut budget)
             })?,
             Step::RegexExtract { field, pattern } => {
                 let Some(column) = batch.column_by_name(field) else {
@@ -689,7 +699,7 @@ fn map_text(
     batch: RecordBatch,
     fields: &[String],
     mask: Option<&BooleanArray>,
-    change: impl Fn(&StringArray) -> StringArray,
+    change: impl Fn(&StringArray) -> Result<StringArray, TransformError>,
 ) -> Result<RecordBatch, TransformError> {
     let mut batch = batch;
     for field in fields {
@@ -700,7 +710,7 @@ fn map_text(
         let Some(text) = text.as_any().downcast_ref::<StringArray>() else {
             continue;
         };
-        batch = set_column(&batch, field, Arc::new(change(text)), mask)?;
+        batch = set_column(&batch, field, Arc::new(change(text)?), mask)?;
     }
     Ok(batch)
 }

@@ -6,6 +6,10 @@
 //! handed as a [`GeoIp`] (and re-reading them when the files change); it must not read
 //! configuration from anywhere but the `PipelineSpec` it is given, and a filter that fails on a
 //! batch returns an error instead of dropping rows.
+//!
+//! Invariant: a pipeline has at most `max_filters` filters, and no filter grows a value, a
+//! column or a batch past [`TransformLimits`]; exceeding one is a [`TransformError::Limit`],
+//! never an allocation the size of the tenant's imagination.
 
 mod catalog;
 mod condition;
@@ -14,6 +18,7 @@ mod filters;
 mod geoip;
 mod kv;
 mod lift;
+mod limits;
 mod pipeline;
 mod spec;
 mod template;
@@ -25,6 +30,7 @@ pub use geoip::{GeoIp, GeoIpDatabase, GeoIpSettings};
 
 pub use condition::{Condition, ConditionError, evaluate, parse_condition};
 pub use lift::{LiftMode, LiftOutcome, MAX_LIFTED_COLUMNS, lift_fields, lift_message_fields};
+pub use limits::TransformLimits;
 pub use pipeline::{FilterReport, Pipeline, PipelineError, TransformError};
 pub use spec::{FilterSpec, PipelineSpec, pipeline_version};
 pub use trial::{TrialError, TrialReport, trial_run};

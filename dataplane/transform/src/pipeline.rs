@@ -2,6 +2,7 @@ use arrow::record_batch::RecordBatch;
 
 use crate::filters::CompiledFilter;
 use crate::geoip::GeoIp;
+use crate::limits::TransformLimits;
 use crate::spec::PipelineSpec;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,6 +25,14 @@ pub enum TransformError {
     },
     #[error("column {column:?}: {problem}")]
     Column { column: String, problem: String },
+    /// A filter made more output than [`TransformLimits`] allow: the batch cannot be
+    /// transformed as configured, however often it is retried.
+    #[error("filter {index} ({kind:?}) exceeded a limit: {problem}")]
+    Limit {
+        index: usize,
+        kind: String,
+        problem: String,
+    },
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),
 }
@@ -44,6 +53,7 @@ pub struct FilterReport {
 #[derive(Debug, Clone)]
 pub struct Pipeline {
     filters: Vec<CompiledFilter>,
+    limits: TransformLimits,
 }
 
 impl Pipeline {
@@ -55,6 +65,27 @@ impl Pipeline {
 
     /// [`Pipeline::compile`] on a node with GeoIP databases, which `geoip` filters need.
     pub fn compile_with(spec: &PipelineSpec, geoip: &GeoIp) -> Result<Pipeline, PipelineError> {
+        Pipeline::compile_with_limits(spec, geoip, &TransformLimits::default())
+    }
+
+    /// [`Pipeline::compile_with`] under `limits`: a pipeline with more than `max_filters`
+    /// filters is refused, and running it stops at the output limits.
+    pub fn compile_with_limits(
+        spec: &PipelineSpec,
+        geoip: &GeoIp,
+        limits: &TransformLimits,
+    ) -> Result<Pipeline, PipelineError> {
+        if let Some(extra) = spec.filters.get(limits.max_filters) {
+            return Err(PipelineError::Filter {
+                index: limits.max_filters,
+                kind: extra.kind.clone(),
+                problem: format!(
+                    "a pipeline has at most {} filters (max_filters); this one has {}",
+                    limits.max_filters,
+                    spec.filters.len()
+                ),
+            });
+        }
         let mut filters = Vec::new();
         for (index, filter) in spec.filters.iter().enumerate() {
             let compiled = CompiledFilter::compile(index, filter, geoip)?;
@@ -62,7 +93,41 @@ impl Pipeline {
                 filters.push(compiled);
             }
         }
-        Ok(Pipeline { filters })
+        Ok(Pipeline {
+            filters,
+            limits: *limits,
+        })
+    }
+
+    /// Runs one filter, holding its output to `max_batch_bytes` when it grew the batch.
+    fn apply(
+        &self,
+        filter: &CompiledFilter,
+        batch: RecordBatch,
+    ) -> Result<RecordBatch, TransformError> {
+        let before = batch.get_array_memory_size();
+        let output = filter
+            .apply(batch, &self.limits)
+            .map_err(|error| match error {
+                limit @ TransformError::Limit { .. } => limit,
+                other => TransformError::Filter {
+                    index: filter.index,
+                    kind: filter.kind.clone(),
+                    problem: other.to_string(),
+                },
+            })?;
+        let after = output.get_array_memory_size();
+        if after > self.limits.max_batch_bytes && after > before {
+            return Err(TransformError::Limit {
+                index: filter.index,
+                kind: filter.kind.clone(),
+                problem: format!(
+                    "the batch grew to {after} bytes, past max_batch_bytes ({})",
+                    self.limits.max_batch_bytes
+                ),
+            });
+        }
+        Ok(output)
     }
 
     pub fn is_identity(&self) -> bool {
@@ -80,7 +145,7 @@ impl Pipeline {
         for filter in &self.filters {
             let before = batch.schema();
             let rows_in = batch.num_rows();
-            match filter.apply(batch) {
+            match self.apply(filter, batch) {
                 Ok(output) => {
                     let after = output.schema();
                     let names = |schema: &arrow::datatypes::Schema| {
@@ -101,14 +166,7 @@ impl Pipeline {
                     });
                     batch = output;
                 }
-                Err(error) => {
-                    let error = TransformError::Filter {
-                        index: filter.index,
-                        kind: filter.kind.clone(),
-                        problem: error.to_string(),
-                    };
-                    return (Err(error), reports);
-                }
+                Err(error) => return (Err(error), reports),
             }
         }
         (Ok(batch), reports)
@@ -117,13 +175,7 @@ impl Pipeline {
     pub fn run(&self, batch: RecordBatch) -> Result<RecordBatch, TransformError> {
         let mut batch = batch;
         for filter in &self.filters {
-            batch = filter
-                .apply(batch)
-                .map_err(|error| TransformError::Filter {
-                    index: filter.index,
-                    kind: filter.kind.clone(),
-                    problem: error.to_string(),
-                })?;
+            batch = self.apply(filter, batch)?;
         }
         Ok(batch)
     }
@@ -503,6 +555,61 @@ mod tests {
                 .unwrap_err()
                 .to_string();
         assert!(error.contains("unknown field `depth`"), "{error}");
+    }
+
+    #[test]
+    fn a_pipeline_past_max_filters_is_refused_at_save_time() {
+        let filter = r#"{"type":"trim","config":{"field":"src"}}"#;
+        let spec = |count: usize| format!(r#"{{"filters":[{}]}}"#, vec![filter; count].join(","));
+        let max = TransformLimits::default().max_filters;
+        assert!(pipeline(&spec(max)).is_ok());
+        let error = pipeline(&spec(max + 1)).unwrap_err().to_string();
+        assert!(error.contains("at most 64 filters"), "{error}");
+    }
+
+    #[test]
+    fn twelve_doublings_of_a_megabyte_event_stop_at_the_value_limit() {
+        let filter = r#"{"type":"regex_replace","config":{"field":"message","pattern":"(?s)(.*)","replacement":"$1$1"}}"#;
+        let spec = format!(r#"{{"filters":[{}]}}"#, [filter; 12].join(","));
+        let event = "e".repeat(1_000_000);
+        let batch = RecordBatch::try_from_iter(vec![(
+            "message",
+            Arc::new(StringArray::from(vec![event.as_str()])) as ArrayRef,
+        )])
+        .unwrap();
+        let error = pipeline(&spec).unwrap().run(batch).unwrap_err();
+        assert!(
+            matches!(&error, TransformError::Limit { index: 0, .. }),
+            "the first doubling already passes 1 MiB: {error}"
+        );
+    }
+
+    #[test]
+    fn templates_and_batch_growth_are_bounded_too() {
+        let spec = format!(
+            r#"{{"filters":[{{"type":"add_field","config":{{"field":"big","value":"{}"}}}}]}}"#,
+            "${src}".repeat(200_000)
+        );
+        let error = pipeline(&spec)
+            .unwrap()
+            .run(batch())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("max_value_bytes"), "{error}");
+        let limits = TransformLimits {
+            max_batch_bytes: 1,
+            ..TransformLimits::default()
+        };
+        let spec: PipelineSpec = serde_json::from_str(
+            r#"{"filters":[{"type":"add_field","config":{"field":"env","value":"prod"}}]}"#,
+        )
+        .unwrap();
+        let error = Pipeline::compile_with_limits(&spec, &GeoIp::default(), &limits)
+            .unwrap()
+            .run(batch())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("max_batch_bytes"), "{error}");
     }
 
     #[test]

@@ -5,6 +5,8 @@ use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
 use crate::condition::resolve;
+use crate::limits::OutputBudget;
+use crate::pipeline::TransformError;
 
 /// An `add_field` value such as `"${hostname}/${app_name}"`: text with field references.
 /// `$$` writes a literal `$`. A missing field or a null value renders as empty text.
@@ -64,7 +66,13 @@ impl Template {
         }
     }
 
-    pub(crate) fn render(&self, batch: &RecordBatch) -> Result<StringArray, ArrowError> {
+    /// One value per row; `budget` bounds each value and the column, checked before the text
+    /// is copied, since `${message}` repeated can multiply a large event.
+    pub(crate) fn render(
+        &self,
+        batch: &RecordBatch,
+        budget: &mut OutputBudget<'_>,
+    ) -> Result<StringArray, TransformError> {
         let rows = batch.num_rows();
         let columns = self
             .parts
@@ -84,15 +92,18 @@ impl Template {
         let mut line = String::new();
         for row in 0..rows {
             line.clear();
+            let mut length = 0usize;
             for (part, column) in self.parts.iter().zip(&columns) {
-                match (part, column) {
-                    (Part::Text(text), _) => line.push_str(text),
-                    (Part::Field(_), Some(column)) if column.is_valid(row) => {
-                        line.push_str(column.value(row))
-                    }
-                    (Part::Field(_), _) => {}
-                }
+                let piece = match (part, column) {
+                    (Part::Text(text), _) => text.as_str(),
+                    (Part::Field(_), Some(column)) if column.is_valid(row) => column.value(row),
+                    (Part::Field(_), _) => "",
+                };
+                length = length.saturating_add(piece.len());
+                budget.check_value(length, 0)?;
+                line.push_str(piece);
             }
+            budget.take(line.len(), 0)?;
             out.append_value(&line);
         }
         Ok(out.finish())
@@ -121,7 +132,10 @@ mod tests {
         ])
         .unwrap();
         let template = Template::parse("${host}:${port} $$5 ${missing}!").unwrap();
-        let out = template.render(&batch).unwrap();
+        let limits = crate::limits::TransformLimits::default();
+        let out = template
+            .render(&batch, &mut OutputBudget::new(&limits, 0, "add_field"))
+            .unwrap();
         assert_eq!(out.value(0), "a:22 $5 !");
         assert_eq!(out.value(1), ":443 $5 !");
         assert_eq!(template.as_constant(), None);
