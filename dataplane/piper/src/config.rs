@@ -1,4 +1,4 @@
-use bytefreezer_transform::GeoIpSettings;
+use bytefreezer_transform::{GeoIpSettings, TransformLimits};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -12,6 +12,21 @@ pub struct PiperConfig {
     pub concurrency: usize,
     /// MaxMind databases for `geoip` filters. Default: none (pipelines with geoip are refused).
     pub geoip: GeoIpSettings,
+    /// Attempts at an object whose transformation fails (a filter error, an output limit, a
+    /// panic) before it moves to the dataset's dead-letter prefix. Storage errors and a
+    /// pipeline this node cannot compile are retried without end, as they are not the
+    /// object's fault. Default 5.
+    pub max_attempts: u32,
+    /// Wait before the second attempt at a failed object; each further attempt waits twice as
+    /// long. Default 1000.
+    pub retry_backoff_ms: u64,
+    /// The longest wait between attempts. Default 300000 (5 minutes).
+    pub retry_backoff_max_ms: u64,
+    /// Failed objects whose attempts are remembered (in memory); past it the longest-waiting
+    /// entry is forgotten and counted. Default 10000.
+    pub max_tracked_failures: usize,
+    /// Filter count and output size limits of every pipeline run here.
+    pub transform_limits: TransformLimits,
 }
 
 impl Default for PiperConfig {
@@ -21,6 +36,11 @@ impl Default for PiperConfig {
             lease_ttl_secs: 60,
             concurrency: 4,
             geoip: GeoIpSettings::default(),
+            max_attempts: 5,
+            retry_backoff_ms: 1000,
+            retry_backoff_max_ms: 300_000,
+            max_tracked_failures: 10_000,
+            transform_limits: TransformLimits::default(),
         }
     }
 }

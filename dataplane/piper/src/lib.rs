@@ -3,12 +3,18 @@
 //! one piper object per hour named after the intake batch, and only then deletes the input.
 //!
 //! It must not delete an input before every output is durable, must not drop an object it
-//! cannot process (unknown datasets wait, corrupt objects are quarantined), and must not let
-//! one dataset's failure stop the others.
+//! cannot process, and must not let one dataset's failure stop the others. What it cannot
+//! process goes to the dataset's dead-letter prefix with its reason: rows whose reserved time
+//! columns cannot be read at once (the rest of the object goes on), unreadable objects at once,
+//! objects whose transformation fails (filter error, output limit, panic) after `max_attempts`
+//! tries spaced by exponential backoff.
 
 mod config;
+mod dead_letter;
 mod piper;
 mod process;
+mod retry;
 
 pub use config::PiperConfig;
+pub use dead_letter::DeadLetterRecord;
 pub use piper::{Piper, PiperCycle};

@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,6 +12,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::config::PiperConfig;
 use crate::process::{ObjectResult, process_object};
+use crate::retry::RetryTracker;
 
 /// What one pass over the intake bucket did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -21,6 +22,12 @@ pub struct PiperCycle {
     pub rows_out: u64,
     pub failed: usize,
     pub skipped_unknown_dataset: usize,
+    /// Objects moved to the dead-letter prefix this pass.
+    pub dead_lettered: usize,
+    /// Rows split out of transformed objects into the dead-letter prefix.
+    pub rows_dead_lettered: u64,
+    /// Objects that failed before and wait out their backoff.
+    pub waiting: usize,
 }
 
 pub struct Piper {
@@ -30,6 +37,7 @@ pub struct Piper {
     pub(crate) leases: LeaseKeeper,
     pub(crate) registry: Registry,
     pub(crate) geoip: GeoIp,
+    pub(crate) retries: RetryTracker,
     wakeup: Arc<Notify>,
     downstream: Option<Arc<Notify>>,
     /// When each unknown dataset was last warned about, so a stray sender cannot flood the log.
@@ -55,7 +63,13 @@ impl Piper {
             holder_id,
             Duration::from_secs(config.lease_ttl_secs.max(1)),
         );
+        let retries = RetryTracker::new(
+            config.max_tracked_failures,
+            Duration::from_millis(config.retry_backoff_ms),
+            Duration::from_millis(config.retry_backoff_max_ms),
+        );
         Ok(Piper {
+            retries,
             config,
             buckets,
             datasets,
@@ -116,7 +130,7 @@ impl Piper {
         let objects = self.buckets.intake.list("").await?;
         let oldest = objects
             .iter()
-            .filter(|info| !info.key.starts_with(bytefreezer_layout::INTERNAL_PREFIX))
+            .filter(|info| parse_intake_object(&info.key).is_some())
             .map(|info| info.last_modified.timestamp_millis())
             .min()
             .unwrap_or(0);
@@ -132,6 +146,12 @@ impl Piper {
             .into_iter()
             .filter_map(|info| parse_intake_object(&info.key).map(|key| (info, key)))
             .collect();
+        self.retries.retain_listed(
+            &work
+                .iter()
+                .map(|(info, _)| info.key.as_str())
+                .collect::<HashSet<_>>(),
+        );
         let results: Vec<ObjectResult> = futures::stream::iter(work)
             .map(|(info, key)| process_object(self, &config, info, key))
             .buffer_unordered(self.config.concurrency.max(1))
@@ -140,13 +160,20 @@ impl Piper {
         let mut cycle = PiperCycle::default();
         for result in results {
             match result {
-                ObjectResult::Done { rows_in, rows_out } => {
+                ObjectResult::Done {
+                    rows_in,
+                    rows_out,
+                    rows_dead_lettered,
+                } => {
                     cycle.objects += 1;
                     cycle.rows_in += rows_in;
                     cycle.rows_out += rows_out;
+                    cycle.rows_dead_lettered += rows_dead_lettered;
                 }
                 ObjectResult::UnknownDataset => cycle.skipped_unknown_dataset += 1,
                 ObjectResult::Failed => cycle.failed += 1,
+                ObjectResult::DeadLettered => cycle.dead_lettered += 1,
+                ObjectResult::Waiting => cycle.waiting += 1,
                 ObjectResult::Busy => {}
             }
         }

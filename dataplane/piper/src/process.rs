@@ -1,27 +1,73 @@
 use std::time::{Duration, Instant};
 
+use arrow::array::{Array, AsArray};
 use arrow::record_batch::RecordBatch;
 use bytefreezer_api::{DataPlaneConfig, DatasetSpec, SourceSpec};
-use bytefreezer_layout::{INTERNAL_PREFIX, IntakeObject, Stage, lease_object, piper_object};
-use bytefreezer_schema::{EventHour, decode_ipc, encode_ipc, split_by_event_hour};
+use bytefreezer_layout::{DeadLetterKind, IntakeObject, Stage, lease_object, piper_object};
+use bytefreezer_schema::{
+    DEAD_LETTER_REASON, EventHour, decode_ipc, encode_ipc, split_by_event_hour, split_reserved_rows,
+};
 use bytefreezer_storage::ObjectInfo;
-use bytefreezer_transform::{Pipeline, lift_message_fields, pipeline_version};
+use bytefreezer_transform::{Pipeline, TransformError, lift_message_fields, pipeline_version};
 use bytes::Bytes;
 
+use crate::dead_letter::DeadLetter;
 use crate::piper::Piper;
 
 pub enum ObjectResult {
     Done {
         rows_in: u64,
         rows_out: u64,
+        rows_dead_lettered: u64,
     },
     UnknownDataset,
     Failed,
+    /// Moved to the dataset's dead-letter prefix.
+    DeadLettered,
+    /// Failed before and still waiting out its backoff.
+    Waiting,
     /// Leased by another instance, or already gone.
     Busy,
 }
 
 const WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// Whose fault a failure is, which decides what happens to the object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Blame {
+    /// Storage, or a pipeline this node cannot compile: retried with backoff, never
+    /// dead-lettered, since any object would fail the same way.
+    Node,
+    /// This object's content with this pipeline: retried with backoff, then dead-lettered.
+    Object,
+    /// Not an Arrow stream at all: dead-lettered at once, no retry can read it.
+    Unreadable,
+}
+
+struct Failure {
+    stage: &'static str,
+    blame: Blame,
+    message: String,
+}
+
+fn failure(stage: &'static str, blame: Blame, message: impl std::fmt::Display) -> Failure {
+    Failure {
+        stage,
+        blame,
+        message: message.to_string(),
+    }
+}
+
+fn skipped(piper: &Piper, reason: &'static str) {
+    piper
+        .registry
+        .counter(
+            "bytefreezer_piper_objects_skipped_total",
+            "Intake objects left in place.",
+            &[("reason", reason)],
+        )
+        .increment(1);
+}
 
 pub async fn process_object(
     piper: &Piper,
@@ -29,22 +75,15 @@ pub async fn process_object(
     info: ObjectInfo,
     key: IntakeObject,
 ) -> ObjectResult {
-    let labels = [
-        ("tenant", key.tenant_id.as_str()),
-        ("dataset", key.dataset_id.as_str()),
-    ];
     let Some(dataset) = config.dataset(&key.tenant_id, &key.dataset_id) else {
-        piper
-            .registry
-            .counter(
-                "bytefreezer_piper_objects_skipped_total",
-                "Intake objects left in place.",
-                &[("reason", "unknown_dataset")],
-            )
-            .increment(1);
+        skipped(piper, "unknown_dataset");
         warn_unknown(piper, &key);
         return ObjectResult::UnknownDataset;
     };
+    if !piper.retries.is_due(&info.key, Instant::now()) {
+        skipped(piper, "backoff");
+        return ObjectResult::Waiting;
+    }
     let lease = match piper
         .leases
         .try_acquire(&lease_object(Stage::Piper, &info.key))
@@ -54,97 +93,206 @@ pub async fn process_object(
         Ok(None) => return ObjectResult::Busy,
         Err(error) => {
             tracing::error!("piper: cannot lease {}: {error}", info.key);
+            piper.retries.record_failure(&info.key, Instant::now());
             return ObjectResult::Failed;
         }
     };
     let version = pipeline_version(&dataset.pipeline);
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let result = transform_object(piper, dataset, &version, &info, &key).await;
     let duration_ms = started.elapsed().as_millis() as u64;
-    let activity_dataset = (key.tenant_id.as_str(), key.dataset_id.as_str());
+    let outcome = match result {
+        Ok(Some(done)) => {
+            piper.retries.forget(&info.key);
+            report_done(piper, &info, &key, &version, duration_ms, &done);
+            ObjectResult::Done {
+                rows_in: done.rows_in,
+                rows_out: done.rows_out,
+                rows_dead_lettered: done.rows_dead_lettered,
+            }
+        }
+        Ok(None) => ObjectResult::Busy,
+        // Handled while the lease is held, so no other instance works on a half-moved object.
+        Err(failure) => handle_failure(piper, &info, &key, &version, duration_ms, failure).await,
+    };
     if let Err(error) = piper.leases.release(lease).await {
         tracing::warn!("piper: cannot release the lease on {}: {error}", info.key);
     }
-    match result {
-        Ok(Some((rows_in, rows_out))) => {
-            piper
-                .registry
-                .counter(
-                    "bytefreezer_piper_objects_total",
-                    "Intake objects transformed.",
-                    &labels,
-                )
-                .increment(1);
-            piper
-                .registry
-                .counter(
-                    "bytefreezer_piper_rows_in_total",
-                    "Rows read from intake objects.",
-                    &labels,
-                )
-                .increment(rows_in);
-            piper
-                .registry
-                .counter(
-                    "bytefreezer_piper_rows_out_total",
-                    "Rows written to piper objects.",
-                    &labels,
-                )
-                .increment(rows_out);
-            piper.registry.activity().record(
-                "piper",
-                activity_dataset,
-                true,
-                format!("transformed {rows_in} rows into {rows_out} with pipeline {version}"),
-                serde_json::json!({
-                    "object": info.key,
-                    "rows_in": rows_in,
-                    "rows_out": rows_out,
-                    "pipeline_version": version,
-                    "duration_ms": duration_ms,
-                }),
-            );
-            ObjectResult::Done { rows_in, rows_out }
-        }
-        Ok(None) => ObjectResult::Busy,
-        Err(failure) => {
-            piper
-                .registry
-                .counter(
-                    "bytefreezer_piper_errors_total",
-                    "Intake objects that could not be transformed.",
-                    &[labels[0], labels[1], ("stage", failure.stage)],
-                )
-                .increment(1);
-            tracing::error!(tenant = %key.tenant_id, dataset = %key.dataset_id, "piper: {}: {}", info.key, failure.message);
-            piper.registry.activity().record(
-                "piper",
-                activity_dataset,
-                false,
-                failure.message.clone(),
-                serde_json::json!({
-                    "object": info.key,
-                    "failed_step": failure.stage,
-                    "pipeline_version": version,
-                    "duration_ms": duration_ms,
-                    "retried": failure.stage != "decode",
-                }),
-            );
-            ObjectResult::Failed
-        }
-    }
+    outcome
 }
 
-struct Failure {
-    stage: &'static str,
-    message: String,
+fn report_done(
+    piper: &Piper,
+    info: &ObjectInfo,
+    key: &IntakeObject,
+    version: &str,
+    duration_ms: u64,
+    done: &Transformed,
+) {
+    let labels = [
+        ("tenant", key.tenant_id.as_str()),
+        ("dataset", key.dataset_id.as_str()),
+    ];
+    piper
+        .registry
+        .counter(
+            "bytefreezer_piper_objects_total",
+            "Intake objects transformed.",
+            &labels,
+        )
+        .increment(1);
+    piper
+        .registry
+        .counter(
+            "bytefreezer_piper_rows_in_total",
+            "Rows read from intake objects.",
+            &labels,
+        )
+        .increment(done.rows_in);
+    piper
+        .registry
+        .counter(
+            "bytefreezer_piper_rows_out_total",
+            "Rows written to piper objects.",
+            &labels,
+        )
+        .increment(done.rows_out);
+    let (rows_in, rows_out) = (done.rows_in, done.rows_out);
+    piper.registry.activity().record(
+        "piper",
+        (key.tenant_id.as_str(), key.dataset_id.as_str()),
+        true,
+        format!("transformed {rows_in} rows into {rows_out} with pipeline {version}"),
+        serde_json::json!({
+            "object": info.key,
+            "rows_in": rows_in,
+            "rows_out": rows_out,
+            "rows_dead_lettered": done.rows_dead_lettered,
+            "pipeline_version": version,
+            "duration_ms": duration_ms,
+        }),
+    );
 }
 
-fn failure(stage: &'static str, message: impl std::fmt::Display) -> Failure {
-    Failure {
-        stage,
-        message: message.to_string(),
+async fn handle_failure(
+    piper: &Piper,
+    info: &ObjectInfo,
+    key: &IntakeObject,
+    version: &str,
+    duration_ms: u64,
+    failure: Failure,
+) -> ObjectResult {
+    piper
+        .registry
+        .counter(
+            "bytefreezer_piper_errors_total",
+            "Intake objects that could not be transformed.",
+            &[
+                ("tenant", key.tenant_id.as_str()),
+                ("dataset", key.dataset_id.as_str()),
+                ("stage", failure.stage),
+            ],
+        )
+        .increment(1);
+    let attempt = piper.retries.record_failure(&info.key, Instant::now());
+    if attempt.evicted {
+        piper
+            .registry
+            .counter(
+                "bytefreezer_piper_retry_records_evicted_total",
+                "Failed objects whose attempt count was forgotten because max_tracked_failures was reached.",
+                &[],
+            )
+            .increment(1);
     }
+    let give_up = match failure.blame {
+        Blame::Unreadable => true,
+        Blame::Object => attempt.attempts >= piper.config.max_attempts.max(1),
+        Blame::Node => false,
+    };
+    if give_up {
+        match dead_letter_object(piper, info, key, version, &failure, attempt.attempts).await {
+            Ok(()) => {
+                piper.retries.forget(&info.key);
+                return ObjectResult::DeadLettered;
+            }
+            Err(error) => {
+                tracing::error!(tenant = %key.tenant_id, dataset = %key.dataset_id, "piper: {}: {}; and it cannot be dead-lettered: {error}", info.key, failure.message);
+                return ObjectResult::Failed;
+            }
+        }
+    }
+    let retry_in_ms = attempt.retry_in.as_millis() as u64;
+    tracing::error!(tenant = %key.tenant_id, dataset = %key.dataset_id, "piper: {}: {} (attempt {}, next in {retry_in_ms} ms)", info.key, failure.message, attempt.attempts);
+    piper.registry.activity().record(
+        "piper",
+        (key.tenant_id.as_str(), key.dataset_id.as_str()),
+        false,
+        failure.message,
+        serde_json::json!({
+            "object": info.key,
+            "failed_step": failure.stage,
+            "pipeline_version": version,
+            "duration_ms": duration_ms,
+            "retried": true,
+            "attempts": attempt.attempts,
+            "retry_in_ms": retry_in_ms,
+        }),
+    );
+    ObjectResult::Failed
+}
+
+async fn dead_letter_object(
+    piper: &Piper,
+    info: &ObjectInfo,
+    key: &IntakeObject,
+    version: &str,
+    failure: &Failure,
+    attempts: u32,
+) -> Result<(), String> {
+    let Some(bytes) = piper
+        .buckets
+        .intake
+        .get(&info.key)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(());
+    };
+    let letter = DeadLetter {
+        key,
+        input: &info.key,
+        kind: DeadLetterKind::Object,
+        reason: failure.stage,
+        message: failure.message.clone(),
+        attempts,
+        rows: None,
+        pipeline_version: version,
+    };
+    let target = letter.write(piper, bytes).await?;
+    piper
+        .buckets
+        .intake
+        .delete(&info.key)
+        .await
+        .map_err(|e| e.to_string())?;
+    letter.emit(piper, &target);
+    Ok(())
+}
+
+struct Transformed {
+    rows_in: u64,
+    rows_out: u64,
+    rows_dead_lettered: u64,
+}
+
+/// What the CPU-bound part made of one object, ready to write.
+struct Shaped {
+    rows_in: u64,
+    rows_out: u64,
+    outputs: Vec<(EventHour, Vec<u8>)>,
+    /// Encoded rows whose reserved columns could not be read, their count and first reason.
+    rejected: Option<(Vec<u8>, u64, String)>,
 }
 
 /// `Ok(None)`: the object vanished (another instance finished it).
@@ -154,10 +302,16 @@ async fn transform_object(
     version: &str,
     info: &ObjectInfo,
     key: &IntakeObject,
-) -> Result<Option<(u64, u64)>, Failure> {
-    let pipeline = Pipeline::compile_with(&dataset.pipeline, &piper.geoip).map_err(|e| {
+) -> Result<Option<Transformed>, Failure> {
+    let pipeline = Pipeline::compile_with_limits(
+        &dataset.pipeline,
+        &piper.geoip,
+        &piper.config.transform_limits,
+    )
+    .map_err(|e| {
         failure(
             "pipeline",
+            Blame::Node,
             format!("invalid pipeline {version}, object kept: {e}"),
         )
     })?;
@@ -167,69 +321,67 @@ async fn transform_object(
         .intake
         .get(&info.key)
         .await
-        .map_err(|e| failure("read", e))?
+        .map_err(|e| failure("read", Blame::Node, e))?
     else {
         return Ok(None);
-    };
-    let batches = match decode_ipc(&bytes) {
-        Ok((_, batches)) => batches,
-        Err(error) => {
-            quarantine(piper, &info.key, bytes).await?;
-            return Err(failure(
-                "decode",
-                format!("not a readable Arrow stream, moved to quarantine: {error}"),
-            ));
-        }
     };
     let lift = match &dataset.source {
         SourceSpec::Syslog(settings) => settings.lift_message_fields,
         SourceSpec::Netflow(_) | SourceSpec::Ipfix(_) | SourceSpec::Sflow(_) => false,
     };
     let fallback_micros = info.last_modified.timestamp_micros();
-    let mut by_hour: Vec<(EventHour, Vec<RecordBatch>)> = Vec::new();
-    let (mut rows_in, mut rows_out) = (0u64, 0u64);
-    for batch in batches {
-        rows_in += batch.num_rows() as u64;
-        let batch = if lift {
-            lift_message_fields(&batch, "message")
-                .map_err(|e| failure("lift", e))?
-                .batch
-        } else {
-            batch
+    let owned_version = version.to_owned();
+    // Off the async workers, and a panic in a filter or a decoder fails this object only.
+    let shaped = tokio::task::spawn_blocking(move || {
+        shape(&pipeline, &owned_version, &bytes, lift, fallback_micros)
+    })
+    .await
+    .map_err(|join| {
+        let problem = match join.try_into_panic() {
+            Ok(panic) => panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".to_owned()),
+            Err(join) => join.to_string(),
         };
-        let batch = pipeline.run(batch).map_err(|e| {
-            failure(
-                "pipeline",
-                format!("pipeline {version} failed, object kept for retry: {e}"),
-            )
-        })?;
-        for (hour, part) in
-            split_by_event_hour(&batch, fallback_micros).map_err(|e| failure("partition", e))?
-        {
-            rows_out += part.num_rows() as u64;
-            match by_hour.iter_mut().find(|(h, _)| *h == hour) {
-                Some((_, parts)) => parts.push(part),
-                None => by_hour.push((hour, vec![part])),
-            }
-        }
+        failure(
+            "panic",
+            Blame::Object,
+            format!("transforming the object panicked, object kept for retry: {problem}"),
+        )
+    })??;
+    let mut rows_dead_lettered = 0;
+    if let Some((encoded, rows, first_reason)) = shaped.rejected {
+        let letter = DeadLetter {
+            key,
+            input: &info.key,
+            kind: DeadLetterKind::Rows,
+            reason: "reserved_column",
+            message: if rows > 1 {
+                format!("{first_reason} (and {} more rows)", rows - 1)
+            } else {
+                first_reason
+            },
+            attempts: 1,
+            rows: Some(rows),
+            pipeline_version: version,
+        };
+        let target = letter
+            .write(piper, Bytes::from(encoded))
+            .await
+            .map_err(|e| failure("dead_letter", Blame::Node, e))?;
+        letter.emit(piper, &target);
+        rows_dead_lettered = rows;
     }
-    for (hour, parts) in &by_hour {
-        // Lifted columns differ between batches of one object; one stream needs one schema.
-        let merged =
-            bytefreezer_schema::merge_schemas(parts.iter().map(|p| p.schema_ref().as_ref()));
-        let conformed = parts
-            .iter()
-            .map(|p| bytefreezer_schema::conform_batch(p, &merged.schema))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| failure("encode", e))?;
-        let encoded = encode_ipc(&conformed).map_err(|e| failure("encode", e))?;
-        let output = piper_object(&key.tenant_id, &key.dataset_id, hour, &key.batch_id);
+    for (hour, encoded) in shaped.outputs {
+        let output = piper_object(&key.tenant_id, &key.dataset_id, &hour, &key.batch_id);
         piper
             .buckets
             .piper
             .put(&output, Bytes::from(encoded))
             .await
-            .map_err(|e| failure("write", e))?;
+            .map_err(|e| failure("write", Blame::Node, e))?;
         piper
             .registry
             .counter(
@@ -244,33 +396,104 @@ async fn transform_object(
         .intake
         .delete(&info.key)
         .await
-        .map_err(|e| failure("delete", e))?;
-    Ok(Some((rows_in, rows_out)))
+        .map_err(|e| failure("delete", Blame::Node, e))?;
+    Ok(Some(Transformed {
+        rows_in: shaped.rows_in,
+        rows_out: shaped.rows_out,
+        rows_dead_lettered,
+    }))
 }
 
-async fn quarantine(piper: &Piper, key: &str, bytes: Bytes) -> Result<(), Failure> {
-    let target = format!("{INTERNAL_PREFIX}/quarantine/piper/{key}");
-    piper
-        .buckets
-        .intake
-        .put(&target, bytes)
-        .await
-        .map_err(|e| failure("quarantine", e))?;
-    piper
-        .buckets
-        .intake
-        .delete(key)
-        .await
-        .map_err(|e| failure("quarantine", e))?;
-    piper
-        .registry
-        .counter(
-            "bytefreezer_piper_objects_quarantined_total",
-            "Unreadable intake objects moved aside.",
-            &[],
-        )
-        .increment(1);
-    Ok(())
+/// Decode, lift, transform, split off unreadable rows, split by hour, encode: everything
+/// between reading the object and writing its outputs, with no I/O.
+fn shape(
+    pipeline: &Pipeline,
+    version: &str,
+    bytes: &[u8],
+    lift: bool,
+    fallback_micros: i64,
+) -> Result<Shaped, Failure> {
+    let batches = match decode_ipc(bytes) {
+        Ok((_, batches)) => batches,
+        Err(error) => {
+            return Err(failure(
+                "unreadable",
+                Blame::Unreadable,
+                format!("not a readable Arrow stream: {error}"),
+            ));
+        }
+    };
+    let mut by_hour: Vec<(EventHour, Vec<RecordBatch>)> = Vec::new();
+    let mut rejected: Vec<RecordBatch> = Vec::new();
+    let (mut rows_in, mut rows_out) = (0u64, 0u64);
+    for batch in batches {
+        rows_in += batch.num_rows() as u64;
+        let batch = if lift {
+            lift_message_fields(&batch, "message")
+                .map_err(|e| failure("lift", Blame::Object, e))?
+                .batch
+        } else {
+            batch
+        };
+        let batch = pipeline.run(batch).map_err(|e| {
+            let stage = match e {
+                TransformError::Limit { .. } => "limit",
+                _ => "transform",
+            };
+            failure(
+                stage,
+                Blame::Object,
+                format!("pipeline {version} failed, object kept for retry: {e}"),
+            )
+        })?;
+        let split =
+            split_reserved_rows(&batch).map_err(|e| failure("partition", Blame::Object, e))?;
+        rejected.extend(split.rejected);
+        for (hour, part) in split_by_event_hour(&split.accepted, fallback_micros)
+            .map_err(|e| failure("partition", Blame::Object, e))?
+        {
+            rows_out += part.num_rows() as u64;
+            match by_hour.iter_mut().find(|(h, _)| *h == hour) {
+                Some((_, parts)) => parts.push(part),
+                None => by_hour.push((hour, vec![part])),
+            }
+        }
+    }
+    let mut outputs = Vec::with_capacity(by_hour.len());
+    for (hour, parts) in &by_hour {
+        outputs.push((*hour, encode_merged(parts)?));
+    }
+    let rejected = if rejected.is_empty() {
+        None
+    } else {
+        let rows = rejected.iter().map(|b| b.num_rows() as u64).sum();
+        let first_reason = rejected
+            .iter()
+            .find_map(|batch| {
+                let reasons = batch.column_by_name(DEAD_LETTER_REASON)?;
+                let reasons = reasons.as_string_opt::<i32>()?;
+                (!reasons.is_empty()).then(|| reasons.value(0).to_owned())
+            })
+            .unwrap_or_default();
+        Some((encode_merged(&rejected)?, rows, first_reason))
+    };
+    Ok(Shaped {
+        rows_in,
+        rows_out,
+        outputs,
+        rejected,
+    })
+}
+
+/// One stream from batches whose columns differ (lifted fields vary between batches).
+fn encode_merged(parts: &[RecordBatch]) -> Result<Vec<u8>, Failure> {
+    let merged = bytefreezer_schema::merge_schemas(parts.iter().map(|p| p.schema_ref().as_ref()));
+    let conformed = parts
+        .iter()
+        .map(|p| bytefreezer_schema::conform_batch(p, &merged.schema))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| failure("encode", Blame::Object, e))?;
+    encode_ipc(&conformed).map_err(|e| failure("encode", Blame::Object, e))
 }
 
 fn warn_unknown(piper: &Piper, key: &IntakeObject) {

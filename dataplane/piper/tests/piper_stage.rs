@@ -156,7 +156,7 @@ async fn a_rerun_after_a_crash_rewrites_the_same_objects() {
 }
 
 #[tokio::test]
-async fn unknown_datasets_wait_and_corrupt_objects_are_quarantined() {
+async fn unknown_datasets_wait_and_corrupt_objects_are_dead_lettered() {
     let dir = tempfile::tempdir().unwrap();
     let buckets = Buckets::open(&StorageConfig::Local {
         root: dir.path().into(),
@@ -183,8 +183,13 @@ async fn unknown_datasets_wait_and_corrupt_objects_are_quarantined() {
     let piper = piper(&buckets, "node-a", vec![dataset("t", "d")]);
     let cycle = piper.run_once().await.unwrap();
     assert_eq!(
-        (cycle.objects, cycle.failed, cycle.skipped_unknown_dataset),
-        (1, 1, 1)
+        (
+            cycle.objects,
+            cycle.failed,
+            cycle.dead_lettered,
+            cycle.skipped_unknown_dataset
+        ),
+        (1, 0, 1, 1)
     );
     assert!(
         buckets
@@ -203,7 +208,7 @@ async fn unknown_datasets_wait_and_corrupt_objects_are_quarantined() {
     assert!(
         buckets
             .intake
-            .exists("_bytefreezer/quarantine/piper/t/d/bad.arrows")
+            .exists("t/d/dead-letter/piper/bad.arrows")
             .await
             .unwrap()
     );
