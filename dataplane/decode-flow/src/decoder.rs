@@ -10,7 +10,9 @@ use arrow::record_batch::RecordBatch;
 
 use crate::bytes::Cursor;
 use crate::elements::TimeBase;
-use crate::metrics::{Event, ExporterMetrics, ExporterScope, Malformed, MalformedCause, Metrics};
+use crate::metrics::{
+    Event, ExporterMetrics, ExporterScope, Malformed, MalformedCause, Metrics, TemplateRefusal,
+};
 use crate::netflow_v5;
 use crate::plan::{Plan, Sampling, SetFacts};
 use crate::record::{FlowBuilders, FlowRecord, RecordContext};
@@ -20,6 +22,7 @@ mod data_sets;
 mod held;
 mod template_sets;
 
+use data_sets::OptionsBudget;
 use held::HeldSet;
 
 type Outcome<T> = Result<T, Malformed>;
@@ -31,23 +34,64 @@ pub struct DatagramMeta {
     pub exporter: Option<IpAddr>,
 }
 
-/// Bounds on the state exporters can make a decoder hold.
+/// Bounds on the state exporters can make a decoder hold. Any source address can send a
+/// template, so every map an exporter fills is bounded per exporter and in total, in entries
+/// and in bytes; what a limit refuses is counted by cause in [`ExporterMetrics`].
 #[derive(Debug, Clone, Copy)]
 pub struct FlowLimits {
+    /// A template (or options template) with more fields is refused. Default 512: RFC 7011
+    /// allows up to about 16,000 in one message, which costs about 1 MiB once compiled, while
+    /// real exporters send far fewer (the Cisco IOS XE AVC and IOS XR SRv6 captures this crate
+    /// is tested with: at most 34 and 40; softflowd: under 20).
+    pub max_template_fields: usize,
     pub max_templates_per_exporter: usize,
     pub max_templates: usize,
+    /// Memory one exporter's templates may hold (`Template::cost_bytes`: 8 bytes a field, up
+    /// to 48 more for a field the schema does not name, and about 5.6 KiB a template for its
+    /// compiled plan and map entry). Default 2 MiB: about 300 templates of 20 fields, or 60 of
+    /// 512.
+    pub max_template_bytes_per_exporter: usize,
+    /// Memory all templates of this decoder may hold. Default 32 MiB.
+    pub max_template_bytes: usize,
     /// Data sets that arrived before their template, held to decode when it comes.
     pub max_held_sets: usize,
     pub max_held_age_micros: i64,
+    /// Bytes of held data sets, in total and per exporter (beyond, the oldest are dropped).
+    /// Defaults 4 MiB and 1 MiB.
+    pub max_held_bytes: usize,
+    pub max_held_bytes_per_exporter: usize,
+    /// Sampling intervals (per domain or sampler) and boot times announced in options data,
+    /// kept in total and per exporter; each entry takes under 64 bytes. Defaults 65,536 and
+    /// 1,024.
+    pub max_options_entries: usize,
+    pub max_options_entries_per_exporter: usize,
 }
 
 impl Default for FlowLimits {
     fn default() -> Self {
         FlowLimits {
+            max_template_fields: 512,
             max_templates_per_exporter: 1_024,
             max_templates: 65_536,
+            max_template_bytes_per_exporter: 2 << 20,
+            max_template_bytes: 32 << 20,
             max_held_sets: 1_024,
             max_held_age_micros: 60_000_000,
+            max_held_bytes: 4 << 20,
+            max_held_bytes_per_exporter: 1 << 20,
+            max_options_entries: 65_536,
+            max_options_entries_per_exporter: 1_024,
+        }
+    }
+}
+
+impl FlowLimits {
+    pub(crate) fn templates(&self) -> crate::templates::TemplateLimits {
+        crate::templates::TemplateLimits {
+            per_exporter: self.max_templates_per_exporter,
+            total: self.max_templates,
+            bytes_per_exporter: self.max_template_bytes_per_exporter,
+            bytes_total: self.max_template_bytes,
         }
     }
 }
@@ -128,13 +172,19 @@ pub struct FlowDecoder {
     /// Sampling interval announced in options data for one sampler or selector (the record
     /// carries `samplerId`/`FLOW_SAMPLER_ID` 48 or `selectorId` 302), per (exporter, domain,
     /// sampler id): it applies to the flows naming that sampler, not to the whole domain.
-    /// Bounded by [`data_sets::MAX_SAMPLERS`]; not saved with the templates (options data
-    /// repeats).
+    /// Not saved with the templates (options data repeats). This map, `sampling` and
+    /// `system_init` together are bounded by `FlowLimits::max_options_entries` (and per
+    /// exporter, counted in `options_budget`).
     sampler_rates: HashMap<(Option<IpAddr>, u32, u64), u32>,
     /// `systemInitTimeMilliseconds` announced in options data, which places IPFIX
     /// `flowStart/EndSysUpTime` in wall time (softflowd exports those).
     system_init: HashMap<(Option<IpAddr>, u32), i64>,
+    /// Entries of `sampling`, `sampler_rates` and `system_init`, per exporter and in total.
+    options_budget: OptionsBudget,
     held: VecDeque<HeldSet>,
+    /// Bytes of `held` in total and per exporter (exporters with something held).
+    held_bytes: usize,
+    held_per_exporter: HashMap<Option<IpAddr>, usize>,
     limits: FlowLimits,
     pending_bytes: usize,
     /// Bumped whenever templates or options state change, so callers save only then.
@@ -163,7 +213,10 @@ impl FlowDecoder {
             sampling: HashMap::new(),
             sampler_rates: HashMap::new(),
             system_init: HashMap::new(),
+            options_budget: OptionsBudget::default(),
             held: VecDeque::new(),
+            held_bytes: 0,
+            held_per_exporter: HashMap::new(),
             limits,
             pending_bytes: 0,
             generation: 0,
@@ -181,6 +234,21 @@ impl FlowDecoder {
 
     pub fn template_count(&self) -> usize {
         self.templates.len()
+    }
+
+    /// Memory the templates hold, as the template byte limits count it.
+    pub fn template_bytes(&self) -> usize {
+        self.templates.bytes()
+    }
+
+    /// Bytes of data sets held for a template that has not come yet.
+    pub fn held_bytes(&self) -> usize {
+        self.held_bytes
+    }
+
+    /// Entries of the sampling and boot-time maps options data fills.
+    pub fn options_entries(&self) -> usize {
+        self.sampling.len() + self.sampler_rates.len() + self.system_init.len()
     }
 
     /// Per exporter and observation domain (NetFlow v9 source id): templates held now, and
@@ -220,31 +288,52 @@ impl FlowDecoder {
         crate::persist::encode(&templates, &self.sampling, &self.system_init)
     }
 
-    /// Loads what [`FlowDecoder::save_templates`] wrote (within this decoder's limits);
-    /// returns how many templates it restored. Damaged bytes change nothing.
+    /// Loads what [`FlowDecoder::save_templates`] wrote, within this decoder's limits (what
+    /// they refuse is counted as refused); returns how many templates it restored. Damaged
+    /// bytes change nothing.
     pub fn restore_templates(&mut self, bytes: &[u8]) -> Result<usize, String> {
-        let saved = crate::persist::decode(bytes)?;
         let mut restored = 0;
-        for (key, template) in saved.templates {
-            let scope = ExporterScope {
-                exporter: key.exporter,
-                domain: Some(key.domain),
-            };
-            let stored = self.templates.insert(
-                key,
-                template,
-                self.limits.max_templates_per_exporter,
-                self.limits.max_templates,
-            );
-            if stored == Stored::New {
-                self.metrics.count(scope, Event::TemplateRestored);
-            }
-            if stored != Stored::Refused {
-                restored += 1;
+        let limits = self.limits.templates();
+        let (templates, metrics) = (&mut self.templates, &mut self.metrics);
+        let saved =
+            crate::persist::decode(bytes, self.limits.max_template_fields, |(key, template)| {
+                let scope = ExporterScope {
+                    exporter: key.exporter,
+                    domain: Some(key.domain),
+                };
+                let stored = match template {
+                    Some(template) => templates.insert(key, template, &limits),
+                    None => Stored::Refused(TemplateRefusal::TooManyFields),
+                };
+                match stored {
+                    Stored::New => {
+                        metrics.count(scope, Event::TemplateRestored);
+                        restored += 1;
+                    }
+                    Stored::Refused(cause) => metrics.count(scope, Event::TemplateRefused(cause)),
+                    Stored::Replaced | Stored::Unchanged => restored += 1,
+                }
+            })?;
+        let scope = |(exporter, domain): (Option<IpAddr>, u32)| ExporterScope {
+            exporter,
+            domain: Some(domain),
+        };
+        for (key, rate) in saved.sampling {
+            let known = self.sampling.contains_key(&key);
+            if self.options_budget.admit(key.0, known, &self.limits) {
+                self.sampling.insert(key, rate);
+            } else {
+                self.metrics.count(scope(key), Event::OptionsRefused);
             }
         }
-        self.sampling.extend(saved.sampling);
-        self.system_init.extend(saved.system_init);
+        for (key, init) in saved.system_init {
+            let known = self.system_init.contains_key(&key);
+            if self.options_budget.admit(key.0, known, &self.limits) {
+                self.system_init.insert(key, init);
+            } else {
+                self.metrics.count(scope(key), Event::OptionsRefused);
+            }
+        }
         Ok(restored)
     }
 

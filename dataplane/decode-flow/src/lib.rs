@@ -31,5 +31,7 @@ mod templates;
 mod text;
 
 pub use decoder::{DatagramMeta, DecodeReport, FlowDecoder, FlowLimits};
-pub use metrics::{ExporterMetrics, ExporterScope, MalformedCause, MalformedCounts};
+pub use metrics::{
+    ExporterMetrics, ExporterScope, MalformedCause, MalformedCounts, RefusedCounts, TemplateRefusal,
+};
 pub use templates::TemplateKey;

@@ -51,6 +51,68 @@ impl MalformedCause {
     }
 }
 
+/// Why a template or options template was refused (the decoder keeps working without it;
+/// its data sets are held, then dropped, and counted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TemplateRefusal {
+    /// More fields than `FlowLimits::max_template_fields`.
+    TooManyFields,
+    /// The exporter already has `FlowLimits::max_templates_per_exporter` templates.
+    ExporterCount,
+    /// The decoder already holds `FlowLimits::max_templates` templates.
+    TotalCount,
+    /// It would take the exporter's templates past `FlowLimits::max_template_bytes_per_exporter`.
+    ExporterBytes,
+    /// It would take all templates past `FlowLimits::max_template_bytes`.
+    TotalBytes,
+}
+
+impl TemplateRefusal {
+    pub const ALL: [TemplateRefusal; 5] = [
+        TemplateRefusal::TooManyFields,
+        TemplateRefusal::ExporterCount,
+        TemplateRefusal::TotalCount,
+        TemplateRefusal::ExporterBytes,
+        TemplateRefusal::TotalBytes,
+    ];
+
+    /// A label value: `too_many_fields`, `exporter_count`, `total_count`, `exporter_bytes`,
+    /// `total_bytes`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TemplateRefusal::TooManyFields => "too_many_fields",
+            TemplateRefusal::ExporterCount => "exporter_count",
+            TemplateRefusal::TotalCount => "total_count",
+            TemplateRefusal::ExporterBytes => "exporter_bytes",
+            TemplateRefusal::TotalBytes => "total_bytes",
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        match self {
+            TemplateRefusal::TooManyFields => 0,
+            TemplateRefusal::ExporterCount => 1,
+            TemplateRefusal::TotalCount => 2,
+            TemplateRefusal::ExporterBytes => 3,
+            TemplateRefusal::TotalBytes => 4,
+        }
+    }
+}
+
+/// Refused templates counted by cause.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RefusedCounts(pub(crate) [u64; 5]);
+
+impl RefusedCounts {
+    pub fn get(&self, cause: TemplateRefusal) -> u64 {
+        self.0[cause.index()]
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+}
+
 /// Why decoding stopped part way through a datagram, and the message saying where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Malformed {
@@ -130,8 +192,13 @@ pub struct ExporterMetrics {
     pub templates_refreshed: u64,
     /// Templates removed by IPFIX withdrawals.
     pub templates_withdrawn: u64,
-    /// Templates refused by the per-exporter or total template limit.
+    /// Templates refused by a template limit (`refused` says which).
     pub templates_refused: u64,
+    pub refused: RefusedCounts,
+    /// Sampling intervals and boot times announced in options data that were not kept: the
+    /// exporter, or all exporters, already announced `FlowLimits::max_options_entries_per_exporter`
+    /// (or `max_options_entries`) of them.
+    pub options_refused: u64,
     /// Data sets that arrived before their template and were held for it.
     pub sets_held: u64,
     /// Held data sets decoded when their template came.
@@ -147,7 +214,8 @@ pub(crate) enum Event {
     TemplateLearnt { new: bool },
     TemplateRefreshed,
     TemplatesWithdrawn(usize),
-    TemplateRefused,
+    TemplateRefused(TemplateRefusal),
+    OptionsRefused,
     TemplateRestored,
     SetHeld,
     SetReleased,
@@ -182,7 +250,11 @@ impl Metrics {
                 metrics.templates_withdrawn += removed as u64;
                 metrics.templates = metrics.templates.saturating_sub(removed);
             }
-            Event::TemplateRefused => metrics.templates_refused += 1,
+            Event::TemplateRefused(cause) => {
+                metrics.templates_refused += 1;
+                metrics.refused.0[cause.index()] += 1;
+            }
+            Event::OptionsRefused => metrics.options_refused += 1,
             Event::TemplateRestored => metrics.templates += 1,
             Event::SetHeld => metrics.sets_held += 1,
             Event::SetReleased => metrics.sets_released += 1,

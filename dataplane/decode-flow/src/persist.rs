@@ -39,8 +39,11 @@ fn exporter(cursor: &mut Cursor<'_>) -> Option<Option<IpAddr>> {
     })
 }
 
+/// A saved template: `None` when it has more fields than the decoder's limit (not compiled).
+pub(crate) type SavedTemplate = (TemplateKey, Option<Template>);
+
+/// Options state a file holds. Templates are handed over one at a time instead (see [`decode`]).
 pub(crate) struct Saved {
-    pub templates: Vec<(TemplateKey, Template)>,
     pub sampling: HashMap<(Option<IpAddr>, u32), u32>,
     pub system_init: HashMap<(Option<IpAddr>, u32), i64>,
 }
@@ -79,39 +82,61 @@ pub(crate) fn encode(
     out
 }
 
-pub(crate) fn decode(bytes: &[u8]) -> Result<Saved, String> {
+/// Reads a template file: checks all of it first (damaged bytes change nothing), then hands
+/// each template to `restore` as it is rebuilt, so restoring holds one template at a time
+/// beyond what the decoder keeps. Templates with more than `max_fields` fields are handed
+/// over as `None`, without building them.
+pub(crate) fn decode(
+    bytes: &[u8],
+    max_fields: usize,
+    mut restore: impl FnMut(SavedTemplate),
+) -> Result<Saved, String> {
+    read(bytes, max_fields, None)?;
+    read(bytes, max_fields, Some(&mut restore))
+}
+
+fn read(
+    bytes: &[u8],
+    max_fields: usize,
+    mut restore: Option<&mut dyn FnMut(SavedTemplate)>,
+) -> Result<Saved, String> {
     let mut c = Cursor::new(bytes);
     if c.take(4) != Some(MAGIC.as_slice()) {
         return Err("not a bytefreezer template file (BFT1)".into());
     }
     let damaged = || "template file is truncated or damaged".to_owned();
     let count = c.u32().ok_or_else(damaged)?;
-    let mut templates = Vec::new();
     for _ in 0..count {
         let exporter = exporter(&mut c).ok_or_else(damaged)?;
         let domain = c.u32().ok_or_else(damaged)?;
         let template_id = c.u16().ok_or_else(damaged)?;
         let options = c.u8().ok_or_else(damaged)? != 0;
-        let fields = c.u16().ok_or_else(damaged)?;
-        let mut specs = Vec::with_capacity(usize::from(fields));
-        for _ in 0..fields {
-            specs.push(FieldSpec {
-                element: c.u16().ok_or_else(damaged)?,
-                length: c.u16().ok_or_else(damaged)?,
-                enterprise: c.u32().ok_or_else(damaged)?,
-            });
-        }
-        if specs.is_empty() {
+        let fields = usize::from(c.u16().ok_or_else(damaged)?);
+        // 8 bytes a field: element, length, enterprise.
+        let specs = c.take(fields * 8).ok_or_else(damaged)?;
+        if fields == 0 {
             return Err(damaged());
         }
-        templates.push((
-            TemplateKey {
-                exporter,
-                domain,
-                template_id,
-            },
-            Template::new(specs, options),
-        ));
+        let Some(restore) = restore.as_mut() else {
+            continue;
+        };
+        let template = (fields <= max_fields).then(|| {
+            let specs = specs
+                .chunks_exact(8)
+                .map(|spec| FieldSpec {
+                    element: u16::from_be_bytes([spec[0], spec[1]]),
+                    length: u16::from_be_bytes([spec[2], spec[3]]),
+                    enterprise: u32::from_be_bytes([spec[4], spec[5], spec[6], spec[7]]),
+                })
+                .collect();
+            Template::new(specs, options)
+        });
+        let key = TemplateKey {
+            exporter,
+            domain,
+            template_id,
+        };
+        restore((key, template));
     }
     let mut sampling = HashMap::new();
     for _ in 0..c.u32().ok_or_else(damaged)? {
@@ -128,7 +153,6 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Saved, String> {
         system_init.insert((exporter, domain), init);
     }
     Ok(Saved {
-        templates,
         sampling,
         system_init,
     })

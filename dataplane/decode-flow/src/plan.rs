@@ -348,7 +348,16 @@ impl Plan {
             _ => return None,
         };
         plan.record_len = offset;
+        // Kept as long as the template: no growth slack counted against the template limits.
+        plan.extra.shrink_to_fit();
+        plan.checks.shrink_to_fit();
         (offset > 0).then_some(plan)
+    }
+
+    /// Heap memory the plan holds beyond its own struct (what template limits count).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.extra.capacity() * std::mem::size_of::<Extra>()
+            + self.checks.capacity() * std::mem::size_of::<Check>()
     }
 
     fn extra(&mut self, field: &FieldSpec, offset: usize) {

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use crate::metrics::TemplateRefusal;
 use crate::plan::Plan;
 
 /// Templates are scoped per exporter and observation domain (NetFlow v9 source id), as RFC 3954
@@ -62,11 +63,46 @@ impl Template {
     }
 }
 
-/// Bounded template storage: an exporter that announces endless templates cannot grow memory.
+/// What one stored template costs against the byte limits, beyond its fields and plan: the
+/// map entry (key and template, the compiled plan's struct included) with room for the hash
+/// map's slack (it grows by doubling, so up to half its slots are empty).
+const ENTRY_OVERHEAD: usize = 2 * std::mem::size_of::<(TemplateKey, Template)>();
+
+impl Template {
+    /// Memory this template holds while stored: its field list, its compiled plan and its map
+    /// entry. What `FlowLimits::max_template_bytes_per_exporter` and `max_template_bytes`
+    /// count: 8 bytes a field, up to 48 more for a field the plan keeps as an extra, and about
+    /// 5.6 KiB for the entry (a 16,000-field template costs about 880 KiB).
+    pub(crate) fn cost_bytes(&self) -> usize {
+        ENTRY_OVERHEAD
+            + self.fields.capacity() * std::mem::size_of::<FieldSpec>()
+            + self.plan.as_ref().map_or(0, Plan::heap_bytes)
+    }
+}
+
+/// The template limits of a decoder (from `FlowLimits`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TemplateLimits {
+    pub per_exporter: usize,
+    pub total: usize,
+    pub bytes_per_exporter: usize,
+    pub bytes_total: usize,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Usage {
+    templates: usize,
+    bytes: usize,
+}
+
+/// Bounded template storage: an exporter that announces endless or enormous templates cannot
+/// grow memory past the limits, counted in templates and in bytes, per exporter and in total.
 #[derive(Debug, Default)]
 pub(crate) struct Templates {
     by_key: HashMap<TemplateKey, Template>,
-    per_exporter: HashMap<Option<IpAddr>, usize>,
+    /// Exporters with at least one template (so bounded by the template count).
+    per_exporter: HashMap<Option<IpAddr>, Usage>,
+    bytes: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +111,7 @@ pub(crate) enum Stored {
     Replaced,
     /// The same template again (an exporter's periodic refresh): nothing changed.
     Unchanged,
-    Refused,
+    Refused(TemplateRefusal),
 }
 
 impl Templates {
@@ -87,6 +123,11 @@ impl Templates {
         self.by_key.len()
     }
 
+    /// Memory the stored templates hold, as [`Template::cost_bytes`] counts it.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&TemplateKey, &Template)> {
         self.by_key.iter()
     }
@@ -95,24 +136,51 @@ impl Templates {
         &mut self,
         key: TemplateKey,
         template: Template,
-        max_per_exporter: usize,
-        max_total: usize,
+        limits: &TemplateLimits,
     ) -> Stored {
-        if let Some(existing) = self.by_key.get_mut(&key) {
-            if existing.options == template.options && existing.fields == template.fields {
+        let cost = template.cost_bytes();
+        let usage = self
+            .per_exporter
+            .get(&key.exporter)
+            .copied()
+            .unwrap_or_default();
+        let previous = match self.by_key.get(&key) {
+            Some(existing)
+                if existing.options == template.options && existing.fields == template.fields =>
+            {
                 return Stored::Unchanged;
             }
-            *existing = template;
-            return Stored::Replaced;
+            Some(existing) => Some(existing.cost_bytes()),
+            None => {
+                if usage.templates >= limits.per_exporter {
+                    return Stored::Refused(TemplateRefusal::ExporterCount);
+                }
+                if self.by_key.len() >= limits.total {
+                    return Stored::Refused(TemplateRefusal::TotalCount);
+                }
+                None
+            }
+        };
+        // A replacement is charged only what it adds; the old layout stays when it does not fit.
+        let freed = previous.unwrap_or(0);
+        if (usage.bytes - freed).saturating_add(cost) > limits.bytes_per_exporter {
+            return Stored::Refused(TemplateRefusal::ExporterBytes);
         }
-        // Looked up before an entry is made, so refused exporters leave nothing behind.
-        let count = self.per_exporter.get(&key.exporter).copied().unwrap_or(0);
-        if count >= max_per_exporter || self.by_key.len() >= max_total {
-            return Stored::Refused;
+        if (self.bytes - freed).saturating_add(cost) > limits.bytes_total {
+            return Stored::Refused(TemplateRefusal::TotalBytes);
         }
-        self.per_exporter.insert(key.exporter, count + 1);
+        // Checked before an entry is made, so refused exporters leave nothing behind.
+        let usage = self.per_exporter.entry(key.exporter).or_default();
+        usage.bytes = usage.bytes - freed + cost;
+        self.bytes = self.bytes - freed + cost;
         self.by_key.insert(key, template);
-        Stored::New
+        match previous {
+            Some(_) => Stored::Replaced,
+            None => {
+                usage.templates += 1;
+                Stored::New
+            }
+        }
     }
 
     /// Withdraws one template, or with `template_id` None every template of the domain (IPFIX
@@ -123,28 +191,109 @@ impl Templates {
         domain: u32,
         template_id: Option<u16>,
     ) -> usize {
-        let removed = match template_id {
+        let (mut removed, mut freed) = (0, 0);
+        match template_id {
             Some(template_id) => {
                 let key = TemplateKey {
                     exporter,
                     domain,
                     template_id,
                 };
-                usize::from(self.by_key.remove(&key).is_some())
+                if let Some(template) = self.by_key.remove(&key) {
+                    removed = 1;
+                    freed = template.cost_bytes();
+                }
             }
-            None => {
-                let before = self.by_key.len();
-                self.by_key
-                    .retain(|key, _| !(key.exporter == exporter && key.domain == domain));
-                before - self.by_key.len()
-            }
-        };
-        if let Some(count) = self.per_exporter.get_mut(&exporter) {
-            *count = count.saturating_sub(removed);
-            if *count == 0 {
+            None => self.by_key.retain(|key, template| {
+                let keep = !(key.exporter == exporter && key.domain == domain);
+                if !keep {
+                    removed += 1;
+                    freed += template.cost_bytes();
+                }
+                keep
+            }),
+        }
+        self.bytes -= freed;
+        if let Some(usage) = self.per_exporter.get_mut(&exporter) {
+            usage.templates = usage.templates.saturating_sub(removed);
+            usage.bytes = usage.bytes.saturating_sub(freed);
+            if usage.templates == 0 {
                 self.per_exporter.remove(&exporter);
             }
         }
         removed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template(fields: u16) -> Template {
+        let fields = (0..fields)
+            .map(|n| FieldSpec {
+                element: 1000 + n,
+                length: 4,
+                enterprise: 0,
+            })
+            .collect();
+        Template::new(fields, false)
+    }
+
+    fn key(exporter: u8, template_id: u16) -> TemplateKey {
+        TemplateKey {
+            exporter: Some(IpAddr::from([192, 0, 2, exporter])),
+            domain: 0,
+            template_id,
+        }
+    }
+
+    #[test]
+    fn bytes_are_counted_per_exporter_and_in_total_and_given_back() {
+        let one = template(100).cost_bytes();
+        assert!(one > 100 * 8, "fields and plan count: {one}");
+        let limits = TemplateLimits {
+            per_exporter: 100,
+            total: 100,
+            bytes_per_exporter: 2 * one,
+            bytes_total: 3 * one,
+        };
+        let mut templates = Templates::default();
+        assert_eq!(
+            templates.insert(key(1, 256), template(100), &limits),
+            Stored::New
+        );
+        assert_eq!(
+            templates.insert(key(1, 257), template(100), &limits),
+            Stored::New
+        );
+        assert_eq!(
+            templates.insert(key(1, 258), template(100), &limits),
+            Stored::Refused(TemplateRefusal::ExporterBytes)
+        );
+        assert_eq!(
+            templates.insert(key(1, 257), template(101), &limits),
+            Stored::Refused(TemplateRefusal::ExporterBytes),
+            "a larger layout for a full exporter is refused and the old one stays"
+        );
+        assert_eq!(
+            templates.insert(key(1, 257), template(99), &limits),
+            Stored::Replaced
+        );
+        assert_eq!(
+            templates.insert(key(2, 256), template(100), &limits),
+            Stored::New
+        );
+        assert_eq!(
+            templates.insert(key(3, 256), template(100), &limits),
+            Stored::Refused(TemplateRefusal::TotalBytes)
+        );
+        assert_eq!(templates.bytes(), 2 * one + template(99).cost_bytes());
+        assert_eq!(templates.withdraw(key(1, 0).exporter, 0, None), 2);
+        assert_eq!(templates.bytes(), one);
+        assert_eq!(
+            templates.insert(key(3, 256), template(100), &limits),
+            Stored::New
+        );
     }
 }

@@ -430,6 +430,7 @@ fn template_counts_and_held_data_are_bounded() {
         max_templates: 10,
         max_held_sets: 3,
         max_held_age_micros: 1_000,
+        ..FlowLimits::default()
     });
     let mut sets = Packet::default();
     for id in 500..505u16 {

@@ -2,22 +2,55 @@
 //! plan when it has one, field by field through the row path otherwise. Options records
 //! announce sampling intervals (per domain, or per sampler) and the exporter's boot time.
 
-use super::{FlowDecoder, Message, Outcome};
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use super::{FlowDecoder, FlowLimits, Message, Outcome};
 use crate::bytes::Cursor;
 use crate::elements::{TimeBase, TimeParts, apply, resolve_times};
-use crate::metrics::Malformed;
+use crate::metrics::{Event, ExporterScope, Malformed};
 use crate::plan::{Sampling, SetFacts};
 use crate::record::RecordContext;
 use crate::templates::{TemplateKey, VARIABLE_LENGTH};
-
-/// Samplers whose announced interval is kept, over all exporters.
-const MAX_SAMPLERS: usize = 65_536;
 
 /// The sampler or selector a record names (`samplerId`/`FLOW_SAMPLER_ID` 48, `selectorId`
 /// 302), if `element` is one.
 fn sampler_id(enterprise: u32, element: u16, value: &[u8]) -> Option<u64> {
     (enterprise == 0 && matches!(element, 48 | 302) && (1..=8).contains(&value.len()))
         .then(|| crate::bytes::unsigned(value))
+}
+
+/// Entries of the sampling and boot-time maps, per exporter and in total (entries are never
+/// removed: options data repeats the same ones).
+#[derive(Debug, Default)]
+pub(super) struct OptionsBudget {
+    per_exporter: HashMap<Option<IpAddr>, usize>,
+    entries: usize,
+}
+
+impl OptionsBudget {
+    /// Whether options data of `exporter` may add an entry (`known`: it replaces one, which
+    /// costs nothing); counts the entry when it may. When it may not, the exporter's rows go
+    /// without that sampling rate or boot time, and the caller counts `options_refused`.
+    pub(super) fn admit(
+        &mut self,
+        exporter: Option<IpAddr>,
+        known: bool,
+        limits: &FlowLimits,
+    ) -> bool {
+        if known {
+            return true;
+        }
+        let entries = self.per_exporter.get(&exporter).copied().unwrap_or(0);
+        if entries >= limits.max_options_entries_per_exporter
+            || self.entries >= limits.max_options_entries
+        {
+            return false;
+        }
+        self.per_exporter.insert(exporter, entries + 1);
+        self.entries += 1;
+        true
+    }
 }
 
 impl FlowDecoder {
@@ -128,27 +161,41 @@ impl FlowDecoder {
             }
             if options {
                 let rate = announced_sampling.filter(|rate| *rate > 0);
+                let budget = &mut self.options_budget;
+                let mut admitted = true;
                 match (rate, sampler) {
                     // One sampler's interval (Cisco announces each sampler this way).
                     (Some(rate), Some(id)) => {
                         let key = (message.exporter, message.domain, id);
-                        if self.sampler_rates.len() < MAX_SAMPLERS
-                            || self.sampler_rates.contains_key(&key)
-                        {
+                        let known = self.sampler_rates.contains_key(&key);
+                        admitted &= budget.admit(message.exporter, known, &self.limits);
+                        if admitted {
                             self.sampler_rates.insert(key, rate);
                         }
                     }
                     (Some(rate), None) => {
-                        if self.sampling.insert(domain_key, rate) != Some(rate) {
+                        let known = self.sampling.contains_key(&domain_key);
+                        admitted &= budget.admit(message.exporter, known, &self.limits);
+                        if admitted && self.sampling.insert(domain_key, rate) != Some(rate) {
                             self.generation += 1;
                         }
                     }
                     (None, _) => {}
                 }
-                if let Some(init) = announced_init
-                    && self.system_init.insert(domain_key, init) != Some(init)
-                {
-                    self.generation += 1;
+                if let Some(init) = announced_init {
+                    let known = self.system_init.contains_key(&domain_key);
+                    let admit = budget.admit(message.exporter, known, &self.limits);
+                    if admit && self.system_init.insert(domain_key, init) != Some(init) {
+                        self.generation += 1;
+                    }
+                    admitted &= admit;
+                }
+                if !admitted {
+                    let scope = ExporterScope {
+                        exporter: message.exporter,
+                        domain: Some(message.domain),
+                    };
+                    self.metrics.count(scope, Event::OptionsRefused);
                 }
                 continue;
             }

@@ -3,7 +3,7 @@
 
 use super::{DecodeReport, FlowDecoder, Message, Outcome, Protocol};
 use crate::bytes::Cursor;
-use crate::metrics::{Event, Malformed};
+use crate::metrics::{Event, Malformed, TemplateRefusal};
 use crate::templates::{FieldSpec, Stored, Template, TemplateKey, VARIABLE_LENGTH};
 
 impl FlowDecoder {
@@ -59,6 +59,32 @@ impl FlowDecoder {
                     "template {template_id} has no usable fields"
                 )));
             }
+            let key = TemplateKey {
+                exporter: message.exporter,
+                domain: message.domain,
+                template_id,
+            };
+            if fields > self.limits.max_template_fields {
+                // Walked, not kept, to find the next template of the set.
+                for _ in 0..fields {
+                    let truncated =
+                        || Malformed::template(format!("template {template_id} truncated"));
+                    let raw = cursor.u16().ok_or_else(truncated)?;
+                    cursor.take(2).ok_or_else(truncated)?;
+                    if message.protocol == Protocol::Ipfix && raw & 0x8000 != 0 {
+                        cursor.take(4).ok_or_else(truncated)?;
+                    }
+                }
+                let cause = TemplateRefusal::TooManyFields;
+                self.count(
+                    key.exporter,
+                    Some(key.domain),
+                    Event::TemplateRefused(cause),
+                );
+                report.refused_templates += 1;
+                continue;
+            }
+            // Bounded by `max_template_fields`.
             let mut specs = Vec::with_capacity(fields);
             for _ in 0..fields {
                 let truncated = || Malformed::template(format!("template {template_id} truncated"));
@@ -81,19 +107,11 @@ impl FlowDecoder {
                     enterprise,
                 });
             }
-            let key = TemplateKey {
-                exporter: message.exporter,
-                domain: message.domain,
-                template_id,
-            };
-            let stored = self.templates.insert(
-                key,
-                Template::new(specs, options),
-                self.limits.max_templates_per_exporter,
-                self.limits.max_templates,
-            );
+            let stored =
+                self.templates
+                    .insert(key, Template::new(specs, options), &self.limits.templates());
             let event = match stored {
-                Stored::Refused => Event::TemplateRefused,
+                Stored::Refused(cause) => Event::TemplateRefused(cause),
                 Stored::Unchanged => Event::TemplateRefreshed,
                 Stored::New | Stored::Replaced => Event::TemplateLearnt {
                     new: stored == Stored::New,
@@ -101,7 +119,7 @@ impl FlowDecoder {
             };
             self.count(message.exporter, Some(message.domain), event);
             match stored {
-                Stored::Refused => report.refused_templates += 1,
+                Stored::Refused(_) => report.refused_templates += 1,
                 Stored::Unchanged => {
                     // Nothing to save again; data held for it (before a restore) still goes.
                     report.templates += 1;

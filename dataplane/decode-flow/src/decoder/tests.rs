@@ -296,6 +296,8 @@ fn exporter_metrics_count_templates_held_sets_and_malformed_datagrams() {
             templates_refreshed: 1,
             templates_withdrawn: 0,
             templates_refused: 1,
+            refused: crate::metrics::RefusedCounts([0, 1, 0, 0, 0]),
+            options_refused: 0,
             sets_held: 2,
             sets_released: 1,
             sets_dropped: 1,
@@ -440,4 +442,100 @@ fn a_samplers_interval_applies_to_the_flows_naming_it() {
     let scaled = arrow::array::AsArray::as_primitive::<arrow::datatypes::UInt64Type>(scaled);
     let scaled: Vec<Option<u64>> = scaled.iter().collect();
     assert_eq!(scaled, [Some(100), Some(5_000), Some(100)]);
+}
+
+/// A v9 options template (300: FLOW_SAMPLER_ID, FLOW_SAMPLER_RANDOM_INTERVAL) and one record
+/// per sampler id announcing interval 50.
+fn sampler_announcements(samplers: std::ops::Range<u8>) -> Vec<u8> {
+    let mut options = Vec::new();
+    for value in [300, 4, 4, 48, 1, 50, 4] {
+        be16(&mut options, value);
+    }
+    let mut records = Vec::new();
+    for id in samplers {
+        records.push(id);
+        be32(&mut records, 50);
+    }
+    v9_packet(1, &[(1, options), (300, records)])
+}
+
+#[test]
+fn options_announcements_are_bounded_per_exporter_and_in_total() {
+    let mut decoder = FlowDecoder::new(FlowLimits {
+        max_options_entries: 6,
+        max_options_entries_per_exporter: 4,
+        ..FlowLimits::default()
+    });
+    let meta = |exporter: &str| DatagramMeta {
+        receive_time_micros: 0,
+        exporter: Some(exporter.parse().unwrap()),
+    };
+    decoder.decode(&sampler_announcements(0..10), &meta("192.0.2.1"));
+    assert_eq!(decoder.options_entries(), 4, "the exporter's share");
+    decoder.decode(&sampler_announcements(0..10), &meta("192.0.2.2"));
+    assert_eq!(decoder.options_entries(), 6, "the total");
+    // Announced again, the kept ones are refreshed and refused ones counted again.
+    decoder.decode(&sampler_announcements(0..10), &meta("192.0.2.1"));
+    assert_eq!(decoder.options_entries(), 6);
+    assert_eq!(
+        metrics_of(&decoder, "192.0.2.1", Some(1)).options_refused,
+        12
+    );
+    assert_eq!(
+        metrics_of(&decoder, "192.0.2.2", Some(1)).options_refused,
+        8
+    );
+}
+
+#[test]
+fn held_data_is_bounded_in_bytes_per_exporter_and_in_total() {
+    let meta = |exporter: &str| DatagramMeta {
+        receive_time_micros: 0,
+        exporter: Some(exporter.parse().unwrap()),
+    };
+    let data = |template_id: u16| v9_packet(1, &[(template_id, vec![0; 1_000])]);
+    let mut probe = FlowDecoder::default();
+    probe.decode(&data(256), &meta("192.0.2.1"));
+    let one = probe.held_bytes();
+    assert!(one > 1_000, "{one}");
+
+    let mut decoder = FlowDecoder::new(FlowLimits {
+        max_held_bytes_per_exporter: 3 * one,
+        max_held_bytes: 5 * one,
+        ..FlowLimits::default()
+    });
+    let mut dropped = 0;
+    for template_id in 256..261 {
+        dropped += decoder
+            .decode(&data(template_id), &meta("192.0.2.1"))
+            .dropped_held_sets;
+    }
+    assert_eq!(
+        (decoder.held_bytes(), dropped),
+        (3 * one, 2),
+        "the exporter's share"
+    );
+    for template_id in 256..261 {
+        dropped += decoder
+            .decode(&data(template_id), &meta("192.0.2.2"))
+            .dropped_held_sets;
+    }
+    assert_eq!((decoder.held_bytes(), dropped), (5 * one, 5), "the total");
+    // A set larger than any room is dropped at once, and nothing else with it.
+    let huge = v9_packet(1, &[(300, vec![0; 4 * 1_000])]);
+    assert_eq!(
+        decoder.decode(&huge, &meta("192.0.2.3")).dropped_held_sets,
+        1
+    );
+    assert_eq!(decoder.held_bytes(), 5 * one);
+    // Templates arriving release their sets and give their bytes back.
+    let template = template(258, &[(1, 4)]);
+    decoder.decode(&v9_packet(1, &[(0, template)]), &meta("192.0.2.2"));
+    assert_eq!(decoder.held_bytes(), 4 * one);
+    assert_eq!(
+        metrics_of(&decoder, "192.0.2.1", Some(1)).sets_dropped
+            + metrics_of(&decoder, "192.0.2.2", Some(1)).sets_dropped
+            + metrics_of(&decoder, "192.0.2.3", Some(1)).sets_dropped,
+        6
+    );
 }
