@@ -113,15 +113,19 @@ impl SpoolWriters {
         registry: Registry,
     ) -> std::io::Result<SpoolWriters> {
         let (jobs, queue) = crossbeam_channel::bounded(QUEUED_BATCHES);
-        // Template saves are rare and small; they never compete with batches for room.
+        // Template saves are rare and small; they never compete with batches for room. One
+        // writer alone saves them, in the order they came: two writers saving one dataset's
+        // file at once would share its staging file (one renaming what the other is still
+        // writing) and could put an older version last.
         let (templates, template_queue) = crossbeam_channel::unbounded();
+        let mut template_queue = Some(template_queue);
         let mut threads = Vec::new();
         for index in 0..WRITERS {
             let (spool, registry, queue, template_queue) = (
                 spool.clone(),
                 registry.clone(),
                 queue.clone(),
-                template_queue.clone(),
+                template_queue.take(),
             );
             threads.push(
                 std::thread::Builder::new()
@@ -132,7 +136,13 @@ impl SpoolWriters {
                         {
                             tracing::debug!("spool writer keeps its priority: {error}");
                         }
-                        write_until_closed(&spool, compression, &registry, &queue, &template_queue)
+                        write_until_closed(
+                            &spool,
+                            compression,
+                            &registry,
+                            &queue,
+                            template_queue.as_ref(),
+                        )
                     })?,
             );
         }
@@ -176,8 +186,14 @@ fn write_until_closed(
     compression: IpcCompression,
     registry: &Registry,
     queue: &Receiver<SpoolJob>,
-    template_queue: &Receiver<SpoolJob>,
+    template_queue: Option<&Receiver<SpoolJob>>,
 ) {
+    let Some(template_queue) = template_queue else {
+        for job in queue.iter() {
+            write(spool, compression, registry, job);
+        }
+        return;
+    };
     loop {
         let job = crossbeam_channel::select! {
             recv(queue) -> job => job,
@@ -240,8 +256,11 @@ fn save_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         std::fs::create_dir_all(folder)?;
     }
     let staging = path.with_extension("bft.tmp");
-    std::fs::write(&staging, bytes)?;
-    std::fs::rename(&staging, path)
+    let saved = std::fs::write(&staging, bytes).and_then(|()| std::fs::rename(&staging, path));
+    if saved.is_err() {
+        let _ = std::fs::remove_file(&staging);
+    }
+    saved
 }
 
 #[cfg(test)]
@@ -275,6 +294,64 @@ mod tests {
         assert_eq!(queue.held_bytes(), size);
         assert_eq!(gauge.get(), size as i64);
         assert!(offer());
+    }
+
+    /// Many saves of one dataset's templates in a row, as a busy exporter's template changes
+    /// make them: at every moment the file holds one whole version, and the last one wins.
+    #[test]
+    fn template_saves_of_one_file_never_mix_and_the_newest_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool =
+            Arc::new(Spool::open(&dir.path().join("spool"), 1 << 30, Registry::new()).unwrap());
+        let writers = SpoolWriters::start(spool, IpcCompression::Zstd, Registry::new()).unwrap();
+        let path = dir.path().join("templates").join("t.d.w0.bft");
+        const SIZE: usize = 64 << 10;
+        const VERSIONS: usize = 1_000;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (path, stop) = (path.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut torn = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let Ok(bytes) = std::fs::read(&path)
+                        && (bytes.len() != SIZE || bytes.iter().any(|b| *b != bytes[0]))
+                    {
+                        torn += 1;
+                    }
+                }
+                torn
+            })
+        };
+        let templates = writers.templates();
+        for version in 0..VERSIONS {
+            let bytes = vec![(version % 251) as u8; SIZE];
+            templates
+                .send(SpoolJob::Templates {
+                    path: path.clone(),
+                    bytes,
+                })
+                .unwrap();
+        }
+        drop(templates);
+        writers.finish();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(
+            reader.join().unwrap(),
+            0,
+            "a reader saw a torn template file"
+        );
+        let last = std::fs::read(&path).unwrap();
+        assert_eq!(
+            last,
+            vec![((VERSIONS - 1) % 251) as u8; SIZE],
+            "the newest version is kept"
+        );
+        let staging: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .filter(|name| name.ends_with(".tmp"))
+            .collect();
+        assert!(staging.is_empty(), "{staging:?}");
     }
 
     #[test]
