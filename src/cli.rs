@@ -149,6 +149,10 @@ pub struct ProxyArgs {
 pub struct RoleArgs {
     /// The role's TOML configuration; see deploy/config/ for documented examples.
     #[arg(long, short)]
+    /// Before starting, move the batches in `spool_dir/rejected` back into the spool so they
+    /// are sent again (after fixing what the receiver refused them for).
+    #[arg(long)]
+    pub replay_rejected: bool,
     pub config: PathBuf,
 }
 

@@ -24,6 +24,14 @@ pub async fn proxy(args: ProxyArgs) -> Result<()> {
     if let Some(io) = args.io {
         file.proxy.io = io;
     }
+    if args.replay_rejected {
+        let replayed = bytefreezer_proxy::replay_rejected(&file.proxy.spool_dir)?;
+        tracing::info!(
+            "proxy: {} rejected batches ({} rows) moved back into the spool to be sent again",
+            replayed.batches,
+            replayed.rows
+        );
+    }
     let (trigger, shutdown) = shutdown_pair();
     let registry = Registry::new();
     let instance = node::instance_id(&file.data_dir, "proxy")?;

@@ -1,5 +1,6 @@
 use std::path::PathBuf;
 
+use bytefreezer_decode_flow::FlowLimits;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -42,6 +43,83 @@ pub struct ProxyConfig {
     pub retry_max_ms: u64,
     /// Timeout of one request to the receiver. Default 30.
     pub request_timeout_secs: u64,
+    /// How long a batch the receiver refuses as unknown (401, 403, 404: its dataset or key
+    /// not learnt yet, as the proxy and the receiver poll their config each on its own) is
+    /// retried with backoff before it moves to `spool/rejected`. Default 120.
+    pub reject_grace_secs: u64,
+    /// Bounds on what flow exporters can make each decoder hold (`[proxy.flow]`).
+    pub flow: FlowInputConfig,
+}
+
+/// Limits of the flow decoders (NetFlow v9, IPFIX, sFlow). Any address can send a template,
+/// so each receive worker's decoder of each flow dataset bounds what exporters make it keep;
+/// what a limit refuses is counted in `bytefreezer_proxy_flow_templates_refused_total{cause}`
+/// and `bytefreezer_proxy_flow_data_sets_total{outcome="dropped"}`. Worst case for the whole
+/// proxy: workers × flow datasets × (`max_template_bytes` + `max_held_bytes`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlowInputConfig {
+    /// A template with more fields is refused. Default 512 (real exporters send tens: the
+    /// Cisco captures in the tests at most 40; RFC 7011 allows about 16,000, about 1 MiB
+    /// once compiled).
+    pub max_template_fields: usize,
+    /// Templates one exporter may have. Default 1024.
+    pub max_templates_per_exporter: usize,
+    /// Templates in all. Default 65536.
+    pub max_templates: usize,
+    /// Memory one exporter's templates may hold (8 to 56 bytes a field plus about 5.6 KiB a
+    /// template). Default 2 MiB: about 300 templates of 20 fields, or 60 of 512.
+    pub max_template_bytes_per_exporter: usize,
+    /// Memory all templates may hold. Default 32 MiB.
+    pub max_template_bytes: usize,
+    /// Data sets held for a template that has not come yet: count, age, bytes (in all and per
+    /// exporter). Defaults 1024, 60 s, 4 MiB, 1 MiB.
+    pub max_held_sets: usize,
+    pub max_held_age_secs: u64,
+    pub max_held_bytes: usize,
+    pub max_held_bytes_per_exporter: usize,
+    /// Sampling intervals and boot times announced in options data (under 64 bytes each), in
+    /// all and per exporter. Defaults 65536 and 1024.
+    pub max_options_entries: usize,
+    pub max_options_entries_per_exporter: usize,
+}
+
+impl Default for FlowInputConfig {
+    fn default() -> Self {
+        let limits = FlowLimits::default();
+        FlowInputConfig {
+            max_template_fields: limits.max_template_fields,
+            max_templates_per_exporter: limits.max_templates_per_exporter,
+            max_templates: limits.max_templates,
+            max_template_bytes_per_exporter: limits.max_template_bytes_per_exporter,
+            max_template_bytes: limits.max_template_bytes,
+            max_held_sets: limits.max_held_sets,
+            max_held_age_secs: (limits.max_held_age_micros / 1_000_000) as u64,
+            max_held_bytes: limits.max_held_bytes,
+            max_held_bytes_per_exporter: limits.max_held_bytes_per_exporter,
+            max_options_entries: limits.max_options_entries,
+            max_options_entries_per_exporter: limits.max_options_entries_per_exporter,
+        }
+    }
+}
+
+impl FlowInputConfig {
+    pub fn limits(&self) -> FlowLimits {
+        FlowLimits {
+            max_template_fields: self.max_template_fields,
+            max_templates_per_exporter: self.max_templates_per_exporter,
+            max_templates: self.max_templates,
+            max_template_bytes_per_exporter: self.max_template_bytes_per_exporter,
+            max_template_bytes: self.max_template_bytes,
+            max_held_sets: self.max_held_sets,
+            max_held_age_micros: i64::try_from(self.max_held_age_secs.saturating_mul(1_000_000))
+                .unwrap_or(i64::MAX),
+            max_held_bytes: self.max_held_bytes,
+            max_held_bytes_per_exporter: self.max_held_bytes_per_exporter,
+            max_options_entries: self.max_options_entries,
+            max_options_entries_per_exporter: self.max_options_entries_per_exporter,
+        }
+    }
 }
 
 impl Default for ProxyConfig {
@@ -62,6 +140,8 @@ impl Default for ProxyConfig {
             retry_initial_ms: 200,
             retry_max_ms: 30_000,
             request_timeout_secs: 30,
+            reject_grace_secs: 120,
+            flow: FlowInputConfig::default(),
         }
     }
 }

@@ -1,7 +1,8 @@
 use std::net::SocketAddr;
 
+use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
-use bytefreezer_decode_flow::FlowDecoder;
+use bytefreezer_decode_flow::{FlowDecoder, FlowLimits};
 use bytefreezer_decode_syslog::{DecodeOutcome, FlushPolicy, SyslogDecoder};
 
 /// Which decoder a dataset's datagrams go through.
@@ -21,12 +22,46 @@ pub enum Decoded {
     Malformed(String),
 }
 
+/// Rows decoded but lost because their batch could not be built.
+#[derive(Debug)]
+pub struct FlushError {
+    /// A label value: `invalid_data`, `schema`, `memory`, `compute` or `other`.
+    pub cause: &'static str,
+    pub rows: u64,
+    pub message: String,
+}
+
+impl FlushError {
+    fn new(error: &ArrowError, rows: u64) -> FlushError {
+        let cause = match error {
+            ArrowError::InvalidArgumentError(_) => "invalid_data",
+            ArrowError::SchemaError(_) => "schema",
+            ArrowError::MemoryError(_) => "memory",
+            ArrowError::ComputeError(_)
+            | ArrowError::ArithmeticOverflow(_)
+            | ArrowError::DivideByZero => "compute",
+            _ => "other",
+        };
+        FlushError {
+            cause,
+            rows,
+            message: error.to_string(),
+        }
+    }
+}
+
 /// One input's decoder, whichever protocol its dataset speaks.
 pub enum InputDecoder {
     Syslog(Box<SyslogDecoder>),
     Flow {
         decoder: Box<FlowDecoder>,
         saved_generation: u64,
+    },
+    /// Keeps every datagram as a row and fails every flush (tests of what a failed flush
+    /// costs: no decoder builds a batch that fails from input alone).
+    #[cfg(test)]
+    FailingFlush {
+        rows: u64,
     },
 }
 
@@ -36,16 +71,24 @@ impl InputDecoder {
         match self {
             InputDecoder::Syslog(_) => None,
             InputDecoder::Flow { decoder, .. } => Some(decoder),
+            #[cfg(test)]
+            InputDecoder::FailingFlush { .. } => None,
         }
     }
 
+    /// A decoder with the default flow limits.
     pub fn new(kind: DecoderKind, rows: usize) -> InputDecoder {
+        InputDecoder::with_flow_limits(kind, rows, FlowLimits::default())
+    }
+
+    /// A decoder whose flow state (templates, held data, options data) stays within `limits`.
+    pub fn with_flow_limits(kind: DecoderKind, rows: usize, limits: FlowLimits) -> InputDecoder {
         match kind {
             DecoderKind::Syslog => {
                 InputDecoder::Syslog(Box::new(SyslogDecoder::with_capacity(rows)))
             }
             DecoderKind::Flow => InputDecoder::Flow {
-                decoder: Box::default(),
+                decoder: Box::new(FlowDecoder::new(limits)),
                 saved_generation: 0,
             },
         }
@@ -78,6 +121,11 @@ impl InputDecoder {
                     Some(error) => Decoded::Malformed(error),
                 }
             }
+            #[cfg(test)]
+            InputDecoder::FailingFlush { rows } => {
+                *rows += 1;
+                Decoded::Kept
+            }
         }
     }
 
@@ -87,19 +135,40 @@ impl InputDecoder {
             InputDecoder::Flow { decoder, .. } => {
                 decoder.rows() >= policy.max_rows || decoder.pending_bytes() >= policy.max_bytes
             }
+            #[cfg(test)]
+            InputDecoder::FailingFlush { .. } => false,
         }
     }
 
+    /// The rows decoded since the last flush; a batch that cannot be built is logged and lost
+    /// (callers that count losses use [`InputDecoder::try_flush`]).
     pub fn flush(&mut self) -> Option<RecordBatch> {
+        self.try_flush().unwrap_or_else(|error| {
+            tracing::error!(
+                "{} rows lost: cannot build a batch: {}",
+                error.rows,
+                error.message
+            );
+            None
+        })
+    }
+
+    /// The rows decoded since the last flush, or what was lost when their batch could not be
+    /// built (the decoder starts empty again either way).
+    pub fn try_flush(&mut self) -> Result<Option<RecordBatch>, FlushError> {
         match self {
-            InputDecoder::Syslog(decoder) => decoder.flush(),
-            InputDecoder::Flow { decoder, .. } => match decoder.flush() {
-                Ok(batch) => batch,
-                Err(error) => {
-                    tracing::error!("cannot build a flow batch: {error}");
-                    None
-                }
-            },
+            InputDecoder::Syslog(decoder) => Ok(decoder.flush()),
+            InputDecoder::Flow { decoder, .. } => {
+                let rows = decoder.rows() as u64;
+                decoder
+                    .flush()
+                    .map_err(|error| FlushError::new(&error, rows))
+            }
+            #[cfg(test)]
+            InputDecoder::FailingFlush { rows } => Err(FlushError::new(
+                &ArrowError::InvalidArgumentError("column lengths differ".into()),
+                std::mem::take(rows),
+            )),
         }
     }
 
@@ -107,6 +176,8 @@ impl InputDecoder {
     pub fn restore_templates(&mut self, bytes: &[u8]) -> Option<Result<usize, String>> {
         match self {
             InputDecoder::Syslog(_) => None,
+            #[cfg(test)]
+            InputDecoder::FailingFlush { .. } => None,
             InputDecoder::Flow {
                 decoder,
                 saved_generation,
@@ -122,6 +193,8 @@ impl InputDecoder {
     pub fn templates_to_save(&mut self) -> Option<Vec<u8>> {
         match self {
             InputDecoder::Syslog(_) => None,
+            #[cfg(test)]
+            InputDecoder::FailingFlush { .. } => None,
             InputDecoder::Flow {
                 decoder,
                 saved_generation,

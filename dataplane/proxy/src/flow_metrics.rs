@@ -5,19 +5,27 @@
 
 use std::collections::HashMap;
 
-use bytefreezer_decode_flow::{ExporterMetrics, ExporterScope, MalformedCause};
+use bytefreezer_decode_flow::{ExporterMetrics, ExporterScope, MalformedCause, TemplateRefusal};
 use bytefreezer_telemetry::Registry;
 
 pub const FLOW_TEMPLATES: &str = "bytefreezer_proxy_flow_templates";
 pub const FLOW_TEMPLATE_EVENTS: &str = "bytefreezer_proxy_flow_template_events_total";
 pub const FLOW_SETS: &str = "bytefreezer_proxy_flow_data_sets_total";
 pub const FLOW_MALFORMED: &str = "bytefreezer_proxy_flow_malformed_total";
+pub const FLOW_TEMPLATES_REFUSED: &str = "bytefreezer_proxy_flow_templates_refused_total";
+pub const FLOW_OPTIONS_REFUSED: &str = "bytefreezer_proxy_flow_options_refused_total";
+/// Memory the flow decoders of a dataset hold in templates and in held data sets (bounded by
+/// `[proxy.flow]`), summed over workers.
+pub const FLOW_STATE_BYTES: &str = "bytefreezer_proxy_flow_state_bytes";
+const FLOW_STATE_BYTES_HELP: &str = "Memory the dataset's flow decoders hold, by kind: templates (bounded by max_template_bytes per worker) and held data sets (max_held_bytes per worker).";
 
 /// What this worker last published, per scope.
 #[derive(Default)]
 pub struct FlowMetricsPublisher {
     published: HashMap<ExporterScope, ExporterMetrics>,
     overflow: ExporterMetrics,
+    /// Template and held bytes last published.
+    state_bytes: [i64; 2],
 }
 
 impl FlowMetricsPublisher {
@@ -56,8 +64,37 @@ impl FlowMetricsPublisher {
 }
 
 impl FlowMetricsPublisher {
+    /// Publishes the memory the worker's decoder holds in templates and held data sets.
+    pub fn publish_state_bytes(
+        &mut self,
+        registry: &Registry,
+        tenant_id: &str,
+        dataset_id: &str,
+        now: [usize; 2],
+    ) {
+        for (index, kind) in ["templates", "held_sets"].into_iter().enumerate() {
+            let now = i64::try_from(now[index]).unwrap_or(i64::MAX);
+            let change = now - self.state_bytes[index];
+            if change != 0 {
+                registry
+                    .gauge(
+                        FLOW_STATE_BYTES,
+                        FLOW_STATE_BYTES_HELP,
+                        &[
+                            ("tenant", tenant_id),
+                            ("dataset", dataset_id),
+                            ("kind", kind),
+                        ],
+                    )
+                    .add(change);
+                self.state_bytes[index] = now;
+            }
+        }
+    }
+
     /// The worker stops decoding this dataset: its templates no longer count as held.
     pub fn retract(&mut self, registry: &Registry, tenant_id: &str, dataset_id: &str) {
+        self.publish_state_bytes(registry, tenant_id, dataset_id, [0, 0]);
         for (scope, published) in self.published.drain() {
             if published.templates == 0 {
                 continue;
@@ -139,6 +176,27 @@ fn publish_change(
                 )
                 .increment(now - before);
         }
+    }
+    for cause in TemplateRefusal::ALL {
+        let (now, before) = (now.refused.get(cause), before.refused.get(cause));
+        if now > before {
+            registry
+                .counter(
+                    FLOW_TEMPLATES_REFUSED,
+                    "Templates refused per exporter, by the limit that refused them (too_many_fields, exporter_count, total_count, exporter_bytes, total_bytes; settings in [proxy.flow]).",
+                    &with("cause", cause.name()),
+                )
+                .increment(now - before);
+        }
+    }
+    if now.options_refused > before.options_refused {
+        registry
+            .counter(
+                FLOW_OPTIONS_REFUSED,
+                "Sampling intervals and boot times from options data not kept: the exporter or all exporters reached max_options_entries(_per_exporter).",
+                &scope,
+            )
+            .increment(now.options_refused - before.options_refused);
     }
     for (outcome, now, before) in [
         ("held", now.sets_held, before.sets_held),

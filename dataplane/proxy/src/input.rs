@@ -3,6 +3,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytefreezer_decode_flow::FlowLimits;
 use bytefreezer_decode_syslog::FlushPolicy;
 use bytefreezer_telemetry::Registry;
 use bytefreezer_udp::{ReceivePool, bind_group};
@@ -117,8 +118,9 @@ pub async fn run_udp_input(
         max_age = max_age.min(TESTING_MAX_AGE);
     }
     let templates_dir = config.spool_dir.join("templates");
+    let flow_limits = config.flow.limits();
     let saved_templates = if spec.decoder == DecoderKind::Flow {
-        read_saved_templates(&templates_dir, &spec).await
+        read_saved_templates(&templates_dir, &spec, saved_file_limit(&flow_limits)).await
     } else {
         Vec::new()
     };
@@ -127,7 +129,8 @@ pub async fn run_udp_input(
         spec.dataset_id.as_str().into(),
     );
     let attached = runtime.pool.attach(group, |worker| {
-        let mut decoder = InputDecoder::new(spec.decoder, policy.max_rows.min(8192));
+        let mut decoder =
+            InputDecoder::with_flow_limits(spec.decoder, policy.max_rows.min(8192), flow_limits);
         let mut restored = 0;
         for (path, bytes) in &saved_templates {
             match decoder.restore_templates(bytes) {
@@ -198,10 +201,25 @@ pub async fn run_udp_input(
     );
 }
 
+/// The largest template file a decoder within `limits` can write: 8 bytes a template field
+/// (each costs at least that in memory) and under 32 bytes an options entry. Larger files were
+/// not written by this proxy's settings and are skipped unread.
+fn saved_file_limit(limits: &FlowLimits) -> u64 {
+    (limits.max_template_bytes as u64)
+        .saturating_add((limits.max_options_entries as u64).saturating_mul(32))
+        .saturating_add(64)
+}
+
 /// Every template file of the dataset (one per worker, and the single file older versions
 /// wrote), oldest first, so the newest copy of a template wins when a worker loads them all:
-/// after a restart an exporter may land on a different worker.
-async fn read_saved_templates(folder: &Path, spec: &InputSpec) -> Vec<(PathBuf, Vec<u8>)> {
+/// after a restart an exporter may land on a different worker. Each worker restores them all
+/// within its own limits (`[proxy.flow]`), so what it restores is bounded by
+/// `max_template_bytes` however many files there are; files over `max_bytes` are skipped.
+async fn read_saved_templates(
+    folder: &Path,
+    spec: &InputSpec,
+    max_bytes: u64,
+) -> Vec<(PathBuf, Vec<u8>)> {
     let prefix = format!("{}.{}.", spec.tenant_id, spec.dataset_id);
     let Ok(mut entries) = tokio::fs::read_dir(folder).await else {
         return Vec::new();
@@ -221,7 +239,21 @@ async fn read_saved_templates(folder: &Path, spec: &InputSpec) -> Vec<(PathBuf, 
         if !ours {
             continue;
         }
-        let modified = entry.metadata().await.and_then(|meta| meta.modified()).ok();
+        let Ok(meta) = entry.metadata().await else {
+            continue;
+        };
+        if meta.len() > max_bytes {
+            tracing::warn!(
+                "dataset {}/{}: ignoring {}: {} bytes, more than the {max_bytes} the [proxy.flow] \
+                 template limits can save",
+                spec.tenant_id,
+                spec.dataset_id,
+                entry.path().display(),
+                meta.len()
+            );
+            continue;
+        }
+        let modified = meta.modified().ok();
         if let Ok(bytes) = tokio::fs::read(entry.path()).await {
             files.push((modified, entry.path(), bytes));
         }

@@ -18,8 +18,8 @@ mod sink;
 mod spool;
 mod spool_writer;
 
-pub use config::ProxyConfig;
-pub use decoders::{Decoded, DecoderKind, InputDecoder};
+pub use config::{FlowInputConfig, ProxyConfig};
+pub use decoders::{Decoded, DecoderKind, FlushError, InputDecoder};
 pub use input::INPUT_UP;
 pub use proxy::Proxy;
-pub use spool::{Spool, SpooledBatch};
+pub use spool::{Replayed, Spool, SpooledBatch, replay_rejected};

@@ -149,6 +149,7 @@ impl Proxy {
                     .retry_max_ms
                     .max(self.config.retry_initial_ms.max(1)),
             ),
+            reject_grace: Duration::from_secs(self.config.reject_grace_secs),
         });
         let workers: Vec<_> = (0..SHIPPER_WORKERS)
             .map(|_| tokio::spawn(shipper.clone().run_worker(shipping.clone())))

@@ -1,5 +1,5 @@
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytefreezer_telemetry::{Registry, Shutdown};
 use reqwest::StatusCode;
@@ -18,11 +18,27 @@ pub struct Shipper {
     pub registry: Registry,
     pub retry_initial: Duration,
     pub retry_max: Duration,
+    /// How long a batch refused as unknown (401, 403, 404) is retried before it is rejected:
+    /// the proxy and the receiver learn a new dataset or key each on its own schedule.
+    pub reject_grace: Duration,
 }
+
+/// Batches the receiver refused for good, by reason (moved to spool/rejected).
+pub const BATCHES_REJECTED: &str = "bytefreezer_proxy_batches_rejected_total";
+const BATCHES_REJECTED_HELP: &str = "Batches the receiver refused for good and the proxy moved to spool/rejected, by reason (unauthorized, forbidden, not_found: still refused after reject_grace_secs; bad_request, payload_too_large, unsupported_media_type: at once).";
 
 enum Outcome {
     Acknowledged,
-    Rejected(String),
+    /// Refused for good: retrying the same bytes cannot help.
+    Rejected {
+        reason: &'static str,
+        detail: String,
+    },
+    /// Refused as unknown: the receiver may not have learnt the dataset or key yet.
+    NotYetKnown {
+        reason: &'static str,
+        detail: String,
+    },
     Retry(String),
 }
 
@@ -45,7 +61,22 @@ impl Shipper {
                 }
                 continue;
             };
-            match self.send(&batch).await {
+            let outcome = match self.send(&batch).await {
+                Outcome::NotYetKnown { reason, detail } => {
+                    let refused_for = self.spool.refused_for(&batch, Instant::now());
+                    if refused_for >= self.reject_grace {
+                        Outcome::Rejected { reason, detail }
+                    } else {
+                        Outcome::Retry(format!(
+                            "{detail}; the receiver may not know the dataset or key yet, \
+                             retrying for {:?} more before rejecting it",
+                            self.reject_grace - refused_for
+                        ))
+                    }
+                }
+                outcome => outcome,
+            };
+            match outcome {
                 Outcome::Acknowledged => {
                     self.spool.acknowledged(&batch);
                     self.count(
@@ -55,16 +86,9 @@ impl Shipper {
                     );
                     backoff = self.retry_initial;
                 }
-                Outcome::Rejected(reason) => {
-                    self.spool.rejected(&batch);
-                    self.count(
-                        "bytefreezer_proxy_rows_rejected_total",
-                        "Rows the receiver refused for good (see spool/rejected).",
-                        &batch,
-                    );
-                    tracing::error!(tenant = %batch.tenant_id, dataset = %batch.dataset_id, "receiver refused batch {}: {reason}; moved to spool/rejected", batch.batch_id);
-                }
-                Outcome::Retry(reason) => {
+                Outcome::Rejected { reason, detail } => self.reject(&batch, reason, &detail),
+                // (`NotYetKnown` was turned into `Rejected` or `Retry` above.)
+                Outcome::Retry(reason) | Outcome::NotYetKnown { detail: reason, .. } => {
                     self.spool.release(&batch);
                     self.registry
                         .counter(
@@ -88,6 +112,43 @@ impl Shipper {
                 }
             }
         }
+    }
+
+    /// Moves a batch the receiver refused for good to spool/rejected, counted by reason and
+    /// reported in the Activity view.
+    fn reject(&self, batch: &SpooledBatch, reason: &'static str, detail: &str) {
+        self.spool.rejected(batch, detail);
+        self.count(
+            "bytefreezer_proxy_rows_rejected_total",
+            "Rows the receiver refused for good (see spool/rejected).",
+            batch,
+        );
+        let (tenant, dataset) = (batch.tenant_id.as_str(), batch.dataset_id.as_str());
+        self.registry
+            .counter(
+                BATCHES_REJECTED,
+                BATCHES_REJECTED_HELP,
+                &[("tenant", tenant), ("dataset", dataset), ("reason", reason)],
+            )
+            .increment(1);
+        let message = format!(
+            "receiver refused batch {} ({} rows) for good: {detail}; moved to spool/rejected \
+             (bytefreezer proxy --replay-rejected sends it again)",
+            batch.batch_id, batch.rows
+        );
+        self.registry.activity().record(
+            "proxy",
+            (tenant, dataset),
+            false,
+            message.clone(),
+            serde_json::json!({
+                "batch_id": batch.batch_id,
+                "rows": batch.rows,
+                "bytes": batch.bytes,
+                "reason": reason,
+            }),
+        );
+        tracing::error!(tenant, dataset, "{message}");
     }
 
     async fn send(&self, batch: &SpooledBatch) -> Outcome {
@@ -119,15 +180,33 @@ impl Shipper {
             return Outcome::Acknowledged;
         }
         let text = response.text().await.unwrap_or_default();
-        let reason = format!("{status}: {}", text.trim());
+        let detail = format!("{status}: {}", text.trim());
         match status {
-            StatusCode::BAD_REQUEST
-            | StatusCode::UNAUTHORIZED
-            | StatusCode::FORBIDDEN
-            | StatusCode::NOT_FOUND
-            | StatusCode::PAYLOAD_TOO_LARGE
-            | StatusCode::UNSUPPORTED_MEDIA_TYPE => Outcome::Rejected(reason),
-            _ => Outcome::Retry(reason),
+            StatusCode::UNAUTHORIZED => Outcome::NotYetKnown {
+                reason: "unauthorized",
+                detail,
+            },
+            StatusCode::FORBIDDEN => Outcome::NotYetKnown {
+                reason: "forbidden",
+                detail,
+            },
+            StatusCode::NOT_FOUND => Outcome::NotYetKnown {
+                reason: "not_found",
+                detail,
+            },
+            StatusCode::BAD_REQUEST => Outcome::Rejected {
+                reason: "bad_request",
+                detail,
+            },
+            StatusCode::PAYLOAD_TOO_LARGE => Outcome::Rejected {
+                reason: "payload_too_large",
+                detail,
+            },
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Outcome::Rejected {
+                reason: "unsupported_media_type",
+                detail,
+            },
+            _ => Outcome::Retry(detail),
         }
     }
 

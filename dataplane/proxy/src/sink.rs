@@ -19,6 +19,10 @@ use crate::spool_writer::{BatchQueue, SpoolJob};
 
 pub const ROWS_DROPPED: &str = "bytefreezer_proxy_rows_dropped_total";
 pub const ROWS_DROPPED_HELP: &str = "Rows lost, by cause.";
+/// Batches that could not be built from decoded rows, by cause (their rows are also counted
+/// in `ROWS_DROPPED` with `cause="flush_error"`).
+pub const FLUSH_ERRORS: &str = "bytefreezer_proxy_flush_errors_total";
+const FLUSH_ERRORS_HELP: &str = "Batches that could not be built from decoded rows, by cause (invalid_data, schema, memory, compute, other); their rows are lost and counted in bytefreezer_proxy_rows_dropped_total{cause=\"flush_error\"}.";
 pub const DATAGRAMS_DROPPED: &str = "bytefreezer_proxy_datagrams_dropped_total";
 const DATAGRAMS_DROPPED_HELP: &str = "Datagrams lost before decoding, by cause: receive_buffer (the kernel's socket buffer was full), truncated (larger than the receive buffer).";
 /// Ticks between publications of per-exporter flow metrics (about a second).
@@ -61,7 +65,7 @@ pub struct InputSink {
     templates: Sender<SpoolJob>,
     counts: Counts,
     pending: Pending,
-    last_log: [Option<Instant>; 3],
+    last_log: [Option<Instant>; 4],
     registry: Registry,
     flow_metrics: FlowMetricsPublisher,
     ticks: u32,
@@ -118,7 +122,7 @@ impl InputSink {
             templates,
             counts,
             pending: Pending::default(),
-            last_log: [None; 3],
+            last_log: [None; 4],
             registry: registry.clone(),
             flow_metrics: FlowMetricsPublisher::default(),
             ticks: 0,
@@ -135,8 +139,42 @@ impl InputSink {
                 bytes,
             });
         }
-        let Some(batch) = self.decoder.flush() else {
-            return;
+        let batch = match self.decoder.try_flush() {
+            Ok(Some(batch)) => batch,
+            Ok(None) => return,
+            Err(error) => {
+                let (tenant, dataset) = (&*self.settings.tenant_id, &*self.settings.dataset_id);
+                self.registry
+                    .counter(
+                        FLUSH_ERRORS,
+                        FLUSH_ERRORS_HELP,
+                        &[
+                            ("tenant", tenant),
+                            ("dataset", dataset),
+                            ("cause", error.cause),
+                        ],
+                    )
+                    .increment(1);
+                self.registry
+                    .counter(
+                        ROWS_DROPPED,
+                        ROWS_DROPPED_HELP,
+                        &[
+                            ("tenant", tenant),
+                            ("dataset", dataset),
+                            ("cause", "flush_error"),
+                        ],
+                    )
+                    .increment(error.rows);
+                self.warn(
+                    3,
+                    &format!(
+                        "{} decoded rows lost: cannot build their batch ({}): {}",
+                        error.rows, error.cause, error.message
+                    ),
+                );
+                return;
+            }
         };
         let rows = batch.num_rows() as u64;
         let (tenant_id, dataset_id) = (
@@ -178,6 +216,12 @@ impl InputSink {
                 &self.settings.dataset_id,
                 decoder.exporter_metrics(),
                 decoder.metrics_overflow(),
+            );
+            self.flow_metrics.publish_state_bytes(
+                &self.registry,
+                &self.settings.tenant_id,
+                &self.settings.dataset_id,
+                [decoder.template_bytes(), decoder.held_bytes()],
             );
         }
     }
@@ -250,6 +294,57 @@ impl DatagramSink for InputSink {
             &self.registry,
             &self.settings.tenant_id,
             &self.settings.dataset_id,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytefreezer_telemetry::Gauge;
+
+    #[test]
+    fn a_batch_that_cannot_be_built_is_counted_by_cause_with_its_rows() {
+        let registry = Registry::new();
+        let (jobs, _writer) = crossbeam_channel::bounded(1);
+        let (templates, _saves) = crossbeam_channel::unbounded();
+        let mut sink = InputSink::new(
+            SinkSettings {
+                tenant_id: "t".into(),
+                dataset_id: "d".into(),
+                policy: FlushPolicy {
+                    max_rows: 1_000,
+                    max_bytes: 1 << 20,
+                },
+                max_age: Duration::from_secs(60),
+                template_file: None,
+            },
+            InputDecoder::FailingFlush { rows: 0 },
+            BatchQueue::new(jobs, 1 << 20, Gauge::default()),
+            templates,
+            &registry,
+        );
+        let sender: SocketAddr = "192.0.2.1:2055".parse().unwrap();
+        for _ in 0..3 {
+            sink.datagram(b"flow", sender, 0);
+        }
+        sink.close();
+        let value = |name: &str, cause: &str| {
+            registry
+                .series(name)
+                .into_iter()
+                .find(|(labels, _)| labels.contains(&("cause".to_owned(), cause.to_owned())))
+                .map(|(_, value)| value)
+        };
+        assert_eq!(
+            value(FLUSH_ERRORS, "invalid_data"),
+            Some(1),
+            "one failed flush"
+        );
+        assert_eq!(
+            value(ROWS_DROPPED, "flush_error"),
+            Some(3),
+            "its three rows lost"
         );
     }
 }

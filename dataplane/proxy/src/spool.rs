@@ -3,6 +3,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use bytefreezer_layout::validate_identifier;
@@ -23,6 +24,8 @@ pub struct SpooledBatch {
 struct Entry {
     batch: SpooledBatch,
     in_flight: bool,
+    /// When the receiver first refused the batch as unknown (config lag), if it did.
+    refused_since: Option<Instant>,
 }
 
 /// Batches on disk until the receiver acknowledges them: file per batch, named
@@ -38,6 +41,56 @@ pub struct Spool {
 }
 
 const SUFFIX: &str = ".arrows";
+/// Beside each rejected batch: the receiver's answer.
+const REASON_SUFFIX: &str = ".reason";
+const REJECTED_BATCHES: &str = "bytefreezer_proxy_rejected_batches";
+const REJECTED_BATCHES_HELP: &str = "Batches in spool/rejected, refused for good by the receiver (replay: bytefreezer proxy --replay-rejected).";
+const REJECTED_BYTES: &str = "bytefreezer_proxy_rejected_bytes";
+const REJECTED_BYTES_HELP: &str = "Bytes of the batches in spool/rejected.";
+
+/// Batches moved back from `rejected/` into the spool.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Replayed {
+    pub batches: u64,
+    pub rows: u64,
+}
+
+/// Moves every batch in `spool_dir/rejected` back into the spool (same name and batch id, so
+/// the receiver still takes each batch once), for the next start to send again. Run it with
+/// the proxy stopped: a running proxy reads its spool folder only when it starts.
+pub fn replay_rejected(spool_dir: &Path) -> Result<Replayed> {
+    let rejected_dir = spool_dir.join("rejected");
+    let mut replayed = Replayed::default();
+    let entries = match fs::read_dir(&rejected_dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(replayed),
+        Err(error) => {
+            return Err(error).with_context(|| format!("cannot read {}", rejected_dir.display()));
+        }
+    };
+    for entry in entries {
+        let path = entry
+            .with_context(|| format!("cannot read {}", rejected_dir.display()))?
+            .path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let Some(batch) = parse_name(name, &path) else {
+            continue;
+        };
+        fs::rename(&path, spool_dir.join(name)).with_context(|| {
+            format!(
+                "cannot move {} back into {}",
+                path.display(),
+                spool_dir.display()
+            )
+        })?;
+        let _ = fs::remove_file(rejected_dir.join(format!("{name}{REASON_SUFFIX}")));
+        replayed.batches += 1;
+        replayed.rows += batch.rows;
+    }
+    Ok(replayed)
+}
 
 impl Spool {
     /// Opens (or creates) the spool, resuming what a previous run left.
@@ -68,6 +121,7 @@ impl Spool {
                 Entry {
                     batch,
                     in_flight: false,
+                    refused_since: None,
                 },
             );
         }
@@ -87,6 +141,21 @@ impl Spool {
             entries: Mutex::new((entries, total)),
             added: Notify::new(),
         };
+        let (mut rejected, mut rejected_bytes) = (0, 0);
+        if let Ok(entries) = fs::read_dir(&spool.rejected_dir) {
+            for entry in entries.filter_map(Result::ok) {
+                let path = entry.path();
+                if let Some(batch) = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|name| parse_name(name, &path))
+                {
+                    rejected += 1;
+                    rejected_bytes += batch.bytes as i64;
+                }
+            }
+        }
+        spool.rejected_gauges(rejected, rejected_bytes);
         spool.update_gauges();
         Ok(spool)
     }
@@ -130,6 +199,7 @@ impl Spool {
                 Entry {
                     batch,
                     in_flight: false,
+                    refused_since: None,
                 },
             );
             guard.1 += bytes;
@@ -197,13 +267,39 @@ impl Spool {
         self.update_gauges();
     }
 
-    /// The receiver refused the batch for good: it moves to `rejected/` for an operator.
-    pub fn rejected(&self, batch: &SpooledBatch) {
+    /// The receiver refused the batch for good: it moves to `rejected/` for an operator, with
+    /// `{name}.reason` saying why; `bytefreezer proxy --replay-rejected` puts it back.
+    pub fn rejected(&self, batch: &SpooledBatch, reason: &str) {
         self.forget(batch);
         if let Some(name) = batch.path.file_name() {
-            let _ = fs::rename(&batch.path, self.rejected_dir.join(name));
+            let target = self.rejected_dir.join(name);
+            if fs::rename(&batch.path, &target).is_ok() {
+                let mut note = target.into_os_string();
+                note.push(REASON_SUFFIX);
+                let _ = fs::write(note, reason);
+                self.rejected_gauges(1, batch.bytes as i64);
+            }
         }
         self.update_gauges();
+    }
+
+    /// The receiver refused the batch as unknown (its dataset or key not there yet): how long
+    /// it has been refusing it, counted from the first refusal.
+    pub fn refused_for(&self, batch: &SpooledBatch, now: Instant) -> Duration {
+        let mut guard = self.lock();
+        match guard.0.get_mut(&batch.batch_id) {
+            Some(entry) => now.duration_since(*entry.refused_since.get_or_insert(now)),
+            None => Duration::ZERO,
+        }
+    }
+
+    fn rejected_gauges(&self, batches: i64, bytes: i64) {
+        self.registry
+            .gauge(REJECTED_BATCHES, REJECTED_BATCHES_HELP, &[])
+            .add(batches);
+        self.registry
+            .gauge(REJECTED_BYTES, REJECTED_BYTES_HELP, &[])
+            .add(bytes);
     }
 
     /// Sending failed for now: the batch is offered again.
@@ -293,12 +389,21 @@ fn parse_name(name: &str, path: &Path) -> Option<SpooledBatch> {
     })
 }
 
+/// Writes `bytes` to a `.tmp` file, fsyncs it and renames it to `path`. On any error the
+/// partial `.tmp` file is removed: on a full disk it would otherwise hold the space a later
+/// write needs, until the next start.
 fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let temporary = path.with_extension("tmp");
-    let mut file = fs::File::create(&temporary)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    fs::rename(&temporary, path)?;
+    let written = (|| {
+        let mut file = fs::File::create(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&temporary, path)
+    })();
+    if let Err(error) = written {
+        let _ = fs::remove_file(&temporary);
+        return Err(error);
+    }
     if let Some(parent) = path.parent() {
         fs::File::open(parent)?.sync_all()?;
     }
@@ -308,6 +413,37 @@ fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn leftovers(dir: &Path) -> Vec<String> {
+        fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .filter(|name| name.ends_with(".tmp"))
+            .collect()
+    }
+
+    /// A full disk: `/dev/full` answers every write with ENOSPC, reached through the `.tmp`
+    /// name the spool writes to.
+    #[test]
+    fn a_write_failing_on_a_full_disk_leaves_no_partial_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("batch.t.d.1.arrows");
+        std::os::unix::fs::symlink("/dev/full", path.with_extension("tmp")).unwrap();
+        let error = write_durably(&path, &[1; 4096]).unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::StorageFull, "{error}");
+        assert_eq!(leftovers(dir.path()), Vec::<String>::new());
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_failing_rename_leaves_no_partial_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("batch.t.d.1.arrows");
+        // A non-empty folder where the batch should go: the rename fails after the fsync.
+        fs::create_dir_all(path.join("inside")).unwrap();
+        write_durably(&path, b"batch").unwrap_err();
+        assert_eq!(leftovers(dir.path()), Vec::<String>::new());
+    }
 
     #[tokio::test]
     async fn batches_survive_reopen_in_order_and_the_limit_drops_the_oldest() {
@@ -341,13 +477,44 @@ mod tests {
         reopened.release(&first);
         assert_eq!(reopened.take_next().unwrap(), first);
         reopened.acknowledged(&first);
-        reopened.rejected(&second);
+        reopened.rejected(&second, "404 Not Found: dataset t/d not found");
         assert!(reopened.is_empty());
-        assert!(
-            dir.path()
-                .join("rejected")
-                .join(second.path.file_name().unwrap())
-                .exists()
+        let rejected = dir
+            .path()
+            .join("rejected")
+            .join(second.path.file_name().unwrap());
+        assert!(rejected.exists());
+        let mut reason = rejected.clone().into_os_string();
+        reason.push(".reason");
+        assert_eq!(
+            fs::read_to_string(reason).unwrap(),
+            "404 Not Found: dataset t/d not found"
         );
+        drop(reopened);
+
+        let registry = Registry::new();
+        let reopened = Spool::open(dir.path(), 250, registry.clone()).unwrap();
+        assert_eq!(
+            registry.counter_total(REJECTED_BATCHES),
+            1,
+            "visible after a restart"
+        );
+        assert!(reopened.is_empty());
+        drop(reopened);
+        assert_eq!(
+            replay_rejected(dir.path()).unwrap(),
+            Replayed {
+                batches: 1,
+                rows: 12
+            }
+        );
+        assert_eq!(
+            fs::read_dir(dir.path().join("rejected")).unwrap().count(),
+            0
+        );
+        let registry = Registry::new();
+        let replayed = Spool::open(dir.path(), 250, registry.clone()).unwrap();
+        assert_eq!(replayed.take_next().unwrap().batch_id, second.batch_id);
+        assert_eq!(registry.counter_total(REJECTED_BATCHES), 0);
     }
 }

@@ -90,6 +90,14 @@ impl Site {
     }
 
     fn start_receiver(&self) -> ShutdownTrigger {
+        self.start_receiver_knowing(self.datasets.clone())
+    }
+
+    /// A receiver that learns its datasets from `datasets` instead of the proxy's channel.
+    fn start_receiver_knowing(
+        &self,
+        datasets: watch::Receiver<Arc<DataPlaneConfig>>,
+    ) -> ShutdownTrigger {
         let (stop, shutdown) = shutdown_pair();
         let receiver = Receiver::new(
             ReceiverConfig {
@@ -97,7 +105,7 @@ impl Site {
                 ..ReceiverConfig::default()
             },
             self.buckets.intake.clone(),
-            self.datasets.clone(),
+            datasets,
             Registry::new(),
         );
         tokio::spawn(receiver.run(shutdown));
@@ -347,13 +355,18 @@ async fn batches_wait_in_the_spool_while_the_receiver_is_down_and_survive_a_rest
     proxy.await.unwrap().unwrap();
 }
 
+/// Still refused when the grace period ends: rejected, counted by reason, reported as
+/// activity, kept with its reason, and delivered once replayed with the right key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_wrong_key_moves_batches_to_rejected() {
+async fn a_wrong_key_moves_batches_to_rejected_visibly_and_replay_delivers_them() {
     let syslog = free_udp();
     let site = Site::new(vec![dataset("logs", syslog)]);
     let _receiver = site.start_receiver();
     let registry = Registry::new();
-    let (stop, proxy) = site.start_proxy("bf_wrong", &registry, |_| {});
+    let started = Instant::now();
+    let (stop, proxy) = site.start_proxy("bf_wrong", &registry, |config| {
+        config.reject_grace_secs = 1;
+    });
     wait_listening(&registry, 1).await;
     tokio::task::spawn_blocking(move || send(syslog, 10))
         .await
@@ -362,11 +375,100 @@ async fn a_wrong_key_moves_batches_to_rejected() {
         registry.counter_total("bytefreezer_proxy_rows_rejected_total") == 10
     })
     .await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "retried for the grace period first"
+    );
+    assert!(registry.counter_total("bytefreezer_proxy_retries_total") > 0);
+    let rejected: Vec<String> = std::fs::read_dir(site.spool().join("rejected"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(rejected.len(), 2, "the batch and its reason: {rejected:?}");
+    let reason = rejected
+        .iter()
+        .find(|name| name.ends_with(".reason"))
+        .unwrap();
+    let reason = std::fs::read_to_string(site.spool().join("rejected").join(reason)).unwrap();
+    assert!(reason.starts_with("401"), "{reason}");
+    let metrics = registry.render();
+    assert!(
+        metrics.contains("bytefreezer_proxy_batches_rejected_total{tenant=\"t\",dataset=\"logs\",reason=\"unauthorized\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("bytefreezer_proxy_rejected_batches 1"),
+        "{metrics}"
+    );
+    let activity = registry.activity().recent(10);
+    assert!(
+        activity.iter().any(|event| event.stage == "proxy"
+            && event.outcome == "error"
+            && event.dataset == "logs"
+            && event.message.contains("spool/rejected")),
+        "{activity:?}"
+    );
+    stop.trigger();
+    proxy.await.unwrap().unwrap();
+
+    let replayed = bytefreezer_proxy::replay_rejected(&site.spool()).unwrap();
+    assert_eq!((replayed.batches, replayed.rows), (1, 10));
+    let registry = Registry::new();
+    let (stop, proxy) = site.start_proxy(KEY, &registry, |_| {});
+    wait_for("the replayed rows are delivered", async || {
+        registry.counter_total("bytefreezer_proxy_rows_acked_total") == 10
+    })
+    .await;
+    assert_eq!(intake_rows(&site.buckets.intake, "t/logs/").await, 10);
     assert_eq!(
         std::fs::read_dir(site.spool().join("rejected"))
             .unwrap()
             .count(),
-        1
+        0
+    );
+    stop.trigger();
+    proxy.await.unwrap().unwrap();
+}
+
+/// The proxy learns a dataset 10 s before the receiver does (each polls its config on its
+/// own): the receiver's 404s are retried within the grace period, nothing is rejected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_learning_the_dataset_later_rejects_nothing() {
+    let syslog = free_udp();
+    let site = Site::new(vec![dataset("logs", syslog)]);
+    let (teach_receiver, receiver_datasets) = watch::channel(Arc::new(config(vec![])));
+    let _receiver = site.start_receiver_knowing(receiver_datasets);
+    let registry = Registry::new();
+    let (stop, proxy) = site.start_proxy(KEY, &registry, |_| {});
+    wait_listening(&registry, 1).await;
+    tokio::task::spawn_blocking(move || send(syslog, 100))
+        .await
+        .unwrap();
+    wait_for("the receiver refuses the unknown dataset", async || {
+        registry.counter_total("bytefreezer_proxy_retries_total") > 0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(
+        registry.counter_total("bytefreezer_proxy_rows_acked_total"),
+        0
+    );
+    teach_receiver.send_replace(Arc::new(config(vec![dataset("logs", syslog)])));
+    wait_for("every row is delivered", async || {
+        registry.counter_total("bytefreezer_proxy_rows_acked_total") == 100
+    })
+    .await;
+    assert_eq!(intake_rows(&site.buckets.intake, "t/logs/").await, 100);
+    assert_eq!(
+        registry.counter_total("bytefreezer_proxy_rows_rejected_total"),
+        0
+    );
+    assert_eq!(
+        std::fs::read_dir(site.spool().join("rejected"))
+            .unwrap()
+            .count(),
+        0,
+        "nothing ends in spool/rejected"
     );
     stop.trigger();
     proxy.await.unwrap().unwrap();
