@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::DatasetSpec;
-use crate::keys::hash_api_key;
+use crate::keys::{KeyReach, hash_api_key};
 
 /// The configuration snapshot a data-side service works from. Services receive a new snapshot
 /// when it changes and never mutate it.
@@ -38,7 +38,19 @@ pub enum AuthorizeError {
     },
 }
 
+impl IngestKey {
+    pub fn reach(&self) -> KeyReach {
+        KeyReach::of(Some(&self.tenant_id), self.dataset_id.as_deref())
+    }
+}
+
 impl DataPlaneConfig {
+    /// The key whose hash matches `api_key`, whatever it reaches.
+    pub fn key(&self, api_key: &str) -> Option<&IngestKey> {
+        let hash = hash_api_key(api_key);
+        self.ingest_keys.iter().find(|k| k.key_sha256 == hash)
+    }
+
     pub fn dataset(&self, tenant_id: &str, dataset_id: &str) -> Option<&DatasetSpec> {
         self.datasets
             .iter()

@@ -9,6 +9,7 @@ mod dataplane_config;
 mod dataset;
 mod keys;
 mod plugins;
+mod query_token;
 mod report;
 
 pub use bytefreezer_transform::{FilterSpec, PipelineSpec};
@@ -17,8 +18,11 @@ pub use dataset::{
     DatasetSpec, Destination, FlowSourceSettings, PackerThresholds, SourceSpec,
     SyslogSourceSettings, SyslogTransport,
 };
-pub use keys::hash_api_key;
+pub use keys::{KeyReach, KeyUse, bearer_token, hash_api_key};
 pub use plugins::{PluginKind, plugin_catalog};
+pub use query_token::{
+    QUERY_TOKEN_PREFIX, QueryTokenClaims, QueryTokenError, sign_query_token, verify_query_token,
+};
 pub use report::{
     ActivityReport, DATASET_METRICS, DatasetCounters, DestinationStatus, InputStatus,
     OpenPartition, ServiceReport, SystemMetrics,

@@ -1,5 +1,5 @@
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arrow::datatypes::DataType;
@@ -14,22 +14,32 @@ use datafusion::datasource::listing::{
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::physical_plan::displayable;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::physical_plan::{displayable, execute_stream};
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, oneshot, watch};
+
+use crate::bounded_functions::{self, STRING_TOO_LONG};
 
 /// The folders of the Parquet layout, queryable as columns: `WHERE hour = '10'` reads one folder.
 const PARTITION_COLUMNS: [&str; 4] = ["year", "month", "day", "hour"];
 const STORE_URL: &str = "bytefreezer://parquet";
 
-/// What one query may use. Defaults: 30 s, 10,000 rows returned, 512 MiB of working memory.
+/// What one query may use. Defaults: 30 s (waiting for a turn included), 10,000 rows and
+/// 64 MiB of result batches returned, 512 MiB of working memory, 16 MiB from one call of a
+/// growing string function (`repeat`, `lpad`, `rpad`, `replace`) over one batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueryLimits {
+    /// At this deadline the query is cancelled: its stream is dropped and its thread's runtime
+    /// shut down, so it stops using CPU and gives back its turn.
     pub timeout_secs: u64,
     pub max_rows: usize,
     pub memory_bytes: usize,
+    /// Arrow memory of the result batches kept for the answer.
+    pub max_result_bytes: usize,
+    pub max_string_bytes: usize,
 }
 
 impl Default for QueryLimits {
@@ -38,6 +48,8 @@ impl Default for QueryLimits {
             timeout_secs: 30,
             max_rows: 10_000,
             memory_bytes: 512 * 1024 * 1024,
+            max_result_bytes: 64 * 1024 * 1024,
+            max_string_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -50,8 +62,19 @@ pub enum QueryError {
     NotAQuery(String),
     #[error("SQL error: {0}")]
     Sql(String),
-    #[error("the query ran longer than its limit of {0} s")]
+    #[error("the query ran longer than its limit of {0} s and was cancelled")]
     Timeout(u64),
+    #[error(
+        "tenant {tenant} already runs {running} queries, its share of this query service; \
+         none finished within the query time limit"
+    )]
+    TenantBusy { tenant: String, running: usize },
+    #[error("every query slot of this service stayed busy for the query time limit; try again")]
+    Busy,
+    #[error("the result is larger than the limit of {0} bytes; select fewer columns or add LIMIT")]
+    ResultTooLarge(usize),
+    #[error("{0}")]
+    StringTooLong(String),
     #[error("the query needed more memory than its limit of {limit} bytes: {detail}")]
     Memory { limit: usize, detail: String },
     #[error("query failed: {0}")]
@@ -63,6 +86,9 @@ pub enum QueryError {
 impl QueryError {
     fn from_datafusion(error: DataFusionError, limits: &QueryLimits) -> QueryError {
         match error.find_root() {
+            DataFusionError::ResourcesExhausted(detail) if detail.starts_with(STRING_TOO_LONG) => {
+                QueryError::StringTooLong(detail.clone())
+            }
             DataFusionError::ResourcesExhausted(detail) => QueryError::Memory {
                 limit: limits.memory_bytes,
                 detail: detail.clone(),
@@ -76,7 +102,24 @@ impl QueryError {
 
     /// Whether the caller's SQL is at fault (a 4xx), rather than the service.
     pub fn is_client_error(&self) -> bool {
-        !matches!(self, QueryError::Execution(_) | QueryError::Destination(_))
+        !matches!(
+            self,
+            QueryError::Execution(_) | QueryError::Destination(_) | QueryError::Busy
+        )
+    }
+
+    /// The `cause` label of `bytefreezer_query_refused_total` for a limit that refused the
+    /// query, `None` for other failures.
+    pub fn limit_cause(&self) -> Option<&'static str> {
+        Some(match self {
+            QueryError::Timeout(_) => "timeout",
+            QueryError::TenantBusy { .. } => "tenant_busy",
+            QueryError::Busy => "busy",
+            QueryError::Memory { .. } => "memory",
+            QueryError::ResultTooLarge(_) => "result_bytes",
+            QueryError::StringTooLong(_) => "string_bytes",
+            _ => return None,
+        })
     }
 }
 
@@ -102,11 +145,36 @@ pub struct QueryOutput {
     pub plan: Option<String>,
 }
 
+/// Per-tenant turns, so one tenant's runaway queries cannot take every slot of `running`.
+struct TenantTurns {
+    per_tenant: usize,
+    turns: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+/// Idle tenants' entries are dropped once the map holds this many.
+const MAX_IDLE_TENANT_ENTRIES: usize = 1024;
+
+impl TenantTurns {
+    fn of(&self, tenant: &str) -> Arc<Semaphore> {
+        // A poisoned lock only means another query panicked while holding it; the map is
+        // still consistent (entries are inserted whole).
+        let mut turns = self.turns.lock().unwrap_or_else(|e| e.into_inner());
+        if turns.len() >= MAX_IDLE_TENANT_ENTRIES {
+            turns.retain(|_, turn| Arc::strong_count(turn) > 1);
+        }
+        turns
+            .entry(tenant.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_tenant)))
+            .clone()
+    }
+}
+
 /// Runs SQL over the datasets of one bucket with the Parquet layout.
 #[derive(Clone)]
 pub struct QueryEngine {
     bucket: Bucket,
     running: Arc<Semaphore>,
+    tenants: Arc<TenantTurns>,
     /// Buckets a dataset's `destination.bucket` may name, as packer's `[packer.destinations]`.
     destinations: BTreeMap<String, Bucket>,
     /// Where each dataset's Parquet is (its destination); without it, the standard path.
@@ -114,14 +182,28 @@ pub struct QueryEngine {
 }
 
 impl QueryEngine {
-    /// At most `max_concurrent` queries execute at once; the others wait their turn.
+    /// At most `max_concurrent` queries execute at once, at most one per tenant (see
+    /// [`QueryEngine::with_tenant_limit`]); the others wait their turn.
     pub fn new(bucket: Bucket, max_concurrent: usize) -> QueryEngine {
         QueryEngine {
             bucket,
             running: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            tenants: Arc::new(TenantTurns {
+                per_tenant: 1,
+                turns: Mutex::new(HashMap::new()),
+            }),
             destinations: BTreeMap::new(),
             datasets: None,
         }
+    }
+
+    /// At most `per_tenant` of the running queries belong to one tenant.
+    pub fn with_tenant_limit(mut self, per_tenant: usize) -> QueryEngine {
+        self.tenants = Arc::new(TenantTurns {
+            per_tenant: per_tenant.max(1),
+            turns: Mutex::new(HashMap::new()),
+        });
+        self
     }
 
     /// Reads each dataset where its destination says (bucket and prefix), with the named
@@ -174,6 +256,8 @@ impl QueryEngine {
             .map_err(|e| QueryError::Execution(e.to_string()))?;
         let config = SessionConfig::new().with_target_partitions(2);
         let context = SessionContext::new_with_config_rt(config, runtime);
+        bounded_functions::register(&context, limits.max_string_bytes)
+            .map_err(|e| QueryError::Execution(e.to_string()))?;
         let (bucket, folder) = self.location(tenant, dataset)?;
         let store_url =
             url::Url::parse(STORE_URL).map_err(|e| QueryError::Execution(e.to_string()))?;
@@ -238,6 +322,8 @@ impl QueryEngine {
         with_plan: bool,
     ) -> Result<QueryOutput, QueryError> {
         let started = Instant::now();
+        let timeout_secs = limits.timeout_secs.max(1);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout_secs);
         let context = self.session(tenant, dataset, &limits).await?;
         let read_only = SQLOptions::new()
             .with_allow_ddl(false)
@@ -262,45 +348,44 @@ impl QueryEngine {
         let limited = frame
             .limit(0, Some(limits.max_rows.saturating_add(1)))
             .map_err(|e| QueryError::from_datafusion(e, &limits))?;
-        let plan = if with_plan {
-            let physical = limited
-                .clone()
-                .create_physical_plan()
+        let tenant_turn =
+            tokio::time::timeout_at(deadline, self.tenants.of(tenant).acquire_owned())
                 .await
-                .map_err(|e| QueryError::from_datafusion(e, &limits))?;
-            Some(displayable(physical.as_ref()).indent(true).to_string())
-        } else {
-            None
-        };
-        let timeout = Duration::from_secs(limits.timeout_secs.max(1));
-        let turn = tokio::time::timeout(timeout, self.running.clone().acquire_owned())
+                .map_err(|_| QueryError::TenantBusy {
+                    tenant: tenant.to_owned(),
+                    running: self.tenants.per_tenant,
+                })?
+                .map_err(|_| QueryError::Execution("the query service is stopping".into()))?;
+        let turn = tokio::time::timeout_at(deadline, self.running.clone().acquire_owned())
             .await
-            .map_err(|_| QueryError::Timeout(limits.timeout_secs.max(1)))?
+            .map_err(|_| QueryError::Busy)?
             .map_err(|_| QueryError::Execution("the query service is stopping".into()))?;
         // Operators such as joins can compute for long stretches without yielding, where no
-        // async timeout can interrupt them. Each query therefore runs on a thread of its own and
-        // the caller gets its answer at the limit; the thread keeps its turn (one of
-        // `max_concurrent`) until the work actually ends, so runaway queries cannot pile up.
-        let (sender, receiver) = tokio::sync::oneshot::channel();
+        // async timeout can interrupt them. Each query therefore runs on a thread of its own
+        // with its own runtime, so the service's runtime keeps answering. At the deadline (or
+        // when the caller goes away) `cancel` is dropped: the thread stops polling the stream at
+        // its next yield (DataFusion yields between batches) and shuts its runtime down, which
+        // aborts the tasks the plan spawned. The turns stay with the thread until its work has
+        // really ended, so runaway queries cannot pile up.
+        let (cancel, cancelled) = oneshot::channel::<()>();
+        let (sender, receiver) = oneshot::channel();
         std::thread::Builder::new()
             .name("bytefreezer-query".into())
             .spawn(move || {
-                let result = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(runtime) => runtime.block_on(limited.collect()),
-                    Err(error) => Err(DataFusionError::External(Box::new(error))),
-                };
-                drop(turn);
+                let result = execute_on_own_runtime(limited, limits, with_plan, cancelled);
+                drop((turn, tenant_turn));
                 let _ = sender.send(result);
             })
             .map_err(|e| QueryError::Execution(format!("cannot start the query thread: {e}")))?;
-        let batches = tokio::time::timeout(timeout, receiver)
+        let (batches, plan) = tokio::time::timeout_at(deadline, receiver)
             .await
-            .map_err(|_| QueryError::Timeout(limits.timeout_secs.max(1)))?
+            .map_err(|_| QueryError::Timeout(timeout_secs))?
             .map_err(|_| QueryError::Execution("the query thread ended without an answer".into()))?
-            .map_err(|e| QueryError::from_datafusion(e, &limits))?;
+            .map_err(|e| match e {
+                Stopped::Cancelled => QueryError::Timeout(timeout_secs),
+                Stopped::Failed(error) => error,
+            })?;
+        drop(cancel);
         let mut rows = rows_as_json(&batches)?;
         let truncated = rows.len() > limits.max_rows;
         rows.truncate(limits.max_rows);
@@ -313,6 +398,67 @@ impl QueryEngine {
             plan,
         })
     }
+}
+
+/// Why a query thread gave no batches.
+enum Stopped {
+    Cancelled,
+    Failed(QueryError),
+}
+
+/// Runs the query to completion, or until `cancelled` resolves (its sender dropped).
+fn execute_on_own_runtime(
+    frame: DataFrame,
+    limits: QueryLimits,
+    with_plan: bool,
+    cancelled: oneshot::Receiver<()>,
+) -> Result<(Vec<RecordBatch>, Option<String>), Stopped> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            Stopped::Failed(QueryError::Execution(format!(
+                "cannot start the query runtime: {e}"
+            )))
+        })?;
+    let result = runtime.block_on(async move {
+        tokio::select! {
+            biased;
+            _ = cancelled => Err(Stopped::Cancelled),
+            result = execute(frame, limits, with_plan) => result.map_err(Stopped::Failed),
+        }
+    });
+    // Drops whatever the plan spawned on this runtime; blocking file reads already started end
+    // by themselves.
+    runtime.shutdown_background();
+    result
+}
+
+async fn execute(
+    frame: DataFrame,
+    limits: QueryLimits,
+    with_plan: bool,
+) -> Result<(Vec<RecordBatch>, Option<String>), QueryError> {
+    let task = frame.task_ctx();
+    let physical = frame
+        .create_physical_plan()
+        .await
+        .map_err(|e| QueryError::from_datafusion(e, &limits))?;
+    let plan = with_plan.then(|| displayable(physical.as_ref()).indent(true).to_string());
+    let mut stream = execute_stream(physical, Arc::new(task))
+        .map_err(|e| QueryError::from_datafusion(e, &limits))?;
+    let mut batches = Vec::new();
+    let mut bytes = 0usize;
+    // bounded by max_result_bytes ([query.limits]), checked as each batch arrives
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|e| QueryError::from_datafusion(e, &limits))?;
+        bytes = bytes.saturating_add(batch.get_array_memory_size());
+        if bytes > limits.max_result_bytes {
+            return Err(QueryError::ResultTooLarge(limits.max_result_bytes));
+        }
+        batches.push(batch);
+    }
+    Ok((batches, plan))
 }
 
 fn column_infos<'a>(fields: impl Iterator<Item = (&'a String, &'a DataType)>) -> Vec<ColumnInfo> {

@@ -6,6 +6,7 @@
 //! It runs on the data side and answers only callers whose API key reaches the dataset. It must
 //! not write anything: statements other than queries (DDL, DML, `SET`, `COPY`) are refused.
 
+mod bounded_functions;
 mod engine;
 mod files;
 mod service;

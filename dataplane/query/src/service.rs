@@ -11,7 +11,9 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use bytefreezer_api::{AuthorizeError, DataPlaneConfig};
+use bytefreezer_api::{
+    AuthorizeError, DataPlaneConfig, KeyUse, QUERY_TOKEN_PREFIX, bearer_token, verify_query_token,
+};
 use bytefreezer_telemetry::Registry;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -29,12 +31,40 @@ pub struct QueryConfig {
     pub limits: QueryLimits,
     /// Queries running at once; more wait their turn. Default 2.
     pub max_concurrent: usize,
+    /// Of those, at most this many from one tenant, so one tenant cannot take every slot.
+    /// Default 1.
+    pub max_concurrent_per_tenant: usize,
     /// The address browsers use for the dashboard's Query page, if not `http://{listen}`
     /// (behind a TLS proxy, or when listening on 0.0.0.0).
     pub public_url: Option<String>,
     /// The named buckets datasets may write to, as in packer's `[packer.destinations]`
     /// (`archive = "/mnt/archive"`), so their Parquet can be queried too.
     pub destinations: BTreeMap<String, PathBuf>,
+    /// A file holding the secret the control plane signs the dashboard's short-lived query
+    /// tokens with (the control role's `--query-token-secret-file`). Without it only API keys
+    /// are accepted.
+    pub token_secret_file: Option<PathBuf>,
+}
+
+impl QueryConfig {
+    /// The query-token secret from `token_secret_file` (surrounding whitespace removed).
+    pub fn token_secret(&self) -> std::io::Result<Option<Vec<u8>>> {
+        let Some(path) = &self.token_secret_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path)?;
+        let secret = text.trim();
+        if secret.len() < 32 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "{}: a query token secret needs at least 32 characters",
+                    path.display()
+                ),
+            ));
+        }
+        Ok(Some(secret.as_bytes().to_vec()))
+    }
 }
 
 impl Default for QueryConfig {
@@ -43,8 +73,10 @@ impl Default for QueryConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8083)),
             limits: QueryLimits::default(),
             max_concurrent: 2,
+            max_concurrent_per_tenant: 1,
             public_url: None,
             destinations: BTreeMap::new(),
+            token_secret_file: None,
         }
     }
 }
@@ -57,6 +89,8 @@ pub struct QueryService {
     datasets: watch::Receiver<Arc<DataPlaneConfig>>,
     limits: QueryLimits,
     registry: Registry,
+    /// Verifies the control plane's query tokens; `None` accepts API keys only.
+    token_secret: Option<Arc<[u8]>>,
 }
 
 #[derive(Deserialize)]
@@ -75,7 +109,8 @@ fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
 }
 
 impl QueryService {
-    /// `engine` should be built with `config.max_concurrent`.
+    /// `engine` should be built with `config.max_concurrent`; the per-tenant share comes from
+    /// `config.max_concurrent_per_tenant`.
     pub fn new(
         engine: QueryEngine,
         datasets: watch::Receiver<Arc<DataPlaneConfig>>,
@@ -83,11 +118,19 @@ impl QueryService {
         registry: Registry,
     ) -> QueryService {
         QueryService {
-            engine,
+            engine: engine.with_tenant_limit(config.max_concurrent_per_tenant),
             datasets,
             limits: config.limits,
             registry,
+            token_secret: None,
         }
+    }
+
+    /// Accepts query tokens signed with `secret` (see [`QueryConfig::token_secret`]); inside
+    /// `bytefreezer up` the control plane hands it over directly.
+    pub fn with_token_secret(mut self, secret: Option<Vec<u8>>) -> QueryService {
+        self.token_secret = secret.map(Arc::from);
+        self
     }
 
     pub fn router(self) -> Router {
@@ -99,7 +142,8 @@ impl QueryService {
             .with_state(self)
     }
 
-    /// The caller's key must reach the dataset; anything else is "not found".
+    /// The caller's key must reach the dataset; anything else is "not found". Keys limited to
+    /// one dataset only send data, so they are refused here as on the control plane.
     fn authorize(
         &self,
         headers: &HeaderMap,
@@ -109,15 +153,49 @@ impl QueryService {
         let key = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
+            .and_then(bearer_token)
             .ok_or_else(|| {
                 (
                     StatusCode::UNAUTHORIZED,
                     "send an API key as `Authorization: Bearer <key>`".to_owned(),
                 )
             })?;
-        match self.datasets.borrow().authorize(key, tenant, dataset) {
+        let config = self.datasets.borrow();
+        if key.starts_with(QUERY_TOKEN_PREFIX) {
+            let Some(secret) = &self.token_secret else {
+                return Err((
+                    StatusCode::UNAUTHORIZED,
+                    "this query service does not accept query tokens: set [query] \
+                     token_secret_file to the control plane's secret"
+                        .to_owned(),
+                ));
+            };
+            let now = chrono::Utc::now().timestamp();
+            let claims = verify_query_token(key, secret, now)
+                .map_err(|problem| (StatusCode::UNAUTHORIZED, problem.to_string()))?;
+            if claims.tenant_id != tenant || config.dataset(tenant, dataset).is_none() {
+                return Err((
+                    StatusCode::NOT_FOUND,
+                    format!("dataset {tenant}/{dataset} not found"),
+                ));
+            }
+            tracing::info!(
+                subject = %claims.subject,
+                token_id = %claims.token_id,
+                tenant,
+                dataset,
+                "query with a control-plane token"
+            );
+            return Ok(());
+        }
+        if let Some(refusal) = config
+            .key(key)
+            .and_then(|k| k.reach().refusal(&k.name, KeyUse::Query))
+        {
+            self.refused("scope");
+            return Err((StatusCode::FORBIDDEN, refusal));
+        }
+        match config.authorize(key, tenant, dataset) {
             Ok(_) => Ok(()),
             Err(AuthorizeError::UnknownKey) => Err((
                 StatusCode::UNAUTHORIZED,
@@ -130,7 +208,21 @@ impl QueryService {
         }
     }
 
+    /// Counts a query refused by a limit or a scope, by cause.
+    fn refused(&self, cause: &'static str) {
+        self.registry
+            .counter(
+                "bytefreezer_query_refused_total",
+                "Queries refused or cancelled by a limit or a key's scope, by cause.",
+                &[("cause", cause)],
+            )
+            .increment(1);
+    }
+
     fn failed(&self, problem: QueryError) -> Response {
+        if let Some(cause) = problem.limit_cause() {
+            self.refused(cause);
+        }
         let outcome = if problem.is_client_error() {
             "rejected"
         } else {
@@ -145,7 +237,12 @@ impl QueryService {
             .increment(1);
         let status = match problem {
             QueryError::NoData(_) => StatusCode::NOT_FOUND,
-            QueryError::Timeout(_) | QueryError::Memory { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            QueryError::Timeout(_)
+            | QueryError::Memory { .. }
+            | QueryError::ResultTooLarge(_)
+            | QueryError::StringTooLong(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            QueryError::TenantBusy { .. } => StatusCode::TOO_MANY_REQUESTS,
+            QueryError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             QueryError::Execution(_) => StatusCode::INTERNAL_SERVER_ERROR,
             QueryError::Destination(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
