@@ -41,6 +41,8 @@ pub enum Command {
     Transform(TransformCommand),
     /// Drive a control plane's REST API from scripts: tenants, datasets, API keys, audit.
     Ctl(CtlArgs),
+    /// List or replay what piper moved to a dataset's dead-letter prefix.
+    DeadLetter(DeadLetterArgs),
     /// Print the version.
     Version,
 }
@@ -424,4 +426,42 @@ pub struct CtlAuditArgs {
     /// Follow the pages to the oldest matching entry.
     #[arg(long)]
     pub all: bool,
+}
+
+#[derive(Args)]
+pub struct DeadLetterArgs {
+    #[command(subcommand)]
+    pub command: DeadLetterCommand,
+}
+
+#[derive(Subcommand)]
+pub enum DeadLetterCommand {
+    /// One line per dead letter: dataset, batch, object or rows, row count, reason, message.
+    List(DeadLetterScope),
+    /// Move dead letters back to the intake bucket (rows without their reason column), for
+    /// piper to process again, for example after fixing the pipeline.
+    Replay {
+        #[command(flatten)]
+        scope: DeadLetterScope,
+        /// Only this batch (see `list`).
+        #[arg(long)]
+        batch: Option<String>,
+    },
+}
+
+#[derive(Args)]
+pub struct DeadLetterScope {
+    /// The piper role's configuration, whose `[storage]` names the intake bucket.
+    #[arg(long, short, conflicts_with = "data_dir")]
+    pub config: Option<PathBuf>,
+    /// Or the data folder of `bytefreezer up`.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// The stage that gave up.
+    #[arg(long, default_value = "piper", value_parser = ["piper"])]
+    pub stage: String,
+    #[arg(long)]
+    pub tenant: Option<String>,
+    #[arg(long)]
+    pub dataset: Option<String>,
 }

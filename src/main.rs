@@ -7,6 +7,7 @@ mod cli;
 mod config_source;
 mod control;
 mod ctl;
+mod dead_letter;
 mod fakedata;
 mod memory;
 mod node;
@@ -52,6 +53,7 @@ fn main() -> ExitCode {
             cli::Command::Query(args) => roles::query(args).await,
             cli::Command::Control(args) => control::run(args).await,
             cli::Command::Ctl(args) => ctl::run(args).await,
+            cli::Command::DeadLetter(args) => dead_letter::run(args).await,
             cli::Command::Fakedata(args) => fakedata::run(args).await,
             cli::Command::Cat(args) => cat::run(args),
             cli::Command::Transform(cli::TransformCommand::Test(args)) => transform_test::run(args),
