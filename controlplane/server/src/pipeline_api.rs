@@ -24,6 +24,12 @@ use crate::routes::ServerState;
 /// Test Transformation accepts at most this many sample events, so a paste cannot hog the
 /// control plane.
 const MAX_SAMPLE_EVENTS: usize = 1_000;
+/// Bytes of sample events per test, as NDJSON: the pipeline's own output limits bound what a
+/// test makes of them.
+const MAX_SAMPLE_BYTES: usize = 2 << 20;
+/// Tests running at once on this control plane; more answer 429 (and a warning in the log)
+/// so pasted samples cannot take every blocking thread.
+static TRIALS_AT_ONCE: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
 fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
     (status, Json(json!({ "error": message.to_string() }))).into_response()
@@ -71,9 +77,20 @@ pub(crate) struct TrialRequest {
     responses((status = 200, body = Object), (status = 400), (status = 422)))]
 pub(crate) async fn test_transformation(
     State(state): State<Arc<ServerState>>,
-    _principal: Principal,
+    principal: Principal,
     body: Bytes,
 ) -> Response {
+    // It runs a tenant's pipeline on this server: for those who may edit pipelines only.
+    if let Err(problem) = principal.require_write() {
+        return problem.into_response();
+    }
+    let Ok(_running) = TRIALS_AT_ONCE.try_acquire() else {
+        tracing::warn!("test transformation refused: too many at once (cause: busy)");
+        return error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "other test transformations are running; retry in a moment",
+        );
+    };
     let request: TrialRequest = match json_body(&body) {
         Ok(request) => request,
         Err(problem) => return error(StatusCode::BAD_REQUEST, problem),
@@ -90,6 +107,12 @@ pub(crate) async fn test_transformation(
             return error(StatusCode::BAD_REQUEST, "events: not serializable");
         }
         sample.push(b'\n');
+        if sample.len() > MAX_SAMPLE_BYTES {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("events: at most {MAX_SAMPLE_BYTES} bytes of sample events per test"),
+            );
+        }
     }
     let geoip = state.geoip.clone();
     let now = chrono::Utc::now().timestamp_micros();
