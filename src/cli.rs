@@ -177,6 +177,15 @@ pub struct ControlArgs {
     /// `BYTEFREEZER_ADMIN_PASSWORD` (at least 10 characters).
     #[arg(long, env = "BYTEFREEZER_ADMIN_EMAIL")]
     pub admin_email: Option<String>,
+    /// The secret (at least 32 characters) for the dashboard's short-lived query tokens; the
+    /// query service's `[query] token_secret_file` names the same file. Without it the Query
+    /// page cannot reach the data side.
+    #[arg(long, env = "BYTEFREEZER_QUERY_TOKEN_SECRET_FILE")]
+    pub query_token_secret_file: Option<PathBuf>,
+    /// The query service browsers use (its `public_url`). Without it the dashboard uses a
+    /// healthy query service registered by the tenant's own account.
+    #[arg(long, env = "BYTEFREEZER_QUERY_URL")]
+    pub query_url: Option<String>,
 }
 
 #[derive(Args)]

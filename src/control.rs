@@ -9,6 +9,20 @@ use crate::cli::ControlArgs;
 use crate::reporter::{ReportSink, Reporter};
 use crate::{reporter, serve, signals};
 
+/// The query-token secret shared with the query service's `[query] token_secret_file`.
+fn query_token_secret(path: &std::path::Path) -> Result<Vec<u8>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--query-token-secret-file {}", path.display()))?;
+    let secret = text.trim();
+    if secret.len() < 32 {
+        bail!(
+            "--query-token-secret-file {}: the secret needs at least 32 characters",
+            path.display()
+        );
+    }
+    Ok(secret.as_bytes().to_vec())
+}
+
 /// Statistics and activity older than this are pruned.
 const KEEP_HISTORY_DAYS: i64 = 7;
 
@@ -33,8 +47,12 @@ pub async fn run(args: ControlArgs) -> Result<()> {
         .open()
         .map_err(anyhow::Error::msg)
         .context("--geoip-city-db / --geoip-asn-db")?;
-    let router = ControlServer::new(store.clone(), registry.clone())
-        .with_geoip(geoip)
+    let mut server = ControlServer::new(store.clone(), registry.clone()).with_geoip(geoip);
+    if let Some(path) = &args.query_token_secret_file {
+        let query = query_token_secret(path)?;
+        server = server.with_query_access(args.query_url.clone(), query);
+    }
+    let router = server
         .router()
         .merge(service_routes(registry.clone(), Readiness::default()));
     let listener = serve::bind(args.listen, "control plane (--listen)").await?;

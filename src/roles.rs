@@ -166,7 +166,13 @@ pub async fn query(args: RoleArgs) -> Result<()> {
     }
     let engine = QueryEngine::new(buckets.packer, file.query.max_concurrent)
         .with_destinations(destinations, datasets.clone());
-    let router = QueryService::new(engine, datasets, &file.query, registry.clone()).router();
+    let token_secret = file
+        .query
+        .token_secret()
+        .context("[query] token_secret_file")?;
+    let router = QueryService::new(engine, datasets, &file.query, registry.clone())
+        .with_token_secret(token_secret)
+        .router();
     let listener = serve::bind(file.query.listen, "query API ([query] listen)").await?;
     let api = serve::serve(listener, router, shutdown.clone());
     let metrics =

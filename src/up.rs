@@ -116,7 +116,16 @@ pub async fn run(args: UpArgs) -> Result<()> {
         readiness.clone(),
         pipeline_shutdown.clone(),
     );
+    // The dashboard's Query page gets short-lived tokens from the control plane for the query
+    // service of this same process (same origin); the secret lives in memory only.
+    let query_token_secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+    .into_bytes();
     let router = ControlServer::new(store.clone(), registry.clone())
+        .with_query_access(Some(String::new()), query_token_secret.clone())
         .with_public_status()
         .with_geoip(geoip)
         .with_parquet_location(parquet_folder.display().to_string())
@@ -130,6 +139,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
                 &QueryConfig::default(),
                 registry.clone(),
             )
+            .with_token_secret(Some(query_token_secret))
             .router(),
         )
         .merge(service_routes(registry.clone(), readiness.clone()));

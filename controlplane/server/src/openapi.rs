@@ -44,7 +44,7 @@ impl Modify for Security {
         pipeline_api::test_transformation,
         keys_api::list_keys, keys_api::create_key, keys_api::revoke_key,
         registry_api::report, registry_api::list_services, registry_api::statistics,
-        registry_api::dataset_statistics, registry_api::activity,
+        registry_api::dataset_statistics, registry_api::activity, registry_api::query_access,
         audit_api::audit, config_api::dataplane_config,
         checks_api::check_input, checks_api::check_output, plugins_api::plugins,
     )

@@ -8,8 +8,10 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use bytefreezer_api::{DATASET_METRICS, OpenPartition, ServiceReport};
-use bytefreezer_control_store::{ActivityQuery, ActivityRecord, StatPoint};
+use bytefreezer_api::{
+    DATASET_METRICS, OpenPartition, QueryTokenClaims, ServiceReport, sign_query_token,
+};
+use bytefreezer_control_store::{ActivityQuery, ActivityRecord, StatPoint, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::api_error::{ApiError, ApiResult, json_body};
@@ -21,9 +23,16 @@ use crate::status::{ServiceStatus, service_status};
 /// Reports larger than this are refused: a report carries counters, never data.
 const MAX_REPORT_BYTES: usize = 1 << 20;
 
+/// Roles whose reports name an endpoint that browsers are sent to: only account-wide
+/// credentials (an account key, an account admin) may report them, never a tenant's key such as
+/// a proxy's.
+const ACCOUNT_ROLES: [&str; 2] = ["query", "control"];
+
 /// A service's heartbeat: registers it the first time, then updates its health and counters.
+/// An instance belongs to the credentials that registered it; another caller gets 409.
 #[utoipa::path(post, path = "/api/v1/services/report", tag = "services", request_body = Object,
-    responses((status = 204), (status = 409, description = "instance id taken by another account"), (status = 422)))]
+    responses((status = 204), (status = 403, description = "a tenant key reporting a query or control service"),
+        (status = 409, description = "instance id registered by other credentials"), (status = 422)))]
 pub(crate) async fn report(
     State(state): State<Arc<ServerState>>,
     principal: Principal,
@@ -34,15 +43,150 @@ pub(crate) async fn report(
         return Err(ApiError::invalid("body", "a report is at most 1 MiB"));
     }
     let report: ServiceReport = json_body(&body)?;
-    state
+    if ACCOUNT_ROLES.contains(&report.role.as_str()) && principal.tenant_filter().is_some() {
+        return Err(ApiError::Forbidden(format!(
+            "a tenant key cannot report a {} service; it reports with an account key",
+            report.role
+        )));
+    }
+    let reporter = match &principal.key_id {
+        Some(key_id) => format!("key:{key_id}"),
+        None => format!("user:{}", principal.actor.0),
+    };
+    let recorded = state
         .store
-        .record_report(
+        .record_report_by(
             principal.account_filter(),
             principal.tenant_filter(),
+            &reporter,
             &report,
         )
-        .await?;
+        .await;
+    match recorded {
+        Err(StoreError::Conflict { .. }) => Err(ApiError::Conflict(format!(
+            "service instance {} is registered by other credentials; each instance reports \
+             with the key that registered it",
+            report.instance_id
+        ))),
+        other => other.map_err(ApiError::from),
+    }?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// How long a query token lives; the dashboard asks for a new one before it runs out.
+pub(crate) const QUERY_TOKEN_TTL_SECS: i64 = 300;
+
+/// What `/api/v1/query-access` needs: the endpoint it vouches for and the tokens' secret.
+pub(crate) struct QueryAccess {
+    endpoint: Option<String>,
+    secret: Vec<u8>,
+}
+
+impl QueryAccess {
+    pub(crate) fn new(endpoint: Option<String>, secret: Vec<u8>) -> QueryAccess {
+        QueryAccess { endpoint, secret }
+    }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct QueryAccessRequest {
+    tenant_id: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct QueryAccessGrant {
+    /// The query service to call: `""` means this origin.
+    endpoint: String,
+    /// Send as `Authorization: Bearer <token>` to the query service.
+    token: String,
+    /// Unix seconds.
+    expires_at: i64,
+}
+
+/// A short-lived token for querying one tenant's datasets on the data side, and the query
+/// service to use it with: one the control plane vouches for (configured by the operator, or
+/// registered by the tenant's own account with account credentials). Audited.
+#[utoipa::path(post, path = "/api/v1/query-access", tag = "services", request_body = QueryAccessRequest,
+    responses((status = 200, body = QueryAccessGrant), (status = 404), (status = 503, description = "no query service, or query tokens not configured")))]
+pub(crate) async fn query_access(
+    State(state): State<Arc<ServerState>>,
+    principal: Principal,
+    body: Bytes,
+) -> ApiResult<Json<QueryAccessGrant>> {
+    let request: QueryAccessRequest = json_body(&body)?;
+    let not_found = || ApiError::NotFound(format!("tenant {} not found", request.tenant_id));
+    let tenant = state
+        .store
+        .tenant(&request.tenant_id)
+        .await?
+        .filter(|t| principal.sees_tenant(t))
+        .ok_or_else(not_found)?;
+    let Some(access) = &state.query_access else {
+        return Err(ApiError::Unavailable(
+            "this control plane does not issue query tokens: start it with a query token \
+             secret shared with the query service"
+                .into(),
+        ));
+    };
+    let endpoint = match &access.endpoint {
+        Some(endpoint) => endpoint.clone(),
+        None => vouched_endpoint(&state, &tenant.account_id).await?,
+    };
+    let expires_at = chrono::Utc::now().timestamp() + QUERY_TOKEN_TTL_SECS;
+    let claims = QueryTokenClaims {
+        subject: principal.actor.0.clone(),
+        account_id: tenant.account_id.clone(),
+        tenant_id: tenant.id.clone(),
+        expires_at,
+        token_id: uuid::Uuid::new_v4().to_string(),
+    };
+    let expiry = chrono::DateTime::from_timestamp(expires_at, 0)
+        .unwrap_or_default()
+        .to_rfc3339();
+    state
+        .store
+        .audit_query_token(
+            &principal.actor,
+            &tenant.account_id,
+            &tenant.id,
+            &claims.token_id,
+            &expiry,
+        )
+        .await?;
+    state
+        .registry
+        .counter(
+            "bytefreezer_control_query_tokens_total",
+            "Short-lived query tokens issued to dashboard users and keys.",
+            &[],
+        )
+        .increment(1);
+    Ok(Json(QueryAccessGrant {
+        endpoint,
+        token: sign_query_token(&claims, &access.secret),
+        expires_at,
+    }))
+}
+
+/// A healthy query service of the account (one only account credentials could register).
+async fn vouched_endpoint(state: &ServerState, account_id: &str) -> ApiResult<String> {
+    let now = chrono::Utc::now();
+    let services = state.store.list_services(Some(account_id)).await?;
+    services
+        .into_iter()
+        .filter(|s| s.role == "query")
+        .map(|s| service_status(s, now))
+        .filter(|s| s.health == "Healthy")
+        .find_map(|s| s.endpoint.filter(|e| !e.is_empty()))
+        .map(|e| e.trim_end_matches('/').to_owned())
+        .ok_or_else(|| {
+            ApiError::Unavailable(
+                "no healthy query service of this account has registered: start `bytefreezer \
+                 query` reporting with an account key, or configure the query URL"
+                    .into(),
+            )
+        })
 }
 
 /// Every service the caller's account runs, with its derived health.

@@ -22,7 +22,7 @@ use crate::{
 
 pub(crate) struct ServerState {
     pub(crate) store: ControlStore,
-    registry: Registry,
+    pub(crate) registry: Registry,
     parquet_location: Option<String>,
     pub(crate) geoip: GeoIp,
     /// Bumped after every successful change, so long-polling services answer at once.
@@ -30,6 +30,9 @@ pub(crate) struct ServerState {
     /// Whether `/` and `/api/v1/status` answer without login (only `bytefreezer up`, which
     /// listens on loopback by default).
     public_status: bool,
+    /// Where the dashboard sends queries and the secret of the tokens it mints for them; `None`
+    /// until [`ControlServer::with_query_access`].
+    pub(crate) query_access: Option<crate::registry_api::QueryAccess>,
 }
 
 pub struct ControlServer {
@@ -46,6 +49,7 @@ impl ControlServer {
                 geoip: GeoIp::default(),
                 changes: watch::channel(0).0,
                 public_status: false,
+                query_access: None,
             },
         }
     }
@@ -59,6 +63,15 @@ impl ControlServer {
     /// The node's MaxMind databases, so pipelines with `geoip` validate and test here.
     pub fn with_geoip(mut self, geoip: GeoIp) -> Self {
         self.state.geoip = geoip;
+        self
+    }
+
+    /// Lets the dashboard query the data side with short-lived tokens signed with `secret`,
+    /// which the query service verifies. `endpoint`: the query service browsers use (`""` for
+    /// this origin, as in `bytefreezer up`); `None` vouches for the healthy query services that
+    /// the tenant's own account registered.
+    pub fn with_query_access(mut self, endpoint: Option<String>, secret: Vec<u8>) -> Self {
+        self.state.query_access = Some(crate::registry_api::QueryAccess::new(endpoint, secret));
         self
     }
 
@@ -151,6 +164,7 @@ impl ControlServer {
             .route("/api/v1/keys/{key}", delete(keys_api::revoke_key))
             .route("/api/v1/services", get(registry_api::list_services))
             .route("/api/v1/services/report", post(registry_api::report))
+            .route("/api/v1/query-access", post(registry_api::query_access))
             .route("/api/v1/statistics", get(registry_api::statistics))
             .route("/api/v1/activity", get(registry_api::activity))
             .route("/api/v1/audit", get(audit_api::audit))

@@ -19,6 +19,7 @@ mod store;
 pub use datasets::{ConfigScope, DatasetRecord};
 pub use error::StoreError;
 pub use keys::KeyScope;
+pub use registry::LOCAL_REPORTER;
 pub use model::{
     Account, ActivityQuery, ActivityRecord, Actor, ApiKey, AuditEntry, AuditQuery, Role,
     ServiceRecord, Session, StatPoint, Tenant, User,

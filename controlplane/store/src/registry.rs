@@ -8,7 +8,8 @@ use sqlx::any::AnyRow;
 use crate::error::StoreError;
 use crate::model::{ActivityQuery, ActivityRecord, Actor, ServiceRecord, StatPoint};
 use crate::store::{
-    AuditRecord, ControlStore, check_identifier, new_id, now, stamp, timestamp, write_audit,
+    AuditRecord, ControlStore, check_identifier, commit_audited, new_id, now, stamp, timestamp,
+    write_audit,
 };
 
 /// Growth one report may add to a statistic (10^15 events in 10 s is no real service), so a
@@ -91,16 +92,36 @@ fn minute_of(time: DateTime<Utc>) -> String {
     )
 }
 
+/// The reporter of the services that run inside the control plane's own process.
+pub const LOCAL_REPORTER: &str = "local";
+
 impl ControlStore {
-    /// Records one heartbeat report: registers the service the first time (audited), derives
-    /// its health, adds counter growth to the per-minute statistics and keeps its activity.
-    ///
-    /// Counters and activity count only for datasets of the reporter's own scope: `account_id`
-    /// (`None`: every account) and, for a tenant key, `tenant_id`; anything else is ignored.
+    /// [`ControlStore::record_report_by`] for the services of this process ([`LOCAL_REPORTER`]).
     pub async fn record_report(
         &self,
         account_id: Option<&str>,
         tenant_id: Option<&str>,
+        report: &ServiceReport,
+    ) -> Result<(), StoreError> {
+        self.record_report_by(account_id, tenant_id, LOCAL_REPORTER, report)
+            .await
+    }
+
+    /// Records one heartbeat report: registers the service the first time (audited), derives
+    /// its health, adds counter growth to the per-minute statistics and keeps its activity.
+    ///
+    /// An instance belongs to the `reporter` that registered it (`key:<id>`, `user:<email>`):
+    /// a report for it from anyone else is a conflict, so no caller can take over another's
+    /// instance (and, for a query service, the endpoint browsers are sent to). Instances
+    /// registered before reporters were recorded belong to the next one that reports.
+    ///
+    /// Counters and activity count only for datasets of the reporter's own scope: `account_id`
+    /// (`None`: every account) and, for a tenant key, `tenant_id`; anything else is ignored.
+    pub async fn record_report_by(
+        &self,
+        account_id: Option<&str>,
+        tenant_id: Option<&str>,
+        reporter: &str,
         report: &ServiceReport,
     ) -> Result<(), StoreError> {
         check_identifier("instance_id", &report.instance_id)?;
@@ -119,12 +140,24 @@ impl ControlStore {
                 reason: format!("not an RFC 3339 time: {e}"),
             })?;
         let existing = self.service(&report.instance_id).await?;
+        let conflict = || StoreError::Conflict {
+            what: format!("service instance {}", report.instance_id),
+        };
         if let Some(existing) = &existing
             && existing.account_id.as_deref() != account_id
         {
-            return Err(StoreError::Conflict {
-                what: format!("service instance {}", report.instance_id),
-            });
+            return Err(conflict());
+        }
+        if existing.is_some() {
+            let owner: Option<String> =
+                sqlx::query("SELECT registered_by FROM services WHERE instance_id = $1")
+                    .bind(&report.instance_id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .and_then(|row| row.get(0));
+            if owner.is_some_and(|owner| owner != reporter) {
+                return Err(conflict());
+            }
         }
         let previous = existing
             .as_ref()
@@ -152,13 +185,17 @@ impl ControlStore {
                 .is_none_or(|own| own.iter().any(|t| t == tenant))
         };
         let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO services (instance_id, account_id, role, host, version, started_at, registered_at, last_seen, ready, healthy, detail, report) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11) \
+        // The WHERE keeps the check above true when two reporters race for a new instance: the
+        // loser changes nothing and gets the conflict.
+        let written = sqlx::query(
+            "INSERT INTO services (instance_id, account_id, role, host, version, started_at, registered_at, last_seen, ready, healthy, detail, report, registered_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12) \
              ON CONFLICT (instance_id) DO UPDATE SET role = excluded.role, host = excluded.host, version = excluded.version, \
              started_at = excluded.started_at, last_seen = excluded.last_seen, \
              ready = CASE WHEN services.ready = 1 OR excluded.ready = 1 THEN 1 ELSE 0 END, \
-             healthy = excluded.healthy, detail = excluded.detail, report = excluded.report",
+             healthy = excluded.healthy, detail = excluded.detail, report = excluded.report, \
+             registered_by = excluded.registered_by \
+             WHERE services.registered_by IS NULL OR services.registered_by = excluded.registered_by",
         )
         .bind(&report.instance_id)
         .bind(account_id)
@@ -174,8 +211,12 @@ impl ControlStore {
             activity: Vec::new(),
             ..report.clone()
         })?)
+        .bind(reporter)
         .execute(&mut *tx)
         .await?;
+        if written.rows_affected() == 0 {
+            return Err(conflict());
+        }
         if existing.is_none() {
             write_audit(
                 &mut tx,
@@ -233,6 +274,25 @@ impl ControlStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Writes the audit entry of a short-lived query token handed to `actor` for one tenant.
+    pub async fn audit_query_token(
+        &self,
+        actor: &Actor,
+        account_id: &str,
+        tenant_id: &str,
+        token_id: &str,
+        expires_at: &str,
+    ) -> Result<(), StoreError> {
+        let record = AuditRecord::change(
+            (Some(account_id), Some(tenant_id)),
+            "query_token.issue",
+            format!("tenant/{tenant_id}"),
+            None::<&()>,
+            Some(&serde_json::json!({ "token_id": token_id, "expires_at": expires_at })),
+        )?;
+        commit_audited(self.begin().await?, actor, record).await
     }
 
     pub async fn service(&self, instance_id: &str) -> Result<Option<ServiceRecord>, StoreError> {

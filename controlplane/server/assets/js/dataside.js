@@ -1,87 +1,51 @@
 // The Query page and the Parquet file list talk to the query service on the data side, straight
-// from the browser: the control plane never sees data. The query service accepts a tenant's API
-// key, kept in this tab's sessionStorage only.
+// from the browser: the control plane never sees data. It does vouch for where to go and for
+// whom: /api/v1/query-access names the query service (this origin in `bytefreezer up`, or one
+// the operator configured or the tenant's own account registered) and hands out a short-lived
+// token for one tenant, kept in this page's memory only. No permanent key is created or stored.
 
 import { api, ApiError, call } from './api.js';
-import { field, h, message } from './dom.js';
+import { h, message } from './dom.js';
 
-const keyName = (tenant) => `bf-query-key:${tenant}`;
+/// Tokens are asked for again this long before they expire.
+const RENEW_BEFORE_MS = 30000;
 
-/// The first healthy query service's address; empty means this origin (`bytefreezer up`).
-export async function queryEndpoint() {
-  const services = await api.get('/api/v1/services');
-  const query = services.find((s) => s.role === 'query' && s.health === 'Healthy')
-    || services.find((s) => s.role === 'query');
-  if (!query) throw new Error('no query service has registered: start `bytefreezer query` on the data side');
-  return (query.endpoint || '').replace(/\/$/, '');
-}
+const grants = new Map();
 
-/// A new key reaches the data side with its next configuration (about a second with
-/// long-poll, up to 30 s with plain polling), so a refused key is only forgotten once it is older.
-const KEY_PROPAGATION_MS = 45000;
-
-function readStored(tenant) {
-  try {
-    return JSON.parse(sessionStorage.getItem(keyName(tenant)) || 'null');
-  } catch (_) {
-    return null;
-  }
-}
-
-export function storedKey(tenant) {
-  return readStored(tenant)?.key || null;
-}
-
-function storeKey(tenant, key) {
-  sessionStorage.setItem(keyName(tenant), JSON.stringify({ key, at: Date.now() }));
+async function queryAccess(tenant) {
+  const held = grants.get(tenant);
+  if (held && held.expiresAt - Date.now() > RENEW_BEFORE_MS) return held;
+  const answer = await api.post('/api/v1/query-access', { tenant_id: tenant });
+  const grant = {
+    base: (answer.endpoint || '').replace(/\/$/, ''),
+    token: answer.token,
+    expiresAt: answer.expires_at * 1000,
+  };
+  grants.set(tenant, grant);
+  return grant;
 }
 
 export async function dataside(method, path, tenant, body) {
-  const base = await queryEndpoint();
-  const headers = { Authorization: `Bearer ${storedKey(tenant)}` };
+  const grant = await queryAccess(tenant);
+  const headers = { Authorization: `Bearer ${grant.token}` };
   try {
-    return await call(method, path, body, { base, headers, controlPlane: false });
+    return await call(method, path, body, { base: grant.base, headers, controlPlane: false });
   } catch (error) {
-    if (error instanceof ApiError && error.status === 401) {
-      const stored = readStored(tenant);
-      if (stored && Date.now() - stored.at > KEY_PROPAGATION_MS) {
-        sessionStorage.removeItem(keyName(tenant));
-      } else {
-        throw new Error('the query service does not know this key yet; it learns new keys within seconds, try again');
-      }
-    }
+    // A refused token (expired while the tab slept, or the query service restarted with another
+    // secret) is dropped, so the next call asks for a fresh one.
+    if (error instanceof ApiError && error.status === 401) grants.delete(tenant);
     throw error;
   }
 }
 
-/// Shows how to give this tab a key for `tenant`; calls `done()` once one is stored.
-export function keyPrompt(tenant, session, done) {
-  const pasted = h('input', { type: 'password', name: 'query_key', autocomplete: 'off', placeholder: 'bf_…' });
-  const problem = h('div', { 'aria-live': 'polite' });
-  const use = h('button', { type: 'button', class: 'secondary' }, 'Use this key');
-  use.addEventListener('click', () => {
-    if (!pasted.value.trim()) return;
-    storeKey(tenant, pasted.value.trim());
-    done();
-  });
-  const create = h('button', { type: 'button', id: 'create-query-key' }, `Create a key for tenant ${tenant}`);
-  create.addEventListener('click', async () => {
-    create.disabled = true;
-    try {
-      const stamp = new Date().toISOString().slice(0, 19).replace(/[-:T]/g, '');
-      const created = await api.post('/api/v1/keys', { name: `query-${stamp}`, tenant_id: tenant });
-      storeKey(tenant, created.key);
-      // The data side learns of a new key with its next config (long-poll: about a second).
-      problem.replaceChildren(message('info', `Key ${created.record.name} created; the data side picks it up in a moment.`));
-      setTimeout(done, 1500);
-    } catch (error) {
-      problem.replaceChildren(message('error', error.message));
-      create.disabled = false;
-    }
-  });
-  const canCreate = session && session.role !== 'viewer';
+/// Kept for pages that ask before reaching the data side: logged-in users always can, with a
+/// token the control plane issues on demand.
+export function storedKey() {
+  return true;
+}
+
+/// Kept for the same pages: there is no key to enter any more.
+export function keyPrompt(tenant) {
   return h('div', { class: 'keyprompt' },
-    h('p', {}, `Reading data goes to the query service on the data side, which needs an API key of tenant ${tenant}. It stays in this browser tab only.`),
-    h('div', { class: 'actions' }, field('API key', pasted), use, canCreate ? create : null),
-    problem);
+    message('info', `Reading data of tenant ${tenant} uses a short-lived token from the control plane.`));
 }

@@ -1,5 +1,5 @@
 import { api } from './api.js';
-import { dataside, keyPrompt, storedKey } from './dataside.js';
+import { dataside } from './dataside.js';
 import { field, formatCount, h, message, table } from './dom.js';
 
 export const title = 'Query';
@@ -22,7 +22,7 @@ function cell(value) {
   return typeof value === 'object' ? JSON.stringify(value) : String(value);
 }
 
-export async function render(main, params, session) {
+export async function render(main) {
   const datasets = await api.get('/api/v1/datasets');
   const choice = h('select', { id: 'query-dataset' }, datasets.map((d) =>
     h('option', { value: `${d.tenant_id}/${d.dataset_id}` }, `${d.tenant_id} / ${d.dataset_id}`)));
@@ -31,12 +31,11 @@ export async function render(main, params, session) {
   const run = h('button', { type: 'submit', id: 'run-query' }, 'Run');
   const explain = h('input', { type: 'checkbox', id: 'query-explain' });
   const output = h('div', { id: 'query-output', 'aria-live': 'polite' });
-  const access = h('div', {});
   const form = h('form', { class: 'card' },
     h('div', { class: 'grid2' }, field('Dataset', choice), h('div', {}, h('h3', {}, 'Columns'), columns)),
     field('SQL', sql, 'The table is named after the dataset. year, month, day and hour are partition columns: filtering on them skips whole folders.'),
     h('div', { class: 'actions' }, run, h('label', {}, explain, ' Show plan'), h('span', { class: 'muted small' }, 'Ctrl+Enter runs')));
-  main.append(h('div', { class: 'page-head' }, h('h1', {}, 'Query')), access, form, output);
+  main.append(h('div', { class: 'page-head' }, h('h1', {}, 'Query')), form, output);
   if (!datasets.length) {
     form.replaceChildren(message('info', 'No datasets yet.'));
     return null;
@@ -51,12 +50,6 @@ export async function render(main, params, session) {
       sql.value = `SELECT *\nFROM "${dataset}"\nLIMIT 100`;
       sql.dataset.generated = 'true';
     }
-    if (!storedKey(tenant)) {
-      access.replaceChildren(h('section', { class: 'card' }, keyPrompt(tenant, session, loadColumns)));
-      columns.replaceChildren(h('span', { class: 'muted' }, 'Needs an API key.'));
-      return;
-    }
-    access.replaceChildren();
     try {
       const answer = await dataside('GET', `/api/v1/query/${encodeURIComponent(tenant)}/${encodeURIComponent(dataset)}/columns`, tenant);
       columns.replaceChildren(h('ul', { class: 'columns' }, answer.columns.map((c) =>
@@ -73,10 +66,6 @@ export async function render(main, params, session) {
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     const { tenant, dataset } = selected();
-    if (!storedKey(tenant)) {
-      await loadColumns();
-      return;
-    }
     run.disabled = true;
     output.replaceChildren(h('p', { class: 'muted' }, 'Running…'));
     const started = performance.now();
