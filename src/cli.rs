@@ -134,6 +134,10 @@ pub struct UpArgs {
     /// UDP receive path: auto (io_uring where it works, recvmmsg otherwise), uring or recvmmsg.
     #[arg(long, default_value = "auto", value_parser = ["auto", "uring", "recvmmsg"])]
     pub io: String,
+    /// A host name the dashboard also answers to when --http is a loopback address (it answers
+    /// only to localhost, 127.0.0.1 and [::1] otherwise, against DNS rebinding). Repeatable.
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    pub allowed_hosts: Vec<String>,
     #[command(flatten)]
     pub geoip: GeoIpArgs,
 }

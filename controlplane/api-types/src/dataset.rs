@@ -1,4 +1,4 @@
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use bytefreezer_transform::PipelineSpec;
 use serde::{Deserialize, Serialize};
@@ -73,6 +73,110 @@ impl Destination {
             ));
         }
         Ok(())
+    }
+}
+
+impl Destination {
+    /// [`Destination::validate`], then that the prefix stays in the dataset's own namespace:
+    /// the folder `{prefix}/{tenant}/{dataset}/data/parquet/` must not lie inside another
+    /// dataset's Parquet folder (readers list theirs recursively, so foreign files there would
+    /// poison its schema inference and queries), and the prefix must not enter the pipeline's
+    /// internal `_`-prefixed objects (leases, plans).
+    pub fn validate_for(
+        &self,
+        tenant_id: &str,
+        dataset_id: &str,
+    ) -> Result<(), (&'static str, &'static str)> {
+        self.validate()?;
+        let Some(prefix) = &self.prefix else {
+            return Ok(());
+        };
+        if prefix.starts_with('_') {
+            return Err((
+                "destination.prefix",
+                "must not start with '_', which is reserved for the pipeline's own objects",
+            ));
+        }
+        let segments: Vec<&str> = prefix
+            .split('/')
+            .chain([tenant_id, dataset_id, PARQUET_FOLDER[0], PARQUET_FOLDER[1]])
+            .collect();
+        let last = segments.len() - 2;
+        let nested = segments
+            .windows(2)
+            .enumerate()
+            .any(|(index, pair)| index != last && pair == PARQUET_FOLDER);
+        if nested {
+            return Err((
+                "destination.prefix",
+                "must not contain 'data/parquet': it would place this dataset's files inside another dataset's Parquet folder",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The prefix's first segment, the one that could name another tenant's folder.
+    pub fn prefix_root(&self) -> Option<&str> {
+        self.prefix
+            .as_deref()
+            .and_then(|prefix| prefix.split('/').next())
+    }
+}
+
+/// The two segments that end every dataset's Parquet folder (`{tenant}/{dataset}/data/parquet/`).
+const PARQUET_FOLDER: [&str; 2] = ["data", "parquet"];
+
+/// Whether two UDP listen addresses receive each other's datagrams: the same port and the same
+/// address, or a wildcard (`0.0.0.0`, or `[::]`, which the proxy opens dual-stack) covering the
+/// other. IPv4-mapped IPv6 addresses count as the IPv4 address they carry.
+pub fn binds_overlap(a: SocketAddr, b: SocketAddr) -> bool {
+    if a.port() != b.port() {
+        return false;
+    }
+    let canonical = |ip: IpAddr| match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    let (a, b) = (canonical(a.ip()), canonical(b.ip()));
+    let covers = |wildcard: IpAddr, other: IpAddr| match wildcard {
+        IpAddr::V6(v6) if v6.is_unspecified() => true,
+        IpAddr::V4(v4) if v4.is_unspecified() => other.is_ipv4(),
+        _ => false,
+    };
+    a == b || covers(a, b) || covers(b, a)
+}
+
+/// Filter settings that hold secrets, as `(filter type, config key)`: redacted for readers who
+/// may not change the pipeline and in the audit log. A test holds this list equal to the
+/// settings the filter catalog describes as secret.
+pub const SECRET_FILTER_SETTINGS: &[(&str, &str)] = &[("hash", "key")];
+
+/// What a redacted secret reads as.
+pub const REDACTED: &str = "[redacted]";
+
+/// The pipeline with every secret setting replaced by [`REDACTED`].
+pub fn redact_pipeline(pipeline: &PipelineSpec) -> PipelineSpec {
+    let mut redacted = pipeline.clone();
+    for filter in &mut redacted.filters {
+        for (kind, setting) in SECRET_FILTER_SETTINGS {
+            if filter.kind == *kind
+                && let Some(value) = filter.config.get_mut(*setting)
+                && !value.is_null()
+            {
+                *value = serde_json::Value::String(REDACTED.to_owned());
+            }
+        }
+    }
+    redacted
+}
+
+impl DatasetSpec {
+    /// The spec with its pipeline's secrets redacted (see [`redact_pipeline`]).
+    pub fn redacted(&self) -> DatasetSpec {
+        DatasetSpec {
+            pipeline: redact_pipeline(&self.pipeline),
+            ..self.clone()
+        }
     }
 }
 
@@ -202,4 +306,87 @@ fn default_syslog_bind() -> SocketAddr {
 
 fn lift_by_default() -> bool {
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> SocketAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn wildcards_overlap_every_address_on_their_port() {
+        assert!(binds_overlap(at("0.0.0.0:5514"), at("10.0.0.1:5514")));
+        assert!(binds_overlap(at("127.0.0.1:5514"), at("0.0.0.0:5514")));
+        assert!(binds_overlap(at("[::]:5514"), at("10.0.0.1:5514")));
+        assert!(binds_overlap(at("[::]:5514"), at("0.0.0.0:5514")));
+        assert!(binds_overlap(
+            at("[::ffff:10.0.0.1]:5514"),
+            at("10.0.0.1:5514")
+        ));
+        assert!(binds_overlap(at("10.0.0.1:5514"), at("10.0.0.1:5514")));
+        assert!(!binds_overlap(at("10.0.0.1:5514"), at("10.0.0.2:5514")));
+        assert!(!binds_overlap(at("0.0.0.0:5514"), at("0.0.0.0:5515")));
+        assert!(!binds_overlap(at("0.0.0.0:5514"), at("[::1]:5514")));
+    }
+
+    #[test]
+    fn prefixes_stay_out_of_other_datasets_folders() {
+        let prefix = |text: &str| Destination {
+            bucket: None,
+            prefix: Some(text.to_owned()),
+        };
+        for bad in [
+            "victim/ds/data/parquet",
+            "victim/ds/data/parquet/year=2026",
+            "a/data/parquet/b",
+            "_bytefreezer/plans",
+        ] {
+            assert_eq!(
+                prefix(bad).validate_for("attacker", "ds").unwrap_err().0,
+                "destination.prefix",
+                "{bad}"
+            );
+        }
+        // The dataset's own ids cannot complete a foreign folder either: `x/data` + tenant
+        // `parquet` would be `x/data/parquet/...`.
+        assert!(prefix("x/data").validate_for("parquet", "ds").is_err());
+        for good in ["site-7/fw", "archive", "data", "parquet/data"] {
+            assert!(prefix(good).validate_for("acme", "fw").is_ok(), "{good}");
+        }
+        assert!(Destination::default().validate_for("acme", "fw").is_ok());
+    }
+
+    #[test]
+    fn every_secret_the_catalog_describes_is_redacted() {
+        let mut described = Vec::new();
+        for filter in bytefreezer_transform::filter_catalog() {
+            let Some(properties) = filter.config_schema["properties"].as_object() else {
+                continue;
+            };
+            for (name, schema) in properties {
+                let description = schema["description"].as_str().unwrap_or_default();
+                if description.to_lowercase().contains("secret") {
+                    described.push((filter.kind, name.clone()));
+                }
+            }
+        }
+        let listed: Vec<(&str, String)> = SECRET_FILTER_SETTINGS
+            .iter()
+            .map(|(kind, name)| (*kind, (*name).to_owned()))
+            .collect();
+        assert_eq!(described, listed);
+
+        let pipeline: PipelineSpec = serde_json::from_value(serde_json::json!({ "filters": [
+            { "type": "hash", "config": { "field": "user", "algorithm": "hmac-sha256", "key": "s3cret" } },
+            { "type": "hash", "config": { "field": "user" } },
+        ]}))
+        .unwrap();
+        let redacted = serde_json::to_string(&redact_pipeline(&pipeline)).unwrap();
+        assert!(!redacted.contains("s3cret"), "{redacted}");
+        assert!(redacted.contains(REDACTED), "{redacted}");
+        assert_eq!(redact_pipeline(&pipeline).filters[1], pipeline.filters[1]);
+    }
 }

@@ -15,8 +15,9 @@ mod report;
 pub use bytefreezer_transform::{FilterSpec, PipelineSpec};
 pub use dataplane_config::{AuthorizeError, DataPlaneConfig, IngestKey};
 pub use dataset::{
-    DatasetSpec, Destination, FlowSourceSettings, PackerThresholds, SourceSpec,
-    SyslogSourceSettings, SyslogTransport,
+    DatasetSpec, Destination, FlowSourceSettings, PackerThresholds, REDACTED,
+    SECRET_FILTER_SETTINGS, SourceSpec, SyslogSourceSettings, SyslogTransport, binds_overlap,
+    redact_pipeline,
 };
 pub use keys::{KeyReach, KeyUse, bearer_token, hash_api_key};
 pub use plugins::{PluginKind, plugin_catalog};

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Query, State};
+use bytefreezer_api::{PipelineSpec, redact_pipeline};
 use bytefreezer_control_store::{AuditEntry, AuditQuery};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -48,6 +49,20 @@ fn time(field: &str, value: Option<String>) -> ApiResult<Option<DateTime<Utc>>> 
         .transpose()
 }
 
+/// The store redacts pipeline secrets before writing an entry; entries written before it did
+/// are redacted here, so the log never shows an HMAC key to anyone.
+fn redact_entry(mut entry: AuditEntry) -> AuditEntry {
+    for side in ["before", "after"] {
+        let Some(pipeline) = entry.diff.get_mut(side).and_then(|v| v.get_mut("pipeline")) else {
+            continue;
+        };
+        if let Ok(spec) = serde_json::from_value::<PipelineSpec>(pipeline.clone()) {
+            *pipeline = serde_json::to_value(redact_pipeline(&spec)).unwrap_or_default();
+        }
+    }
+    entry
+}
+
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditParams),
     responses((status = 200, body = AuditPage), (status = 422)))]
 pub(crate) async fn audit(
@@ -73,6 +88,7 @@ pub(crate) async fn audit(
     let next_before = (entries.len() == limit as usize)
         .then(|| entries.last().map(|e| e.id.clone()))
         .flatten();
+    let entries = entries.into_iter().map(redact_entry).collect();
     Ok(Json(AuditPage {
         entries,
         next_before,

@@ -102,6 +102,12 @@ impl Principal {
         }
     }
 
+    /// Whether the caller may read secrets in pipelines (HMAC keys): those who may change
+    /// them. Viewers read pipelines with [`bytefreezer_api::REDACTED`] in their place.
+    pub(crate) fn sees_secrets(&self) -> bool {
+        self.require_write().is_ok()
+    }
+
     /// Account-wide changes (tenants, users, account keys): not for tenant keys or viewers.
     pub(crate) fn require_account_write(&self) -> Result<(), ApiError> {
         self.require_write()?;

@@ -53,6 +53,8 @@ pub(crate) async fn dataplane_config(
     Query(params): Query<ConfigParams>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
+    // Services use keys; a viewer has no use for it, and it holds pipelines' HMAC keys.
+    principal.require_write()?;
     if let Some(proxy) = &params.proxy {
         bytefreezer_layout::validate_identifier("proxy", proxy)
             .map_err(|e| ApiError::invalid("proxy", e.to_string()))?;

@@ -7,7 +7,9 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use bytefreezer_api::{DatasetSpec, Destination, PackerThresholds, PipelineSpec, SourceSpec};
+use bytefreezer_api::{
+    DatasetSpec, Destination, PackerThresholds, PipelineSpec, SourceSpec, binds_overlap,
+};
 use bytefreezer_control_store::{DatasetRecord, Tenant};
 use bytefreezer_transform::Pipeline;
 use serde::Deserialize;
@@ -170,12 +172,11 @@ pub(crate) async fn list_datasets(
     Path(tenant): Path<String>,
 ) -> ApiResult<Json<Vec<DatasetRecord>>> {
     visible_tenant(&state, &principal, &tenant).await?;
-    Ok(Json(
-        state
-            .store
-            .list_dataset_records(principal.account_filter(), Some(&tenant))
-            .await?,
-    ))
+    let records = state
+        .store
+        .list_dataset_records(principal.account_filter(), Some(&tenant))
+        .await?;
+    Ok(Json(shown_to(&principal, records)))
 }
 
 /// Every dataset the caller can see, across its tenants.
@@ -185,20 +186,29 @@ pub(crate) async fn list_all_datasets(
     State(state): State<Arc<ServerState>>,
     principal: Principal,
 ) -> ApiResult<Json<Vec<DatasetRecord>>> {
-    Ok(Json(
-        state
-            .store
-            .list_dataset_records(principal.account_filter(), principal.tenant_filter())
-            .await?,
-    ))
+    let records = state
+        .store
+        .list_dataset_records(principal.account_filter(), principal.tenant_filter())
+        .await?;
+    Ok(Json(shown_to(&principal, records)))
+}
+
+/// Records as the caller may read them: pipeline secrets redacted for viewers.
+fn shown_to(principal: &Principal, records: Vec<DatasetRecord>) -> Vec<DatasetRecord> {
+    if principal.sees_secrets() {
+        return records;
+    }
+    records.iter().map(DatasetRecord::redacted).collect()
 }
 
 /// Validates what a dataset would run before it is stored: the pipeline compiles here (with
-/// this node's GeoIP databases) and no other active dataset listens on the same address.
+/// this node's GeoIP databases), the destination stays in the dataset's own namespace, and no
+/// other active dataset that may run on the same proxy listens on an overlapping address.
 async fn check_dataset(
     state: &ServerState,
     principal: &Principal,
     spec: &DatasetSpec,
+    assigned_proxy: Option<&str>,
 ) -> ApiResult<()> {
     if let Err(problem) = Pipeline::compile_with(&spec.pipeline, &state.geoip) {
         let bytefreezer_transform::PipelineError::Filter { index, .. } = &problem;
@@ -210,8 +220,21 @@ async fn check_dataset(
     if let Err((field, reason)) = spec.packer.validate() {
         return Err(ApiError::invalid(field, reason));
     }
-    if let Err((field, reason)) = spec.destination.validate() {
+    if let Err((field, reason)) = spec
+        .destination
+        .validate_for(&spec.tenant_id, &spec.dataset_id)
+    {
         return Err(ApiError::invalid(field, reason));
+    }
+    // The prefix's first segment is the folder of the tenant of that name in every bucket.
+    if let Some(root) = spec.destination.prefix_root()
+        && root != spec.tenant_id
+        && state.store.tenant(root).await?.is_some()
+    {
+        return Err(ApiError::invalid(
+            "destination.prefix",
+            "must not start with another tenant's id; use your own tenant id or another name",
+        ));
     }
     if spec.source.bind().port() == 0 {
         return Err(ApiError::invalid(
@@ -219,40 +242,53 @@ async fn check_dataset(
             "needs a port other than 0",
         ));
     }
-    // Within the account: accounts run their own proxies, and another account's ports are
-    // none of this caller's business.
-    let account = state
-        .store
-        .tenant(&spec.tenant_id)
-        .await?
-        .map(|tenant| tenant.account_id);
-    let others: Vec<DatasetSpec> = state
-        .store
-        .list_dataset_records(account.as_deref(), None)
-        .await?
-        .into_iter()
-        .map(|record| record.spec)
-        .collect();
-    let clash = others.iter().find(|other| {
-        other.active
-            && spec.active
-            && other.source.bind() == spec.source.bind()
-            && (other.tenant_id.as_str(), other.dataset_id.as_str())
-                != (spec.tenant_id.as_str(), spec.dataset_id.as_str())
-    });
-    if let Some(other) = clash {
-        let who = match state.store.tenant(&other.tenant_id).await? {
-            Some(tenant) if principal.sees_tenant(&tenant) => {
-                format!("dataset {}/{}", other.tenant_id, other.dataset_id)
-            }
-            _ => "another dataset of this account".to_owned(),
-        };
-        return Err(ApiError::Conflict(format!(
-            "source.settings.bind: {} is already used by {who}",
-            spec.source.bind()
-        )));
+    check_bind_is_free(state, principal, spec, assigned_proxy).await
+}
+
+/// Refuses a listen address that overlaps another active dataset's (`0.0.0.0:5514` overlaps
+/// `10.0.0.1:5514`) when both may run on one proxy: the proxy's sockets would share the port
+/// and each dataset would receive the other's datagrams. Every account counts, since one proxy
+/// can serve several (an admin-scoped key) and proxies are not tied to hosts in the model; only
+/// datasets assigned to two different proxy instances can share a port.
+pub(crate) async fn check_bind_is_free(
+    state: &ServerState,
+    principal: &Principal,
+    spec: &DatasetSpec,
+    assigned_proxy: Option<&str>,
+) -> ApiResult<()> {
+    if !spec.active {
+        return Ok(());
     }
-    Ok(())
+    let bind = spec.source.bind();
+    let others = state.store.list_dataset_records(None, None).await?;
+    let clash = others.iter().find(|other| {
+        other.spec.active
+            && (
+                other.spec.tenant_id.as_str(),
+                other.spec.dataset_id.as_str(),
+            ) != (spec.tenant_id.as_str(), spec.dataset_id.as_str())
+            && binds_overlap(other.spec.source.bind(), bind)
+            && match (other.assigned_proxy.as_deref(), assigned_proxy) {
+                (Some(theirs), Some(ours)) => theirs == ours,
+                _ => true,
+            }
+    });
+    let Some(other) = clash else {
+        return Ok(());
+    };
+    // Name the other dataset only to callers who may see it.
+    let who = match state.store.tenant(&other.spec.tenant_id).await? {
+        Some(tenant) if principal.sees_tenant(&tenant) => format!(
+            "dataset {}/{} (udp://{})",
+            other.spec.tenant_id,
+            other.spec.dataset_id,
+            other.spec.source.bind()
+        ),
+        _ => "another dataset served by the same proxies".to_owned(),
+    };
+    Err(ApiError::Conflict(format!(
+        "source.settings.bind: udp://{bind} overlaps {who}; both would receive each other's datagrams, so choose another port"
+    )))
 }
 
 fn spec_from(tenant: &str, dataset_id: String, request: DatasetRequest) -> DatasetSpec {
@@ -290,7 +326,7 @@ pub(crate) async fn create_dataset(
         .take()
         .ok_or_else(|| ApiError::invalid("dataset_id", "required"))?;
     let spec = spec_from(&tenant, dataset_id, request);
-    check_dataset(&state, &principal, &spec).await?;
+    check_dataset(&state, &principal, &spec, None).await?;
     let record = state.store.create_dataset(&principal.actor, &spec).await?;
     Ok((StatusCode::CREATED, Json(record)))
 }
@@ -324,9 +360,8 @@ pub(crate) async fn get_dataset(
     principal: Principal,
     Path((tenant, dataset)): Path<(String, String)>,
 ) -> ApiResult<Json<DatasetRecord>> {
-    Ok(Json(
-        visible_dataset(&state, &principal, &tenant, &dataset).await?,
-    ))
+    let record = visible_dataset(&state, &principal, &tenant, &dataset).await?;
+    Ok(Json(shown_to(&principal, vec![record]).remove(0)))
 }
 
 /// Replace a dataset's name, source, pipeline, testing flag and state.
@@ -339,7 +374,7 @@ pub(crate) async fn update_dataset(
     Path((tenant, dataset)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult<Json<DatasetRecord>> {
-    visible_dataset(&state, &principal, &tenant, &dataset).await?;
+    let current = visible_dataset(&state, &principal, &tenant, &dataset).await?;
     principal.require_write()?;
     let mut request: DatasetRequest = json_body(&body)?;
     if request.dataset_id.take().is_some_and(|id| id != dataset) {
@@ -349,7 +384,7 @@ pub(crate) async fn update_dataset(
         ));
     }
     let spec = spec_from(&tenant, dataset, request);
-    check_dataset(&state, &principal, &spec).await?;
+    check_dataset(&state, &principal, &spec, current.assigned_proxy.as_deref()).await?;
     Ok(Json(
         state.store.update_dataset(&principal.actor, &spec).await?,
     ))
@@ -389,6 +424,7 @@ async fn set_active(
                 active: true,
                 ..record.spec
             },
+            record.assigned_proxy.as_deref(),
         )
         .await?;
     }
@@ -440,9 +476,10 @@ pub(crate) async fn assign_dataset(
     Path((tenant, dataset)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult<Json<DatasetRecord>> {
-    visible_dataset(&state, &principal, &tenant, &dataset).await?;
+    let record = visible_dataset(&state, &principal, &tenant, &dataset).await?;
     principal.require_write()?;
     let request: AssignmentRequest = json_body(&body)?;
+    check_bind_is_free(&state, &principal, &record.spec, request.proxy.as_deref()).await?;
     Ok(Json(
         state
             .store

@@ -19,6 +19,7 @@ mod config_api;
 mod dashboard;
 mod datasets_api;
 mod keys_api;
+mod login_throttle;
 mod openapi;
 mod pipeline_api;
 mod plugins_api;
@@ -27,5 +28,7 @@ mod routes;
 mod session_api;
 mod status;
 
+pub use login_throttle::LoginThrottleSettings;
 pub use routes::ControlServer;
+pub use session_api::LOGINS_THROTTLED;
 pub use status::{PipelineCounters, ServiceStatus, Status, health_label};

@@ -31,7 +31,7 @@ impl Modify for Security {
     modifiers(&Security),
     security(("api_key" = []), ("session" = [])),
     paths(
-        session_api::login, session_api::logout, session_api::me,
+        session_api::login, session_api::logout, session_api::me, session_api::change_password,
         accounts_api::list_accounts, accounts_api::create_account, accounts_api::get_account,
         accounts_api::update_account, accounts_api::delete_account,
         accounts_api::list_users, accounts_api::create_user, accounts_api::delete_user,

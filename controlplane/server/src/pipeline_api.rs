@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use bytefreezer_api::PipelineSpec;
+use bytefreezer_api::{PipelineSpec, redact_pipeline};
 use bytefreezer_transform::{
     Pipeline, PipelineError, TrialError, filter_catalog, pipeline_version, trial_run,
 };
@@ -133,12 +133,25 @@ pub(crate) async fn test_transformation(
     }
 }
 
-fn pipeline_document(tenant: &str, dataset: &str, pipeline: &PipelineSpec) -> Response {
+/// The pipeline with its version; secrets (HMAC keys) redacted for callers who may not change
+/// it. The version is of the real pipeline, so it still matches piper's logs.
+fn pipeline_document(
+    principal: &Principal,
+    tenant: &str,
+    dataset: &str,
+    pipeline: &PipelineSpec,
+) -> Response {
+    let version = pipeline_version(pipeline);
+    let shown = if principal.sees_secrets() {
+        pipeline.clone()
+    } else {
+        redact_pipeline(pipeline)
+    };
     Json(json!({
         "tenant_id": tenant,
         "dataset_id": dataset,
-        "version": pipeline_version(pipeline),
-        "pipeline": pipeline,
+        "version": version,
+        "pipeline": shown,
     }))
     .into_response()
 }
@@ -152,7 +165,7 @@ pub(crate) async fn get_pipeline(
     Path((tenant, dataset)): Path<(String, String)>,
 ) -> Response {
     match visible_dataset(&state, &principal, &tenant, &dataset).await {
-        Ok(record) => pipeline_document(&tenant, &dataset, &record.spec.pipeline),
+        Ok(record) => pipeline_document(&principal, &tenant, &dataset, &record.spec.pipeline),
         Err(problem) => problem.into_response(),
     }
 }
@@ -190,7 +203,7 @@ pub(crate) async fn put_pipeline(
                 "dataset {tenant}/{dataset}: pipeline {} saved",
                 pipeline_version(&pipeline)
             );
-            pipeline_document(&tenant, &dataset, &pipeline)
+            pipeline_document(&principal, &tenant, &dataset, &pipeline)
         }
         Err(problem) => ApiError::from(problem).into_response(),
     }

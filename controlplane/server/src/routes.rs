@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use crate::api_error::{ApiError, ApiResult};
 use crate::auth::authenticate;
+use crate::login_throttle::{LoginThrottle, LoginThrottleSettings};
 use crate::status::{PipelineCounters, Status, dataset_status, service_status};
 use crate::{
     accounts_api, audit_api, checks_api, config_api, dashboard, datasets_api, keys_api, openapi,
@@ -33,6 +34,8 @@ pub(crate) struct ServerState {
     /// Where the dashboard sends queries and the secret of the tokens it mints for them; `None`
     /// until [`ControlServer::with_query_access`].
     pub(crate) query_access: Option<crate::registry_api::QueryAccess>,
+    /// Wrong passwords per account and per client address (in memory, per process).
+    pub(crate) login_throttle: LoginThrottle,
 }
 
 pub struct ControlServer {
@@ -50,6 +53,7 @@ impl ControlServer {
                 changes: watch::channel(0).0,
                 public_status: false,
                 query_access: None,
+                login_throttle: LoginThrottle::new(LoginThrottleSettings::default()),
             },
         }
     }
@@ -63,6 +67,12 @@ impl ControlServer {
     /// The node's MaxMind databases, so pipelines with `geoip` validate and test here.
     pub fn with_geoip(mut self, geoip: GeoIp) -> Self {
         self.state.geoip = geoip;
+        self
+    }
+
+    /// Login throttling limits other than the defaults.
+    pub fn with_login_throttle(mut self, settings: LoginThrottleSettings) -> Self {
+        self.state.login_throttle = LoginThrottle::new(settings);
         self
     }
 
@@ -93,6 +103,7 @@ impl ControlServer {
             .route("/api/v1/auth/login", post(session_api::login))
             .route("/api/v1/auth/logout", post(session_api::logout))
             .route("/api/v1/auth/me", get(session_api::me))
+            .route("/api/v1/auth/password", post(session_api::change_password))
             .route(
                 "/api/v1/accounts",
                 get(accounts_api::list_accounts).post(accounts_api::create_account),

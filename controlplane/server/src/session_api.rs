@@ -1,18 +1,62 @@
 //! Dashboard login: a session cookie (HttpOnly, Secure, SameSite=Strict) plus a CSRF token the
 //! page sends back on every change.
 
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
 use crate::api_error::{ApiError, ApiResult, json_body};
 use crate::auth::{Access, Principal, SESSION_COOKIE, cookie};
+use crate::login_throttle::ThrottleCause;
 use crate::routes::ServerState;
+
+/// Counts logins refused with 429 by the throttle, by `cause` (`account` or `address`).
+pub const LOGINS_THROTTLED: &str = "bytefreezer_control_logins_throttled_total";
+
+/// The client's address as the listener saw it (without `ConnectInfo`, every client counts
+/// as one address, which only makes the address limit stricter).
+pub(crate) type ClientAddress = Option<Extension<ConnectInfo<SocketAddr>>>;
+
+fn client_ip(client: &ClientAddress) -> IpAddr {
+    client
+        .as_ref()
+        .map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), |info| {
+            info.0.0.ip().to_canonical()
+        })
+}
+
+/// 429 with `Retry-After` in whole seconds (rounded up, so retrying then succeeds).
+fn throttled(state: &ServerState, wait: Duration, cause: ThrottleCause) -> Response {
+    state
+        .registry
+        .counter(
+            LOGINS_THROTTLED,
+            "Password checks refused with 429 after too many wrong passwords, by cause.",
+            &[("cause", cause.label())],
+        )
+        .increment(1);
+    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+    let whose = match cause {
+        ThrottleCause::Account => "this account",
+        ThrottleCause::Address => "your address",
+    };
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, seconds.to_string())],
+        Json(serde_json::json!({
+            "error": format!("too many wrong passwords for {whose}; try again in {seconds} s"),
+            "retry_after_secs": seconds,
+        })),
+    )
+        .into_response()
+}
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -35,11 +79,16 @@ pub(crate) struct WhoAmI {
     csrf_token: Option<String>,
 }
 
-/// Log in with email and password; sets the session cookie.
+/// Log in with email and password; sets the session cookie. After 5 wrong passwords for an
+/// account (or 20 from one address) each further check waits 1 s, doubling to at most 30 s
+/// after the last wrong password; attempts during the wait get 429 with `Retry-After` and are
+/// not counted, so the right password logs in once the wait has passed.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "session", request_body = LoginRequest,
-    responses((status = 200, body = WhoAmI), (status = 401, description = "wrong email or password")))]
+    responses((status = 200, body = WhoAmI), (status = 401, description = "wrong email or password"),
+              (status = 429, description = "too many wrong passwords; retry after `Retry-After` seconds")))]
 pub(crate) async fn login(
     State(state): State<Arc<ServerState>>,
+    client: ClientAddress,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
@@ -59,6 +108,13 @@ pub(crate) async fn login(
         ));
     }
     let request: LoginRequest = json_body(&body)?;
+    let address = client_ip(&client);
+    if let Err((wait, cause)) = state
+        .login_throttle
+        .begin(&request.email, address, Instant::now())
+    {
+        return Ok(throttled(&state, wait, cause));
+    }
     let Some((token, session)) = state.store.login(&request.email, &request.password).await? else {
         return Ok((
             StatusCode::UNAUTHORIZED,
@@ -66,6 +122,9 @@ pub(crate) async fn login(
         )
             .into_response());
     };
+    state
+        .login_throttle
+        .succeeded(&request.email, address, Instant::now());
     let principal_role = session.user.role.as_str();
     let account_name = match &session.user.account_id {
         Some(id) => state.store.account(id).await?.map(|a| a.name),
@@ -147,6 +206,66 @@ pub(crate) async fn me(
         tenant_id,
         csrf_token,
     }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PasswordChange {
+    current_password: String,
+    /// At least 10 characters.
+    new_password: String,
+}
+
+/// Change the logged-in user's password. The current password is checked (and throttled like
+/// a login); every other session of the user ends, this one stays. Audited as `user.password`.
+#[utoipa::path(post, path = "/api/v1/auth/password", tag = "session", request_body = PasswordChange,
+    responses((status = 204, description = "changed; other sessions ended"),
+              (status = 401, description = "not logged in"),
+              (status = 403, description = "API keys have no password"),
+              (status = 422, description = "current_password is wrong, or new_password too short"),
+              (status = 429, description = "too many wrong passwords")))]
+pub(crate) async fn change_password(
+    State(state): State<Arc<ServerState>>,
+    principal: Principal,
+    client: ClientAddress,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let session_token = cookie(&headers, SESSION_COOKIE).filter(|_| principal.key_id.is_none());
+    let Some(session_token) = session_token else {
+        return Err(ApiError::Forbidden(
+            "API keys have no password; log in as the user to change it".into(),
+        ));
+    };
+    let session = state
+        .store
+        .session(session_token)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    let request: PasswordChange = json_body(&body)?;
+    let email = session.user.email;
+    let address = client_ip(&client);
+    if let Err((wait, cause)) = state.login_throttle.begin(&email, address, Instant::now()) {
+        return Ok(throttled(&state, wait, cause));
+    }
+    let changed = state
+        .store
+        .change_password(
+            &principal.actor,
+            &session.user.id,
+            &request.current_password,
+            &request.new_password,
+            session_token,
+        )
+        .await
+        .inspect_err(|_| state.login_throttle.cancel(&email, address))?;
+    if !changed {
+        return Err(ApiError::invalid("current_password", "is wrong"));
+    }
+    state
+        .login_throttle
+        .succeeded(&email, address, Instant::now());
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 pub(crate) fn no_such(what: impl std::fmt::Display) -> ApiError {

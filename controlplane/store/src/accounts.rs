@@ -56,6 +56,16 @@ fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+fn check_new_password(field: &'static str, password: &str) -> Result<(), StoreError> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(StoreError::Invalid {
+            field,
+            reason: format!("must have at least {MIN_PASSWORD_CHARS} characters"),
+        });
+    }
+    Ok(())
+}
+
 fn check_email(email: &str) -> Result<(), StoreError> {
     let valid = email.len() <= 254
         && email
@@ -389,12 +399,7 @@ impl ControlStore {
         role: Role,
     ) -> Result<User, StoreError> {
         check_email(email)?;
-        if password.chars().count() < MIN_PASSWORD_CHARS {
-            return Err(StoreError::Invalid {
-                field: "password",
-                reason: format!("must have at least {MIN_PASSWORD_CHARS} characters"),
-            });
-        }
+        check_new_password("password", password)?;
         match (role, account_id) {
             (Role::Admin, Some(_)) => {
                 return Err(StoreError::Invalid {
@@ -415,18 +420,7 @@ impl ControlStore {
             }
             _ => {}
         }
-        let hash = self
-            .hashing(password, |password| {
-                Argon2::default()
-                    .hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng))
-                    .map(|hash| hash.to_string())
-                    .map_err(|e| e.to_string())
-            })
-            .await?
-            .map_err(|reason| StoreError::Invalid {
-                field: "password",
-                reason,
-            })?;
+        let hash = self.password_hash(password).await?;
         let user = User {
             id: new_id(),
             account_id: account_id.map(str::to_owned),
@@ -567,6 +561,83 @@ impl ControlStore {
         .execute(&self.pool)
         .await?;
         Ok(Some((token, Session { user, csrf_token })))
+    }
+
+    /// Changes a user's password after checking the current one; `false` when it is wrong.
+    /// Every other session of the user ends (a stolen cookie stops working), the one with
+    /// `keep_session` (the caller's cookie token) stays. Audited without any hash.
+    pub async fn change_password(
+        &self,
+        actor: &Actor,
+        user_id: &str,
+        current_password: &str,
+        new_password: &str,
+        keep_session: &str,
+    ) -> Result<bool, StoreError> {
+        check_new_password("new_password", new_password)?;
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS}, password_hash FROM users WHERE id = $1"
+        ))
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| not_found(format_args!("user {user_id}")))?;
+        let user = user_from_row(&row);
+        let stored: String = row.get(5);
+        let verified = self
+            .hashing(current_password, move |password| {
+                PasswordHash::new(&stored).is_ok_and(|hash| {
+                    Argon2::default()
+                        .verify_password(password.as_bytes(), &hash)
+                        .is_ok()
+                })
+            })
+            .await?;
+        if !verified {
+            return Ok(false);
+        }
+        let hash = self.password_hash(new_password).await?;
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+            .bind(user_id)
+            .bind(&hash)
+            .execute(&mut *tx)
+            .await?;
+        let ended = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_sha256 <> $2")
+            .bind(user_id)
+            .bind(token_hash(keep_session))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        commit_audited(
+            tx,
+            actor,
+            AuditRecord {
+                account_id: user.account_id.as_deref(),
+                tenant_id: None,
+                action: "user.password",
+                target: format!("user/{}", user.email),
+                before: serde_json::Value::Null,
+                after: serde_json::json!({ "password": "changed", "other_sessions_ended": ended }),
+            },
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// An argon2id hash of a new password, computed off the async workers.
+    async fn password_hash(&self, password: &str) -> Result<String, StoreError> {
+        self.hashing(password, |password| {
+            Argon2::default()
+                .hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng))
+                .map(|hash| hash.to_string())
+                .map_err(|e| e.to_string())
+        })
+        .await?
+        .map_err(|reason| StoreError::Invalid {
+            field: "password",
+            reason,
+        })
     }
 
     /// The live session of a cookie token, if any.

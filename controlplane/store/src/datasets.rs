@@ -20,6 +20,17 @@ pub struct DatasetRecord {
     pub assigned_proxy: Option<String>,
 }
 
+impl DatasetRecord {
+    /// The record with its pipeline's secrets (HMAC keys) redacted: what the audit log keeps
+    /// and what readers who may not change the dataset see.
+    pub fn redacted(&self) -> DatasetRecord {
+        DatasetRecord {
+            spec: self.spec.redacted(),
+            assigned_proxy: self.assigned_proxy.clone(),
+        }
+    }
+}
+
 fn dataset_from_row(row: &AnyRow) -> Result<DatasetRecord, StoreError> {
     let source: String = row.get(3);
     let pipeline: String = row.get(4);
@@ -96,7 +107,7 @@ impl ControlStore {
                 "dataset.create",
                 dataset_target(&spec.tenant_id, &spec.dataset_id),
                 None::<&()>,
-                Some(&record),
+                Some(&record.redacted()),
             )?,
         )
         .await?;
@@ -216,8 +227,8 @@ impl ControlStore {
                 (Some(&tenant.account_id), Some(tenant_id)),
                 action,
                 dataset_target(tenant_id, dataset_id),
-                Some(&before),
-                Some(&after),
+                Some(&before.redacted()),
+                Some(&after.redacted()),
             )?,
         )
         .await?;
@@ -321,7 +332,7 @@ impl ControlStore {
                 (Some(&tenant.account_id), Some(tenant_id)),
                 "dataset.delete",
                 dataset_target(tenant_id, dataset_id),
-                Some(&before),
+                Some(&before.redacted()),
                 None::<&()>,
             )?,
         )
