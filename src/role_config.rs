@@ -38,10 +38,13 @@ pub struct ProxyFile {
 pub struct ReceiverFile {
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// `/healthz`, `/readyz`, `/metrics` and `/activity`, apart from the public ingest listener.
+    /// Default 127.0.0.1:9102.
+    #[serde(default = "default_receiver_metrics")]
+    pub metrics_listen: SocketAddr,
     pub datasets: DatasetSourceConfig,
     #[serde(default)]
     pub storage: StorageConfig,
-    /// The receiver serves `/healthz`, `/readyz` and `/metrics` on its own listener.
     #[serde(default)]
     pub receiver: ReceiverConfig,
 }
@@ -78,6 +81,9 @@ pub struct PackerFile {
 
 fn default_proxy_metrics() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9101))
+}
+fn default_receiver_metrics() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9102))
 }
 fn default_piper_metrics() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9103))

@@ -80,9 +80,10 @@ pub async fn receiver(args: RoleArgs) -> Result<()> {
         file.data_dir.clone(),
     );
     report(&file.datasets, reporter, &shutdown)?;
-    let receiver = Receiver::new(file.receiver, buckets.intake, datasets, registry);
-    let none = async { Ok(()) };
-    run_until_signal(trigger, receiver.run(shutdown), none).await
+    let receiver = Receiver::new(file.receiver, buckets.intake, datasets, registry.clone());
+    let metrics =
+        metrics_server(file.metrics_listen, registry, readiness, shutdown.clone()).await?;
+    run_until_signal(trigger, receiver.run(shutdown), metrics).await
 }
 
 pub async fn piper(args: RoleArgs) -> Result<()> {

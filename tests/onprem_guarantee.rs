@@ -249,8 +249,9 @@ async fn no_event_data_reaches_the_control_plane() {
             write(
                 "receiver.toml",
                 format!(
-                    "{}\n{datasets}\n{storage}\n[receiver]\nlisten = \"{receiver}\"\n",
-                    data_dir("receiver")
+                    "{}\nmetrics_listen = \"{}\"\n{datasets}\n{storage}\n[receiver]\nlisten = \"{receiver}\"\n",
+                    data_dir("receiver"),
+                    free_tcp()
                 ),
             ),
         ),

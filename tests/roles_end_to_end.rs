@@ -110,9 +110,12 @@ fn each_stage_as_its_own_process_produces_the_same_parquet() {
             root.join("spool").display()
         ),
     );
+    let receiver_metrics = free_tcp();
     let receiver_config = write(
         "receiver.toml",
-        format!("{datasets}\n{storage}\n[receiver]\nlisten = \"{receiver}\"\n"),
+        format!(
+            "metrics_listen = \"{receiver_metrics}\"\n{datasets}\n{storage}\n[receiver]\nlisten = \"{receiver}\"\n"
+        ),
     );
     let piper = write(
         "piper.toml",
@@ -172,6 +175,19 @@ fn each_stage_as_its_own_process_produces_the_same_parquet() {
     std::thread::sleep(Duration::from_millis(500));
     let total = seq_rows(&folder);
     assert_eq!(total, 1000, "no duplicates");
+
+    // The receiver's counters are on its local metrics listener, not on the public ingest port.
+    let get = |url: String| reqwest::blocking::get(url).unwrap();
+    let metrics = get(format!("http://{receiver_metrics}/metrics")).text().unwrap();
+    assert!(
+        metrics.contains("bytefreezer_receiver_rows_total{"),
+        "{metrics}"
+    );
+    for path in ["metrics", "activity", "readyz"] {
+        let status = get(format!("http://{receiver}/{path}")).status();
+        assert_eq!(status, 404, "/{path} on the receiver's public port");
+    }
+    assert_eq!(get(format!("http://{receiver}/healthz")).status(), 200);
 }
 
 fn bytefreezer_api_hash(key: &str) -> String {

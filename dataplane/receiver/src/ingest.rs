@@ -1,35 +1,54 @@
-use std::io::Read;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
+use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytefreezer_api::{AuthorizeError, DataPlaneConfig};
 use bytefreezer_layout::{intake_object, validate_identifier};
-use bytefreezer_schema::{decode_ipc, encode_ipc, json_rows_to_batch};
+use bytefreezer_schema::{IpcLimits, count_ipc_rows, encode_ipc, json_rows_to_batch, scan_ipc};
 use bytefreezer_storage::Bucket;
 use bytefreezer_telemetry::Registry;
 use bytes::Bytes;
 use tokio::sync::{Notify, watch};
 
+use crate::body::{budget_rejection, gunzip, read_body};
+use crate::budget::{BodyBudget, Reservation};
 use crate::{ARROW_STREAM_CONTENT_TYPE, BATCH_ID_HEADER};
+
+/// An NDJSON body is parsed into `serde_json::Value`s before it becomes a batch; those take
+/// several times the text's size, so its reservation is this multiple of the (inflated) body.
+const NDJSON_MEMORY_FACTOR: u64 = 8;
+/// What a 503 asks the client to wait before retrying, in seconds.
+const RETRY_AFTER_SECS: &str = "1";
+
+pub const REJECTED: &str = "bytefreezer_receiver_rejected_total";
+
+#[derive(Clone)]
+pub struct IngestLimits {
+    pub max_body_bytes: usize,
+    pub body_timeout: Duration,
+    pub ipc: IpcLimits,
+}
 
 pub struct IngestState {
     pub intake: Bucket,
     pub datasets: watch::Receiver<Arc<DataPlaneConfig>>,
     pub registry: Registry,
     pub wakeup: Option<Arc<Notify>>,
-    pub max_body_bytes: usize,
+    pub limits: IngestLimits,
+    pub budget: BodyBudget,
 }
 
-struct Rejection {
+pub struct Rejection {
     status: StatusCode,
     reason: &'static str,
     message: String,
 }
 
-fn reject(status: StatusCode, reason: &'static str, message: impl Into<String>) -> Rejection {
+pub fn reject(status: StatusCode, reason: &'static str, message: impl Into<String>) -> Rejection {
     Rejection {
         status,
         reason,
@@ -41,7 +60,7 @@ pub async fn ingest(
     State(state): State<Arc<IngestState>>,
     Path((tenant_id, dataset_id)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let response = match accept(&state, &tenant_id, &dataset_id, &headers, body).await {
         Ok((batch_id, rows, bytes)) => {
@@ -78,7 +97,7 @@ pub async fn ingest(
             state
                 .registry
                 .counter(
-                    "bytefreezer_receiver_rejected_total",
+                    REJECTED,
                     "Requests refused, by reason.",
                     &[("reason", rejection.reason)],
                 )
@@ -88,11 +107,18 @@ pub async fn ingest(
             } else {
                 tracing::debug!(tenant = %tenant_id, dataset = %dataset_id, "receiver: refused: {}", rejection.message);
             }
-            (
+            let mut response = (
                 rejection.status,
                 Json(serde_json::json!({ "error": rejection.message })),
             )
-                .into_response()
+                .into_response();
+            if rejection.status == StatusCode::SERVICE_UNAVAILABLE {
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from_static(RETRY_AFTER_SECS),
+                );
+            }
+            response
         }
     };
     state
@@ -111,8 +137,10 @@ async fn accept(
     tenant_id: &str,
     dataset_id: &str,
     headers: &HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<(String, u64, u64), Rejection> {
+    // Everything the headers can decide is decided before a byte of the body is read.
+    let deadline = tokio::time::Instant::now() + state.limits.body_timeout;
     let api_key = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -171,28 +199,9 @@ async fn accept(
                 .to_ascii_lowercase()
         })
         .unwrap_or_default();
-    let body = decompress(headers, body, state.max_body_bytes)?;
-    let (object, rows) = match content_type.as_str() {
-        ARROW_STREAM_CONTENT_TYPE => {
-            let (_, batches) = decode_ipc(&body).map_err(|e| {
-                reject(
-                    StatusCode::BAD_REQUEST,
-                    "bad_arrow",
-                    format!("body is not a valid Arrow IPC stream: {e}"),
-                )
-            })?;
-            let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-            (body, rows)
-        }
-        "application/x-ndjson" | "application/json" | "application/jsonl" => {
-            let now = chrono::Utc::now().timestamp_micros();
-            let batch = json_rows_to_batch(&body, now)
-                .map_err(|e| reject(StatusCode::BAD_REQUEST, "bad_json", e))?;
-            let rows = batch.num_rows();
-            let encoded = encode_ipc(&[batch])
-                .map_err(|e| reject(StatusCode::BAD_REQUEST, "bad_json", e.to_string()))?;
-            (Bytes::from(encoded), rows)
-        }
+    let arrow = match content_type.as_str() {
+        ARROW_STREAM_CONTENT_TYPE => true,
+        "application/x-ndjson" | "application/json" | "application/jsonl" => false,
         other => {
             return Err(reject(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -203,6 +212,72 @@ async fn accept(
             ));
         }
     };
+    let gzip = content_encoding(headers)?;
+    let content_length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+
+    let limit = state.limits.max_body_bytes;
+    let budget = &state.budget;
+    let mut reservation = Reservation::default();
+    let sent = read_body(
+        body,
+        content_length,
+        limit,
+        deadline,
+        budget,
+        &mut reservation,
+    )
+    .await?;
+    let body = if gzip {
+        gunzip(&sent, limit, budget, &mut reservation)?
+    } else {
+        sent.clone()
+    };
+    let held = sent.len() as u64 + if gzip { body.len() as u64 } else { 0 };
+    let (object, rows) = if arrow {
+        let scan = scan_ipc(&body, &state.limits.ipc).map_err(|e| {
+            let (status, reason) = if e.is_too_large() {
+                (StatusCode::PAYLOAD_TOO_LARGE, "ipc_too_large")
+            } else if matches!(e, bytefreezer_schema::IpcLimitError::Truncated { .. }) {
+                (StatusCode::BAD_REQUEST, "ipc_length")
+            } else {
+                (StatusCode::BAD_REQUEST, "bad_arrow")
+            };
+            reject(
+                status,
+                reason,
+                format!("body is not a valid Arrow IPC stream: {e}"),
+            )
+        })?;
+        budget
+            .reserve_total(&mut reservation, held + scan.decoded_bytes)
+            .map_err(budget_rejection)?;
+        let rows = count_ipc_rows(&body).map_err(|e| {
+            reject(
+                StatusCode::BAD_REQUEST,
+                "bad_arrow",
+                format!("body is not a valid Arrow IPC stream: {e}"),
+            )
+        })?;
+        (body, rows)
+    } else {
+        budget
+            .reserve_total(
+                &mut reservation,
+                held + body.len() as u64 * NDJSON_MEMORY_FACTOR,
+            )
+            .map_err(budget_rejection)?;
+        let now = chrono::Utc::now().timestamp_micros();
+        let batch = json_rows_to_batch(&body, now)
+            .map_err(|e| reject(StatusCode::BAD_REQUEST, "bad_json", e))?;
+        let rows = batch.num_rows() as u64;
+        let encoded = encode_ipc(&[batch])
+            .map_err(|e| reject(StatusCode::BAD_REQUEST, "bad_json", e.to_string()))?;
+        (Bytes::from(encoded), rows)
+    };
+    drop(sent);
     if rows == 0 {
         return Err(reject(
             StatusCode::BAD_REQUEST,
@@ -222,37 +297,19 @@ async fn accept(
                 format!("cannot store the batch, retry later: {e}"),
             )
         })?;
-    Ok((batch_id, rows as u64, bytes))
+    drop(reservation);
+    Ok((batch_id, rows, bytes))
 }
 
-fn decompress(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, Rejection> {
+/// Whether the body is gzip; any other encoding than gzip or identity is refused before reading.
+fn content_encoding(headers: &HeaderMap) -> Result<bool, Rejection> {
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("identity");
     match encoding.trim().to_ascii_lowercase().as_str() {
-        "identity" | "" => Ok(body),
-        "gzip" => {
-            let mut out = Vec::new();
-            flate2::read::GzDecoder::new(body.as_ref())
-                .take(limit as u64 + 1)
-                .read_to_end(&mut out)
-                .map_err(|e| {
-                    reject(
-                        StatusCode::BAD_REQUEST,
-                        "bad_gzip",
-                        format!("body is not valid gzip: {e}"),
-                    )
-                })?;
-            if out.len() > limit {
-                return Err(reject(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "too_large",
-                    format!("decompressed body exceeds {limit} bytes"),
-                ));
-            }
-            Ok(Bytes::from(out))
-        }
+        "identity" | "" => Ok(false),
+        "gzip" => Ok(true),
         other => Err(reject(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "content_encoding",

@@ -1,16 +1,19 @@
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::routing::post;
+use axum::routing::{get, post};
 use bytefreezer_api::DataPlaneConfig;
+use bytefreezer_schema::IpcLimits;
 use bytefreezer_storage::Bucket;
-use bytefreezer_telemetry::{Readiness, Registry, Shutdown, service_routes};
+use bytefreezer_telemetry::{Registry, Shutdown};
 use tokio::sync::{Notify, watch};
 
+use crate::budget::BodyBudget;
 use crate::config::ReceiverConfig;
-use crate::ingest::{IngestState, ingest};
+use crate::ingest::{IngestLimits, IngestState, ingest};
+use crate::server::{ConnectionLimits, serve};
 
 pub struct Receiver {
     config: ReceiverConfig,
@@ -24,12 +27,21 @@ impl Receiver {
         datasets: watch::Receiver<Arc<DataPlaneConfig>>,
         registry: Registry,
     ) -> Receiver {
+        let limits = IngestLimits {
+            max_body_bytes: config.max_body_bytes,
+            body_timeout: Duration::from_secs(config.body_timeout_secs),
+            ipc: IpcLimits {
+                max_decoded_bytes: config.max_decoded_bytes,
+                max_buffer_bytes: config.max_decoded_buffer_bytes,
+            },
+        };
         let state = Arc::new(IngestState {
             intake,
             datasets,
             registry,
             wakeup: None,
-            max_body_bytes: config.max_body_bytes,
+            limits,
+            budget: BodyBudget::new(config.max_inflight_bytes),
         });
         Receiver { config, state }
     }
@@ -41,7 +53,8 @@ impl Receiver {
             datasets: self.state.datasets.clone(),
             registry: self.state.registry.clone(),
             wakeup: Some(notify),
-            max_body_bytes: self.state.max_body_bytes,
+            limits: self.state.limits.clone(),
+            budget: self.state.budget.clone(),
         };
         Receiver {
             config: self.config,
@@ -49,26 +62,25 @@ impl Receiver {
         }
     }
 
-    /// Only the ingest routes, so a process can serve them beside others on one listener.
+    /// Only the ingest routes, so a process can serve them beside others on one listener. The
+    /// body limits, the in-flight budget and the body timeout apply wherever they are served;
+    /// the header timeout and the connection cap belong to [`Receiver::run`]'s listener.
     pub fn router(&self) -> Router {
         Router::new()
             .route("/api/v1/ingest/{tenant_id}/{dataset_id}", post(ingest))
-            .layer(DefaultBodyLimit::max(self.config.max_body_bytes))
             .with_state(self.state.clone())
     }
 
-    /// Serves the ingest API and `/healthz`, `/readyz`, `/metrics` on `listen`, over HTTPS when
-    /// a certificate is configured, until shutdown.
-    pub async fn run(self, mut shutdown: Shutdown) -> Result<()> {
-        let router = self.router().merge(service_routes(
-            self.state.registry.clone(),
-            Readiness::default(),
-        ));
+    /// Serves the ingest API and `/healthz` on `listen`, over HTTPS when a certificate is
+    /// configured, until shutdown. `/metrics`, `/readyz` and `/activity` are not served here: the
+    /// role serves them on its own, by default local, listener.
+    pub async fn run(self, shutdown: Shutdown) -> Result<()> {
+        let router = self.router().route("/healthz", get(|| async { "ok\n" }));
         let address = self.config.listen;
-        match (&self.config.tls_cert_file, &self.config.tls_key_file) {
+        let tls = match (&self.config.tls_cert_file, &self.config.tls_key_file) {
             (Some(cert), Some(key)) => {
                 let _ = rustls::crypto::ring::default_provider().install_default();
-                let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                let loaded = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
                     .await
                     .with_context(|| {
                         format!(
@@ -77,33 +89,36 @@ impl Receiver {
                             key.display()
                         )
                     })?;
-                let listener = std::net::TcpListener::bind(address)
-                    .with_context(|| format!("receiver: cannot listen on {address}; choose another address with listen = ..."))?;
-                listener.set_nonblocking(true)?;
-                let handle = axum_server::Handle::new();
-                let stopper = handle.clone();
-                tokio::spawn(async move {
-                    shutdown.wait().await;
-                    stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
-                });
-                tracing::info!("receiver listening on https://{address}");
-                axum_server::from_tcp_rustls(listener, tls)
-                    .handle(handle)
-                    .serve(router.into_make_service())
-                    .await
-                    .context("receiver HTTPS server failed")
+                let mut config = (*loaded.get_inner()).clone();
+                // HTTP/1.1 only: hyper has a header timeout for it, not for HTTP/2.
+                config.alpn_protocols = vec![b"http/1.1".to_vec()];
+                Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
             }
-            (None, None) => {
-                let listener = tokio::net::TcpListener::bind(address)
-                    .await
-                    .with_context(|| format!("receiver: cannot listen on {address}; choose another address with listen = ..."))?;
-                tracing::info!("receiver listening on http://{address}");
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(async move { shutdown.wait().await })
-                    .await
-                    .context("receiver HTTP server failed")
-            }
+            (None, None) => None,
             _ => anyhow::bail!("receiver: set both tls_cert_file and tls_key_file, or neither"),
-        }
+        };
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| {
+                format!(
+                    "receiver: cannot listen on {address}; choose another address with listen = ..."
+                )
+            })?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tracing::info!("receiver listening on {scheme}://{address}");
+        let limits = ConnectionLimits {
+            header_timeout: Duration::from_secs(self.config.header_timeout_secs),
+            max_connections: self.config.max_connections,
+        };
+        serve(
+            listener,
+            tls,
+            router,
+            limits,
+            self.state.registry.clone(),
+            shutdown,
+        )
+        .await
+        .context("receiver server failed")
     }
 }

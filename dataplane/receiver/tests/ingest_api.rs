@@ -71,6 +71,7 @@ async fn start(tls: Option<(std::path::PathBuf, std::path::PathBuf)>) -> Running
         tls_cert_file,
         tls_key_file,
         max_body_bytes: 1024 * 1024,
+        ..ReceiverConfig::default()
     };
     let (sender, datasets) = tokio::sync::watch::channel(Arc::new(config()));
     std::mem::forget(sender);
@@ -265,6 +266,22 @@ async fn arrow_batches_are_stored_and_bad_requests_get_clear_4xx() {
         .await
         .unwrap();
     assert_eq!(bad_id.status(), 400);
+
+    // Counters and activity are not for whoever reaches the public port.
+    for path in ["metrics", "activity", "readyz"] {
+        let response = client
+            .get(format!("{}/{path}", running.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404, "/{path}");
+    }
+    let health = client
+        .get(format!("{}/healthz", running.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
 }
 
 #[tokio::test]
