@@ -1,6 +1,8 @@
 //! What a receive worker does with one dataset's datagrams: decode them in place into the
 //! dataset's Arrow builders, flush on rows, bytes or age, and hand batches to the spool
-//! writers without waiting. Counts are kept locally and published on each tick, so the hot
+//! writers without waiting. When the writers' queue is full the batch waits here and the sink
+//! says it is not ready, so the worker stops reading this socket: overload is dropped by the
+//! kernel (counted) before it is decoded, never after. Counts are kept locally and published on each tick, so the hot
 //! path touches no shared memory.
 
 use std::net::SocketAddr;
@@ -15,7 +17,7 @@ use crossbeam_channel::Sender;
 
 use crate::decoders::{Decoded, InputDecoder};
 use crate::flow_metrics::FlowMetricsPublisher;
-use crate::spool_writer::{BatchQueue, SpoolJob};
+use crate::spool_writer::{BatchQueue, QueuedBatch, SpoolJob};
 
 pub const ROWS_DROPPED: &str = "bytefreezer_proxy_rows_dropped_total";
 pub const ROWS_DROPPED_HELP: &str = "Rows lost, by cause.";
@@ -23,6 +25,8 @@ pub const ROWS_DROPPED_HELP: &str = "Rows lost, by cause.";
 /// in `ROWS_DROPPED` with `cause="flush_error"`).
 pub const FLUSH_ERRORS: &str = "bytefreezer_proxy_flush_errors_total";
 const FLUSH_ERRORS_HELP: &str = "Batches that could not be built from decoded rows, by cause (invalid_data, schema, memory, compute, other); their rows are lost and counted in bytefreezer_proxy_rows_dropped_total{cause=\"flush_error\"}.";
+pub const INPUT_PAUSED: &str = "bytefreezer_proxy_input_paused_total";
+const INPUT_PAUSED_HELP: &str = "Times an input stopped reading its socket because the spool writers' queue was full; its datagrams wait in the kernel's buffer, and what overflows there is counted in bytefreezer_proxy_datagrams_dropped_total{cause=\"receive_buffer\"}.";
 pub const DATAGRAMS_DROPPED: &str = "bytefreezer_proxy_datagrams_dropped_total";
 const DATAGRAMS_DROPPED_HELP: &str = "Datagrams lost before decoding, by cause: receive_buffer (the kernel's socket buffer was full), truncated (larger than the receive buffer).";
 /// Ticks between publications of per-exporter flow metrics (about a second).
@@ -45,7 +49,8 @@ struct Counts {
     malformed: Counter,
     kernel_dropped: Counter,
     truncated: Counter,
-    backlog_rows: Counter,
+    paused: Counter,
+    spool_closed_rows: Counter,
 }
 
 #[derive(Default)]
@@ -62,6 +67,8 @@ pub struct InputSink {
     decoder: InputDecoder,
     oldest: Option<Instant>,
     batches: BatchQueue,
+    /// A batch the writers' queue had no room for; while it waits the socket is paused.
+    waiting: Option<QueuedBatch>,
     templates: Sender<SpoolJob>,
     counts: Counts,
     pending: Pending,
@@ -108,10 +115,11 @@ impl InputSink {
             ),
             kernel_dropped: dropped("receive_buffer"),
             truncated: dropped("truncated"),
-            backlog_rows: registry.counter(
+            paused: registry.counter(INPUT_PAUSED, INPUT_PAUSED_HELP, &labels),
+            spool_closed_rows: registry.counter(
                 ROWS_DROPPED,
                 ROWS_DROPPED_HELP,
-                &[labels[0], labels[1], ("cause", "spool_backlog")],
+                &[labels[0], labels[1], ("cause", "spool_closed")],
             ),
         };
         InputSink {
@@ -119,6 +127,7 @@ impl InputSink {
             decoder,
             oldest: None,
             batches,
+            waiting: None,
             templates,
             counts,
             pending: Pending::default(),
@@ -129,7 +138,13 @@ impl InputSink {
         }
     }
 
+    /// Cuts the builders into a batch for the spool writers. While an earlier batch still
+    /// waits for room the rows stay in the builders: only datagrams already received arrive
+    /// meanwhile, since the socket is paused.
     fn flush(&mut self) {
+        if !self.offer_waiting() {
+            return;
+        }
         self.oldest = None;
         if let Some(path) = &self.settings.template_file
             && let Some(bytes) = self.decoder.templates_to_save()
@@ -176,18 +191,48 @@ impl InputSink {
                 return;
             }
         };
-        let rows = batch.num_rows() as u64;
-        let (tenant_id, dataset_id) = (
-            self.settings.tenant_id.clone(),
-            self.settings.dataset_id.clone(),
-        );
-        if !self.batches.offer(tenant_id, dataset_id, batch) {
-            self.counts.backlog_rows.increment(rows);
+        let queued = QueuedBatch {
+            tenant_id: self.settings.tenant_id.clone(),
+            dataset_id: self.settings.dataset_id.clone(),
+            batch,
+        };
+        if let Err(queued) = self.batches.offer(queued) {
+            self.counts.paused.increment(1);
             self.warn(
                 0,
-                &format!(
-                    "the spool cannot keep up (disk too slow): dropped a batch of {rows} rows"
-                ),
+                "the spool writers cannot keep up (disk too slow): the input pauses and the \
+                 kernel holds its datagrams (overflow there counts as cause=\"receive_buffer\")",
+            );
+            self.waiting = Some(queued);
+        }
+    }
+
+    /// Offers the waiting batch again; true when no batch is left waiting.
+    fn offer_waiting(&mut self) -> bool {
+        let Some(queued) = self.waiting.take() else {
+            return true;
+        };
+        match self.batches.offer(queued) {
+            Ok(()) => true,
+            Err(queued) => {
+                self.waiting = Some(queued);
+                false
+            }
+        }
+    }
+
+    /// Hands the waiting batch over even if it must wait for a writer: the input is closing
+    /// and its rows must not be lost.
+    fn hand_over_waiting(&mut self) {
+        let Some(queued) = self.waiting.take() else {
+            return;
+        };
+        let rows = queued.batch.num_rows() as u64;
+        if self.batches.hand_over(queued).is_err() {
+            self.counts.spool_closed_rows.increment(rows);
+            self.warn(
+                0,
+                &format!("{rows} rows lost: the spool writers stopped before taking them"),
             );
         }
     }
@@ -272,6 +317,10 @@ impl DatagramSink for InputSink {
         self.pending.truncated += datagrams;
     }
 
+    fn ready(&mut self) -> bool {
+        self.offer_waiting()
+    }
+
     fn tick(&mut self, now: Instant) {
         self.publish_counts();
         self.ticks = self.ticks.wrapping_add(1);
@@ -287,7 +336,9 @@ impl DatagramSink for InputSink {
     }
 
     fn close(&mut self) {
+        self.hand_over_waiting();
         self.flush();
+        self.hand_over_waiting();
         self.publish_counts();
         self.publish_flow_metrics();
         self.flow_metrics.retract(
@@ -346,5 +397,85 @@ mod tests {
             Some(3),
             "its three rows lost"
         );
+    }
+
+    fn syslog_sink(jobs: Sender<SpoolJob>, registry: &Registry) -> InputSink {
+        let (templates, _saves) = crossbeam_channel::unbounded();
+        InputSink::new(
+            SinkSettings {
+                tenant_id: "t".into(),
+                dataset_id: "d".into(),
+                policy: FlushPolicy {
+                    max_rows: 10,
+                    max_bytes: 1 << 20,
+                },
+                max_age: Duration::from_secs(60),
+                template_file: None,
+            },
+            InputDecoder::new(crate::decoders::DecoderKind::Syslog, 16),
+            BatchQueue::new(jobs, 1 << 30, Gauge::default()),
+            templates,
+            registry,
+        )
+    }
+
+    fn rows_of(job: SpoolJob) -> usize {
+        match job {
+            SpoolJob::Batch { batch, .. } => batch.num_rows(),
+            SpoolJob::Templates { .. } => 0,
+        }
+    }
+
+    /// A full writers' queue pauses the input instead of dropping decoded rows: the batch
+    /// waits, the sink is not ready until the queue takes it, and closing hands over every
+    /// row even if it must wait for a writer.
+    #[test]
+    fn a_full_queue_pauses_the_input_and_loses_no_row() {
+        let registry = Registry::new();
+        let (jobs, writer) = crossbeam_channel::bounded(1);
+        let mut sink = syslog_sink(jobs, &registry);
+        let sender: SocketAddr = "192.0.2.1:514".parse().unwrap();
+        let send = |sink: &mut InputSink, n: usize| {
+            for index in 0..n {
+                let message = format!("<14>1 2026-12-06T00:00:00Z host app - - - message {index}");
+                sink.datagram(message.as_bytes(), sender, 1_765_000_000_000_000);
+            }
+        };
+        send(&mut sink, 10);
+        assert!(sink.ready(), "the first batch fit the queue");
+        send(&mut sink, 10);
+        assert!(!sink.ready(), "the second batch waits: the socket pauses");
+        // Datagrams already received still arrive while paused; none is dropped.
+        send(&mut sink, 3);
+        assert_eq!(rows_of(writer.try_recv().unwrap()), 10);
+        assert!(
+            sink.ready(),
+            "the waiting batch went once the queue had room"
+        );
+        assert_eq!(rows_of(writer.try_recv().unwrap()), 10);
+
+        send(&mut sink, 10);
+        let taker = std::thread::spawn(move || {
+            let mut rows = 0;
+            while let Ok(job) = writer.recv_timeout(Duration::from_secs(5)) {
+                rows += rows_of(job);
+            }
+            rows
+        });
+        sink.close();
+        drop(sink);
+        assert_eq!(taker.join().unwrap(), 13, "closing hands over every row");
+        let dropped: i64 = registry
+            .series(ROWS_DROPPED)
+            .into_iter()
+            .map(|(_, value)| value)
+            .sum();
+        assert_eq!(dropped, 0, "no decoded row was dropped");
+        let paused: i64 = registry
+            .series(INPUT_PAUSED)
+            .into_iter()
+            .map(|(_, value)| value)
+            .sum();
+        assert!(paused >= 1, "the pause is counted");
     }
 }

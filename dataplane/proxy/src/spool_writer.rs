@@ -1,8 +1,10 @@
 //! Between the receive workers and the disk: workers hand finished batches (and changed flow
 //! templates) over a bounded queue; writer threads encode them as Arrow IPC with zstd and
-//! make them durable in the spool. A worker never waits for this: when the queue is full (in
-//! batches, or in the memory its batches hold) the batch is dropped and counted
-//! (`cause="spool_backlog"`), so the sockets keep draining and memory stays bounded.
+//! make them durable in the spool. A worker never blocks on this: when the queue is full (in
+//! batches, or in the memory its batches hold) the queue gives the batch back, the sink keeps
+//! it and stops taking datagrams from its socket until the queue has room, so an overload is
+//! dropped (and counted) by the kernel before any CPU is spent decoding it, and memory stays
+//! bounded.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::spool::Spool;
 
-/// Batches waiting for a writer, across all datasets; beyond it batches are dropped.
+/// Batches waiting for a writer, across all datasets; beyond it a batch waits in its sink.
 pub const QUEUED_BATCHES: usize = 8;
 /// Memory the batches waiting for or being written by a writer may hold, across all datasets
 /// (Arrow buffers, capacity included). A 65,536-row flow batch holds about 29 MiB, so eight
@@ -25,7 +27,7 @@ pub const QUEUED_BYTES: usize = 128 << 20;
 const WRITERS: usize = 2;
 const QUEUED_BYTES_GAUGE: &str = "bytefreezer_proxy_spool_queue_bytes";
 const QUEUED_BYTES_HELP: &str = "Memory held by batches waiting for or being written by a spool \
-     writer; at the queue's limit new batches are dropped (cause=\"spool_backlog\")";
+     writer; at the queue's limit a new batch waits in its input, which stops reading its socket";
 /// Writers yield the CPU to the receive workers on a shared core (nice 10: a worker gets about
 /// nine times a writer's share). The bounded queue, not priority, bounds the backlog.
 const WRITER_NICE: i32 = 10;
@@ -55,6 +57,13 @@ impl Drop for HeldBytes {
     }
 }
 
+/// A batch for the spool, with the dataset it belongs to.
+pub struct QueuedBatch {
+    pub tenant_id: Arc<str>,
+    pub dataset_id: Arc<str>,
+    pub batch: RecordBatch,
+}
+
 /// Where sinks hand batches to the writers: bounded in batches and in bytes held.
 #[derive(Clone)]
 pub struct BatchQueue {
@@ -62,6 +71,36 @@ pub struct BatchQueue {
     /// Bytes held, counted where `/metrics` shows them.
     held: Gauge,
     limit_bytes: i64,
+}
+
+impl QueuedBatch {
+    fn into_job(self, held: HeldBytes) -> SpoolJob {
+        SpoolJob::Batch {
+            tenant_id: self.tenant_id,
+            dataset_id: self.dataset_id,
+            batch: self.batch,
+            held,
+        }
+    }
+
+    /// The batch of a job the queue refused (dropping the job's held bytes gives them back).
+    fn from_job(job: SpoolJob) -> QueuedBatch {
+        match job {
+            SpoolJob::Batch {
+                tenant_id,
+                dataset_id,
+                batch,
+                held: _,
+            } => QueuedBatch {
+                tenant_id,
+                dataset_id,
+                batch,
+            },
+            SpoolJob::Templates { .. } => {
+                unreachable!("the batch queue carries batches only")
+            }
+        }
+    }
 }
 
 impl BatchQueue {
@@ -73,24 +112,36 @@ impl BatchQueue {
         }
     }
 
-    /// Queues a batch for the writers; false when the queue is full (the batch is dropped).
-    pub fn offer(&self, tenant_id: Arc<str>, dataset_id: Arc<str>, batch: RecordBatch) -> bool {
-        let bytes = batch.get_array_memory_size() as i64;
+    /// Queues a batch for the writers, or gives it back when the queue is full (in batches
+    /// or in bytes held) or its writers are gone.
+    pub fn offer(&self, queued: QueuedBatch) -> Result<(), QueuedBatch> {
+        let bytes = queued.batch.get_array_memory_size() as i64;
         let before = self.held.fetch_add(bytes);
         let held = HeldBytes {
             bytes,
             held: self.held.clone(),
         };
         if before > 0 && before.saturating_add(bytes) > self.limit_bytes {
-            return false;
+            return Err(queued);
         }
-        let job = SpoolJob::Batch {
-            tenant_id,
-            dataset_id,
-            batch,
-            held,
+        self.jobs
+            .try_send(queued.into_job(held))
+            .map_err(|refused| QueuedBatch::from_job(refused.into_inner()))
+    }
+
+    /// Queues a batch, waiting for a writer to take one if the queue is full: for the last
+    /// batch of an input that is closing, which must not be lost. Gives the batch back only
+    /// when the writers are gone.
+    pub fn hand_over(&self, queued: QueuedBatch) -> Result<(), QueuedBatch> {
+        let bytes = queued.batch.get_array_memory_size() as i64;
+        self.held.fetch_add(bytes);
+        let held = HeldBytes {
+            bytes,
+            held: self.held.clone(),
         };
-        self.jobs.try_send(job).is_ok()
+        self.jobs
+            .send(queued.into_job(held))
+            .map_err(|refused| QueuedBatch::from_job(refused.into_inner()))
     }
 
     /// Memory held by queued batches and batches being written.
@@ -268,6 +319,14 @@ mod tests {
     use super::*;
     use arrow::array::UInt64Array;
 
+    fn queued(batch: RecordBatch) -> QueuedBatch {
+        QueuedBatch {
+            tenant_id: "t".into(),
+            dataset_id: "d".into(),
+            batch,
+        }
+    }
+
     fn batch(rows: u64) -> RecordBatch {
         let values = UInt64Array::from_iter_values(0..rows);
         RecordBatch::try_from_iter([("value", Arc::new(values) as _)]).unwrap()
@@ -279,7 +338,7 @@ mod tests {
         let size = batch(10_000).get_array_memory_size();
         let gauge = Gauge::default();
         let queue = BatchQueue::new(jobs, 2 * size + size / 2, gauge.clone());
-        let offer = || queue.offer("t".into(), "d".into(), batch(10_000));
+        let offer = || queue.offer(queued(batch(10_000))).is_ok();
         assert!(offer());
         assert!(offer());
         assert!(!offer(), "a third batch is over the byte limit");
@@ -358,8 +417,8 @@ mod tests {
     fn one_batch_larger_than_the_limit_still_goes_through_alone() {
         let (jobs, writer) = crossbeam_channel::bounded(QUEUED_BATCHES);
         let queue = BatchQueue::new(jobs, 1024, Gauge::default());
-        assert!(queue.offer("t".into(), "d".into(), batch(100_000)));
-        assert!(!queue.offer("t".into(), "d".into(), batch(10)));
+        assert!(queue.offer(queued(batch(100_000))).is_ok());
+        assert!(queue.offer(queued(batch(10))).is_err());
         drop(writer.try_recv().unwrap());
         assert_eq!(queue.held_bytes(), 0);
     }
@@ -368,8 +427,35 @@ mod tests {
     fn a_full_channel_refuses_without_holding_memory() {
         let (jobs, _writer) = crossbeam_channel::bounded(1);
         let queue = BatchQueue::new(jobs, usize::MAX / 2, Gauge::default());
-        assert!(queue.offer("t".into(), "d".into(), batch(10)));
-        assert!(!queue.offer("t".into(), "d".into(), batch(10)));
+        assert!(queue.offer(queued(batch(10))).is_ok());
+        let refused = queue.offer(queued(batch(7))).unwrap_err();
+        assert_eq!(
+            refused.batch.num_rows(),
+            7,
+            "the refused batch comes back whole"
+        );
         assert_eq!(queue.held_bytes(), batch(10).get_array_memory_size());
+    }
+
+    #[test]
+    fn hand_over_waits_for_room_instead_of_refusing() {
+        let (jobs, writer) = crossbeam_channel::bounded(1);
+        let queue = BatchQueue::new(jobs, 1, Gauge::default());
+        assert!(queue.offer(queued(batch(10))).is_ok());
+        let taker = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let first = writer.recv().unwrap();
+            let second = writer.recv().unwrap();
+            [first, second].map(|job| match job {
+                SpoolJob::Batch { batch, .. } => batch.num_rows(),
+                SpoolJob::Templates { .. } => 0,
+            })
+        });
+        assert!(queue.hand_over(queued(batch(20))).is_ok());
+        assert_eq!(taker.join().unwrap(), [10, 20]);
+        assert!(
+            queue.hand_over(queued(batch(5))).is_err(),
+            "with the writers gone the batch comes back"
+        );
     }
 }
