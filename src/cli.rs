@@ -149,16 +149,16 @@ pub struct ProxyArgs {
     /// UDP receive path, overriding `[proxy] io`: auto, uring or recvmmsg.
     #[arg(long, value_parser = ["auto", "uring", "recvmmsg"])]
     pub io: Option<String>,
+    /// Before starting, move the batches in `spool_dir/rejected` back into the spool so they
+    /// are sent again (after fixing what the receiver refused them for).
+    #[arg(long)]
+    pub replay_rejected: bool,
 }
 
 #[derive(Args)]
 pub struct RoleArgs {
     /// The role's TOML configuration; see deploy/config/ for documented examples.
     #[arg(long, short)]
-    /// Before starting, move the batches in `spool_dir/rejected` back into the spool so they
-    /// are sent again (after fixing what the receiver refused them for).
-    #[arg(long)]
-    pub replay_rejected: bool,
     pub config: PathBuf,
 }
 
