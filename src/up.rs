@@ -143,8 +143,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
             .router(),
         )
         .merge(service_routes(registry.clone(), readiness.clone()));
-    let router =
-        serve::loopback_host_guard(router, http_address, &args.allowed_hosts, &registry);
+    let router = serve::loopback_host_guard(router, http_address, &args.allowed_hosts, &registry);
 
     println!("bytefreezer up {}", env!("CARGO_PKG_VERSION"));
     println!("  dashboard  http://{http_address}/");

@@ -19,9 +19,9 @@ mod store;
 pub use datasets::{ConfigScope, DatasetRecord};
 pub use error::StoreError;
 pub use keys::KeyScope;
-pub use registry::LOCAL_REPORTER;
 pub use model::{
     Account, ActivityQuery, ActivityRecord, Actor, ApiKey, AuditEntry, AuditQuery, Role,
     ServiceRecord, Session, StatPoint, Tenant, User,
 };
+pub use registry::LOCAL_REPORTER;
 pub use store::ControlStore;
