@@ -178,7 +178,9 @@ fn each_stage_as_its_own_process_produces_the_same_parquet() {
 
     // The receiver's counters are on its local metrics listener, not on the public ingest port.
     let get = |url: String| reqwest::blocking::get(url).unwrap();
-    let metrics = get(format!("http://{receiver_metrics}/metrics")).text().unwrap();
+    let metrics = get(format!("http://{receiver_metrics}/metrics"))
+        .text()
+        .unwrap();
     assert!(
         metrics.contains("bytefreezer_receiver_rows_total{"),
         "{metrics}"
