@@ -257,6 +257,11 @@ impl FlowDecoder {
         self.builders.finish().map(Some)
     }
 
+    /// The pending rows as a flow table batch (golden capture only).
+    pub fn flush_table(&mut self) -> Result<Option<RecordBatch>, ArrowError> {
+        self.flush()
+    }
+
     /// Decodes one datagram, whichever of NetFlow v5, v9, IPFIX or sFlow v5 it is.
     pub fn decode(&mut self, datagram: &[u8], meta: &DatagramMeta) -> DecodeReport {
         let mut report = DecodeReport::default();
