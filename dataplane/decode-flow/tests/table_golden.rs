@@ -66,11 +66,29 @@ fn captures() -> Vec<(String, Vec<Captured>)> {
                     })
                     .collect()
             } else {
-                vec![Captured::from_payload(bytes, exporter, 2055)]
+                length_prefixed(&bytes)
+                    .unwrap_or_else(|| vec![bytes])
+                    .into_iter()
+                    .map(|payload| Captured::from_payload(payload, exporter, 2055))
+                    .collect()
             };
             (name, datagrams)
         })
         .collect()
+}
+
+/// The datagrams of a file of big-endian u32 lengths each followed by that many bytes (the
+/// exports in `tests/data`); `None` when the file is not laid out so (a single datagram).
+fn length_prefixed(bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut rest = bytes;
+    let mut datagrams = Vec::new();
+    while !rest.is_empty() {
+        let (length, tail) = rest.split_first_chunk::<4>()?;
+        let length = u32::from_be_bytes(*length) as usize;
+        datagrams.push(tail.get(..length)?.to_vec());
+        rest = &tail[length..];
+    }
+    Some(datagrams)
 }
 
 /// The table rows of a capture, in batches of at most 8,192 rows as a proxy would flush.
