@@ -3,7 +3,9 @@ use std::time::{Duration, Instant};
 use arrow::record_batch::RecordBatch;
 use bytefreezer_api::{DataPlaneConfig, DatasetSpec, SourceSpec};
 use bytefreezer_layout::{INTERNAL_PREFIX, IntakeObject, Stage, lease_object, piper_object};
-use bytefreezer_schema::{EventHour, decode_ipc, encode_ipc, split_by_event_hour};
+use bytefreezer_schema::{
+    EdgeError, EventHour, decode_ipc, encode_ipc, split_by_event_hour, to_table,
+};
 use bytefreezer_storage::ObjectInfo;
 use bytefreezer_transform::{Pipeline, lift_message_fields, pipeline_version};
 use bytes::Bytes;
@@ -181,6 +183,28 @@ async fn transform_object(
             ));
         }
     };
+    // Proxies ship edge batches; the table rows users query are built here, before the
+    // pipeline, so every transformation sees the flow table schema.
+    let mut tables = Vec::with_capacity(batches.len());
+    for batch in batches {
+        match to_table(batch) {
+            Ok(table) => tables.push(table),
+            Err(error @ EdgeError::UnknownFormat { .. }) => {
+                return Err(failure(
+                    "edge_version",
+                    format!("object kept until this piper is upgraded: {error}"),
+                ));
+            }
+            Err(error) => {
+                quarantine(piper, &info.key, bytes).await?;
+                return Err(failure(
+                    "decode",
+                    format!("edge batch cannot become table rows, moved to quarantine: {error}"),
+                ));
+            }
+        }
+    }
+    let batches = tables;
     let lift = match &dataset.source {
         SourceSpec::Syslog(settings) => settings.lift_message_fields,
         SourceSpec::Netflow(_) | SourceSpec::Ipfix(_) | SourceSpec::Sflow(_) => false,

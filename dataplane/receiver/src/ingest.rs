@@ -7,7 +7,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytefreezer_api::{AuthorizeError, DataPlaneConfig};
 use bytefreezer_layout::{intake_object, validate_identifier};
-use bytefreezer_schema::{decode_ipc, encode_ipc, json_rows_to_batch};
+use bytefreezer_schema::{
+    decode_ipc, edge_format, encode_ipc, json_rows_to_batch, read_ipc_schema,
+};
 use bytefreezer_storage::Bucket;
 use bytefreezer_telemetry::Registry;
 use bytes::Bytes;
@@ -181,6 +183,12 @@ async fn accept(
                     format!("body is not a valid Arrow IPC stream: {e}"),
                 )
             })?;
+            // An edge batch of a format this build cannot turn into table rows would stop in
+            // piper; refused here, the proxy keeps it spooled and says why.
+            let schema = read_ipc_schema(&body)
+                .map_err(|e| reject(StatusCode::BAD_REQUEST, "bad_arrow", e.to_string()))?;
+            edge_format(&schema)
+                .map_err(|e| reject(StatusCode::BAD_REQUEST, "edge_version", e.to_string()))?;
             let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
             (body, rows)
         }

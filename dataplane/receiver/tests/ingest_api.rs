@@ -353,3 +353,82 @@ async fn https_with_a_private_ca() {
         "an unknown CA must fail the handshake"
     );
 }
+
+/// A one-row `flow/1` edge batch, or the same columns claiming edge format `format`.
+fn edge_body(format: &str) -> Vec<u8> {
+    use arrow::array::{DictionaryArray, Int8Array, StringArray};
+    use bytefreezer_schema::{
+        EDGE_FORMAT_KEY, FLOW_PROTOCOLS, FlowColumn, RECORD_TYPES, flow_edge_schema,
+    };
+    let schema = flow_edge_schema([
+        FlowColumn::ReceiveTime,
+        FlowColumn::FlowProtocol,
+        FlowColumn::RecordType,
+    ]);
+    let mut metadata = schema.metadata().clone();
+    metadata.insert(EDGE_FORMAT_KEY.to_owned(), format.to_owned());
+    let schema = Arc::new(schema.as_ref().clone().with_metadata(metadata));
+    let names = |values: &[&str]| -> ArrayRef {
+        Arc::new(
+            DictionaryArray::try_new(
+                Int8Array::from(vec![0]),
+                Arc::new(StringArray::from(values.to_vec())),
+            )
+            .unwrap(),
+        )
+    };
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(TimestampMicrosecondArray::from(vec![1_i64]).with_timezone("UTC")),
+            names(&FLOW_PROTOCOLS),
+            names(&RECORD_TYPES),
+        ],
+    )
+    .unwrap();
+    encode_ipc(&[batch]).unwrap()
+}
+
+#[tokio::test]
+async fn edge_batches_are_stored_and_an_unknown_edge_version_gets_a_clear_400() {
+    let running = start(None).await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/v1/ingest/a/logs", running.base);
+
+    let known = post(
+        &client,
+        &url,
+        KEY,
+        ARROW_STREAM_CONTENT_TYPE,
+        edge_body("flow/1"),
+    )
+    .await;
+    assert_eq!(known.status(), 201);
+
+    let future = post(
+        &client,
+        &url,
+        KEY,
+        ARROW_STREAM_CONTENT_TYPE,
+        edge_body("flow/2"),
+    )
+    .await;
+    assert_eq!(future.status(), 400);
+    let message = future.text().await.unwrap();
+    assert!(
+        message.contains("\"flow/2\"") && message.contains("flow/1"),
+        "{message}"
+    );
+    let metrics = client
+        .get(format!("{}/metrics", running.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("bytefreezer_receiver_rejected_total{reason=\"edge_version\"} 1"),
+        "{metrics}"
+    );
+}
