@@ -414,7 +414,8 @@ async fn edge_batches_are_stored_and_an_unknown_edge_version_gets_a_clear_400() 
     )
     .await;
     assert_eq!(future.status(), 400);
-    let message = future.text().await.unwrap();
+    let body: serde_json::Value = future.json().await.unwrap();
+    let message = body["error"].as_str().unwrap_or_default();
     assert!(
         message.contains("\"flow/2\"") && message.contains("flow/1"),
         "{message}"
