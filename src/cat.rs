@@ -46,8 +46,11 @@ fn print(args: &CatArgs) -> Result<()> {
                 path.display()
             ),
         };
-        for batch in &batches {
-            write(batch)?;
+        // An intake object from a proxy holds edge batches: print the rows users query.
+        for batch in batches {
+            let batch = bytefreezer_schema::to_table(batch)
+                .with_context(|| format!("{}: edge batch", path.display()))?;
+            write(&batch)?;
         }
     }
     writer.finish()?;

@@ -64,7 +64,8 @@ pub fn run(args: ReplayArgs) -> Result<()> {
             // As piper's first step does for syslog datasets.
             bytefreezer_transform::lift_message_fields(&batch, "message")?.batch
         } else {
-            batch
+            // The decoder gives the edge batch a proxy ships; piper builds the table from it.
+            bytefreezer_schema::to_table(batch)?
         };
         for (hour, part) in split_by_event_hour(&batch, 0)? {
             rows += part.num_rows();

@@ -11,15 +11,18 @@
 //! travel in the first datagram of each run, as after an exporter's template refresh.
 //!
 //! What is measured is what the proxy does per datagram: `decode` into the builders, and a
-//! `flush` into a `RecordBatch` whenever 8192 rows are pending. A second group measures what
-//! the proxy's spool writer then does with a full batch (65,536 NetFlow v9 rows): encode it as
-//! Arrow IPC with each spool compression (zstd, zstd-fast, LZ4).
+//! `flush` into an edge batch (`docs/specs/edge-batch.md`) whenever 8192 rows are pending, its
+//! buffers handed back after use as the spool writer does. A second group measures what the
+//! proxy's spool writer then does with a full batch (65,536 NetFlow v9 rows): encode it as Arrow
+//! IPC with each spool compression (zstd, zstd-fast, LZ4, none), and prints the bytes per row of
+//! each. A third (`flow_edge`) measures the whole edge path per row, decode + flush + encode
+//! with each codec, and the conversion of the edge batch into the flow table that piper runs.
 
 use std::hint::black_box;
 use std::net::IpAddr;
 
 use bytefreezer_decode_flow::{DatagramMeta, FlowDecoder};
-use bytefreezer_schema::{IpcCompression, encode_ipc_with};
+use bytefreezer_schema::{IpcCompression, edge_to_table, encode_ipc_with};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const FLUSH_ROWS: usize = 8_192;
@@ -407,8 +410,10 @@ fn sflow(random: &mut Random, sequence: u32) -> Vec<u8> {
 fn decode_all(decoder: &mut FlowDecoder, datagrams: &[Vec<u8>], meta: &DatagramMeta) {
     for datagram in datagrams {
         black_box(decoder.decode(datagram, meta));
-        if decoder.rows() >= FLUSH_ROWS {
-            black_box(decoder.flush().expect("batch"));
+        if decoder.rows() >= FLUSH_ROWS
+            && let Some(batch) = decoder.flush().expect("batch")
+        {
+            decoder.recycle(black_box(batch));
         }
     }
 }
@@ -524,6 +529,7 @@ fn spool_encode(c: &mut Criterion) {
         ("netflow_v9_zstd", IpcCompression::Zstd),
         ("netflow_v9_zstd_fast", IpcCompression::ZstdFast),
         ("netflow_v9_lz4", IpcCompression::Lz4),
+        ("netflow_v9_none", IpcCompression::None),
     ] {
         let encoded = encode_ipc_with(std::slice::from_ref(&batch), compression).expect("encode");
         eprintln!(
@@ -540,5 +546,59 @@ fn spool_encode(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decode, spool_encode);
+/// The edge path a proxy runs per row (decode, flush at 65,536 rows, encode with the spool
+/// codec, buffers back to the decoder), and piper's conversion of the batch into table rows.
+fn edge(c: &mut Criterion) {
+    let meta = DatagramMeta {
+        receive_time_micros: i64::from(EXPORT_SECS) * 1_000_000,
+        exporter: Some(IpAddr::from([192, 0, 2, 1])),
+    };
+    let mut random = Random(0x2545_f491_4f6c_dd1d);
+    let datagrams: Vec<Vec<u8>> = (0..(SPOOL_BATCH_ROWS / V9_RECORDS) as u32)
+        .map(|i| netflow_v9(&mut random, i, i == 0))
+        .collect();
+    let rows = datagrams.len() * V9_RECORDS;
+    let mut group = c.benchmark_group("flow_edge");
+    group.throughput(Throughput::Elements(rows as u64));
+    for (name, compression) in [
+        ("netflow_v9_decode_encode_zstd", IpcCompression::Zstd),
+        (
+            "netflow_v9_decode_encode_zstd_fast",
+            IpcCompression::ZstdFast,
+        ),
+        ("netflow_v9_decode_encode_lz4", IpcCompression::Lz4),
+        ("netflow_v9_decode_encode_none", IpcCompression::None),
+    ] {
+        group.bench_function(name, |b| {
+            let mut decoder = FlowDecoder::default();
+            b.iter(|| {
+                for datagram in &datagrams {
+                    black_box(decoder.decode(datagram, &meta));
+                }
+                let batch = decoder.flush().expect("batch").expect("rows");
+                let encoded = encode_ipc_with(std::slice::from_ref(&batch), compression);
+                decoder.recycle(batch);
+                black_box(encoded.expect("encode").len())
+            })
+        });
+    }
+    let batch = spool_batch(&meta);
+    let table = edge_to_table(&batch).expect("table");
+    eprintln!(
+        "netflow_v9 edge batch: {} rows, {} bytes in memory ({:.1} a row), {} columns; table: {} bytes in memory ({:.1} a row)",
+        batch.num_rows(),
+        batch.get_array_memory_size(),
+        batch.get_array_memory_size() as f64 / batch.num_rows() as f64,
+        batch.num_columns(),
+        table.get_array_memory_size(),
+        table.get_array_memory_size() as f64 / table.num_rows() as f64
+    );
+    group.throughput(Throughput::Elements(batch.num_rows() as u64));
+    group.bench_function("netflow_v9_edge_to_table", |b| {
+        b.iter(|| edge_to_table(black_box(&batch)).expect("table"))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, decode, spool_encode, edge);
 criterion_main!(benches);

@@ -4,14 +4,14 @@
 //! column at once (`extend`, `push_nulls`, `push_repeat`) and write text in place, and it
 //! sizes each column for as many rows as the last batch had.
 //!
-//! Columns most batches leave empty (sFlow counters on NetFlow rows, MACs, VLANs) or fill with
-//! one value (`flow_protocol`, `record_type`, often `exporter_address`) are only counted until
-//! a row differs, and become a null or repeated-value array on flush without writing or
-//! checking a byte per row.
+//! Columns most batches leave empty (sFlow counters on NetFlow rows, MACs, VLANs) are only
+//! counted until a row has a value, and are left out of the edge batch on flush without
+//! writing or checking a byte per row.
 
 use arrow::array::builder::NullBufferBuilder;
-use arrow::array::{ArrowPrimitiveType, PrimitiveArray, StringArray};
-use arrow::buffer::{Buffer, MutableBuffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow::array::{ArrowPrimitiveType, GenericByteArray, PrimitiveArray};
+use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
+use arrow::datatypes::{BinaryType, ByteArrayType, Utf8Type};
 use arrow::error::ArrowError;
 
 pub(crate) struct Column<T: ArrowPrimitiveType> {
@@ -22,6 +22,8 @@ pub(crate) struct Column<T: ArrowPrimitiveType> {
     leading_nulls: usize,
     /// Reused by `extend_options`.
     validity: Vec<bool>,
+    /// A value buffer of an earlier batch, taken back by [`Column::recycle`].
+    spare: Option<Vec<T::Native>>,
 }
 
 impl<T: ArrowPrimitiveType> Column<T> {
@@ -31,6 +33,7 @@ impl<T: ArrowPrimitiveType> Column<T> {
             nulls: NullBufferBuilder::new(rows),
             leading_nulls: 0,
             validity: Vec::new(),
+            spare: None,
         }
     }
 
@@ -125,23 +128,46 @@ impl<T: ArrowPrimitiveType> Column<T> {
         self.nulls.append_slice(&self.validity);
     }
 
-    /// The last `n` values appended, which must all have been appended as values.
+    /// Whether no row so far has a value: such a column is left out of the edge batch.
     #[inline]
-    pub(crate) fn tail(&self, n: usize) -> &[T::Native] {
-        &self.values[self.values.len() - n..]
+    pub(crate) fn is_all_null(&self) -> bool {
+        self.values.is_empty()
     }
 
-    /// The column as an array; the column starts again empty with room for as many rows.
-    /// An all-null column shares `zeros` (sized for the batch) instead of zeroing its own.
-    pub(crate) fn finish(&mut self, zeros: &mut Zeros) -> PrimitiveArray<T> {
+    /// Forgets the rows of a column that [`Column::is_all_null`], without building an array.
+    pub(crate) fn discard_nulls(&mut self) {
+        debug_assert!(self.values.is_empty());
+        self.leading_nulls = 0;
+    }
+
+    /// The column as an array; the column starts again empty with room for as many rows,
+    /// in a buffer [`Column::recycle`] handed back when there is one, so the next batch
+    /// writes into pages already touched instead of faulting in fresh ones.
+    pub(crate) fn finish(&mut self) -> PrimitiveArray<T> {
         if self.values.is_empty() {
             let rows = std::mem::take(&mut self.leading_nulls);
-            let (bytes, nulls) = zeros.get(rows);
-            return PrimitiveArray::new(ScalarBuffer::new(bytes, 0, rows), nulls);
+            return PrimitiveArray::new_null(rows);
         }
         let rows = self.values.len();
-        let values = std::mem::replace(&mut self.values, Vec::with_capacity(headroom(rows)));
+        let next = match self.spare.take() {
+            Some(spare) if spare.capacity() >= rows => spare,
+            _ => Vec::with_capacity(headroom(rows)),
+        };
+        let values = std::mem::replace(&mut self.values, next);
         PrimitiveArray::new(ScalarBuffer::from(values), self.nulls.finish())
+    }
+
+    /// Takes back the value buffer of an array this column built, once nothing else holds
+    /// it (the spool writer encoded and dropped the batch); otherwise it is simply freed.
+    pub(crate) fn recycle(&mut self, array: PrimitiveArray<T>) {
+        if self.spare.is_some() {
+            return;
+        }
+        let (_, values, _) = array.into_parts();
+        if let Ok(mut values) = values.into_inner().into_vec::<T::Native>() {
+            values.clear();
+            self.spare = Some(values);
+        }
     }
 }
 
@@ -152,33 +178,11 @@ fn headroom(len: usize) -> usize {
     len + len / 8
 }
 
-/// One zeroed buffer and one all-null bitmap for a batch's all-null columns to share.
-#[derive(Default)]
-pub(crate) struct Zeros {
-    rows: usize,
-    shared: Option<(Buffer, Option<NullBuffer>)>,
-}
-
-impl Zeros {
-    /// Values (8 bytes a row, enough for any column) and validity for `rows` null rows.
-    fn get(&mut self, rows: usize) -> (Buffer, Option<NullBuffer>) {
-        if self.rows != rows || self.shared.is_none() {
-            let bytes = Buffer::from(MutableBuffer::from_len_zeroed(rows * 8));
-            let nulls = (rows > 0).then(|| NullBuffer::new_null(rows));
-            self.shared = Some((bytes, nulls));
-            self.rows = rows;
-        }
-        self.shared.clone().unwrap_or_default()
-    }
-}
-
 /// What every row of a text column so far has been, while they are all alike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Uniform {
     Empty,
     Nulls,
-    /// Every row is `TextColumn::uniform_text`.
-    Text,
     /// Rows differ: they are in `bytes`, `offsets` and `nulls`.
     Mixed,
 }
@@ -192,7 +196,6 @@ pub(crate) struct TextColumn {
     uniform: Uniform,
     /// Rows counted but not written, while `uniform` is not `Mixed`.
     uniform_rows: usize,
-    uniform_text: String,
 }
 
 impl TextColumn {
@@ -205,7 +208,6 @@ impl TextColumn {
             nulls: NullBufferBuilder::new(rows),
             uniform: Uniform::Empty,
             uniform_rows: 0,
-            uniform_text: String::new(),
         }
     }
 
@@ -222,11 +224,6 @@ impl TextColumn {
         let rows = std::mem::take(&mut self.uniform_rows);
         match std::mem::replace(&mut self.uniform, Uniform::Mixed) {
             Uniform::Nulls => self.write_nulls(rows),
-            Uniform::Text => {
-                let text = std::mem::take(&mut self.uniform_text);
-                self.write_repeat(&text, rows);
-                self.uniform_text = text;
-            }
             Uniform::Empty | Uniform::Mixed => {}
         }
     }
@@ -277,11 +274,6 @@ impl TextColumn {
         self.nulls.append_n_non_nulls(n);
     }
 
-    #[inline]
-    pub(crate) fn push_str(&mut self, value: &str) {
-        self.push_repeat(Some(value), 1);
-    }
-
     pub(crate) fn push_nulls(&mut self, n: usize) {
         match self.uniform {
             Uniform::Empty => {
@@ -289,32 +281,7 @@ impl TextColumn {
                 self.uniform_rows = n;
             }
             Uniform::Nulls => self.uniform_rows += n,
-            Uniform::Text => {
-                self.write_uniform_rows();
-                self.write_nulls(n);
-            }
             Uniform::Mixed => self.write_nulls(n),
-        }
-    }
-
-    pub(crate) fn push_repeat(&mut self, value: Option<&str>, n: usize) {
-        let Some(value) = value else {
-            self.push_nulls(n);
-            return;
-        };
-        match self.uniform {
-            Uniform::Empty => {
-                self.uniform = Uniform::Text;
-                self.uniform_text.clear();
-                self.uniform_text.push_str(value);
-                self.uniform_rows = n;
-            }
-            Uniform::Text if self.uniform_text == value => self.uniform_rows += n,
-            Uniform::Nulls | Uniform::Text => {
-                self.write_uniform_rows();
-                self.write_repeat(value, n);
-            }
-            Uniform::Mixed => self.write_repeat(value, n),
         }
     }
 
@@ -324,33 +291,37 @@ impl TextColumn {
         self.nulls.append_n_nulls(n);
     }
 
-    fn write_repeat(&mut self, value: &str, n: usize) {
-        let (start, len) = (self.bytes.len(), value.len());
-        let total = len * n;
-        let end = i32::try_from(start + total).expect("text column past 2 GiB in one batch");
-        // Copies of what is already there double each time: a few copies, not one per row.
-        self.bytes.reserve(total);
-        self.bytes.extend_from_slice(value.as_bytes());
-        while self.bytes.len() < start + total {
-            let copied = self.bytes.len() - start;
-            let more = copied.min(start + total - self.bytes.len());
-            self.bytes.extend_from_within(start..start + more);
-        }
-        let first = end - total as i32;
-        self.offsets
-            .extend((1..=n as i32).map(|i| first + i * len as i32));
-        self.nulls.append_n_non_nulls(n);
+    /// Whether no row so far has a value: such a column is left out of the edge batch.
+    pub(crate) fn is_all_null(&self) -> bool {
+        matches!(self.uniform, Uniform::Empty | Uniform::Nulls)
+    }
+
+    /// The column as UTF-8 text; see [`TextColumn::finish_bytes`].
+    pub(crate) fn finish(&mut self) -> Result<GenericByteArray<Utf8Type>, ArrowError> {
+        self.finish_bytes()
+    }
+
+    /// The column as binary values (addresses, MACs), with no UTF-8 check.
+    pub(crate) fn finish_binary(&mut self) -> Result<GenericByteArray<BinaryType>, ArrowError> {
+        self.finish_bytes()
     }
 
     /// The column as an array; the column starts again empty, with room for as many rows
     /// and bytes when it held differing rows. Written text is checked as UTF-8 once, in one
-    /// pass (Arrow's check); a null or repeated column is built without a check per row.
-    pub(crate) fn finish(&mut self) -> Result<StringArray, ArrowError> {
+    /// pass (Arrow's check); an all-null column is built without a check per row.
+    fn finish_bytes<T: ByteArrayType<Offset = i32>>(
+        &mut self,
+    ) -> Result<GenericByteArray<T>, ArrowError> {
         let rows = std::mem::take(&mut self.uniform_rows);
         match std::mem::replace(&mut self.uniform, Uniform::Empty) {
-            Uniform::Empty => return Ok(StringArray::from_iter_values(std::iter::empty::<&str>())),
-            Uniform::Nulls => return Ok(StringArray::new_null(rows)),
-            Uniform::Text => return Ok(StringArray::new_repeated(&self.uniform_text, rows)),
+            Uniform::Empty => {
+                return GenericByteArray::try_new(
+                    OffsetBuffer::new_empty(),
+                    Buffer::default(),
+                    None,
+                );
+            }
+            Uniform::Nulls => return Ok(GenericByteArray::new_null(rows)),
             Uniform::Mixed => {}
         }
         let rows = self.offsets.len() - 1;
@@ -359,7 +330,7 @@ impl TextColumn {
         let mut offsets = Vec::with_capacity(headroom(rows) + 1);
         offsets.push(0);
         let offsets = std::mem::replace(&mut self.offsets, offsets);
-        StringArray::try_new(
+        GenericByteArray::try_new(
             OffsetBuffer::new(ScalarBuffer::from(offsets)),
             Buffer::from_vec(bytes),
             self.nulls.finish(),
@@ -382,8 +353,7 @@ mod tests {
         numbers.extend([8, 9].into_iter());
         numbers.extend_options([None, Some(10)].into_iter());
         assert_eq!(numbers.len(), 9);
-        assert_eq!(numbers.tail(2), [0, 10]);
-        let array = numbers.finish(&mut Zeros::default());
+        let array = numbers.finish();
         assert_eq!(
             array.iter().collect::<Vec<_>>(),
             [
@@ -400,23 +370,28 @@ mod tests {
         );
         assert_eq!(numbers.len(), 0);
         numbers.push(5);
-        assert_eq!(numbers.finish(&mut Zeros::default()).null_count(), 0);
+        assert_eq!(numbers.finish().null_count(), 0);
 
         let mut text = TextColumn::with_capacity(2, 4);
-        text.push_str("a");
+        let push = |text: &mut TextColumn, value: &str| {
+            text.bytes_mut().extend_from_slice(value.as_bytes());
+            text.end_value();
+        };
+        push(&mut text, "a");
         text.push_nulls(1);
-        text.push_repeat(Some("bc"), 2);
-        text.push_repeat(None, 1);
-        text.bytes_mut().extend_from_slice(b"def");
-        text.end_value();
+        text.extend_with(["bc", "bc"].into_iter(), |bytes, value| {
+            bytes.extend_from_slice(value.as_bytes())
+        });
+        text.push_nulls(1);
+        push(&mut text, "def");
         let array = text.finish().unwrap();
         assert_eq!(
             array.iter().collect::<Vec<_>>(),
             [Some("a"), None, Some("bc"), Some("bc"), None, Some("def")]
         );
         assert_eq!(text.len(), 0);
-        text.push_str("again");
-        assert_eq!(text.finish().unwrap().value(0), "again");
+        push(&mut text, "again");
+        assert_eq!(text.finish_binary().unwrap().value(0), b"again");
     }
 }
 
@@ -427,47 +402,31 @@ mod uniform_tests {
     use arrow::datatypes::UInt32Type;
 
     #[test]
-    fn uniform_columns_become_null_or_repeated_arrays_until_a_row_differs() {
+    fn all_null_columns_are_only_counted_until_a_row_has_a_value() {
         let mut numbers = Column::<UInt32Type>::with_capacity(4);
         numbers.push_nulls(3);
-        assert_eq!(
-            (
-                numbers.len(),
-                numbers.finish(&mut Zeros::default()).null_count()
-            ),
-            (3, 3)
-        );
+        assert_eq!((numbers.len(), numbers.finish().null_count()), (3, 3));
         numbers.push_nulls(2);
         numbers.push(4);
         assert_eq!(
-            numbers
-                .finish(&mut Zeros::default())
-                .iter()
-                .collect::<Vec<_>>(),
+            numbers.finish().iter().collect::<Vec<_>>(),
             [None, None, Some(4)]
         );
 
         let mut text = TextColumn::with_capacity(4, 4);
-        text.push_repeat(Some("flow"), 2);
-        text.push_str("flow");
-        assert_eq!(text.len(), 3);
-        let array = text.finish().unwrap();
-        assert_eq!(array.iter().collect::<Vec<_>>(), [Some("flow"); 3]);
-        assert_eq!(array.null_count(), 0);
-
         text.push_nulls(2);
+        assert!(text.is_all_null());
         assert_eq!(text.finish().unwrap().null_count(), 2);
 
         text.push_nulls(1);
-        text.push_repeat(Some("a"), 2);
-        text.push_str("b");
         text.bytes_mut().extend_from_slice(b"c");
         text.end_value();
         text.push_nulls(1);
-        assert_eq!(text.len(), 6);
+        assert!(!text.is_all_null());
+        assert_eq!(text.len(), 3);
         assert_eq!(
             text.finish().unwrap().iter().collect::<Vec<_>>(),
-            [None, Some("a"), Some("a"), Some("b"), Some("c"), None]
+            [None, Some("c"), None]
         );
         assert_eq!(text.finish().unwrap().len(), 0);
     }

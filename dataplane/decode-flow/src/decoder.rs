@@ -337,13 +337,30 @@ impl FlowDecoder {
         Ok(restored)
     }
 
-    /// The rows decoded since the last flush; `None` when there are none.
+    /// The rows decoded since the last flush, as an edge batch (`flow/1`,
+    /// `docs/specs/edge-batch.md`); `None` when there are none.
     pub fn flush(&mut self) -> Result<Option<RecordBatch>, ArrowError> {
         self.pending_bytes = 0;
         if self.builders.rows() == 0 {
             return Ok(None);
         }
         self.builders.finish().map(Some)
+    }
+
+    /// The rows decoded since the last flush in the flow table schema (`flow_schema()`), as
+    /// the stages after the proxy build it from the edge batch: for tools and tests that read
+    /// rows without shipping them.
+    pub fn flush_table(&mut self) -> Result<Option<RecordBatch>, bytefreezer_schema::EdgeError> {
+        match self.flush()? {
+            Some(batch) => bytefreezer_schema::edge_to_table(&batch).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Takes back a batch [`FlowDecoder::flush`] returned once it is encoded, so the next batch
+    /// writes into its buffers (already in memory) instead of fresh ones.
+    pub fn recycle(&mut self, batch: RecordBatch) {
+        self.builders.recycle(batch);
     }
 
     /// Decodes one datagram, whichever of NetFlow v5, v9, IPFIX or sFlow v5 it is.

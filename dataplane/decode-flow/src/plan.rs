@@ -10,11 +10,9 @@
 //! specially (a counter wider than its column, a timestamp past the representable range).
 
 use crate::elements::{TimeBase, micros, ntp_micros};
-use crate::record::{FlowBuilders, RecordContext, scaled};
+use crate::record::{FlowBuilders, RecordContext};
 use crate::templates::{FieldSpec, VARIABLE_LENGTH};
-use crate::text::{
-    EXTRA_KEY_MAX, extra_key, push_hex, push_ipv4, push_ipv6, push_mac, push_prefix,
-};
+use crate::text::{EXTRA_KEY_MAX, extra_key, push_hex, push_prefix};
 
 /// An unsigned big-endian integer of `width` (1 to 8) bytes at `offset` in a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -483,15 +481,10 @@ impl Plan {
             self.end_uptime,
             &facts.times,
         );
-        let receive = facts.context.receive_time_micros;
         if times.is_empty() {
             builders.flow_end.push_nulls(n);
-            builders.event_time.push_repeat(Some(receive), n);
         } else {
             builders.flow_end.extend_options(times.iter().copied());
-            builders
-                .event_time
-                .extend(times.iter().map(|end| end.unwrap_or(receive)));
         }
 
         address(&mut builders.src_addr, records, stride, self.src_addr);
@@ -540,19 +533,6 @@ impl Plan {
         numbers!(builders.src_vlan, records, stride, self.src_vlan, u16);
         numbers!(builders.dst_vlan, records, stride, self.dst_vlan, u16);
         numbers!(builders.direction, records, stride, self.direction, u8);
-
-        scale(
-            &mut builders.bytes_scaled,
-            self.bytes.map(|_| builders.bytes.tail(n)),
-            facts.sampling,
-            n,
-        );
-        scale(
-            &mut builders.packets_scaled,
-            self.packets.map(|_| builders.packets.tail(n)),
-            facts.sampling,
-            n,
-        );
 
         match self.icmp {
             Icmp::Absent => {
@@ -612,27 +592,6 @@ impl Plan {
         }
         builders.add_rows(n);
         n
-    }
-}
-
-/// The sampling-corrected copy of the last `n` values of a counter column (`raw`), or nulls
-/// when the plan has no such counter.
-fn scale(
-    column: &mut crate::columns::Column<arrow::datatypes::UInt64Type>,
-    raw: Option<&[u64]>,
-    sampling: Sampling<'_>,
-    n: usize,
-) {
-    match (raw, sampling) {
-        (None, _) => column.push_nulls(n),
-        (Some(raw), Sampling::Shared(rate)) => {
-            column.extend(raw.iter().map(|value| scaled(*value, rate)))
-        }
-        (Some(raw), Sampling::PerRecord(rates)) => column.extend(
-            raw.iter()
-                .zip(rates)
-                .map(|(value, rate)| scaled(*value, *rate)),
-        ),
     }
 }
 
@@ -699,16 +658,15 @@ fn address(
     match address {
         None => column.push_nulls(rows.len()),
         Some(Address::V4(o)) => {
-            column.bytes_mut().reserve(rows.len() * 16);
+            column.bytes_mut().reserve(rows.len() * 4);
             column.extend_with(rows, |bytes, r| {
-                push_ipv4(bytes, [r[o], r[o + 1], r[o + 2], r[o + 3]])
+                bytes.extend_from_slice(&[r[o], r[o + 1], r[o + 2], r[o + 3]])
             });
         }
-        Some(Address::V6(o)) => column.extend_with(rows, |bytes, r| {
-            let mut octets = [0; 16];
-            octets.copy_from_slice(&r[o..o + 16]);
-            push_ipv6(bytes, octets);
-        }),
+        Some(Address::V6(o)) => {
+            column.bytes_mut().reserve(rows.len() * 16);
+            column.extend_with(rows, |bytes, r| bytes.extend_from_slice(&r[o..o + 16]))
+        }
     }
 }
 
@@ -717,10 +675,7 @@ fn mac(column: &mut crate::columns::TextColumn, records: &[u8], stride: usize, a
     match at {
         None => column.push_nulls(rows.len()),
         Some(o) => column.extend_with(rows, |bytes, r| {
-            push_mac(
-                bytes,
-                [r[o], r[o + 1], r[o + 2], r[o + 3], r[o + 4], r[o + 5]],
-            )
+            bytes.extend_from_slice(&[r[o], r[o + 1], r[o + 2], r[o + 3], r[o + 4], r[o + 5]])
         }),
     }
 }

@@ -1,17 +1,20 @@
 //! One flow record as the protocols describe it, and the flow schema's columns it becomes.
 
-use std::fmt::Write;
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use arrow::array::ArrayRef;
-use arrow::datatypes::{TimestampMicrosecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type};
+use arrow::array::{ArrayRef, AsArray, BinaryArray, DictionaryArray, StringArray};
+use arrow::datatypes::{
+    ArrowPrimitiveType, Int8Type, TimestampMicrosecondType, UInt8Type, UInt16Type, UInt32Type,
+    UInt64Type,
+};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
-use bytefreezer_schema::flow_schema;
+use bytefreezer_schema::{FLOW_PROTOCOLS, FlowColumn, RECORD_TYPES, flow_edge_schema};
 
-use crate::columns::{Column, TextColumn, Zeros};
-use crate::text::{extra_key, push_hex, push_ipv4, push_ipv6, push_mac};
+use crate::columns::{Column, TextColumn};
+use crate::text::{extra_key, push_hex};
 
 /// One flow as the protocols describe it, before it becomes a row. Reused between records so
 /// decoding allocates nothing per record but the text of unnamed fields.
@@ -107,11 +110,12 @@ pub(crate) struct RecordContext<'a> {
 /// or a data set at a time (`crate::plan`).
 pub(crate) struct FlowBuilders {
     pub receive_time: Column<TimestampMicrosecondType>,
-    pub event_time: Column<TimestampMicrosecondType>,
     pub flow_start: Column<TimestampMicrosecondType>,
     pub flow_end: Column<TimestampMicrosecondType>,
-    pub exporter_address: TextColumn,
-    pub flow_protocol: TextColumn,
+    /// Keys into `exporters`.
+    pub exporter_address: Column<UInt32Type>,
+    /// Keys into `FLOW_PROTOCOLS`.
+    pub flow_protocol: Column<Int8Type>,
     pub sequence: Column<UInt64Type>,
     pub observation_domain: Column<UInt32Type>,
     pub sampling_rate: Column<UInt32Type>,
@@ -124,8 +128,6 @@ pub(crate) struct FlowBuilders {
     pub tos: Column<UInt8Type>,
     pub bytes: Column<UInt64Type>,
     pub packets: Column<UInt64Type>,
-    pub bytes_scaled: Column<UInt64Type>,
-    pub packets_scaled: Column<UInt64Type>,
     pub input_interface: Column<UInt32Type>,
     pub output_interface: Column<UInt32Type>,
     pub src_as: Column<UInt32Type>,
@@ -140,7 +142,8 @@ pub(crate) struct FlowBuilders {
     pub direction: Column<UInt8Type>,
     pub icmp_type: Column<UInt8Type>,
     pub icmp_code: Column<UInt8Type>,
-    pub record_type: TextColumn,
+    /// Keys into `RECORD_TYPES`.
+    pub record_type: Column<Int8Type>,
     pub if_speed: Column<UInt64Type>,
     pub if_in_octets: Column<UInt64Type>,
     pub if_out_octets: Column<UInt64Type>,
@@ -152,28 +155,35 @@ pub(crate) struct FlowBuilders {
     pub if_out_discards: Column<UInt64Type>,
     pub extra_fields: TextColumn,
     rows: usize,
-    /// The exporter whose text `exporter_text` holds: one exporter per datagram, so its text
-    /// is formatted once, not per record.
-    exporter: Option<IpAddr>,
-    exporter_text: String,
+    /// The exporters of this batch, in key order (the dictionary of `exporter_address`):
+    /// at most one per row, so bounded by the batch's rows.
+    exporters: Vec<IpAddr>,
+    exporter_keys: HashMap<IpAddr, u32>,
+    /// The last exporter seen and its key: one exporter per datagram, so it is looked up once
+    /// per datagram, not per record.
+    exporter: Option<(IpAddr, u32)>,
 }
 
-/// The value `bytes_scaled`/`packets_scaled` hold: multiplied by a sampling rate above 1.
-pub(crate) fn scaled(value: u64, rate: Option<u32>) -> u64 {
-    match rate {
-        Some(rate) if rate > 1 => value.saturating_mul(u64::from(rate)),
-        _ => value,
-    }
+/// The key of a protocol name in `FLOW_PROTOCOLS`.
+pub(crate) fn protocol_key(protocol: &str) -> i8 {
+    FLOW_PROTOCOLS
+        .iter()
+        .position(|known| *known == protocol)
+        .unwrap_or_default() as i8
 }
 
+const FLOW_RECORD: i8 = 0;
+const COUNTER_RECORD: i8 = 1;
+
+/// An address as its 4 or 16 bytes (the edge batch's binary form).
 fn push_address(column: &mut TextColumn, address: Option<IpAddr>) {
     match address {
         Some(IpAddr::V4(address)) => {
-            push_ipv4(column.bytes_mut(), address.octets());
+            column.bytes_mut().extend_from_slice(&address.octets());
             column.end_value();
         }
         Some(IpAddr::V6(address)) => {
-            push_ipv6(column.bytes_mut(), address.octets());
+            column.bytes_mut().extend_from_slice(&address.octets());
             column.end_value();
         }
         None => column.push_nulls(1),
@@ -183,7 +193,7 @@ fn push_address(column: &mut TextColumn, address: Option<IpAddr>) {
 fn push_mac_option(column: &mut TextColumn, mac: Option<[u8; 6]>) {
     match mac {
         Some(mac) => {
-            push_mac(column.bytes_mut(), mac);
+            column.bytes_mut().extend_from_slice(&mac);
             column.end_value();
         }
         None => column.push_nulls(1),
@@ -195,16 +205,15 @@ impl FlowBuilders {
         let text = |bytes: usize| TextColumn::with_capacity(rows, bytes);
         FlowBuilders {
             receive_time: Column::with_capacity(rows),
-            event_time: Column::with_capacity(rows),
             flow_start: Column::with_capacity(rows),
             flow_end: Column::with_capacity(rows),
-            exporter_address: text(12),
-            flow_protocol: text(10),
+            exporter_address: Column::with_capacity(rows),
+            flow_protocol: Column::with_capacity(rows),
             sequence: Column::with_capacity(rows),
             observation_domain: Column::with_capacity(rows),
             sampling_rate: Column::with_capacity(rows),
-            src_addr: text(13),
-            dst_addr: text(13),
+            src_addr: text(4),
+            dst_addr: text(4),
             src_port: Column::with_capacity(rows),
             dst_port: Column::with_capacity(rows),
             ip_protocol: Column::with_capacity(rows),
@@ -212,15 +221,13 @@ impl FlowBuilders {
             tos: Column::with_capacity(rows),
             bytes: Column::with_capacity(rows),
             packets: Column::with_capacity(rows),
-            bytes_scaled: Column::with_capacity(rows),
-            packets_scaled: Column::with_capacity(rows),
             input_interface: Column::with_capacity(rows),
             output_interface: Column::with_capacity(rows),
             src_as: Column::with_capacity(rows),
             dst_as: Column::with_capacity(rows),
             src_prefix_len: Column::with_capacity(rows),
             dst_prefix_len: Column::with_capacity(rows),
-            next_hop: text(11),
+            next_hop: text(4),
             src_vlan: Column::with_capacity(rows),
             dst_vlan: Column::with_capacity(rows),
             src_mac: text(0),
@@ -228,7 +235,7 @@ impl FlowBuilders {
             direction: Column::with_capacity(rows),
             icmp_type: Column::with_capacity(rows),
             icmp_code: Column::with_capacity(rows),
-            record_type: text(4),
+            record_type: Column::with_capacity(rows),
             if_speed: Column::with_capacity(rows),
             if_in_octets: Column::with_capacity(rows),
             if_out_octets: Column::with_capacity(rows),
@@ -240,8 +247,9 @@ impl FlowBuilders {
             if_out_discards: Column::with_capacity(rows),
             extra_fields: text(0),
             rows: 0,
+            exporters: Vec::new(),
+            exporter_keys: HashMap::new(),
             exporter: None,
-            exporter_text: String::new(),
         }
     }
 
@@ -260,16 +268,21 @@ impl FlowBuilders {
         debug_assert_eq!(self.if_out_discards.len(), self.rows);
     }
 
-    /// Formats the exporter's address once per change of exporter; false for none.
-    fn set_exporter(&mut self, exporter: Option<IpAddr>) -> bool {
-        if self.exporter != exporter {
-            self.exporter_text.clear();
-            if let Some(exporter) = exporter {
-                let _ = write!(self.exporter_text, "{exporter}");
+    /// The dictionary key of the exporter's address, looked up once per change of exporter.
+    fn exporter_key(&mut self, exporter: Option<IpAddr>) -> Option<u32> {
+        let exporter = exporter?;
+        match self.exporter {
+            Some((last, key)) if last == exporter => Some(key),
+            _ => {
+                let next = self.exporters.len() as u32;
+                let key = *self.exporter_keys.entry(exporter).or_insert(next);
+                if key == next {
+                    self.exporters.push(exporter);
+                }
+                self.exporter = Some((exporter, key));
+                Some(key)
             }
-            self.exporter = exporter;
         }
-        exporter.is_some()
     }
 
     /// Appends, for `n` rows, the columns every row of a data set shares: `receive_time`,
@@ -284,16 +297,13 @@ impl FlowBuilders {
     ) {
         self.receive_time
             .push_repeat(Some(context.receive_time_micros), n);
-        if self.set_exporter(context.exporter) {
-            self.exporter_address
-                .push_repeat(Some(self.exporter_text.as_str()), n);
-        } else {
-            self.exporter_address.push_nulls(n);
-        }
-        self.flow_protocol.push_repeat(Some(context.protocol), n);
+        let exporter = self.exporter_key(context.exporter);
+        self.exporter_address.push_repeat(exporter, n);
+        self.flow_protocol
+            .push_repeat(Some(protocol_key(context.protocol)), n);
         self.sequence.push_repeat(sequence, n);
         self.observation_domain.push_repeat(observation_domain, n);
-        self.record_type.push_repeat(Some("flow"), n);
+        self.record_type.push_repeat(Some(FLOW_RECORD), n);
         for column in [
             &mut self.if_speed,
             &mut self.if_in_octets,
@@ -311,21 +321,12 @@ impl FlowBuilders {
 
     /// Appends one row.
     pub(crate) fn append(&mut self, context: &RecordContext<'_>, record: &FlowRecord) {
-        let scale = |value: Option<u64>| value.map(|value| scaled(value, record.sampling_rate));
         self.receive_time.push(context.receive_time_micros);
-        self.event_time.push(
-            record
-                .flow_end_micros
-                .unwrap_or(context.receive_time_micros),
-        );
         self.flow_start.push_option(record.flow_start_micros);
         self.flow_end.push_option(record.flow_end_micros);
-        if self.set_exporter(context.exporter) {
-            self.exporter_address.push_str(&self.exporter_text);
-        } else {
-            self.exporter_address.push_nulls(1);
-        }
-        self.flow_protocol.push_str(context.protocol);
+        let exporter = self.exporter_key(context.exporter);
+        self.exporter_address.push_option(exporter);
+        self.flow_protocol.push(protocol_key(context.protocol));
         self.sequence.push_option(record.sequence);
         self.observation_domain
             .push_option(record.observation_domain);
@@ -339,8 +340,6 @@ impl FlowBuilders {
         self.tos.push_option(record.tos);
         self.bytes.push_option(record.bytes);
         self.packets.push_option(record.packets);
-        self.bytes_scaled.push_option(scale(record.bytes));
-        self.packets_scaled.push_option(scale(record.packets));
         self.input_interface.push_option(record.input_interface);
         self.output_interface.push_option(record.output_interface);
         self.src_as.push_option(record.src_as);
@@ -355,10 +354,10 @@ impl FlowBuilders {
         self.direction.push_option(record.direction);
         self.icmp_type.push_option(record.icmp_type);
         self.icmp_code.push_option(record.icmp_code);
-        self.record_type.push_str(if record.counters.is_some() {
-            "counters"
+        self.record_type.push(if record.counters.is_some() {
+            COUNTER_RECORD
         } else {
-            "flow"
+            FLOW_RECORD
         });
         let counters = record.counters;
         self.if_speed.push_option(counters.map(|c| c.speed));
@@ -388,60 +387,181 @@ impl FlowBuilders {
         self.rows += 1;
     }
 
+    /// The rows as a `flow/1` edge batch (`docs/specs/edge-batch.md`): columns no row has a
+    /// value in are left out, addresses and MACs are bytes, the exporter, protocol and
+    /// record type are dictionaries. The builders start again empty.
     pub(crate) fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
         self.rows = 0;
-        let mut zeros = Zeros::default();
-        let zeros = &mut zeros;
-        let time = |column: &mut Column<TimestampMicrosecondType>, zeros: &mut Zeros| -> ArrayRef {
-            Arc::new(column.finish(zeros).with_timezone("UTC"))
-        };
-        let columns: Vec<ArrayRef> = vec![
-            time(&mut self.receive_time, zeros),
-            time(&mut self.event_time, zeros),
-            time(&mut self.flow_start, zeros),
-            time(&mut self.flow_end, zeros),
-            Arc::new(self.exporter_address.finish()?),
-            Arc::new(self.flow_protocol.finish()?),
-            Arc::new(self.sequence.finish(zeros)),
-            Arc::new(self.observation_domain.finish(zeros)),
-            Arc::new(self.sampling_rate.finish(zeros)),
-            Arc::new(self.src_addr.finish()?),
-            Arc::new(self.dst_addr.finish()?),
-            Arc::new(self.src_port.finish(zeros)),
-            Arc::new(self.dst_port.finish(zeros)),
-            Arc::new(self.ip_protocol.finish(zeros)),
-            Arc::new(self.tcp_flags.finish(zeros)),
-            Arc::new(self.tos.finish(zeros)),
-            Arc::new(self.bytes.finish(zeros)),
-            Arc::new(self.packets.finish(zeros)),
-            Arc::new(self.bytes_scaled.finish(zeros)),
-            Arc::new(self.packets_scaled.finish(zeros)),
-            Arc::new(self.input_interface.finish(zeros)),
-            Arc::new(self.output_interface.finish(zeros)),
-            Arc::new(self.src_as.finish(zeros)),
-            Arc::new(self.dst_as.finish(zeros)),
-            Arc::new(self.src_prefix_len.finish(zeros)),
-            Arc::new(self.dst_prefix_len.finish(zeros)),
-            Arc::new(self.next_hop.finish()?),
-            Arc::new(self.src_vlan.finish(zeros)),
-            Arc::new(self.dst_vlan.finish(zeros)),
-            Arc::new(self.src_mac.finish()?),
-            Arc::new(self.dst_mac.finish()?),
-            Arc::new(self.direction.finish(zeros)),
-            Arc::new(self.icmp_type.finish(zeros)),
-            Arc::new(self.icmp_code.finish(zeros)),
-            Arc::new(self.record_type.finish()?),
-            Arc::new(self.if_speed.finish(zeros)),
-            Arc::new(self.if_in_octets.finish(zeros)),
-            Arc::new(self.if_out_octets.finish(zeros)),
-            Arc::new(self.if_in_packets.finish(zeros)),
-            Arc::new(self.if_out_packets.finish(zeros)),
-            Arc::new(self.if_in_errors.finish(zeros)),
-            Arc::new(self.if_out_errors.finish(zeros)),
-            Arc::new(self.if_in_discards.finish(zeros)),
-            Arc::new(self.if_out_discards.finish(zeros)),
-            Arc::new(self.extra_fields.finish()?),
-        ];
-        RecordBatch::try_new(flow_schema(), columns)
+        let mut out = Finished::default();
+        out.time(FlowColumn::ReceiveTime, &mut self.receive_time);
+        out.time(FlowColumn::FlowStart, &mut self.flow_start);
+        out.time(FlowColumn::FlowEnd, &mut self.flow_end);
+        let exporters = std::mem::take(&mut self.exporters);
+        self.exporter_keys.clear();
+        self.exporter = None;
+        if self.exporter_address.is_all_null() {
+            self.exporter_address.discard_nulls();
+        } else {
+            let values =
+                BinaryArray::from_iter_values(exporters.iter().map(|exporter| match exporter {
+                    IpAddr::V4(address) => address.octets().to_vec(),
+                    IpAddr::V6(address) => address.octets().to_vec(),
+                }));
+            let keys = self.exporter_address.finish();
+            out.push(
+                FlowColumn::ExporterAddress,
+                Arc::new(DictionaryArray::try_new(keys, Arc::new(values))?),
+            );
+        }
+        out.names(
+            FlowColumn::FlowProtocol,
+            &mut self.flow_protocol,
+            &FLOW_PROTOCOLS,
+        )?;
+        out.number(FlowColumn::Sequence, &mut self.sequence);
+        out.number(FlowColumn::ObservationDomain, &mut self.observation_domain);
+        out.number(FlowColumn::SamplingRate, &mut self.sampling_rate);
+        out.binary(FlowColumn::SrcAddr, &mut self.src_addr)?;
+        out.binary(FlowColumn::DstAddr, &mut self.dst_addr)?;
+        out.number(FlowColumn::SrcPort, &mut self.src_port);
+        out.number(FlowColumn::DstPort, &mut self.dst_port);
+        out.number(FlowColumn::IpProtocol, &mut self.ip_protocol);
+        out.number(FlowColumn::TcpFlags, &mut self.tcp_flags);
+        out.number(FlowColumn::Tos, &mut self.tos);
+        out.number(FlowColumn::Bytes, &mut self.bytes);
+        out.number(FlowColumn::Packets, &mut self.packets);
+        out.number(FlowColumn::InputInterface, &mut self.input_interface);
+        out.number(FlowColumn::OutputInterface, &mut self.output_interface);
+        out.number(FlowColumn::SrcAs, &mut self.src_as);
+        out.number(FlowColumn::DstAs, &mut self.dst_as);
+        out.number(FlowColumn::SrcPrefixLen, &mut self.src_prefix_len);
+        out.number(FlowColumn::DstPrefixLen, &mut self.dst_prefix_len);
+        out.binary(FlowColumn::NextHop, &mut self.next_hop)?;
+        out.number(FlowColumn::SrcVlan, &mut self.src_vlan);
+        out.number(FlowColumn::DstVlan, &mut self.dst_vlan);
+        out.binary(FlowColumn::SrcMac, &mut self.src_mac)?;
+        out.binary(FlowColumn::DstMac, &mut self.dst_mac)?;
+        out.number(FlowColumn::Direction, &mut self.direction);
+        out.number(FlowColumn::IcmpType, &mut self.icmp_type);
+        out.number(FlowColumn::IcmpCode, &mut self.icmp_code);
+        out.names(FlowColumn::RecordType, &mut self.record_type, &RECORD_TYPES)?;
+        out.number(FlowColumn::IfSpeed, &mut self.if_speed);
+        out.number(FlowColumn::IfInOctets, &mut self.if_in_octets);
+        out.number(FlowColumn::IfOutOctets, &mut self.if_out_octets);
+        out.number(FlowColumn::IfInPackets, &mut self.if_in_packets);
+        out.number(FlowColumn::IfOutPackets, &mut self.if_out_packets);
+        out.number(FlowColumn::IfInErrors, &mut self.if_in_errors);
+        out.number(FlowColumn::IfOutErrors, &mut self.if_out_errors);
+        out.number(FlowColumn::IfInDiscards, &mut self.if_in_discards);
+        out.number(FlowColumn::IfOutDiscards, &mut self.if_out_discards);
+        if self.extra_fields.is_all_null() {
+            self.extra_fields.finish()?;
+        } else {
+            out.push(
+                FlowColumn::ExtraFields,
+                Arc::new(self.extra_fields.finish()?),
+            );
+        }
+        RecordBatch::try_new(flow_edge_schema(out.present.iter().copied()), out.arrays)
+    }
+
+    /// Takes back the value buffers of a batch [`FlowBuilders::finish`] built, for the next
+    /// batch to write into (see [`Column::recycle`]). Any other batch is simply dropped.
+    pub(crate) fn recycle(&mut self, batch: RecordBatch) {
+        let (schema, arrays, _) = batch.into_parts();
+        for (field, array) in schema.fields().iter().zip(arrays) {
+            let Some(column) = FlowColumn::ALL
+                .into_iter()
+                .find(|column| column.name() == field.name())
+            else {
+                continue;
+            };
+            match column {
+                FlowColumn::ReceiveTime => recycle(&mut self.receive_time, array),
+                FlowColumn::FlowStart => recycle(&mut self.flow_start, array),
+                FlowColumn::FlowEnd => recycle(&mut self.flow_end, array),
+                FlowColumn::Sequence => recycle(&mut self.sequence, array),
+                FlowColumn::ObservationDomain => recycle(&mut self.observation_domain, array),
+                FlowColumn::SamplingRate => recycle(&mut self.sampling_rate, array),
+                FlowColumn::SrcPort => recycle(&mut self.src_port, array),
+                FlowColumn::DstPort => recycle(&mut self.dst_port, array),
+                FlowColumn::IpProtocol => recycle(&mut self.ip_protocol, array),
+                FlowColumn::TcpFlags => recycle(&mut self.tcp_flags, array),
+                FlowColumn::Tos => recycle(&mut self.tos, array),
+                FlowColumn::Bytes => recycle(&mut self.bytes, array),
+                FlowColumn::Packets => recycle(&mut self.packets, array),
+                FlowColumn::InputInterface => recycle(&mut self.input_interface, array),
+                FlowColumn::OutputInterface => recycle(&mut self.output_interface, array),
+                FlowColumn::SrcAs => recycle(&mut self.src_as, array),
+                FlowColumn::DstAs => recycle(&mut self.dst_as, array),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Gives a primitive array's buffer back to the column that built it.
+fn recycle<T: ArrowPrimitiveType>(column: &mut Column<T>, array: ArrayRef) {
+    let Some(primitive) = array.as_primitive_opt::<T>().cloned() else {
+        return;
+    };
+    // The batch's reference goes first, so the clone may be the buffer's only owner.
+    drop(array);
+    column.recycle(primitive);
+}
+
+/// The columns of an edge batch being finished, and which they are.
+#[derive(Default)]
+struct Finished {
+    present: Vec<FlowColumn>,
+    arrays: Vec<ArrayRef>,
+}
+
+impl Finished {
+    fn push(&mut self, column: FlowColumn, array: ArrayRef) {
+        self.present.push(column);
+        self.arrays.push(array);
+    }
+
+    fn number<T: ArrowPrimitiveType>(&mut self, name: FlowColumn, column: &mut Column<T>) {
+        if column.is_all_null() {
+            column.discard_nulls();
+        } else {
+            self.push(name, Arc::new(column.finish()));
+        }
+    }
+
+    fn time(&mut self, name: FlowColumn, column: &mut Column<TimestampMicrosecondType>) {
+        if column.is_all_null() {
+            column.discard_nulls();
+        } else {
+            self.push(name, Arc::new(column.finish().with_timezone("UTC")));
+        }
+    }
+
+    fn binary(&mut self, name: FlowColumn, column: &mut TextColumn) -> Result<(), ArrowError> {
+        if column.is_all_null() {
+            column.finish_binary()?;
+        } else {
+            self.push(name, Arc::new(column.finish_binary()?));
+        }
+        Ok(())
+    }
+
+    /// A dictionary of fixed names (`names` in key order).
+    fn names(
+        &mut self,
+        name: FlowColumn,
+        keys: &mut Column<Int8Type>,
+        names: &[&str],
+    ) -> Result<(), ArrowError> {
+        // Never all null: every row has a protocol and a record type.
+        let keys = keys.finish();
+        let values = StringArray::from_iter_values(names.iter().copied());
+        self.push(
+            name,
+            Arc::new(DictionaryArray::try_new(keys, Arc::new(values))?),
+        );
+        Ok(())
     }
 }

@@ -423,7 +423,7 @@ mod tests {
         };
         let report = decoder.decode(&datagram, &meta);
         assert_eq!(report.error, None);
-        let batch = decoder.flush().unwrap().unwrap();
+        let batch = decoder.flush_table().unwrap().unwrap();
         let column = batch
             .column_by_name("extra_fields")
             .unwrap()

@@ -67,7 +67,7 @@ fn text(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
 }
 
 fn flush(decoder: &mut FlowDecoder) -> RecordBatch {
-    decoder.flush().unwrap().expect("rows")
+    decoder.flush_table().unwrap().expect("rows")
 }
 
 fn v5_record(src: &str, dst: &str, sport: u16, dport: u16, proto: u8, first: u32) -> Packet {
@@ -483,7 +483,7 @@ fn every_truncation_and_corruption_is_an_error_not_a_panic() {
             .contains("version 11")
     );
     assert!(decoder.decode(&[0], &meta("192.0.2.52")).error.is_some());
-    assert!(decoder.flush().unwrap().is_some());
+    assert!(decoder.flush_table().unwrap().is_some());
 }
 
 #[test]
@@ -538,7 +538,7 @@ fn fuzzer_findings_stay_fixed() {
             let _ = decoder.decode(datagram, &meta("192.0.2.1"));
         }
         let _ = decoder.decode(&data, &meta("192.0.2.1"));
-        let _ = decoder.flush();
+        let _ = decoder.flush_table();
     }
 }
 
@@ -555,7 +555,7 @@ fn the_fuzz_seed_corpus_reaches_every_protocol() {
         let report = decoder.decode(&datagram, &meta("192.0.2.1"));
         assert_eq!(report.error, None, "{}", path.display());
         assert!(report.records > 0, "{} decodes to no rows", path.display());
-        let batch = decoder.flush().unwrap().unwrap();
+        let batch = decoder.flush_table().unwrap().unwrap();
         let column = batch
             .column_by_name("flow_protocol")
             .unwrap()

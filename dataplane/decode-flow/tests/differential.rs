@@ -33,7 +33,7 @@ fn ours(datagrams: &[Vec<u8>]) -> Vec<Flow> {
     for datagram in datagrams {
         assert_eq!(decoder.decode(datagram, &meta).error, None);
     }
-    let Some(batch): Option<RecordBatch> = decoder.flush().unwrap() else {
+    let Some(batch): Option<RecordBatch> = decoder.flush_table().unwrap() else {
         return Vec::new();
     };
     let text = |name: &str| {

@@ -79,10 +79,10 @@ fn decode(decoder: &mut FlowDecoder, datagrams: &[Captured]) -> (Vec<RecordBatch
         };
         totals.add(index, &decoder.decode(&datagram.payload, &meta));
         if decoder.rows() >= 8_192 {
-            batches.extend(decoder.flush().expect("batch builds"));
+            batches.extend(decoder.flush_table().expect("batch builds"));
         }
     }
-    batches.extend(decoder.flush().expect("batch builds"));
+    batches.extend(decoder.flush_table().expect("batch builds"));
     (batches, totals)
 }
 

@@ -111,7 +111,7 @@ fn flow_samples_decode_headers_vlans_mpls_and_gateway_data() {
         (2, 1, None),
         "{report:?}"
     );
-    let batch = decoder.flush().unwrap().unwrap();
+    let batch = decoder.flush_table().unwrap().unwrap();
     assert_eq!(text(&batch, "flow_protocol")[0], Some("sflow_v5".into()));
     assert_eq!(
         text(&batch, "exporter_address")[0],
@@ -242,7 +242,7 @@ fn interface_counter_samples_become_counter_rows() {
         (1, 1, None),
         "{report:?}"
     );
-    let batch = decoder.flush().unwrap().unwrap();
+    let batch = decoder.flush_table().unwrap().unwrap();
     assert_eq!(text(&batch, "record_type"), [Some("counters".into())]);
     let value = |name: &str| {
         batch

@@ -69,7 +69,7 @@ fn decode(name: &str) -> RecordBatch {
         let report = decoder.decode(&datagram, &meta);
         assert_eq!(report.error, None, "{name}: {report:?}");
     }
-    decoder.flush().unwrap().expect("flows")
+    decoder.flush_table().unwrap().expect("flows")
 }
 
 /// The pcap's packets are stamped 1_795_000_000 s plus the flow's index (exporters keep

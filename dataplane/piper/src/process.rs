@@ -5,7 +5,8 @@ use arrow::record_batch::RecordBatch;
 use bytefreezer_api::{DataPlaneConfig, DatasetSpec, SourceSpec};
 use bytefreezer_layout::{DeadLetterKind, IntakeObject, Stage, lease_object, piper_object};
 use bytefreezer_schema::{
-    DEAD_LETTER_REASON, EventHour, decode_ipc, encode_ipc, split_by_event_hour, split_reserved_rows,
+    DEAD_LETTER_REASON, EdgeError, EventHour, decode_ipc, encode_ipc, split_by_event_hour,
+    split_reserved_rows, to_table,
 };
 use bytefreezer_storage::ObjectInfo;
 use bytefreezer_transform::{Pipeline, TransformError, lift_message_fields, pipeline_version};
@@ -427,6 +428,25 @@ fn shape(
     let mut rejected: Vec<RecordBatch> = Vec::new();
     let (mut rows_in, mut rows_out) = (0u64, 0u64);
     for batch in batches {
+        // Proxies ship edge batches; the table rows users query are built here, before the
+        // pipeline, so every transformation sees the flow table schema.
+        let batch = match to_table(batch) {
+            Ok(table) => table,
+            Err(error @ EdgeError::UnknownFormat { .. }) => {
+                return Err(failure(
+                    "edge_version",
+                    Blame::Node,
+                    format!("object kept until this piper is upgraded: {error}"),
+                ));
+            }
+            Err(error) => {
+                return Err(failure(
+                    "unreadable",
+                    Blame::Unreadable,
+                    format!("edge batch cannot become table rows: {error}"),
+                ));
+            }
+        };
         rows_in += batch.num_rows() as u64;
         let batch = if lift {
             lift_message_fields(&batch, "message")

@@ -16,11 +16,12 @@ pub struct ProxyConfig {
     pub spool_dir: PathBuf,
     /// Spool size limit; beyond it the oldest batches are dropped and counted. Default 1 GiB.
     pub spool_max_bytes: u64,
-    /// How spooled batches (and so the bodies sent to the receiver) are compressed: "zstd"
-    /// (level 1), "zstd-fast" (zstd's fast level 7: on flow columns about 40% less time than
-    /// level 1, output about 58% larger; for a proxy whose core, not its link, is the limit)
-    /// or "lz4". The receiver stores zstd level 1 whichever arrives.
-    /// Default "zstd".
+    /// How spooled batches (and so the bodies sent to the receiver) are compressed: "lz4"
+    /// (on flow edge batches the fastest compressing codec: about 40% less time than zstd level
+    /// 1, output about 40% larger), "zstd-fast" (zstd's fast level 7, close to LZ4), "zstd"
+    /// (level 1, the smallest, for a metered or slow link) or "none" (for a proxy beside its
+    /// receiver, where only the core counts). Figures in docs/performance.md.
+    /// Default "lz4".
     pub spool_compression: String,
     /// Rows per batch at most. Default 65536.
     pub batch_max_rows: usize,
@@ -130,7 +131,7 @@ impl Default for ProxyConfig {
             receiver_ca_file: None,
             spool_dir: PathBuf::from("bytefreezer-data/spool"),
             spool_max_bytes: 1024 * 1024 * 1024,
-            spool_compression: "zstd".into(),
+            spool_compression: "lz4".into(),
             batch_max_rows: 65536,
             batch_max_bytes: 8 * 1024 * 1024,
             batch_max_age_ms: 1000,

@@ -598,6 +598,6 @@ async fn an_unknown_spool_compression_is_a_clear_error() {
     .expect("snappy is refused");
     assert_eq!(
         error.to_string(),
-        "proxy: spool_compression: unknown compression \"snappy\": choose \"zstd\", \"zstd-fast\" or \"lz4\""
+        "proxy: spool_compression: unknown compression \"snappy\": choose \"zstd\", \"zstd-fast\", \"lz4\" or \"none\""
     );
 }

@@ -8,7 +8,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytefreezer_api::{AuthorizeError, DataPlaneConfig};
 use bytefreezer_layout::{intake_object, validate_identifier};
-use bytefreezer_schema::{IpcLimits, count_ipc_rows, encode_ipc, json_rows_to_batch, scan_ipc};
+use bytefreezer_schema::{
+    IpcLimits, check_reserved_columns, count_ipc_rows, edge_format, encode_ipc,
+    json_rows_to_batch, read_ipc_schema, scan_ipc,
+};
 use bytefreezer_storage::Bucket;
 use bytefreezer_telemetry::Registry;
 use bytes::Bytes;
@@ -261,6 +264,18 @@ async fn accept(
                 format!("body is not a valid Arrow IPC stream: {e}"),
             )
         })?;
+        let schema = read_ipc_schema(&body).map_err(|e| {
+            reject(
+                StatusCode::BAD_REQUEST,
+                "bad_arrow",
+                format!("body is not a valid Arrow IPC stream: {e}"),
+            )
+        })?;
+        // An edge batch of a format this build cannot turn into table rows would stop in
+        // piper; refused here, the proxy keeps it spooled and says why.
+        edge_format(&schema)
+            .map_err(|e| reject(StatusCode::BAD_REQUEST, "edge_version", e.to_string()))?;
+        check_reserved_columns(&schema).map_err(reserved_rejection)?;
         (body, rows)
     } else {
         budget
@@ -272,6 +287,7 @@ async fn accept(
         let now = chrono::Utc::now().timestamp_micros();
         let batch = json_rows_to_batch(&body, now)
             .map_err(|e| reject(StatusCode::BAD_REQUEST, "bad_json", e))?;
+        check_reserved_columns(&batch.schema()).map_err(reserved_rejection)?;
         let rows = batch.num_rows() as u64;
         let encoded = encode_ipc(&[batch])
             .map_err(|e| reject(StatusCode::BAD_REQUEST, "bad_json", e.to_string()))?;
@@ -316,4 +332,11 @@ fn content_encoding(headers: &HeaderMap) -> Result<bool, Rejection> {
             format!("content encoding {other:?} is not supported: use gzip or none"),
         )),
     }
+}
+
+/// A reserved column piper could never read (`"event_time": 17`): refused whole here, so the
+/// sender hears about it instead of its rows waiting in a dead-letter prefix. Text that is not
+/// a time is checked per row by piper, which dead-letters only those rows.
+fn reserved_rejection(error: bytefreezer_schema::ReservedColumnError) -> Rejection {
+    reject(StatusCode::BAD_REQUEST, "reserved_column", error.to_string())
 }

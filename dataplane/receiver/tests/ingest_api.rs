@@ -325,6 +325,51 @@ async fn ndjson_and_gzip_ndjson_become_rows() {
     assert!(bad.text().await.unwrap().contains("line 2"));
 }
 
+/// Reserved columns piper could never read are refused whole at ingest with the column named;
+/// text that is not a time is accepted, for piper to dead-letter those rows alone.
+#[tokio::test]
+async fn reserved_columns_of_the_wrong_type_are_refused_at_ingest() {
+    let running = start(None).await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/v1/ingest/a/logs", running.base);
+    let numeric = post(
+        &client,
+        &url,
+        KEY,
+        "application/x-ndjson",
+        b"{\"event_time\":17,\"message\":\"poison\"}\n{\"event_time\":18,\"message\":\"x\"}\n"
+            .to_vec(),
+    )
+    .await;
+    assert_eq!(numeric.status(), 400);
+    let text = numeric.text().await.unwrap();
+    assert!(text.contains("event_time"), "{text}");
+    let textual = post(
+        &client,
+        &url,
+        KEY,
+        "application/x-ndjson",
+        b"{\"event_time\":\"x\",\"message\":\"poison\"}\n{\"message\":\"good\"}\n".to_vec(),
+    )
+    .await;
+    assert_eq!(textual.status(), 201, "rows are checked by piper, per row");
+    let arrow = RecordBatch::try_from_iter(vec![(
+        "receive_time",
+        Arc::new(Int64Array::from(vec![1_i64, 2])) as ArrayRef,
+    )])
+    .unwrap();
+    let response = post(
+        &client,
+        &url,
+        KEY,
+        ARROW_STREAM_CONTENT_TYPE,
+        encode_ipc(&[arrow]).unwrap(),
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("receive_time"));
+}
+
 #[tokio::test]
 async fn https_with_a_private_ca() {
     let dir = tempfile::tempdir().unwrap();
@@ -368,5 +413,85 @@ async fn https_with_a_private_ca() {
             .await
             .is_err(),
         "an unknown CA must fail the handshake"
+    );
+}
+
+/// A one-row `flow/1` edge batch, or the same columns claiming edge format `format`.
+fn edge_body(format: &str) -> Vec<u8> {
+    use arrow::array::{DictionaryArray, Int8Array, StringArray};
+    use bytefreezer_schema::{
+        EDGE_FORMAT_KEY, FLOW_PROTOCOLS, FlowColumn, RECORD_TYPES, flow_edge_schema,
+    };
+    let schema = flow_edge_schema([
+        FlowColumn::ReceiveTime,
+        FlowColumn::FlowProtocol,
+        FlowColumn::RecordType,
+    ]);
+    let mut metadata = schema.metadata().clone();
+    metadata.insert(EDGE_FORMAT_KEY.to_owned(), format.to_owned());
+    let schema = Arc::new(schema.as_ref().clone().with_metadata(metadata));
+    let names = |values: &[&str]| -> ArrayRef {
+        Arc::new(
+            DictionaryArray::try_new(
+                Int8Array::from(vec![0]),
+                Arc::new(StringArray::from(values.to_vec())),
+            )
+            .unwrap(),
+        )
+    };
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(TimestampMicrosecondArray::from(vec![1_i64]).with_timezone("UTC")),
+            names(&FLOW_PROTOCOLS),
+            names(&RECORD_TYPES),
+        ],
+    )
+    .unwrap();
+    encode_ipc(&[batch]).unwrap()
+}
+
+#[tokio::test]
+async fn edge_batches_are_stored_and_an_unknown_edge_version_gets_a_clear_400() {
+    let running = start(None).await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/v1/ingest/a/logs", running.base);
+
+    let known = post(
+        &client,
+        &url,
+        KEY,
+        ARROW_STREAM_CONTENT_TYPE,
+        edge_body("flow/1"),
+    )
+    .await;
+    assert_eq!(known.status(), 201);
+
+    let future = post(
+        &client,
+        &url,
+        KEY,
+        ARROW_STREAM_CONTENT_TYPE,
+        edge_body("flow/2"),
+    )
+    .await;
+    assert_eq!(future.status(), 400);
+    let body: serde_json::Value = future.json().await.unwrap();
+    let message = body["error"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("\"flow/2\"") && message.contains("flow/1"),
+        "{message}"
+    );
+    let metrics = client
+        .get(format!("{}/metrics", running.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("bytefreezer_receiver_rejected_total{reason=\"edge_version\"} 1"),
+        "{metrics}"
     );
 }

@@ -159,7 +159,7 @@ impl FlowColumn {
         self as usize
     }
 
-    fn field(self) -> Field {
+    pub(crate) fn field(self) -> Field {
         let data_type = match self {
             FlowColumn::ReceiveTime
             | FlowColumn::EventTime

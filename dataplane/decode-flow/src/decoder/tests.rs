@@ -158,7 +158,7 @@ fn compiled_plans_give_the_rows_of_the_row_path() {
         let fast_report = fast.decode(&packet, &meta);
         let slow_report = slow.decode(&packet, &meta);
         assert_eq!(fast_report, slow_report, "{fields:?}");
-        let (fast, slow) = (fast.flush().unwrap(), slow.flush().unwrap());
+        let (fast, slow) = (fast.flush_table().unwrap(), slow.flush_table().unwrap());
         assert_eq!(fast, slow, "{fields:?}");
     }
     assert!(planned > 300, "only {planned} templates had a plan");
@@ -429,7 +429,7 @@ fn a_samplers_interval_applies_to_the_flows_naming_it() {
         };
         let report = decoder.decode(&datagram, &meta);
         assert_eq!((report.records, report.error), (3, None));
-        batches.push(decoder.flush().unwrap().unwrap());
+        batches.push(decoder.flush_table().unwrap().unwrap());
     }
     // Column by column through the plan, field by field through the row path: the same rows.
     assert_eq!(batches[0], batches[1]);

@@ -60,7 +60,10 @@ pub fn decode(file: &str, datagrams: &[Vec<u8>], exporter: IpAddr) -> RecordBatc
         let report = decoder.decode(datagram, &meta);
         assert_eq!(report.error, None, "{file}: datagram {index}: {report:?}");
     }
-    decoder.flush().unwrap().expect("the fixture has flows")
+    decoder
+        .flush_table()
+        .unwrap()
+        .expect("the fixture has flows")
 }
 
 /// `columns` of every row as text: timestamps in whole milliseconds since the epoch (what
