@@ -306,3 +306,110 @@ async fn an_invalid_pipeline_keeps_the_object_for_later() {
             .unwrap()
     );
 }
+
+/// A two-row `flow/1` edge batch, as a proxy ships it: binary addresses, no `event_time`, no
+/// scaled counters, no text.
+fn edge_intake_bytes() -> Bytes {
+    use arrow::array::{
+        ArrayRef, BinaryArray, DictionaryArray, Int8Array, StringArray, TimestampMicrosecondArray,
+        UInt32Array, UInt64Array,
+    };
+    use bytefreezer_schema::{FLOW_PROTOCOLS, FlowColumn, RECORD_TYPES, flow_edge_schema};
+    let names = |keys: Vec<i8>, values: &[&str]| -> ArrayRef {
+        Arc::new(
+            DictionaryArray::try_new(
+                Int8Array::from(keys),
+                Arc::new(StringArray::from(values.to_vec())),
+            )
+            .unwrap(),
+        )
+    };
+    let time = |values: Vec<Option<i64>>| -> ArrayRef {
+        Arc::new(TimestampMicrosecondArray::from(values).with_timezone("UTC"))
+    };
+    let batch = arrow::record_batch::RecordBatch::try_new(
+        flow_edge_schema([
+            FlowColumn::ReceiveTime,
+            FlowColumn::FlowEnd,
+            FlowColumn::FlowProtocol,
+            FlowColumn::SamplingRate,
+            FlowColumn::SrcAddr,
+            FlowColumn::Bytes,
+            FlowColumn::RecordType,
+        ]),
+        vec![
+            time(vec![
+                Some(BASE + HOUR_MICROS + 5),
+                Some(BASE + HOUR_MICROS + 5),
+            ]),
+            time(vec![Some(BASE + 10), None]),
+            names(vec![1, 1], &FLOW_PROTOCOLS),
+            Arc::new(UInt32Array::from(vec![100, 100])),
+            Arc::new(BinaryArray::from(vec![
+                &[10u8, 0, 0, 1][..],
+                &[10u8, 0, 0, 2][..],
+            ])),
+            Arc::new(UInt64Array::from(vec![10, 20])),
+            names(vec![0, 0], &RECORD_TYPES),
+        ],
+    )
+    .unwrap();
+    Bytes::from(encode_ipc(&[batch]).unwrap())
+}
+
+#[tokio::test]
+async fn edge_flow_batches_become_table_rows_before_the_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let buckets = Buckets::open(&StorageConfig::Local {
+        root: dir.path().into(),
+    })
+    .unwrap();
+    buckets
+        .intake
+        .put(&intake_object("t", "flows", "b1"), edge_intake_bytes())
+        .await
+        .unwrap();
+    let mut flows = dataset("t", "flows");
+    flows.source = SourceSpec::Netflow(bytefreezer_api::FlowSourceSettings {
+        bind: "127.0.0.1:2055".parse().unwrap(),
+    });
+    let piper = piper(&buckets, "node-a", vec![flows]);
+    let cycle = piper.run_once().await.unwrap();
+    assert_eq!((cycle.objects, cycle.rows_in, cycle.rows_out), (1, 2, 2));
+
+    let mut rows = Vec::new();
+    for object in buckets.piper.list("").await.unwrap() {
+        let (schema, batches) =
+            decode_ipc(&buckets.piper.get(&object.key).await.unwrap().unwrap()).unwrap();
+        assert_eq!(schema.fields(), bytefreezer_schema::flow_schema().fields());
+        for batch in batches {
+            let column = |name: &str| {
+                arrow::compute::cast(
+                    batch.column_by_name(name).unwrap(),
+                    &arrow::datatypes::DataType::Utf8,
+                )
+                .unwrap()
+            };
+            let (src, scaled, protocol) = (
+                column("src_addr"),
+                column("bytes_scaled"),
+                column("flow_protocol"),
+            );
+            for row in 0..batch.num_rows() {
+                rows.push(format!(
+                    "{} {} {}",
+                    src.as_string::<i32>().value(row),
+                    scaled.as_string::<i32>().value(row),
+                    protocol.as_string::<i32>().value(row)
+                ));
+            }
+        }
+    }
+    rows.sort();
+    assert_eq!(
+        rows,
+        ["10.0.0.1 1000 netflow_v9", "10.0.0.2 2000 netflow_v9"],
+        "text addresses, sampling-corrected counters and protocol names, one object per event hour"
+    );
+    assert_eq!(buckets.piper.list("").await.unwrap().len(), 2);
+}
