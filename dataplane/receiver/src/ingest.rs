@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use bytefreezer_api::{AuthorizeError, DataPlaneConfig};
 use bytefreezer_layout::{intake_object, validate_identifier};
 use bytefreezer_schema::{
-    IpcLimits, check_reserved_columns, count_ipc_rows, edge_format, encode_ipc,
-    json_rows_to_batch, read_ipc_schema, scan_ipc,
+    IpcLimits, check_reserved_columns, count_ipc_rows, edge_format, encode_ipc, json_rows_to_batch,
+    read_ipc_schema, scan_ipc,
 };
 use bytefreezer_storage::Bucket;
 use bytefreezer_telemetry::Registry;
@@ -338,5 +338,9 @@ fn content_encoding(headers: &HeaderMap) -> Result<bool, Rejection> {
 /// sender hears about it instead of its rows waiting in a dead-letter prefix. Text that is not
 /// a time is checked per row by piper, which dead-letters only those rows.
 fn reserved_rejection(error: bytefreezer_schema::ReservedColumnError) -> Rejection {
-    reject(StatusCode::BAD_REQUEST, "reserved_column", error.to_string())
+    reject(
+        StatusCode::BAD_REQUEST,
+        "reserved_column",
+        error.to_string(),
+    )
 }
