@@ -248,7 +248,7 @@ fn ctl_logs_in_manages_tenants_keys_and_datasets_and_reads_the_audit_log() {
     ])
     .failure("a dataset on a taken port");
     assert!(clash.contains("409"), "{clash}");
-    assert!(clash.contains("already used by dataset acme/fw"), "{clash}");
+    assert!(clash.contains("overlaps dataset acme/fw"), "{clash}");
 
     let updated = ctl
         .run(&[

@@ -229,7 +229,7 @@ fn a_saved_pipeline_shapes_new_parquet_within_seconds() {
             events.iter().any(|e| {
                 e["stage"] == "piper"
                     && e["outcome"] == "error"
-                    && e["details"]["failed_step"] == "pipeline"
+                    && e["details"]["failed_step"] == "transform"
                     && e["message"]
                         .as_str()
                         .is_some_and(|m| m.contains("expected text"))

@@ -108,7 +108,7 @@ pub(crate) struct QueryAccessGrant {
 /// service to use it with: one the control plane vouches for (configured by the operator, or
 /// registered by the tenant's own account with account credentials). Audited.
 #[utoipa::path(post, path = "/api/v1/query-access", tag = "services", request_body = QueryAccessRequest,
-    responses((status = 200, body = QueryAccessGrant), (status = 404), (status = 503, description = "no query service, or query tokens not configured")))]
+    responses((status = 200, body = QueryAccessGrant), (status = 404), (status = 409, description = "no query service, or query tokens not configured")))]
 pub(crate) async fn query_access(
     State(state): State<Arc<ServerState>>,
     principal: Principal,
@@ -123,7 +123,8 @@ pub(crate) async fn query_access(
         .filter(|t| principal.sees_tenant(t))
         .ok_or_else(not_found)?;
     let Some(access) = &state.query_access else {
-        return Err(ApiError::Unavailable(
+        // A setup the operator has not made, not a server fault: 409 with what to do.
+        return Err(ApiError::Conflict(
             "this control plane does not issue query tokens: start it with a query token \
              secret shared with the query service"
                 .into(),
@@ -181,7 +182,7 @@ async fn vouched_endpoint(state: &ServerState, account_id: &str) -> ApiResult<St
         .find_map(|s| s.endpoint.filter(|e| !e.is_empty()))
         .map(|e| e.trim_end_matches('/').to_owned())
         .ok_or_else(|| {
-            ApiError::Unavailable(
+            ApiError::Conflict(
                 "no healthy query service of this account has registered: start `bytefreezer \
                  query` reporting with an account key, or configure the query URL"
                     .into(),

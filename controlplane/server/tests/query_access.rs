@@ -91,7 +91,7 @@ async fn another_accounts_query_service_never_receives_this_accounts_queries(mut
             Some(json!({"tenant_id": "demo"})),
         )
         .await;
-    assert_eq!(status, 503, "account A runs no query service yet: {body}");
+    assert_eq!(status, 409, "account A runs no query service yet: {body}");
     assert!(!body.to_string().contains("b.example"), "{body}");
 
     // A's own query service, reported with A's account key; another key of A cannot take it over.
