@@ -172,6 +172,14 @@ impl InputDecoder {
         }
     }
 
+    /// Takes back a batch this decoder flushed, once the spool writer encoded it: a flow
+    /// decoder builds its next batch in those buffers. Syslog batches are simply freed.
+    pub fn recycle(&mut self, batch: RecordBatch) {
+        if let InputDecoder::Flow { decoder, .. } = self {
+            decoder.recycle(batch);
+        }
+    }
+
     /// Loads templates a flow input saved before a restart; `None` for syslog.
     pub fn restore_templates(&mut self, bytes: &[u8]) -> Option<Result<usize, String>> {
         match self {

@@ -181,33 +181,7 @@ impl Shipper {
         }
         let text = response.text().await.unwrap_or_default();
         let detail = format!("{status}: {}", text.trim());
-        match status {
-            StatusCode::UNAUTHORIZED => Outcome::NotYetKnown {
-                reason: "unauthorized",
-                detail,
-            },
-            StatusCode::FORBIDDEN => Outcome::NotYetKnown {
-                reason: "forbidden",
-                detail,
-            },
-            StatusCode::NOT_FOUND => Outcome::NotYetKnown {
-                reason: "not_found",
-                detail,
-            },
-            StatusCode::BAD_REQUEST => Outcome::Rejected {
-                reason: "bad_request",
-                detail,
-            },
-            StatusCode::PAYLOAD_TOO_LARGE => Outcome::Rejected {
-                reason: "payload_too_large",
-                detail,
-            },
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => Outcome::Rejected {
-                reason: "unsupported_media_type",
-                detail,
-            },
-            _ => Outcome::Retry(detail),
-        }
+        classify(status, detail)
     }
 
     fn count(&self, name: &str, help: &str, batch: &SpooledBatch) {
@@ -218,5 +192,25 @@ impl Shipper {
                 &[("tenant", &batch.tenant_id), ("dataset", &batch.dataset_id)],
             )
             .increment(batch.rows);
+    }
+}
+
+/// What a receiver's refusal means: 401/403/404 may be config lag (the receiver has not learned
+/// the key or dataset yet, so retried for a grace period), other 4xx refuse this batch for good,
+/// and everything else is retried.
+fn classify(status: StatusCode, detail: String) -> Outcome {
+    let (reason, for_good) = match status {
+        StatusCode::UNAUTHORIZED => ("unauthorized", false),
+        StatusCode::FORBIDDEN => ("forbidden", false),
+        StatusCode::NOT_FOUND => ("not_found", false),
+        StatusCode::BAD_REQUEST => ("bad_request", true),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", true),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", true),
+        _ => return Outcome::Retry(detail),
+    };
+    if for_good {
+        Outcome::Rejected { reason, detail }
+    } else {
+        Outcome::NotYetKnown { reason, detail }
     }
 }

@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 use bytefreezer_decode_syslog::FlushPolicy;
 use bytefreezer_telemetry::{Counter, Registry};
 use bytefreezer_udp::DatagramSink;
-use crossbeam_channel::Sender;
+use arrow::record_batch::RecordBatch;
+use crossbeam_channel::{Receiver, Sender};
 
 use crate::decoders::{Decoded, InputDecoder};
 use crate::flow_metrics::FlowMetricsPublisher;
-use crate::spool_writer::{BatchQueue, QueuedBatch, SpoolJob};
+use crate::spool_writer::{BatchQueue, QueuedBatch, TemplateSave};
 
 pub const ROWS_DROPPED: &str = "bytefreezer_proxy_rows_dropped_total";
 pub const ROWS_DROPPED_HELP: &str = "Rows lost, by cause.";
@@ -69,7 +70,10 @@ pub struct InputSink {
     batches: BatchQueue,
     /// A batch the writers' queue had no room for; while it waits the socket is paused.
     waiting: Option<QueuedBatch>,
-    templates: Sender<SpoolJob>,
+    templates: Sender<TemplateSave>,
+    /// Batches the writers have encoded, back for their buffers (see `InputDecoder::recycle`).
+    returns: Sender<RecordBatch>,
+    returned: Receiver<RecordBatch>,
     counts: Counts,
     pending: Pending,
     last_log: [Option<Instant>; 4],
@@ -83,7 +87,7 @@ impl InputSink {
         settings: SinkSettings,
         decoder: InputDecoder,
         batches: BatchQueue,
-        templates: Sender<SpoolJob>,
+        templates: Sender<TemplateSave>,
         registry: &Registry,
     ) -> InputSink {
         let labels = [
@@ -122,6 +126,8 @@ impl InputSink {
                 &[labels[0], labels[1], ("cause", "spool_closed")],
             ),
         };
+        // Two: one being filled while the writer encodes the other; more would only hold memory.
+        let (returns, returned) = crossbeam_channel::bounded(2);
         InputSink {
             settings,
             decoder,
@@ -129,6 +135,8 @@ impl InputSink {
             batches,
             waiting: None,
             templates,
+            returns,
+            returned,
             counts,
             pending: Pending::default(),
             last_log: [None; 4],
@@ -149,10 +157,13 @@ impl InputSink {
         if let Some(path) = &self.settings.template_file
             && let Some(bytes) = self.decoder.templates_to_save()
         {
-            let _ = self.templates.send(SpoolJob::Templates {
+            let _ = self.templates.send(TemplateSave {
                 path: path.clone(),
                 bytes,
             });
+        }
+        while let Ok(encoded) = self.returned.try_recv() {
+            self.decoder.recycle(encoded);
         }
         let batch = match self.decoder.try_flush() {
             Ok(Some(batch)) => batch,
@@ -195,6 +206,7 @@ impl InputSink {
             tenant_id: self.settings.tenant_id.clone(),
             dataset_id: self.settings.dataset_id.clone(),
             batch,
+            returns: Some(self.returns.clone()),
         };
         if let Err(queued) = self.batches.offer(queued) {
             self.counts.paused.increment(1);
@@ -352,6 +364,7 @@ impl DatagramSink for InputSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spool_writer::BatchJob;
     use bytefreezer_telemetry::Gauge;
 
     #[test]
@@ -399,7 +412,7 @@ mod tests {
         );
     }
 
-    fn syslog_sink(jobs: Sender<SpoolJob>, registry: &Registry) -> InputSink {
+    fn syslog_sink(jobs: Sender<BatchJob>, registry: &Registry) -> InputSink {
         let (templates, _saves) = crossbeam_channel::unbounded();
         InputSink::new(
             SinkSettings {
@@ -419,11 +432,8 @@ mod tests {
         )
     }
 
-    fn rows_of(job: SpoolJob) -> usize {
-        match job {
-            SpoolJob::Batch { batch, .. } => batch.num_rows(),
-            SpoolJob::Templates { .. } => 0,
-        }
+    fn rows_of(job: BatchJob) -> usize {
+        job.batch.num_rows()
     }
 
     /// A full writers' queue pauses the input instead of dropping decoded rows: the batch

@@ -32,16 +32,22 @@ const QUEUED_BYTES_HELP: &str = "Memory held by batches waiting for or being wri
 /// nine times a writer's share). The bounded queue, not priority, bounds the backlog.
 const WRITER_NICE: i32 = 10;
 
-pub enum SpoolJob {
-    Batch {
-        tenant_id: Arc<str>,
-        dataset_id: Arc<str>,
-        batch: RecordBatch,
-        /// Counts the batch's memory against `QUEUED_BYTES` until the job is dropped.
-        held: HeldBytes,
-    },
-    /// A flow input's templates changed: keep them for the next start.
-    Templates { path: PathBuf, bytes: Vec<u8> },
+/// A batch on its way to the spool.
+pub struct BatchJob {
+    tenant_id: Arc<str>,
+    dataset_id: Arc<str>,
+    pub(crate) batch: RecordBatch,
+    /// Counts the batch's memory against `QUEUED_BYTES` until the job is dropped.
+    held: HeldBytes,
+    /// Where the encoded batch goes back, so its input builds the next batch in buffers that
+    /// are already in memory.
+    returns: Option<Sender<RecordBatch>>,
+}
+
+/// A flow input's templates changed: keep them for the next start.
+pub struct TemplateSave {
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
 }
 
 /// Memory counted against a `BatchQueue`'s limit, given back when dropped: when the writer is
@@ -62,49 +68,43 @@ pub struct QueuedBatch {
     pub tenant_id: Arc<str>,
     pub dataset_id: Arc<str>,
     pub batch: RecordBatch,
+    /// Where the writer gives the batch back once it is encoded (see [`BatchJob`]).
+    pub returns: Option<Sender<RecordBatch>>,
 }
 
 /// Where sinks hand batches to the writers: bounded in batches and in bytes held.
 #[derive(Clone)]
 pub struct BatchQueue {
-    jobs: Sender<SpoolJob>,
+    jobs: Sender<BatchJob>,
     /// Bytes held, counted where `/metrics` shows them.
     held: Gauge,
     limit_bytes: i64,
 }
 
 impl QueuedBatch {
-    fn into_job(self, held: HeldBytes) -> SpoolJob {
-        SpoolJob::Batch {
+    fn into_job(self, held: HeldBytes) -> BatchJob {
+        BatchJob {
             tenant_id: self.tenant_id,
             dataset_id: self.dataset_id,
             batch: self.batch,
             held,
+            returns: self.returns,
         }
     }
 
     /// The batch of a job the queue refused (dropping the job's held bytes gives them back).
-    fn from_job(job: SpoolJob) -> QueuedBatch {
-        match job {
-            SpoolJob::Batch {
-                tenant_id,
-                dataset_id,
-                batch,
-                held: _,
-            } => QueuedBatch {
-                tenant_id,
-                dataset_id,
-                batch,
-            },
-            SpoolJob::Templates { .. } => {
-                unreachable!("the batch queue carries batches only")
-            }
+    fn from_job(job: BatchJob) -> QueuedBatch {
+        QueuedBatch {
+            tenant_id: job.tenant_id,
+            dataset_id: job.dataset_id,
+            batch: job.batch,
+            returns: job.returns,
         }
     }
 }
 
 impl BatchQueue {
-    pub(crate) fn new(jobs: Sender<SpoolJob>, limit_bytes: usize, held: Gauge) -> BatchQueue {
+    pub(crate) fn new(jobs: Sender<BatchJob>, limit_bytes: usize, held: Gauge) -> BatchQueue {
         BatchQueue {
             jobs,
             held,
@@ -153,7 +153,7 @@ impl BatchQueue {
 
 pub struct SpoolWriters {
     jobs: Option<BatchQueue>,
-    templates: Option<Sender<SpoolJob>>,
+    templates: Option<Sender<TemplateSave>>,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -216,7 +216,7 @@ impl SpoolWriters {
     }
 
     /// Where sinks send template saves.
-    pub fn templates(&self) -> Sender<SpoolJob> {
+    pub fn templates(&self) -> Sender<TemplateSave> {
         self.templates
             .clone()
             .unwrap_or_else(|| crossbeam_channel::bounded(0).0)
@@ -236,68 +236,77 @@ fn write_until_closed(
     spool: &Spool,
     compression: IpcCompression,
     registry: &Registry,
-    queue: &Receiver<SpoolJob>,
-    template_queue: Option<&Receiver<SpoolJob>>,
+    queue: &Receiver<BatchJob>,
+    template_queue: Option<&Receiver<TemplateSave>>,
 ) {
     let Some(template_queue) = template_queue else {
         for job in queue.iter() {
-            write(spool, compression, registry, job);
+            write_batch(spool, compression, registry, job);
         }
         return;
     };
     loop {
-        let job = crossbeam_channel::select! {
-            recv(queue) -> job => job,
-            recv(template_queue) -> job => job,
-        };
-        match job {
-            Ok(job) => write(spool, compression, registry, job),
-            // One side closed: finish the other, then stop.
-            Err(_) => {
-                for job in queue.iter().chain(template_queue.iter()) {
-                    write(spool, compression, registry, job);
-                }
-                return;
-            }
+        crossbeam_channel::select! {
+            recv(queue) -> job => match job {
+                Ok(job) => write_batch(spool, compression, registry, job),
+                Err(_) => break,
+            },
+            recv(template_queue) -> save => match save {
+                Ok(save) => save_templates(save),
+                Err(_) => break,
+            },
         }
+    }
+    // One side closed: finish both, then stop.
+    for job in queue.iter() {
+        write_batch(spool, compression, registry, job);
+    }
+    for save in template_queue.iter() {
+        save_templates(save);
     }
 }
 
-fn write(spool: &Spool, compression: IpcCompression, registry: &Registry, job: SpoolJob) {
-    match job {
-        SpoolJob::Batch {
-            tenant_id,
-            dataset_id,
-            batch,
-            held: _held,
-        } => {
-            let rows = batch.num_rows() as u64;
-            let written = encode_ipc_with(&[batch], compression)
-                .map_err(anyhow::Error::from)
-                .and_then(|encoded| spool.write_blocking(&tenant_id, &dataset_id, rows, encoded));
-            if let Err(error) = written {
-                registry
-                    .counter(
-                        crate::sink::ROWS_DROPPED,
-                        crate::sink::ROWS_DROPPED_HELP,
-                        &[
-                            ("tenant", &tenant_id),
-                            ("dataset", &dataset_id),
-                            ("cause", "spool_write"),
-                        ],
-                    )
-                    .increment(rows);
-                tracing::error!("dataset {tenant_id}/{dataset_id}: {rows} rows lost: {error:#}");
-            }
-        }
-        SpoolJob::Templates { path, bytes } => {
-            if let Err(error) = save_atomically(&path, &bytes) {
-                tracing::warn!(
-                    "cannot save flow templates to {}: {error}; a restart will wait for the exporters to resend them",
-                    path.display()
-                );
-            }
-        }
+fn write_batch(spool: &Spool, compression: IpcCompression, registry: &Registry, job: BatchJob) {
+    let BatchJob {
+        tenant_id,
+        dataset_id,
+        batch,
+        held,
+        returns,
+    } = job;
+    let rows = batch.num_rows() as u64;
+    let batches = [batch];
+    let written = encode_ipc_with(&batches, compression)
+        .map_err(anyhow::Error::from)
+        .and_then(|encoded| spool.write_blocking(&tenant_id, &dataset_id, rows, encoded));
+    drop(held);
+    if let Some(returns) = returns {
+        let [batch] = batches;
+        // A full or closed return channel only means the input builds in fresh buffers.
+        let _ = returns.try_send(batch);
+    }
+    if let Err(error) = written {
+        registry
+            .counter(
+                crate::sink::ROWS_DROPPED,
+                crate::sink::ROWS_DROPPED_HELP,
+                &[
+                    ("tenant", &tenant_id),
+                    ("dataset", &dataset_id),
+                    ("cause", "spool_write"),
+                ],
+            )
+            .increment(rows);
+        tracing::error!("dataset {tenant_id}/{dataset_id}: {rows} rows lost: {error:#}");
+    }
+}
+
+fn save_templates(save: TemplateSave) {
+    if let Err(error) = save_atomically(&save.path, &save.bytes) {
+        tracing::warn!(
+            "cannot save flow templates to {}: {error}; a restart will wait for the exporters to resend them",
+            save.path.display()
+        );
     }
 }
 
@@ -324,6 +333,7 @@ mod tests {
             tenant_id: "t".into(),
             dataset_id: "d".into(),
             batch,
+            returns: None,
         }
     }
 
@@ -385,7 +395,7 @@ mod tests {
         for version in 0..VERSIONS {
             let bytes = vec![(version % 251) as u8; SIZE];
             templates
-                .send(SpoolJob::Templates {
+                .send(TemplateSave {
                     path: path.clone(),
                     bytes,
                 })
@@ -411,6 +421,28 @@ mod tests {
             .filter(|name| name.ends_with(".tmp"))
             .collect();
         assert!(staging.is_empty(), "{staging:?}");
+    }
+
+    /// The writer gives an encoded batch back to the input that sent it, and the spool holds
+    /// its rows all the same.
+    #[test]
+    fn written_batches_go_back_to_their_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool =
+            Arc::new(Spool::open(&dir.path().join("spool"), 1 << 30, Registry::new()).unwrap());
+        let writers =
+            SpoolWriters::start(spool.clone(), IpcCompression::None, Registry::new()).unwrap();
+        let (returns, returned) = crossbeam_channel::bounded(2);
+        let mut with_return = queued(batch(1_000));
+        with_return.returns = Some(returns);
+        assert!(writers.batches().offer(with_return).is_ok());
+        let back = returned
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the batch comes back once written");
+        assert_eq!(back.num_rows(), 1_000);
+        writers.finish();
+        let spooled = spool.take_next().expect("the batch is in the spool");
+        assert_eq!(spooled.rows, 1_000);
     }
 
     #[test]
@@ -446,10 +478,7 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(100));
             let first = writer.recv().unwrap();
             let second = writer.recv().unwrap();
-            [first, second].map(|job| match job {
-                SpoolJob::Batch { batch, .. } => batch.num_rows(),
-                SpoolJob::Templates { .. } => 0,
-            })
+            [first, second].map(|job| job.batch.num_rows())
         });
         assert!(queue.hand_over(queued(batch(20))).is_ok());
         assert_eq!(taker.join().unwrap(), [10, 20]);
