@@ -21,7 +21,7 @@ mod sys;
 mod syslog_peers;
 mod traffic;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
@@ -53,9 +53,7 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
             .collect();
         bail!("no benchmark suite named {selected:?}; known: {known:?}");
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
+    let target = crate::dist::target_dir(root);
     let results = root.join("benches/results");
     std::fs::create_dir_all(&results)
         .with_context(|| format!("cannot create {}", results.display()))?;

@@ -1,9 +1,11 @@
 //! `cargo xtask`: the project's workflows as one command each, so CI and developers run the
 //! same thing. `test` installs what the suite needs, then checks formatting, lints, repository
 //! rules and runs every test with cargo-nextest; `tidy` checks the repository rules alone;
-//! `fuzz` runs the decoders' fuzz targets; `bench` runs the benchmarks and writes a summary.
+//! `fuzz` runs the decoders' fuzz targets; `bench` runs the benchmarks and writes a summary;
+//! `dist` builds and packs what an edge host installs.
 
 mod bench;
+mod dist;
 mod fuzz;
 mod install;
 mod tidy;
@@ -33,6 +35,11 @@ const VERBS: &[(&str, &str, &str)] = &[
         "fuzz",
         "fuzz [SECONDS]",
         "run every decoder's fuzz target (default 60 s each)",
+    ),
+    (
+        "dist",
+        "dist",
+        "the shipped build (profile `dist`: LTO) packed with deploy/ into a tarball",
     ),
     (
         "bench",
@@ -68,6 +75,7 @@ fn dispatch(verb: Option<&str>, args: &[String]) -> Result<()> {
         Some("test") => test(&args[1..]),
         Some("tidy") => tidy::check(&workspace_root()?),
         Some("bench") => bench::bench(&workspace_root()?, &args[1..]),
+        Some("dist") => dist::dist(&workspace_root()?),
         Some("install-test-deps") => install::test_dependencies(&workspace_root()?),
         Some("fuzz") => {
             let seconds = args

@@ -59,22 +59,7 @@ pub fn ingest(root: &Path, target: &Path, options: &IngestOptions) -> Result<ser
     let quick = options.quick;
     let started = Instant::now();
     let peers = packages::ensure()?;
-    // BYTEFREEZER_BENCH_BINARY measures a binary built earlier (another checkout, a release).
-    let binary = match std::env::var_os("BYTEFREEZER_BENCH_BINARY") {
-        Some(binary) => PathBuf::from(binary),
-        None => {
-            run(Command::new("cargo")
-                .args(["build", "--release", "--bin", "bytefreezer"])
-                .current_dir(root))
-            .context("cannot build the release binary for the ingest benchmark")?;
-            ours::binary(target)
-        }
-    };
-    anyhow::ensure!(
-        binary.is_file(),
-        "no bytefreezer binary at {}",
-        binary.display()
-    );
+    let binaries = Binaries::build(root, target)?;
     let rmem = RmemMax::raise(RECEIVE_BUFFER as u64);
     // The orchestrator and the load generator share core 1; collectors own core 0.
     sys::pin_current_thread(SENDER_CORE)?;
@@ -139,7 +124,10 @@ pub fn ingest(root: &Path, target: &Path, options: &IngestOptions) -> Result<ser
                 }
                 let port = port()?;
                 let dir = work_dir(&base, &format!("{}-{name}-{round}", protocol.name()))?;
-                let mut collector = start(name, protocol, &peers, &binary, &dir, port)?;
+                let Some(mut collector) = start(name, protocol, &peers, &binaries, &dir, port)?
+                else {
+                    continue;
+                };
                 if round == 0 {
                     configs.push((name.to_owned(), collector.config()));
                 }
@@ -164,7 +152,15 @@ pub fn ingest(root: &Path, target: &Path, options: &IngestOptions) -> Result<ser
             let port = port()?;
             let dir = work_dir(&base, &format!("flood-{}", protocol.name()))?;
             // The proxy's default buffer, so an overload reaches the kernel's drop counter.
-            let mut ours = Ours::start(&binary, &dir, protocol, port, FLOOD_RECEIVE_BUFFER, None)?;
+            let mut ours = Ours::start(
+                &binaries.shipped,
+                "bytefreezer",
+                &dir,
+                protocol,
+                port,
+                FLOOD_RECEIVE_BUFFER,
+                None,
+            )?;
             let mut generator = LoadGenerator::new(traffic.clone(), port);
             let (duration, recovery) = if quick {
                 (Duration::from_secs(10), Duration::from_secs(3))
@@ -209,6 +205,7 @@ pub fn collectors(protocol: Protocol) -> &'static [&'static str] {
     match protocol {
         Protocol::Syslog => &[
             "bytefreezer",
+            "bytefreezer-release",
             "bytefreezer-none",
             "rsyslog",
             "rsyslog-default",
@@ -216,6 +213,7 @@ pub fn collectors(protocol: Protocol) -> &'static [&'static str] {
         ],
         Protocol::NetflowV9 | Protocol::Ipfix => &[
             "bytefreezer",
+            "bytefreezer-release",
             "bytefreezer-none",
             "bytefreezer-lz4",
             "nfcapd",
@@ -225,39 +223,76 @@ pub fn collectors(protocol: Protocol) -> &'static [&'static str] {
     }
 }
 
+/// The binaries measured: `shipped` (the `dist` profile, or BYTEFREEZER_BENCH_BINARY for a
+/// binary built elsewhere) for every ratio against a peer, and the README's `release` profile
+/// beside it, so the table shows what the fast-building profile costs at run time.
+struct Binaries {
+    shipped: PathBuf,
+    release: Option<PathBuf>,
+}
+
+impl Binaries {
+    fn build(root: &Path, target: &Path) -> Result<Binaries> {
+        if let Some(binary) = std::env::var_os("BYTEFREEZER_BENCH_BINARY") {
+            let shipped = PathBuf::from(binary);
+            anyhow::ensure!(
+                shipped.is_file(),
+                "BYTEFREEZER_BENCH_BINARY names no file: {}",
+                shipped.display()
+            );
+            return Ok(Binaries {
+                shipped,
+                release: None,
+            });
+        }
+        for profile in ["dist", "release"] {
+            run(Command::new("cargo")
+                .args(["build", "--profile", profile, "--bin", "bytefreezer"])
+                .current_dir(root))
+            .with_context(|| {
+                format!("cannot build the {profile} binary for the ingest benchmark")
+            })?;
+        }
+        Ok(Binaries {
+            shipped: ours::binary(target, "dist"),
+            release: Some(ours::binary(target, "release")),
+        })
+    }
+}
+
+/// Starts a collector by name; `None` when this run has no binary for it (the `release`
+/// variant beside a BYTEFREEZER_BENCH_BINARY).
 fn start(
     name: &str,
     protocol: Protocol,
     peers: &Peers,
-    binary: &Path,
+    binaries: &Binaries,
     dir: &Path,
     port: u16,
-) -> Result<Box<dyn Collector>> {
+) -> Result<Option<Box<dyn Collector>>> {
     let buffer = RECEIVE_BUFFER;
     let rsyslog = |setup| LineWriter::rsyslog(&peers.rsyslogd, dir, port, buffer, setup);
     let nfcapd = |lz4| FlowPeer::nfcapd(&peers.nfcapd, &peers.nfdump, dir, port, buffer, lz4);
-    Ok(match name {
-        "bytefreezer" => Box::new(Ours::start(binary, dir, protocol, port, buffer, None)?),
+    let ours = |binary: &Path, codec| Ours::start(binary, name, dir, protocol, port, buffer, codec);
+    Ok(Some(match name {
+        "bytefreezer" => Box::new(ours(&binaries.shipped, None)?),
+        "bytefreezer-release" => match &binaries.release {
+            Some(release) => Box::new(ours(release, None)?),
+            None => return Ok(None),
+        },
         "rsyslog" => Box::new(rsyslog(RsyslogSetup::Tuned)?),
         "rsyslog-default" => Box::new(rsyslog(RsyslogSetup::Default)?),
         "syslog-ng" => Box::new(LineWriter::syslog_ng(&peers.syslog_ng, dir, port, buffer)?),
         "nfcapd" => Box::new(nfcapd(false)?),
         "nfcapd-lz4" => Box::new(nfcapd(true)?),
         "nfacctd" => Box::new(FlowPeer::nfacctd(&peers.nfacctd, dir, port, buffer)?),
-        ours => {
-            let codec = ours
+        other => {
+            let codec = other
                 .strip_prefix("bytefreezer-")
-                .with_context(|| format!("no collector named {ours}"))?;
-            Box::new(Ours::start(
-                binary,
-                dir,
-                protocol,
-                port,
-                buffer,
-                Some(codec),
-            )?)
+                .with_context(|| format!("no collector named {other}"))?;
+            Box::new(ours(&binaries.shipped, Some(codec))?)
         }
-    })
+    }))
 }
 
 /// Raises `net.core.rmem_max` so every collector gets the same large buffer with a plain

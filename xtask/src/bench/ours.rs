@@ -31,8 +31,10 @@ pub struct Ours {
     _receiver: Daemon,
 }
 
-pub fn binary(target: &Path) -> PathBuf {
-    target.join("release/bytefreezer")
+/// The binary a cargo profile builds: `dist` is what ships, `release` what the README's
+/// `cargo run --release` builds.
+pub fn binary(target: &Path, profile: &str) -> PathBuf {
+    target.join(profile).join("bytefreezer")
 }
 
 impl Ours {
@@ -40,6 +42,7 @@ impl Ours {
     /// or `None` for the proxy's default.
     pub fn start(
         binary: &Path,
+        name: &str,
         dir: &Path,
         protocol: Protocol,
         port: u16,
@@ -115,7 +118,7 @@ impl Ours {
         )?;
         proxy.wait_for_port(port, Duration::from_secs(20))?;
         Ok(Ours {
-            name: codec.map_or_else(|| "bytefreezer".to_owned(), |c| format!("bytefreezer-{c}")),
+            name: name.to_owned(),
             config: format!("proxy.toml (the receiver runs beside it on core 1):\n{proxy_text}"),
             binary: binary.to_owned(),
             port,
