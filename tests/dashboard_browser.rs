@@ -77,6 +77,13 @@ async fn drive(base: &str, password: &str, weblogs: std::net::SocketAddr) {
     for role in ["control", "proxy", "receiver", "piper", "packer", "query"] {
         assert!(status.contains(role), "{role} missing from:\n{status}");
     }
+    // `up` runs every role in one process: its CPU and memory show once, and the page says why.
+    assert!(
+        status.contains("run in one process on"),
+        "no shared-process note in:\n{status}"
+    );
+    // Five rows after the first say so in both the CPU and the Memory cell.
+    assert_eq!(status.matches("same process").count(), 10, "{status}");
     b.screenshot("02-service-status").await;
 
     // Create a dataset through the form built from the syslog plugin's settings schema.

@@ -3,7 +3,7 @@
 //! so this module never renders stored values itself.
 
 use axum::extract::Path;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
 struct Asset {
@@ -86,9 +86,87 @@ pub(crate) async fn asset(Path(path): Path<String>) -> Response {
     }
 }
 
+/// The pages of `assets/js/app.js`, which live under `#/...`. A user who types
+/// `/statistics` (or follows an address with the `#` lost) is sent to the page itself.
+const PAGES: &[&str] = &[
+    "login",
+    "status",
+    "statistics",
+    "activity",
+    "datasets",
+    "dataset",
+    "query",
+    "audit",
+];
+
+/// `GET /{page}[/...]` answers a redirect to `/#/{page}[/...]`; `None` for anything else.
+pub(crate) fn page_redirect(method: &Method, uri: &Uri) -> Option<Response> {
+    if method != Method::GET && method != Method::HEAD {
+        return None;
+    }
+    let path = uri.path().trim_end_matches('/');
+    let first = path.trim_start_matches('/').split('/').next()?;
+    if !PAGES.contains(&first) {
+        return None;
+    }
+    // The path is already percent-encoded and carries no `#`; it goes into the fragment as is.
+    let target = format!("/#{path}");
+    let location = HeaderValue::from_str(&target).ok()?;
+    Some(hardened(
+        (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response(),
+        "no-cache",
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The redirect knows exactly the pages app.js can show.
+    #[test]
+    fn page_list_matches_the_dashboard_shell() {
+        let app = ASSETS
+            .iter()
+            .find(|a| a.path == "js/app.js")
+            .map(|a| a.body)
+            .unwrap_or_default();
+        let table = app
+            .split("const pages = {")
+            .nth(1)
+            .and_then(|rest| rest.split("};").next())
+            .unwrap_or_default();
+        let names: Vec<&str> = table
+            .lines()
+            .filter_map(|line| line.trim().split(':').next())
+            .filter(|name| !name.is_empty())
+            .collect();
+        assert_eq!(names, PAGES);
+    }
+
+    #[test]
+    fn pages_redirect_into_the_fragment_and_nothing_else_does() {
+        let location = |path: &str| {
+            let uri: Uri = path.parse().expect("uri");
+            page_redirect(&Method::GET, &uri).map(|response| {
+                assert_eq!(response.status(), StatusCode::SEE_OTHER);
+                response.headers()[header::LOCATION]
+                    .to_str()
+                    .expect("ascii")
+                    .to_owned()
+            })
+        };
+        assert_eq!(location("/statistics").as_deref(), Some("/#/statistics"));
+        assert_eq!(location("/query/").as_deref(), Some("/#/query"));
+        assert_eq!(
+            location("/datasets/acme/fw%20edge/pipeline").as_deref(),
+            Some("/#/datasets/acme/fw%20edge/pipeline")
+        );
+        assert_eq!(location("/api/v1/nope"), None);
+        assert_eq!(location("/statisticsx"), None);
+        assert_eq!(location("/"), None);
+        let post = page_redirect(&Method::POST, &"/status".parse().expect("uri"));
+        assert!(post.is_none());
+    }
 
     /// Every module the pages import is served, so a new file cannot be forgotten here.
     #[test]

@@ -1,3 +1,5 @@
+use std::collections::HashMap;
+
 use bytefreezer_control_store::{DatasetRecord, ServiceRecord};
 use bytefreezer_telemetry::Registry;
 use chrono::{DateTime, Utc};
@@ -31,6 +33,11 @@ pub struct ServiceStatus {
     pub disk_free_bytes: u64,
     pub disk_total_bytes: u64,
     pub uptime_secs: u64,
+    /// Every role reporting from the same process on the same host, this one included, when
+    /// there is more than one (`bytefreezer up`): CPU and memory are that process's, not the
+    /// role's own.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shares_process_with: Vec<String>,
     pub registered_at: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
     /// Where browsers reach a query service; absent: the dashboard's own origin.
@@ -94,6 +101,31 @@ pub fn health_label(service: &ServiceRecord, now: DateTime<Utc>) -> (&'static st
     }
 }
 
+/// Every service as shown, with the roles that share one process marked on each of them.
+pub fn service_statuses(services: Vec<ServiceRecord>, now: DateTime<Utc>) -> Vec<ServiceStatus> {
+    let process = |s: &ServiceRecord| (s.host.clone(), s.report.system.process_id);
+    let mut roles_of: HashMap<(String, u32), Vec<String>> = HashMap::new();
+    for service in services.iter().filter(|s| s.report.system.process_id != 0) {
+        roles_of
+            .entry(process(service))
+            .or_default()
+            .push(service.role.clone());
+    }
+    services
+        .into_iter()
+        .map(|service| {
+            let shared = roles_of
+                .get(&process(&service))
+                .filter(|roles| roles.len() > 1)
+                .cloned()
+                .unwrap_or_default();
+            let mut status = service_status(service, now);
+            status.shares_process_with = shared;
+            status
+        })
+        .collect()
+}
+
 pub fn service_status(service: ServiceRecord, now: DateTime<Utc>) -> ServiceStatus {
     let (health, reason) = health_label(&service, now);
     let system = service.report.system;
@@ -110,6 +142,7 @@ pub fn service_status(service: ServiceRecord, now: DateTime<Utc>) -> ServiceStat
         disk_free_bytes: system.disk_free_bytes,
         disk_total_bytes: system.disk_total_bytes,
         uptime_secs: system.uptime_secs,
+        shares_process_with: Vec::new(),
         registered_at: service.registered_at,
         last_seen: service.last_seen,
         endpoint,

@@ -45,6 +45,20 @@ async fn dashboard_files_and_status_json(control: Control) {
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
+    // A page typed without its `#` lands on the page, not on a JSON 404.
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let typed = no_redirects
+        .get(format!("{base}/datasets/acme/fw"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(typed.status(), 303);
+    assert_eq!(typed.headers()["location"], "/#/datasets/acme/fw");
+    let unknown = reqwest::get(format!("{base}/api/v1/nope")).await.unwrap();
+    assert_eq!(unknown.status(), 404);
     let status: serde_json::Value = reqwest::get(format!("{base}/api/v1/status"))
         .await
         .unwrap()
@@ -629,6 +643,17 @@ async fn keys_are_shown_once_and_revoked_keys_stop_working(control: Control) {
         "listings never show a key"
     );
     assert_eq!(listed.as_array().unwrap().len(), 2);
+    // The scheme is case-insensitive, as for the receiver and the query service.
+    for scheme in ["bearer", "BEARER"] {
+        let lowercase = control
+            .http
+            .get(format!("{}/api/v1/keys", control.base))
+            .header("authorization", format!("{scheme} {new_key}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(lowercase.status(), 200, "scheme {scheme}");
+    }
     let (status, _) = control
         .call(
             "POST",
@@ -665,6 +690,10 @@ async fn keys_are_shown_once_and_revoked_keys_stop_working(control: Control) {
         assert_eq!(
             status, 403,
             "a dataset key only ingests: {method} {path}: {body}"
+        );
+        assert!(
+            body.to_string().contains("only sends data"),
+            "the refusal says why: {body}"
         );
     }
     let id = created["id"].as_str().unwrap();
