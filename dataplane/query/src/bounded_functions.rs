@@ -1,13 +1,15 @@
-//! String functions whose output can be far larger than their input (`repeat('x', 2000000000)`
-//! asks for 2 GB in one allocation, which no memory pool sees) are replaced, per session, by
-//! wrappers that work out the largest output a call can produce from its arguments and refuse
-//! the call before the inner function allocates anything.
+//! Functions whose output can be far larger than their input (`repeat('x', 2000000000)` asks
+//! for 2 GB in one allocation, which no memory pool sees) are replaced, per session, by wrappers
+//! that work out the largest output a call can produce from its arguments and refuse the call
+//! before the inner function allocates anything. Functions that only multiply their input by a
+//! small factor are checked after each call, so nesting them cannot double a value without end.
+//! A call's limit covers its output over one batch: a value computed once and copied into
+//! every row counts once per row.
 
-use arrow::array::{Array, Int64Array};
-use arrow::compute::kernels::length::length;
-use arrow::compute::{CastOptions, cast_with_options};
+use std::sync::Arc;
+
 use arrow::datatypes::{DataType, FieldRef};
-use datafusion::common::{DataFusionError, Result, ScalarValue};
+use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
@@ -15,150 +17,62 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 
+use crate::concat_operator::StringConcatPlanner;
+use crate::output_bounds::{CHECKED_AFTER, GROWING, Growth, output_bound, scalar_bytes};
+
 /// The message prefix of a refused call; the engine maps it to its own error.
 pub(crate) const STRING_TOO_LONG: &str = "string function output over the limit";
 
-/// How a function's output grows with its arguments.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Growth {
-    /// `repeat(text, n)`: `len(text) × n`.
-    Repeat,
-    /// `lpad`/`rpad(text, n [, fill])`: `n` characters of at most 4 bytes.
-    Pad,
-    /// `replace(text, from, to)`: every match of `from` (at most `len(text) + 1` of them for an
-    /// empty `from`) becomes `to`.
-    Replace,
+/// Replaces the growing functions of `context` (and its `||` operator) with bounded ones: one
+/// call over one batch may produce at most `max_bytes` bytes.
+pub(crate) fn register(context: &mut SessionContext, max_bytes: usize) -> Result<()> {
+    let checks = GROWING
+        .iter()
+        .map(|(name, growth)| (*name, Check::Before(*growth)))
+        .chain(CHECKED_AFTER.iter().map(|name| (*name, Check::After)));
+    for (name, check) in checks {
+        let inner = context.udf(name)?;
+        let bounded = ScalarUDF::new_from_impl(Bounded {
+            inner: inner.as_ref().clone(),
+            check,
+            max_bytes,
+        });
+        SessionContext::register_udf(context, bounded);
+    }
+    context.register_expr_planner(Arc::new(StringConcatPlanner { max_bytes }))?;
+    Ok(())
 }
 
-const BOUNDED: [(&str, Growth); 4] = [
-    ("repeat", Growth::Repeat),
-    ("lpad", Growth::Pad),
-    ("rpad", Growth::Pad),
-    ("replace", Growth::Replace),
-];
+/// The error of a call refused for its size.
+pub(crate) fn too_long(function: &str, bytes: u64, max_bytes: usize) -> DataFusionError {
+    DataFusionError::ResourcesExhausted(format!(
+        "{STRING_TOO_LONG}: {function} could produce {bytes} bytes over one batch, more than the \
+         limit of {max_bytes} ([query.limits] max_string_bytes)"
+    ))
+}
 
-/// Replaces the growing string functions of `context` with bounded ones: one call (over one
-/// batch) may produce at most `max_bytes` bytes.
-pub(crate) fn register(context: &SessionContext, max_bytes: usize) -> Result<()> {
-    for (name, growth) in BOUNDED {
-        let inner = context.udf(name)?;
-        context.register_udf(ScalarUDF::new_from_impl(Bounded {
-            inner: inner.as_ref().clone(),
-            growth,
-            max_bytes,
-        }));
-    }
-    Ok(())
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Check {
+    /// Bound from the arguments before the call.
+    Before(Growth),
+    /// The output measured after the call.
+    After,
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct Bounded {
     inner: ScalarUDF,
-    growth: Growth,
+    check: Check,
     max_bytes: usize,
 }
 
-/// One argument as per-row numbers: a string's length in bytes, or an integer's value.
-enum Numbers {
-    Scalar(Option<i64>),
-    Array(Int64Array),
-}
-
-impl Numbers {
-    fn of(value: &ColumnarValue, string_length: bool) -> Result<Numbers> {
-        match value {
-            ColumnarValue::Scalar(scalar) if string_length => Ok(Numbers::Scalar(
-                scalar_text(scalar).map(|text| text.len() as i64),
-            )),
-            ColumnarValue::Scalar(scalar) => {
-                Ok(Numbers::Scalar(match scalar.cast_to(&DataType::Int64)? {
-                    ScalarValue::Int64(n) => n,
-                    _ => None,
-                }))
-            }
-            ColumnarValue::Array(array) => {
-                let numbers = if string_length {
-                    length(array.as_ref())?
-                } else {
-                    array.clone()
-                };
-                let numbers =
-                    cast_with_options(&numbers, &DataType::Int64, &CastOptions::default())?;
-                let numbers = numbers
-                    .as_any()
-                    .downcast_ref::<Int64Array>()
-                    .cloned()
-                    .ok_or_else(|| DataFusionError::Internal("cast to Int64".into()))?;
-                Ok(Numbers::Array(numbers))
-            }
+/// The bytes a call's output holds over `rows` rows: a scalar is copied into each.
+fn output_bytes(output: &ColumnarValue, rows: usize) -> u64 {
+    match output {
+        ColumnarValue::Array(array) => array.get_array_memory_size() as u64,
+        ColumnarValue::Scalar(scalar) => {
+            (scalar_bytes(scalar) as u64).saturating_mul(rows.max(1) as u64)
         }
-    }
-
-    fn get(&self, row: usize) -> u64 {
-        let value = match self {
-            Numbers::Scalar(value) => *value,
-            Numbers::Array(array) => {
-                (row < array.len() && array.is_valid(row)).then(|| array.value(row))
-            }
-        };
-        value.map_or(0, |v| v.max(0) as u64)
-    }
-}
-
-fn scalar_text(scalar: &ScalarValue) -> Option<&str> {
-    match scalar {
-        ScalarValue::Utf8(Some(text))
-        | ScalarValue::LargeUtf8(Some(text))
-        | ScalarValue::Utf8View(Some(text)) => Some(text),
-        _ => None,
-    }
-}
-
-impl Bounded {
-    /// The most bytes this call can produce, summed over its rows (saturating).
-    fn output_bound(&self, args: &ScalarFunctionArgs) -> Result<u64> {
-        let all_scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let rows = if all_scalar { 1 } else { args.number_rows };
-        let numbers = |index: usize, string_length: bool| -> Result<Option<Numbers>> {
-            args.args
-                .get(index)
-                .map(|value| Numbers::of(value, string_length))
-                .transpose()
-        };
-        let mut total: u64 = 0;
-        match self.growth {
-            Growth::Repeat => {
-                let (Some(text), Some(count)) = (numbers(0, true)?, numbers(1, false)?) else {
-                    return Ok(0);
-                };
-                for row in 0..rows {
-                    total = total.saturating_add(text.get(row).saturating_mul(count.get(row)));
-                }
-            }
-            Growth::Pad => {
-                let Some(target) = numbers(1, false)? else {
-                    return Ok(0);
-                };
-                for row in 0..rows {
-                    total = total.saturating_add(target.get(row).saturating_mul(4));
-                }
-            }
-            Growth::Replace => {
-                let (Some(text), Some(to)) = (numbers(0, true)?, numbers(2, true)?) else {
-                    return Ok(0);
-                };
-                for row in 0..rows {
-                    let matches = text.get(row).saturating_add(1);
-                    total = total
-                        .saturating_add(text.get(row))
-                        .saturating_add(matches.saturating_mul(to.get(row)));
-                }
-            }
-        }
-        Ok(total)
     }
 }
 
@@ -192,16 +106,29 @@ impl ScalarUDFImpl for Bounded {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let bound = self.output_bound(&args)?;
-        if bound > self.max_bytes as u64 {
-            return Err(DataFusionError::ResourcesExhausted(format!(
-                "{STRING_TOO_LONG}: {}() could produce {bound} bytes, more than the limit of {} \
-                 ([query.limits] max_string_bytes)",
-                self.name(),
-                self.max_bytes
-            )));
+        let rows = args.number_rows;
+        if let Check::Before(growth) = self.check {
+            let bound = output_bound(growth, &args.args, rows)?;
+            if bound > self.max_bytes as u64 {
+                return Err(too_long(
+                    &format!("{}()", self.name()),
+                    bound,
+                    self.max_bytes,
+                ));
+            }
         }
-        self.inner.invoke_with_args(args)
+        let output = self.inner.invoke_with_args(args)?;
+        if self.check == Check::After {
+            let bytes = output_bytes(&output, rows);
+            if bytes > self.max_bytes as u64 {
+                return Err(too_long(
+                    &format!("{}()", self.name()),
+                    bytes,
+                    self.max_bytes,
+                ));
+            }
+        }
+        Ok(output)
     }
 }
 
@@ -209,26 +136,48 @@ impl ScalarUDFImpl for Bounded {
 mod tests {
     use super::*;
 
+    async fn refusal(context: &SessionContext, sql: &str) -> String {
+        let outcome = match context.sql(sql).await {
+            Ok(frame) => frame.collect().await.map(|_| ()),
+            Err(error) => Err(error),
+        };
+        outcome.expect_err(sql).to_string()
+    }
+
     #[tokio::test]
     async fn growing_functions_are_refused_before_they_allocate() {
-        let context = SessionContext::new();
-        register(&context, 1 << 20).unwrap();
+        let mut context = SessionContext::new();
+        register(&mut context, 1 << 20).unwrap();
         for sql in [
             "SELECT repeat('x', 2000000000)",
             "SELECT lpad('x', 2000000000)",
             "SELECT rpad('x', 2000000000, 'ab')",
             "SELECT replace(repeat('a', 2000), 'a', repeat('b', 1000))",
+            "SELECT regexp_replace(repeat('a', 2000), 'a*', repeat('b', 1000), 'g')",
+            "SELECT regexp_replace(repeat('a', 600000), '(.*)', '\\1\\1')",
             "SELECT length(repeat(v, 100000)) FROM (VALUES ('abcdefghij'), ('k')) AS t(v)",
+            "SELECT array_repeat('x', 2000000000)",
+            "SELECT array_resize([1], 2000000000, 7)",
+            "SELECT range(1, 2000000000)",
+            "SELECT generate_series(DATE '2000-01-01', DATE '9000-01-01', INTERVAL '1 day')",
+            "SELECT concat(CAST(value AS VARCHAR), repeat('y', 1000)) \
+             FROM generate_series(1, 2000) AS t(value)",
+            "SELECT concat_ws(repeat('-', 600000), 'a', 'b', 'c')",
+            "SELECT v || v FROM (SELECT repeat('x', 600000) AS v)",
+            "SELECT upper(upper(encode(encode(encode(encode(encode(encode(encode(encode(\
+             repeat('x', 10000), 'hex'), 'hex'), 'hex'), 'hex'), 'hex'), 'hex'), 'hex'), \
+             'hex')))",
         ] {
-            let outcome = match context.sql(sql).await {
-                Ok(frame) => frame.collect().await.map(|_| ()),
-                Err(error) => Err(error),
-            };
-            let error = outcome.expect_err(sql).to_string();
+            let error = refusal(&context, sql).await;
             assert!(error.contains(STRING_TOO_LONG), "{sql}: {error}");
         }
         let small = context
-            .sql("SELECT repeat('ab', 3) AS r, lpad('x', 3, '-') AS l, replace('aXa', 'X', 'yy') AS p")
+            .sql(
+                "SELECT concat_ws('/', repeat('ab', 3), lpad('x', 3, '-'), replace('aXa', 'X', \
+                 'yy'), regexp_replace('a1b22', '[0-9]+', 'N', 'g'), concat('a', NULL, 'b'), \
+                 'a' || 'b', coalesce(NULL || 'b', 'null'), cardinality(array_repeat(1, 3)), \
+                 cardinality(range(1, 11)), encode('ab', 'hex')) AS s",
+            )
             .await
             .unwrap()
             .collect()
@@ -238,8 +187,21 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(
-            text.contains("ababab") && text.contains("--x") && text.contains("ayya"),
+            text.contains("ababab/--x/ayya/aNbN/ab/ab/null/3/10/6162"),
             "{text}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_column_concatenated_with_itself_stops_at_the_limit() {
+        let mut context = SessionContext::new();
+        register(&mut context, 1 << 20).unwrap();
+        let doubling = "WITH a AS (SELECT repeat('x', 100) || CAST(value AS VARCHAR) AS v FROM \
+             generate_series(1, 100) AS t(value)), b AS (SELECT v || v AS v FROM a), c AS \
+             (SELECT v || v AS v FROM b), d AS (SELECT v || v AS v FROM c), e AS (SELECT v || v \
+             AS v FROM d), f AS (SELECT v || v AS v FROM e), g AS (SELECT v || v AS v FROM f), \
+             h AS (SELECT v || v AS v FROM g), i AS (SELECT v || v AS v FROM h) SELECT v FROM i";
+        let error = refusal(&context, doubling).await;
+        assert!(error.contains(STRING_TOO_LONG), "{error}");
     }
 }

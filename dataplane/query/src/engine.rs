@@ -21,14 +21,18 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, oneshot, watch};
 
 use crate::bounded_functions::{self, STRING_TOO_LONG};
+use crate::literals::check_literals;
 
 /// The folders of the Parquet layout, queryable as columns: `WHERE hour = '10'` reads one folder.
 const PARTITION_COLUMNS: [&str; 4] = ["year", "month", "day", "hour"];
 const STORE_URL: &str = "bytefreezer://parquet";
 
 /// What one query may use. Defaults: 30 s (waiting for a turn included), 10,000 rows and
-/// 64 MiB of result batches returned, 512 MiB of working memory, 16 MiB from one call of a
-/// growing string function (`repeat`, `lpad`, `rpad`, `replace`) over one batch.
+/// 64 MiB of result batches returned, 512 MiB of working memory (sorts, joins, aggregations
+/// such as `string_agg` and `array_agg`), 64 MiB from one call of a growing function (`repeat`,
+/// `lpad`, `rpad`, `replace`, `regexp_replace`, `concat`, `concat_ws`, `||`, `array_repeat`,
+/// `array_resize`, `range`, ...) over one batch, and 8 KiB (that / 8,192 rows) for a value
+/// written in the query or computed from its constants, which is copied into every row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueryLimits {
@@ -39,6 +43,7 @@ pub struct QueryLimits {
     pub memory_bytes: usize,
     /// Arrow memory of the result batches kept for the answer.
     pub max_result_bytes: usize,
+    /// Output of one call of a growing function over one batch.
     pub max_string_bytes: usize,
 }
 
@@ -49,7 +54,7 @@ impl Default for QueryLimits {
             max_rows: 10_000,
             memory_bytes: 512 * 1024 * 1024,
             max_result_bytes: 64 * 1024 * 1024,
-            max_string_bytes: 16 * 1024 * 1024,
+            max_string_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -255,8 +260,8 @@ impl QueryEngine {
             .build_arc()
             .map_err(|e| QueryError::Execution(e.to_string()))?;
         let config = SessionConfig::new().with_target_partitions(2);
-        let context = SessionContext::new_with_config_rt(config, runtime);
-        bounded_functions::register(&context, limits.max_string_bytes)
+        let mut context = SessionContext::new_with_config_rt(config, runtime);
+        bounded_functions::register(&mut context, limits.max_string_bytes)
             .map_err(|e| QueryError::Execution(e.to_string()))?;
         let (bucket, folder) = self.location(tenant, dataset)?;
         let store_url =
@@ -440,8 +445,20 @@ async fn execute(
     with_plan: bool,
 ) -> Result<(Vec<RecordBatch>, Option<String>), QueryError> {
     let task = frame.task_ctx();
-    let physical = frame
-        .create_physical_plan()
+    let (state, plan) = frame.into_parts();
+    let planned = async {
+        let optimized = state.optimize(&plan)?;
+        check_literals(
+            &optimized,
+            limits.max_string_bytes,
+            state.config().batch_size(),
+        )?;
+        state
+            .query_planner()
+            .create_physical_plan(&optimized, &state)
+            .await
+    };
+    let physical = planned
         .await
         .map_err(|e| QueryError::from_datafusion(e, &limits))?;
     let plan = with_plan.then(|| displayable(physical.as_ref()).indent(true).to_string());

@@ -7,8 +7,11 @@
 //! not write anything: statements other than queries (DDL, DML, `SET`, `COPY`) are refused.
 
 mod bounded_functions;
+mod concat_operator;
 mod engine;
 mod files;
+mod literals;
+mod output_bounds;
 mod service;
 
 pub use engine::{ColumnInfo, QueryEngine, QueryError, QueryLimits, QueryOutput};

@@ -287,6 +287,7 @@ async fn datasets_are_read_where_their_destination_puts_them() {
     let (config, watcher) = tokio::sync::watch::channel(Arc::new(DataPlaneConfig {
         datasets: vec![spec(archived)],
         ingest_keys: Vec::new(),
+        ..Default::default()
     }));
     let engine = QueryEngine::new(
         Bucket::local("packer", standard.path().to_owned()).unwrap(),
@@ -324,6 +325,7 @@ async fn datasets_are_read_where_their_destination_puts_them() {
             prefix: None,
         })],
         ingest_keys: Vec::new(),
+        ..Default::default()
     }));
     let problem = engine
         .run("t", "fw", "SELECT 1", QueryLimits::default(), false)
