@@ -1,6 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::DatasetSpec;
+use crate::dead_letters::DeadLetterReplay;
 use crate::keys::{KeyReach, hash_api_key};
 
 /// The configuration snapshot a data-side service works from. Services receive a new snapshot
@@ -12,6 +13,10 @@ pub struct DataPlaneConfig {
     pub datasets: Vec<DatasetSpec>,
     #[serde(default)]
     pub ingest_keys: Vec<IngestKey>,
+    /// Dead-letter replays users asked for that piper or packer has not reported done; left
+    /// out when there are none, so an idle configuration's ETag never changes for them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dead_letter_replays: Vec<DeadLetterReplay>,
 }
 
 /// An API key allowed to send data, scoped to a tenant or to one dataset of it.
@@ -109,6 +114,7 @@ mod tests {
                 tenant_id: "a".into(),
                 dataset_id: None,
             }],
+            dead_letter_replays: Vec::new(),
         }
     }
 

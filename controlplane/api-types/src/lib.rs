@@ -7,6 +7,7 @@
 
 mod dataplane_config;
 mod dataset;
+mod dead_letters;
 mod keys;
 mod plugins;
 mod query_token;
@@ -18,6 +19,10 @@ pub use dataset::{
     DatasetSpec, Destination, FlowSourceSettings, PackerThresholds, REDACTED,
     SECRET_FILTER_SETTINGS, SourceSpec, SyslogSourceSettings, SyslogTransport, binds_overlap,
     redact_pipeline,
+};
+pub use dead_letters::{
+    DEAD_LETTER_STAGES, DeadLetterCount, DeadLetterReplay, DeadLettersView, REPLAY_DONE_DETAIL,
+    ReplayDone, ReplayRequest, ReplayRequestBody, ReplayStageResult,
 };
 pub use keys::{KeyReach, KeyUse, bearer_token, hash_api_key};
 pub use plugins::{PluginKind, plugin_catalog};

@@ -1,6 +1,6 @@
 //! Every object key the pipeline writes or reads: intake objects, piper objects, Parquet files,
-//! leases, packer plans and dead letters. This is the only place that formats or parses bucket paths, so the
-//! layout users query (`{tenant}/{dataset}/data/parquet/year=YYYY/month=MM/day=DD/hour=HH/...`)
+//! leases, packer plans, dead letters and the attempt counts of failing inputs. This is the only
+//! place that formats or parses bucket paths, so the layout users query (`{tenant}/{dataset}/data/parquet/year=YYYY/month=MM/day=DD/hour=HH/...`)
 //! cannot drift between stages.
 //!
 //! Pure: no I/O, no clock. It must not know about object stores, Arrow or configuration.
@@ -11,8 +11,9 @@ mod identifier;
 mod keys;
 
 pub use dead_letter::{
-    DeadLetterKind, DeadLetterObject, dead_letter_object, dead_letter_prefix,
-    dead_letter_reason_object, parse_dead_letter_object, replayed_rows_batch_id,
+    DeadLetterKind, DeadLetterObject, attempts_object, attempts_prefix, dead_letter_prefix,
+    dead_letter_reason_object, dead_letter_replay_lease, parse_attempts_object,
+    parse_dead_letter_object, replayed_rows_batch_id,
 };
 pub use hour::HourPartition;
 pub use identifier::{IdentifierError, validate_identifier};

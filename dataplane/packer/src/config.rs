@@ -21,6 +21,20 @@ pub struct PackerConfig {
     /// Named buckets a dataset's `destination.bucket` may choose, as local folders
     /// (`archive = "/mnt/archive"`). Default none: every dataset goes to the packer bucket.
     pub destinations: BTreeMap<String, PathBuf>,
+    /// Attempts at a piper object whose Parquet file cannot be written (a column type Parquet
+    /// cannot store, values that cannot be converted) before it moves to the dataset's
+    /// dead-letter prefix in the piper bucket. An input that failed is packed alone from then
+    /// on, so only the culprit of a failing file is dead-lettered. Storage errors and an
+    /// unconfigured destination are retried without end. Default 5.
+    pub max_attempts: u32,
+    /// Wait before the second attempt at a failing input; each further attempt waits twice as
+    /// long. Default 1000.
+    pub retry_backoff_ms: u64,
+    /// The longest wait between attempts. Default 300000 (5 minutes).
+    pub retry_backoff_max_ms: u64,
+    /// Failing inputs whose attempts are kept in memory (the counts are also persisted under
+    /// `_bytefreezer/attempts/packer/` in the piper bucket). Default 10000.
+    pub max_tracked_failures: usize,
 }
 
 impl Default for PackerConfig {
@@ -32,6 +46,10 @@ impl Default for PackerConfig {
             row_group_rows: 1024 * 1024,
             lease_ttl_secs: 300,
             destinations: BTreeMap::new(),
+            max_attempts: 5,
+            retry_backoff_ms: 1000,
+            retry_backoff_max_ms: 300_000,
+            max_tracked_failures: 10_000,
         }
     }
 }

@@ -6,9 +6,14 @@
 //! (create-if-absent); it deletes inputs only after the Parquet file is durable, and recovery
 //! replays plans. It must never delete an input before the file containing it is durable, never
 //! drop a column or a row on a schema change (types widen instead), and never let one
-//! partition's failure stop the others.
+//! partition's failure stop the others. What it cannot pack goes to the dataset's dead-letter
+//! prefix in the piper bucket with its reason: unreadable objects at once, the culprit of a
+//! file that cannot be written after `max_attempts` tries alone, spaced by exponential backoff
+//! (counted in the piper bucket, so a restart keeps the count). Replay requests the control
+//! plane delivers move them back.
 
 mod config;
+mod dead_letter;
 mod packer;
 mod plan;
 mod probe;

@@ -3,9 +3,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytefreezer_api::{DataPlaneConfig, DatasetSpec, OpenPartition};
+use bytefreezer_dead_letter::{
+    Attempts, ReplayRunner, RetrySettings, count_dead_letters, publish_dead_letter_counts,
+};
 use bytefreezer_layout::{
-    HourPartition, INTERNAL_PREFIX, PiperObject, Stage, lease_object, packer_plan_object,
-    packer_plan_prefix, parse_packer_plan_object, parse_piper_object,
+    HourPartition, PiperObject, Stage, lease_object, packer_plan_object, packer_plan_prefix,
+    parse_packer_plan_object, parse_piper_object,
 };
 use bytefreezer_schema::decode_ipc;
 use bytefreezer_storage::{Bucket, Buckets, LeaseKeeper, ObjectInfo};
@@ -15,9 +18,10 @@ use chrono::Utc;
 use tokio::sync::{Notify, watch};
 
 use crate::config::PackerConfig;
+use crate::dead_letter::DeadLetterReason;
 use crate::plan::{Plan, file_id};
 use crate::probe::{DestinationProbes, Prober};
-use crate::write::execute_plan;
+use crate::write::{PlanError, execute_plan};
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -27,6 +31,12 @@ pub struct PackerCycle {
     pub bytes_written: u64,
     pub inputs_packed: usize,
     pub plans_recovered: usize,
+    /// Inputs moved to the dead-letter prefix this pass.
+    pub dead_lettered: usize,
+    /// Plans whose Parquet file could not be written because of their inputs.
+    pub plans_failed: usize,
+    /// Inputs that failed before and wait out their backoff.
+    pub waiting: usize,
 }
 
 pub struct Packer {
@@ -35,6 +45,9 @@ pub struct Packer {
     pub(crate) datasets: watch::Receiver<Arc<DataPlaneConfig>>,
     leases: LeaseKeeper,
     pub(crate) registry: Registry,
+    /// Failed attempts per piper object, persisted in the piper bucket.
+    pub(crate) attempts: Attempts,
+    replays: ReplayRunner,
     wakeup: Arc<Notify>,
     open_partitions: OpenPartitions,
     prober: Prober,
@@ -59,7 +72,18 @@ impl Packer {
             holder_id,
             Duration::from_secs(config.lease_ttl_secs.max(1)),
         );
+        let attempts = Attempts::new(
+            buckets.piper.clone(),
+            Stage::Packer,
+            RetrySettings {
+                first_wait: Duration::from_millis(config.retry_backoff_ms),
+                longest_wait: Duration::from_millis(config.retry_backoff_max_ms),
+                capacity: config.max_tracked_failures,
+            },
+        );
         Packer {
+            attempts,
+            replays: ReplayRunner::new(Stage::Packer),
             config,
             buckets,
             datasets,
@@ -112,15 +136,33 @@ impl Packer {
     pub async fn run_once(&self) -> anyhow::Result<PackerCycle> {
         let mut cycle = PackerCycle::default();
         self.probe_destinations().await;
-        let planned_elsewhere = self.recover_plans(&mut cycle).await?;
         let config = self.datasets.borrow().clone();
+        // Before listing, so what a replay moved back is packed in this same pass.
+        self.replays
+            .run(
+                &config.dead_letter_replays,
+                &self.buckets.piper,
+                &self.leases,
+                &self.registry,
+            )
+            .await;
+        self.attempts.load().await;
+        let planned_elsewhere = self.recover_plans(&mut cycle).await?;
+        let listed = self.buckets.piper.list("").await?;
+        publish_dead_letter_counts(
+            &self.registry,
+            Stage::Packer,
+            &count_dead_letters(listed.iter().map(|info| info.key.as_str()), Stage::Packer),
+        );
         let mut partitions: BTreeMap<PartitionKey, Vec<(ObjectInfo, PiperObject)>> =
             BTreeMap::new();
-        for info in self.buckets.piper.list("").await? {
-            if planned_elsewhere.contains(&info.key) {
+        let mut inputs_listed = HashSet::new();
+        for info in listed {
+            let Some(parsed) = parse_piper_object(&info.key) else {
                 continue;
-            }
-            if let Some(parsed) = parse_piper_object(&info.key) {
+            };
+            inputs_listed.insert(info.key.clone());
+            if !planned_elsewhere.contains(&info.key) {
                 let key = (
                     parsed.tenant_id.clone(),
                     parsed.dataset_id.clone(),
@@ -129,6 +171,9 @@ impl Packer {
                 partitions.entry(key).or_default().push((info, parsed));
             }
         }
+        self.attempts
+            .retain_listed(&inputs_listed.iter().map(String::as_str).collect())
+            .await;
         let mut open = Vec::new();
         for ((tenant, dataset, hour), mut inputs) in partitions {
             let spec = config.dataset(&tenant, &dataset);
@@ -229,8 +274,26 @@ impl Packer {
                 continue;
             };
             let result = execute_plan(self, &plan, &parsed.hour).await;
+            let written = match result {
+                Ok(written) => written,
+                Err(PlanError::Inputs(error)) => {
+                    let handled = self.plan_failed(&plan, &parsed.hour, &error).await;
+                    self.leases.release(lease).await?;
+                    cycle.dead_lettered += usize::from(handled?);
+                    cycle.plans_failed += 1;
+                    continue;
+                }
+                Err(PlanError::Node(error)) => {
+                    self.leases.release(lease).await?;
+                    // The plan stays for the next pass; the other plans and partitions go on.
+                    tracing::error!(
+                        "packer: cannot finish plan {}: {error:#}; retried next pass",
+                        object.key
+                    );
+                    continue;
+                }
+            };
             self.leases.release(lease).await?;
-            let written = result?;
             cycle.plans_recovered += 1;
             if !written.already_written && written.rows > 0 {
                 cycle.files_written += 1;
@@ -279,98 +342,132 @@ impl Packer {
     ) -> anyhow::Result<()> {
         let config = self.datasets.borrow().clone();
         let (max_bytes, _) = self.thresholds(config.dataset(tenant, dataset));
-        for chunk in chunk_by_size(inputs, max_bytes) {
-            let mut good = Vec::with_capacity(chunk.len());
-            for (info, parsed) in chunk {
-                // Another instance may have packed it since the listing.
-                let Some(bytes) = self.buckets.piper.get(&info.key).await? else {
-                    continue;
-                };
-                match decode_ipc(&bytes) {
-                    Ok(_) => good.push((info.key, parsed.batch_id)),
-                    Err(error) => {
-                        self.quarantine(&info.key, bytes, &error.to_string())
-                            .await?
-                    }
-                }
+        // An input that failed before waits out its backoff, then goes alone, so one bad
+        // input never again holds back the rest of its partition.
+        let mut together = Vec::with_capacity(inputs.len());
+        let mut alone = Vec::new();
+        for input in inputs {
+            if !self.attempts.is_due(&input.0.key) {
+                cycle.waiting += 1;
+                self.registry
+                    .counter(
+                        "bytefreezer_packer_inputs_skipped_total",
+                        "Piper objects left in place for a later pass.",
+                        &[("reason", "backoff")],
+                    )
+                    .increment(1);
+            } else if self.attempts.attempts(&input.0.key).is_some() {
+                alone.push(vec![input]);
+            } else {
+                together.push(input);
             }
-            let Some((_, first_batch)) = good.first() else {
-                continue;
-            };
-            let input_keys: Vec<String> = good.iter().map(|(key, _)| key.clone()).collect();
-            let plan = Plan {
-                tenant_id: tenant.into(),
-                dataset_id: dataset.into(),
-                hour: hour.path_segment(),
-                file_id: file_id(first_batch, &input_keys),
-                inputs: input_keys,
-            };
-            let plan_key = packer_plan_object(tenant, dataset, hour, &plan.file_id);
-            if !self
-                .buckets
-                .packer
-                .put_if_absent(&plan_key, Bytes::from(serde_json::to_vec(&plan)?))
-                .await?
-            {
-                continue;
-            }
-            let started = std::time::Instant::now();
-            let outcome = execute_plan(self, &plan, hour).await;
-            let duration_ms = started.elapsed().as_millis() as u64;
-            let written = match outcome {
-                Ok(written) => written,
-                Err(error) => {
-                    self.registry.activity().record(
-                        "packer",
-                        (tenant, dataset),
-                        false,
-                        format!("cannot write Parquet {}: {error:#}", plan.file_id),
-                        serde_json::json!({ "partition": plan.hour, "inputs": plan.inputs.len(), "duration_ms": duration_ms, "retried": true }),
-                    );
-                    return Err(error);
-                }
-            };
-            if written.rows > 0 {
-                self.registry.activity().record(
-                    "packer",
-                    (tenant, dataset),
-                    true,
-                    format!(
-                        "wrote Parquet {}.parquet: {} rows, {} bytes from {} inputs",
-                        plan.file_id, written.rows, written.bytes, written.inputs
-                    ),
-                    serde_json::json!({
-                        "file": plan.file_id,
-                        "partition": plan.hour,
-                        "rows": written.rows,
-                        "bytes": written.bytes,
-                        "duration_ms": duration_ms,
-                        "inputs": written.inputs,
-                    }),
-                );
-            }
-            cycle.files_written += usize::from(written.rows > 0);
-            cycle.rows_written += written.rows;
-            cycle.bytes_written += written.bytes;
-            cycle.inputs_packed += written.inputs;
+        }
+        for chunk in chunk_by_size(together, max_bytes).into_iter().chain(alone) {
+            self.pack_chunk((tenant, dataset), hour, chunk, cycle)
+                .await?;
         }
         Ok(())
     }
 
-    async fn quarantine(&self, key: &str, bytes: Bytes, reason: &str) -> anyhow::Result<()> {
-        let target = format!("{INTERNAL_PREFIX}/quarantine/packer/{key}");
-        self.buckets.piper.put(&target, bytes).await?;
-        self.buckets.piper.delete(key).await?;
-        self.registry
-            .counter(
-                "bytefreezer_packer_inputs_quarantined_total",
-                "Unreadable piper objects moved aside.",
-                &[],
-            )
-            .increment(1);
-        tracing::error!(
-            "packer: {key} is not a readable Arrow stream ({reason}); moved to {target}"
-        );
+    /// Plans and writes one Parquet file from `chunk`, dead-lettering unreadable inputs first.
+    async fn pack_chunk(
+        &self,
+        (tenant, dataset): (&str, &str),
+        hour: &HourPartition,
+        chunk: Vec<(ObjectInfo, PiperObject)>,
+        cycle: &mut PackerCycle,
+    ) -> anyhow::Result<()> {
+        let mut good = Vec::with_capacity(chunk.len());
+        for (info, parsed) in chunk {
+            // Another instance may have packed it since the listing.
+            let Some(bytes) = self.buckets.piper.get(&info.key).await? else {
+                continue;
+            };
+            match decode_ipc(&bytes) {
+                Ok(_) => good.push((info.key, parsed.batch_id)),
+                Err(error) => {
+                    let message = format!("not a readable Arrow stream: {error}");
+                    self.dead_letter(
+                        &parsed,
+                        &info.key,
+                        Some(bytes),
+                        (DeadLetterReason::Unreadable, &message),
+                        1,
+                    )
+                    .await?;
+                    cycle.dead_lettered += 1;
+                }
+            }
+        }
+        let Some((_, first_batch)) = good.first() else {
+            return Ok(());
+        };
+        let input_keys: Vec<String> = good.iter().map(|(key, _)| key.clone()).collect();
+        let plan = Plan {
+            tenant_id: tenant.into(),
+            dataset_id: dataset.into(),
+            hour: hour.path_segment(),
+            file_id: file_id(first_batch, &input_keys),
+            inputs: input_keys,
+        };
+        let plan_key = packer_plan_object(tenant, dataset, hour, &plan.file_id);
+        if !self
+            .buckets
+            .packer
+            .put_if_absent(&plan_key, Bytes::from(serde_json::to_vec(&plan)?))
+            .await?
+        {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let outcome = execute_plan(self, &plan, hour).await;
+        let duration_ms = started.elapsed().as_millis() as u64;
+        let written = match outcome {
+            Ok(written) => written,
+            Err(PlanError::Inputs(error)) => {
+                cycle.plans_failed += 1;
+                if self.plan_failed(&plan, hour, &error).await? {
+                    cycle.dead_lettered += 1;
+                }
+                return Ok(());
+            }
+            Err(PlanError::Node(error)) => {
+                self.registry.activity().record(
+                    "packer",
+                    (tenant, dataset),
+                    false,
+                    format!("cannot write Parquet {}: {error:#}", plan.file_id),
+                    serde_json::json!({ "partition": plan.hour, "inputs": plan.inputs.len(), "duration_ms": duration_ms, "retried": true }),
+                );
+                return Err(error);
+            }
+        };
+        for input in &plan.inputs {
+            self.attempts.forget(input).await;
+        }
+        if written.rows > 0 {
+            self.registry.activity().record(
+                "packer",
+                (tenant, dataset),
+                true,
+                format!(
+                    "wrote Parquet {}.parquet: {} rows, {} bytes from {} inputs",
+                    plan.file_id, written.rows, written.bytes, written.inputs
+                ),
+                serde_json::json!({
+                    "file": plan.file_id,
+                    "partition": plan.hour,
+                    "rows": written.rows,
+                    "bytes": written.bytes,
+                    "duration_ms": duration_ms,
+                    "inputs": written.inputs,
+                }),
+            );
+        }
+        cycle.files_written += usize::from(written.rows > 0);
+        cycle.rows_written += written.rows;
+        cycle.bytes_written += written.bytes;
+        cycle.inputs_packed += written.inputs;
         Ok(())
     }
 }

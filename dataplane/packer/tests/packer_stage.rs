@@ -64,6 +64,7 @@ fn packer_for(
     let (sender, receiver) = tokio::sync::watch::channel(Arc::new(DataPlaneConfig {
         datasets: vec![dataset],
         ingest_keys: vec![],
+        dead_letter_replays: vec![],
     }));
     std::mem::forget(sender);
     Packer::new(
@@ -483,27 +484,264 @@ async fn two_packers_never_pack_an_input_twice() {
     );
 }
 
+/// A packer whose registry and configuration the test keeps.
+fn observed_packer(
+    buckets: &Buckets,
+    config: PackerConfig,
+) -> (
+    Packer,
+    Registry,
+    tokio::sync::watch::Sender<Arc<DataPlaneConfig>>,
+) {
+    let dataset = DatasetSpec {
+        tenant_id: "t".into(),
+        dataset_id: "d".into(),
+        name: "d".into(),
+        source: SourceSpec::Syslog(SyslogSourceSettings::default()),
+        pipeline: Default::default(),
+        testing: true,
+        active: true,
+        packer: PackerThresholds::default(),
+        destination: Default::default(),
+    };
+    let (sender, receiver) = tokio::sync::watch::channel(Arc::new(DataPlaneConfig {
+        datasets: vec![dataset],
+        ingest_keys: vec![],
+        dead_letter_replays: vec![],
+    }));
+    let registry = Registry::new();
+    let packer = Packer::new(
+        config,
+        buckets.clone(),
+        receiver,
+        "a".into(),
+        registry.clone(),
+    );
+    (packer, registry, sender)
+}
+
+fn failing_fast() -> PackerConfig {
+    PackerConfig {
+        max_attempts: 3,
+        retry_backoff_ms: 0,
+        retry_backoff_max_ms: 0,
+        ..PackerConfig::default()
+    }
+}
+
+/// Rows with a column Parquet cannot store (a struct without fields): the file that contains
+/// them cannot be written, whatever else is in it.
+fn plan_breaking_batch(ids: std::ops::Range<i64>) -> RecordBatch {
+    let len = ids.clone().count();
+    let empty = arrow::array::StructArray::new_empty_fields(len, None);
+    batch(ids, Some(("payload", Arc::new(empty) as ArrayRef)))
+}
+
+fn dead_letter_of(batch_id: &str) -> (String, String) {
+    let input =
+        bytefreezer_layout::parse_piper_object(&piper_object("t", "d", &hour(), batch_id)).unwrap();
+    let key = bytefreezer_layout::DeadLetterObject::of_piper_object(&input).key();
+    let reason = bytefreezer_layout::dead_letter_reason_object(&key);
+    (key, reason)
+}
+
+async fn reason_of(buckets: &Buckets, batch_id: &str) -> serde_json::Value {
+    let (_, reason) = dead_letter_of(batch_id);
+    let bytes = buckets
+        .piper
+        .get(&reason)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("{reason} is there"));
+    serde_json::from_slice(&bytes).unwrap()
+}
+
 #[tokio::test]
-async fn corrupt_inputs_are_quarantined_and_the_rest_packed() {
+async fn unreadable_and_plan_breaking_inputs_are_dead_lettered_and_the_rest_packed() {
     let (_dir, buckets) = buckets();
     put_input(&buckets, "b1", batch(0..3, None)).await;
-    let bad = piper_object("t", "d", &hour(), "b2");
+    let garbage = piper_object("t", "d", &hour(), "b2");
     buckets
         .piper
-        .put(&bad, Bytes::from_static(b"garbage"))
+        .put(&garbage, Bytes::from_static(b"garbage"))
         .await
         .unwrap();
-    let cycle = packer(&buckets, "a", true, PackerConfig::default())
-        .run_once()
-        .await
-        .unwrap();
-    assert_eq!(cycle.rows_written, 3);
+    let breaking = put_input(&buckets, "b3", plan_breaking_batch(100..102)).await;
+    put_input(&buckets, "b4", batch(3..6, None)).await;
+    put_input(&buckets, "b5", batch(6..9, None)).await;
+    let (packer, registry, _config) = observed_packer(&buckets, failing_fast());
+    let mut passes = 0;
+    let mut dead_lettered = 0;
+    while passes < 20 && dead_lettered < 2 {
+        dead_lettered += packer.run_once().await.unwrap().dead_lettered;
+        passes += 1;
+    }
+    assert_eq!(dead_lettered, 2, "after {passes} passes");
+    // The good rows are in Parquet, once each; the bad ones are not.
+    assert_eq!(
+        ids(&read_all(&parquet_files(&buckets))),
+        (0..9).collect::<Vec<_>>()
+    );
+    for (batch_id, source) in [("b2", &garbage), ("b3", &breaking)] {
+        let (dead_letter, _) = dead_letter_of(batch_id);
+        assert!(
+            buckets.piper.exists(&dead_letter).await.unwrap(),
+            "{batch_id}"
+        );
+        assert!(!buckets.piper.exists(source).await.unwrap(), "{source}");
+    }
+    let unreadable = reason_of(&buckets, "b2").await;
+    assert_eq!(
+        (
+            unreadable["stage"].as_str(),
+            unreadable["reason"].as_str(),
+            unreadable["attempts"].as_u64()
+        ),
+        (Some("packer"), Some("unreadable"), Some(1))
+    );
+    let broken = reason_of(&buckets, "b3").await;
+    assert_eq!(
+        (broken["reason"].as_str(), broken["attempts"].as_u64()),
+        (Some("plan"), Some(3))
+    );
+    assert!(
+        broken["message"]
+            .as_str()
+            .unwrap()
+            .contains("empty structs"),
+        "{broken}"
+    );
+    // Bounded: one failed file with everything in it, then the culprit alone twice.
+    let metrics = registry.render();
+    assert!(
+        metrics.contains(r#"bytefreezer_packer_errors_total{tenant="t",dataset="d"} 3"#),
+        "{metrics}"
+    );
+    for reason in ["unreadable", "plan"] {
+        assert!(
+            metrics.contains(&format!(
+                r#"bytefreezer_packer_dead_letters_total{{tenant="t",dataset="d",reason="{reason}"}} 1"#
+            )),
+            "{metrics}"
+        );
+    }
+    let errors = registry
+        .activity()
+        .recent(100)
+        .into_iter()
+        .filter(|e| e.outcome == "error")
+        .count();
+    assert!(errors < 10, "{errors} error events");
+    assert!(
+        buckets
+            .packer
+            .list("_bytefreezer/plans/")
+            .await
+            .unwrap()
+            .is_empty(),
+        "no failed plan is left to be retried forever"
+    );
     assert!(
         buckets
             .piper
-            .exists(&format!("_bytefreezer/quarantine/packer/{bad}"))
+            .list("_bytefreezer/attempts/")
             .await
             .unwrap()
+            .is_empty(),
+        "no attempt count outlives its input"
     );
-    assert!(!buckets.piper.exists(&bad).await.unwrap());
+    let idle = packer.run_once().await.unwrap();
+    assert_eq!((idle.plans_failed, idle.files_written), (0, 0));
+    assert!(
+        registry
+            .render()
+            .contains(r#"bytefreezer_packer_dead_letters_waiting{tenant="t",dataset="d"} 2"#)
+    );
+}
+
+#[tokio::test]
+async fn attempt_counts_survive_restarts_of_the_packer() {
+    let (_dir, buckets) = buckets();
+    let breaking = put_input(&buckets, "b1", plan_breaking_batch(0..2)).await;
+    for restart in 1..=2 {
+        // A new packer each pass, as after a crash: only the bucket remembers.
+        let (packer, _, _config) = observed_packer(&buckets, failing_fast());
+        let cycle = packer.run_once().await.unwrap();
+        assert_eq!(
+            (cycle.plans_failed, cycle.dead_lettered),
+            (1, 0),
+            "pass {restart}"
+        );
+    }
+    let (packer, _, _config) = observed_packer(&buckets, failing_fast());
+    let cycle = packer.run_once().await.unwrap();
+    assert_eq!(cycle.dead_lettered, 1, "the third attempt gives up");
+    assert_eq!(
+        reason_of(&buckets, "b1").await["attempts"].as_u64(),
+        Some(3)
+    );
+    assert!(!buckets.piper.exists(&breaking).await.unwrap());
+    assert!(
+        buckets
+            .piper
+            .list("_bytefreezer/attempts/")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_replay_request_puts_a_dead_letter_back_and_it_is_packed_once() {
+    let (_dir, buckets) = buckets();
+    let garbage = piper_object("t", "d", &hour(), "b1");
+    buckets
+        .piper
+        .put(&garbage, Bytes::from_static(b"garbage"))
+        .await
+        .unwrap();
+    let (packer, registry, config) = observed_packer(&buckets, failing_fast());
+    assert_eq!(packer.run_once().await.unwrap().dead_lettered, 1);
+    // Someone repairs the object where it waits, then asks for a replay.
+    let (dead_letter, _) = dead_letter_of("b1");
+    buckets
+        .piper
+        .put(
+            &dead_letter,
+            Bytes::from(encode_ipc(&[batch(0..4, None)]).unwrap()),
+        )
+        .await
+        .unwrap();
+    let mut next = (**config.borrow()).clone();
+    next.dead_letter_replays = vec![bytefreezer_api::DeadLetterReplay {
+        id: "r1".into(),
+        tenant_id: "t".into(),
+        dataset_id: "d".into(),
+        batch_id: None,
+        stages: vec!["piper".into(), "packer".into()],
+    }];
+    config.send_replace(Arc::new(next));
+    for _ in 0..3 {
+        packer.run_once().await.unwrap();
+    }
+    assert_eq!(
+        ids(&read_all(&parquet_files(&buckets))),
+        vec![0, 1, 2, 3],
+        "packed once, though the request stays in the configuration"
+    );
+    assert!(!buckets.piper.exists(&dead_letter).await.unwrap());
+    let replays: Vec<_> = registry
+        .activity()
+        .recent(100)
+        .into_iter()
+        .filter_map(|e| bytefreezer_api::ReplayDone::from_details(&e.details))
+        .collect();
+    assert_eq!(
+        replays,
+        [bytefreezer_api::ReplayDone {
+            replay_id: "r1".into(),
+            stage: "packer".into(),
+            replayed: 1
+        }]
+    );
 }

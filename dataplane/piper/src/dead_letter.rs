@@ -1,38 +1,13 @@
 //! Dead letters: an intake object piper gave up on, or the rows of one it could not interpret,
 //! moved to `{tenant}/{dataset}/dead-letter/piper/` in the intake bucket with a JSON reason
-//! beside each, counted, and reported to Activity. `bytefreezer dead-letter` lists and replays
-//! them.
+//! beside each (`bytefreezer_dead_letter`), counted, and reported to Activity.
+//! `bytefreezer dead-letter` and replay requests from the control plane move them back.
 
-use bytefreezer_layout::{
-    DeadLetterKind, IntakeObject, Stage, dead_letter_object, dead_letter_reason_object,
-};
+use bytefreezer_dead_letter::{DeadLetterRecord, write_dead_letter};
+use bytefreezer_layout::{DeadLetterKind, DeadLetterObject, IntakeObject};
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
 
 use crate::piper::Piper;
-
-/// The JSON written beside every dead letter (`….json` next to `….arrows`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DeadLetterRecord {
-    /// RFC 3339 UTC.
-    pub time: String,
-    /// The stage that gave up: `piper`.
-    pub stage: String,
-    /// The key of the input the dead letter came from.
-    pub input: String,
-    /// `object`: the input as it was; `rows`: rows split out of it, each with its reason in a
-    /// `dead_letter_reason` column.
-    pub kind: String,
-    /// The cause, as in the `reason` label of `bytefreezer_piper_dead_lettered_total`.
-    pub reason: String,
-    /// What went wrong, for people.
-    pub message: String,
-    /// Attempts made before giving up (1 for rows and unreadable objects).
-    pub attempts: u32,
-    /// Rows in the dead letter, when known.
-    pub rows: Option<u64>,
-    pub pipeline_version: String,
-}
 
 /// What goes wrong with the rows or the object, and whether it moves to the dead letter.
 pub(crate) struct DeadLetter<'a> {
@@ -50,42 +25,19 @@ impl DeadLetter<'_> {
     /// Writes `body` and its reason. The caller deletes the input afterwards (objects) or
     /// goes on writing the good rows (rows), so a crash in between repeats, never loses.
     pub(crate) async fn write(&self, piper: &Piper, body: Bytes) -> Result<String, String> {
-        let target = dead_letter_object(
-            &self.key.tenant_id,
-            &self.key.dataset_id,
-            Stage::Piper,
-            &self.key.batch_id,
-            self.kind,
+        let letter = DeadLetterObject::of_intake(self.key, self.kind);
+        let mut record = DeadLetterRecord::new(
+            &letter,
+            self.input,
+            self.reason,
+            self.message.clone(),
+            self.attempts,
         );
-        let record = DeadLetterRecord {
-            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            stage: "piper".into(),
-            input: self.input.to_owned(),
-            kind: match self.kind {
-                DeadLetterKind::Object => "object",
-                DeadLetterKind::Rows => "rows",
-            }
-            .into(),
-            reason: self.reason.into(),
-            message: self.message.clone(),
-            attempts: self.attempts,
-            rows: self.rows,
-            pipeline_version: self.pipeline_version.to_owned(),
-        };
-        let json = serde_json::to_vec_pretty(&record).map_err(|e| e.to_string())?;
-        piper
-            .buckets
-            .intake
-            .put(&target, body)
+        record.rows = self.rows;
+        record.pipeline_version = self.pipeline_version.to_owned();
+        write_dead_letter(&piper.buckets.intake, &letter, body, &record)
             .await
-            .map_err(|e| format!("cannot write dead letter {target}: {e}"))?;
-        piper
-            .buckets
-            .intake
-            .put(&dead_letter_reason_object(&target), Bytes::from(json))
-            .await
-            .map_err(|e| format!("cannot write the reason of dead letter {target}: {e}"))?;
-        Ok(target)
+            .map_err(|e| format!("cannot write dead letter {}: {e}", letter.key()))
     }
 
     /// Counts the dead letter and reports it to Activity, once it is written.
@@ -118,7 +70,7 @@ impl DeadLetter<'_> {
             _ => self.input.to_owned(),
         };
         let message = format!("dead-lettered {what} ({}): {}", self.reason, self.message);
-        tracing::warn!(tenant = %self.key.tenant_id, dataset = %self.key.dataset_id, "piper: {message}; replay with `bytefreezer dead-letter replay`");
+        tracing::warn!(tenant = %self.key.tenant_id, dataset = %self.key.dataset_id, "piper: {message}; replay with `bytefreezer ctl dead-letters replay`");
         piper.registry.activity().record(
             "piper",
             (self.key.tenant_id.as_str(), self.key.dataset_id.as_str()),

@@ -7,14 +7,16 @@
 //! process goes to the dataset's dead-letter prefix with its reason: rows whose reserved time
 //! columns cannot be read at once (the rest of the object goes on), unreadable objects at once,
 //! objects whose transformation fails (filter error, output limit, panic) after `max_attempts`
-//! tries spaced by exponential backoff.
+//! tries spaced by exponential backoff (counted in the intake bucket, so a restart keeps the
+//! count). Replay requests the control plane delivers move this stage's dead letters back.
 
 mod config;
 mod dead_letter;
 mod piper;
 mod process;
-mod retry;
 
+/// The dead-letter path piper shares with packer and `bytefreezer dead-letter`.
+pub use bytefreezer_dead_letter as dead_letters;
+pub use bytefreezer_dead_letter::DeadLetterRecord;
 pub use config::PiperConfig;
-pub use dead_letter::DeadLetterRecord;
 pub use piper::{Piper, PiperCycle};

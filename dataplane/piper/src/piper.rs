@@ -3,7 +3,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytefreezer_api::DataPlaneConfig;
-use bytefreezer_layout::{IntakeObject, parse_intake_object};
+use bytefreezer_dead_letter::{
+    Attempts, ReplayRunner, RetrySettings, count_dead_letters, publish_dead_letter_counts,
+};
+use bytefreezer_layout::{IntakeObject, Stage, parse_intake_object};
 use bytefreezer_storage::{Buckets, LeaseKeeper};
 use bytefreezer_telemetry::{Registry, Shutdown, run_cycles};
 use bytefreezer_transform::GeoIp;
@@ -12,7 +15,6 @@ use tokio::sync::{Notify, watch};
 
 use crate::config::PiperConfig;
 use crate::process::{ObjectResult, process_object};
-use crate::retry::RetryTracker;
 
 /// What one pass over the intake bucket did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -37,7 +39,9 @@ pub struct Piper {
     pub(crate) leases: LeaseKeeper,
     pub(crate) registry: Registry,
     pub(crate) geoip: GeoIp,
-    pub(crate) retries: RetryTracker,
+    /// Failed attempts per intake object, persisted in the intake bucket.
+    pub(crate) attempts: Attempts,
+    replays: ReplayRunner,
     wakeup: Arc<Notify>,
     downstream: Option<Arc<Notify>>,
     /// When each unknown dataset was last warned about, so a stray sender cannot flood the log.
@@ -63,13 +67,18 @@ impl Piper {
             holder_id,
             Duration::from_secs(config.lease_ttl_secs.max(1)),
         );
-        let retries = RetryTracker::new(
-            config.max_tracked_failures,
-            Duration::from_millis(config.retry_backoff_ms),
-            Duration::from_millis(config.retry_backoff_max_ms),
+        let attempts = Attempts::new(
+            buckets.intake.clone(),
+            Stage::Piper,
+            RetrySettings {
+                first_wait: Duration::from_millis(config.retry_backoff_ms),
+                longest_wait: Duration::from_millis(config.retry_backoff_max_ms),
+                capacity: config.max_tracked_failures,
+            },
         );
         Ok(Piper {
-            retries,
+            attempts,
+            replays: ReplayRunner::new(Stage::Piper),
             config,
             buckets,
             datasets,
@@ -127,7 +136,23 @@ impl Piper {
 
     /// One pass: every intake object present now is transformed or left for a later pass.
     pub async fn run_once(&self) -> anyhow::Result<PiperCycle> {
+        let config = self.datasets.borrow().clone();
+        // Before listing, so what a replay moved back is transformed in this same pass.
+        self.replays
+            .run(
+                &config.dead_letter_replays,
+                &self.buckets.intake,
+                &self.leases,
+                &self.registry,
+            )
+            .await;
+        self.attempts.load().await;
         let objects = self.buckets.intake.list("").await?;
+        publish_dead_letter_counts(
+            &self.registry,
+            Stage::Piper,
+            &count_dead_letters(objects.iter().map(|info| info.key.as_str()), Stage::Piper),
+        );
         let oldest = objects
             .iter()
             .filter(|info| parse_intake_object(&info.key).is_some())
@@ -141,17 +166,18 @@ impl Piper {
                 &[],
             )
             .set(oldest);
-        let config = self.datasets.borrow().clone();
         let work: Vec<_> = objects
             .into_iter()
             .filter_map(|info| parse_intake_object(&info.key).map(|key| (info, key)))
             .collect();
-        self.retries.retain_listed(
-            &work
-                .iter()
-                .map(|(info, _)| info.key.as_str())
-                .collect::<HashSet<_>>(),
-        );
+        self.attempts
+            .retain_listed(
+                &work
+                    .iter()
+                    .map(|(info, _)| info.key.as_str())
+                    .collect::<HashSet<_>>(),
+            )
+            .await;
         let results: Vec<ObjectResult> = futures::stream::iter(work)
             .map(|(info, key)| process_object(self, &config, info, key))
             .buffer_unordered(self.config.concurrency.max(1))

@@ -81,7 +81,7 @@ pub async fn process_object(
         warn_unknown(piper, &key);
         return ObjectResult::UnknownDataset;
     };
-    if !piper.retries.is_due(&info.key, Instant::now()) {
+    if !piper.attempts.is_due(&info.key) {
         skipped(piper, "backoff");
         return ObjectResult::Waiting;
     }
@@ -94,7 +94,10 @@ pub async fn process_object(
         Ok(None) => return ObjectResult::Busy,
         Err(error) => {
             tracing::error!("piper: cannot lease {}: {error}", info.key);
-            piper.retries.record_failure(&info.key, Instant::now());
+            piper
+                .attempts
+                .record_failure(&info.key, &error.to_string())
+                .await;
             return ObjectResult::Failed;
         }
     };
@@ -104,7 +107,7 @@ pub async fn process_object(
     let duration_ms = started.elapsed().as_millis() as u64;
     let outcome = match result {
         Ok(Some(done)) => {
-            piper.retries.forget(&info.key);
+            piper.attempts.forget(&info.key).await;
             report_done(piper, &info, &key, &version, duration_ms, &done);
             ObjectResult::Done {
                 rows_in: done.rows_in,
@@ -195,7 +198,10 @@ async fn handle_failure(
             ],
         )
         .increment(1);
-    let attempt = piper.retries.record_failure(&info.key, Instant::now());
+    let attempt = piper
+        .attempts
+        .record_failure(&info.key, &failure.message)
+        .await;
     if attempt.evicted {
         piper
             .registry
@@ -214,7 +220,7 @@ async fn handle_failure(
     if give_up {
         match dead_letter_object(piper, info, key, version, &failure, attempt.attempts).await {
             Ok(()) => {
-                piper.retries.forget(&info.key);
+                piper.attempts.forget(&info.key).await;
                 return ObjectResult::DeadLettered;
             }
             Err(error) => {

@@ -31,6 +31,7 @@ fn piper(buckets: &Buckets, config: PiperConfig, spec: DatasetSpec) -> (Piper, R
     let (sender, receiver) = tokio::sync::watch::channel(Arc::new(DataPlaneConfig {
         datasets: vec![spec],
         ingest_keys: vec![],
+        dead_letter_replays: vec![],
     }));
     std::mem::forget(sender);
     let registry = Registry::new();
@@ -301,4 +302,67 @@ async fn a_failing_object_backs_off_then_moves_to_the_dead_letter_while_others_f
             .iter()
             .all(|o| !o.key.ends_with("big.arrows") || o.key.contains("dead-letter"))
     );
+}
+
+#[tokio::test]
+async fn attempt_counts_survive_restarts_so_a_crash_loop_still_dead_letters() {
+    use bytefreezer_layout::{Stage, attempts_object};
+    let dir = tempfile::tempdir().unwrap();
+    let buckets = buckets(&dir);
+    let input = intake_object("t", "d", "x");
+    buckets
+        .intake
+        .put(
+            &input,
+            Bytes::from(
+                encode_ipc(&[json_rows_to_batch(b"{\"message\":\"hello\"}", 0).unwrap()]).unwrap(),
+            ),
+        )
+        .await
+        .unwrap();
+    // Doubling "hello" needs 10 bytes; the limit allows 4, so every attempt fails cheaply.
+    let doubling = r#"{"filters":[{"type":"regex_replace","config":{"field":"message","pattern":"(?s)(.*)","replacement":"$1$1"}}]}"#;
+    let config = || PiperConfig {
+        max_attempts: 3,
+        retry_backoff_ms: 0,
+        retry_backoff_max_ms: 0,
+        transform_limits: bytefreezer_transform::TransformLimits {
+            max_value_bytes: 4,
+            ..Default::default()
+        },
+        ..PiperConfig::default()
+    };
+    let record = attempts_object(Stage::Piper, &input);
+    for restart in 1..=2 {
+        // Each pass runs in a new piper, as after a crash: only the bucket remembers.
+        let (piper, _) = piper(&buckets, config(), dataset(doubling));
+        let cycle = piper.run_once().await.unwrap();
+        assert_eq!(
+            (cycle.failed, cycle.dead_lettered),
+            (1, 0),
+            "pass {restart}"
+        );
+        assert!(buckets.intake.exists(&record).await.unwrap());
+    }
+    let (piper, _) = piper(&buckets, config(), dataset(doubling));
+    let cycle = piper.run_once().await.unwrap();
+    assert_eq!(
+        cycle.dead_lettered, 1,
+        "the third attempt, in the third process, gives up"
+    );
+    let reason: DeadLetterRecord = serde_json::from_slice(
+        &buckets
+            .intake
+            .get("t/d/dead-letter/piper/x.json")
+            .await
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!((reason.reason.as_str(), reason.attempts), ("limit", 3));
+    assert!(
+        !buckets.intake.exists(&record).await.unwrap(),
+        "the count goes with the object"
+    );
+    assert!(!buckets.intake.exists(&input).await.unwrap());
 }

@@ -32,6 +32,7 @@ fn piper(buckets: &Buckets, holder: &str, datasets: Vec<DatasetSpec>) -> Piper {
     let config = DataPlaneConfig {
         datasets,
         ingest_keys: vec![],
+        dead_letter_replays: vec![],
     };
     let (_sender, receiver) = tokio::sync::watch::channel(Arc::new(config));
     std::mem::forget(_sender);

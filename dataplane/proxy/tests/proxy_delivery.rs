@@ -41,6 +41,7 @@ fn config(datasets: Vec<DatasetSpec>) -> DataPlaneConfig {
             tenant_id: "t".into(),
             dataset_id: None,
         }],
+        ..Default::default()
     }
 }
 
