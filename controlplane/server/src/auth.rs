@@ -3,6 +3,7 @@
 //! and anything outside answers exactly like something missing.
 
 use axum::http::{HeaderMap, Method, header};
+use bytefreezer_api::{KeyReach, KeyUse, bearer_token};
 use bytefreezer_control_store::{Actor, ApiKey, ControlStore, Role, Tenant};
 
 use crate::api_error::ApiError;
@@ -38,11 +39,9 @@ impl Principal {
     /// Keys limited to one dataset only send data to the receiver; the control plane refuses
     /// them outright, so such a key handed to a field agent cannot manage anything.
     fn from_key(key: ApiKey) -> Result<Principal, ApiError> {
-        if let Some(dataset) = &key.dataset_id {
-            return Err(ApiError::Forbidden(format!(
-                "key {:?} only sends data to dataset {dataset}; use a tenant or account key here",
-                key.name
-            )));
+        let reach = KeyReach::of(key.tenant_id.as_deref(), key.dataset_id.as_deref());
+        if let Some(refusal) = reach.refusal(&key.name, KeyUse::Manage) {
+            return Err(ApiError::Forbidden(refusal));
         }
         let access = match key.tenant_id {
             Some(tenant_id) => Access::Tenant {
@@ -149,12 +148,13 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-pub(crate) fn bearer_key(headers: &HeaderMap) -> Option<&str> {
+/// The API key of `Authorization: Bearer <key>`, parsed as the receiver and the query service
+/// parse it.
+fn bearer_key(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(bearer_token)
 }
 
 pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

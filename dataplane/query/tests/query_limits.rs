@@ -115,6 +115,7 @@ async fn a_dataset_scoped_key_cannot_query() {
             destination: Default::default(),
         }],
         ingest_keys: vec![key("tenant-key", None), key("agent-key", Some("fw"))],
+        ..Default::default()
     };
     let (_config, datasets) = tokio::sync::watch::channel(Arc::new(config));
     let registry = Registry::new();
@@ -149,6 +150,14 @@ async fn a_dataset_scoped_key_cannot_query() {
     assert_eq!(answered.status(), 200);
     let body: serde_json::Value = answered.json().await.unwrap();
     assert_eq!(body["rows"][0]["n"], 2);
+    // The scheme is case-insensitive, as for the control plane and the receiver.
+    let lowercase = client
+        .get(format!("http://{address}/api/v1/query/t/fw/columns"))
+        .header("authorization", "bearer tenant-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lowercase.status(), 200);
     let metrics = registry.render();
     assert!(
         metrics.contains("bytefreezer_query_refused_total{cause=\"scope\"} 2"),

@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bytefreezer_api::{AuthorizeError, DataPlaneConfig};
+use bytefreezer_api::{AuthorizeError, DataPlaneConfig, KeyUse, bearer_token};
 use bytefreezer_layout::{intake_object, validate_identifier};
 use bytefreezer_schema::{
     IpcLimits, check_reserved_columns, count_ipc_rows, edge_format, encode_ipc, json_rows_to_batch,
@@ -147,7 +147,7 @@ async fn accept(
     let api_key = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
+        .and_then(bearer_token)
         .ok_or_else(|| {
             reject(
                 StatusCode::UNAUTHORIZED,
@@ -157,7 +157,15 @@ async fn accept(
         })?;
     {
         let config = state.datasets.borrow();
-        match config.authorize(api_key.trim(), tenant_id, dataset_id) {
+        // The scope table shared with the control plane and the query service; every key that
+        // reaches the data side may send data today, but a scope that may not is refused here.
+        if let Some(refusal) = config
+            .key(api_key)
+            .and_then(|key| key.reach().refusal(&key.name, KeyUse::SendData))
+        {
+            return Err(reject(StatusCode::FORBIDDEN, "scope", refusal));
+        }
+        match config.authorize(api_key, tenant_id, dataset_id) {
             // A paused dataset still takes the batches its proxies spooled before the pause.
             Ok(_) => {}
             Err(AuthorizeError::NotFound { .. }) => {

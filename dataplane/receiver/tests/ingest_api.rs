@@ -40,6 +40,7 @@ fn config() -> DataPlaneConfig {
             tenant_id: "a".into(),
             dataset_id: None,
         }],
+        ..Default::default()
     }
 }
 
@@ -313,6 +314,24 @@ async fn ndjson_and_gzip_ndjson_become_rows() {
     assert_eq!(response.status(), 201);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["rows"], 3);
+    // The scheme is case-insensitive, as for the control plane and the query service; a
+    // scheme without a key is no key.
+    for (authorization, expected) in [
+        (format!("bearer {KEY}"), 201),
+        (format!("BEARER  {KEY} "), 201),
+        ("Bearer ".to_owned(), 401),
+        (format!("Basic {KEY}"), 401),
+    ] {
+        let response = client
+            .post(&url)
+            .header("authorization", &authorization)
+            .header("content-type", "application/x-ndjson")
+            .body("{\"a\":1}\n")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), expected, "{authorization:?}");
+    }
     let bad = post(
         &client,
         &url,
