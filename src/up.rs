@@ -175,7 +175,9 @@ pub async fn run(args: UpArgs) -> Result<()> {
     }
     println!("Press Ctrl-C to stop.");
 
-    let http = tokio::spawn(serve::serve(listener, router, pipeline_shutdown.clone()));
+    // The one listener carries the ingest API, so it gets the receiver's connection limits
+    // (header timeout, connection cap) from the same ReceiverConfig as the receiver role.
+    let http = tokio::spawn(receiver.serve_shared(listener, router, pipeline_shutdown.clone()));
     let piper_task = tokio::spawn(piper.run(pipeline_shutdown.clone()));
     let open_partitions = packer.open_partitions();
     let destination_probes = packer.destination_probes();

@@ -8,6 +8,7 @@ use bytefreezer_api::DataPlaneConfig;
 use bytefreezer_schema::IpcLimits;
 use bytefreezer_storage::Bucket;
 use bytefreezer_telemetry::{Registry, Shutdown};
+use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
 use crate::budget::BodyBudget;
@@ -64,7 +65,8 @@ impl Receiver {
 
     /// Only the ingest routes, so a process can serve them beside others on one listener. The
     /// body limits, the in-flight budget and the body timeout apply wherever they are served;
-    /// the header timeout and the connection cap belong to [`Receiver::run`]'s listener.
+    /// the header timeout and the connection cap belong to the listener: serve them with
+    /// [`Receiver::run`] or [`Receiver::serve_shared`].
     pub fn router(&self) -> Router {
         Router::new()
             .route("/api/v1/ingest/{tenant_id}/{dataset_id}", post(ingest))
@@ -106,19 +108,45 @@ impl Receiver {
             })?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!("receiver listening on {scheme}://{address}");
-        let limits = ConnectionLimits {
-            header_timeout: Duration::from_secs(self.config.header_timeout_secs),
-            max_connections: self.config.max_connections,
-        };
         serve(
             listener,
             tls,
             router,
-            limits,
+            self.connection_limits(),
             self.state.registry.clone(),
             shutdown,
         )
         .await
         .context("receiver server failed")
+    }
+
+    /// Serves `router`, which holds this receiver's [`Receiver::router`] beside other routes
+    /// (`bytefreezer up` serves the dashboard, the receiver and the query service on one port),
+    /// on `listener` over plain HTTP/1.1 with this receiver's header timeout and connection cap,
+    /// so the ingest port is no softer when shared. Handlers see the peer's address
+    /// (`ConnectInfo<SocketAddr>`).
+    pub async fn serve_shared(
+        self,
+        listener: TcpListener,
+        router: Router,
+        shutdown: Shutdown,
+    ) -> Result<()> {
+        serve(
+            listener,
+            None,
+            router,
+            self.connection_limits(),
+            self.state.registry.clone(),
+            shutdown,
+        )
+        .await
+        .context("HTTP server failed")
+    }
+
+    fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            header_timeout: Duration::from_secs(self.config.header_timeout_secs),
+            max_connections: self.config.max_connections,
+        }
     }
 }

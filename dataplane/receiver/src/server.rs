@@ -3,8 +3,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use axum::Router;
+use axum::extract::ConnectInfo;
 use bytefreezer_telemetry::{Registry, Shutdown};
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
+use hyper::service::{Service, service_fn};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -63,9 +66,9 @@ pub async fn serve(
             slot = slots.clone().acquire_owned() => slot.context("connection slots closed")?,
             _ = shutdown.wait() => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     tracing::warn!("receiver: cannot accept a connection: {error}");
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
@@ -95,7 +98,13 @@ pub async fn serve(
                     return;
                 }
             };
-            let service = TowerToHyperService::new(router);
+            // Handlers may ask for the peer (`ConnectInfo`), as under axum::serve: the control
+            // plane's login throttling counts per client address when it shares this listener.
+            let router = TowerToHyperService::new(router);
+            let service = service_fn(move |mut request: hyper::Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                router.call(request)
+            });
             let connection = builder.serve_connection(TokioIo::new(io), service);
             if let Err(error) = watcher.watch(connection).await {
                 if error.is_timeout() {

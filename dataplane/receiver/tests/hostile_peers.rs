@@ -43,6 +43,7 @@ fn datasets() -> DataPlaneConfig {
             tenant_id: "a".into(),
             dataset_id: None,
         }],
+        ..Default::default()
     }
 }
 
