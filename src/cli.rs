@@ -39,9 +39,11 @@ pub enum Command {
     /// Work with transformation pipelines.
     #[command(subcommand)]
     Transform(TransformCommand),
-    /// Drive a control plane's REST API from scripts: tenants, datasets, API keys, audit.
+    /// Drive a control plane's REST API from scripts: tenants, datasets, dead letters, API
+    /// keys, audit.
     Ctl(CtlArgs),
-    /// List or replay what piper moved to a dataset's dead-letter prefix.
+    /// List or replay, straight in the buckets, what piper or packer moved to a dataset's
+    /// dead-letter prefix (`ctl dead-letters` does it through the control plane).
     DeadLetter(DeadLetterArgs),
     /// Print the version.
     Version,
@@ -262,10 +264,37 @@ pub enum CtlCommand {
     /// API keys.
     #[command(subcommand)]
     Keys(CtlKeysCommand),
+    /// A dataset's dead letters: how many wait, and replays through piper and packer.
+    #[command(subcommand)]
+    DeadLetters(CtlDeadLettersCommand),
     /// Services that report to the control plane, with their health.
     Services,
     /// The audit log, newest first.
     Audit(CtlAuditArgs),
+}
+
+/// A dataset, named by flags, whose dead letters are listed or replayed.
+#[derive(Args)]
+pub struct CtlDeadLetterRef {
+    #[arg(long)]
+    pub tenant: String,
+    #[arg(long)]
+    pub dataset: String,
+}
+
+#[derive(Subcommand)]
+pub enum CtlDeadLettersCommand {
+    /// Dead letters waiting per stage (as the stages last reported) and the replay requests.
+    List(CtlDeadLetterRef),
+    /// Ask piper and packer to move the dataset's dead letters back to their input, for
+    /// example after fixing the pipeline; needs the right to change the pipeline.
+    Replay {
+        #[command(flatten)]
+        dataset: CtlDeadLetterRef,
+        /// Only this batch (see `bytefreezer dead-letter list`).
+        #[arg(long)]
+        batch: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -451,8 +480,8 @@ pub struct DeadLetterArgs {
 pub enum DeadLetterCommand {
     /// One line per dead letter: dataset, batch, object or rows, row count, reason, message.
     List(DeadLetterScope),
-    /// Move dead letters back to the intake bucket (rows without their reason column), for
-    /// piper to process again, for example after fixing the pipeline.
+    /// Move dead letters back to the stage's input (rows without their reason column), for
+    /// it to process again, for example after fixing the pipeline.
     Replay {
         #[command(flatten)]
         scope: DeadLetterScope,
@@ -464,14 +493,15 @@ pub enum DeadLetterCommand {
 
 #[derive(Args)]
 pub struct DeadLetterScope {
-    /// The piper role's configuration, whose `[storage]` names the intake bucket.
+    /// The configuration of the stage's role (piper or packer), whose `[storage]` names the
+    /// buckets.
     #[arg(long, short, conflicts_with = "data_dir")]
     pub config: Option<PathBuf>,
     /// Or the data folder of `bytefreezer up`.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// The stage that gave up.
-    #[arg(long, default_value = "piper", value_parser = ["piper"])]
+    #[arg(long, default_value = "piper", value_parser = ["piper", "packer"])]
     pub stage: String,
     #[arg(long)]
     pub tenant: Option<String>,

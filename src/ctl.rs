@@ -4,6 +4,7 @@
 
 mod client;
 mod datasets;
+mod dead_letters;
 mod output;
 mod session;
 
@@ -41,6 +42,7 @@ pub async fn run(args: CtlArgs) -> Result<()> {
         CtlCommand::Tenants(command) => tenants(&client, command, json).await,
         CtlCommand::Datasets(command) => datasets::run(&client, command, json).await,
         CtlCommand::Keys(command) => keys(&client, command, json).await,
+        CtlCommand::DeadLetters(command) => dead_letters::run(&client, command, json).await,
         CtlCommand::Services => services(&client, json).await,
         CtlCommand::Audit(filters) => audit(&client, filters, json).await,
     }

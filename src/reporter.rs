@@ -6,9 +6,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use bytefreezer_api::{ActivityReport, DatasetCounters, InputStatus, ServiceReport, SystemMetrics};
+use bytefreezer_api::{
+    ActivityReport, DatasetCounters, DeadLetterCount, InputStatus, ServiceReport, SystemMetrics,
+};
 use bytefreezer_control_store::ControlStore;
+use bytefreezer_layout::Stage;
 use bytefreezer_packer::{DestinationProbes, OpenPartitions};
+use bytefreezer_piper::dead_letters::dead_letters_waiting_gauge;
 use bytefreezer_proxy::INPUT_UP;
 use bytefreezer_telemetry::{Readiness, Registry, Shutdown, SystemSampler};
 
@@ -154,6 +158,31 @@ impl Reporter {
             .collect()
     }
 
+    /// Piper and packer: the dead letters waiting per dataset, from the gauge the stage keeps.
+    fn dead_letters(&self) -> Vec<DeadLetterCount> {
+        let Some(stage) = Stage::parse(self.role) else {
+            return Vec::new();
+        };
+        self.registry
+            .series(dead_letters_waiting_gauge(stage))
+            .into_iter()
+            .filter_map(|(labels, value)| {
+                let label = |key: &str| {
+                    labels
+                        .iter()
+                        .find(|(k, _)| k == key)
+                        .map(|(_, v)| v.clone())
+                };
+                Some(DeadLetterCount {
+                    tenant_id: label("tenant")?,
+                    dataset_id: label("dataset")?,
+                    stage: self.role.to_owned(),
+                    objects: u64::try_from(value).unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
     /// The next report and the activity position to [`Reporter::sent`] once it arrived.
     pub fn report(&mut self) -> (ServiceReport, u64) {
         let counters = role_counters(self.role);
@@ -240,6 +269,7 @@ impl Reporter {
                 .as_ref()
                 .map(|probes| probes.lock().unwrap_or_else(|e| e.into_inner()).clone())
                 .unwrap_or_default(),
+            dead_letters: self.dead_letters(),
             endpoint: self.endpoint.clone(),
         };
         (report, next_seq)

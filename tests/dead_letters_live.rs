@@ -1,7 +1,9 @@
 //! Issue 18 items 5 and 7 end to end, on a real `bytefreezer up`: a poisoned row is
 //! dead-lettered while its 10,000 neighbours reach Parquet, and a pipeline that doubles a
 //! megabyte event twelve times is stopped by its limits, in Test Transformation and in piper,
-//! while both stay up. Dead letters are listed and replayed with `bytefreezer dead-letter`.
+//! while both stay up. Dead letters are listed with `bytefreezer dead-letter` and replayed
+//! through the control API (`ctl dead-letters`), which piper carries out: the rows arrive in
+//! Parquet exactly once, however often the replay is asked for.
 
 #[path = "support/up.rs"]
 mod up;
@@ -163,8 +165,9 @@ fn poisoned_rows_and_runaway_pipelines_end_in_dead_letters_not_in_a_loop() {
     assert!(child.0.try_wait().unwrap().is_none(), "up is still running");
     assert!(reqwest::blocking::get(url("/healthz")).is_ok_and(|r| r.status() == 200));
 
-    // Replaying after fixing the pipeline: the rows flow (the poisoned one, still "x", comes
-    // back as a dead letter under the replayed batch's name).
+    // Replaying after fixing the pipeline, through the control plane: it records the request,
+    // piper moves its dead letters back on its next pass, and the rows flow (the poisoned one,
+    // still "x", comes back as a dead letter under the replayed batch's name).
     let fixed = client
         .put(url("/api/v1/tenants/demo/datasets/syslog/pipeline"))
         .bearer_auth(key)
@@ -173,20 +176,91 @@ fn poisoned_rows_and_runaway_pipelines_end_in_dead_letters_not_in_a_loop() {
         .unwrap();
     assert_eq!(fixed.status().as_u16(), 200);
     std::thread::sleep(Duration::from_secs(2));
-    let replayed = bytefreezer(&[
-        "dead-letter",
-        "replay",
-        "--data-dir",
-        data_dir.to_str().unwrap(),
+    let replay = |body: serde_json::Value| {
+        let answer = client
+            .post(url(
+                "/api/v1/tenants/demo/datasets/syslog/dead-letters/replay",
+            ))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 202);
+        let request: serde_json::Value = answer.json().unwrap();
+        request["id"].as_str().unwrap().to_owned()
+    };
+    let dead_letters = || -> serde_json::Value {
+        client
+            .get(url("/api/v1/tenants/demo/datasets/syslog/dead-letters"))
+            .bearer_auth(key)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let request = |view: &serde_json::Value, id: &str| {
+        view["replays"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    let first = replay(serde_json::json!({}));
+    wait_until(
+        "the replayed big event is in Parquet",
+        Duration::from_secs(60),
+        &mut || read_parquet(&parquet, &[]).seq.contains(&-2),
+    );
+    wait_until(
+        "piper and packer report the replay done",
+        Duration::from_secs(60),
+        &mut || request(&dead_letters(), &first)["state"] == "done",
+    );
+    let done = request(&dead_letters(), &first);
+    let piper_moved = done["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "piper")
+        .map(|s| s["replayed"].as_u64().unwrap());
+    assert_eq!(piper_moved, Some(2), "the rows and the big object: {done}");
+    let ctl = bytefreezer(&[
+        "ctl",
+        "--url",
+        &url(""),
+        "--api-key",
+        key,
+        "dead-letters",
+        "list",
         "--tenant",
         "demo",
         "--dataset",
         "syslog",
     ]);
-    assert_eq!(replayed.lines().count(), 2, "{replayed}");
+    assert!(
+        ctl.contains(&first) && ctl.contains("done") && ctl.contains("piper 2"),
+        "{ctl}"
+    );
+
+    // A second replay moves only what failed again (the poisoned row); nothing twice.
+    let second = replay(serde_json::json!({}));
     wait_until(
-        "the replayed big event is in Parquet",
+        "the second replay is done",
         Duration::from_secs(60),
-        &mut || read_parquet(&parquet, &[]).seq.contains(&-2),
+        &mut || request(&dead_letters(), &second)["state"] == "done",
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let rows = read_parquet(&parquet, &[]).seq;
+    assert_eq!(
+        rows.iter().filter(|seq| **seq == -2).count(),
+        1,
+        "the replayed event is in Parquet exactly once"
+    );
+    assert_eq!(rows.len(), 10_001, "nothing else arrived twice");
+    assert!(
+        !rows.contains(&-1),
+        "the poisoned row is still not in Parquet"
     );
 }

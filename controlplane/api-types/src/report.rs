@@ -2,6 +2,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::dead_letters::DeadLetterCount;
+
 /// What a service sends the control plane every heartbeat: who it is, how the host is doing,
 /// its counters and what it did since the last report. Counters only: never event data.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -41,6 +43,9 @@ pub struct ServiceReport {
     /// Packer: whether it could write to each bucket it writes Parquet into.
     #[serde(default)]
     pub destinations: Vec<DestinationStatus>,
+    /// Piper, packer: dead letters waiting in each dataset's prefix of this stage.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dead_letters: Vec<DeadLetterCount>,
     /// Query: the address browsers reach it at; absent means the dashboard's own origin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,

@@ -18,6 +18,7 @@ mod checks_api;
 mod config_api;
 mod dashboard;
 mod datasets_api;
+mod dead_letters_api;
 mod keys_api;
 mod login_throttle;
 mod openapi;

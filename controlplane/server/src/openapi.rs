@@ -5,8 +5,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::{
-    accounts_api, audit_api, checks_api, config_api, datasets_api, keys_api, pipeline_api,
-    plugins_api, registry_api, session_api,
+    accounts_api, audit_api, checks_api, config_api, datasets_api, dead_letters_api, keys_api,
+    pipeline_api, plugins_api, registry_api, session_api,
 };
 
 struct Security;
@@ -46,7 +46,9 @@ impl Modify for Security {
         registry_api::report, registry_api::list_services, registry_api::statistics,
         registry_api::dataset_statistics, registry_api::activity, registry_api::query_access,
         audit_api::audit, config_api::dataplane_config,
-        checks_api::check_input, checks_api::check_output, plugins_api::plugins,
+        checks_api::check_input, checks_api::check_output,
+        dead_letters_api::list_dead_letters, dead_letters_api::replay_dead_letters,
+        plugins_api::plugins,
     )
 )]
 struct ApiDoc;

@@ -17,8 +17,8 @@ use crate::auth::authenticate;
 use crate::login_throttle::{LoginThrottle, LoginThrottleSettings};
 use crate::status::{PipelineCounters, Status, dataset_status, service_status};
 use crate::{
-    accounts_api, audit_api, checks_api, config_api, dashboard, datasets_api, keys_api, openapi,
-    pipeline_api, plugins_api, registry_api, session_api,
+    accounts_api, audit_api, checks_api, config_api, dashboard, datasets_api, dead_letters_api,
+    keys_api, openapi, pipeline_api, plugins_api, registry_api, session_api,
 };
 
 pub(crate) struct ServerState {
@@ -163,6 +163,14 @@ impl ControlServer {
             .route(
                 &format!("{tenant_dataset}/checks/output"),
                 get(checks_api::check_output),
+            )
+            .route(
+                &format!("{tenant_dataset}/dead-letters"),
+                get(dead_letters_api::list_dead_letters),
+            )
+            .route(
+                &format!("{tenant_dataset}/dead-letters/replay"),
+                post(dead_letters_api::replay_dead_letters),
             )
             .route(
                 &format!("{tenant_dataset}/statistics"),

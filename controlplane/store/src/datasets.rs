@@ -315,8 +315,21 @@ impl ControlStore {
             .await?
             .ok_or_else(|| not_found(format_args!("dataset {tenant_id}/{dataset_id}")))?;
         let mut tx = self.begin().await?;
+        sqlx::query(
+            "DELETE FROM dead_letter_replay_results WHERE replay_id IN \
+             (SELECT id FROM dead_letter_replays WHERE tenant_id = $1 AND dataset_id = $2)",
+        )
+        .bind(tenant_id)
+        .bind(dataset_id)
+        .execute(&mut *tx)
+        .await?;
         // Its history goes with it, so a dataset created later under the same ids starts clean.
-        for table in ["datasets", "dataset_stats", "activity_events"] {
+        for table in [
+            "datasets",
+            "dataset_stats",
+            "activity_events",
+            "dead_letter_replays",
+        ] {
             sqlx::query(&format!(
                 "DELETE FROM {table} WHERE tenant_id = $1 AND dataset_id = $2"
             ))
@@ -377,9 +390,18 @@ impl ControlStore {
                 dataset_id: row.get(3),
             })
             .collect();
+        // Proxies have no dead letters; their configuration stays free of replays.
+        let dead_letter_replays = match scope.proxy {
+            Some(_) => Vec::new(),
+            None => {
+                self.pending_replays(scope.account_id.as_deref(), scope.tenant_id.as_deref())
+                    .await?
+            }
+        };
         Ok(DataPlaneConfig {
             datasets,
             ingest_keys,
+            dead_letter_replays,
         })
     }
 

@@ -1,7 +1,7 @@
 //! The control store: accounts, users and sessions, tenants, datasets, API keys, the service
-//! registry with its reports, per-minute dataset statistics, persisted activity and the audit
-//! log, through sqlx on SQLite (the default, a file in the data folder) or PostgreSQL
-//! (production), with one set of migrations and one test suite for both.
+//! registry with its reports, per-minute dataset statistics, persisted activity, the audit log
+//! and dead-letter replay requests, through sqlx on SQLite (the default, a file in the data
+//! folder) or PostgreSQL (production), with one set of migrations and one test suite for both.
 //!
 //! Every mutation writes its audit entry in the transaction of the change. It must not hold
 //! event data: only configuration, key and password hashes, counters and service health. An API
@@ -10,6 +10,7 @@
 mod accounts;
 mod audit;
 mod datasets;
+mod dead_letters;
 mod error;
 mod keys;
 mod model;

@@ -1,10 +1,11 @@
 use std::collections::BTreeMap;
 
-use bytefreezer_api::ServiceReport;
+use bytefreezer_api::{ReplayDone, ServiceReport};
 use chrono::{DateTime, DurationRound, Utc};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::dead_letters::record_replay_done;
 use crate::error::StoreError;
 use crate::model::{ActivityQuery, ActivityRecord, Actor, ServiceRecord, StatPoint};
 use crate::store::{
@@ -271,6 +272,16 @@ impl ControlStore {
             .bind(event.details.to_string())
             .execute(&mut *tx)
             .await?;
+            if let Some(done) = ReplayDone::from_details(&event.details) {
+                record_replay_done(
+                    &mut tx,
+                    &report.instance_id,
+                    (&event.tenant_id, &event.dataset_id),
+                    &event.stage,
+                    &done,
+                )
+                .await?;
+            }
         }
         tx.commit().await?;
         Ok(())
