@@ -23,7 +23,7 @@ pub(crate) fn check_literals(
         node.apply_expressions(|expr| {
             expr.apply(|expr| {
                 if let Expr::Literal(value, _) = expr {
-                    let bytes = scalar_bytes(&value);
+                    let bytes = scalar_bytes(value);
                     if bytes > max_bytes {
                         return Err(DataFusionError::ResourcesExhausted(format!(
                             "{STRING_TOO_LONG}: the query holds a value of {bytes} bytes, written \
