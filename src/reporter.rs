@@ -229,6 +229,7 @@ impl Reporter {
                 disk_free_bytes: system.disk_free_bytes,
                 disk_total_bytes: system.disk_total_bytes,
                 uptime_secs: system.uptime_secs,
+                process_id: std::process::id(),
             },
             errors_total: total(counters.errors),
             drops_total: total(counters.drops),

@@ -85,6 +85,9 @@ pub struct SystemMetrics {
     pub disk_free_bytes: u64,
     pub disk_total_bytes: u64,
     pub uptime_secs: u64,
+    /// The reporting process; roles of one process (`bytefreezer up`) share its CPU and memory.
+    #[serde(default)]
+    pub process_id: u32,
 }
 
 /// Counter names: `events_received`, `events_dropped` (proxy); `records_processed`,

@@ -18,7 +18,7 @@ use crate::api_error::{ApiError, ApiResult, json_body};
 use crate::auth::Principal;
 use crate::datasets_api::visible_dataset;
 use crate::routes::ServerState;
-use crate::status::{ServiceStatus, service_status};
+use crate::status::{ServiceStatus, service_status, service_statuses};
 
 /// Reports larger than this are refused: a report carries counters, never data.
 const MAX_REPORT_BYTES: usize = 1 << 20;
@@ -202,12 +202,7 @@ pub(crate) async fn list_services(
         .store
         .list_services(principal.account_filter())
         .await?;
-    Ok(Json(
-        services
-            .into_iter()
-            .map(|s| service_status(s, now))
-            .collect(),
-    ))
+    Ok(Json(service_statuses(services, now)))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use crate::api_error::{ApiError, ApiResult};
 use crate::auth::authenticate;
 use crate::login_throttle::{LoginThrottle, LoginThrottleSettings};
-use crate::status::{PipelineCounters, Status, dataset_status, service_status};
+use crate::status::{PipelineCounters, Status, dataset_status, service_statuses};
 use crate::{
     accounts_api, audit_api, checks_api, config_api, dashboard, datasets_api, dead_letters_api,
     keys_api, openapi, pipeline_api, plugins_api, registry_api, session_api,
@@ -206,8 +206,11 @@ impl ControlServer {
     }
 }
 
-async fn not_found() -> ApiError {
-    ApiError::NotFound("no such API route; see /api/v1/openapi.json".into())
+async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
+    if let Some(redirect) = dashboard::page_redirect(&method, &uri) {
+        return redirect;
+    }
+    ApiError::NotFound("no such API route; see /api/v1/openapi.json".into()).into_response()
 }
 
 /// `%00` in a path or query decodes to a NUL, which PostgreSQL cannot store or compare.
@@ -249,10 +252,7 @@ async fn collect_status(
     Ok(Status {
         version: env!("CARGO_PKG_VERSION"),
         parquet_location: state.parquet_location.clone(),
-        services: services
-            .into_iter()
-            .map(|s| service_status(s, now))
-            .collect(),
+        services: service_statuses(services, now),
         datasets: datasets.into_iter().map(dataset_status).collect(),
         pipeline: PipelineCounters::from_registry(&state.registry),
     })

@@ -220,3 +220,27 @@ pub fn work_dir(base: &Path, name: &str) -> Result<PathBuf> {
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     Ok(dir)
 }
+
+/// Removes what a finished run wrote (spools, buckets, peers' output folders: tens of GB over a
+/// run), keeping its configuration and logs at the top of the folder.
+pub fn discard_run_data(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else if path
+            .extension()
+            .is_some_and(|e| e == "log" || e == "toml" || e == "conf")
+        {
+            Ok(())
+        } else {
+            std::fs::remove_file(&path)
+        };
+        if let Err(error) = removed {
+            eprintln!("xtask: cannot remove {}: {error}", path.display());
+        }
+    }
+}

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use super::ceiling::{self, Ceiling};
-use super::collector::{Collector, work_dir};
+use super::collector::{Collector, discard_run_data, work_dir};
 use super::flood::{self, Flood};
 use super::flow_peers::FlowPeer;
 use super::loadgen::{LoadGenerator, SENDER_CORE};
@@ -140,6 +140,8 @@ pub fn ingest(root: &Path, target: &Path, options: &IngestOptions) -> Result<ser
                 let outcome = measure::measure(collector.as_mut(), &mut generator, &settings)
                     .with_context(|| format!("measuring {name} on {}", protocol.name()))?;
                 outcomes.push(outcome);
+                drop(collector);
+                discard_run_data(&dir);
             }
         }
         if protocol != Protocol::Ipfix && options.wants_collector("flood") {
@@ -178,6 +180,8 @@ pub fn ingest(root: &Path, target: &Path, options: &IngestOptions) -> Result<ser
             )?;
             eprintln!("xtask: flood: {result:?}");
             ours.finish()?;
+            drop(ours);
+            discard_run_data(&dir);
             floods.push((protocol, result));
         }
         protocols.push(ProtocolResult {
