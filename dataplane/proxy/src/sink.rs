@@ -10,10 +10,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arrow::record_batch::RecordBatch;
 use bytefreezer_decode_syslog::FlushPolicy;
 use bytefreezer_telemetry::{Counter, Registry};
 use bytefreezer_udp::DatagramSink;
-use arrow::record_batch::RecordBatch;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::decoders::{Decoded, InputDecoder};
