@@ -142,12 +142,7 @@ impl Reporter {
             .series(INPUT_UP)
             .into_iter()
             .filter_map(|(labels, value)| {
-                let label = |key: &str| {
-                    labels
-                        .iter()
-                        .find(|(k, _)| k == key)
-                        .map(|(_, v)| v.clone())
-                };
+                let label = |key: &str| label_value(&labels, key);
                 Some(InputStatus {
                     tenant_id: label("tenant")?,
                     dataset_id: label("dataset")?,
@@ -167,12 +162,7 @@ impl Reporter {
             .series(dead_letters_waiting_gauge(stage))
             .into_iter()
             .filter_map(|(labels, value)| {
-                let label = |key: &str| {
-                    labels
-                        .iter()
-                        .find(|(k, _)| k == key)
-                        .map(|(_, v)| v.clone())
-                };
+                let label = |key: &str| label_value(&labels, key);
                 Some(DeadLetterCount {
                     tenant_id: label("tenant")?,
                     dataset_id: label("dataset")?,
@@ -391,6 +381,14 @@ pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|name| name.trim().to_owned())
         .unwrap_or_else(|_| "localhost".into())
+}
+
+/// The value of one label of a metric series.
+fn label_value(labels: &[(String, String)], key: &str) -> Option<String> {
+    labels
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
 }
 
 #[cfg(test)]
