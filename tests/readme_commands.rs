@@ -46,6 +46,8 @@ fn blocks(text: &str) -> Vec<Block> {
         if joins_previous {
             let previous = block.commands.last_mut().expect("checked");
             previous.pop();
+            let kept = previous.trim_end().len();
+            previous.truncate(kept);
             previous.push(' ');
             previous.push_str(line.trim());
         } else if !line.trim().is_empty() && !line.trim_start().starts_with('#') {

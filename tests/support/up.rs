@@ -74,10 +74,11 @@ impl UpProcess {
                     .is_ok_and(|response| response.status() == 200)
             },
         );
-        assert_eq!(
-            process.metric("bytefreezer_proxy_input_up"),
-            4,
-            "syslog, netflow, ipfix and sflow demo inputs"
+        // A folder started before may hold datasets created since, each with its input.
+        let inputs = process.metric("bytefreezer_proxy_input_up");
+        assert!(
+            inputs >= 4,
+            "syslog, netflow, ipfix and sflow demo inputs: {inputs} up"
         );
         process
     }
