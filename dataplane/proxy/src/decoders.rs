@@ -172,6 +172,12 @@ impl InputDecoder {
         }
     }
 
+    /// Whether [`InputDecoder::recycle`] reuses a batch's buffers (flows); a syslog batch goes
+    /// back to nobody, so the writer frees it at once.
+    pub fn reuses_buffers(&self) -> bool {
+        matches!(self, InputDecoder::Flow { .. })
+    }
+
     /// Takes back a batch this decoder flushed, once the spool writer encoded it: a flow
     /// decoder builds its next batch in those buffers. Syslog batches are simply freed.
     pub fn recycle(&mut self, batch: RecordBatch) {

@@ -206,7 +206,7 @@ impl InputSink {
             tenant_id: self.settings.tenant_id.clone(),
             dataset_id: self.settings.dataset_id.clone(),
             batch,
-            returns: Some(self.returns.clone()),
+            returns: self.decoder.reuses_buffers().then(|| self.returns.clone()),
         };
         if let Err(queued) = self.batches.offer(queued) {
             self.counts.paused.increment(1);
