@@ -118,7 +118,8 @@ pub fn ingest(root: &Path, target: &Path, options: &IngestOptions) -> Result<ser
         // Interleaved rounds: a slow minute of the host hits one run of each, not every run
         // of one collector.
         for round in 0..rounds {
-            for &name in collectors(protocol) {
+            for name in collectors(protocol, &binaries.baselines) {
+                let name = name.as_str();
                 if !options.wants_collector(name) {
                     continue;
                 }
@@ -204,10 +205,11 @@ pub fn ingest(root: &Path, target: &Path, options: &IngestOptions) -> Result<ser
 }
 
 /// The collectors of a protocol, ours first: our default spool codec, then ours with the codec
-/// of a like-for-like peer (`none` against plain files, `lz4` against nfcapd's LZ4).
-pub fn collectors(protocol: Protocol) -> &'static [&'static str] {
-    match protocol {
-        Protocol::Syslog => &[
+/// of a like-for-like peer (`none` against plain files, `lz4` against nfcapd's LZ4); each
+/// baseline build runs right after ours with its codec, so the two alternate within a round.
+pub fn collectors(protocol: Protocol, baselines: &[Baseline]) -> Vec<String> {
+    let mut names: Vec<String> = match protocol {
+        Protocol::Syslog => vec![
             "bytefreezer",
             "bytefreezer-release",
             "bytefreezer-none",
@@ -215,7 +217,7 @@ pub fn collectors(protocol: Protocol) -> &'static [&'static str] {
             "rsyslog-default",
             "syslog-ng",
         ],
-        Protocol::NetflowV9 | Protocol::Ipfix => &[
+        Protocol::NetflowV9 | Protocol::Ipfix => vec![
             "bytefreezer",
             "bytefreezer-release",
             "bytefreezer-none",
@@ -225,6 +227,71 @@ pub fn collectors(protocol: Protocol) -> &'static [&'static str] {
             "nfacctd",
         ],
     }
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    for baseline in baselines {
+        let ours = format!("bytefreezer-{}", baseline.codec);
+        let at = match names.iter().position(|name| *name == ours) {
+            Some(at) => at + 1,
+            None => {
+                // Ours with that codec goes where the peers start, so it is measured too.
+                let at = names
+                    .iter()
+                    .position(|name| !name.starts_with("bytefreezer"))
+                    .unwrap_or(names.len());
+                names.insert(at, ours);
+                at + 1
+            }
+        };
+        let mut at = at;
+        while names[at..].first().is_some_and(|name| name.contains('@')) {
+            at += 1;
+        }
+        names.insert(at, baseline.collector());
+    }
+    names
+}
+
+/// An earlier build measured beside this one (BYTEFREEZER_BENCH_BASELINES): it runs as
+/// `bytefreezer-{codec}@{label}` against `bytefreezer-{codec}` of this build, so a change's
+/// cost or gain comes from alternating runs on one host instead of runs on different hosts.
+pub struct Baseline {
+    pub label: String,
+    pub codec: String,
+    pub binary: PathBuf,
+}
+
+impl Baseline {
+    /// `label:codec=PATH`, comma-separated: e.g. `unhardened:lz4=/var/tmp/old/bytefreezer`.
+    fn parse_all(spec: &str) -> Result<Vec<Baseline>> {
+        spec.split(',')
+            .filter(|part| !part.trim().is_empty())
+            .map(|part| {
+                let (name, binary) = part.trim().split_once('=').with_context(|| {
+                    format!("BYTEFREEZER_BENCH_BASELINES: `{part}` is not label:codec=PATH")
+                })?;
+                let (label, codec) = name.split_once(':').with_context(|| {
+                    format!("BYTEFREEZER_BENCH_BASELINES: `{name}` names no codec (label:codec)")
+                })?;
+                let binary = PathBuf::from(binary);
+                anyhow::ensure!(
+                    binary.is_file(),
+                    "BYTEFREEZER_BENCH_BASELINES: {label} names no file: {}",
+                    binary.display()
+                );
+                Ok(Baseline {
+                    label: label.to_owned(),
+                    codec: codec.to_owned(),
+                    binary,
+                })
+            })
+            .collect()
+    }
+
+    fn collector(&self) -> String {
+        format!("bytefreezer-{}@{}", self.codec, self.label)
+    }
 }
 
 /// The binaries measured: `shipped` (the `dist` profile, or BYTEFREEZER_BENCH_BINARY for a
@@ -233,10 +300,15 @@ pub fn collectors(protocol: Protocol) -> &'static [&'static str] {
 struct Binaries {
     shipped: PathBuf,
     release: Option<PathBuf>,
+    baselines: Vec<Baseline>,
 }
 
 impl Binaries {
     fn build(root: &Path, target: &Path) -> Result<Binaries> {
+        let baselines = match std::env::var("BYTEFREEZER_BENCH_BASELINES") {
+            Ok(spec) => Baseline::parse_all(&spec)?,
+            Err(_) => Vec::new(),
+        };
         if let Some(binary) = std::env::var_os("BYTEFREEZER_BENCH_BINARY") {
             let shipped = PathBuf::from(binary);
             anyhow::ensure!(
@@ -247,6 +319,7 @@ impl Binaries {
             return Ok(Binaries {
                 shipped,
                 release: None,
+                baselines,
             });
         }
         for profile in ["dist", "release"] {
@@ -260,6 +333,7 @@ impl Binaries {
         Ok(Binaries {
             shipped: ours::binary(target, "dist"),
             release: Some(ours::binary(target, "release")),
+            baselines,
         })
     }
 }
@@ -290,6 +364,12 @@ fn start(
         "nfcapd" => Box::new(nfcapd(false)?),
         "nfcapd-lz4" => Box::new(nfcapd(true)?),
         "nfacctd" => Box::new(FlowPeer::nfacctd(&peers.nfacctd, dir, port, buffer)?),
+        other if other.contains('@') => {
+            let Some(baseline) = binaries.baselines.iter().find(|b| b.collector() == other) else {
+                anyhow::bail!("no baseline build named {other}");
+            };
+            Box::new(ours(&baseline.binary, Some(&baseline.codec))?)
+        }
         other => {
             let codec = other
                 .strip_prefix("bytefreezer-")
@@ -350,5 +430,40 @@ impl Drop for RmemMax {
         if let Some(original) = self.original {
             let _ = std::fs::write(RMEM_MAX, original.to_string());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn baseline(label: &str, codec: &str) -> Baseline {
+        Baseline {
+            label: label.into(),
+            codec: codec.into(),
+            binary: PathBuf::from("/bin/true"),
+        }
+    }
+
+    #[test]
+    fn a_baseline_runs_right_after_ours_with_its_codec() {
+        let names = collectors(
+            Protocol::NetflowV9,
+            &[baseline("old", "lz4"), baseline("older", "zstd")],
+        );
+        let at = |name: &str| names.iter().position(|n| n == name).unwrap();
+        assert_eq!(at("bytefreezer-lz4@old"), at("bytefreezer-lz4") + 1);
+        // A codec this build does not otherwise run is added, before the peers.
+        assert_eq!(at("bytefreezer-zstd@older"), at("bytefreezer-zstd") + 1);
+        assert!(at("bytefreezer-zstd@older") < at("nfcapd"));
+        assert_eq!(names.len(), 7 + 3);
+    }
+
+    #[test]
+    fn baselines_are_label_codec_and_an_existing_file() {
+        let parsed = Baseline::parse_all("before:none=/bin/true, after:lz4=/bin/true").unwrap();
+        assert_eq!(parsed[1].collector(), "bytefreezer-lz4@after");
+        assert!(Baseline::parse_all("before=/bin/true").is_err());
+        assert!(Baseline::parse_all("before:lz4=/no/such/file").is_err());
     }
 }

@@ -147,9 +147,10 @@ fn lost_inside(runs: &Runs<'_>) -> i64 {
         .sum()
 }
 
-/// Like-for-like pairs (ours, peer) of a protocol: the same output work on both sides.
-fn pairs(protocol: Protocol) -> &'static [(&'static str, &'static str)] {
-    match protocol {
+/// Like-for-like pairs (ours, peer) of a protocol: the same output work on both sides; then
+/// this build against each baseline build run with the same codec.
+fn pairs(protocol: Protocol, groups: &[Runs<'_>]) -> Vec<(String, String)> {
+    let fixed: &[(&str, &str)] = match protocol {
         Protocol::Syslog => &[
             ("bytefreezer-none", "rsyslog"),
             ("bytefreezer-none", "syslog-ng"),
@@ -164,7 +165,16 @@ fn pairs(protocol: Protocol) -> &'static [(&'static str, &'static str)] {
             ("bytefreezer", "nfcapd"),
             ("bytefreezer-release", "bytefreezer"),
         ],
-    }
+    };
+    let baselines = groups.iter().filter_map(|runs| {
+        let (ours, _) = runs.name.split_once('@')?;
+        Some((ours.to_owned(), runs.name.to_owned()))
+    });
+    fixed
+        .iter()
+        .map(|(ours, peer)| ((*ours).to_owned(), (*peer).to_owned()))
+        .chain(baselines)
+        .collect()
 }
 
 fn table(markdown: &mut String, result: &ProtocolResult) {
@@ -255,8 +265,8 @@ fn table(markdown: &mut String, result: &ProtocolResult) {
         rate(Some(low_rate)),
         rate(Some(high_rate)),
     ));
-    for (ours, peer) in pairs(protocol) {
-        let (Some(ours_runs), Some(peer_runs)) = (find(ours), find(peer)) else {
+    for (ours, peer) in pairs(protocol, &groups) {
+        let (Some(ours_runs), Some(peer_runs)) = (find(&ours), find(&peer)) else {
             continue;
         };
         let of = |value: fn(&Outcome) -> Option<f64>| {
@@ -299,9 +309,10 @@ fn protocol_targets(result: &ProtocolResult) -> Vec<Target> {
         )
     };
     let name = result.protocol.name();
+    // Baseline builds (`name@label`) are earlier code measured for comparison, not this build.
     let ours: Vec<&Runs<'_>> = groups
         .iter()
-        .filter(|g| g.name.starts_with("bytefreezer"))
+        .filter(|g| g.name.starts_with("bytefreezer") && !g.name.contains('@'))
         .collect();
     let lost: i64 = ours.iter().map(|runs| lost_inside(runs)).sum();
     targets.push(Target {
