@@ -48,8 +48,9 @@ fn print(args: &CatArgs) -> Result<()> {
         };
         // An intake object from a proxy holds edge batches: print the rows users query.
         for batch in batches {
-            let batch = bytefreezer_schema::to_table(batch)
-                .with_context(|| format!("{}: edge batch", path.display()))?;
+            let batch = bytefreezer_piper::table_rows(batch)
+                .with_context(|| format!("{}: edge batch", path.display()))?
+                .batch;
             write(&batch)?;
         }
     }

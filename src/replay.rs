@@ -60,12 +60,13 @@ pub fn run(args: ReplayArgs) -> Result<()> {
     let mut by_hour: BTreeMap<EventHour, Vec<RecordBatch>> = BTreeMap::new();
     let mut rows = 0usize;
     for batch in batches {
+        // The decoder gives the edge batch a proxy ships; piper builds the table from it.
+        let batch = bytefreezer_piper::table_rows(batch)?.batch;
         let batch = if kind == DecoderKind::Syslog {
             // As piper's first step does for syslog datasets.
             bytefreezer_transform::lift_message_fields(&batch, "message")?.batch
         } else {
-            // The decoder gives the edge batch a proxy ships; piper builds the table from it.
-            bytefreezer_schema::to_table(batch)?
+            batch
         };
         for (hour, part) in split_by_event_hour(&batch, 0)? {
             rows += part.num_rows();

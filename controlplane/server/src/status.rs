@@ -63,7 +63,8 @@ pub struct PipelineCounters {
     pub proxy_rows_durable: u64,
     pub proxy_rows_acked: u64,
     pub proxy_rows_dropped: u64,
-    pub proxy_unparsed: u64,
+    /// Syslog messages that did not parse cleanly (parsed by piper, off the edge).
+    pub syslog_unparsed: u64,
     pub receiver_rows: u64,
     pub piper_rows: u64,
     pub packer_rows: u64,
@@ -77,7 +78,7 @@ impl PipelineCounters {
             proxy_rows_durable: total("bytefreezer_proxy_rows_durable_total"),
             proxy_rows_acked: total("bytefreezer_proxy_rows_acked_total"),
             proxy_rows_dropped: total("bytefreezer_proxy_rows_dropped_total"),
-            proxy_unparsed: total("bytefreezer_proxy_unparsed_total"),
+            syslog_unparsed: total("bytefreezer_piper_unparsed_total"),
             receiver_rows: total("bytefreezer_receiver_rows_total"),
             piper_rows: total("bytefreezer_piper_rows_out_total"),
             packer_rows: total("bytefreezer_packer_rows_total"),

@@ -1,4 +1,7 @@
-use bytefreezer_decode_syslog::{DatagramMeta, SyslogDecoder};
+use bytefreezer_decode_syslog::{
+    DatagramMeta, SyslogDecoder, SyslogEdgeBuilder, syslog_edge_to_table,
+};
+use bytefreezer_schema::{IpcCompression, encode_ipc_with};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn messages(kind: &str) -> Vec<Vec<u8>> {
@@ -40,5 +43,48 @@ fn decode(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decode);
+/// What the proxy spends per message on each batch kind, built and encoded with the spool's
+/// default codec (LZ4): the parsed table batch it shipped before `syslog/1`, and the edge batch
+/// it ships now; and what piper spends turning an edge batch into table rows.
+fn edge(c: &mut Criterion) {
+    let mut group = c.benchmark_group("syslog_edge");
+    group.measurement_time(std::time::Duration::from_secs(3));
+    let input = messages("rfc5424");
+    let meta = DatagramMeta {
+        receive_time_micros: 1_795_000_000_000_000,
+        sender: Some("192.0.2.1".parse().unwrap()),
+    };
+    group.throughput(Throughput::Elements(input.len() as u64));
+    group.bench_function("rfc5424_parsed_batch_lz4", |b| {
+        let mut decoder = SyslogDecoder::with_capacity(input.len());
+        b.iter(|| {
+            for message in &input {
+                decoder.decode(message, &meta);
+            }
+            let batch = decoder.flush().expect("rows");
+            encode_ipc_with(&[batch], IpcCompression::Lz4).expect("encode")
+        })
+    });
+    group.bench_function("rfc5424_edge_batch_lz4", |b| {
+        let mut builder = SyslogEdgeBuilder::with_capacity(input.len());
+        b.iter(|| {
+            for message in &input {
+                builder.append(message, &meta);
+            }
+            let batch = builder.flush().expect("rows");
+            encode_ipc_with(&[batch], IpcCompression::Lz4).expect("encode")
+        })
+    });
+    let mut builder = SyslogEdgeBuilder::with_capacity(input.len());
+    for message in &input {
+        builder.append(message, &meta);
+    }
+    let batch = builder.flush().expect("rows");
+    group.bench_function("rfc5424_edge_to_table", |b| {
+        b.iter(|| syslog_edge_to_table(&batch).expect("table"))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, decode, edge);
 criterion_main!(benches);

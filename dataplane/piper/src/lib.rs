@@ -1,5 +1,6 @@
 //! Piper: the stage between the intake and piper buckets. For each intake object it takes a
-//! lease, lifts message fields, runs the dataset's pipeline, splits rows by event hour, writes
+//! lease, builds table rows from the proxies' edge batches (syslog is parsed here), lifts
+//! message fields, runs the dataset's pipeline, splits rows by event hour, writes
 //! one piper object per hour named after the intake batch, and only then deletes the input.
 //!
 //! It must not delete an input before every output is durable, must not drop an object it
@@ -14,9 +15,11 @@ mod config;
 mod dead_letter;
 mod piper;
 mod process;
+mod table_rows;
 
 /// The dead-letter path piper shares with packer and `bytefreezer dead-letter`.
 pub use bytefreezer_dead_letter as dead_letters;
 pub use bytefreezer_dead_letter::DeadLetterRecord;
 pub use config::PiperConfig;
 pub use piper::{Piper, PiperCycle};
+pub use table_rows::{TableRows, table_rows};

@@ -6,7 +6,7 @@ use bytefreezer_api::{DataPlaneConfig, DatasetSpec, SourceSpec};
 use bytefreezer_layout::{DeadLetterKind, IntakeObject, Stage, lease_object, piper_object};
 use bytefreezer_schema::{
     DEAD_LETTER_REASON, EdgeError, EventHour, decode_ipc, encode_ipc, split_by_event_hour,
-    split_reserved_rows, to_table,
+    split_reserved_rows,
 };
 use bytefreezer_storage::ObjectInfo;
 use bytefreezer_transform::{Pipeline, TransformError, lift_message_fields, pipeline_version};
@@ -14,6 +14,7 @@ use bytes::Bytes;
 
 use crate::dead_letter::DeadLetter;
 use crate::piper::Piper;
+use crate::table_rows::table_rows;
 
 pub enum ObjectResult {
     Done {
@@ -161,6 +162,14 @@ fn report_done(
             &labels,
         )
         .increment(done.rows_out);
+    piper
+        .registry
+        .counter(
+            "bytefreezer_piper_unparsed_total",
+            "Syslog messages that did not parse cleanly, kept with their raw bytes and parse_error.",
+            &labels,
+        )
+        .increment(done.unparsed);
     let (rows_in, rows_out) = (done.rows_in, done.rows_out);
     piper.registry.activity().record(
         "piper",
@@ -172,6 +181,7 @@ fn report_done(
             "rows_in": rows_in,
             "rows_out": rows_out,
             "rows_dead_lettered": done.rows_dead_lettered,
+            "unparsed": done.unparsed,
             "pipeline_version": version,
             "duration_ms": duration_ms,
         }),
@@ -291,12 +301,15 @@ struct Transformed {
     rows_in: u64,
     rows_out: u64,
     rows_dead_lettered: u64,
+    unparsed: u64,
 }
 
 /// What the CPU-bound part made of one object, ready to write.
 struct Shaped {
     rows_in: u64,
     rows_out: u64,
+    /// Syslog rows that did not parse cleanly.
+    unparsed: u64,
     outputs: Vec<(EventHour, Vec<u8>)>,
     /// Encoded rows whose reserved columns could not be read, their count and first reason.
     rejected: Option<(Vec<u8>, u64, String)>,
@@ -408,6 +421,7 @@ async fn transform_object(
         rows_in: shaped.rows_in,
         rows_out: shaped.rows_out,
         rows_dead_lettered,
+        unparsed: shaped.unparsed,
     }))
 }
 
@@ -432,12 +446,15 @@ fn shape(
     };
     let mut by_hour: Vec<(EventHour, Vec<RecordBatch>)> = Vec::new();
     let mut rejected: Vec<RecordBatch> = Vec::new();
-    let (mut rows_in, mut rows_out) = (0u64, 0u64);
+    let (mut rows_in, mut rows_out, mut unparsed) = (0u64, 0u64, 0u64);
     for batch in batches {
         // Proxies ship edge batches; the table rows users query are built here, before the
-        // pipeline, so every transformation sees the flow table schema.
-        let batch = match to_table(batch) {
-            Ok(table) => table,
+        // pipeline, so every transformation sees the table schema (syslog is parsed here).
+        let batch = match table_rows(batch) {
+            Ok(table) => {
+                unparsed += table.unparsed;
+                table.batch
+            }
             Err(error @ EdgeError::UnknownFormat { .. }) => {
                 return Err(failure(
                     "edge_version",
@@ -506,6 +523,7 @@ fn shape(
     Ok(Shaped {
         rows_in,
         rows_out,
+        unparsed,
         outputs,
         rejected,
     })

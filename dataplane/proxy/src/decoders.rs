@@ -3,7 +3,7 @@ use std::net::SocketAddr;
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use bytefreezer_decode_flow::{FlowDecoder, FlowLimits};
-use bytefreezer_decode_syslog::{DecodeOutcome, FlushPolicy, SyslogDecoder};
+use bytefreezer_decode_syslog::{FlushPolicy, SyslogEdgeBuilder};
 
 /// Which decoder a dataset's datagrams go through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -16,8 +16,6 @@ pub enum DecoderKind {
 /// What became of one datagram.
 pub enum Decoded {
     Kept,
-    /// Syslog that did not parse: kept as a row marked unparsed.
-    KeptUnparsed,
     /// A flow datagram with a problem; the records before it are kept.
     Malformed(String),
 }
@@ -52,7 +50,8 @@ impl FlushError {
 
 /// One input's decoder, whichever protocol its dataset speaks.
 pub enum InputDecoder {
-    Syslog(Box<SyslogDecoder>),
+    /// Syslog is not parsed at the edge: the `syslog/1` batch keeps the bytes and piper parses.
+    Syslog(Box<SyslogEdgeBuilder>),
     Flow {
         decoder: Box<FlowDecoder>,
         saved_generation: u64,
@@ -60,9 +59,7 @@ pub enum InputDecoder {
     /// Keeps every datagram as a row and fails every flush (tests of what a failed flush
     /// costs: no decoder builds a batch that fails from input alone).
     #[cfg(test)]
-    FailingFlush {
-        rows: u64,
-    },
+    FailingFlush { rows: u64 },
 }
 
 impl InputDecoder {
@@ -85,7 +82,7 @@ impl InputDecoder {
     pub fn with_flow_limits(kind: DecoderKind, rows: usize, limits: FlowLimits) -> InputDecoder {
         match kind {
             DecoderKind::Syslog => {
-                InputDecoder::Syslog(Box::new(SyslogDecoder::with_capacity(rows)))
+                InputDecoder::Syslog(Box::new(SyslogEdgeBuilder::with_capacity(rows)))
             }
             DecoderKind::Flow => InputDecoder::Flow {
                 decoder: Box::new(FlowDecoder::new(limits)),
@@ -101,15 +98,13 @@ impl InputDecoder {
         sender: SocketAddr,
     ) -> Decoded {
         match self {
-            InputDecoder::Syslog(decoder) => {
+            InputDecoder::Syslog(builder) => {
                 let meta = bytefreezer_decode_syslog::DatagramMeta {
                     receive_time_micros,
                     sender: Some(sender.ip()),
                 };
-                match decoder.decode(datagram, &meta) {
-                    DecodeOutcome::Parsed => Decoded::Kept,
-                    DecodeOutcome::Unparsed => Decoded::KeptUnparsed,
-                }
+                builder.append(datagram, &meta);
+                Decoded::Kept
             }
             InputDecoder::Flow { decoder, .. } => {
                 let meta = bytefreezer_decode_flow::DatagramMeta {

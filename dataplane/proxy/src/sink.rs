@@ -46,7 +46,6 @@ pub struct SinkSettings {
 
 struct Counts {
     datagrams: Counter,
-    unparsed: Counter,
     malformed: Counter,
     kernel_dropped: Counter,
     truncated: Counter,
@@ -57,7 +56,6 @@ struct Counts {
 #[derive(Default)]
 struct Pending {
     datagrams: u64,
-    unparsed: u64,
     malformed: u64,
     kernel_dropped: u64,
     truncated: u64,
@@ -105,11 +103,6 @@ impl InputSink {
             datagrams: registry.counter(
                 "bytefreezer_proxy_datagrams_total",
                 "Datagrams received.",
-                &labels,
-            ),
-            unparsed: registry.counter(
-                "bytefreezer_proxy_unparsed_total",
-                "Messages kept as unparsed text.",
                 &labels,
             ),
             malformed: registry.counter(
@@ -254,7 +247,6 @@ impl InputSink {
         let counts = &self.counts;
         for (counter, value) in [
             (&counts.datagrams, pending.datagrams),
-            (&counts.unparsed, pending.unparsed),
             (&counts.malformed, pending.malformed),
             (&counts.kernel_dropped, pending.kernel_dropped),
             (&counts.truncated, pending.truncated),
@@ -300,7 +292,6 @@ impl DatagramSink for InputSink {
         self.pending.datagrams += 1;
         match self.decoder.decode(payload, received_micros, source) {
             Decoded::Kept => {}
-            Decoded::KeptUnparsed => self.pending.unparsed += 1,
             Decoded::Malformed(error) => {
                 self.pending.malformed += 1;
                 self.warn(1, &format!("malformed datagram from {source}: {error}"));

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::net::Ipv6Addr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
     Array, ArrayRef, AsArray, BinaryArray, DictionaryArray, PrimitiveArray, StringArray,
@@ -22,14 +22,22 @@ use arrow::datatypes::{
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
+use crate::columns::{RECEIVE_TIME, timestamp_type};
 use crate::flow::{FlowColumn, flow_schema};
 
 /// The schema metadata key naming an edge batch's format and version.
 pub const EDGE_FORMAT_KEY: &str = "bytefreezer.edge";
 /// The flow edge format this build writes and reads.
 pub const FLOW_EDGE_FORMAT: &str = "flow/1";
+/// The syslog edge format this build writes and reads: the datagram as received, its receive
+/// time and sender; piper parses it (`bytefreezer_decode_syslog::syslog_edge_to_table`).
+pub const SYSLOG_EDGE_FORMAT: &str = "syslog/1";
+/// `syslog/1`'s column of the message bytes exactly as they arrived.
+pub const SYSLOG_EDGE_RAW: &str = "raw";
+/// `syslog/1`'s column of the sender's address, 4 or 16 bytes.
+pub const SYSLOG_EDGE_SENDER: &str = "sender_address";
 /// Every edge format this build reads, for error messages.
-pub const KNOWN_EDGE_FORMATS: [&str; 1] = [FLOW_EDGE_FORMAT];
+pub const KNOWN_EDGE_FORMATS: [&str; 2] = [FLOW_EDGE_FORMAT, SYSLOG_EDGE_FORMAT];
 
 /// `flow_protocol`'s dictionary, in key order.
 pub const FLOW_PROTOCOLS: [&str; 4] = ["netflow_v5", "netflow_v9", "ipfix", "sflow_v5"];
@@ -120,13 +128,23 @@ pub fn flow_edge_schema(present: impl IntoIterator<Item = FlowColumn>) -> Schema
     Arc::new(Schema::new_with_metadata(fields, metadata))
 }
 
-/// `batch` in the flow table schema when it is an edge batch, unchanged otherwise.
-pub fn to_table(batch: RecordBatch) -> Result<RecordBatch, EdgeError> {
-    match edge_format(batch.schema_ref())? {
-        Some(_) => edge_to_table(&batch),
-        None => Ok(batch),
-    }
+/// The schema of a `syslog/1` edge batch: `receive_time`, `sender_address` (binary, 4 or 16
+/// bytes, null when unknown) and `raw` (the message bytes as received).
+pub fn syslog_edge_schema() -> SchemaRef {
+    SYSLOG_EDGE_SCHEMA.clone()
 }
+
+static SYSLOG_EDGE_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let metadata = HashMap::from([(EDGE_FORMAT_KEY.to_owned(), SYSLOG_EDGE_FORMAT.to_owned())]);
+    Arc::new(Schema::new_with_metadata(
+        vec![
+            Field::new(RECEIVE_TIME, timestamp_type(), false),
+            Field::new(SYSLOG_EDGE_SENDER, DataType::Binary, true),
+            Field::new(SYSLOG_EDGE_RAW, DataType::Binary, false),
+        ],
+        metadata,
+    ))
+});
 
 /// Builds the flow table batch (`flow_schema()`) from a `flow/1` edge batch: addresses and MACs
 /// as text, protocol names, `event_time` (the flow's end, else its receive time), the
@@ -568,7 +586,7 @@ mod tests {
         metadata.insert(EDGE_FORMAT_KEY.into(), "flow/99".into());
         let schema = Arc::new(batch.schema().as_ref().clone().with_metadata(metadata));
         let future = RecordBatch::try_new(schema, batch.columns().to_vec()).unwrap();
-        let error = to_table(future).unwrap_err().to_string();
+        let error = edge_to_table(&future).unwrap_err().to_string();
         assert!(
             error.contains("\"flow/99\"") && error.contains("flow/1"),
             "{error}"
@@ -582,8 +600,5 @@ mod tests {
             error.contains("src_addr") && error.contains("3 bytes"),
             "{error}"
         );
-
-        let plain = RecordBatch::new_empty(flow_schema());
-        assert_eq!(to_table(plain.clone()).unwrap(), plain);
     }
 }

@@ -1,5 +1,6 @@
 //! The shapes of data as it moves between stages: the fixed Arrow schema of each protocol, the
-//! edge batch format a proxy ships and its conversion into the flow table (`edge`), the
+//! edge batch formats a proxy ships (flow, and syslog whose parsing lives with its decoder) and
+//! the flow edge's conversion into the flow table (`edge`), the
 //! Arrow IPC encoding (zstd for intake and piper objects, zstd or LZ4 for the proxy's spool),
 //! schema merging with type widening, splitting a batch by the event hour that decides its
 //! Parquet partition, and reading the reserved time columns (`event_time`, `receive_time`):
@@ -22,7 +23,8 @@ mod syslog;
 pub use columns::{EVENT_TIME, RECEIVE_TIME, TIMESTAMP_UNIT, timestamp_type};
 pub use edge::{
     EDGE_FORMAT_KEY, EdgeError, FLOW_EDGE_FORMAT, FLOW_PROTOCOLS, KNOWN_EDGE_FORMATS, RECORD_TYPES,
-    edge_format, edge_to_table, flow_edge_schema, flow_edge_type, to_table,
+    SYSLOG_EDGE_FORMAT, SYSLOG_EDGE_RAW, SYSLOG_EDGE_SENDER, edge_format, edge_to_table,
+    flow_edge_schema, flow_edge_type, syslog_edge_schema,
 };
 pub use flow::{FlowColumn, flow_schema};
 pub use hour::{EventHour, HourError, split_by_event_hour};

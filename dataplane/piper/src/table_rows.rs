@@ -1,0 +1,72 @@
+//! Table rows from whatever a proxy shipped: the edge batches are built into the tables users
+//! query here, off the edge, before the pipeline; anything else (JSON rows, a table batch) is
+//! already in table form.
+
+use arrow::record_batch::RecordBatch;
+use bytefreezer_decode_syslog::syslog_edge_to_table;
+use bytefreezer_schema::{
+    EdgeError, FLOW_EDGE_FORMAT, SYSLOG_EDGE_FORMAT, edge_format, edge_to_table,
+};
+
+/// A batch in table form and how many of its syslog rows did not parse cleanly.
+pub struct TableRows {
+    pub batch: RecordBatch,
+    pub unparsed: u64,
+}
+
+/// `batch` as table rows: flow edge batches get text addresses and derived columns, syslog
+/// edge batches are parsed; an unknown edge version is [`EdgeError::UnknownFormat`].
+pub fn table_rows(batch: RecordBatch) -> Result<TableRows, EdgeError> {
+    match edge_format(batch.schema_ref())? {
+        Some(FLOW_EDGE_FORMAT) => Ok(TableRows {
+            batch: edge_to_table(&batch)?,
+            unparsed: 0,
+        }),
+        Some(SYSLOG_EDGE_FORMAT) => {
+            let table = syslog_edge_to_table(&batch)?;
+            Ok(TableRows {
+                batch: table.batch,
+                unparsed: table.unparsed,
+            })
+        }
+        // edge_format only answers the formats this build knows; a new one must be added here.
+        Some(other) => Err(EdgeError::UnknownFormat {
+            found: other.to_owned(),
+            known: format!("{FLOW_EDGE_FORMAT}, {SYSLOG_EDGE_FORMAT}"),
+        }),
+        None => Ok(TableRows { batch, unparsed: 0 }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytefreezer_decode_syslog::{DatagramMeta, SyslogDecoder, SyslogEdgeBuilder};
+    use bytefreezer_schema::{SyslogColumn, flow_schema};
+
+    use super::*;
+
+    #[test]
+    fn syslog_edge_batches_are_parsed_and_table_batches_pass_through() {
+        let meta = DatagramMeta {
+            receive_time_micros: 1_795_000_000_000_000,
+            sender: Some("192.0.2.7".parse().unwrap()),
+        };
+        let mut edge = SyslogEdgeBuilder::with_capacity(2);
+        edge.append(b"<38>Nov 24 22:14:15 web02 sshd[812]: accepted", &meta);
+        edge.append(b"no priority here", &meta);
+        let rows = table_rows(edge.flush().unwrap()).unwrap();
+        assert_eq!(rows.unparsed, 1);
+        let hostname = rows.batch.column(SyslogColumn::Hostname.index());
+        assert_eq!(
+            arrow::array::AsArray::as_string::<i32>(hostname).value(0),
+            "web02"
+        );
+
+        let mut direct = SyslogDecoder::with_capacity(1);
+        direct.decode(b"<13>hello", &meta);
+        let table = direct.flush().unwrap();
+        assert_eq!(table_rows(table.clone()).unwrap().batch, table);
+        let flows = RecordBatch::new_empty(flow_schema());
+        assert_eq!(table_rows(flows.clone()).unwrap().batch, flows);
+    }
+}
