@@ -1,6 +1,7 @@
-//! Types shared by the control plane and the data plane: dataset specifications, the
-//! configuration snapshot each data-side service works from, ingest-key authorization and the
-//! report every service sends with its heartbeat.
+//! Types shared by the control plane and the data plane: dataset specifications and the
+//! pipeline format (`PipelineSpec`, compiled by `bytefreezer-transform`), the configuration
+//! snapshot each data-side service works from, ingest-key authorization and the report every
+//! service sends with its heartbeat.
 //!
 //! Pure serde types and small pure functions. It must not do I/O or depend on any data-plane
 //! I/O crate; it is the only thing the two planes share besides HTTP.
@@ -9,11 +10,11 @@ mod dataplane_config;
 mod dataset;
 mod dead_letters;
 mod keys;
+mod pipeline;
 mod plugins;
 mod query_token;
 mod report;
 
-pub use bytefreezer_transform::{FilterSpec, PipelineSpec};
 pub use dataplane_config::{AuthorizeError, DataPlaneConfig, IngestKey};
 pub use dataset::{
     DatasetSpec, Destination, FlowSourceSettings, PackerThresholds, REDACTED,
@@ -25,6 +26,7 @@ pub use dead_letters::{
     ReplayDone, ReplayRequest, ReplayRequestBody, ReplayStageResult,
 };
 pub use keys::{KeyReach, KeyUse, bearer_token, hash_api_key};
+pub use pipeline::{FilterSpec, PipelineSpec, pipeline_version};
 pub use plugins::{PluginKind, plugin_catalog};
 pub use query_token::{
     QUERY_TOKEN_PREFIX, QueryTokenClaims, QueryTokenError, sign_query_token, verify_query_token,

@@ -305,10 +305,11 @@ pub fn filter_catalog() -> Vec<FilterKind> {
 
 #[cfg(test)]
 mod tests {
+    use bytefreezer_api::FilterSpec;
+
     use super::*;
     use crate::filters::CompiledFilter;
     use crate::geoip::GeoIp;
-    use crate::spec::FilterSpec;
 
     #[test]
     fn every_filter_type_is_listed_once_with_an_example_that_compiles() {
@@ -354,5 +355,28 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The control plane redacts the settings `bytefreezer_api::SECRET_FILTER_SETTINGS` lists
+    /// without knowing the catalog, so the list must name exactly what the catalog calls secret.
+    #[test]
+    fn every_secret_the_catalog_describes_is_redacted() {
+        let mut described = Vec::new();
+        for filter in filter_catalog() {
+            let Some(properties) = filter.config_schema["properties"].as_object() else {
+                continue;
+            };
+            for (name, schema) in properties {
+                let description = schema["description"].as_str().unwrap_or_default();
+                if description.to_lowercase().contains("secret") {
+                    described.push((filter.kind, name.clone()));
+                }
+            }
+        }
+        let listed: Vec<(&str, String)> = bytefreezer_api::SECRET_FILTER_SETTINGS
+            .iter()
+            .map(|(kind, name)| (*kind, (*name).to_owned()))
+            .collect();
+        assert_eq!(described, listed);
     }
 }

@@ -8,6 +8,7 @@ use arrow::compute::kernels::zip::zip;
 use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
+use bytefreezer_api::FilterSpec;
 use bytefreezer_schema::EVENT_TIME;
 use regex::Regex;
 use serde::Deserialize;
@@ -18,7 +19,6 @@ use crate::geoip::{GeoIp, enrich};
 use crate::lift::{LiftMode, lift_fields};
 use crate::limits::{OutputBudget, TransformLimits};
 use crate::pipeline::{PipelineError, TransformError};
-use crate::spec::FilterSpec;
 use crate::template::Template;
 use crate::text_filters;
 

@@ -20,7 +20,6 @@ mod kv;
 mod lift;
 mod limits;
 mod pipeline;
-mod spec;
 mod template;
 mod text_filters;
 mod trial;
@@ -32,5 +31,7 @@ pub use condition::{Condition, ConditionError, evaluate, parse_condition};
 pub use lift::{LiftMode, LiftOutcome, MAX_LIFTED_COLUMNS, lift_fields, lift_message_fields};
 pub use limits::TransformLimits;
 pub use pipeline::{FilterReport, Pipeline, PipelineError, TransformError};
-pub use spec::{FilterSpec, PipelineSpec, pipeline_version};
+// The pipeline format is a contract with the control plane, so it lives in the API crate; the
+// engine re-exports it because every caller of `Pipeline::compile` needs it.
+pub use bytefreezer_api::{FilterSpec, PipelineSpec, pipeline_version};
 pub use trial::{TrialError, TrialReport, trial_run};

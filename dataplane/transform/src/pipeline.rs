@@ -1,9 +1,9 @@
 use arrow::record_batch::RecordBatch;
+use bytefreezer_api::PipelineSpec;
 
 use crate::filters::CompiledFilter;
 use crate::geoip::GeoIp;
 use crate::limits::TransformLimits;
-use crate::spec::PipelineSpec;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PipelineError {

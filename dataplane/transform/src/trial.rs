@@ -1,9 +1,9 @@
 use arrow::json::ArrayWriter;
+use bytefreezer_api::PipelineSpec;
 use serde::Serialize;
 
 use crate::geoip::GeoIp;
 use crate::pipeline::{FilterReport, Pipeline, PipelineError};
-use crate::spec::PipelineSpec;
 
 /// Test Transformation: what a pipeline makes of sample events, with no effect on running data.
 #[derive(Debug, Clone, Serialize)]

@@ -1,3 +1,7 @@
+//! The pipeline format users write, as it travels between the control plane (which stores and
+//! validates it) and piper (which compiles and runs it with `bytefreezer-transform`). Kept here
+//! as plain serde types so the control store reads and writes pipelines without the engine.
+
 use serde::{Deserialize, Serialize};
 
 /// A dataset's transformation pipeline as users write it:
