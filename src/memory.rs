@@ -9,12 +9,9 @@
 /// 2 MiB page. That was 28% of the receive worker's time in a NetFlow v9 drain; without huge
 /// pages the same drain ran 2.8 times faster (docs/performance.md).
 pub fn disable_transparent_huge_pages() {
-    // SAFETY: PR_SET_THP_DISABLE takes plain integers and only sets a flag of this process.
-    let result = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
-    if result != 0 {
+    if let Err(error) = rustix::thread::disable_transparent_huge_pages(true) {
         tracing::debug!(
-            "transparent huge pages stay on: prctl(PR_SET_THP_DISABLE) failed: {}",
-            std::io::Error::last_os_error()
+            "transparent huge pages stay on: prctl(PR_SET_THP_DISABLE) failed: {error}"
         );
     }
 }
@@ -24,8 +21,8 @@ mod tests {
     #[test]
     fn the_process_runs_without_transparent_huge_pages() {
         super::disable_transparent_huge_pages();
-        // SAFETY: PR_GET_THP_DISABLE takes plain integers and only reads a flag.
-        let disabled = unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) };
-        assert_eq!(disabled, 1);
+        let disabled = rustix::thread::transparent_huge_pages_are_disabled()
+            .expect("prctl(PR_GET_THP_DISABLE)");
+        assert!(disabled);
     }
 }

@@ -12,6 +12,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use rustix::process::{Pid, Signal, kill_process};
+
 use up::{UpProcess, free_tcp, free_udp};
 
 const README: &str = include_str!("../README.md");
@@ -228,8 +230,8 @@ fn every_readme_command_works_and_a_restart_keeps_the_data() {
 
     // Ctrl-C, then the same command again on the same folder: the event is still there, once.
     let up = running.expect("the README starts up");
-    // SAFETY: plain kill(2) on the child's pid.
-    unsafe { libc::kill(up.child.id() as i32, libc::SIGINT) };
+    // A child that already exited is found by the wait below.
+    let _ = kill_process(Pid::from_child(&up.child), Signal::INT);
     let mut up = up;
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {

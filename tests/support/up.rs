@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Int64Type};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use rustix::process::{Pid, Signal, kill_process};
 
 pub struct UpProcess {
     pub child: Child,
@@ -122,8 +123,8 @@ impl UpProcess {
     }
 
     pub fn terminate(mut self) -> std::process::ExitStatus {
-        // SAFETY: plain kill(2) on the child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        // A child that already exited is found by the wait below.
+        let _ = kill_process(Pid::from_child(&self.child), Signal::TERM);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {

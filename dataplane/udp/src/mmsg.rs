@@ -4,7 +4,7 @@
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
@@ -223,4 +223,46 @@ impl Receive for MmsgReceiver {
     fn is_empty(&self) -> bool {
         self.slots.is_empty()
     }
+}
+
+/// Receives up to `buffers.len()` datagrams from `socket` with one `recvmmsg`: the first is
+/// waited for (`MSG_WAITFORONE`) as long as the socket's receive timeout allows, the rest are
+/// taken only if already queued. Senders, lengths and truncation are not reported: this is the
+/// bare loop `cargo xtask bench` measures the kernel's ceiling with, kept here so that its
+/// `unsafe` stays in this crate.
+pub fn receive_batch<B: AsMut<[u8]>>(socket: impl AsFd, buffers: &mut [B]) -> io::Result<usize> {
+    let mut iovecs: Vec<libc::iovec> = buffers
+        .iter_mut()
+        .map(|buffer| {
+            let buffer = buffer.as_mut();
+            libc::iovec {
+                iov_base: buffer.as_mut_ptr().cast(),
+                iov_len: buffer.len(),
+            }
+        })
+        .collect();
+    let mut headers: Vec<libc::mmsghdr> = iovecs
+        .iter_mut()
+        .map(|iovec| {
+            // SAFETY: mmsghdr is plain data; zeroed means no name and no control data.
+            let mut header: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            header.msg_hdr.msg_iov = iovec;
+            header.msg_hdr.msg_iovlen = 1;
+            header
+        })
+        .collect();
+    let count = libc::c_uint::try_from(headers.len()).unwrap_or(libc::c_uint::MAX);
+    // SAFETY: every header points at one live iovec, which points at a live, exclusively
+    // borrowed buffer of the stated length; `headers` holds at least `count` entries; the fd
+    // is borrowed for the call.
+    let received = unsafe {
+        libc::recvmmsg(
+            socket.as_fd().as_raw_fd(),
+            headers.as_mut_ptr(),
+            count,
+            libc::MSG_WAITFORONE,
+            std::ptr::null_mut(),
+        )
+    };
+    usize::try_from(received).map_err(|_| io::Error::last_os_error())
 }

@@ -1,85 +1,42 @@
 //! The few system calls the ingest benchmark needs and the standard library lacks: pinning a
 //! thread to a core, UDP sockets with a forced receive buffer, `sendmmsg` and `recvmmsg`, and
-//! stop/continue signals. Every `unsafe` block of the benchmark lives here.
+//! stop/continue signals. All go through safe wrappers (rustix; `recvmmsg` through
+//! `bytefreezer_udp::receive_batch`, as rustix has none), so xtask holds no `unsafe`.
 
-use std::io;
+use std::io::IoSlice;
 use std::net::SocketAddrV4;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use rustix::net::addr::SocketAddrArg;
+use rustix::net::sockopt;
+use rustix::net::{
+    AddressFamily, MMsgHdr, SendAncillaryBuffer, SendFlags, SocketAddrAny, SocketFlags, SocketType,
+};
+use rustix::process::{Pid, Signal as ProcessSignal};
+use rustix::thread::CpuSet;
 
 /// Pins the calling thread to one CPU.
 pub fn pin_current_thread(core: usize) -> Result<()> {
-    // SAFETY: `cpu_set_t` is plain data; zeroed is the empty set, and CPU_SET writes inside it.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `core` is checked against the set's capacity by CPU_SET's own bounds logic
-    // (it ignores out-of-range bits); `set` is a valid, exclusively borrowed set.
-    unsafe { libc::CPU_SET(core, &mut set) };
-    // SAFETY: pid 0 is the calling thread; `set` is valid for the size passed.
-    let status = unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) };
-    if status != 0 {
-        return Err(io::Error::last_os_error())
-            .with_context(|| format!("cannot pin the benchmark thread to core {core}"));
+    // CpuSet::set would panic past the set's capacity; sched_setaffinity refuses an empty set.
+    if core >= CpuSet::MAX_CPU {
+        bail!("cannot pin the benchmark thread to core {core}: beyond the CPU set");
     }
-    Ok(())
+    let mut set = CpuSet::new();
+    set.set(core);
+    rustix::thread::sched_setaffinity(None, &set)
+        .with_context(|| format!("cannot pin the benchmark thread to core {core}"))
 }
 
 fn socket() -> Result<OwnedFd> {
-    // SAFETY: plain socket(2) call; the result is checked before it is wrapped.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error()).context("cannot create a UDP socket");
-    }
-    // SAFETY: `fd` is a freshly created descriptor owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-fn set_int_option(fd: &OwnedFd, level: i32, name: i32, value: i32) -> io::Result<()> {
-    // SAFETY: `value` outlives the call and its size is passed.
-    let status = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (&value as *const i32).cast(),
-            size_of::<i32>() as libc::socklen_t,
-        )
-    };
-    if status != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-fn get_int_option(fd: &OwnedFd, level: i32, name: i32) -> io::Result<i32> {
-    let mut value: i32 = 0;
-    let mut length = size_of::<i32>() as libc::socklen_t;
-    // SAFETY: `value` and `length` are valid for writes of the sizes given.
-    let status = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (&mut value as *mut i32).cast(),
-            &mut length,
-        )
-    };
-    if status != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(value)
-}
-
-fn sockaddr(address: SocketAddrV4) -> libc::sockaddr_in {
-    libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: address.port().to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(*address.ip()).to_be(),
-        },
-        sin_zero: [0; 8],
-    }
+    rustix::net::socket_with(
+        AddressFamily::INET,
+        SocketType::DGRAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .context("cannot create a UDP socket")
 }
 
 /// A bound UDP socket for the bare receive loop, set up like the proxy's: a large receive
@@ -91,81 +48,30 @@ pub struct Receiver {
 impl Receiver {
     pub fn bind(address: SocketAddrV4, receive_buffer: usize) -> Result<Receiver> {
         let fd = socket()?;
-        let wanted = i32::try_from(receive_buffer).unwrap_or(i32::MAX);
-        if set_int_option(&fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, wanted).is_err() {
-            set_int_option(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF, wanted)
-                .context("cannot set SO_RCVBUF")?;
+        let wanted = receive_buffer.min(i32::MAX as usize);
+        if sockopt::set_socket_recv_buffer_size_force(&fd, wanted).is_err() {
+            sockopt::set_socket_recv_buffer_size(&fd, wanted).context("cannot set SO_RCVBUF")?;
         }
-        let timeout = libc::timeval {
-            tv_sec: 0,
-            tv_usec: 100_000,
-        };
-        // SAFETY: `timeout` outlives the call and its size is passed.
-        let status = unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&timeout as *const libc::timeval).cast(),
-                size_of::<libc::timeval>() as libc::socklen_t,
-            )
-        };
-        if status != 0 {
-            return Err(io::Error::last_os_error()).context("cannot set SO_RCVTIMEO");
-        }
-        let address_in = sockaddr(address);
-        // SAFETY: `address_in` is a valid sockaddr_in for the length passed.
-        let status = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&address_in as *const libc::sockaddr_in).cast(),
-                size_of::<libc::sockaddr_in>() as libc::socklen_t,
-            )
-        };
-        if status != 0 {
-            return Err(io::Error::last_os_error()).with_context(|| {
-                format!("cannot bind udp://{address}: is another process using the port?")
-            });
-        }
+        sockopt::set_socket_timeout(
+            &fd,
+            sockopt::Timeout::Recv,
+            Some(Duration::from_millis(100)),
+        )
+        .context("cannot set SO_RCVTIMEO")?;
+        rustix::net::bind(&fd, &address).with_context(|| {
+            format!("cannot bind udp://{address}: is another process using the port?")
+        })?;
         Ok(Receiver { fd })
     }
 
     /// The buffer the kernel granted (it doubles the requested value for bookkeeping).
     pub fn receive_buffer(&self) -> usize {
-        get_int_option(&self.fd, libc::SOL_SOCKET, libc::SO_RCVBUF).map_or(0, |v| v as usize)
+        sockopt::socket_recv_buffer_size(&self.fd).unwrap_or(0)
     }
 
     /// Receives up to `buffers.len()` datagrams with one `recvmmsg`; 0 on timeout.
     pub fn receive_batch(&self, buffers: &mut [[u8; 2048]]) -> usize {
-        let mut iovecs: Vec<libc::iovec> = buffers
-            .iter_mut()
-            .map(|buffer| libc::iovec {
-                iov_base: buffer.as_mut_ptr().cast(),
-                iov_len: buffer.len(),
-            })
-            .collect();
-        // SAFETY: mmsghdr is plain data; zeroed means no name, no control data.
-        let mut headers: Vec<libc::mmsghdr> = iovecs
-            .iter_mut()
-            .map(|iovec| {
-                let mut header: libc::mmsghdr = unsafe { std::mem::zeroed() };
-                header.msg_hdr.msg_iov = iovec;
-                header.msg_hdr.msg_iovlen = 1;
-                header
-            })
-            .collect();
-        // SAFETY: every header points at one live iovec which points at a live buffer of the
-        // stated length; `headers` is valid for `headers.len()` entries.
-        let count = unsafe {
-            libc::recvmmsg(
-                self.fd.as_raw_fd(),
-                headers.as_mut_ptr(),
-                headers.len() as libc::c_uint,
-                libc::MSG_WAITFORONE,
-                std::ptr::null_mut(),
-            )
-        };
-        usize::try_from(count).unwrap_or(0)
+        bytefreezer_udp::receive_batch(&self.fd, buffers).unwrap_or(0)
     }
 }
 
@@ -173,17 +79,17 @@ impl Receiver {
 /// listener never turns into ECONNREFUSED on the next call).
 pub struct Sender {
     fd: OwnedFd,
-    destination: libc::sockaddr_in,
+    destination: SocketAddrAny,
 }
 
 impl Sender {
     pub fn new(destination: SocketAddrV4) -> Result<Sender> {
         let fd = socket()?;
         // A large send buffer so the sender, not its socket, sets the pace.
-        let _ = set_int_option(&fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, 8 << 20);
+        let _ = sockopt::set_socket_send_buffer_size_force(&fd, 8 << 20);
         Ok(Sender {
             fd,
-            destination: sockaddr(destination),
+            destination: destination.as_any(),
         })
     }
 
@@ -192,55 +98,37 @@ impl Sender {
         if datagrams.is_empty() {
             return 0;
         }
-        let mut iovecs: Vec<libc::iovec> = datagrams
+        let slices: Vec<[IoSlice<'_>; 1]> = datagrams
             .iter()
-            .map(|datagram| libc::iovec {
-                iov_base: datagram.as_ptr() as *mut libc::c_void,
-                iov_len: datagram.len(),
-            })
+            .map(|datagram| [IoSlice::new(datagram)])
             .collect();
-        let destination = &self.destination as *const libc::sockaddr_in;
-        let mut headers: Vec<libc::mmsghdr> = iovecs
-            .iter_mut()
-            .map(|iovec| {
-                // SAFETY: mmsghdr is plain data; the fields that matter are set below.
-                let mut header: libc::mmsghdr = unsafe { std::mem::zeroed() };
-                header.msg_hdr.msg_name = destination as *mut libc::c_void;
-                header.msg_hdr.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
-                header.msg_hdr.msg_iov = iovec;
-                header.msg_hdr.msg_iovlen = 1;
-                header
-            })
+        let mut no_control: Vec<SendAncillaryBuffer<'_, '_, '_>> = datagrams
+            .iter()
+            .map(|_| SendAncillaryBuffer::default())
             .collect();
-        // SAFETY: the headers point at the destination address and at iovecs over the caller's
-        // datagrams, all alive for the call; the kernel only reads them.
-        let count = unsafe {
-            libc::sendmmsg(
-                self.fd.as_raw_fd(),
-                headers.as_mut_ptr(),
-                headers.len() as libc::c_uint,
-                0,
-            )
-        };
-        usize::try_from(count).unwrap_or(0)
+        let mut headers: Vec<MMsgHdr<'_>> = slices
+            .iter()
+            .zip(no_control.iter_mut())
+            .map(|(slice, control)| MMsgHdr::new_with_addr(&self.destination, slice, control))
+            .collect();
+        rustix::net::sendmmsg(&self.fd, &mut headers, SendFlags::empty()).unwrap_or(0)
     }
 }
 
 /// Sends a signal to a process the benchmark started.
 pub fn signal(pid: u32, signal: Signal) -> Result<()> {
     let number = match signal {
-        Signal::Stop => libc::SIGSTOP,
-        Signal::Continue => libc::SIGCONT,
-        Signal::Terminate => libc::SIGTERM,
-        Signal::Kill => libc::SIGKILL,
+        Signal::Stop => ProcessSignal::STOP,
+        Signal::Continue => ProcessSignal::CONT,
+        Signal::Terminate => ProcessSignal::TERM,
+        Signal::Kill => ProcessSignal::KILL,
     };
     let pid = i32::try_from(pid).context("process id out of range")?;
-    // SAFETY: kill(2) with a pid of a child we started and a valid signal number.
-    if unsafe { libc::kill(pid, number) } != 0 {
-        bail!(
-            "cannot send {signal:?} to process {pid}: {}",
-            io::Error::last_os_error()
-        );
+    let Some(process) = Pid::from_raw(pid) else {
+        bail!("cannot send {signal:?} to process {pid}: not a process id");
+    };
+    if let Err(error) = rustix::process::kill_process(process, number) {
+        bail!("cannot send {signal:?} to process {pid}: {error}");
     }
     Ok(())
 }
@@ -254,14 +142,14 @@ pub enum Signal {
 }
 
 pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    rustix::process::geteuid().is_root()
 }
 
 pub fn clock_ticks_per_second() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if ticks > 0 { ticks as f64 } else { 100.0 }
+    match rustix::param::clock_ticks_per_second() {
+        0 => 100.0,
+        ticks => ticks as f64,
+    }
 }
 
 /// Sleeps in small steps when `remaining` is long and spins when it is short, for pacing.
@@ -270,5 +158,43 @@ pub fn pause(remaining: Duration) {
         std::thread::sleep(remaining - Duration::from_micros(100));
     } else {
         std::hint::spin_loop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, UdpSocket};
+
+    use super::*;
+
+    #[test]
+    fn a_batch_sent_with_sendmmsg_arrives_through_recvmmsg() {
+        let port = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|socket| socket.local_addr())
+            .expect("a free port")
+            .port();
+        let address = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
+        let receiver = Receiver::bind(address, 1 << 20).expect("bind");
+        assert!(receiver.receive_buffer() > 0);
+        let sender = Sender::new(address).expect("sender");
+        assert_eq!(sender.send_batch(&[b"one", b"two", b"three"]), 3);
+        let mut buffers = vec![[0u8; 2048]; 8];
+        let mut received = receiver.receive_batch(&mut buffers);
+        assert_eq!(&buffers[0][..3], b"one");
+        while received < 3 {
+            let count = receiver.receive_batch(&mut buffers);
+            assert!(count > 0, "timed out after {received} datagrams");
+            received += count;
+        }
+        // Nothing more: the receive timeout (100 ms) ends the wait with 0.
+        assert_eq!(receiver.receive_batch(&mut buffers), 0);
+    }
+
+    #[test]
+    fn the_process_may_signal_itself_and_knows_its_clock() {
+        signal(std::process::id(), Signal::Continue).expect("SIGCONT to self");
+        assert!(signal(0, Signal::Continue).is_err());
+        assert!(clock_ticks_per_second() >= 1.0);
+        pin_current_thread(CpuSet::MAX_CPU).expect_err("beyond the set");
     }
 }
