@@ -24,7 +24,9 @@ const VERBS: &[(&str, &str, &str)] = &[
     (
         "tidy",
         "tidy",
-        "check repository rules (//! docs, no mod.rs, no todo!, no download addresses)",
+        "check repository rules (//! docs, no mod.rs, no todo!, no download addresses,\n\
+         unsafe only in dataplane/udp, the crate graph of docs/architecture.md,\n\
+         no unused dependencies)",
     ),
     (
         "install-test-deps",

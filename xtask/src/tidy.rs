@@ -3,14 +3,26 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+mod crate_graph;
 mod download_addresses;
+mod unsafe_placement;
+mod unused_dependencies;
+mod workspace_crates;
 
 /// Built at compile time so this file does not flag itself.
 const FORBIDDEN_MACROS: [&str; 2] = [concat!("todo", "!("), concat!("unimplemented", "!(")];
 
-/// Repository rules from STYLE.md that no compiler checks.
+/// The repository rules no compiler checks: the layout and docs of every file, where `unsafe`
+/// may appear, which crate may depend on which (docs/architecture.md), no unused dependency.
 pub fn check(root: &Path) -> Result<()> {
     let mut problems = Vec::new();
+    let crates = workspace_crates::load(root)?;
+    let architecture = fs::read_to_string(root.join(crate_graph::TABLE_FILE))
+        .with_context(|| format!("cannot read {}", crate_graph::TABLE_FILE))?;
+    let rules = crate_graph::parse_rules(&architecture)?;
+    problems.extend(crate_graph::problems(&crates, &rules));
+    problems.extend(crate_graph::never_built_problems(root, &crates, &rules)?);
+    problems.extend(unused_dependencies::problems(root, &crates)?);
     let mut files = Vec::new();
     collect_rust_files(root, &mut files)?;
     for file in &files {
@@ -32,6 +44,16 @@ pub fn check(root: &Path) -> Result<()> {
         }
         let in_tests = relative.contains("/tests/") || relative.contains("/benches/");
         let in_xtask = relative.starts_with("xtask/");
+        if !relative.starts_with(unsafe_placement::UNSAFE_HOME) {
+            for line in unsafe_placement::unsafe_lines(&text) {
+                problems.push(format!(
+                    "{relative}:{line}: `{}` outside {}: call a safe wrapper (std, rustix), or put the call behind a safe function in {}",
+                    unsafe_placement::KEYWORD,
+                    unsafe_placement::UNSAFE_HOME,
+                    unsafe_placement::UNSAFE_HOME
+                ));
+            }
+        }
         for (index, line) in text.lines().enumerate() {
             let code = line.trim_start();
             if code.starts_with("//") {
@@ -64,8 +86,9 @@ pub fn check(root: &Path) -> Result<()> {
     }
     if problems.is_empty() {
         eprintln!(
-            "xtask tidy: {} Rust files follow the repository rules",
-            files.len()
+            "xtask tidy: {} Rust files and {} crates follow the repository rules",
+            files.len(),
+            crates.len()
         );
         Ok(())
     } else {
