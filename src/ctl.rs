@@ -11,10 +11,13 @@ mod session;
 use std::io::{BufRead, IsTerminal};
 
 use anyhow::{Context, Result, bail};
+use bytefreezer_api::rest::{
+    AccountRequest, CreatedKey, KeyRequest, LoginRequest, TenantRequest, WhoAmI,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use self::client::{Auth, Client};
+use self::client::{Auth, Client, answer, request_body};
 use self::output::{text, time};
 use self::session::SavedSession;
 use crate::cli::{
@@ -88,33 +91,29 @@ async fn login(url: Option<String>, email: &str, json: bool) -> Result<()> {
     };
     let password = read_password()?;
     let client = Client::new(&url, Auth::Anonymous)?;
+    let login = LoginRequest {
+        email: email.to_owned(),
+        password,
+    };
     let reply = client
         .request(
             Method::POST,
             &["auth", "login"],
             &[],
-            Some(&json!({ "email": email, "password": password })),
+            Some(&request_body(&login)?),
         )
         .await?;
     let token = client::session_cookie(&reply.headers)
         .context("the control plane's login answer set no session cookie")?;
-    let csrf_token = reply
-        .body
-        .get("csrf_token")
-        .and_then(Value::as_str)
-        .context("the control plane's login answer has no csrf_token")?
-        .to_owned();
-    let actor = reply
-        .body
-        .get("actor")
-        .and_then(Value::as_str)
-        .unwrap_or(email)
-        .to_owned();
+    let me: WhoAmI = answer(&reply.body, "the login")?;
+    let csrf_token = me
+        .csrf_token
+        .context("the control plane's login answer has no csrf_token")?;
     session::save(
         &path,
         &SavedSession {
             url: url.clone(),
-            actor: actor.clone(),
+            actor: me.actor.clone(),
             token,
             csrf_token,
         },
@@ -123,8 +122,9 @@ async fn login(url: Option<String>, email: &str, json: bool) -> Result<()> {
         return output::json(&reply.body);
     }
     output::line(format!(
-        "logged in to {url} as {actor} ({}); session saved in {}",
-        text(&reply.body, "/role"),
+        "logged in to {url} as {} ({}); session saved in {}",
+        me.actor,
+        me.role,
         path.display()
     ))
 }
@@ -162,7 +162,7 @@ async fn logout(url: Option<String>, json: bool) -> Result<()> {
             "the saved session is for {server}, not {url}"
         )),
         None => match Client::new(&server, Auth::Session(saved)) {
-            Ok(client) => client.post(&["auth", "logout"], None).await.map(drop),
+            Ok(client) => client.post_empty(&["auth", "logout"]).await.map(drop),
             Err(error) => Err(error),
         },
     };
@@ -177,14 +177,13 @@ async fn logout(url: Option<String>, json: bool) -> Result<()> {
 }
 
 async fn whoami(client: &Client, json: bool) -> Result<()> {
-    let me = client.get(&["auth", "me"], &[]).await?;
+    let answered = client.get(&["auth", "me"], &[]).await?;
     if json {
-        return output::json(&me);
+        return output::json(&answered);
     }
-    let account = match (
-        me.get("account_name").and_then(Value::as_str),
-        text(&me, "/account_id"),
-    ) {
+    let me: WhoAmI = answer(&answered, "auth/me")?;
+    let or_dash = |value: Option<String>| value.unwrap_or_else(|| "-".to_owned());
+    let account = match (me.account_name, or_dash(me.account_id)) {
         (Some(name), id) => format!("{name} ({id})"),
         (None, id) => id,
     };
@@ -194,10 +193,10 @@ async fn whoami(client: &Client, json: bool) -> Result<()> {
         Auth::Anonymous => "nothing".to_owned(),
     };
     output::print_pairs(&[
-        ("actor", text(&me, "/actor")),
-        ("role", text(&me, "/role")),
+        ("actor", me.actor),
+        ("role", me.role),
         ("account", account),
-        ("tenant", text(&me, "/tenant_id")),
+        ("tenant", or_dash(me.tenant_id)),
         ("server", client.base().to_string()),
         ("via", via),
     ])
@@ -223,9 +222,7 @@ async fn accounts(client: &Client, command: CtlAccountsCommand, json: bool) -> R
             output::print_table(&["ID", "NAME", "CREATED"], &rows, "no accounts")
         }
         CtlAccountsCommand::Create { name } => {
-            let account = client
-                .post(&["accounts"], Some(&json!({ "name": name })))
-                .await?;
+            let account = client.post(&["accounts"], &AccountRequest { name }).await?;
             if json {
                 return output::json(&account);
             }
@@ -259,11 +256,12 @@ async fn tenants(client: &Client, command: CtlTenantsCommand, json: bool) -> Res
             output::print_table(&["ID", "NAME", "ACCOUNT", "CREATED"], &rows, "no tenants")
         }
         CtlTenantsCommand::Create { id, name, account } => {
-            let mut body = json!({ "tenant_id": id, "name": name });
-            if let (Some(account), Some(object)) = (account, body.as_object_mut()) {
-                object.insert("account_id".into(), Value::String(account));
-            }
-            let tenant = client.post(&["tenants"], Some(&body)).await?;
+            let request = TenantRequest {
+                tenant_id: Some(id),
+                name,
+                account_id: account,
+            };
+            let tenant = client.post(&["tenants"], &request).await?;
             if json {
                 return output::json(&tenant);
             }
@@ -332,31 +330,24 @@ async fn keys(client: &Client, command: CtlKeysCommand, json: bool) -> Result<()
             dataset,
             account,
         } => {
-            let mut body = serde_json::Map::new();
-            body.insert("name".into(), Value::String(name));
-            for (field, value) in [
-                ("tenant_id", tenant),
-                ("dataset_id", dataset),
-                ("account_id", account),
-            ] {
-                if let Some(value) = value {
-                    body.insert(field.into(), Value::String(value));
-                }
-            }
-            let created = client.post(&["keys"], Some(&Value::Object(body))).await?;
+            let request = KeyRequest {
+                name,
+                tenant_id: tenant,
+                dataset_id: dataset,
+                account_id: account,
+            };
+            let answered = client.post(&["keys"], &request).await?;
             if json {
-                return output::json(&created);
+                return output::json(&answered);
             }
-            let key = created
-                .get("key")
-                .and_then(Value::as_str)
-                .context("the control plane's answer has no key")?;
+            let created: CreatedKey = answer(&answered, "keys create")?;
             output::emit(&format!(
-                "created API key {} (id {}) for {}\nkey: {key}\nnote: this is the only time \
+                "created API key {} (id {}) for {}\nkey: {}\nnote: this is the only time \
                  the key is shown; store it now, it cannot be retrieved later\n",
-                text(&created, "/name"),
-                text(&created, "/id"),
-                key_scope(&created),
+                created.record.name,
+                created.record.id,
+                key_scope(&answered),
+                created.key,
             ))
         }
         CtlKeysCommand::Revoke { id } => {

@@ -6,6 +6,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, StatusCode, Url};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::session::SavedSession;
@@ -66,12 +68,27 @@ impl Client {
         Ok(self.request(Method::GET, path, query, None).await?.body)
     }
 
-    pub async fn post(&self, path: &[&str], body: Option<&Value>) -> Result<Value> {
-        Ok(self.request(Method::POST, path, &[], body).await?.body)
+    /// `body` is one of the API's request types (`bytefreezer_api::rest`), so what `ctl`
+    /// sends is what the server decodes.
+    pub async fn post(&self, path: &[&str], body: &impl Serialize) -> Result<Value> {
+        let body = request_body(body)?;
+        Ok(self
+            .request(Method::POST, path, &[], Some(&body))
+            .await?
+            .body)
     }
 
-    pub async fn put(&self, path: &[&str], body: &Value) -> Result<Value> {
-        Ok(self.request(Method::PUT, path, &[], Some(body)).await?.body)
+    /// A `POST` that carries no body (pause, resume, logout).
+    pub async fn post_empty(&self, path: &[&str]) -> Result<Value> {
+        Ok(self.request(Method::POST, path, &[], None).await?.body)
+    }
+
+    pub async fn put(&self, path: &[&str], body: &impl Serialize) -> Result<Value> {
+        let body = request_body(body)?;
+        Ok(self
+            .request(Method::PUT, path, &[], Some(&body))
+            .await?
+            .body)
     }
 
     pub async fn delete(&self, path: &[&str]) -> Result<Value> {
@@ -170,6 +187,21 @@ impl Client {
             _ => "",
         }
     }
+}
+
+pub fn request_body(body: &impl Serialize) -> Result<Value> {
+    serde_json::to_value(body).context("cannot encode the request as JSON")
+}
+
+/// An answer as the API type the server encoded it with. Unknown fields are ignored, so a
+/// newer server that adds one still works; a missing or retyped one is an error naming `what`.
+pub fn answer<T: DeserializeOwned>(body: &Value, what: &str) -> Result<T> {
+    T::deserialize(body).with_context(|| {
+        format!(
+            "the control plane's answer to {what} is not what this ctl expects; is one of them \
+             older than the other?"
+        )
+    })
 }
 
 /// The value of the `bf_session` cookie a login answer sets.

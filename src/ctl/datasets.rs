@@ -5,9 +5,12 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use serde_json::{Map, Value, json};
+use bytefreezer_api::rest::{AssignmentRequest, DatasetRecord, DatasetRequest};
+use bytefreezer_api::{PipelineSpec, SourceSpec, plugin_catalog};
+use serde::Deserialize;
+use serde_json::Value;
 
-use super::client::Client;
+use super::client::{Client, answer};
 use super::output::{self, flag, text};
 use crate::cli::{
     CtlAssignArgs, CtlDatasetCreateArgs, CtlDatasetOptions, CtlDatasetRef, CtlDatasetUpdateArgs,
@@ -46,13 +49,13 @@ pub async fn run(client: &Client, command: CtlDatasetsCommand, json: bool) -> Re
         CtlDatasetsCommand::Pause(dataset) => {
             let mut segments = path(&dataset);
             segments.push("pause");
-            let record = client.post(&segments, None).await?;
+            let record = client.post_empty(&segments).await?;
             confirm(json, &record, format!("paused dataset {}", name(&dataset)))
         }
         CtlDatasetsCommand::Resume(dataset) => {
             let mut segments = path(&dataset);
             segments.push("resume");
-            let record = client.post(&segments, None).await?;
+            let record = client.post_empty(&segments).await?;
             confirm(json, &record, format!("resumed dataset {}", name(&dataset)))
         }
         CtlDatasetsCommand::Assign(args) => assign(client, args, json).await,
@@ -70,23 +73,18 @@ async fn create(client: &Client, args: CtlDatasetCreateArgs, json: bool) -> Resu
         bind,
         options,
     } = args;
-    let pipeline = read_pipeline(options.pipeline.as_deref())?;
-    let mut body = json!({
-        "dataset_id": dataset.dataset,
-        "source": source(&plugin, bind),
-        "testing": options.testing.unwrap_or(false),
-        "active": !options.paused.unwrap_or(false),
-    });
-    if let Some(object) = body.as_object_mut() {
-        if let Some(name) = options.name {
-            object.insert("name".into(), Value::String(name));
-        }
-        if let Some(pipeline) = pipeline {
-            object.insert("pipeline".into(), pipeline);
-        }
-    }
+    let request = DatasetRequest {
+        dataset_id: Some(dataset.dataset.clone()),
+        name: options.name.unwrap_or_default(),
+        source: source(&plugin, bind)?,
+        pipeline: read_pipeline(options.pipeline.as_deref())?.unwrap_or_default(),
+        testing: options.testing.unwrap_or(false),
+        active: !options.paused.unwrap_or(false),
+        packer: Default::default(),
+        destination: Default::default(),
+    };
     let record = client
-        .post(&["tenants", &dataset.tenant, "datasets"], Some(&body))
+        .post(&["tenants", &dataset.tenant, "datasets"], &request)
         .await?;
     confirm(
         json,
@@ -114,9 +112,9 @@ async fn update(client: &Client, args: CtlDatasetUpdateArgs, json: bool) -> Resu
         );
     }
     let segments = path(&dataset);
-    let current = client.get(&segments, &[]).await?;
-    let body = changes.apply(&current)?;
-    let record = client.put(&segments, &body).await?;
+    let current: DatasetRecord = answer(&client.get(&segments, &[]).await?, "datasets show")?;
+    let request = changes.apply(&current)?;
+    let record = client.put(&segments, &request).await?;
     confirm(
         json,
         &record,
@@ -128,7 +126,10 @@ async fn assign(client: &Client, args: CtlAssignArgs, json: bool) -> Result<()> 
     let mut segments = path(&args.dataset);
     segments.push("assignment");
     let proxy = if args.unassign { None } else { args.proxy };
-    let record = client.put(&segments, &json!({ "proxy": proxy })).await?;
+    let request = AssignmentRequest {
+        proxy: proxy.clone(),
+    };
+    let record = client.put(&segments, &request).await?;
     let runs_on = match &proxy {
         Some(proxy) => format!("proxy {proxy} only"),
         None => "every proxy of its scope".to_owned(),
@@ -144,7 +145,7 @@ async fn assign(client: &Client, args: CtlAssignArgs, json: bool) -> Result<()> 
 struct Changes {
     plugin: Option<String>,
     bind: Option<SocketAddr>,
-    pipeline: Option<Value>,
+    pipeline: Option<PipelineSpec>,
     options: CtlDatasetOptions,
 }
 
@@ -158,84 +159,49 @@ impl Changes {
             && self.options.paused.is_none()
     }
 
-    /// The full replacement body: the current dataset with the changes applied. A new plugin
+    /// The full replacement: the current dataset with the changes applied. A new plugin
     /// starts its settings over, because each plugin refuses the others' settings.
-    fn apply(&self, current: &Value) -> Result<Value> {
-        let unexpected = || {
-            anyhow::anyhow!("the control plane answered with a dataset without a valid `source`")
-        };
-        let mut source = current
-            .get("source")
-            .and_then(Value::as_object)
-            .cloned()
-            .ok_or_else(unexpected)?;
-        let current_plugin = source.get("plugin").and_then(Value::as_str);
+    fn apply(&self, current: &DatasetRecord) -> Result<DatasetRequest> {
+        let mut request = DatasetRequest::replacing(current);
         match &self.plugin {
-            Some(plugin) if Some(plugin.as_str()) != current_plugin => {
-                let bind = match self.bind {
-                    Some(bind) => Value::String(bind.to_string()),
-                    None => current
-                        .pointer("/source/settings/bind")
-                        .cloned()
-                        .ok_or_else(unexpected)?,
-                };
-                source = Map::from_iter([
-                    ("plugin".to_owned(), Value::String(plugin.clone())),
-                    ("settings".to_owned(), json!({ "bind": bind })),
-                ]);
+            Some(plugin) if plugin != current.spec.source.plugin_name() => {
+                let bind = self.bind.unwrap_or_else(|| current.spec.source.bind());
+                request.source = source(plugin, bind)?;
             }
             _ => {
                 if let Some(bind) = self.bind {
-                    let settings = source
-                        .entry("settings")
-                        .or_insert_with(|| Value::Object(Map::new()))
-                        .as_object_mut()
-                        .ok_or_else(unexpected)?;
-                    settings.insert("bind".into(), Value::String(bind.to_string()));
+                    request.source.set_bind(bind);
                 }
             }
         }
-        let kept = |field: &str| current.get(field).cloned().unwrap_or(Value::Null);
-        let mut body = Map::new();
-        body.insert(
-            "name".into(),
-            match &self.options.name {
-                Some(name) => Value::String(name.clone()),
-                None => kept("name"),
-            },
-        );
-        body.insert("source".into(), Value::Object(source));
-        body.insert(
-            "pipeline".into(),
-            self.pipeline.clone().unwrap_or_else(|| kept("pipeline")),
-        );
-        body.insert(
-            "testing".into(),
-            Value::Bool(
-                self.options
-                    .testing
-                    .or_else(|| flag(current, "/testing"))
-                    .unwrap_or(false),
-            ),
-        );
-        body.insert(
-            "active".into(),
-            Value::Bool(match self.options.paused {
-                Some(paused) => !paused,
-                None => flag(current, "/active").unwrap_or(true),
-            }),
-        );
-        // The server fills defaults for fields left out, rather than accepting null.
-        body.retain(|_, value| !value.is_null());
-        Ok(Value::Object(body))
+        if let Some(name) = &self.options.name {
+            request.name = name.clone();
+        }
+        if let Some(pipeline) = &self.pipeline {
+            request.pipeline = pipeline.clone();
+        }
+        if let Some(testing) = self.options.testing {
+            request.testing = testing;
+        }
+        if let Some(paused) = self.options.paused {
+            request.active = !paused;
+        }
+        Ok(request)
     }
 }
 
-fn source(plugin: &str, bind: SocketAddr) -> Value {
-    json!({ "plugin": plugin, "settings": { "bind": bind.to_string() } })
+/// `plugin` listening on `bind`, its other settings at their defaults.
+fn source(plugin: &str, bind: SocketAddr) -> Result<SourceSpec> {
+    SourceSpec::with_defaults(plugin, bind).with_context(|| {
+        let known: Vec<&str> = plugin_catalog().iter().map(|kind| kind.plugin).collect();
+        format!(
+            "--plugin {plugin}: not a plugin; choose one of {}",
+            known.join(", ")
+        )
+    })
 }
 
-fn read_pipeline(file: Option<&Path>) -> Result<Option<Value>> {
+fn read_pipeline(file: Option<&Path>) -> Result<Option<PipelineSpec>> {
     let Some(file) = file else { return Ok(None) };
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("--pipeline {}: cannot read it", file.display()))?;
@@ -247,6 +213,8 @@ fn read_pipeline(file: Option<&Path>) -> Result<Option<Value>> {
             file.display()
         );
     }
+    let pipeline = PipelineSpec::deserialize(&pipeline)
+        .with_context(|| format!("--pipeline {}: not a pipeline", file.display()))?;
     Ok(Some(pipeline))
 }
 
@@ -339,15 +307,21 @@ fn show(record: &Value) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
-    fn current() -> Value {
-        json!({
-            "tenant_id": "acme", "dataset_id": "fw", "name": "Firewall",
-            "source": {"plugin": "syslog", "settings": {"bind": "127.0.0.1:5514", "transport": "udp", "lift_message_fields": false}},
-            "pipeline": {"filters": [{"type": "drop", "config": {"condition": "a == 1"}}]},
-            "testing": true, "active": false, "assigned_proxy": "proxy-1"
-        })
+    fn current() -> DatasetRecord {
+        answer(
+            &json!({
+                "tenant_id": "acme", "dataset_id": "fw", "name": "Firewall",
+                "source": {"plugin": "syslog", "settings": {"bind": "127.0.0.1:5514", "transport": "udp", "lift_message_fields": false}},
+                "pipeline": {"filters": [{"type": "drop", "config": {"condition": "a == 1"}}]},
+                "testing": true, "active": false, "assigned_proxy": "proxy-1"
+            }),
+            "datasets show",
+        )
+        .unwrap()
     }
 
     fn changes() -> Changes {
@@ -368,13 +342,13 @@ mod tests {
     fn an_update_keeps_every_field_it_does_not_change() {
         let mut change = changes();
         change.bind = Some("127.0.0.1:6514".parse().unwrap());
-        let body = change.apply(&current()).unwrap();
+        let body = serde_json::to_value(change.apply(&current()).unwrap()).unwrap();
         assert_eq!(
             body,
             json!({
                 "name": "Firewall",
                 "source": {"plugin": "syslog", "settings": {"bind": "127.0.0.1:6514", "transport": "udp", "lift_message_fields": false}},
-                "pipeline": {"filters": [{"type": "drop", "config": {"condition": "a == 1"}}]},
+                "pipeline": {"filters": [{"type": "drop", "config": {"condition": "a == 1"}, "enabled": true}]},
                 "testing": true, "active": false
             })
         );
@@ -386,7 +360,7 @@ mod tests {
         change.plugin = Some("netflow".into());
         change.options.paused = Some(false);
         change.options.testing = Some(false);
-        let body = change.apply(&current()).unwrap();
+        let body = serde_json::to_value(change.apply(&current()).unwrap()).unwrap();
         assert_eq!(
             body["source"],
             json!({"plugin": "netflow", "settings": {"bind": "127.0.0.1:5514"}})
@@ -395,18 +369,19 @@ mod tests {
             (body["active"].as_bool(), body["testing"].as_bool()),
             (Some(true), Some(false))
         );
+        change.plugin = Some("carrier-pigeon".into());
+        let error = change.apply(&current()).unwrap_err().to_string();
+        assert!(error.contains("syslog, netflow"), "{error}");
     }
 
     #[test]
     fn a_dataset_without_a_source_is_an_error_not_a_panic() {
-        let mut change = changes();
-        change.bind = Some("127.0.0.1:6514".parse().unwrap());
-        assert!(change.apply(&json!({"name": "x"})).is_err());
-        assert!(
-            change
-                .apply(&json!({"source": {"plugin": "syslog", "settings": 3}}))
-                .is_err()
-        );
-        assert!(change.apply(&json!([])).is_err());
+        for odd in [
+            json!({"name": "x"}),
+            json!({"source": {"plugin": "syslog", "settings": 3}}),
+            json!([]),
+        ] {
+            assert!(answer::<DatasetRecord>(&odd, "datasets show").is_err());
+        }
     }
 }

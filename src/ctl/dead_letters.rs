@@ -3,7 +3,8 @@
 //! answers as soon as the request is recorded; `list` shows when each stage carried it out.
 
 use anyhow::{Context, Result};
-use serde_json::{Value, json};
+use bytefreezer_api::ReplayRequestBody;
+use serde_json::Value;
 
 use super::client::Client;
 use super::output::{self, text, time};
@@ -21,11 +22,10 @@ pub async fn run(client: &Client, command: CtlDeadLettersCommand, json: bool) ->
         CtlDeadLettersCommand::Replay { dataset, batch } => {
             let mut segments = path(&dataset);
             segments.push("replay");
-            let body = match &batch {
-                Some(batch) => json!({ "batch_id": batch }),
-                None => json!({}),
+            let body = ReplayRequestBody {
+                batch_id: batch.clone(),
             };
-            let request = client.post(&segments, Some(&body)).await?;
+            let request = client.post(&segments, &body).await?;
             if json {
                 return output::json(&request);
             }
@@ -116,6 +116,8 @@ fn replay_row(request: &Value) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]

@@ -259,6 +259,23 @@ impl SourceSpec {
             | SourceSpec::Sflow(settings) => settings.bind = bind,
         }
     }
+
+    /// The plugin named `plugin` (as [`SourceSpec::plugin_name`] names it) listening on
+    /// `bind`, every other setting at its default; `None` for a plugin this build lacks.
+    pub fn with_defaults(plugin: &str, bind: SocketAddr) -> Option<SourceSpec> {
+        let flow = FlowSourceSettings { bind };
+        [
+            SourceSpec::Syslog(SyslogSourceSettings {
+                bind,
+                ..SyslogSourceSettings::default()
+            }),
+            SourceSpec::Netflow(flow.clone()),
+            SourceSpec::Ipfix(flow.clone()),
+            SourceSpec::Sflow(flow),
+        ]
+        .into_iter()
+        .find(|source| source.plugin_name() == plugin)
+    }
 }
 
 /// Settings of the flow plugins.
@@ -358,6 +375,17 @@ mod tests {
             assert!(prefix(good).validate_for("acme", "fw").is_ok(), "{good}");
         }
         assert!(Destination::default().validate_for("acme", "fw").is_ok());
+    }
+
+    #[test]
+    fn every_plugin_of_the_catalog_can_be_built_from_its_name() {
+        let bind = at("127.0.0.1:9999");
+        for kind in crate::plugin_catalog() {
+            let source = SourceSpec::with_defaults(kind.plugin, bind)
+                .unwrap_or_else(|| panic!("{}", kind.plugin));
+            assert_eq!((source.plugin_name(), source.bind()), (kind.plugin, bind));
+        }
+        assert_eq!(SourceSpec::with_defaults("carrier-pigeon", bind), None);
     }
 
     #[test]

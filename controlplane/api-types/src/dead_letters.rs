@@ -67,7 +67,7 @@ pub struct DeadLetterCount {
 #[serde(deny_unknown_fields)]
 pub struct ReplayRequestBody {
     /// Only this batch (as `dead-letter list` shows it); absent: all of the dataset's.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_id: Option<String>,
 }
 

@@ -1,10 +1,10 @@
-//! Types shared by the control plane and the data plane: dataset specifications and the
-//! pipeline format (`PipelineSpec`, compiled by `bytefreezer-transform`), the configuration
-//! snapshot each data-side service works from, ingest-key authorization and the report every
-//! service sends with its heartbeat.
+//! Every contract between the stages: dataset specifications and the pipeline format
+//! (`PipelineSpec`, compiled by `bytefreezer-transform`), the configuration snapshot each
+//! data-side service works from, ingest-key authorization, the report every service sends with
+//! its heartbeat, and the REST bodies the control server and `bytefreezer ctl` share ([`rest`]).
 //!
-//! Pure serde types and small pure functions. It must not do I/O or depend on any data-plane
-//! I/O crate; it is the only thing the two planes share besides HTTP.
+//! Pure serde types and small pure functions. It must not do I/O or depend on any other crate
+//! of the workspace; it is the only thing the two planes share besides HTTP.
 
 mod dataplane_config;
 mod dataset;
@@ -14,6 +14,7 @@ mod pipeline;
 mod plugins;
 mod query_token;
 mod report;
+pub mod rest;
 
 pub use dataplane_config::{AuthorizeError, DataPlaneConfig, IngestKey};
 pub use dataset::{

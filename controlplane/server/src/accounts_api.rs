@@ -6,6 +6,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use bytefreezer_api::rest::AccountRequest;
 use bytefreezer_control_store::{Account, Role, User};
 use serde::Deserialize;
 
@@ -13,12 +14,6 @@ use crate::api_error::{ApiError, ApiResult, json_body};
 use crate::auth::Principal;
 use crate::routes::ServerState;
 use crate::session_api::no_such;
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct AccountRequest {
-    name: String,
-}
 
 /// Accounts the caller can see: all for admins, its own otherwise.
 #[utoipa::path(get, path = "/api/v1/accounts", tag = "accounts",

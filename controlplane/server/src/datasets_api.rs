@@ -7,29 +7,15 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use bytefreezer_api::{
-    DatasetSpec, Destination, PackerThresholds, PipelineSpec, SourceSpec, binds_overlap,
-};
-use bytefreezer_control_store::{DatasetRecord, Tenant};
+use bytefreezer_api::rest::{AssignmentRequest, DatasetRecord, DatasetRequest, TenantRequest};
+use bytefreezer_api::{DatasetSpec, binds_overlap};
+use bytefreezer_control_store::Tenant;
 use bytefreezer_transform::Pipeline;
-use serde::Deserialize;
 
 use crate::api_error::{ApiError, ApiResult, json_body};
 use crate::auth::Principal;
 use crate::routes::ServerState;
 use crate::session_api::no_such;
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct TenantRequest {
-    /// Lowercase letters, digits, `-` and `_`; part of every object path.
-    #[serde(default)]
-    tenant_id: Option<String>,
-    name: String,
-    /// Admins name the account; others create in their own.
-    #[serde(default)]
-    account_id: Option<String>,
-}
 
 #[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants",
     responses((status = 200, body = Vec<Tenant>)))]
@@ -129,39 +115,6 @@ pub(crate) async fn delete_tenant(
     principal.require_account_write()?;
     state.store.delete_tenant(&principal.actor, &tenant).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// A dataset as created or replaced through the API; the tenant comes from the path.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct DatasetRequest {
-    /// Required when creating; must match the path when replacing.
-    #[serde(default)]
-    dataset_id: Option<String>,
-    #[serde(default)]
-    name: String,
-    #[schema(value_type = Object)]
-    source: SourceSpec,
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    pipeline: PipelineSpec,
-    #[serde(default)]
-    testing: bool,
-    #[serde(default = "active_by_default")]
-    active: bool,
-    /// Per-dataset `max_file_bytes` / `max_age_secs` for packer; absent: packer's defaults.
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    packer: PackerThresholds,
-    /// `{"bucket": name from [packer.destinations], "prefix": "a/b"}`; absent: the packer
-    /// bucket at the standard path.
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    destination: Destination,
-}
-
-fn active_by_default() -> bool {
-    true
 }
 
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/datasets", tag = "datasets",
@@ -457,13 +410,6 @@ pub(crate) async fn resume_dataset(
     Path((tenant, dataset)): Path<(String, String)>,
 ) -> ApiResult<Json<DatasetRecord>> {
     set_active(&state, &principal, &tenant, &dataset, true).await
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct AssignmentRequest {
-    /// A proxy instance id, or null for every proxy of the scope.
-    proxy: Option<String>,
 }
 
 /// Assign the dataset to one proxy instance (or to every proxy with `null`).

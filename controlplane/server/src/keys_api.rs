@@ -6,37 +6,14 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use bytefreezer_control_store::{ApiKey, KeyScope};
-use serde::{Deserialize, Serialize};
+use bytefreezer_api::rest::{ApiKey, CreatedKey, KeyRequest};
+use bytefreezer_control_store::KeyScope;
 
 use crate::api_error::{ApiError, ApiResult, json_body};
 use crate::auth::Principal;
 use crate::datasets_api::visible_tenant;
 use crate::routes::ServerState;
 use crate::session_api::no_such;
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct KeyRequest {
-    name: String,
-    /// Scope the key to this tenant; without it the key acts for the whole account.
-    #[serde(default)]
-    tenant_id: Option<String>,
-    /// With `tenant_id`: an ingest key for this one dataset only.
-    #[serde(default)]
-    dataset_id: Option<String>,
-    /// Admins name the account of an account-wide key.
-    #[serde(default)]
-    account_id: Option<String>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub(crate) struct CreatedKey {
-    /// The key itself. It is not stored and cannot be shown again.
-    key: String,
-    #[serde(flatten)]
-    record: ApiKey,
-}
 
 #[utoipa::path(get, path = "/api/v1/keys", tag = "keys",
     responses((status = 200, body = Vec<ApiKey>)))]

@@ -10,7 +10,8 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use serde::{Deserialize, Serialize};
+use bytefreezer_api::rest::{LoginRequest, WhoAmI};
+use serde::Deserialize;
 
 use crate::api_error::{ApiError, ApiResult, json_body};
 use crate::auth::{Access, Principal, SESSION_COOKIE, cookie};
@@ -56,27 +57,6 @@ fn throttled(state: &ServerState, wait: Duration, cause: ThrottleCause) -> Respo
         })),
     )
         .into_response()
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct LoginRequest {
-    email: String,
-    password: String,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub(crate) struct WhoAmI {
-    /// The user's email or `key:<name>`.
-    actor: String,
-    /// `admin`, `account_admin`, `viewer`, `account_key` or `tenant_key`.
-    role: &'static str,
-    account_id: Option<String>,
-    account_name: Option<String>,
-    tenant_id: Option<String>,
-    /// Send this as `X-CSRF-Token` on every change made with the session cookie.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    csrf_token: Option<String>,
 }
 
 /// Log in with email and password; sets the session cookie. After 5 wrong passwords for an
@@ -136,7 +116,7 @@ pub(crate) async fn login(
     );
     let body = WhoAmI {
         actor: session.user.email,
-        role: principal_role,
+        role: principal_role.to_owned(),
         account_id: session.user.account_id,
         account_name,
         tenant_id: None,
@@ -200,7 +180,7 @@ pub(crate) async fn me(
     };
     Ok(Json(WhoAmI {
         actor: principal.actor.0,
-        role,
+        role: role.to_owned(),
         account_id,
         account_name,
         tenant_id,

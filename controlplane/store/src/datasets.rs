@@ -1,3 +1,4 @@
+use bytefreezer_api::rest::DatasetRecord;
 use bytefreezer_api::{DataPlaneConfig, DatasetSpec, IngestKey, PipelineSpec, SourceSpec};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -10,26 +11,6 @@ use crate::store::{
 
 /// The columns [`dataset_from_row`] reads, in its order.
 const DATASET_COLUMNS: &str = "d.tenant_id, d.dataset_id, d.name, d.source, d.pipeline, d.testing, d.active, d.assigned_proxy, d.packer, d.destination";
-
-/// A dataset as the control plane keeps it: the spec services run plus who runs it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct DatasetRecord {
-    #[serde(flatten)]
-    pub spec: DatasetSpec,
-    /// The proxy instance that runs this dataset; `None`: every proxy of the scope.
-    pub assigned_proxy: Option<String>,
-}
-
-impl DatasetRecord {
-    /// The record with its pipeline's secrets (HMAC keys) redacted: what the audit log keeps
-    /// and what readers who may not change the dataset see.
-    pub fn redacted(&self) -> DatasetRecord {
-        DatasetRecord {
-            spec: self.spec.redacted(),
-            assigned_proxy: self.assigned_proxy.clone(),
-        }
-    }
-}
 
 fn dataset_from_row(row: &AnyRow) -> Result<DatasetRecord, StoreError> {
     let source: String = row.get(3);

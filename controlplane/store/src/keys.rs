@@ -1,10 +1,11 @@
 use bytefreezer_api::hash_api_key;
+use bytefreezer_api::rest::ApiKey;
 use rand::RngCore;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::error::StoreError;
-use crate::model::{Actor, ApiKey};
+use crate::model::Actor;
 use crate::store::{
     AuditRecord, ControlStore, check_identifier, check_name, commit_audited, new_id, not_found, now,
 };

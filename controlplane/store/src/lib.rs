@@ -17,12 +17,14 @@ mod model;
 mod registry;
 mod store;
 
-pub use datasets::{ConfigScope, DatasetRecord};
+// The API answers with these records as they are, so their type is the API's.
+pub use bytefreezer_api::rest::{ApiKey, DatasetRecord};
+pub use datasets::ConfigScope;
 pub use error::StoreError;
 pub use keys::KeyScope;
 pub use model::{
-    Account, ActivityQuery, ActivityRecord, Actor, ApiKey, AuditEntry, AuditQuery, Role,
-    ServiceRecord, Session, StatPoint, Tenant, User,
+    Account, ActivityQuery, ActivityRecord, Actor, AuditEntry, AuditQuery, Role, ServiceRecord,
+    Session, StatPoint, Tenant, User,
 };
 pub use registry::LOCAL_REPORTER;
 pub use store::ControlStore;

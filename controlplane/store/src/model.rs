@@ -61,21 +61,6 @@ pub struct Session {
     pub csrf_token: String,
 }
 
-/// An API key as listed: never its plaintext, which exists only in the creation response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ApiKey {
-    pub id: String,
-    pub name: String,
-    pub account_id: String,
-    /// `None`: the key acts for the whole account.
-    pub tenant_id: Option<String>,
-    /// Set for ingest keys limited to one dataset of the tenant.
-    pub dataset_id: Option<String>,
-    pub created_at: String,
-    pub revoked_at: Option<String>,
-    pub last_used_at: Option<String>,
-}
-
 /// Who made a change, as the audit log names them: a user's email or `key:<name>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor(pub String);
