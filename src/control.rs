@@ -1,8 +1,6 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-// `Role` alone is a user's role (the store's).
-use bytefreezer_api::Role as ServiceRole;
 use bytefreezer_control::ControlServer;
 use bytefreezer_control_store::{Actor, ControlStore, Role};
 use bytefreezer_telemetry::{Readiness, Registry, service_routes, shutdown_pair};
@@ -68,14 +66,13 @@ pub async fn run(args: ControlArgs) -> Result<()> {
         trigger.trigger();
     });
     let instance = format!(
-        "{}-{}",
-        ServiceRole::Control,
+        "control-{}",
         reporter::hostname()
             .to_lowercase()
             .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-")
     );
     let reporter = Reporter::new(
-        ServiceRole::Control,
+        "control",
         instance,
         registry,
         Readiness::default(),

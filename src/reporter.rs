@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use bytefreezer_api::{
-    ActivityReport, DatasetCounters, DeadLetterCount, InputStatus, Role, ServiceReport,
-    SystemMetrics,
+    ActivityReport, DatasetCounters, DeadLetterCount, InputStatus, ServiceReport, SystemMetrics,
 };
 use bytefreezer_control_store::ControlStore;
 use bytefreezer_layout::Stage;
@@ -30,9 +29,9 @@ struct RoleCounters {
     drops: &'static [&'static str],
 }
 
-fn role_counters(role: Role) -> RoleCounters {
+fn role_counters(role: &str) -> RoleCounters {
     match role {
-        Role::Proxy => RoleCounters {
+        "proxy" => RoleCounters {
             datasets: &[
                 ("events_received", "bytefreezer_proxy_rows_durable_total"),
                 ("events_dropped", "bytefreezer_proxy_rows_dropped_total"),
@@ -48,17 +47,17 @@ fn role_counters(role: Role) -> RoleCounters {
                 "bytefreezer_proxy_decode_errors_total",
             ],
         },
-        Role::Receiver => RoleCounters {
+        "receiver" => RoleCounters {
             datasets: &[],
             errors: &["bytefreezer_receiver_rejected_total"],
             drops: &[],
         },
-        Role::Piper => RoleCounters {
+        "piper" => RoleCounters {
             datasets: &[("records_processed", "bytefreezer_piper_rows_in_total")],
             errors: &["bytefreezer_piper_errors_total"],
             drops: &[],
         },
-        Role::Packer => RoleCounters {
+        "packer" => RoleCounters {
             datasets: &[
                 ("parquet_files", "bytefreezer_packer_files_total"),
                 ("parquet_rows", "bytefreezer_packer_rows_total"),
@@ -67,7 +66,7 @@ fn role_counters(role: Role) -> RoleCounters {
             errors: &["bytefreezer_packer_errors_total"],
             drops: &[],
         },
-        Role::Control | Role::Query => RoleCounters {
+        _ => RoleCounters {
             datasets: &[],
             errors: &[],
             drops: &[],
@@ -77,7 +76,7 @@ fn role_counters(role: Role) -> RoleCounters {
 
 /// Builds one role's reports from its process's registry.
 pub struct Reporter {
-    role: Role,
+    role: &'static str,
     instance_id: String,
     host: String,
     started_at: String,
@@ -93,7 +92,7 @@ pub struct Reporter {
 
 impl Reporter {
     pub fn new(
-        role: Role,
+        role: &'static str,
         instance_id: String,
         registry: Registry,
         readiness: Readiness,
@@ -115,7 +114,7 @@ impl Reporter {
         }
     }
 
-    pub fn role(&self) -> Role {
+    pub fn role(&self) -> &'static str {
         self.role
     }
 
@@ -156,7 +155,7 @@ impl Reporter {
 
     /// Piper and packer: the dead letters waiting per dataset, from the gauge the stage keeps.
     fn dead_letters(&self) -> Vec<DeadLetterCount> {
-        let Some(stage) = Stage::parse(self.role.as_str()) else {
+        let Some(stage) = Stage::parse(self.role) else {
             return Vec::new();
         };
         self.registry
@@ -167,7 +166,7 @@ impl Reporter {
                 Some(DeadLetterCount {
                     tenant_id: label("tenant")?,
                     dataset_id: label("dataset")?,
-                    stage: self.role.to_string(),
+                    stage: self.role.to_owned(),
                     objects: u64::try_from(value).unwrap_or(0),
                 })
             })
@@ -188,7 +187,7 @@ impl Reporter {
                     .or_default() += value;
             }
         }
-        if self.role == Role::Piper {
+        if self.role == "piper" {
             // Rows a pipeline removed (drop filters): in minus out.
             let out = self
                 .registry
@@ -209,7 +208,7 @@ impl Reporter {
         let system = self.sampler.sample(&self.data_dir);
         let report = ServiceReport {
             instance_id: self.instance_id.clone(),
-            role: self.role.to_string(),
+            role: self.role.to_owned(),
             host: self.host.clone(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             started_at: self.started_at.clone(),
@@ -235,7 +234,7 @@ impl Reporter {
                 .collect(),
             activity: events
                 .into_iter()
-                .filter(|e| e.stage == self.role.as_str())
+                .filter(|e| e.stage == self.role)
                 .map(|e| ActivityReport {
                     time: e.time,
                     stage: e.stage,
@@ -251,7 +250,7 @@ impl Reporter {
                 .as_ref()
                 .map(|open| open.lock().unwrap_or_else(|e| e.into_inner()).clone())
                 .unwrap_or_default(),
-            inputs: if self.role == Role::Proxy {
+            inputs: if self.role == "proxy" {
                 self.inputs()
             } else {
                 Vec::new()
@@ -359,12 +358,12 @@ pub async fn run(mut reporter: Reporter, sink: ReportSink, mut shutdown: Shutdow
             Ok(()) => {
                 reporter.sent(seq);
                 if failing {
-                    tracing::info!(role = %reporter.role, "reporting to the control plane again");
+                    tracing::info!(role = reporter.role, "reporting to the control plane again");
                 }
                 failing = false;
             }
             Err(error) if !failing => {
-                tracing::warn!(role = %reporter.role, "cannot report: {error:#}");
+                tracing::warn!(role = reporter.role, "cannot report: {error:#}");
                 failing = true;
             }
             Err(_) => {}
@@ -416,15 +415,11 @@ mod tests {
         registry
             .gauge("bytefreezer_piper_oldest_pending_unix_ms", "", &[])
             .set(ninety_seconds_ago);
+        registry
+            .activity()
+            .record("piper", ("acme", "fw"), true, "job", serde_json::json!({}));
         registry.activity().record(
-            Role::Piper.as_str(),
-            ("acme", "fw"),
-            true,
-            "job",
-            serde_json::json!({}),
-        );
-        registry.activity().record(
-            Role::Packer.as_str(),
+            "packer",
             ("acme", "fw"),
             true,
             "file",
@@ -432,7 +427,7 @@ mod tests {
         );
         let dir = tempfile::tempdir().unwrap();
         let mut reporter = Reporter::new(
-            Role::Piper,
+            "piper",
             "piper-1".into(),
             registry.clone(),
             Readiness::default(),

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use bytefreezer_api::Role;
 use bytefreezer_control_store::{DatasetRecord, ServiceRecord};
 use chrono::{Duration, Utc};
 use serde::Serialize;
@@ -52,7 +51,7 @@ fn check(ok: bool, message: impl Into<String>) -> Check {
 async fn live_services(
     state: &ServerState,
     record: &DatasetRecord,
-    role: Role,
+    role: &str,
 ) -> ApiResult<Vec<ServiceRecord>> {
     let account = state
         .store
@@ -88,7 +87,7 @@ pub(crate) async fn check_input(
             "the dataset is paused: no proxy listens for it; resume it first",
         ));
     }
-    let proxies: Vec<ServiceRecord> = live_services(&state, &record, Role::Proxy)
+    let proxies: Vec<ServiceRecord> = live_services(&state, &record, "proxy")
         .await?
         .into_iter()
         .filter(|p| {
@@ -178,7 +177,7 @@ pub(crate) async fn check_output(
         .bucket
         .clone()
         .unwrap_or_else(|| "packer".to_owned());
-    let packers = live_services(&state, &record, Role::Packer).await?;
+    let packers = live_services(&state, &record, "packer").await?;
     let mut checks = Vec::new();
     if packers.is_empty() {
         checks.push(check(

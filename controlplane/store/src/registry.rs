@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 
-use bytefreezer_api::{ReplayDone, ServiceReport, UnknownRole};
+use bytefreezer_api::{ReplayDone, ServiceReport};
 use chrono::{DateTime, DurationRound, Utc};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -24,18 +24,10 @@ const SERVICE_COLUMNS: &str = "instance_id, account_id, role, host, version, sta
 
 fn service_from_row(row: &AnyRow) -> Result<ServiceRecord, StoreError> {
     let started_at = timestamp(&row.get::<String, _>(5));
-    // Only known roles are stored, so another comes from a newer build's database.
-    let role = row
-        .get::<String, _>(2)
-        .parse()
-        .map_err(|unknown: UnknownRole| StoreError::Invalid {
-            field: "role",
-            reason: unknown.to_string(),
-        })?;
     Ok(ServiceRecord {
         instance_id: row.get(0),
         account_id: row.get(1),
-        role,
+        role: row.get(2),
         host: row.get(3),
         version: row.get(4),
         started_at,
@@ -134,10 +126,13 @@ impl ControlStore {
         report: &ServiceReport,
     ) -> Result<(), StoreError> {
         check_identifier("instance_id", &report.instance_id)?;
-        if let Err(unknown) = report.known_role() {
+        if !matches!(
+            report.role.as_str(),
+            "proxy" | "receiver" | "piper" | "packer" | "query" | "control"
+        ) {
             return Err(StoreError::Invalid {
                 field: "role",
-                reason: unknown.to_string(),
+                reason: "must be proxy, receiver, piper, packer, query or control".into(),
             });
         }
         let started_at =
