@@ -1,6 +1,8 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+// `Role` alone is a user's role (the store's).
+use bytefreezer_api::Role as ServiceRole;
 use bytefreezer_control::ControlServer;
 use bytefreezer_control_store::{Actor, ControlStore, Role};
 use bytefreezer_telemetry::{Readiness, Registry, service_routes, shutdown_pair};
@@ -66,13 +68,14 @@ pub async fn run(args: ControlArgs) -> Result<()> {
         trigger.trigger();
     });
     let instance = format!(
-        "control-{}",
+        "{}-{}",
+        ServiceRole::Control,
         reporter::hostname()
             .to_lowercase()
             .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-")
     );
     let reporter = Reporter::new(
-        "control",
+        ServiceRole::Control,
         instance,
         registry,
         Readiness::default(),

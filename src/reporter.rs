@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use bytefreezer_api::{
-    ActivityReport, DatasetCounters, DeadLetterCount, InputStatus, ServiceReport, SystemMetrics,
+    ActivityReport, DatasetCounters, DeadLetterCount, InputStatus, Role, ServiceReport,
+    SystemMetrics,
 };
 use bytefreezer_control_store::ControlStore;
 use bytefreezer_layout::Stage;
@@ -29,9 +30,9 @@ struct RoleCounters {
     drops: &'static [&'static str],
 }
 
-fn role_counters(role: &str) -> RoleCounters {
+fn role_counters(role: Role) -> RoleCounters {
     match role {
-        "proxy" => RoleCounters {
+        Role::Proxy => RoleCounters {
             datasets: &[
                 ("events_received", "bytefreezer_proxy_rows_durable_total"),
                 ("events_dropped", "bytefreezer_proxy_rows_dropped_total"),
@@ -47,17 +48,17 @@ fn role_counters(role: &str) -> RoleCounters {
                 "bytefreezer_proxy_decode_errors_total",
             ],
         },
-        "receiver" => RoleCounters {
+        Role::Receiver => RoleCounters {
             datasets: &[],
             errors: &["bytefreezer_receiver_rejected_total"],
             drops: &[],
         },
-        "piper" => RoleCounters {
+        Role::Piper => RoleCounters {
             datasets: &[("records_processed", "bytefreezer_piper_rows_in_total")],
             errors: &["bytefreezer_piper_errors_total"],
             drops: &[],
         },
-        "packer" => RoleCounters {
+        Role::Packer => RoleCounters {
             datasets: &[
                 ("parquet_files", "bytefreezer_packer_files_total"),
                 ("parquet_rows", "bytefreezer_packer_rows_total"),
@@ -66,7 +67,7 @@ fn role_counters(role: &str) -> RoleCounters {
             errors: &["bytefreezer_packer_errors_total"],
             drops: &[],
         },
-        _ => RoleCounters {
+        Role::Control | Role::Query => RoleCounters {
             datasets: &[],
             errors: &[],
             drops: &[],
@@ -76,7 +77,7 @@ fn role_counters(role: &str) -> RoleCounters {
 
 /// Builds one role's reports from its process's registry.
 pub struct Reporter {
-    role: &'static str,
+    role: Role,
     instance_id: String,
     host: String,
     started_at: String,
@@ -92,7 +93,7 @@ pub struct Reporter {
 
 impl Reporter {
     pub fn new(
-        role: &'static str,
+        role: Role,
         instance_id: String,
         registry: Registry,
         readiness: Readiness,
@@ -114,7 +115,7 @@ impl Reporter {
         }
     }
 
-    pub fn role(&self) -> &'static str {
+    pub fn role(&self) -> Role {
         self.role
     }
 
@@ -155,7 +156,7 @@ impl Reporter {
 
     /// Piper and packer: the dead letters waiting per dataset, from the gauge the stage keeps.
     fn dead_letters(&self) -> Vec<DeadLetterCount> {
-        let Some(stage) = Stage::parse(self.role) else {
+        let Some(stage) = Stage::parse(self.role.as_str()) else {
             return Vec::new();
         };
         self.registry
@@ -166,7 +167,7 @@ impl Reporter {
                 Some(DeadLetterCount {
                     tenant_id: label("tenant")?,
                     dataset_id: label("dataset")?,
-                    stage: self.role.to_owned(),
+                    stage: self.role.to_string(),
                     objects: u64::try_from(value).unwrap_or(0),
                 })
             })
@@ -187,7 +188,7 @@ impl Reporter {
                     .or_default() += value;
             }
         }
-        if self.role == "piper" {
+        if self.role == Role::Piper {
             // Rows a pipeline removed (drop filters): in minus out.
             let out = self
                 .registry
@@ -208,7 +209,7 @@ impl Reporter {
         let system = self.sampler.sample(&self.data_dir);
         let report = ServiceReport {
             instance_id: self.instance_id.clone(),
-            role: self.role.to_owned(),
+            role: self.role.to_string(),
             host: self.host.clone(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             started_at: self.started_at.clone(),
@@ -234,7 +235,7 @@ impl Reporter {
                 .collect(),
             activity: events
                 .into_iter()
-                .filter(|e| e.stage == self.role)
+                .filter(|e| e.stage == self.role.as_str())
                 .map(|e| ActivityReport {
                     time: e.time,
                     stage: e.stage,
@@ -250,7 +251,7 @@ impl Reporter {
                 .as_ref()
                 .map(|open| open.lock().unwrap_or_else(|e| e.into_inner()).clone())
                 .unwrap_or_default(),
-            inputs: if self.role == "proxy" {
+            inputs: if self.role == Role::Proxy {
                 self.inputs()
             } else {
                 Vec::new()
@@ -358,12 +359,12 @@ pub async fn run(mut reporter: Reporter, sink: ReportSink, mut shutdown: Shutdow
             Ok(()) => {
                 reporter.sent(seq);
                 if failing {
-                    tracing::info!(role = reporter.role, "reporting to the control plane again");
+                    tracing::info!(role = %reporter.role, "reporting to the control plane again");
                 }
                 failing = false;
             }
             Err(error) if !failing => {
-                tracing::warn!(role = reporter.role, "cannot report: {error:#}");
+                tracing::warn!(role = %reporter.role, "cannot report: {error:#}");
                 failing = true;
             }
             Err(_) => {}
@@ -415,11 +416,15 @@ mod tests {
         registry
             .gauge("bytefreezer_piper_oldest_pending_unix_ms", "", &[])
             .set(ninety_seconds_ago);
-        registry
-            .activity()
-            .record("piper", ("acme", "fw"), true, "job", serde_json::json!({}));
         registry.activity().record(
-            "packer",
+            Role::Piper.as_str(),
+            ("acme", "fw"),
+            true,
+            "job",
+            serde_json::json!({}),
+        );
+        registry.activity().record(
+            Role::Packer.as_str(),
             ("acme", "fw"),
             true,
             "file",
@@ -427,7 +432,7 @@ mod tests {
         );
         let dir = tempfile::tempdir().unwrap();
         let mut reporter = Reporter::new(
-            "piper",
+            Role::Piper,
             "piper-1".into(),
             registry.clone(),
             Readiness::default(),

@@ -3,6 +3,7 @@
 use std::future::Future;
 
 use anyhow::{Context, Result};
+use bytefreezer_api::Role;
 use bytefreezer_packer::Packer;
 use bytefreezer_piper::Piper;
 use bytefreezer_proxy::Proxy;
@@ -34,11 +35,11 @@ pub async fn proxy(args: ProxyArgs) -> Result<()> {
     }
     let (trigger, shutdown) = shutdown_pair();
     let registry = Registry::new();
-    let instance = node::instance_id(&file.data_dir, "proxy")?;
+    let instance = node::instance_id(&file.data_dir, Role::Proxy.as_str())?;
     let datasets = datasets(
         &file.datasets,
         &file.data_dir,
-        "proxy",
+        Role::Proxy,
         Some(&instance),
         &shutdown,
     )
@@ -52,7 +53,7 @@ pub async fn proxy(args: ProxyArgs) -> Result<()> {
         shutdown.clone(),
     );
     let reporter = Reporter::new(
-        "proxy",
+        Role::Proxy,
         instance,
         registry.clone(),
         readiness.clone(),
@@ -69,11 +70,18 @@ pub async fn receiver(args: RoleArgs) -> Result<()> {
     let (trigger, shutdown) = shutdown_pair();
     let registry = Registry::new();
     let buckets = Buckets::open(&file.storage)?;
-    let instance = node::instance_id(&file.data_dir, "receiver")?;
-    let datasets = datasets(&file.datasets, &file.data_dir, "receiver", None, &shutdown).await?;
+    let instance = node::instance_id(&file.data_dir, Role::Receiver.as_str())?;
+    let datasets = datasets(
+        &file.datasets,
+        &file.data_dir,
+        Role::Receiver,
+        None,
+        &shutdown,
+    )
+    .await?;
     let readiness = Readiness::default();
     let reporter = Reporter::new(
-        "receiver",
+        Role::Receiver,
         instance,
         registry.clone(),
         readiness.clone(),
@@ -91,11 +99,11 @@ pub async fn piper(args: RoleArgs) -> Result<()> {
     let (trigger, shutdown) = shutdown_pair();
     let registry = Registry::new();
     let buckets = Buckets::open(&file.storage)?;
-    let instance = node::instance_id(&file.data_dir, "piper")?;
-    let datasets = datasets(&file.datasets, &file.data_dir, "piper", None, &shutdown).await?;
+    let instance = node::instance_id(&file.data_dir, Role::Piper.as_str())?;
+    let datasets = datasets(&file.datasets, &file.data_dir, Role::Piper, None, &shutdown).await?;
     let readiness = Readiness::default();
     let reporter = Reporter::new(
-        "piper",
+        Role::Piper,
         instance.clone(),
         registry.clone(),
         readiness.clone(),
@@ -113,8 +121,15 @@ pub async fn packer(args: RoleArgs) -> Result<()> {
     let (trigger, shutdown) = shutdown_pair();
     let registry = Registry::new();
     let buckets = Buckets::open(&file.storage)?;
-    let instance = node::instance_id(&file.data_dir, "packer")?;
-    let datasets = datasets(&file.datasets, &file.data_dir, "packer", None, &shutdown).await?;
+    let instance = node::instance_id(&file.data_dir, Role::Packer.as_str())?;
+    let datasets = datasets(
+        &file.datasets,
+        &file.data_dir,
+        Role::Packer,
+        None,
+        &shutdown,
+    )
+    .await?;
     let readiness = Readiness::default();
     let packer = Packer::new(
         file.packer,
@@ -124,7 +139,7 @@ pub async fn packer(args: RoleArgs) -> Result<()> {
         registry.clone(),
     );
     let reporter = Reporter::new(
-        "packer",
+        Role::Packer,
         instance,
         registry.clone(),
         readiness.clone(),
@@ -144,11 +159,11 @@ pub async fn query(args: RoleArgs) -> Result<()> {
     let (trigger, shutdown) = shutdown_pair();
     let registry = Registry::new();
     let buckets = Buckets::open(&file.storage)?;
-    let instance = node::instance_id(&file.data_dir, "query")?;
-    let datasets = datasets(&file.datasets, &file.data_dir, "query", None, &shutdown).await?;
+    let instance = node::instance_id(&file.data_dir, Role::Query.as_str())?;
+    let datasets = datasets(&file.datasets, &file.data_dir, Role::Query, None, &shutdown).await?;
     let readiness = Readiness::default();
     let reporter = Reporter::new(
-        "query",
+        Role::Query,
         instance,
         registry.clone(),
         readiness.clone(),
@@ -189,7 +204,7 @@ pub async fn query(args: RoleArgs) -> Result<()> {
 async fn datasets(
     config: &DatasetSourceConfig,
     data_dir: &std::path::Path,
-    role: &str,
+    role: Role,
     proxy_instance: Option<&str>,
     shutdown: &Shutdown,
 ) -> Result<config_source::ConfigWatch> {

@@ -7,6 +7,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+// `Role` alone is a user's role (the store's).
+use bytefreezer_api::Role as ServiceRole;
 use bytefreezer_api::{DatasetSpec, FlowSourceSettings, SourceSpec, SyslogSourceSettings};
 use bytefreezer_control::ControlServer;
 use bytefreezer_control_store::{Actor, ControlStore, KeyScope, Role};
@@ -191,8 +193,8 @@ pub async fn run(args: UpArgs) -> Result<()> {
         store: store.clone(),
         account_id: Some(demo_account),
     };
-    for role in ["control", "proxy", "receiver", "piper", "packer", "query"] {
-        let role_readiness = if role == "proxy" {
+    for role in ServiceRole::ALL {
+        let role_readiness = if role == ServiceRole::Proxy {
             readiness.clone()
         } else {
             Readiness::default()
@@ -204,7 +206,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
             role_readiness,
             data_dir.clone(),
         );
-        if role == "packer" {
+        if role == ServiceRole::Packer {
             reporter = reporter
                 .with_open_partitions(open_partitions.clone())
                 .with_destination_probes(destination_probes.clone());
@@ -236,9 +238,9 @@ pub async fn run(args: UpArgs) -> Result<()> {
     let piper_result = piper_task.await.context("piper task panicked")?;
     let packer_result = packer_task.await.context("packer task panicked")?;
     let http_result = http.await.context("HTTP task panicked")?;
-    proxy_result.context("proxy")?;
-    piper_result.context("piper")?;
-    packer_result.context("packer")?;
+    proxy_result.context(ServiceRole::Proxy)?;
+    piper_result.context(ServiceRole::Piper)?;
+    packer_result.context(ServiceRole::Packer)?;
     http_result?;
     println!("stopped");
     Ok(())

@@ -8,8 +8,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::role::Role;
+
 /// The stages that keep a dead-letter prefix, and so carry out replays.
-pub const DEAD_LETTER_STAGES: [&str; 2] = ["piper", "packer"];
+pub const DEAD_LETTER_STAGES: [Role; 2] = [Role::Piper, Role::Packer];
 
 /// The key, in an Activity event's details, of the [`ReplayDone`] it reports.
 pub const REPLAY_DONE_DETAIL: &str = "dead_letter_replay";
@@ -113,7 +115,7 @@ mod tests {
     fn a_replay_rides_in_activity_details_and_reads_back() {
         let done = ReplayDone {
             replay_id: "r1".into(),
-            stage: "packer".into(),
+            stage: Role::Packer.to_string(),
             replayed: 3,
         };
         let details = serde_json::json!({ "rows": 1, REPLAY_DONE_DETAIL: done });

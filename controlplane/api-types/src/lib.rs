@@ -15,6 +15,7 @@ mod plugins;
 mod query_token;
 mod report;
 pub mod rest;
+mod role;
 
 pub use dataplane_config::{AuthorizeError, DataPlaneConfig, IngestKey};
 pub use dataset::{
@@ -36,3 +37,4 @@ pub use report::{
     ActivityReport, DATASET_METRICS, DatasetCounters, DestinationStatus, InputStatus,
     OpenPartition, ServiceReport, SystemMetrics,
 };
+pub use role::{Role, UnknownRole};

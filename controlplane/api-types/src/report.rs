@@ -3,6 +3,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::dead_letters::DeadLetterCount;
+use crate::role::{Role, UnknownRole};
 
 /// What a service sends the control plane every heartbeat: who it is, how the host is doing,
 /// its counters and what it did since the last report. Counters only: never event data.
@@ -10,7 +11,9 @@ use crate::dead_letters::DeadLetterCount;
 #[serde(deny_unknown_fields)]
 pub struct ServiceReport {
     pub instance_id: String,
-    /// `proxy`, `receiver`, `piper`, `packer`, `query` or `control`.
+    /// A [`Role`] name (`proxy`, `receiver`, `piper`, `packer`, `query` or `control`). Text on
+    /// the wire so a report naming a role this build does not know gets the store's refusal
+    /// naming the field; [`ServiceReport::known_role`] reads it.
     pub role: String,
     pub host: String,
     pub version: String,
@@ -49,6 +52,13 @@ pub struct ServiceReport {
     /// Query: the address browsers reach it at; absent means the dashboard's own origin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+}
+
+impl ServiceReport {
+    /// The reporting role, or the name this build does not know.
+    pub fn known_role(&self) -> Result<Role, UnknownRole> {
+        self.role.parse()
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -101,14 +111,14 @@ pub struct DatasetCounters {
 }
 
 /// The statistics the control plane keeps per dataset, and the stage that reports each.
-pub const DATASET_METRICS: &[(&str, &str)] = &[
-    ("events_received", "proxy"),
-    ("events_dropped", "proxy"),
-    ("records_processed", "piper"),
-    ("records_dropped", "piper"),
-    ("parquet_files", "packer"),
-    ("parquet_rows", "packer"),
-    ("parquet_bytes", "packer"),
+pub const DATASET_METRICS: &[(&str, Role)] = &[
+    ("events_received", Role::Proxy),
+    ("events_dropped", Role::Proxy),
+    ("records_processed", Role::Piper),
+    ("records_dropped", Role::Piper),
+    ("parquet_files", Role::Packer),
+    ("parquet_rows", Role::Packer),
+    ("parquet_bytes", Role::Packer),
 ];
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

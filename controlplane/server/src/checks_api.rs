@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
+use bytefreezer_api::Role;
 use bytefreezer_control_store::{DatasetRecord, ServiceRecord};
 use chrono::{Duration, Utc};
 use serde::Serialize;
@@ -51,7 +52,7 @@ fn check(ok: bool, message: impl Into<String>) -> Check {
 async fn live_services(
     state: &ServerState,
     record: &DatasetRecord,
-    role: &str,
+    role: Role,
 ) -> ApiResult<Vec<ServiceRecord>> {
     let account = state
         .store
@@ -87,7 +88,7 @@ pub(crate) async fn check_input(
             "the dataset is paused: no proxy listens for it; resume it first",
         ));
     }
-    let proxies: Vec<ServiceRecord> = live_services(&state, &record, "proxy")
+    let proxies: Vec<ServiceRecord> = live_services(&state, &record, Role::Proxy)
         .await?
         .into_iter()
         .filter(|p| {
@@ -177,7 +178,7 @@ pub(crate) async fn check_output(
         .bucket
         .clone()
         .unwrap_or_else(|| "packer".to_owned());
-    let packers = live_services(&state, &record, "packer").await?;
+    let packers = live_services(&state, &record, Role::Packer).await?;
     let mut checks = Vec::new();
     if packers.is_empty() {
         checks.push(check(

@@ -35,12 +35,15 @@ pub(crate) async fn list_dead_letters(
     visible_dataset(&state, &principal, &tenant, &dataset).await?;
     let account = state.store.tenant(&tenant).await?.map(|t| t.account_id);
     // Several instances of a stage list the same bucket: the largest count is the truth.
-    let mut counts: BTreeMap<&str, u64> = DEAD_LETTER_STAGES.iter().map(|s| (*s, 0)).collect();
+    let mut counts: BTreeMap<&str, u64> = DEAD_LETTER_STAGES
+        .iter()
+        .map(|stage| (stage.as_str(), 0))
+        .collect();
     for service in state.store.list_services(account.as_deref()).await? {
         for reported in &service.report.dead_letters {
             if reported.tenant_id == tenant
                 && reported.dataset_id == dataset
-                && reported.stage == service.role
+                && reported.stage == service.role.as_str()
                 && let Some(count) = counts.get_mut(reported.stage.as_str())
             {
                 *count = (*count).max(reported.objects);

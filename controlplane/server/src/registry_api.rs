@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use bytefreezer_api::{
-    DATASET_METRICS, OpenPartition, QueryTokenClaims, ServiceReport, sign_query_token,
+    DATASET_METRICS, OpenPartition, QueryTokenClaims, Role, ServiceReport, sign_query_token,
 };
 use bytefreezer_control_store::{ActivityQuery, ActivityRecord, StatPoint, StoreError};
 use serde::{Deserialize, Serialize};
@@ -26,7 +26,7 @@ const MAX_REPORT_BYTES: usize = 1 << 20;
 /// Roles whose reports name an endpoint that browsers are sent to: only account-wide
 /// credentials (an account key, an account admin) may report them, never a tenant's key such as
 /// a proxy's.
-const ACCOUNT_ROLES: [&str; 2] = ["query", "control"];
+const ACCOUNT_ROLES: [Role; 2] = [Role::Query, Role::Control];
 
 /// A service's heartbeat: registers it the first time, then updates its health and counters.
 /// An instance belongs to the credentials that registered it; another caller gets 409.
@@ -43,7 +43,10 @@ pub(crate) async fn report(
         return Err(ApiError::invalid("body", "a report is at most 1 MiB"));
     }
     let report: ServiceReport = json_body(&body)?;
-    if ACCOUNT_ROLES.contains(&report.role.as_str()) && principal.tenant_filter().is_some() {
+    let account_role = report
+        .known_role()
+        .is_ok_and(|role| ACCOUNT_ROLES.contains(&role));
+    if account_role && principal.tenant_filter().is_some() {
         return Err(ApiError::Forbidden(format!(
             "a tenant key cannot report a {} service; it reports with an account key",
             report.role
@@ -176,7 +179,7 @@ async fn vouched_endpoint(state: &ServerState, account_id: &str) -> ApiResult<St
     let services = state.store.list_services(Some(account_id)).await?;
     services
         .into_iter()
-        .filter(|s| s.role == "query")
+        .filter(|s| s.role == Role::Query)
         .map(|s| service_status(s, now))
         .filter(|s| s.health == "Healthy")
         .find_map(|s| s.endpoint.filter(|e| !e.is_empty()))
@@ -232,12 +235,12 @@ async fn stages(
         .store
         .list_services(principal.account_filter())
         .await?;
-    Ok(["proxy", "receiver", "piper", "packer", "query"]
+    Ok(Role::DATA_SIDE
         .into_iter()
         .map(|stage| {
             let installed = services.iter().any(|s| s.role == stage);
             (
-                stage.to_owned(),
+                stage.to_string(),
                 if installed {
                     "installed"
                 } else {
@@ -385,7 +388,7 @@ pub(crate) async fn activity(
         .await?;
     let open_partitions = services
         .into_iter()
-        .filter(|s| s.role == "packer")
+        .filter(|s| s.role == Role::Packer)
         .flat_map(|s| s.report.open_partitions)
         .filter(|p| tenant.as_deref().is_none_or(|t| t == p.tenant_id))
         .filter(|p| params.dataset.as_deref().is_none_or(|d| d == p.dataset_id))

@@ -1,5 +1,6 @@
 use std::collections::HashMap;
 
+use bytefreezer_api::Role;
 use bytefreezer_control_store::{DatasetRecord, ServiceRecord};
 use bytefreezer_telemetry::Registry;
 use chrono::{DateTime, Utc};
@@ -20,7 +21,7 @@ pub struct Status {
 /// A service as the status page and `/api/v1/services` show it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ServiceStatus {
-    pub role: String,
+    pub role: Role,
     pub instance_id: String,
     pub host: String,
     pub version: String,
@@ -37,7 +38,7 @@ pub struct ServiceStatus {
     /// there is more than one (`bytefreezer up`): CPU and memory are that process's, not the
     /// role's own.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub shares_process_with: Vec<String>,
+    pub shares_process_with: Vec<Role>,
     pub registered_at: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
     /// Where browsers reach a query service; absent: the dashboard's own origin.
@@ -105,12 +106,12 @@ pub fn health_label(service: &ServiceRecord, now: DateTime<Utc>) -> (&'static st
 /// Every service as shown, with the roles that share one process marked on each of them.
 pub fn service_statuses(services: Vec<ServiceRecord>, now: DateTime<Utc>) -> Vec<ServiceStatus> {
     let process = |s: &ServiceRecord| (s.host.clone(), s.report.system.process_id);
-    let mut roles_of: HashMap<(String, u32), Vec<String>> = HashMap::new();
+    let mut roles_of: HashMap<(String, u32), Vec<Role>> = HashMap::new();
     for service in services.iter().filter(|s| s.report.system.process_id != 0) {
         roles_of
             .entry(process(service))
             .or_default()
-            .push(service.role.clone());
+            .push(service.role);
     }
     services
         .into_iter()

@@ -141,7 +141,7 @@ impl ControlStore {
             request.stages = by_request.remove(&request.id).unwrap_or_default();
             let done = DEAD_LETTER_STAGES
                 .iter()
-                .all(|stage| request.stages.iter().any(|s| s.stage == *stage));
+                .all(|stage| request.stages.iter().any(|s| s.stage == stage.as_str()));
             request.state = if done {
                 "done"
             } else if timestamp(&request.created_at) < expiry {
@@ -195,8 +195,12 @@ impl ControlStore {
                 let id: String = row.get(0);
                 let stages = DEAD_LETTER_STAGES
                     .iter()
-                    .filter(|stage| !finished.iter().any(|(r, s)| *r == id && s == *stage))
-                    .map(|stage| (*stage).to_owned())
+                    .filter(|stage| {
+                        !finished
+                            .iter()
+                            .any(|(r, s)| *r == id && s == stage.as_str())
+                    })
+                    .map(|stage| stage.to_string())
                     .collect();
                 DeadLetterReplay {
                     id,
@@ -221,7 +225,11 @@ pub(crate) async fn record_replay_done(
     stage: &str,
     done: &ReplayDone,
 ) -> Result<(), StoreError> {
-    if done.stage != stage || !DEAD_LETTER_STAGES.contains(&stage) {
+    if done.stage != stage
+        || !DEAD_LETTER_STAGES
+            .iter()
+            .any(|known| known.as_str() == stage)
+    {
         return Ok(());
     }
     let known = sqlx::query(

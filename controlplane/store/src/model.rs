@@ -104,7 +104,8 @@ pub struct AuditQuery {
 pub struct ServiceRecord {
     pub instance_id: String,
     pub account_id: Option<String>,
-    pub role: String,
+    /// Not the [`Role`] of a user: what the service does.
+    pub role: bytefreezer_api::Role,
     pub host: String,
     pub version: String,
     pub started_at: DateTime<Utc>,

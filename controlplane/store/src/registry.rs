@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 
-use bytefreezer_api::{ReplayDone, ServiceReport};
+use bytefreezer_api::{ReplayDone, ServiceReport, UnknownRole};
 use chrono::{DateTime, DurationRound, Utc};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -24,10 +24,18 @@ const SERVICE_COLUMNS: &str = "instance_id, account_id, role, host, version, sta
 
 fn service_from_row(row: &AnyRow) -> Result<ServiceRecord, StoreError> {
     let started_at = timestamp(&row.get::<String, _>(5));
+    // Only known roles are stored, so another comes from a newer build's database.
+    let role = row
+        .get::<String, _>(2)
+        .parse()
+        .map_err(|unknown: UnknownRole| StoreError::Invalid {
+            field: "role",
+            reason: unknown.to_string(),
+        })?;
     Ok(ServiceRecord {
         instance_id: row.get(0),
         account_id: row.get(1),
-        role: row.get(2),
+        role,
         host: row.get(3),
         version: row.get(4),
         started_at,
@@ -126,13 +134,10 @@ impl ControlStore {
         report: &ServiceReport,
     ) -> Result<(), StoreError> {
         check_identifier("instance_id", &report.instance_id)?;
-        if !matches!(
-            report.role.as_str(),
-            "proxy" | "receiver" | "piper" | "packer" | "query" | "control"
-        ) {
+        if let Err(unknown) = report.known_role() {
             return Err(StoreError::Invalid {
                 field: "role",
-                reason: "must be proxy, receiver, piper, packer, query or control".into(),
+                reason: unknown.to_string(),
             });
         }
         let started_at =
