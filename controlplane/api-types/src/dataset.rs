@@ -2,6 +2,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
+use crate::filter_type::FilterType;
 use crate::pipeline::PipelineSpec;
 
 /// Everything a data-side service needs to know about one dataset.
@@ -150,7 +151,7 @@ pub fn binds_overlap(a: SocketAddr, b: SocketAddr) -> bool {
 /// Filter settings that hold secrets, as `(filter type, config key)`: redacted for readers who
 /// may not change the pipeline and in the audit log. A test in `bytefreezer-transform`'s catalog
 /// holds this list equal to the settings the filter catalog describes as secret.
-pub const SECRET_FILTER_SETTINGS: &[(&str, &str)] = &[("hash", "key")];
+pub const SECRET_FILTER_SETTINGS: &[(FilterType, &str)] = &[(FilterType::Hash, "key")];
 
 /// What a redacted secret reads as.
 pub const REDACTED: &str = "[redacted]";
@@ -160,7 +161,7 @@ pub fn redact_pipeline(pipeline: &PipelineSpec) -> PipelineSpec {
     let mut redacted = pipeline.clone();
     for filter in &mut redacted.filters {
         for (kind, setting) in SECRET_FILTER_SETTINGS {
-            if filter.kind == *kind
+            if filter.kind == kind.as_str()
                 && let Some(value) = filter.config.get_mut(*setting)
                 && !value.is_null()
             {

@@ -1,6 +1,6 @@
 //! Every contract between the stages: dataset specifications and the pipeline format
 //! (`PipelineSpec`, compiled by `bytefreezer-transform`), the configuration snapshot each
-//! data-side service works from, ingest-key authorization, the report every service sends with
+//! data-side service works from, the filter types ([`FilterType`]), ingest-key authorization, the report every service sends with
 //! its heartbeat, and the REST bodies the control server and `bytefreezer ctl` share ([`rest`]).
 //!
 //! Pure serde types and small pure functions. It must not do I/O or depend on any other crate
@@ -9,6 +9,7 @@
 mod dataplane_config;
 mod dataset;
 mod dead_letters;
+mod filter_type;
 mod keys;
 mod pipeline;
 mod plugins;
@@ -27,6 +28,7 @@ pub use dead_letters::{
     DEAD_LETTER_STAGES, DeadLetterCount, DeadLetterReplay, DeadLettersView, REPLAY_DONE_DETAIL,
     ReplayDone, ReplayRequest, ReplayRequestBody, ReplayStageResult,
 };
+pub use filter_type::{FilterType, UnknownFilterType};
 pub use keys::{KeyReach, KeyUse, bearer_token, hash_api_key};
 pub use pipeline::{FilterSpec, PipelineSpec, pipeline_version};
 pub use plugins::{PluginKind, plugin_catalog};

@@ -1,39 +1,16 @@
 //! The settings schema of every filter type: what the dashboard builds its forms from and what
 //! `docs/transform.md` describes. A test compiles each example, so the two cannot drift apart.
 
+use bytefreezer_api::FilterType;
 use serde::Serialize;
 use serde_json::{Value, json};
-
-/// Every filter type piper runs, in the order the catalog lists them.
-pub const FILTER_TYPES: &[&str] = &[
-    "rename_field",
-    "copy_field",
-    "add_field",
-    "remove_field",
-    "drop",
-    "keep",
-    "lowercase",
-    "uppercase",
-    "trim",
-    "mask",
-    "hash",
-    "regex_replace",
-    "regex_extract",
-    "kv",
-    "json_parse",
-    "json_flatten",
-    "convert",
-    "date_parse",
-    "geoip",
-    "sample",
-];
 
 /// One filter type: what it does, the JSON Schema of its `config`, an example that compiles,
 /// and whether a filter-level `condition` is allowed.
 #[derive(Debug, Clone, Serialize)]
 pub struct FilterKind {
     #[serde(rename = "type")]
-    pub kind: &'static str,
+    pub kind: FilterType,
     pub summary: &'static str,
     pub accepts_condition: bool,
     pub config_schema: Value,
@@ -79,7 +56,7 @@ pub fn filter_catalog() -> Vec<FilterKind> {
     };
     vec![
         kind(
-            "rename_field",
+            FilterType::RenameField,
             "Renames a column (a schema change, no data copied).",
             false,
             object(
@@ -89,7 +66,7 @@ pub fn filter_catalog() -> Vec<FilterKind> {
             json!({ "from": "src", "to": "source_ip" }),
         ),
         kind(
-            "copy_field",
+            FilterType::CopyField,
             "Copies a column under a second name.",
             true,
             object(
@@ -99,7 +76,7 @@ pub fn filter_catalog() -> Vec<FilterKind> {
             json!({ "from": "hostname", "to": "device" }),
         ),
         kind(
-            "add_field",
+            FilterType::AddField,
             "Sets a field to a constant, or to a template such as \"${hostname}/${app_name}\" ($$ writes a $).",
             true,
             object(
@@ -112,49 +89,49 @@ pub fn filter_catalog() -> Vec<FilterKind> {
             json!({ "field": "environment", "value": "production" }),
         ),
         kind(
-            "remove_field",
+            FilterType::RemoveField,
             "Removes columns.",
             false,
             field_or_fields("Field to remove."),
             json!({ "fields": ["password", "token"] }),
         ),
         kind(
-            "drop",
+            FilterType::Drop,
             "Drops the rows where the condition holds.",
             true,
             condition_config.clone(),
             json!({ "condition": "action == 'deny'" }),
         ),
         kind(
-            "keep",
+            FilterType::Keep,
             "Keeps only the rows where the condition holds.",
             true,
             condition_config,
             json!({ "condition": "severity <= 4" }),
         ),
         kind(
-            "lowercase",
+            FilterType::Lowercase,
             "Lowercases text fields.",
             true,
             field_or_fields("Field to change."),
             json!({ "field": "hostname" }),
         ),
         kind(
-            "uppercase",
+            FilterType::Uppercase,
             "Uppercases text fields.",
             true,
             field_or_fields("Field to change."),
             json!({ "field": "action" }),
         ),
         kind(
-            "trim",
+            FilterType::Trim,
             "Removes leading and trailing white space.",
             true,
             field_or_fields("Field to change."),
             json!({ "field": "message" }),
         ),
         kind(
-            "mask",
+            FilterType::Mask,
             "Replaces characters with * except a kept prefix and suffix.",
             true,
             json!({
@@ -171,7 +148,7 @@ pub fn filter_catalog() -> Vec<FilterKind> {
             json!({ "field": "card_number", "keep_suffix": 4 }),
         ),
         kind(
-            "hash",
+            FilterType::Hash,
             "Replaces values with their hex SHA-256, or keyed HMAC-SHA-256 for pseudonymizing PII.",
             true,
             json!({
@@ -188,7 +165,7 @@ pub fn filter_catalog() -> Vec<FilterKind> {
             json!({ "field": "user", "algorithm": "hmac-sha256", "key": "change-me" }),
         ),
         kind(
-            "regex_replace",
+            FilterType::RegexReplace,
             "Replaces every match of a regular expression ($1 or ${name} refer to groups).",
             true,
             json!({
@@ -206,7 +183,7 @@ pub fn filter_catalog() -> Vec<FilterKind> {
             json!({ "field": "message", "pattern": "password=\\S+", "replacement": "password=***" }),
         ),
         kind(
-            "regex_extract",
+            FilterType::RegexExtract,
             "Adds one field per named group of a regular expression.",
             true,
             object(
@@ -216,7 +193,7 @@ pub fn filter_catalog() -> Vec<FilterKind> {
             json!({ "field": "message", "pattern": "user (?P<user>\\w+) from (?P<source_ip>\\S+)" }),
         ),
         kind(
-            "kv",
+            FilterType::Kv,
             "Parses key=value pairs in a field into their own fields.",
             false,
             object(
@@ -226,7 +203,7 @@ pub fn filter_catalog() -> Vec<FilterKind> {
             json!({ "field": "message" }),
         ),
         kind(
-            "json_parse",
+            FilterType::JsonParse,
             "Parses a JSON object in a field; its top-level keys become fields (nested values stay JSON text).",
             false,
             object(
@@ -236,7 +213,7 @@ pub fn filter_catalog() -> Vec<FilterKind> {
             json!({ "field": "message" }),
         ),
         kind(
-            "json_flatten",
+            FilterType::JsonFlatten,
             "Parses a JSON object in a field and flattens nested objects into dotted fields such as user.name.",
             false,
             object(
@@ -246,7 +223,7 @@ pub fn filter_catalog() -> Vec<FilterKind> {
             json!({ "field": "message" }),
         ),
         kind(
-            "convert",
+            FilterType::Convert,
             "Changes a field's type; values that do not convert become null.",
             false,
             object(
@@ -259,7 +236,7 @@ pub fn filter_catalog() -> Vec<FilterKind> {
             json!({ "field": "bytes", "to": "int" }),
         ),
         kind(
-            "date_parse",
+            FilterType::DateParse,
             "Parses a time and sets the event time, which decides the Parquet hour partition.",
             true,
             json!({
@@ -276,7 +253,7 @@ pub fn filter_catalog() -> Vec<FilterKind> {
             json!({ "field": "timestamp", "format": "%d/%b/%Y:%H:%M:%S %z" }),
         ),
         kind(
-            "geoip",
+            FilterType::Geoip,
             "Adds <field>_geo_country, _geo_country_code, _geo_city, _geo_region, _geo_lat, _geo_lon (and _geo_asn, _geo_as_org with an ASN database) from the node's MaxMind databases.",
             true,
             object(
@@ -286,7 +263,7 @@ pub fn filter_catalog() -> Vec<FilterKind> {
             json!({ "field": "source_ip" }),
         ),
         kind(
-            "sample",
+            FilterType::Sample,
             "Keeps a fraction of rows, deterministically by the hash of a field (or by row when none).",
             true,
             json!({
@@ -314,18 +291,18 @@ mod tests {
     #[test]
     fn every_filter_type_is_listed_once_with_an_example_that_compiles() {
         let catalog = filter_catalog();
-        let listed: Vec<&str> = catalog.iter().map(|k| k.kind).collect();
-        assert_eq!(listed, FILTER_TYPES);
+        let listed: Vec<FilterType> = catalog.iter().map(|k| k.kind).collect();
+        assert_eq!(listed, FilterType::ALL);
         for kind in &catalog {
             let spec = FilterSpec {
-                kind: kind.kind.to_owned(),
+                kind: kind.kind.as_str().to_owned(),
                 config: kind.example.clone(),
                 enabled: true,
                 condition: None,
             };
             match CompiledFilter::compile(0, &spec, &GeoIp::default()) {
                 Ok(_) => {}
-                Err(error) if kind.kind == "geoip" => {
+                Err(error) if kind.kind == FilterType::Geoip => {
                     assert!(error.to_string().contains("city_database"), "{error}")
                 }
                 Err(error) => panic!("{}: {error}", kind.kind),
@@ -336,7 +313,7 @@ mod tests {
             };
             let accepted = CompiledFilter::compile(0, &with_condition, &GeoIp::default())
                 .map_err(|e| e.to_string());
-            if kind.kind != "geoip" {
+            if kind.kind != FilterType::Geoip {
                 assert_eq!(
                     accepted.is_ok(),
                     kind.accepts_condition,
@@ -373,7 +350,7 @@ mod tests {
                 }
             }
         }
-        let listed: Vec<(&str, String)> = bytefreezer_api::SECRET_FILTER_SETTINGS
+        let listed: Vec<(FilterType, String)> = bytefreezer_api::SECRET_FILTER_SETTINGS
             .iter()
             .map(|(kind, name)| (*kind, (*name).to_owned()))
             .collect();

@@ -8,7 +8,7 @@ use arrow::compute::kernels::zip::zip;
 use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
-use bytefreezer_api::FilterSpec;
+use bytefreezer_api::{FilterSpec, FilterType, UnknownFilterType};
 use bytefreezer_schema::EVENT_TIME;
 use regex::Regex;
 use serde::Deserialize;
@@ -237,14 +237,18 @@ impl CompiledFilter {
             .map(parse_condition)
             .transpose()
             .map_err(|e| error(format!("condition: {e}")))?;
-        let step = match spec.kind.as_str() {
-            "rename_field" | "copy_field" => {
+        let filter_type: FilterType = spec
+            .kind
+            .parse()
+            .map_err(|unknown: UnknownFilterType| error(unknown.to_string()))?;
+        let step = match filter_type {
+            FilterType::RenameField | FilterType::CopyField => {
                 let FromTo { from, to } = serde_json::from_value(config(&spec.config))
                     .map_err(|e| error(format!("config: {e}")))?;
                 if from.is_empty() || to.is_empty() {
                     return Err(error("config: from and to must not be empty".into()));
                 }
-                if spec.kind == "rename_field" {
+                if filter_type == FilterType::RenameField {
                     if condition.is_some() {
                         return Err(error("condition: a rename applies to the whole column; use copy_field with a condition".into()));
                     }
@@ -253,7 +257,10 @@ impl CompiledFilter {
                     Step::Copy { from, to }
                 }
             }
-            "remove_field" | "lowercase" | "uppercase" | "trim" => {
+            FilterType::RemoveField
+            | FilterType::Lowercase
+            | FilterType::Uppercase
+            | FilterType::Trim => {
                 let Fields { field, fields } = serde_json::from_value(config(&spec.config))
                     .map_err(|e| error(format!("config: {e}")))?;
                 let fields: Vec<String> = field
@@ -263,18 +270,18 @@ impl CompiledFilter {
                 if fields.is_empty() {
                     return Err(error("config: set field or fields".into()));
                 }
-                match spec.kind.as_str() {
-                    "remove_field" if condition.is_some() => {
+                match filter_type {
+                    FilterType::RemoveField if condition.is_some() => {
                         return Err(error(
                             "condition: removing applies to the whole column".into(),
                         ));
                     }
-                    "remove_field" => Step::Remove { fields },
-                    "lowercase" => Step::Case {
+                    FilterType::RemoveField => Step::Remove { fields },
+                    FilterType::Lowercase => Step::Case {
                         fields,
                         change: CaseChange::Lower,
                     },
-                    "uppercase" => Step::Case {
+                    FilterType::Uppercase => Step::Case {
                         fields,
                         change: CaseChange::Upper,
                     },
@@ -284,19 +291,19 @@ impl CompiledFilter {
                     },
                 }
             }
-            "drop" | "keep" => {
+            FilterType::Drop | FilterType::Keep => {
                 let ConditionConfig { condition: text } =
                     serde_json::from_value(config(&spec.config))
                         .map_err(|e| error(format!("config: {e}")))?;
                 let parsed =
                     parse_condition(&text).map_err(|e| error(format!("config.condition: {e}")))?;
-                if spec.kind == "drop" {
+                if filter_type == FilterType::Drop {
                     Step::Drop { condition: parsed }
                 } else {
                     Step::Keep { condition: parsed }
                 }
             }
-            "add_field" => {
+            FilterType::AddField => {
                 let AddFieldConfig { field, value } = serde_json::from_value(config(&spec.config))
                     .map_err(|e| error(format!("config: {e}")))?;
                 let value = match value {
@@ -328,7 +335,7 @@ impl CompiledFilter {
                 }
                 Step::AddField { field, value }
             }
-            "mask" => {
+            FilterType::Mask => {
                 let config: MaskConfig = serde_json::from_value(config(&spec.config))
                     .map_err(|e| error(format!("config: {e}")))?;
                 let fields = field_list(config.field, config.fields);
@@ -341,7 +348,7 @@ impl CompiledFilter {
                     suffix: config.keep_suffix,
                 }
             }
-            "hash" => {
+            FilterType::Hash => {
                 let config: HashConfig = serde_json::from_value(config(&spec.config))
                     .map_err(|e| error(format!("config: {e}")))?;
                 let fields = field_list(config.field, config.fields);
@@ -369,7 +376,7 @@ impl CompiledFilter {
                 };
                 Step::Hash { fields, key }
             }
-            "regex_replace" => {
+            FilterType::RegexReplace => {
                 let config: RegexReplaceConfig = serde_json::from_value(config(&spec.config))
                     .map_err(|e| error(format!("config: {e}")))?;
                 let fields = field_list(config.field, config.fields);
@@ -384,7 +391,7 @@ impl CompiledFilter {
                     replacement: text_filters::Replacement::parse(&config.replacement),
                 }
             }
-            "regex_extract" => {
+            FilterType::RegexExtract => {
                 let config: RegexExtractConfig = serde_json::from_value(config(&spec.config))
                     .map_err(|e| error(format!("config: {e}")))?;
                 let pattern = Regex::new(&config.pattern)
@@ -399,7 +406,7 @@ impl CompiledFilter {
                     pattern,
                 }
             }
-            "sample" => {
+            FilterType::Sample => {
                 let config: SampleConfig = serde_json::from_value(config(&spec.config))
                     .map_err(|e| error(format!("config: {e}")))?;
                 if !(config.rate > 0.0 && config.rate <= 1.0) {
@@ -413,7 +420,7 @@ impl CompiledFilter {
                     field: config.field,
                 }
             }
-            "geoip" => {
+            FilterType::Geoip => {
                 let FieldConfig { field } = serde_json::from_value(config(&spec.config))
                     .map_err(|e| error(format!("config: {e}")))?;
                 if geoip.city.is_none() {
@@ -426,7 +433,7 @@ impl CompiledFilter {
                     databases: geoip.clone(),
                 }
             }
-            "json_flatten" => {
+            FilterType::JsonFlatten => {
                 let FieldConfig { field } = serde_json::from_value(config(&spec.config))
                     .map_err(|e| error(format!("config: {e}")))?;
                 if condition.is_some() {
@@ -439,7 +446,7 @@ impl CompiledFilter {
                     mode: LiftMode::JsonFlatten,
                 }
             }
-            "kv" | "json_parse" => {
+            FilterType::Kv | FilterType::JsonParse => {
                 let FieldConfig { field } = serde_json::from_value(config(&spec.config))
                     .map_err(|e| error(format!("config: {e}")))?;
                 if condition.is_some() {
@@ -447,14 +454,14 @@ impl CompiledFilter {
                         "condition: parsing adds columns for the whole batch".into(),
                     ));
                 }
-                let mode = if spec.kind == "kv" {
+                let mode = if filter_type == FilterType::Kv {
                     LiftMode::KeyValue
                 } else {
                     LiftMode::Json
                 };
                 Step::Lift { field, mode }
             }
-            "convert" => {
+            FilterType::Convert => {
                 let ConvertConfig { field, to } = serde_json::from_value(config(&spec.config))
                     .map_err(|e| error(format!("config: {e}")))?;
                 let to = Target::parse(&to).ok_or_else(|| {
@@ -469,7 +476,7 @@ impl CompiledFilter {
                 }
                 Step::Convert { field, to }
             }
-            "date_parse" => {
+            FilterType::DateParse => {
                 let config: DateParseConfig = serde_json::from_value(config(&spec.config))
                     .map_err(|e| error(format!("config: {e}")))?;
                 let format = match config.format.as_deref() {
@@ -499,12 +506,6 @@ impl CompiledFilter {
                     zone,
                     target: config.target.unwrap_or_else(|| EVENT_TIME.to_owned()),
                 }
-            }
-            other => {
-                return Err(error(format!(
-                    "unknown filter type {other:?}; known types: {}",
-                    crate::catalog::FILTER_TYPES.join(", ")
-                )));
             }
         };
         Ok(CompiledFilter {

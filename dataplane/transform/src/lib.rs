@@ -24,7 +24,7 @@ mod template;
 mod text_filters;
 mod trial;
 
-pub use catalog::{FILTER_TYPES, FilterKind, filter_catalog};
+pub use catalog::{FilterKind, filter_catalog};
 pub use geoip::{GeoIp, GeoIpDatabase, GeoIpSettings};
 
 pub use condition::{Condition, ConditionError, evaluate, parse_condition};
