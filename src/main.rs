@@ -18,6 +18,7 @@ mod role_config;
 mod roles;
 mod serve;
 mod signals;
+mod stages;
 mod transform_test;
 mod up;
 

@@ -112,6 +112,35 @@ fn default_packer_metrics() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9104))
 }
 
+/// The keys every role file has, which the common start-up reads (`roles::RoleProcess`).
+pub struct RoleBasics<'a> {
+    pub data_dir: &'a Path,
+    pub metrics_listen: SocketAddr,
+    pub datasets: &'a DatasetSourceConfig,
+}
+
+/// A role's file. The common keys are repeated in each file type rather than flattened into
+/// one struct because serde's `flatten` switches off `deny_unknown_fields`.
+pub trait RoleFile {
+    fn basics(&self) -> RoleBasics<'_>;
+}
+
+macro_rules! role_files {
+    ($($file:ty),+) => {$(
+        impl RoleFile for $file {
+            fn basics(&self) -> RoleBasics<'_> {
+                RoleBasics {
+                    data_dir: &self.data_dir,
+                    metrics_listen: self.metrics_listen,
+                    datasets: &self.datasets,
+                }
+            }
+        }
+    )+};
+}
+
+role_files!(ProxyFile, ReceiverFile, PiperFile, PackerFile, QueryFile);
+
 pub fn load<T: DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read configuration {}", path.display()))?;

@@ -13,16 +13,17 @@ use bytefreezer_api::{DatasetSpec, FlowSourceSettings, SourceSpec, SyslogSourceS
 use bytefreezer_control::ControlServer;
 use bytefreezer_control_store::{Actor, ControlStore, KeyScope, Role};
 use bytefreezer_fakedata::{FakeFormat, SendOptions, send_udp};
-use bytefreezer_packer::{Packer, PackerConfig};
-use bytefreezer_piper::{Piper, PiperConfig};
-use bytefreezer_proxy::{Proxy, ProxyConfig};
+use bytefreezer_packer::PackerConfig;
+use bytefreezer_piper::PiperConfig;
+use bytefreezer_proxy::ProxyConfig;
 use bytefreezer_query::{QueryConfig, QueryEngine, QueryService};
-use bytefreezer_receiver::{Receiver, ReceiverConfig};
+use bytefreezer_receiver::ReceiverConfig;
 use bytefreezer_storage::{Buckets, StorageConfig};
 use bytefreezer_telemetry::{Readiness, Registry, Shutdown, service_routes, shutdown_pair};
 
 use crate::cli::UpArgs;
-use crate::reporter::{ReportSink, Reporter};
+use crate::reporter::ReportSink;
+use crate::stages::{StageContext, packer_reporter};
 use crate::{config_source, node, reporter, serve, signals};
 
 const DEMO_TENANT: &str = "demo";
@@ -52,55 +53,47 @@ pub async fn run(args: UpArgs) -> Result<()> {
     let buckets = Buckets::open(&StorageConfig::Local {
         root: data_dir.join("buckets"),
     })?;
-    let instance = node::instance_id(&data_dir, "up")?;
-    let packer = Packer::new(
+    let stage = StageContext {
+        instance: node::instance_id(&data_dir, "up")?,
+        data_dir: data_dir.clone(),
+        registry: registry.clone(),
+        datasets: datasets.clone(),
+    };
+    let packer = stage.packer(
         PackerConfig {
             poll_interval_ms: 500,
             ..PackerConfig::default()
         },
         buckets.clone(),
-        datasets.clone(),
-        instance.clone(),
-        registry.clone(),
     );
     let geoip = args
         .geoip
         .open()
         .map_err(anyhow::Error::msg)
         .context("--geoip-city-db / --geoip-asn-db")?;
-    let piper = Piper::new(
-        PiperConfig {
-            poll_interval_ms: 500,
-            ..PiperConfig::default()
-        },
-        buckets.clone(),
-        datasets.clone(),
-        instance.clone(),
-        registry.clone(),
-    )?
-    .with_geoip(geoip.clone())
-    .with_downstream_wakeup(packer.wakeup());
-    let receiver = Receiver::new(
-        ReceiverConfig::default(),
-        buckets.intake.clone(),
-        datasets.clone(),
-        registry.clone(),
-    )
-    .with_wakeup(piper.wakeup());
+    let piper = stage
+        .piper(
+            PiperConfig {
+                poll_interval_ms: 500,
+                ..PiperConfig::default()
+            },
+            buckets.clone(),
+        )?
+        .with_geoip(geoip.clone())
+        .with_downstream_wakeup(packer.wakeup());
+    let receiver = stage
+        .receiver(ReceiverConfig::default(), buckets.intake.clone())
+        .with_wakeup(piper.wakeup());
 
     let listener = serve::bind(args.http, "dashboard (--http)").await?;
     let http_address = listener.local_addr()?;
-    let proxy = Proxy::new(
-        ProxyConfig {
-            receiver_url: format!("http://{http_address}"),
-            api_key: proxy_key,
-            spool_dir: data_dir.join("spool"),
-            io: args.io.clone(),
-            ..ProxyConfig::default()
-        },
-        datasets.clone(),
-        registry.clone(),
-    )?;
+    let proxy = stage.proxy(ProxyConfig {
+        receiver_url: format!("http://{http_address}"),
+        api_key: proxy_key,
+        spool_dir: data_dir.join("spool"),
+        io: args.io.clone(),
+        ..ProxyConfig::default()
+    })?;
 
     let parquet_folder = buckets
         .packer
@@ -181,8 +174,22 @@ pub async fn run(args: UpArgs) -> Result<()> {
     // (header timeout, connection cap) from the same ReceiverConfig as the receiver role.
     let http = tokio::spawn(receiver.serve_shared(listener, router, pipeline_shutdown.clone()));
     let piper_task = tokio::spawn(piper.run(pipeline_shutdown.clone()));
-    let open_partitions = packer.open_partitions();
-    let destination_probes = packer.destination_probes();
+    // One heartbeat per role, so the services list shows each role, as separate processes would.
+    let heartbeats: Vec<_> = ServiceRole::ALL
+        .into_iter()
+        .map(|role| {
+            // The proxy is the one role whose readiness up tracks: its inputs are bound.
+            let readiness = match role {
+                ServiceRole::Proxy => readiness.clone(),
+                _ => Readiness::default(),
+            };
+            let reporter = stage.reporter(role, format!("{}-{role}", stage.instance), readiness);
+            match role {
+                ServiceRole::Packer => packer_reporter(reporter, &packer),
+                _ => reporter,
+            }
+        })
+        .collect();
     let packer_task = tokio::spawn(packer.run(pipeline_shutdown.clone()));
     let proxy_task = tokio::spawn(proxy.run(inputs_shutdown.clone()));
     tokio::spawn(crate::control::prune(
@@ -193,24 +200,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
         store: store.clone(),
         account_id: Some(demo_account),
     };
-    for role in ServiceRole::ALL {
-        let role_readiness = if role == ServiceRole::Proxy {
-            readiness.clone()
-        } else {
-            Readiness::default()
-        };
-        let mut reporter = Reporter::new(
-            role,
-            format!("{instance}-{role}"),
-            registry.clone(),
-            role_readiness,
-            data_dir.clone(),
-        );
-        if role == ServiceRole::Packer {
-            reporter = reporter
-                .with_open_partitions(open_partitions.clone())
-                .with_destination_probes(destination_probes.clone());
-        }
+    for reporter in heartbeats {
         tokio::spawn(reporter::run(
             reporter,
             reports.clone(),
