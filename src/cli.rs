@@ -102,7 +102,7 @@ impl GeoIpArgs {
         }
     }
 
-    pub fn open(&self) -> Result<bytefreezer_transform::GeoIp, String> {
+    pub fn open(&self) -> Result<bytefreezer_transform::GeoIp, bytefreezer_transform::GeoIpError> {
         self.settings().open()
     }
 }

@@ -35,13 +35,22 @@ fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
     (status, Json(json!({ "error": message.to_string() }))).into_response()
 }
 
+/// A request body that is not the JSON asked for; the text is the 400's `error`.
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    #[error("{NUL_REFUSED}")]
+    Nul,
+    #[error("request body: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
 /// The body as JSON whatever its Content-Type, so `curl -d` works as written in the docs. NUL
 /// is refused as everywhere in the API (PostgreSQL cannot store it in a saved pipeline).
-fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, String> {
+fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, BodyError> {
     if contains_nul(body) {
-        return Err(NUL_REFUSED.to_owned());
+        return Err(BodyError::Nul);
     }
-    serde_json::from_slice(body).map_err(|problem| format!("request body: {problem}"))
+    Ok(serde_json::from_slice(body)?)
 }
 
 fn invalid_pipeline(problem: PipelineError) -> Response {

@@ -16,7 +16,7 @@ mod replay;
 mod retry;
 
 pub use attempts::{Attempts, RetrySettings};
-pub use error::DeadLetterError;
+pub use error::{DeadLetterError, RowsProblem};
 pub use record::{DeadLetterRecord, write_dead_letter};
 pub use replay::{
     ReplayRunner, Replayed, count_dead_letters, dead_letters_waiting_gauge, list_dead_letters,

@@ -17,7 +17,7 @@ use bytefreezer_storage::{Bucket, LeaseKeeper};
 use bytefreezer_telemetry::Registry;
 use bytes::Bytes;
 
-use crate::error::DeadLetterError;
+use crate::error::{DeadLetterError, RowsProblem};
 use crate::record::DeadLetterRecord;
 
 /// One dead letter moved back.
@@ -121,10 +121,10 @@ async fn replay_one(
     let body = match letter.kind {
         DeadLetterKind::Object => bytes,
         // The rows go back without the reason column the stage added to them.
-        DeadLetterKind::Rows => Bytes::from(without_reason_column(&bytes).map_err(|message| {
+        DeadLetterKind::Rows => Bytes::from(without_reason_column(&bytes).map_err(|problem| {
             DeadLetterError::Unreadable {
                 key: key.to_owned(),
-                message,
+                problem,
             }
         })?),
     };
@@ -135,8 +135,8 @@ async fn replay_one(
     Ok(Some(target))
 }
 
-fn without_reason_column(bytes: &[u8]) -> Result<Vec<u8>, String> {
-    let (_, batches) = decode_ipc(bytes).map_err(|e| format!("not an Arrow stream: {e}"))?;
+fn without_reason_column(bytes: &[u8]) -> Result<Vec<u8>, RowsProblem> {
+    let (_, batches) = decode_ipc(bytes).map_err(RowsProblem::NotArrow)?;
     let rows = batches
         .iter()
         .map(|batch| {
@@ -146,8 +146,8 @@ fn without_reason_column(bytes: &[u8]) -> Result<Vec<u8>, String> {
             batch.project(&keep)
         })
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
-    encode_ipc(&rows).map_err(|e| e.to_string())
+        .map_err(RowsProblem::Project)?;
+    encode_ipc(&rows).map_err(RowsProblem::Encode)
 }
 
 /// Dead letters of `stage` per (tenant, dataset) among `keys` (a listing the stage made

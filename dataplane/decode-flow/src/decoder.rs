@@ -10,9 +10,8 @@ use arrow::record_batch::RecordBatch;
 
 use crate::bytes::Cursor;
 use crate::elements::TimeBase;
-use crate::metrics::{
-    Event, ExporterMetrics, ExporterScope, Malformed, MalformedCause, Metrics, TemplateRefusal,
-};
+use crate::error::{DecodeError, TemplateRestoreError};
+use crate::metrics::{Event, ExporterMetrics, ExporterScope, Metrics, TemplateRefusal};
 use crate::netflow_v5;
 use crate::plan::{Plan, Sampling, SetFacts};
 use crate::record::{FlowBuilders, FlowRecord, RecordContext};
@@ -25,7 +24,7 @@ mod template_sets;
 use data_sets::OptionsBudget;
 use held::HeldSet;
 
-type Outcome<T> = Result<T, Malformed>;
+type Outcome<T> = Result<T, DecodeError>;
 
 /// What the caller knows about a datagram that its bytes do not say.
 #[derive(Debug, Clone, Copy)]
@@ -96,7 +95,7 @@ impl FlowLimits {
     }
 }
 
-/// What one datagram did. `error` names the first problem; records before it are kept.
+/// What one datagram did. `error` is the first problem; records before it are kept.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct DecodeReport {
     pub records: usize,
@@ -109,9 +108,7 @@ pub struct DecodeReport {
     pub refused_templates: usize,
     /// sFlow counter samples seen (those with interface counters are also in `records`).
     pub counter_samples: usize,
-    pub error: Option<String>,
-    /// Why `error` happened, for counting.
-    pub error_cause: Option<MalformedCause>,
+    pub error: Option<DecodeError>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -291,7 +288,7 @@ impl FlowDecoder {
     /// Loads what [`FlowDecoder::save_templates`] wrote, within this decoder's limits (what
     /// they refuse is counted as refused); returns how many templates it restored. Damaged
     /// bytes change nothing.
-    pub fn restore_templates(&mut self, bytes: &[u8]) -> Result<usize, String> {
+    pub fn restore_templates(&mut self, bytes: &[u8]) -> Result<usize, TemplateRestoreError> {
         let mut restored = 0;
         let limits = self.limits.templates();
         let (templates, metrics) = (&mut self.templates, &mut self.metrics);
@@ -388,19 +385,16 @@ impl FlowDecoder {
             [0, 5, ..] => self.decode_v5(datagram, meta, &mut report),
             [0, 9, ..] => self.decode_v9(datagram, meta, &mut report),
             [0, 10, ..] => self.decode_ipfix(datagram, meta, &mut report),
-            [high, low, ..] => Err(Malformed {
-                cause: MalformedCause::UnknownVersion,
-                message: format!(
-                    "version {} is not NetFlow v5, v9, IPFIX (10) or sFlow v5",
-                    u16::from_be_bytes([*high, *low])
-                ),
+            [high, low, ..] => Err(DecodeError::UnknownVersion {
+                version: u16::from_be_bytes([*high, *low]),
             }),
-            _ => Err(Malformed::truncated("datagram shorter than a flow header")),
+            _ => Err(DecodeError::truncated(
+                "datagram shorter than a flow header",
+            )),
         };
         if let Err(error) = outcome {
-            self.count(meta.exporter, self.domain, Event::Malformed(error.cause));
-            report.error = Some(error.message);
-            report.error_cause = Some(error.cause);
+            self.count(meta.exporter, self.domain, Event::Malformed(error.cause()));
+            report.error = Some(error);
         }
         report
     }
@@ -413,9 +407,9 @@ impl FlowDecoder {
     ) -> Outcome<()> {
         let mut cursor = Cursor::new(datagram);
         let header = netflow_v5::header(&mut cursor)
-            .ok_or_else(|| Malformed::truncated("NetFlow v5 header truncated"))?;
+            .ok_or_else(|| DecodeError::truncated("NetFlow v5 header truncated"))?;
         if header.count > netflow_v5::MAX_RECORDS {
-            return Err(Malformed::bad_length(format!(
+            return Err(DecodeError::bad_length(format!(
                 "NetFlow v5 header announces {} records, more than 30",
                 header.count
             )));
@@ -447,7 +441,7 @@ impl FlowDecoder {
             );
         }
         if whole < header.count {
-            return Err(Malformed::truncated(format!(
+            return Err(DecodeError::truncated(format!(
                 "NetFlow v5 datagram truncated at record {whole} of {}",
                 header.count
             )));
@@ -471,7 +465,7 @@ impl FlowDecoder {
             let source_id = cursor.u32()?;
             Some((uptime, secs, sequence, source_id))
         })()
-        .ok_or_else(|| Malformed::truncated("NetFlow v9 header truncated"))?;
+        .ok_or_else(|| DecodeError::truncated("NetFlow v9 header truncated"))?;
         let (uptime, secs, sequence, source_id) = header;
         self.domain = Some(source_id);
         let message = Message {
@@ -501,12 +495,12 @@ impl FlowDecoder {
             let domain = cursor.u32()?;
             Some((length, export_time, sequence, domain))
         })()
-        .ok_or_else(|| Malformed::truncated("IPFIX message header truncated"))?;
+        .ok_or_else(|| DecodeError::truncated("IPFIX message header truncated"))?;
         let (length, export_time, sequence, domain) = header;
         self.domain = Some(domain);
         let length = usize::from(length);
         if length < 16 || length > datagram.len() {
-            return Err(Malformed::bad_length(format!(
+            return Err(DecodeError::bad_length(format!(
                 "IPFIX message length {length} does not fit the {}-byte datagram",
                 datagram.len()
             )));
@@ -539,12 +533,12 @@ impl FlowDecoder {
             let set_id = cursor.u16().unwrap_or(0);
             let length = usize::from(cursor.u16().unwrap_or(0));
             if length < 4 {
-                return Err(Malformed::bad_length(format!(
+                return Err(DecodeError::bad_length(format!(
                     "set {set_id} has length {length}, less than its header"
                 )));
             }
             let body = cursor.take(length - 4).ok_or_else(|| {
-                Malformed::bad_length(format!(
+                DecodeError::bad_length(format!(
                     "set {set_id} of {length} bytes runs past the end of the datagram"
                 ))
             })?;

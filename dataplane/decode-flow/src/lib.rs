@@ -20,6 +20,7 @@ mod bytes;
 mod columns;
 mod decoder;
 mod elements;
+mod error;
 mod metrics;
 mod netflow_v5;
 mod packet;
@@ -31,6 +32,7 @@ mod templates;
 mod text;
 
 pub use decoder::{DatagramMeta, DecodeReport, FlowDecoder, FlowLimits};
+pub use error::{DecodeError, TemplateRestoreError};
 pub use metrics::{
     ExporterMetrics, ExporterScope, MalformedCause, MalformedCounts, RefusedCounts, TemplateRefusal,
 };

@@ -113,36 +113,6 @@ impl RefusedCounts {
     }
 }
 
-/// Why decoding stopped part way through a datagram, and the message saying where.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Malformed {
-    pub cause: MalformedCause,
-    pub message: String,
-}
-
-impl Malformed {
-    pub(crate) fn truncated(message: impl Into<String>) -> Malformed {
-        Malformed {
-            cause: MalformedCause::Truncated,
-            message: message.into(),
-        }
-    }
-
-    pub(crate) fn bad_length(message: impl Into<String>) -> Malformed {
-        Malformed {
-            cause: MalformedCause::BadLength,
-            message: message.into(),
-        }
-    }
-
-    pub(crate) fn template(message: impl Into<String>) -> Malformed {
-        Malformed {
-            cause: MalformedCause::Template,
-            message: message.into(),
-        }
-    }
-}
-
 /// Malformed datagrams counted by cause.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct MalformedCounts {

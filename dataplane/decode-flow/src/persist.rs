@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::bytes::Cursor;
+use crate::error::TemplateRestoreError;
 use crate::templates::{FieldSpec, Template, TemplateKey};
 
 const MAGIC: &[u8; 4] = b"BFT1";
@@ -90,7 +91,7 @@ pub(crate) fn decode(
     bytes: &[u8],
     max_fields: usize,
     mut restore: impl FnMut(SavedTemplate),
-) -> Result<Saved, String> {
+) -> Result<Saved, TemplateRestoreError> {
     read(bytes, max_fields, None)?;
     read(bytes, max_fields, Some(&mut restore))
 }
@@ -99,12 +100,12 @@ fn read(
     bytes: &[u8],
     max_fields: usize,
     mut restore: Option<&mut dyn FnMut(SavedTemplate)>,
-) -> Result<Saved, String> {
+) -> Result<Saved, TemplateRestoreError> {
     let mut c = Cursor::new(bytes);
     if c.take(4) != Some(MAGIC.as_slice()) {
-        return Err("not a bytefreezer template file (BFT1)".into());
+        return Err(TemplateRestoreError::NotTemplateFile);
     }
-    let damaged = || "template file is truncated or damaged".to_owned();
+    let damaged = || TemplateRestoreError::Damaged;
     let count = c.u32().ok_or_else(damaged)?;
     for _ in 0..count {
         let exporter = exporter(&mut c).ok_or_else(damaged)?;

@@ -7,7 +7,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::bytes::Cursor;
-use crate::metrics::Malformed;
+use crate::error::DecodeError;
 use crate::packet;
 use crate::record::{FlowBuilders, FlowRecord, InterfaceCounters, RecordContext};
 
@@ -60,9 +60,9 @@ pub(crate) fn decode(
     sender: Option<IpAddr>,
     builders: &mut FlowBuilders,
     record: &mut FlowRecord,
-) -> Result<SflowOutcome, Malformed> {
+) -> Result<SflowOutcome, DecodeError> {
     let mut cursor = Cursor::new(datagram);
-    let truncated = || Malformed::truncated("sFlow datagram header truncated");
+    let truncated = || DecodeError::truncated("sFlow datagram header truncated");
     let _version = cursor.u32().ok_or_else(truncated)?;
     let agent = address(&mut cursor).ok_or_else(truncated)?;
     let _sub_agent = cursor.u32().ok_or_else(truncated)?;
@@ -70,7 +70,7 @@ pub(crate) fn decode(
     let _uptime = cursor.u32().ok_or_else(truncated)?;
     let samples = cursor.u32().ok_or_else(truncated)?;
     if samples > MAX_SAMPLES {
-        return Err(Malformed::bad_length(format!(
+        return Err(DecodeError::bad_length(format!(
             "sFlow datagram announces {samples} samples"
         )));
     }
@@ -84,12 +84,12 @@ pub(crate) fn decode(
         let format = cursor.u32();
         let length = cursor.u32().map(|l| l as usize);
         let (Some(format), Some(length)) = (format, length) else {
-            return Err(Malformed::truncated(format!(
+            return Err(DecodeError::truncated(format!(
                 "sFlow sample {index} header truncated"
             )));
         };
         let body = cursor.take(length).ok_or_else(|| {
-            Malformed::bad_length(format!(
+            DecodeError::bad_length(format!(
                 "sFlow sample {index} of {length} bytes runs past the datagram"
             ))
         })?;
@@ -118,9 +118,9 @@ fn flow_sample(
     context: &RecordContext<'_>,
     builders: &mut FlowBuilders,
     record: &mut FlowRecord,
-) -> Result<(), Malformed> {
+) -> Result<(), DecodeError> {
     let mut c = Cursor::new(body);
-    let truncated = || Malformed::truncated("sFlow flow sample truncated");
+    let truncated = || DecodeError::truncated("sFlow flow sample truncated");
     let source_index = sample_source(&mut c, expanded).ok_or_else(truncated)?;
     let sampling_rate = c.u32().ok_or_else(truncated)?;
     let _pool = c.u32().ok_or_else(truncated)?;
@@ -138,7 +138,7 @@ fn flow_sample(
     };
     let records = c.u32().ok_or_else(truncated)?;
     if records > MAX_RECORDS {
-        return Err(Malformed::bad_length(format!(
+        return Err(DecodeError::bad_length(format!(
             "sFlow flow sample announces {records} records"
         )));
     }
@@ -170,13 +170,13 @@ fn counter_sample(
     context: &RecordContext<'_>,
     builders: &mut FlowBuilders,
     record: &mut FlowRecord,
-) -> Result<bool, Malformed> {
+) -> Result<bool, DecodeError> {
     let mut c = Cursor::new(body);
-    let truncated = || Malformed::truncated("sFlow counter sample truncated");
+    let truncated = || DecodeError::truncated("sFlow counter sample truncated");
     let source_index = sample_source(&mut c, expanded).ok_or_else(truncated)?;
     let records = c.u32().ok_or_else(truncated)?;
     if records > MAX_RECORDS {
-        return Err(Malformed::bad_length(format!(
+        return Err(DecodeError::bad_length(format!(
             "sFlow counter sample announces {records} records"
         )));
     }

@@ -106,7 +106,7 @@ fn flow_samples_decode_headers_vlans_mpls_and_gateway_data() {
         (
             report.records,
             report.counter_samples,
-            report.error.as_deref()
+            report.error.as_ref()
         ),
         (2, 1, None),
         "{report:?}"
@@ -209,6 +209,7 @@ fn truncated_and_corrupted_sflow_is_an_error_not_a_panic() {
             .decode(&huge, &meta)
             .error
             .unwrap()
+            .to_string()
             .contains("samples")
     );
 }
@@ -237,7 +238,7 @@ fn interface_counter_samples_become_counter_rows() {
         (
             report.records,
             report.counter_samples,
-            report.error.as_deref()
+            report.error.as_ref()
         ),
         (1, 1, None),
         "{report:?}"

@@ -10,8 +10,8 @@ use arrow::array::{Array, ArrayRef, AsArray, BinaryBuilder, TimestampMicrosecond
 use arrow::datatypes::TimestampMicrosecondType;
 use arrow::record_batch::RecordBatch;
 use bytefreezer_schema::{
-    EdgeError, RECEIVE_TIME, SYSLOG_EDGE_FORMAT, SYSLOG_EDGE_RAW, SYSLOG_EDGE_SENDER, edge_format,
-    syslog_edge_schema,
+    EdgeError, RECEIVE_TIME, SYSLOG_EDGE_FORMAT, SYSLOG_EDGE_RAW, SYSLOG_EDGE_SENDER, ValueProblem,
+    edge_format, syslog_edge_schema,
 };
 
 use crate::decoder::{DatagramMeta, DecodeOutcome, FlushPolicy, SyslogDecoder};
@@ -146,24 +146,24 @@ pub fn syslog_edge_to_table(batch: &RecordBatch) -> Result<SyslogTable, EdgeErro
     let mut decoder = SyslogDecoder::with_capacity(batch.num_rows());
     let mut unparsed = 0;
     for row in 0..batch.num_rows() {
-        let bad = |column: &'static str, problem: &str| EdgeError::BadValue {
+        let bad = |column: &'static str, problem: ValueProblem| EdgeError::BadValue {
             format: FORMAT,
             column,
             row,
-            problem: problem.to_owned(),
+            problem,
         };
         if receive_time.is_null(row) {
-            return Err(bad(RECEIVE_TIME, "null"));
+            return Err(bad(RECEIVE_TIME, ValueProblem::Null));
         }
         if raw.is_null(row) {
-            return Err(bad(SYSLOG_EDGE_RAW, "null"));
+            return Err(bad(SYSLOG_EDGE_RAW, ValueProblem::Null));
         }
         let sender = if sender_address.is_null(row) {
             None
         } else {
             Some(
                 address(sender_address.value(row))
-                    .ok_or_else(|| bad(SYSLOG_EDGE_SENDER, "an address is 4 or 16 bytes"))?,
+                    .ok_or_else(|| bad(SYSLOG_EDGE_SENDER, ValueProblem::NotAnAddress))?,
             )
         };
         let meta = DatagramMeta {

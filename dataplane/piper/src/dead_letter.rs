@@ -3,11 +3,33 @@
 //! beside each (`bytefreezer_dead_letter`), counted, and reported to Activity.
 //! `bytefreezer dead-letter` and replay requests from the control plane move them back.
 
-use bytefreezer_dead_letter::{DeadLetterRecord, write_dead_letter};
+use bytefreezer_dead_letter::{DeadLetterError, DeadLetterRecord, write_dead_letter};
 use bytefreezer_layout::{DeadLetterKind, DeadLetterObject, IntakeObject};
+use bytefreezer_storage::StorageError;
 use bytes::Bytes;
 
 use crate::piper::Piper;
+
+/// A dead letter (and its reason) that could not be written; the input stays where it is.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write dead letter {key}: {source}")]
+pub(crate) struct DeadLetterWriteError {
+    key: String,
+    #[source]
+    source: DeadLetterError,
+}
+
+/// Why an object piper gave up on is not moved to the dead letter yet; the next pass tries
+/// again, so nothing is lost.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DeadLetterMoveError {
+    #[error(transparent)]
+    Read(StorageError),
+    #[error(transparent)]
+    Write(#[from] DeadLetterWriteError),
+    #[error(transparent)]
+    Delete(StorageError),
+}
 
 /// What goes wrong with the rows or the object, and whether it moves to the dead letter.
 pub(crate) struct DeadLetter<'a> {
@@ -24,7 +46,11 @@ pub(crate) struct DeadLetter<'a> {
 impl DeadLetter<'_> {
     /// Writes `body` and its reason. The caller deletes the input afterwards (objects) or
     /// goes on writing the good rows (rows), so a crash in between repeats, never loses.
-    pub(crate) async fn write(&self, piper: &Piper, body: Bytes) -> Result<String, String> {
+    pub(crate) async fn write(
+        &self,
+        piper: &Piper,
+        body: Bytes,
+    ) -> Result<String, DeadLetterWriteError> {
         let letter = DeadLetterObject::of_intake(self.key, self.kind);
         let mut record = DeadLetterRecord::new(
             &letter,
@@ -37,7 +63,10 @@ impl DeadLetter<'_> {
         record.pipeline_version = self.pipeline_version.to_owned();
         write_dead_letter(&piper.buckets.intake, &letter, body, &record)
             .await
-            .map_err(|e| format!("cannot write dead letter {}: {e}", letter.key()))
+            .map_err(|source| DeadLetterWriteError {
+                key: letter.key(),
+                source,
+            })
     }
 
     /// Counts the dead letter and reports it to Activity, once it is written.

@@ -12,7 +12,7 @@ use bytefreezer_storage::ObjectInfo;
 use bytefreezer_transform::{Pipeline, TransformError, lift_message_fields, pipeline_version};
 use bytes::Bytes;
 
-use crate::dead_letter::DeadLetter;
+use crate::dead_letter::{DeadLetter, DeadLetterMoveError};
 use crate::piper::Piper;
 use crate::table_rows::table_rows;
 
@@ -266,13 +266,13 @@ async fn dead_letter_object(
     version: &str,
     failure: &Failure,
     attempts: u32,
-) -> Result<(), String> {
+) -> Result<(), DeadLetterMoveError> {
     let Some(bytes) = piper
         .buckets
         .intake
         .get(&info.key)
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(DeadLetterMoveError::Read)?
     else {
         return Ok(());
     };
@@ -292,7 +292,7 @@ async fn dead_letter_object(
         .intake
         .delete(&info.key)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(DeadLetterMoveError::Delete)?;
     letter.emit(piper, &target);
     Ok(())
 }

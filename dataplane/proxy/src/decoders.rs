@@ -2,7 +2,7 @@ use std::net::SocketAddr;
 
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
-use bytefreezer_decode_flow::{FlowDecoder, FlowLimits};
+use bytefreezer_decode_flow::{DecodeError, FlowDecoder, FlowLimits, TemplateRestoreError};
 use bytefreezer_decode_syslog::{FlushPolicy, SyslogEdgeBuilder};
 
 /// Which decoder a dataset's datagrams go through.
@@ -17,7 +17,7 @@ pub enum DecoderKind {
 pub enum Decoded {
     Kept,
     /// A flow datagram with a problem; the records before it are kept.
-    Malformed(String),
+    Malformed(DecodeError),
 }
 
 /// Rows decoded but lost because their batch could not be built.
@@ -182,7 +182,10 @@ impl InputDecoder {
     }
 
     /// Loads templates a flow input saved before a restart; `None` for syslog.
-    pub fn restore_templates(&mut self, bytes: &[u8]) -> Option<Result<usize, String>> {
+    pub fn restore_templates(
+        &mut self,
+        bytes: &[u8],
+    ) -> Option<Result<usize, TemplateRestoreError>> {
         match self {
             InputDecoder::Syslog(_) => None,
             #[cfg(test)]

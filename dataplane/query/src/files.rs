@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use bytefreezer_layout::{parquet_folder_in, parse_parquet_object};
 use object_store::ObjectStoreExt;
+use parquet::errors::ParquetError;
 use parquet::file::metadata::ParquetMetaDataReader;
 use serde::Serialize;
 
@@ -96,32 +97,43 @@ async fn footer_rows(
     }
 }
 
+/// Why a file's footer gave no row count (the file is listed without one).
+#[derive(Debug, thiserror::Error)]
+enum FooterError {
+    #[error("{size} bytes is too small for Parquet")]
+    TooSmall { size: u64 },
+    #[error("no PAR1 footer")]
+    NoFooter,
+    #[error("metadata length {length} exceeds the file")]
+    MetadataPastFile { length: u64 },
+    #[error(transparent)]
+    Read(#[from] object_store::Error),
+    #[error(transparent)]
+    Metadata(#[from] ParquetError),
+}
+
 async fn read_footer_rows(
     store: &dyn object_store::ObjectStore,
     key: &str,
     size: u64,
-) -> Result<i64, String> {
+) -> Result<i64, FooterError> {
     // The last 8 bytes: the metadata length (little endian) and the magic `PAR1`.
     const TAIL: u64 = 8;
     if size < TAIL + 4 {
-        return Err(format!("{size} bytes is too small for Parquet"));
+        return Err(FooterError::TooSmall { size });
     }
     let path = object_store::path::Path::from(key);
-    let tail = store
-        .get_range(&path, size - TAIL..size)
-        .await
-        .map_err(|e| e.to_string())?;
+    let tail = store.get_range(&path, size - TAIL..size).await?;
     if tail.len() != 8 || &tail[4..] != b"PAR1" {
-        return Err("no PAR1 footer".into());
+        return Err(FooterError::NoFooter);
     }
     let length = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
     if length + TAIL + 4 > size {
-        return Err(format!("metadata length {length} exceeds the file"));
+        return Err(FooterError::MetadataPastFile { length });
     }
     let metadata = store
         .get_range(&path, size - TAIL - length..size - TAIL)
-        .await
-        .map_err(|e| e.to_string())?;
-    let decoded = ParquetMetaDataReader::decode_metadata(&metadata).map_err(|e| e.to_string())?;
+        .await?;
+    let decoded = ParquetMetaDataReader::decode_metadata(&metadata)?;
     Ok(decoded.file_metadata().num_rows())
 }

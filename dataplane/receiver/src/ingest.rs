@@ -294,7 +294,7 @@ async fn accept(
             .map_err(budget_rejection)?;
         let now = chrono::Utc::now().timestamp_micros();
         let batch = json_rows_to_batch(&body, now)
-            .map_err(|e| reject(StatusCode::BAD_REQUEST, "bad_json", e))?;
+            .map_err(|e| reject(StatusCode::BAD_REQUEST, "bad_json", e.to_string()))?;
         check_reserved_columns(&batch.schema()).map_err(reserved_rejection)?;
         let rows = batch.num_rows() as u64;
         let encoded = encode_ipc(&[batch])

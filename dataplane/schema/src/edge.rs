@@ -72,10 +72,28 @@ pub enum EdgeError {
         format: &'static str,
         column: &'static str,
         row: usize,
-        problem: String,
+        problem: ValueProblem,
     },
     #[error("cannot build the flow table batch: {0}")]
     Arrow(#[from] ArrowError),
+}
+
+/// What is wrong with one value of an edge batch ([`EdgeError::BadValue`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ValueProblem {
+    #[error("null")]
+    Null,
+    #[error("key past the dictionary")]
+    KeyPastDictionary,
+    #[error("an address of {bytes} bytes (4 or 16 expected)")]
+    AddressLength { bytes: usize },
+    /// An address whose length was not kept to report.
+    #[error("an address is 4 or 16 bytes")]
+    NotAnAddress,
+    #[error("a MAC of {bytes} bytes (6 expected)")]
+    MacLength { bytes: usize },
+    #[error("more than 2 GiB of text in one batch")]
+    TextTooLarge,
 }
 
 /// The edge format a schema declares, `None` for a batch that is not an edge batch (a table
@@ -314,7 +332,7 @@ fn names(array: &ArrayRef, column: FlowColumn) -> Result<ArrayRef, EdgeError> {
             format: FLOW_EDGE_FORMAT,
             column: column.name(),
             row,
-            problem: "key past the dictionary".into(),
+            problem: ValueProblem::KeyPastDictionary,
         });
     }
     Ok(arrow::compute::cast(array, &DataType::Utf8)?)
@@ -333,7 +351,7 @@ fn exporter_text(dictionary: &DictionaryArray<UInt32Type>) -> Result<ArrayRef, E
             format: FLOW_EDGE_FORMAT,
             column: column.name(),
             row,
-            problem: "key past the dictionary".into(),
+            problem: ValueProblem::KeyPastDictionary,
         });
     }
     let text = DictionaryArray::<UInt32Type>::try_new(keys.clone(), Arc::new(values))?;
@@ -354,7 +372,7 @@ fn address_text(addresses: &BinaryArray, column: FlowColumn) -> Result<StringArr
             let _ = write!(out, "{}", Ipv6Addr::from(octets));
             Ok(())
         }
-        other => Err(format!("an address of {other} bytes (4 or 16 expected)")),
+        other => Err(ValueProblem::AddressLength { bytes: other }),
     })
 }
 
@@ -362,7 +380,7 @@ fn address_text(addresses: &BinaryArray, column: FlowColumn) -> Result<StringArr
 fn mac_text(macs: &BinaryArray, column: FlowColumn) -> Result<StringArray, EdgeError> {
     text_column(macs, column, 17, |out, bytes| {
         if bytes.len() != 6 {
-            return Err(format!("a MAC of {} bytes (6 expected)", bytes.len()));
+            return Err(ValueProblem::MacLength { bytes: bytes.len() });
         }
         let mut text = [b':'; 17];
         for (i, byte) in bytes.iter().enumerate() {
@@ -379,13 +397,13 @@ fn text_column(
     binary: &BinaryArray,
     column: FlowColumn,
     bytes_per_row: usize,
-    mut write: impl FnMut(&mut Vec<u8>, &[u8]) -> Result<(), String>,
+    mut write: impl FnMut(&mut Vec<u8>, &[u8]) -> Result<(), ValueProblem>,
 ) -> Result<StringArray, EdgeError> {
     let rows = binary.len();
     let mut text: Vec<u8> = Vec::with_capacity(rows * bytes_per_row);
     let mut offsets: Vec<i32> = Vec::with_capacity(rows + 1);
     offsets.push(0);
-    let bad = |row: usize, problem: String| EdgeError::BadValue {
+    let bad = |row: usize, problem: ValueProblem| EdgeError::BadValue {
         format: FLOW_EDGE_FORMAT,
         column: column.name(),
         row,
@@ -402,8 +420,7 @@ fn text_column(
             );
             write(&mut text, &source[start..end]).map_err(|problem| bad(row, problem))?;
         }
-        let end = i32::try_from(text.len())
-            .map_err(|_| bad(row, "more than 2 GiB of text in one batch".into()))?;
+        let end = i32::try_from(text.len()).map_err(|_| bad(row, ValueProblem::TextTooLarge))?;
         offsets.push(end);
     }
     Ok(StringArray::try_new(

@@ -83,20 +83,31 @@ impl IpcCompression {
     }
 }
 
-impl FromStr for IpcCompression {
-    type Err = String;
+/// A compression name [`IpcCompression`] does not know; the message lists those it does.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown compression {name:?}: choose {}", known_compressions())]
+pub struct UnknownCompression {
+    pub name: String,
+}
 
-    fn from_str(text: &str) -> Result<IpcCompression, String> {
+/// `"zstd", "zstd-fast", "lz4" or "none"`.
+fn known_compressions() -> String {
+    let known = IpcCompression::ALL.map(|known| format!("{:?}", known.name()));
+    match known.split_last() {
+        Some((last, others)) => format!("{} or {last}", others.join(", ")),
+        None => String::new(),
+    }
+}
+
+impl FromStr for IpcCompression {
+    type Err = UnknownCompression;
+
+    fn from_str(text: &str) -> Result<IpcCompression, UnknownCompression> {
         Self::ALL
             .into_iter()
             .find(|compression| compression.name() == text)
-            .ok_or_else(|| {
-                let known = Self::ALL.map(|known| format!("{:?}", known.name()));
-                let (last, others) = known.split_last().expect("at least one codec");
-                format!(
-                    "unknown compression {text:?}: choose {} or {last}",
-                    others.join(", ")
-                )
+            .ok_or_else(|| UnknownCompression {
+                name: text.to_owned(),
             })
     }
 }
@@ -205,7 +216,9 @@ mod tests {
     #[test]
     fn an_unknown_compression_name_lists_the_known_ones() {
         assert_eq!(
-            "snappy".parse::<IpcCompression>(),
+            "snappy"
+                .parse::<IpcCompression>()
+                .map_err(|error| error.to_string()),
             Err(
                 "unknown compression \"snappy\": choose \"zstd\", \"zstd-fast\", \"lz4\" or \"none\""
                     .to_owned()

@@ -23,16 +23,17 @@ mod syslog;
 pub use columns::{EVENT_TIME, RECEIVE_TIME, TIMESTAMP_UNIT, timestamp_type};
 pub use edge::{
     EDGE_FORMAT_KEY, EdgeError, FLOW_EDGE_FORMAT, FLOW_PROTOCOLS, KNOWN_EDGE_FORMATS, RECORD_TYPES,
-    SYSLOG_EDGE_FORMAT, SYSLOG_EDGE_RAW, SYSLOG_EDGE_SENDER, edge_format, edge_to_table,
-    flow_edge_schema, flow_edge_type, syslog_edge_schema,
+    SYSLOG_EDGE_FORMAT, SYSLOG_EDGE_RAW, SYSLOG_EDGE_SENDER, ValueProblem, edge_format,
+    edge_to_table, flow_edge_schema, flow_edge_type, syslog_edge_schema,
 };
 pub use flow::{FlowColumn, flow_schema};
 pub use hour::{EventHour, HourError, split_by_event_hour};
 pub use ipc::{
-    IpcCompression, IpcError, IpcLimitError, IpcLimits, IpcScan, count_ipc_rows, decode_ipc,
-    decode_ipc_limited, encode_ipc, encode_ipc_with, read_ipc_schema, scan_ipc,
+    IpcCompression, IpcError, IpcLimitError, IpcLimits, IpcScan, UnknownCompression,
+    count_ipc_rows, decode_ipc, decode_ipc_limited, encode_ipc, encode_ipc_with, read_ipc_schema,
+    scan_ipc,
 };
-pub use json_rows::json_rows_to_batch;
+pub use json_rows::{JsonRowsError, json_rows_to_batch};
 pub use merge::{MergeError, SchemaMerge, Widening, conform_batch, merge_schemas};
 pub use reserved::{
     DEAD_LETTER_REASON, RESERVED_TIME_COLUMNS, ReservedColumnError, ReservedRows,

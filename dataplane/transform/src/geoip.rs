@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use arrow::array::{Array, ArrayRef, Float64Builder, Int64Builder, StringArray, StringBuilder};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
-use maxminddb::{Reader, geoip2};
+use maxminddb::{MaxMindDbError, Reader, geoip2};
 
 /// How often a lookup may stat the database file to notice a replacement.
 const RELOAD_CHECK_EVERY: Duration = Duration::from_secs(2);
@@ -34,11 +34,22 @@ fn modified(path: &Path) -> Option<(SystemTime, u64)> {
     Some((metadata.modified().ok()?, metadata.len()))
 }
 
+/// A configured MaxMind database that does not open.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open GeoIP database {}: {source}", path.display())]
+pub struct GeoIpError {
+    pub path: PathBuf,
+    #[source]
+    pub source: MaxMindDbError,
+}
+
 impl GeoIpDatabase {
-    pub fn open(path: impl Into<PathBuf>) -> Result<GeoIpDatabase, String> {
+    pub fn open(path: impl Into<PathBuf>) -> Result<GeoIpDatabase, GeoIpError> {
         let path = path.into();
-        let reader = Reader::open_readfile(&path)
-            .map_err(|e| format!("cannot open GeoIP database {}: {e}", path.display()))?;
+        let reader = match Reader::open_readfile(&path) {
+            Ok(reader) => reader,
+            Err(source) => return Err(GeoIpError { path, source }),
+        };
         Ok(GeoIpDatabase {
             state: Mutex::new(Loaded {
                 reader: Arc::new(reader),
@@ -95,7 +106,7 @@ pub struct GeoIpSettings {
 }
 
 impl GeoIpSettings {
-    pub fn open(&self) -> Result<GeoIp, String> {
+    pub fn open(&self) -> Result<GeoIp, GeoIpError> {
         GeoIp::open(self.city_database.as_deref(), self.asn_database.as_deref())
     }
 }
@@ -109,7 +120,7 @@ pub struct GeoIp {
 
 impl GeoIp {
     /// Opens the configured files; an unreadable one is an error naming the file.
-    pub fn open(city: Option<&Path>, asn: Option<&Path>) -> Result<GeoIp, String> {
+    pub fn open(city: Option<&Path>, asn: Option<&Path>) -> Result<GeoIp, GeoIpError> {
         let open = |path: Option<&Path>| {
             path.map(|p| GeoIpDatabase::open(p).map(Arc::new))
                 .transpose()

@@ -25,7 +25,7 @@ mod text_filters;
 mod trial;
 
 pub use catalog::{FilterKind, filter_catalog};
-pub use geoip::{GeoIp, GeoIpDatabase, GeoIpSettings};
+pub use geoip::{GeoIp, GeoIpDatabase, GeoIpError, GeoIpSettings};
 
 pub use condition::{Condition, ConditionError, evaluate, parse_condition};
 pub use lift::{LiftMode, LiftOutcome, MAX_LIFTED_COLUMNS, lift_fields, lift_message_fields};

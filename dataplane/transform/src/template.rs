@@ -8,6 +8,15 @@ use crate::condition::resolve;
 use crate::limits::OutputBudget;
 use crate::pipeline::TransformError;
 
+/// Why an `add_field` value is not a template; offsets are bytes into the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum TemplateSyntaxError {
+    #[error("unclosed ${{ at byte {at}")]
+    Unclosed { at: usize },
+    #[error("empty ${{}} at byte {at}")]
+    Empty { at: usize },
+}
+
 /// An `add_field` value such as `"${hostname}/${app_name}"`: text with field references.
 /// `$$` writes a literal `$`. A missing field or a null value renders as empty text.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,7 +31,7 @@ enum Part {
 }
 
 impl Template {
-    pub(crate) fn parse(source: &str) -> Result<Template, String> {
+    pub(crate) fn parse(source: &str) -> Result<Template, TemplateSyntaxError> {
         let mut parts = Vec::new();
         let mut text = String::new();
         let mut rest = source;
@@ -33,12 +42,13 @@ impl Template {
                 text.push('$');
                 rest = after;
             } else if let Some(after) = rest.strip_prefix("${") {
+                let at = source.len() - rest.len();
                 let end = after
                     .find('}')
-                    .ok_or_else(|| format!("unclosed ${{ at byte {}", source.len() - rest.len()))?;
+                    .ok_or(TemplateSyntaxError::Unclosed { at })?;
                 let field = after[..end].trim();
                 if field.is_empty() {
-                    return Err(format!("empty ${{}} at byte {}", source.len() - rest.len()));
+                    return Err(TemplateSyntaxError::Empty { at });
                 }
                 if !text.is_empty() {
                     parts.push(Part::Text(std::mem::take(&mut text)));
@@ -143,7 +153,17 @@ mod tests {
             Template::parse("cost $5, $$x").unwrap().as_constant(),
             Some("cost $5, $x".to_owned())
         );
-        assert!(Template::parse("${host").unwrap_err().contains("unclosed"));
-        assert!(Template::parse("${ }").unwrap_err().contains("empty"));
+        assert!(
+            Template::parse("${host")
+                .unwrap_err()
+                .to_string()
+                .contains("unclosed")
+        );
+        assert!(
+            Template::parse("${ }")
+                .unwrap_err()
+                .to_string()
+                .contains("empty")
+        );
     }
 }

@@ -21,7 +21,7 @@ pub enum TrialError {
     #[error("invalid pipeline: {0}")]
     Pipeline(#[from] PipelineError),
     #[error("the sample is not JSON objects, one per line: {0}")]
-    Sample(String),
+    Sample(#[source] bytefreezer_schema::JsonRowsError),
     #[error("cannot render the output as JSON: {0}")]
     Output(String),
 }

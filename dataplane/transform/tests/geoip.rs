@@ -125,8 +125,9 @@ fn a_city_database_alone_adds_no_asn_columns_and_conditions_limit_rows() {
 
 #[test]
 fn missing_or_unreadable_databases_are_clear_errors() {
-    let error =
-        GeoIp::open(Some(std::path::Path::new("/nonexistent/City.mmdb")), None).unwrap_err();
+    let error = GeoIp::open(Some(std::path::Path::new("/nonexistent/City.mmdb")), None)
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("/nonexistent/City.mmdb"), "{error}");
     let spec: PipelineSpec =
         serde_json::from_str(r#"{"filters":[{"type":"geoip","config":{"field":"source_ip"}}]}"#)

@@ -49,17 +49,24 @@ impl fmt::Display for IoMode {
     }
 }
 
-impl FromStr for IoMode {
-    type Err = String;
+/// An `--io` / `[proxy] io` value that names no receive path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown io mode {name:?}: choose auto, uring or recvmmsg")]
+pub struct UnknownIoMode {
+    pub name: String,
+}
 
-    fn from_str(text: &str) -> Result<IoMode, String> {
+impl FromStr for IoMode {
+    type Err = UnknownIoMode;
+
+    fn from_str(text: &str) -> Result<IoMode, UnknownIoMode> {
         match text {
             "auto" => Ok(IoMode::Auto),
             "uring" | "io_uring" => Ok(IoMode::Uring),
             "recvmmsg" => Ok(IoMode::Recvmmsg),
-            other => Err(format!(
-                "unknown io mode {other:?}: choose auto, uring or recvmmsg"
-            )),
+            other => Err(UnknownIoMode {
+                name: other.to_owned(),
+            }),
         }
     }
 }
@@ -87,7 +94,7 @@ mod tests {
         assert_eq!("uring".parse(), Ok(IoMode::Uring));
         assert_eq!("io_uring".parse(), Ok(IoMode::Uring));
         assert_eq!("recvmmsg".parse(), Ok(IoMode::Recvmmsg));
-        let error = "epoll".parse::<IoMode>().unwrap_err();
+        let error = "epoll".parse::<IoMode>().unwrap_err().to_string();
         assert!(error.contains("auto, uring or recvmmsg"), "{error}");
     }
 }

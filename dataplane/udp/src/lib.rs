@@ -23,7 +23,7 @@ mod sink;
 mod socket;
 mod uring;
 
-pub use backend::{IoBackend, IoMode};
+pub use backend::{IoBackend, IoMode, UnknownIoMode};
 pub use mmsg::receive_batch;
 pub use pin::lower_current_thread_priority;
 pub use pool::{PoolConfig, ReceivePool, SocketId};

@@ -8,7 +8,8 @@ use std::net::IpAddr;
 use super::{FlowDecoder, FlowLimits, Message, Outcome};
 use crate::bytes::Cursor;
 use crate::elements::{TimeBase, TimeParts, apply, resolve_times};
-use crate::metrics::{Event, ExporterScope, Malformed};
+use crate::error::DecodeError;
+use crate::metrics::{Event, ExporterScope};
 use crate::plan::{Sampling, SetFacts};
 use crate::record::RecordContext;
 use crate::templates::{TemplateKey, VARIABLE_LENGTH};
@@ -131,7 +132,7 @@ impl FlowDecoder {
                 let value = length
                     .and_then(|length| cursor.take(length))
                     .ok_or_else(|| {
-                        Malformed::truncated(format!(
+                        DecodeError::truncated(format!(
                             "template {} record truncated at element {}",
                             key.template_id, field.element
                         ))

@@ -3,7 +3,8 @@
 
 use super::{DecodeReport, FlowDecoder, Message, Outcome, Protocol};
 use crate::bytes::Cursor;
-use crate::metrics::{Event, Malformed, TemplateRefusal};
+use crate::error::DecodeError;
+use crate::metrics::{Event, TemplateRefusal};
 use crate::templates::{FieldSpec, Stored, Template, TemplateKey, VARIABLE_LENGTH};
 
 impl FlowDecoder {
@@ -16,7 +17,7 @@ impl FlowDecoder {
     ) -> Outcome<()> {
         let mut cursor = Cursor::new(body);
         let truncated = || {
-            Malformed::template(if options {
+            DecodeError::template(if options {
                 "options template truncated"
             } else {
                 "template truncated"
@@ -50,12 +51,12 @@ impl FlowDecoder {
                 }
             };
             if template_id < 256 {
-                return Err(Malformed::template(format!(
+                return Err(DecodeError::template(format!(
                     "template id {template_id} is below 256"
                 )));
             }
             if fields == 0 || scope_fields > fields {
-                return Err(Malformed::template(format!(
+                return Err(DecodeError::template(format!(
                     "template {template_id} has no usable fields"
                 )));
             }
@@ -68,7 +69,7 @@ impl FlowDecoder {
                 // Walked, not kept, to find the next template of the set.
                 for _ in 0..fields {
                     let truncated =
-                        || Malformed::template(format!("template {template_id} truncated"));
+                        || DecodeError::template(format!("template {template_id} truncated"));
                     let raw = cursor.u16().ok_or_else(truncated)?;
                     cursor.take(2).ok_or_else(truncated)?;
                     if message.protocol == Protocol::Ipfix && raw & 0x8000 != 0 {
@@ -87,7 +88,8 @@ impl FlowDecoder {
             // Bounded by `max_template_fields`.
             let mut specs = Vec::with_capacity(fields);
             for _ in 0..fields {
-                let truncated = || Malformed::template(format!("template {template_id} truncated"));
+                let truncated =
+                    || DecodeError::template(format!("template {template_id} truncated"));
                 let raw = cursor.u16().ok_or_else(truncated)?;
                 let length = cursor.u16().ok_or_else(truncated)?;
                 let (element, enterprise) =
@@ -97,7 +99,7 @@ impl FlowDecoder {
                         (raw, 0)
                     };
                 if length == VARIABLE_LENGTH && message.protocol == Protocol::V9 {
-                    return Err(Malformed::template(format!(
+                    return Err(DecodeError::template(format!(
                         "template {template_id}: NetFlow v9 has no variable-length fields"
                     )));
                 }
