@@ -47,7 +47,6 @@ pub async fn run(args: ControlArgs) -> Result<()> {
     let geoip = args
         .geoip
         .open()
-        .map_err(anyhow::Error::msg)
         .context("--geoip-city-db / --geoip-asn-db")?;
     let mut server = ControlServer::new(store.clone(), registry.clone()).with_geoip(geoip);
     if let Some(path) = &args.query_token_secret_file {

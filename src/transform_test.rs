@@ -18,7 +18,6 @@ pub fn run(args: TransformTestArgs) -> Result<()> {
     let geoip = args
         .geoip
         .open()
-        .map_err(anyhow::Error::msg)
         .context("--geoip-city-db / --geoip-asn-db")?;
     let input = std::fs::read(&args.input)
         .with_context(|| format!("cannot read sample {}", args.input.display()))?;

@@ -69,7 +69,6 @@ pub async fn run(args: UpArgs) -> Result<()> {
     let geoip = args
         .geoip
         .open()
-        .map_err(anyhow::Error::msg)
         .context("--geoip-city-db / --geoip-asn-db")?;
     let piper = stage
         .piper(
