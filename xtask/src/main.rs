@@ -162,6 +162,23 @@ pub(crate) fn run(command: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// Runs `command` (`what`, in messages) and returns what it printed; fails with its stderr.
+pub(crate) fn stdout_of(command: &mut Command, what: &str) -> Result<Vec<u8>> {
+    let output = command
+        .output()
+        .with_context(|| format!("cannot run {what}"))?;
+    if !output.status.success() {
+        bail!("{what} failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(output.stdout)
+}
+
+/// What `command`, a `cargo metadata --format-version 1` call, printed.
+pub(crate) fn cargo_metadata(command: &mut Command) -> Result<serde_json::Value> {
+    let stdout = stdout_of(command, "cargo metadata")?;
+    serde_json::from_slice(&stdout).context("cargo metadata printed no JSON")
+}
+
 fn workspace_root() -> Result<std::path::PathBuf> {
     // `cargo run` sets it at run time; the compiled-in path can belong to another clone that
     // shares the build cache (CARGO_TARGET_DIR outside the clone, as `.ci/run` sets it).

@@ -101,18 +101,13 @@ pub fn check(root: &Path) -> Result<()> {
 
 /// Every file git tracks or would add (untracked but not ignored), relative to `root`.
 fn tracked_files(root: &Path) -> Result<Vec<String>> {
-    let output = std::process::Command::new("git")
-        .args(["ls-files", "--cached", "--others", "--exclude-standard"])
-        .current_dir(root)
-        .output()
-        .context("cannot run git ls-files")?;
-    if !output.status.success() {
-        bail!(
-            "git ls-files failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&output.stdout)
+    let stdout = crate::stdout_of(
+        std::process::Command::new("git")
+            .args(["ls-files", "--cached", "--others", "--exclude-standard"])
+            .current_dir(root),
+        "git ls-files",
+    )?;
+    Ok(String::from_utf8_lossy(&stdout)
         .lines()
         .map(str::to_owned)
         .collect())

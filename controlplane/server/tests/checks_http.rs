@@ -42,7 +42,7 @@ fn messages(result: &Value) -> Vec<String> {
 async fn test_input_explains_listening_and_recent_data(control: Control) {
     let key = Auth::Key(&control.key);
     let path = "/api/v1/tenants/demo/datasets/syslog/checks/input";
-    let (status, result) = control.call("GET", path, &key, None).await;
+    let (status, result) = control.get(path, &key).await;
     assert_eq!(status, 200);
     assert_eq!(result["ok"], false);
     assert!(
@@ -53,14 +53,9 @@ async fn test_input_explains_listening_and_recent_data(control: Control) {
     // A proxy whose socket is taken by another process.
     let blocked = json!({ "inputs": [{ "tenant_id": "demo", "dataset_id": "syslog", "listen": "udp://0.0.0.0:5514", "listening": false }] });
     control
-        .call(
-            "POST",
-            "/api/v1/services/report",
-            &key,
-            Some(report("proxy", "proxy-1", blocked)),
-        )
+        .report_service(&key, report("proxy", "proxy-1", blocked))
         .await;
-    let (_, result) = control.call("GET", path, &key, None).await;
+    let (_, result) = control.get(path, &key).await;
     let said = messages(&result);
     assert!(
         said[0].starts_with("FAIL proxy proxy-1 cannot open udp://0.0.0.0:5514"),
@@ -76,22 +71,12 @@ async fn test_input_explains_listening_and_recent_data(control: Control) {
         })
     };
     control
-        .call(
-            "POST",
-            "/api/v1/services/report",
-            &key,
-            Some(report("proxy", "proxy-1", listening(0))),
-        )
+        .report_service(&key, report("proxy", "proxy-1", listening(0)))
         .await;
     control
-        .call(
-            "POST",
-            "/api/v1/services/report",
-            &key,
-            Some(report("proxy", "proxy-1", listening(25))),
-        )
+        .report_service(&key, report("proxy", "proxy-1", listening(25)))
         .await;
-    let (_, result) = control.call("GET", path, &key, None).await;
+    let (_, result) = control.get(path, &key).await;
     assert_eq!(result["ok"], true, "{result}");
     assert_eq!(
         messages(&result),
@@ -102,15 +87,8 @@ async fn test_input_explains_listening_and_recent_data(control: Control) {
     );
 
     // Paused: said first, whatever the proxy reported before.
-    control
-        .call(
-            "POST",
-            "/api/v1/tenants/demo/datasets/syslog/pause",
-            &key,
-            None,
-        )
-        .await;
-    let (_, result) = control.call("GET", path, &key, None).await;
+    control.pause("demo", "syslog", &key).await;
+    let (_, result) = control.get(path, &key).await;
     assert_eq!(result["ok"], false);
     assert!(
         messages(&result)[0].contains("the dataset is paused"),
@@ -118,22 +96,17 @@ async fn test_input_explains_listening_and_recent_data(control: Control) {
     );
 
     let (status, _) = control
-        .call(
-            "GET",
-            "/api/v1/tenants/demo/datasets/nope/checks/input",
-            &key,
-            None,
-        )
+        .get("/api/v1/tenants/demo/datasets/nope/checks/input", &key)
         .await;
     assert_eq!(status, 404);
-    let (status, _) = control.call("GET", path, &Auth::None, None).await;
+    let (status, _) = control.get(path, &Auth::None).await;
     assert_eq!(status, 401);
 }
 
 async fn test_output_explains_each_packers_write_probe(control: Control) {
     let key = Auth::Key(&control.key);
     let path = "/api/v1/tenants/demo/datasets/syslog/checks/output";
-    let (_, result) = control.call("GET", path, &key, None).await;
+    let (_, result) = control.get(path, &key).await;
     assert_eq!(result["ok"], false);
     assert!(messages(&result)[0].contains("no packer of this account has reported"));
 
@@ -142,14 +115,9 @@ async fn test_output_explains_each_packers_write_probe(control: Control) {
         { "bucket": "archive", "writable": false, "error": "permission denied", "checked_at": "2026-11-29T10:00:00Z" },
     ]});
     control
-        .call(
-            "POST",
-            "/api/v1/services/report",
-            &key,
-            Some(report("packer", "packer-1", probes)),
-        )
+        .report_service(&key, report("packer", "packer-1", probes))
         .await;
-    let (_, result) = control.call("GET", path, &key, None).await;
+    let (_, result) = control.get(path, &key).await;
     assert_eq!(result["ok"], true, "{result}");
     assert!(
         messages(&result)[0]
@@ -158,7 +126,7 @@ async fn test_output_explains_each_packers_write_probe(control: Control) {
 
     // The dataset moves to a bucket the packer cannot write, then to one it does not have.
     let (_, mut dataset) = control
-        .call("GET", "/api/v1/tenants/demo/datasets/syslog", &key, None)
+        .get("/api/v1/tenants/demo/datasets/syslog", &key)
         .await;
     for (bucket, expected) in [
         (
@@ -184,7 +152,7 @@ async fn test_output_explains_each_packers_write_probe(control: Control) {
             )
             .await;
         assert_eq!(status, 200, "{answer}");
-        let (_, result) = control.call("GET", path, &key, None).await;
+        let (_, result) = control.get(path, &key).await;
         assert_eq!(result["ok"], false);
         assert_eq!(messages(&result), [expected]);
     }

@@ -68,13 +68,11 @@ async fn dashboard_files_and_status_json(control: Control) {
     assert_eq!(status["pipeline"]["packer_rows"], 42);
     assert_eq!(status["datasets"][0]["dataset_id"], "syslog");
     let (status, datasets) = control
-        .call("GET", "/api/v1/datasets", &Auth::Key(&control.key), None)
+        .get("/api/v1/datasets", &Auth::Key(&control.key))
         .await;
     assert_eq!(status, 200);
     assert_eq!(datasets[0]["source"]["plugin"], "syslog");
-    let (status, _) = control
-        .call("GET", "/api/v1/datasets", &Auth::None, None)
-        .await;
+    let (status, _) = control.get("/api/v1/datasets", &Auth::None).await;
     assert_eq!(status, 401, "datasets are not public");
 }
 
@@ -157,12 +155,7 @@ async fn long_poll_answers_as_soon_as_a_dataset_is_paused(control: Control) {
     };
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let (status, paused) = control
-        .call(
-            "POST",
-            "/api/v1/tenants/demo/datasets/syslog/pause",
-            &Auth::Key(&control.key),
-            None,
-        )
+        .pause("demo", "syslog", &Auth::Key(&control.key))
         .await;
     assert_eq!(status, 200, "{paused}");
     assert_eq!(paused["active"], false);
@@ -200,31 +193,24 @@ async fn long_poll_answers_as_soon_as_a_dataset_is_paused(control: Control) {
 async fn another_tenants_things_answer_404_whatever_the_path(control: Control) {
     let admin = control.login(ADMIN.0, ADMIN.1).await;
     let (status, other) = control
-        .call(
-            "POST",
+        .post(
             "/api/v1/accounts",
             &Auth::Session(&admin),
-            Some(json!({ "name": "other" })),
+            json!({ "name": "other" }),
         )
         .await;
     assert_eq!(status, 201, "{other}");
     let other_account = other["id"].as_str().unwrap().to_owned();
     let (status, _) = control
-        .call(
-            "POST",
+        .post(
             "/api/v1/tenants",
             &Auth::Session(&admin),
-            Some(json!({ "tenant_id": "rival", "name": "Rival", "account_id": other_account })),
+            json!({ "tenant_id": "rival", "name": "Rival", "account_id": other_account }),
         )
         .await;
     assert_eq!(status, 201);
     let (status, body) = control
-        .call(
-            "POST",
-            "/api/v1/tenants/rival/datasets",
-            &Auth::Session(&admin),
-            Some(syslog_dataset("fw", 6514)),
-        )
+        .create_dataset("rival", &Auth::Session(&admin), syslog_dataset("fw", 6514))
         .await;
     assert_eq!(status, 201, "{body}");
     let key = Auth::Key(&control.key);
@@ -258,7 +244,7 @@ async fn another_tenants_things_answer_404_whatever_the_path(control: Control) {
         "/api/v1/audit",
         "/api/v1/statistics",
     ] {
-        let (status, body) = control.call("GET", path, &key, None).await;
+        let (status, body) = control.get(path, &key).await;
         assert_eq!(status, 200, "{path}");
         assert!(!body.to_string().contains("rival"), "{path} leaks: {body}");
     }
@@ -268,12 +254,7 @@ async fn another_tenants_things_answer_404_whatever_the_path(control: Control) {
         "it exists, yet the key saw 404"
     );
     let (_, still) = control
-        .call(
-            "GET",
-            "/api/v1/tenants/rival/datasets/fw",
-            &Auth::Session(&admin),
-            None,
-        )
+        .get("/api/v1/tenants/rival/datasets/fw", &Auth::Session(&admin))
         .await;
     assert_eq!(still["active"], true, "the 404'd pause did nothing");
 }
@@ -281,36 +262,27 @@ async fn another_tenants_things_answer_404_whatever_the_path(control: Control) {
 async fn sessions_need_csrf_and_viewers_only_read(control: Control) {
     let admin = control.login(ADMIN.0, ADMIN.1).await;
     let (status, _) = control
-        .call(
-            "POST",
+        .post(
             "/api/v1/auth/login",
             &Auth::None,
-            Some(json!({ "email": ADMIN.0, "password": "wrong one!" })),
+            json!({ "email": ADMIN.0, "password": "wrong one!" }),
         )
         .await;
     assert_eq!(status, 401);
-    let (status, me) = control
-        .call("GET", "/api/v1/auth/me", &Auth::Session(&admin), None)
-        .await;
+    let (status, me) = control.get("/api/v1/auth/me", &Auth::Session(&admin)).await;
     assert_eq!((status, me["role"].as_str()), (200, Some("admin")));
     let tenant = json!({ "tenant_id": "t2", "name": "T2", "account_id": control.account });
     let (status, body) = control
-        .call(
-            "POST",
+        .post(
             "/api/v1/tenants",
             &Auth::SessionWithoutCsrf(&admin),
-            Some(tenant.clone()),
+            tenant.clone(),
         )
         .await;
     assert_eq!(status, 403, "{body}");
     assert!(body["error"].as_str().unwrap().contains("X-CSRF-Token"));
     let (status, _) = control
-        .call(
-            "POST",
-            "/api/v1/tenants",
-            &Auth::Session(&admin),
-            Some(tenant),
-        )
+        .post("/api/v1/tenants", &Auth::Session(&admin), tenant)
         .await;
     assert_eq!(status, 201);
     let viewer = json!({
@@ -318,33 +290,18 @@ async fn sessions_need_csrf_and_viewers_only_read(control: Control) {
         "account_id": control.account,
     });
     let (status, body) = control
-        .call(
-            "POST",
-            "/api/v1/users",
-            &Auth::Session(&admin),
-            Some(viewer),
-        )
+        .post("/api/v1/users", &Auth::Session(&admin), viewer)
         .await;
     assert_eq!(status, 201, "{body}");
     assert!(!body.to_string().contains("viewer password") && !body.to_string().contains("argon2"));
     let viewer = control.login("viewer@example.com", "viewer password").await;
     let (status, datasets) = control
-        .call(
-            "GET",
-            "/api/v1/tenants/demo/datasets",
-            &Auth::Session(&viewer),
-            None,
-        )
+        .get("/api/v1/tenants/demo/datasets", &Auth::Session(&viewer))
         .await;
     assert_eq!(status, 200);
     assert_eq!(datasets.as_array().unwrap().len(), 1);
     let (status, _) = control
-        .call(
-            "POST",
-            "/api/v1/tenants/demo/datasets/syslog/pause",
-            &Auth::Session(&viewer),
-            None,
-        )
+        .pause("demo", "syslog", &Auth::Session(&viewer))
         .await;
     assert_eq!(status, 403);
     let (status, _) = control
@@ -352,7 +309,7 @@ async fn sessions_need_csrf_and_viewers_only_read(control: Control) {
         .await;
     assert_eq!(status, 204);
     let (status, _) = control
-        .call("GET", "/api/v1/auth/me", &Auth::Session(&viewer), None)
+        .get("/api/v1/auth/me", &Auth::Session(&viewer))
         .await;
     assert_eq!(status, 401, "the session ended");
 }
@@ -369,8 +326,7 @@ async fn malformed_requests_get_4xx_naming_the_field(control: Control) {
         .await
         .unwrap();
     assert_eq!(garbage.status(), 400);
-    let (status, body) = control
-        .call("POST", "/api/v1/tenants/demo/datasets", &key, Some(json!({ "dataset_id": "x", "source": { "plugin": "syslog", "settings": { "bind": "nope" } } })))
+    let (status, body) = control.create_dataset("demo", &key, json!({ "dataset_id": "x", "source": { "plugin": "syslog", "settings": { "bind": "nope" } } }))
         .await;
     assert_eq!(status, 422, "{body}");
     assert!(
@@ -378,11 +334,10 @@ async fn malformed_requests_get_4xx_naming_the_field(control: Control) {
         "{body}"
     );
     let (status, body) = control
-        .call(
-            "POST",
-            "/api/v1/tenants/demo/datasets",
+        .create_dataset(
+            "demo",
             &key,
-            Some(json!({ "name": "no id", "source": { "plugin": "syslog", "settings": {} } })),
+            json!({ "name": "no id", "source": { "plugin": "syslog", "settings": {} } }),
         )
         .await;
     assert_eq!(
@@ -391,22 +346,16 @@ async fn malformed_requests_get_4xx_naming_the_field(control: Control) {
         "{body}"
     );
     let (status, body) = control
-        .call(
-            "POST",
-            "/api/v1/tenants/demo/datasets",
-            &key,
-            Some(syslog_dataset("Bad Id", 7000)),
-        )
+        .create_dataset("demo", &key, syslog_dataset("Bad Id", 7000))
         .await;
     assert_eq!(
         (status, body["field"].as_str()),
         (422, Some("dataset_id")),
         "{body}"
     );
-    let (status, body) = control
-        .call("POST", "/api/v1/tenants/demo/datasets", &key, Some(json!({
+    let (status, body) = control.create_dataset("demo", &key, json!({
             "dataset_id": "clash", "source": { "plugin": "syslog", "settings": { "bind": "0.0.0.0:5514" } }
-        })))
+        }))
         .await;
     assert_eq!(status, 409, "{body}");
     assert!(
@@ -415,14 +364,7 @@ async fn malformed_requests_get_4xx_naming_the_field(control: Control) {
     );
     let mut bad_pipeline = syslog_dataset("p", 7001);
     bad_pipeline["pipeline"] = json!({ "filters": [{ "type": "rename_field", "config": {} }] });
-    let (status, body) = control
-        .call(
-            "POST",
-            "/api/v1/tenants/demo/datasets",
-            &key,
-            Some(bad_pipeline),
-        )
-        .await;
+    let (status, body) = control.create_dataset("demo", &key, bad_pipeline).await;
     assert_eq!(
         (status, body["field"].as_str()),
         (422, Some("pipeline.filters[0]")),
@@ -430,14 +372,7 @@ async fn malformed_requests_get_4xx_naming_the_field(control: Control) {
     );
     let mut too_quick = syslog_dataset("q", 7003);
     too_quick["packer"] = json!({ "max_age_secs": 0 });
-    let (status, body) = control
-        .call(
-            "POST",
-            "/api/v1/tenants/demo/datasets",
-            &key,
-            Some(too_quick),
-        )
-        .await;
+    let (status, body) = control.create_dataset("demo", &key, too_quick).await;
     assert_eq!(
         (status, body["field"].as_str()),
         (422, Some("packer.max_age_secs")),
@@ -445,14 +380,7 @@ async fn malformed_requests_get_4xx_naming_the_field(control: Control) {
     );
     let mut escaping = syslog_dataset("escape", 7005);
     escaping["destination"] = json!({ "bucket": "archive", "prefix": "../etc" });
-    let (status, body) = control
-        .call(
-            "POST",
-            "/api/v1/tenants/demo/datasets",
-            &key,
-            Some(escaping),
-        )
-        .await;
+    let (status, body) = control.create_dataset("demo", &key, escaping).await;
     assert_eq!(
         (status, body["field"].as_str()),
         (422, Some("destination.prefix")),
@@ -461,9 +389,7 @@ async fn malformed_requests_get_4xx_naming_the_field(control: Control) {
     let mut hourly = syslog_dataset("hourly", 7004);
     hourly["packer"] = json!({ "max_age_secs": 3600, "max_file_bytes": 268435456 });
     hourly["destination"] = json!({ "bucket": "archive", "prefix": "site-7/fw" });
-    let (status, body) = control
-        .call("POST", "/api/v1/tenants/demo/datasets", &key, Some(hourly))
-        .await;
+    let (status, body) = control.create_dataset("demo", &key, hourly).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["packer"]["max_age_secs"], 3600);
     assert_eq!(body["destination"]["prefix"], "site-7/fw");
@@ -476,9 +402,7 @@ async fn malformed_requests_get_4xx_naming_the_field(control: Control) {
             .max_file_bytes,
         Some(268435456)
     );
-    let (status, _) = control
-        .call("GET", "/api/v1/audit?since=yesterday", &key, None)
-        .await;
+    let (status, _) = control.get("/api/v1/audit?since=yesterday", &key).await;
     assert_eq!(status, 422);
     for (method, path, body) in [
         (
@@ -515,15 +439,10 @@ async fn malformed_requests_get_4xx_naming_the_field(control: Control) {
         .await
         .unwrap();
     assert_eq!(form_login.status(), 400, "no login from a cross-site form");
-    let (status, _) = control.call("GET", "/api/v1/nope", &key, None).await;
+    let (status, _) = control.get("/api/v1/nope", &key).await;
     assert_eq!(status, 404);
     let (status, body) = control
-        .call(
-            "POST",
-            "/api/v1/tenants/demo/datasets",
-            &key,
-            Some(syslog_dataset("fw", 7002)),
-        )
+        .create_dataset("demo", &key, syslog_dataset("fw", 7002))
         .await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["source"]["settings"]["bind"], "127.0.0.1:7002");
@@ -543,48 +462,25 @@ async fn reports_show_health_statistics_activity_and_what_is_not_installed(contr
                            "outcome": "ok", "message": "listening", "details": {} }],
         })
     };
-    let (status, _) = control
-        .call(
-            "POST",
-            "/api/v1/services/report",
-            &key,
-            Some(report(10, 0, false)),
-        )
-        .await;
+    let (status, _) = control.report_service(&key, report(10, 0, false)).await;
     assert_eq!(status, 204);
-    let (_, services) = control.call("GET", "/api/v1/services", &key, None).await;
+    let (_, services) = control.get("/api/v1/services", &key).await;
     assert_eq!(services[0]["health"], "Starting");
-    control
-        .call(
-            "POST",
-            "/api/v1/services/report",
-            &key,
-            Some(report(110, 0, true)),
-        )
-        .await;
-    let (_, services) = control.call("GET", "/api/v1/services", &key, None).await;
+    control.report_service(&key, report(110, 0, true)).await;
+    let (_, services) = control.get("/api/v1/services", &key).await;
     assert_eq!(services[0]["health"], "Healthy");
     assert_eq!(services[0]["memory_bytes"], 50_000_000);
-    control
-        .call(
-            "POST",
-            "/api/v1/services/report",
-            &key,
-            Some(report(150, 3, true)),
-        )
-        .await;
-    let (_, services) = control.call("GET", "/api/v1/services", &key, None).await;
+    control.report_service(&key, report(150, 3, true)).await;
+    let (_, services) = control.get("/api/v1/services", &key).await;
     assert_eq!(services[0]["health"], "Degraded");
     assert_eq!(
         services[0]["reason"],
         "3 events dropped since the last report"
     );
     let (status, stats) = control
-        .call(
-            "GET",
+        .get(
             "/api/v1/tenants/demo/datasets/syslog/statistics?minutes=5",
             &key,
-            None,
         )
         .await;
     assert_eq!(status, 200);
@@ -599,25 +495,16 @@ async fn reports_show_health_statistics_activity_and_what_is_not_installed(contr
         .map(|p| p["value"].as_i64().unwrap())
         .sum();
     assert_eq!(points, 150);
-    let (_, activity) = control
-        .call("GET", "/api/v1/activity?stage=proxy", &key, None)
-        .await;
+    let (_, activity) = control.get("/api/v1/activity?stage=proxy", &key).await;
     assert_eq!(activity["events"].as_array().unwrap().len(), 3);
     let (status, body) = control
-        .call(
-            "POST",
-            "/api/v1/services/report",
-            &key,
-            Some(json!({ "instance_id": "x", "role": "proxy" })),
-        )
+        .report_service(&key, json!({ "instance_id": "x", "role": "proxy" }))
         .await;
     assert_eq!(status, 422, "{body}");
     let (_, audit) = control
-        .call(
-            "GET",
+        .get(
             "/api/v1/audit?action=service.register",
             &Auth::Session(&control.login(ADMIN.0, ADMIN.1).await),
-            None,
         )
         .await;
     assert_eq!(audit["entries"].as_array().unwrap().len(), 1);
@@ -626,18 +513,15 @@ async fn reports_show_health_statistics_activity_and_what_is_not_installed(contr
 
 async fn keys_are_shown_once_and_revoked_keys_stop_working(control: Control) {
     let (status, created) = control
-        .call(
-            "POST",
+        .post(
             "/api/v1/keys",
             &Auth::Key(&control.key),
-            Some(json!({ "name": "edge-2", "tenant_id": "demo" })),
+            json!({ "name": "edge-2", "tenant_id": "demo" }),
         )
         .await;
     assert_eq!(status, 201, "{created}");
     let new_key = created["key"].as_str().unwrap().to_owned();
-    let (_, listed) = control
-        .call("GET", "/api/v1/keys", &Auth::Key(&new_key), None)
-        .await;
+    let (_, listed) = control.get("/api/v1/keys", &Auth::Key(&new_key)).await;
     assert!(
         !listed.to_string().contains(&new_key),
         "listings never show a key"
@@ -655,20 +539,18 @@ async fn keys_are_shown_once_and_revoked_keys_stop_working(control: Control) {
         assert_eq!(lowercase.status(), 200, "scheme {scheme}");
     }
     let (status, _) = control
-        .call(
-            "POST",
+        .post(
             "/api/v1/keys",
             &Auth::Key(&new_key),
-            Some(json!({ "name": "account-wide" })),
+            json!({ "name": "account-wide" }),
         )
         .await;
     assert_eq!(status, 403, "a tenant key cannot mint account keys");
     let (status, ingest_only) = control
-        .call(
-            "POST",
+        .post(
             "/api/v1/keys",
             &Auth::Key(&control.key),
-            Some(json!({ "name": "agent", "tenant_id": "demo", "dataset_id": "syslog" })),
+            json!({ "name": "agent", "tenant_id": "demo", "dataset_id": "syslog" }),
         )
         .await;
     assert_eq!(status, 201);
@@ -706,17 +588,10 @@ async fn keys_are_shown_once_and_revoked_keys_stop_working(control: Control) {
         )
         .await;
     assert_eq!(status, 200);
-    let (status, _) = control
-        .call("GET", "/api/v1/tenants", &Auth::Key(&new_key), None)
-        .await;
+    let (status, _) = control.get("/api/v1/tenants", &Auth::Key(&new_key)).await;
     assert_eq!(status, 401);
     let (_, audit) = control
-        .call(
-            "GET",
-            "/api/v1/audit?target=api_key/",
-            &Auth::Key(&control.key),
-            None,
-        )
+        .get("/api/v1/audit?target=api_key/", &Auth::Key(&control.key))
         .await;
     let actions: Vec<&str> = audit["entries"]
         .as_array()

@@ -33,14 +33,13 @@ fn report(role: &str, waiting: u64, replay: Option<(&str, u64)>) -> Value {
 
 async fn user(control: &Control, admin: &Session, email: &str, role: &str) -> Session {
     let (status, body) = control
-        .call(
-            "POST",
+        .post(
             "/api/v1/users",
             &Auth::Session(admin),
-            Some(json!({
+            json!({
                 "email": email, "password": "a long password", "role": role,
                 "account_id": control.account,
-            })),
+            }),
         )
         .await;
     assert_eq!(status, 201, "{body}");
@@ -49,12 +48,7 @@ async fn user(control: &Control, admin: &Session, email: &str, role: &str) -> Se
 
 async fn pending_in_config(control: &Control) -> Vec<Value> {
     let (status, config) = control
-        .call(
-            "GET",
-            "/api/v1/dataplane/config",
-            &Auth::Key(&control.key),
-            None,
-        )
+        .get("/api/v1/dataplane/config", &Auth::Key(&control.key))
         .await;
     assert_eq!(status, 200, "{config}");
     config["dead_letter_replays"]
@@ -69,23 +63,16 @@ async fn replays_are_requested_by_editors_delivered_and_reported_done(control: C
     let editor = user(&control, &admin, "editor@example.com", "account_admin").await;
 
     let (status, body) = control
-        .call("POST", REPLAY, &Auth::Session(&viewer), Some(json!({})))
+        .post(REPLAY, &Auth::Session(&viewer), json!({}))
         .await;
     assert_eq!(status, 403, "{body}");
-    let (status, view) = control
-        .call("GET", DEAD_LETTERS, &Auth::Session(&viewer), None)
-        .await;
+    let (status, view) = control.get(DEAD_LETTERS, &Auth::Session(&viewer)).await;
     assert_eq!(status, 200, "viewers may look: {view}");
     assert_eq!(view["replays"], json!([]));
     assert!(pending_in_config(&control).await.is_empty());
 
     let (status, request) = control
-        .call(
-            "POST",
-            REPLAY,
-            &Auth::Session(&editor),
-            Some(json!({ "batch_id": "b1" })),
-        )
+        .post(REPLAY, &Auth::Session(&editor), json!({ "batch_id": "b1" }))
         .await;
     assert_eq!(status, 202, "{request}");
     assert_eq!(
@@ -97,19 +84,15 @@ async fn replays_are_requested_by_editors_delivered_and_reported_done(control: C
         (Some("editor@example.com"), Some("b1"), Some("pending"))
     );
     let id = request["id"].as_str().unwrap().to_owned();
-    let (status, view) = control
-        .call("GET", DEAD_LETTERS, &Auth::Session(&viewer), None)
-        .await;
+    let (status, view) = control.get(DEAD_LETTERS, &Auth::Session(&viewer)).await;
     assert_eq!(status, 200);
     assert_eq!(view["replays"][0]["id"], json!(id));
     assert_eq!(view["replays"][0]["state"], "pending");
 
     let (status, audit) = control
-        .call(
-            "GET",
+        .get(
             "/api/v1/audit?action=dead_letter.replay",
             &Auth::Session(&admin),
-            None,
         )
         .await;
     assert_eq!(status, 200, "{audit}");
@@ -131,12 +114,7 @@ async fn replays_are_requested_by_editors_delivered_and_reported_done(control: C
     );
     let key = Auth::Key(&control.key);
     let (status, body) = control
-        .call(
-            "POST",
-            "/api/v1/services/report",
-            &key,
-            Some(report("piper", 2, Some((&id, 1)))),
-        )
+        .report_service(&key, report("piper", 2, Some((&id, 1))))
         .await;
     assert!(status < 300, "{status} {body}");
     assert_eq!(
@@ -145,23 +123,13 @@ async fn replays_are_requested_by_editors_delivered_and_reported_done(control: C
     );
     // Told again (a restarted stage replays again and finds nothing), the count stays.
     control
-        .call(
-            "POST",
-            "/api/v1/services/report",
-            &key,
-            Some(report("piper", 2, Some((&id, 0)))),
-        )
+        .report_service(&key, report("piper", 2, Some((&id, 0))))
         .await;
     control
-        .call(
-            "POST",
-            "/api/v1/services/report",
-            &key,
-            Some(report("packer", 0, Some((&id, 0)))),
-        )
+        .report_service(&key, report("packer", 0, Some((&id, 0))))
         .await;
     assert!(pending_in_config(&control).await.is_empty());
-    let (_, view) = control.call("GET", DEAD_LETTERS, &key, None).await;
+    let (_, view) = control.get(DEAD_LETTERS, &key).await;
     assert_eq!(view["replays"][0]["state"], "done", "{view}");
     let replayed: Vec<(String, u64)> = view["replays"][0]["stages"]
         .as_array()
@@ -193,12 +161,7 @@ async fn replays_are_requested_by_editors_delivered_and_reported_done(control: C
 
     // Refusals name what is wrong.
     let (status, _) = control
-        .call(
-            "POST",
-            REPLAY,
-            &key,
-            Some(json!({ "batch_id": "../other" })),
-        )
+        .post(REPLAY, &key, json!({ "batch_id": "../other" }))
         .await;
     assert_eq!(status, 422);
     let (status, _) = control

@@ -73,22 +73,16 @@ async fn another_accounts_query_service_never_receives_this_accounts_queries(mut
     let b_report = query_report("0", "http://b.example:8083");
     for _ in 0..2 {
         let (status, body) = control
-            .call(
-                "POST",
-                "/api/v1/services/report",
-                &Auth::Key(&b_key),
-                Some(b_report.clone()),
-            )
+            .report_service(&Auth::Key(&b_key), b_report.clone())
             .await;
         assert_eq!(status, 204, "B reports its own query service: {body}");
     }
     let admin = control.login(ADMIN.0, ADMIN.1).await;
     let (status, body) = control
-        .call(
-            "POST",
+        .post(
             "/api/v1/query-access",
             &Auth::Session(&admin),
-            Some(json!({"tenant_id": "demo"})),
+            json!({"tenant_id": "demo"}),
         )
         .await;
     assert_eq!(status, 409, "account A runs no query service yet: {body}");
@@ -98,41 +92,28 @@ async fn another_accounts_query_service_never_receives_this_accounts_queries(mut
     let a_key = account_key(&control, &control.account, "a-svc").await;
     let a_report = query_report("query-a", "http://a.example:8083/");
     let (status, _) = control
-        .call(
-            "POST",
-            "/api/v1/services/report",
-            &Auth::Key(&a_key),
-            Some(a_report.clone()),
-        )
+        .report_service(&Auth::Key(&a_key), a_report.clone())
         .await;
     assert_eq!(status, 204);
     let other_a_key = account_key(&control, &control.account, "a-other").await;
     let hijack = query_report("query-a", "http://evil.example:8083");
     let (status, body) = control
-        .call(
-            "POST",
-            "/api/v1/services/report",
-            &Auth::Key(&other_a_key),
-            Some(hijack),
-        )
+        .report_service(&Auth::Key(&other_a_key), hijack)
         .await;
     assert_eq!(status, 409, "{body}");
     let (status, body) = control
-        .call(
-            "POST",
-            "/api/v1/services/report",
+        .report_service(
             &Auth::Key(&a_key),
-            Some(query_report("0", "http://a.example:8083")),
+            query_report("0", "http://a.example:8083"),
         )
         .await;
     assert_eq!(status, 409, "B's instance stays B's: {body}");
 
     let (status, grant) = control
-        .call(
-            "POST",
+        .post(
             "/api/v1/query-access",
             &Auth::Session(&admin),
-            Some(json!({"tenant_id": "demo"})),
+            json!({"tenant_id": "demo"}),
         )
         .await;
     assert_eq!(status, 200, "{grant}");
@@ -153,20 +134,17 @@ async fn another_accounts_query_service_never_receives_this_accounts_queries(mut
 
     // B's key learns nothing of A's tenant; every token issued is audited.
     let (status, _) = control
-        .call(
-            "POST",
+        .post(
             "/api/v1/query-access",
             &Auth::Key(&b_key),
-            Some(json!({"tenant_id": "demo"})),
+            json!({"tenant_id": "demo"}),
         )
         .await;
     assert_eq!(status, 404);
     let (_, audit) = control
-        .call(
-            "GET",
+        .get(
             "/api/v1/audit?action=query_token.issue",
             &Auth::Session(&admin),
-            None,
         )
         .await;
     let entries = audit["entries"].as_array().unwrap();
@@ -176,11 +154,10 @@ async fn another_accounts_query_service_never_receives_this_accounts_queries(mut
     // Configured by the operator (`bytefreezer up`: this origin): the registry is not consulted.
     with_query_access(&mut control, Some(String::new())).await;
     let (status, grant) = control
-        .call(
-            "POST",
+        .post(
             "/api/v1/query-access",
             &Auth::Session(&admin),
-            Some(json!({"tenant_id": "demo"})),
+            json!({"tenant_id": "demo"}),
         )
         .await;
     assert_eq!(
@@ -196,21 +173,14 @@ async fn a_tenant_key_cannot_report_a_query_service(mut control: Control) {
     with_query_access(&mut control, None).await;
     let key = Auth::Key(&control.key);
     let (status, body) = control
-        .call(
-            "POST",
-            "/api/v1/services/report",
-            &key,
-            Some(query_report("0", "http://evil.example")),
-        )
+        .report_service(&key, query_report("0", "http://evil.example"))
         .await;
     assert_eq!(status, 403, "{body}");
     let mut proxy = query_report("proxy-1", "");
     proxy["role"] = json!("proxy");
-    let (status, body) = control
-        .call("POST", "/api/v1/services/report", &key, Some(proxy))
-        .await;
+    let (status, body) = control.report_service(&key, proxy).await;
     assert_eq!(status, 204, "{body}");
-    let (_, services) = control.call("GET", "/api/v1/services", &key, None).await;
+    let (_, services) = control.get("/api/v1/services", &key).await;
     assert!(
         services
             .as_array()

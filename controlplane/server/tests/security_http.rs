@@ -30,20 +30,18 @@ fn dataset_on(id: &str, bind: &str) -> Value {
 /// An account "other" with tenant "rival", created by the admin.
 async fn rival_tenant(control: &Control, admin: &Session) {
     let (status, other) = control
-        .call(
-            "POST",
+        .post(
             "/api/v1/accounts",
             &Auth::Session(admin),
-            Some(json!({ "name": "other" })),
+            json!({ "name": "other" }),
         )
         .await;
     assert_eq!(status, 201, "{other}");
     let (status, body) = control
-        .call(
-            "POST",
+        .post(
             "/api/v1/tenants",
             &Auth::Session(admin),
-            Some(json!({ "tenant_id": "rival", "name": "Rival", "account_id": other["id"] })),
+            json!({ "tenant_id": "rival", "name": "Rival", "account_id": other["id"] }),
         )
         .await;
     assert_eq!(status, 201, "{body}");
@@ -62,12 +60,7 @@ async fn overlapping_binds_are_refused_across_accounts(control: Control) {
         "[::]:5514",
     ] {
         let (status, body) = control
-            .call(
-                "POST",
-                "/api/v1/tenants/rival/datasets",
-                &as_admin,
-                Some(dataset_on("fw", bind)),
-            )
+            .create_dataset("rival", &as_admin, dataset_on("fw", bind))
             .await;
         assert_eq!(status, 409, "{bind}: {body}");
         assert!(
@@ -76,22 +69,12 @@ async fn overlapping_binds_are_refused_across_accounts(control: Control) {
         );
     }
     let (status, body) = control
-        .call(
-            "POST",
-            "/api/v1/tenants/rival/datasets",
-            &as_admin,
-            Some(dataset_on("fw", "10.0.0.1:6000")),
-        )
+        .create_dataset("rival", &as_admin, dataset_on("fw", "10.0.0.1:6000"))
         .await;
     assert_eq!(status, 201, "{body}");
     // The other way round: a wildcard over a specific address of another account.
     let (status, body) = control
-        .call(
-            "POST",
-            "/api/v1/tenants/demo/datasets",
-            &key,
-            Some(dataset_on("wide", "0.0.0.0:6000")),
-        )
+        .create_dataset("demo", &key, dataset_on("wide", "0.0.0.0:6000"))
         .await;
     assert_eq!(status, 409, "{body}");
     assert!(
@@ -99,12 +82,7 @@ async fn overlapping_binds_are_refused_across_accounts(control: Control) {
         "another account's dataset is not named: {body}"
     );
     let (status, _) = control
-        .call(
-            "POST",
-            "/api/v1/tenants/demo/datasets",
-            &key,
-            Some(dataset_on("wide", "10.0.0.2:6000")),
-        )
+        .create_dataset("demo", &key, dataset_on("wide", "10.0.0.2:6000"))
         .await;
     assert_eq!(
         status, 201,
@@ -120,32 +98,13 @@ async fn overlapping_binds_are_refused_across_accounts(control: Control) {
         )
         .await;
     assert_eq!(status, 409);
-    let (status, _) = control
-        .call(
-            "POST",
-            "/api/v1/tenants/demo/datasets/syslog/pause",
-            &key,
-            None,
-        )
-        .await;
+    let (status, _) = control.pause("demo", "syslog", &key).await;
     assert_eq!(status, 200);
     let (status, body) = control
-        .call(
-            "POST",
-            "/api/v1/tenants/rival/datasets",
-            &as_admin,
-            Some(dataset_on("logs", "127.0.0.1:5514")),
-        )
+        .create_dataset("rival", &as_admin, dataset_on("logs", "127.0.0.1:5514"))
         .await;
     assert_eq!(status, 201, "the paused dataset frees its port: {body}");
-    let (status, _) = control
-        .call(
-            "POST",
-            "/api/v1/tenants/demo/datasets/syslog/resume",
-            &key,
-            None,
-        )
-        .await;
+    let (status, _) = control.resume("demo", "syslog", &key).await;
     assert_eq!(status, 409, "resuming would overlap rival/logs");
     // Datasets assigned to two different proxies may share a port; one proxy may not.
     for (tenant, dataset, auth, proxy) in [
@@ -162,14 +121,7 @@ async fn overlapping_binds_are_refused_across_accounts(control: Control) {
             .await;
         assert_eq!(status, 200, "{body}");
     }
-    let (status, body) = control
-        .call(
-            "POST",
-            "/api/v1/tenants/demo/datasets/syslog/resume",
-            &key,
-            None,
-        )
-        .await;
+    let (status, body) = control.resume("demo", "syslog", &key).await;
     assert_eq!(status, 200, "{body}");
     let (status, _) = control
         .call(
@@ -205,9 +157,7 @@ async fn destination_prefixes_stay_in_the_datasets_namespace(control: Control) {
     {
         let mut dataset = syslog_dataset("poison", 7100 + index as u16);
         dataset["destination"] = json!({ "prefix": prefix });
-        let (status, body) = control
-            .call("POST", "/api/v1/tenants/demo/datasets", &key, Some(dataset))
-            .await;
+        let (status, body) = control.create_dataset("demo", &key, dataset).await;
         assert_eq!(
             (status, body["field"].as_str()),
             (422, Some("destination.prefix")),
@@ -217,9 +167,7 @@ async fn destination_prefixes_stay_in_the_datasets_namespace(control: Control) {
     for (index, prefix) in ["demo/archive", "site-7/fw"].into_iter().enumerate() {
         let mut dataset = syslog_dataset(&format!("ok{index}"), 7200 + index as u16);
         dataset["destination"] = json!({ "prefix": prefix });
-        let (status, body) = control
-            .call("POST", "/api/v1/tenants/demo/datasets", &key, Some(dataset))
-            .await;
+        let (status, body) = control.create_dataset("demo", &key, dataset).await;
         assert_eq!(status, 201, "{prefix}: {body}");
     }
 }
@@ -316,11 +264,10 @@ async fn change_password(
     new: &str,
 ) -> (u16, Value) {
     control
-        .call(
-            "POST",
+        .post(
             "/api/v1/auth/password",
             auth,
-            Some(json!({ "current_password": current, "new_password": new })),
+            json!({ "current_password": current, "new_password": new }),
         )
         .await
 }
@@ -348,23 +295,16 @@ async fn password_changes_end_other_sessions_and_are_audited(control: Control) {
     assert_eq!(status, 204, "{body}");
 
     let (status, _) = control
-        .call("GET", "/api/v1/auth/me", &Auth::Session(&elsewhere), None)
+        .get("/api/v1/auth/me", &Auth::Session(&elsewhere))
         .await;
     assert_eq!(status, 401, "the other session ended");
-    let (status, _) = control
-        .call("GET", "/api/v1/auth/me", &Auth::Session(&here), None)
-        .await;
+    let (status, _) = control.get("/api/v1/auth/me", &Auth::Session(&here)).await;
     assert_eq!(status, 200, "this session stays");
     assert_eq!(login_status(&control, ADMIN.1).await.0, 401);
     control.login(ADMIN.0, new).await;
 
     let (status, audit) = control
-        .call(
-            "GET",
-            "/api/v1/audit?action=user.password",
-            &Auth::Session(&here),
-            None,
-        )
+        .get("/api/v1/audit?action=user.password", &Auth::Session(&here))
         .await;
     assert_eq!(status, 200);
     let entries = audit["entries"].as_array().unwrap();
@@ -388,14 +328,13 @@ async fn password_changes_end_other_sessions_and_are_audited(control: Control) {
 async fn hmac_keys_are_shown_only_to_writers_and_never_in_the_audit_log(control: Control) {
     let admin = control.login(ADMIN.0, ADMIN.1).await;
     let (status, body) = control
-        .call(
-            "POST",
+        .post(
             "/api/v1/users",
             &Auth::Session(&admin),
-            Some(json!({
+            json!({
                 "email": "viewer@example.com", "password": "viewer password", "role": "viewer",
                 "account_id": control.account,
-            })),
+            }),
         )
         .await;
     assert_eq!(status, 201, "{body}");
@@ -416,7 +355,7 @@ async fn hmac_keys_are_shown_only_to_writers_and_never_in_the_audit_log(control:
     let (status, _) = control.call("PUT", path, &key, Some(second)).await;
     assert_eq!(status, 200);
 
-    let (status, written) = control.call("GET", path, &key, None).await;
+    let (status, written) = control.get(path, &key).await;
     assert_eq!(status, 200);
     assert_eq!(
         written["pipeline"]["filters"][0]["config"]["key"], secret,
@@ -428,9 +367,7 @@ async fn hmac_keys_are_shown_only_to_writers_and_never_in_the_audit_log(control:
         "/api/v1/tenants/demo/datasets",
         "/api/v1/datasets",
     ] {
-        let (status, body) = control
-            .call("GET", path, &Auth::Session(&viewer), None)
-            .await;
+        let (status, body) = control.get(path, &Auth::Session(&viewer)).await;
         assert_eq!(status, 200, "{path}");
         let text = body.to_string();
         assert!(
@@ -439,40 +376,26 @@ async fn hmac_keys_are_shown_only_to_writers_and_never_in_the_audit_log(control:
         );
         assert!(text.contains("[redacted]"), "{path}: {text}");
     }
-    let (status, viewed) = control
-        .call("GET", path, &Auth::Session(&viewer), None)
-        .await;
+    let (status, viewed) = control.get(path, &Auth::Session(&viewer)).await;
     assert_eq!(status, 200);
     assert_eq!(
         viewed["version"], written["version"],
         "the version is the real one"
     );
     let (status, _) = control
-        .call(
-            "GET",
-            "/api/v1/dataplane/config",
-            &Auth::Session(&viewer),
-            None,
-        )
+        .get("/api/v1/dataplane/config", &Auth::Session(&viewer))
         .await;
     assert_eq!(
         status, 403,
         "viewers do not get the services' configuration"
     );
-    let (status, config) = control
-        .call("GET", "/api/v1/dataplane/config", &key, None)
-        .await;
+    let (status, config) = control.get("/api/v1/dataplane/config", &key).await;
     assert_eq!(status, 200);
     assert!(config.to_string().contains(secret), "services need the key");
 
     for auth in [Auth::Session(&admin), Auth::Session(&viewer), key] {
         let (status, audit) = control
-            .call(
-                "GET",
-                "/api/v1/audit?target=dataset/demo/syslog",
-                &auth,
-                None,
-            )
+            .get("/api/v1/audit?target=dataset/demo/syslog", &auth)
             .await;
         assert_eq!(status, 200);
         let text = audit.to_string();

@@ -533,17 +533,7 @@ impl ControlStore {
             .await?;
             return Ok(None);
         };
-        let stored: String = row.get(5);
-        let verified = self
-            .hashing(password, move |password| {
-                PasswordHash::new(&stored).is_ok_and(|hash| {
-                    Argon2::default()
-                        .verify_password(password.as_bytes(), &hash)
-                        .is_ok()
-                })
-            })
-            .await?;
-        if !verified {
+        if !self.password_matches(password, row.get(5)).await? {
             return Ok(None);
         }
         let user = user_from_row(&row);
@@ -583,17 +573,7 @@ impl ControlStore {
         .await?
         .ok_or_else(|| not_found(format_args!("user {user_id}")))?;
         let user = user_from_row(&row);
-        let stored: String = row.get(5);
-        let verified = self
-            .hashing(current_password, move |password| {
-                PasswordHash::new(&stored).is_ok_and(|hash| {
-                    Argon2::default()
-                        .verify_password(password.as_bytes(), &hash)
-                        .is_ok()
-                })
-            })
-            .await?;
-        if !verified {
+        if !self.password_matches(current_password, row.get(5)).await? {
             return Ok(false);
         }
         let hash = self.password_hash(new_password).await?;
@@ -623,6 +603,19 @@ impl ControlStore {
         )
         .await?;
         Ok(true)
+    }
+
+    /// Whether `password` is the one `stored` (an argon2 hash) was made from; an unreadable
+    /// hash matches nothing.
+    async fn password_matches(&self, password: &str, stored: String) -> Result<bool, StoreError> {
+        self.hashing(password, move |password| {
+            PasswordHash::new(&stored).is_ok_and(|hash| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &hash)
+                    .is_ok()
+            })
+        })
+        .await
     }
 
     /// An argon2id hash of a new password, computed off the async workers.

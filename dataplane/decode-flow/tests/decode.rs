@@ -1,6 +1,9 @@
 //! Flow datagrams built field by field from the specifications (Cisco NetFlow v5, RFC 3954,
 //! RFC 7011), decoded into the flow schema.
 
+#[path = "support/columns.rs"]
+mod columns;
+
 use std::net::IpAddr;
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -51,19 +54,6 @@ impl Packet {
         }
         self.u16(id).u16(body.len() as u16 + 4).bytes(&body)
     }
-}
-
-fn text(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
-    let column = arrow::compute::cast(
-        batch.column_by_name(name).unwrap(),
-        &arrow::datatypes::DataType::Utf8,
-    )
-    .unwrap();
-    column
-        .as_string::<i32>()
-        .iter()
-        .map(|v| v.map(str::to_owned))
-        .collect()
 }
 
 fn flush(decoder: &mut FlowDecoder) -> RecordBatch {
@@ -118,40 +108,31 @@ fn netflow_v5_records_with_times_sampling_and_icmp() {
     assert_eq!((report.records, report.error), (2, None));
     let batch = flush(&mut decoder);
     assert_eq!(
-        text(&batch, "src_addr"),
+        columns::texts(&batch, "src_addr"),
         [Some("10.0.0.1".into()), Some("10.0.0.3".into())]
     );
-    assert_eq!(text(&batch, "flow_protocol")[0], Some("netflow_v5".into()));
     assert_eq!(
-        text(&batch, "exporter_address")[0],
+        columns::texts(&batch, "flow_protocol")[0],
+        Some("netflow_v5".into())
+    );
+    assert_eq!(
+        columns::texts(&batch, "exporter_address")[0],
         Some("192.0.2.1".into())
     );
-    assert_eq!(text(&batch, "next_hop")[0], Some("192.0.2.254".into()));
-    let bytes = batch
-        .column_by_name("bytes")
-        .unwrap()
-        .as_primitive::<UInt64Type>();
-    let scaled = batch
-        .column_by_name("bytes_scaled")
-        .unwrap()
-        .as_primitive::<UInt64Type>();
+    assert_eq!(
+        columns::texts(&batch, "next_hop")[0],
+        Some("192.0.2.254".into())
+    );
+    let bytes = columns::primitive::<UInt64Type>(&batch, "bytes");
+    let scaled = columns::primitive::<UInt64Type>(&batch, "bytes_scaled");
     assert_eq!((bytes.value(0), scaled.value(0)), (1500, 150_000));
-    let start = batch
-        .column_by_name("flow_start")
-        .unwrap()
-        .as_primitive::<TimestampMicrosecondType>();
+    let start = columns::primitive::<TimestampMicrosecondType>(&batch, "flow_start");
     // Exported at 1_795_000_000 s with uptime 10 s; the flow started at uptime 9 s.
     assert_eq!(start.value(0), 1_794_999_999_000_000);
-    let icmp = batch
-        .column_by_name("icmp_type")
-        .unwrap()
-        .as_primitive::<UInt8Type>();
+    let icmp = columns::primitive::<UInt8Type>(&batch, "icmp_type");
     assert!(icmp.is_null(0));
     assert_eq!(icmp.value(1), 8, "echo request");
-    let domain = batch
-        .column_by_name("observation_domain")
-        .unwrap()
-        .as_primitive::<UInt32Type>();
+    let domain = columns::primitive::<UInt32Type>(&batch, "observation_domain");
     assert_eq!(domain.value(0), 0x0102);
     let mut truncated = packet_prefix(&packet.0, 24 + 48 + 10);
     let report = decoder.decode(&truncated, &meta("192.0.2.1"));
@@ -247,36 +228,30 @@ fn netflow_v9_data_before_its_template_is_held_then_decoded() {
     );
     let batch = flush(&mut decoder);
     assert_eq!(
-        text(&batch, "src_addr"),
+        columns::texts(&batch, "src_addr"),
         [
             Some("10.1.0.1".into()),
             Some("10.1.0.3".into()),
             Some("10.1.0.5".into())
         ]
     );
-    assert_eq!(text(&batch, "flow_protocol")[0], Some("netflow_v9".into()));
-    let end = batch
-        .column_by_name("flow_end")
-        .unwrap()
-        .as_primitive::<TimestampMicrosecondType>();
+    assert_eq!(
+        columns::texts(&batch, "flow_protocol")[0],
+        Some("netflow_v9".into())
+    );
+    let end = columns::primitive::<TimestampMicrosecondType>(&batch, "flow_end");
     assert_eq!(
         end.value(0),
         1_794_999_999_000_000,
         "LAST_SWITCHED 59 s at uptime 60 s"
     );
-    let event = batch
-        .column_by_name("event_time")
-        .unwrap()
-        .as_primitive::<TimestampMicrosecondType>();
+    let event = columns::primitive::<TimestampMicrosecondType>(&batch, "event_time");
     assert_eq!(
         event.value(0),
         end.value(0),
         "the hour partition follows the flow end"
     );
-    let ports = batch
-        .column_by_name("dst_port")
-        .unwrap()
-        .as_primitive::<UInt16Type>();
+    let ports = columns::primitive::<UInt16Type>(&batch, "dst_port");
     assert_eq!(ports.values().to_vec(), [53, 123, 161]);
 
     // The same template id from another exporter is another template: its data waits.
@@ -308,14 +283,8 @@ fn netflow_v9_options_announce_the_sampling_rate() {
         "{report:?}"
     );
     let batch = flush(&mut decoder);
-    let rate = batch
-        .column_by_name("sampling_rate")
-        .unwrap()
-        .as_primitive::<UInt32Type>();
-    let packets = batch
-        .column_by_name("packets_scaled")
-        .unwrap()
-        .as_primitive::<UInt64Type>();
+    let rate = columns::primitive::<UInt32Type>(&batch, "sampling_rate");
+    let packets = columns::primitive::<UInt64Type>(&batch, "packets_scaled");
     assert_eq!((rate.value(0), packets.value(0)), (512, 4 * 512));
 }
 
@@ -372,23 +341,23 @@ fn ipfix_ipv6_variable_length_enterprise_and_reduced_size_fields() {
         "{report:?}"
     );
     let batch = flush(&mut decoder);
-    assert_eq!(text(&batch, "src_addr")[0], Some("2001:db8::1".into()));
     assert_eq!(
-        text(&batch, "exporter_address")[0],
+        columns::texts(&batch, "src_addr")[0],
+        Some("2001:db8::1".into())
+    );
+    assert_eq!(
+        columns::texts(&batch, "exporter_address")[0],
         Some("2001:db8::fe".into())
     );
-    assert_eq!(text(&batch, "flow_protocol")[0], Some("ipfix".into()));
-    let bytes = batch
-        .column_by_name("bytes")
-        .unwrap()
-        .as_primitive::<UInt64Type>();
+    assert_eq!(
+        columns::texts(&batch, "flow_protocol")[0],
+        Some("ipfix".into())
+    );
+    let bytes = columns::primitive::<UInt64Type>(&batch, "bytes");
     assert_eq!(bytes.value(0), 123_456);
-    let end = batch
-        .column_by_name("flow_end")
-        .unwrap()
-        .as_primitive::<TimestampMicrosecondType>();
+    let end = columns::primitive::<TimestampMicrosecondType>(&batch, "flow_end");
     assert_eq!(end.value(0), (start_ms as i64 + 2_000) * 1_000);
-    let extra = text(&batch, "extra_fields")[0].clone().unwrap();
+    let extra = columns::texts(&batch, "extra_fields")[0].clone().unwrap();
     let extra: serde_json::Value = serde_json::from_str(&extra).unwrap();
     assert_eq!(extra["29305:42"], "616263");
     assert_eq!(extra["0:82"], "65746830");
@@ -520,10 +489,7 @@ fn saved_templates_decode_data_after_a_restart() {
     let report = after.decode(&data.0, &meta("192.0.2.60"));
     assert_eq!((report.records, report.held_sets), (1, 0), "{report:?}");
     let batch = flush(&mut after);
-    let rate = batch
-        .column_by_name("sampling_rate")
-        .unwrap()
-        .as_primitive::<UInt32Type>();
+    let rate = columns::primitive::<UInt32Type>(&batch, "sampling_rate");
     assert_eq!(rate.value(0), 64, "options state survives too");
     // Another exporter's data is still not decoded with these templates.
     assert_eq!(after.decode(&data.0, &meta("192.0.2.61")).held_sets, 1);

@@ -1,13 +1,15 @@
 //! The same datagrams through this decoder and the `netflow_parser` crate must name the same
 //! flows (addresses, ports, protocol).
 
+#[path = "support/columns.rs"]
+mod columns;
 #[path = "support/fixtures.rs"]
 mod fixtures;
 
 use std::net::IpAddr;
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, UInt8Type, UInt16Type};
+use arrow::array::{Array, RecordBatch};
+use arrow::datatypes::{UInt8Type, UInt16Type};
 use bytefreezer_decode_flow::{DatagramMeta, FlowDecoder};
 use netflow_parser::NetflowParser;
 
@@ -36,28 +38,11 @@ fn ours(datagrams: &[Vec<u8>]) -> Vec<Flow> {
     let Some(batch): Option<RecordBatch> = decoder.flush_table().unwrap() else {
         return Vec::new();
     };
-    let text = |name: &str| {
-        arrow::compute::cast(batch.column_by_name(name).unwrap(), &DataType::Utf8)
-            .unwrap()
-            .as_string::<i32>()
-            .clone()
-    };
+    let text = |name: &str| columns::text(&batch, name);
     let (src, dst) = (text("src_addr"), text("dst_addr"));
-    let sport = batch
-        .column_by_name("src_port")
-        .unwrap()
-        .as_primitive::<UInt16Type>()
-        .clone();
-    let dport = batch
-        .column_by_name("dst_port")
-        .unwrap()
-        .as_primitive::<UInt16Type>()
-        .clone();
-    let proto = batch
-        .column_by_name("ip_protocol")
-        .unwrap()
-        .as_primitive::<UInt8Type>()
-        .clone();
+    let sport = columns::primitive::<UInt16Type>(&batch, "src_port").clone();
+    let dport = columns::primitive::<UInt16Type>(&batch, "dst_port").clone();
+    let proto = columns::primitive::<UInt8Type>(&batch, "ip_protocol").clone();
     let mut flows: Vec<Flow> = (0..batch.num_rows())
         .map(|i| {
             (

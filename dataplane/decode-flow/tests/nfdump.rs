@@ -15,37 +15,23 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use exports::Flow;
+use exports::{Flow, ICMP_COLUMNS, ROUTING_COLUMNS, TIME_COLUMNS, TRAFFIC_COLUMNS};
 use serde_json::Value;
 
 /// nfcapd reports every flow as sent by the socket address it came from.
 const EXPORTER: Ipv4Addr = Ipv4Addr::LOCALHOST;
 
-const COLUMNS: &[&str] = &[
-    "flow_start",
-    "flow_end",
-    "exporter_address",
-    "record_type",
-    "src_addr",
-    "dst_addr",
-    "next_hop",
-    "src_port",
-    "dst_port",
-    "ip_protocol",
-    "tcp_flags",
-    "tos",
-    "bytes",
-    "packets",
-    "input_interface",
-    "output_interface",
-    "src_as",
-    "dst_as",
-    "src_prefix_len",
-    "dst_prefix_len",
-    "direction",
-    "icmp_type",
-    "icmp_code",
-];
+fn columns() -> Vec<&'static str> {
+    let others = ["exporter_address", "record_type", "next_hop", "direction"];
+    [
+        &TIME_COLUMNS[..],
+        &TRAFFIC_COLUMNS,
+        &ROUTING_COLUMNS,
+        &ICMP_COLUMNS,
+        &others,
+    ]
+    .concat()
+}
 
 /// Columns where nfdump's zero means "zero or not sent" (its record has no nulls, and its JSON
 /// leaves out a zero AS or next hop): a zero on one side matches a null on the other.
@@ -250,7 +236,7 @@ fn nfdump_flow(record: &Value, latest_export_ms: i64) -> Flow {
 
 fn our_flows(file: &str, datagrams: &[Vec<u8>]) -> Vec<Flow> {
     let batch = exports::decode(file, datagrams, IpAddr::V4(EXPORTER));
-    let mut flows = exports::flows(&batch, COLUMNS);
+    let mut flows = exports::flows(&batch, &columns());
     for flow in &mut flows {
         drop_zeros(flow);
         if matches!(

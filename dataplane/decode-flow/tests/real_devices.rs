@@ -117,17 +117,8 @@ fn assert_same_in_order(
 ) {
     let mut differences = Vec::new();
     for (index, (our, their)) in ours.iter().zip(theirs).enumerate() {
-        let columns: std::collections::BTreeSet<&str> =
-            our.keys().chain(their.keys()).copied().collect();
-        for column in columns {
-            let (a, b) = (our.get(column), their.get(column));
-            if a != b {
-                differences.push(format!(
-                    "record {index}: {column}: ours {}, {tool} {}",
-                    a.map_or("null", String::as_str),
-                    b.map_or("null", String::as_str)
-                ));
-            }
+        for (column, a, b) in exports::differing_fields(our, their) {
+            differences.push(format!("record {index}: {column}: ours {a}, {tool} {b}"));
         }
     }
     let shown: Vec<&String> = differences.iter().take(30).collect();

@@ -1,7 +1,10 @@
 //! sFlow v5 datagrams built from the specification (sflow.org/sflow_version_5.txt).
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, UInt8Type, UInt16Type, UInt32Type, UInt64Type};
+#[path = "support/columns.rs"]
+mod columns;
+
+use arrow::array::Array;
+use arrow::datatypes::{UInt8Type, UInt16Type, UInt32Type, UInt64Type};
 use bytefreezer_decode_flow::{DatagramMeta, FlowDecoder};
 
 fn xdr(words: &[u32]) -> Vec<u8> {
@@ -84,16 +87,6 @@ fn datagram() -> Vec<u8> {
     out
 }
 
-fn text(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
-    let column =
-        arrow::compute::cast(batch.column_by_name(name).unwrap(), &DataType::Utf8).unwrap();
-    column
-        .as_string::<i32>()
-        .iter()
-        .map(|v| v.map(str::to_owned))
-        .collect()
-}
-
 #[test]
 fn flow_samples_decode_headers_vlans_mpls_and_gateway_data() {
     let mut decoder = FlowDecoder::default();
@@ -112,75 +105,51 @@ fn flow_samples_decode_headers_vlans_mpls_and_gateway_data() {
         "{report:?}"
     );
     let batch = decoder.flush_table().unwrap().unwrap();
-    assert_eq!(text(&batch, "flow_protocol")[0], Some("sflow_v5".into()));
     assert_eq!(
-        text(&batch, "exporter_address")[0],
+        columns::texts(&batch, "flow_protocol")[0],
+        Some("sflow_v5".into())
+    );
+    assert_eq!(
+        columns::texts(&batch, "exporter_address")[0],
         Some("192.0.2.1".into()),
         "the agent address"
     );
     assert_eq!(
-        text(&batch, "src_addr"),
+        columns::texts(&batch, "src_addr"),
         [Some("10.0.0.1".into()), Some("2001:db8::1".into())]
     );
     assert_eq!(
-        text(&batch, "dst_addr"),
+        columns::texts(&batch, "dst_addr"),
         [Some("10.0.0.2".into()), Some("2001:db8::2".into())]
     );
-    assert_eq!(text(&batch, "src_mac")[0], Some("02:00:00:00:00:01".into()));
-    assert_eq!(text(&batch, "next_hop")[0], Some("192.0.2.254".into()));
-    let ports = batch
-        .column_by_name("dst_port")
-        .unwrap()
-        .as_primitive::<UInt16Type>();
+    assert_eq!(
+        columns::texts(&batch, "src_mac")[0],
+        Some("02:00:00:00:00:01".into())
+    );
+    assert_eq!(
+        columns::texts(&batch, "next_hop")[0],
+        Some("192.0.2.254".into())
+    );
+    let ports = columns::primitive::<UInt16Type>(&batch, "dst_port");
     assert_eq!((ports.value(0), ports.value(1)), (443, 53));
-    let flags = batch
-        .column_by_name("tcp_flags")
-        .unwrap()
-        .as_primitive::<UInt16Type>();
+    let flags = columns::primitive::<UInt16Type>(&batch, "tcp_flags");
     assert_eq!(flags.value(0), 0x12);
-    let proto = batch
-        .column_by_name("ip_protocol")
-        .unwrap()
-        .as_primitive::<UInt8Type>();
+    let proto = columns::primitive::<UInt8Type>(&batch, "ip_protocol");
     assert_eq!((proto.value(0), proto.value(1)), (6, 17));
-    let vlan = batch
-        .column_by_name("src_vlan")
-        .unwrap()
-        .as_primitive::<UInt16Type>();
+    let vlan = columns::primitive::<UInt16Type>(&batch, "src_vlan");
     assert_eq!(vlan.value(0), 42);
-    let dst_vlan = batch
-        .column_by_name("dst_vlan")
-        .unwrap()
-        .as_primitive::<UInt16Type>();
+    let dst_vlan = columns::primitive::<UInt16Type>(&batch, "dst_vlan");
     assert_eq!(dst_vlan.value(0), 43);
-    let dst_as = batch
-        .column_by_name("dst_as")
-        .unwrap()
-        .as_primitive::<UInt32Type>();
-    let src_as = batch
-        .column_by_name("src_as")
-        .unwrap()
-        .as_primitive::<UInt32Type>();
+    let dst_as = columns::primitive::<UInt32Type>(&batch, "dst_as");
+    let src_as = columns::primitive::<UInt32Type>(&batch, "src_as");
     assert_eq!((src_as.value(0), dst_as.value(0)), (64501, 64511));
-    let bytes = batch
-        .column_by_name("bytes")
-        .unwrap()
-        .as_primitive::<UInt64Type>();
-    let scaled = batch
-        .column_by_name("bytes_scaled")
-        .unwrap()
-        .as_primitive::<UInt64Type>();
+    let bytes = columns::primitive::<UInt64Type>(&batch, "bytes");
+    let scaled = columns::primitive::<UInt64Type>(&batch, "bytes_scaled");
     assert_eq!((bytes.value(0), scaled.value(0)), (1514, 1514 * 1000));
     assert_eq!((bytes.value(1), scaled.value(1)), (90, 90 * 512));
-    let packets = batch
-        .column_by_name("packets_scaled")
-        .unwrap()
-        .as_primitive::<UInt64Type>();
+    let packets = columns::primitive::<UInt64Type>(&batch, "packets_scaled");
     assert_eq!(packets.value(1), 512);
-    let input = batch
-        .column_by_name("input_interface")
-        .unwrap()
-        .as_primitive::<UInt32Type>();
+    let input = columns::primitive::<UInt32Type>(&batch, "input_interface");
     assert_eq!((input.value(0), input.value(1)), (3, 5));
     assert!(batch.column_by_name("flow_start").unwrap().is_null(0));
 }
@@ -244,14 +213,11 @@ fn interface_counter_samples_become_counter_rows() {
         "{report:?}"
     );
     let batch = decoder.flush_table().unwrap().unwrap();
-    assert_eq!(text(&batch, "record_type"), [Some("counters".into())]);
-    let value = |name: &str| {
-        batch
-            .column_by_name(name)
-            .unwrap()
-            .as_primitive::<UInt64Type>()
-            .value(0)
-    };
+    assert_eq!(
+        columns::texts(&batch, "record_type"),
+        [Some("counters".into())]
+    );
+    let value = |name: &str| columns::primitive::<UInt64Type>(&batch, name).value(0);
     assert_eq!(value("if_speed"), 1_000_000_000);
     assert_eq!(
         (value("if_in_octets"), value("if_out_octets")),
@@ -260,10 +226,7 @@ fn interface_counter_samples_become_counter_rows() {
     assert_eq!((value("if_in_packets"), value("if_out_packets")), (13, 20));
     assert_eq!((value("if_in_errors"), value("if_out_errors")), (4, 6));
     assert_eq!((value("if_in_discards"), value("if_out_discards")), (3, 5));
-    let index = batch
-        .column_by_name("input_interface")
-        .unwrap()
-        .as_primitive::<UInt32Type>();
+    let index = columns::primitive::<UInt32Type>(&batch, "input_interface");
     assert_eq!(index.value(0), 7);
     assert!(batch.column_by_name("bytes").unwrap().is_null(0));
 }

@@ -1,11 +1,13 @@
 //! Exports of a real exporter: softflowd read a pcap of three known flows and sent NetFlow v5,
 //! v9 and IPFIX; `tests/data/capture_softflowd.py` regenerates the captures.
 
+#[path = "support/columns.rs"]
+mod columns;
 #[path = "support/fixtures.rs"]
 mod fixtures;
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, UInt8Type, UInt16Type, UInt64Type};
+use arrow::array::RecordBatch;
+use arrow::datatypes::{TimestampMicrosecondType, UInt8Type, UInt16Type, UInt64Type};
 use bytefreezer_decode_flow::{DatagramMeta, FlowDecoder};
 
 fn datagrams(name: &str) -> Vec<Vec<u8>> {
@@ -15,33 +17,13 @@ fn datagrams(name: &str) -> Vec<Vec<u8>> {
 
 /// (src, dst, protocol, src port, dst port, packets, bytes) per flow, sorted.
 fn flows(batch: &RecordBatch) -> Vec<(String, String, u8, u16, u16, u64, u64)> {
-    let text = |name: &str| {
-        arrow::compute::cast(batch.column_by_name(name).unwrap(), &DataType::Utf8)
-            .unwrap()
-            .as_string::<i32>()
-            .clone()
-    };
+    let text = |name: &str| columns::text(batch, name);
     let (src, dst) = (text("src_addr"), text("dst_addr"));
-    let proto = batch
-        .column_by_name("ip_protocol")
-        .unwrap()
-        .as_primitive::<UInt8Type>();
-    let sport = batch
-        .column_by_name("src_port")
-        .unwrap()
-        .as_primitive::<UInt16Type>();
-    let dport = batch
-        .column_by_name("dst_port")
-        .unwrap()
-        .as_primitive::<UInt16Type>();
-    let packets = batch
-        .column_by_name("packets")
-        .unwrap()
-        .as_primitive::<UInt64Type>();
-    let bytes = batch
-        .column_by_name("bytes")
-        .unwrap()
-        .as_primitive::<UInt64Type>();
+    let proto = columns::primitive::<UInt8Type>(batch, "ip_protocol");
+    let sport = columns::primitive::<UInt16Type>(batch, "src_port");
+    let dport = columns::primitive::<UInt16Type>(batch, "dst_port");
+    let packets = columns::primitive::<UInt64Type>(batch, "packets");
+    let bytes = columns::primitive::<UInt64Type>(batch, "bytes");
     let mut rows: Vec<_> = (0..batch.num_rows())
         .map(|i| {
             (
@@ -75,10 +57,7 @@ fn decode(name: &str) -> RecordBatch {
 /// The pcap's packets are stamped 1_795_000_000 s plus the flow's index (exporters keep
 /// milliseconds, so a start may read one second early).
 fn assert_starts_match_the_capture(batch: &RecordBatch) {
-    let start = batch
-        .column_by_name("flow_start")
-        .unwrap()
-        .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+    let start = columns::primitive::<TimestampMicrosecondType>(batch, "flow_start");
     for i in 0..batch.num_rows() {
         let seconds = start.value(i) / 1_000_000;
         assert!(
@@ -127,10 +106,7 @@ fn expected() -> Vec<(String, String, u8, u16, u16, u64, u64)> {
 fn netflow_v5_from_softflowd() {
     let batch = decode("v5");
     assert_eq!(flows(&batch), expected());
-    let protocol = batch
-        .column_by_name("flow_protocol")
-        .unwrap()
-        .as_string::<i32>();
+    let protocol = columns::text(&batch, "flow_protocol");
     assert_eq!(protocol.value(0), "netflow_v5");
     assert_starts_match_the_capture(&batch);
 }
@@ -151,10 +127,7 @@ fn netflow_v9_from_softflowd() {
 fn ipfix_from_softflowd() {
     let batch = decode("ipfix");
     assert_eq!(flows(&batch), expected());
-    let protocol = batch
-        .column_by_name("flow_protocol")
-        .unwrap()
-        .as_string::<i32>();
+    let protocol = columns::text(&batch, "flow_protocol");
     assert_eq!(protocol.value(0), "ipfix");
     let start = batch.column_by_name("flow_start").unwrap();
     assert_eq!(start.null_count(), 0, "IPFIX flow start resolved");

@@ -17,45 +17,17 @@ mod tshark;
 
 use std::net::IpAddr;
 
-use exports::Flow;
+use exports::{Flow, ICMP_COLUMNS, MAC_COLUMNS, ROUTING_COLUMNS};
 use serde_json::{Map, Value};
 use tshark::{date_to_ms, hex, leaf, required, seconds_to_ms};
 
 const PORT: u16 = 2055;
 
 /// Columns compared; every other column is ours alone (scaled counters, event time, ...).
-const COLUMNS: &[&str] = &[
-    "flow_start",
-    "flow_end",
-    "exporter_address",
-    "flow_protocol",
-    "record_type",
-    "sequence",
-    "observation_domain",
-    "sampling_rate",
-    "src_addr",
-    "dst_addr",
-    "next_hop",
-    "src_port",
-    "dst_port",
-    "ip_protocol",
-    "tcp_flags",
-    "tos",
-    "bytes",
-    "packets",
-    "input_interface",
-    "output_interface",
-    "src_as",
-    "dst_as",
-    "src_prefix_len",
-    "dst_prefix_len",
-    "src_vlan",
-    "src_mac",
-    "dst_mac",
-    "direction",
-    "icmp_type",
-    "icmp_code",
-];
+fn columns() -> Vec<&'static str> {
+    let others = ["next_hop", "src_vlan", "direction"];
+    exports::flow_columns(&[&ROUTING_COLUMNS, &MAC_COLUMNS, &ICMP_COLUMNS, &others])
+}
 
 /// What a message header says that its records need.
 struct Header {
@@ -237,7 +209,7 @@ fn tshark_flows(datagrams: &[Vec<u8>]) -> Vec<Flow> {
 fn compare(file: &str) {
     let datagrams = exports::datagrams(file);
     let batch = exports::decode(file, &datagrams, IpAddr::V4(pcap::EXPORTER));
-    let mut ours = exports::flows(&batch, COLUMNS);
+    let mut ours = exports::flows(&batch, &columns());
     if datagrams[0].starts_with(&[0, 5]) {
         // NetFlow v5 has no ICMP fields: exporters put type and code in the ports (Cisco:
         // type * 256 + code in the destination port; fprobe: type in the source port, code in

@@ -14,55 +14,24 @@ mod tshark;
 
 use std::net::IpAddr;
 
-use exports::Flow;
+use exports::{Flow, ICMP_COLUMNS, INTERFACE_COUNTER_COLUMNS, MAC_COLUMNS, ROUTING_COLUMNS};
 use serde_json::{Map, Value};
 use tshark::{hex, leaf, number, required};
 
 const FIXTURE: &str = "sflow-v5.bin";
 
-const COLUMNS: &[&str] = &[
-    "flow_start",
-    "flow_end",
-    "exporter_address",
-    "flow_protocol",
-    "record_type",
-    "sequence",
-    "observation_domain",
-    "sampling_rate",
-    "src_addr",
-    "dst_addr",
-    "next_hop",
-    "src_port",
-    "dst_port",
-    "ip_protocol",
-    "tcp_flags",
-    "tos",
-    "bytes",
-    "packets",
-    "bytes_scaled",
-    "packets_scaled",
-    "input_interface",
-    "output_interface",
-    "src_as",
-    "dst_as",
-    "src_prefix_len",
-    "dst_prefix_len",
-    "src_vlan",
-    "dst_vlan",
-    "src_mac",
-    "dst_mac",
-    "icmp_type",
-    "icmp_code",
-    "if_speed",
-    "if_in_octets",
-    "if_out_octets",
-    "if_in_packets",
-    "if_out_packets",
-    "if_in_errors",
-    "if_out_errors",
-    "if_in_discards",
-    "if_out_discards",
-];
+fn columns() -> Vec<&'static str> {
+    let scaled = ["bytes_scaled", "packets_scaled"];
+    let others = ["next_hop", "src_vlan", "dst_vlan"];
+    exports::flow_columns(&[
+        &ROUTING_COLUMNS,
+        &MAC_COLUMNS,
+        &ICMP_COLUMNS,
+        &INTERFACE_COUNTER_COLUMNS,
+        &scaled,
+        &others,
+    ])
+}
 
 /// The direct child layer `name` of a dissected header (not one quoted inside ICMP).
 fn layer<'a>(header: &'a Map<String, Value>, name: &str) -> Option<&'a Map<String, Value>> {
@@ -227,7 +196,7 @@ fn sflow_samples_match_tshark() {
     let datagrams = exports::datagrams(FIXTURE);
     // The pcap's sender is not the agent: sFlow rows name the agent from the datagram.
     let batch = exports::decode(FIXTURE, &datagrams, IpAddr::V4(pcap::EXPORTER));
-    let ours = exports::flows(&batch, COLUMNS);
+    let ours = exports::flows(&batch, &columns());
     let theirs = tshark_rows(&datagrams);
     assert_eq!(theirs.len(), 7, "tshark: 5 flow samples, 2 counter samples");
     exports::assert_same_flows(FIXTURE, "tshark", ours, theirs);

@@ -2,19 +2,15 @@
 //! and string functions are bounded, and keys limited to one dataset (they only send data)
 //! cannot query. Cancellation at the deadline is in query_cancel.rs.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytefreezer_api::{
-    DataPlaneConfig, DatasetSpec, IngestKey, SourceSpec, SyslogSourceSettings, hash_api_key,
-};
-use bytefreezer_query::{QueryConfig, QueryError, QueryLimits, QueryService};
+use bytefreezer_query::{QueryError, QueryLimits};
 use bytefreezer_telemetry::Registry;
 
 #[path = "support/tenants.rs"]
 mod tenants;
 
-use tenants::{ENDLESS, two_tenants};
+use tenants::{ENDLESS, serve_fw, tenant_key, two_tenants};
 
 #[tokio::test]
 async fn a_tenant_gets_only_its_share_of_the_slots() {
@@ -96,34 +92,12 @@ async fn results_and_string_functions_are_bounded() {
 #[tokio::test]
 async fn a_dataset_scoped_key_cannot_query() {
     let (_dir, engine) = two_tenants();
-    let key = |name: &str, dataset: Option<&str>| IngestKey {
-        name: name.into(),
-        key_sha256: hash_api_key(name),
-        tenant_id: "t".into(),
-        dataset_id: dataset.map(str::to_owned),
-    };
-    let config = DataPlaneConfig {
-        datasets: vec![DatasetSpec {
-            tenant_id: "t".into(),
-            dataset_id: "fw".into(),
-            name: "fw".into(),
-            source: SourceSpec::Syslog(SyslogSourceSettings::default()),
-            pipeline: Default::default(),
-            testing: false,
-            active: true,
-            packer: Default::default(),
-            destination: Default::default(),
-        }],
-        ingest_keys: vec![key("tenant-key", None), key("agent-key", Some("fw"))],
-        ..Default::default()
-    };
-    let (_config, datasets) = tokio::sync::watch::channel(Arc::new(config));
     let registry = Registry::new();
-    let router =
-        QueryService::new(engine, datasets, &QueryConfig::default(), registry.clone()).router();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let keys = vec![
+        tenant_key("tenant-key", None),
+        tenant_key("agent-key", Some("fw")),
+    ];
+    let address = serve_fw(engine, keys, &registry).await;
     let client = reqwest::Client::new();
     let ask = |key: &'static str| {
         client

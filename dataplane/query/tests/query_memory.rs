@@ -3,19 +3,14 @@
 //! process's memory stays bounded, and the service answers the next query at once. Alone in its
 //! test binary so the peak memory measured is this test's.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytefreezer_api::{
-    DataPlaneConfig, DatasetSpec, IngestKey, SourceSpec, SyslogSourceSettings, hash_api_key,
-};
-use bytefreezer_query::{QueryConfig, QueryService};
 use bytefreezer_telemetry::Registry;
 
 #[path = "support/tenants.rs"]
 mod tenants;
 
-use tenants::two_tenants;
+use tenants::{serve_fw, tenant_key, two_tenants};
 
 /// Peak resident memory of this process so far, from /proc.
 fn peak_rss_bytes() -> u64 {
@@ -31,33 +26,8 @@ fn peak_rss_bytes() -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runaway_values_are_refused_with_4xx_and_memory_stays_bounded() {
     let (_dir, engine) = two_tenants();
-    let config = DataPlaneConfig {
-        datasets: vec![DatasetSpec {
-            tenant_id: "t".into(),
-            dataset_id: "fw".into(),
-            name: "fw".into(),
-            source: SourceSpec::Syslog(SyslogSourceSettings::default()),
-            pipeline: Default::default(),
-            testing: false,
-            active: true,
-            packer: Default::default(),
-            destination: Default::default(),
-        }],
-        ingest_keys: vec![IngestKey {
-            name: "tenant-key".into(),
-            key_sha256: hash_api_key("tenant-key"),
-            tenant_id: "t".into(),
-            dataset_id: None,
-        }],
-        ..Default::default()
-    };
-    let (_config, datasets) = tokio::sync::watch::channel(Arc::new(config));
     let registry = Registry::new();
-    let router =
-        QueryService::new(engine, datasets, &QueryConfig::default(), registry.clone()).router();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let address = serve_fw(engine, vec![tenant_key("tenant-key", None)], &registry).await;
     let client = reqwest::Client::new();
     let ask = |sql: &str| {
         client

@@ -297,19 +297,11 @@ fn fetch_crate(dir: &Path, name: &str, version: &str, sha256: &str) -> Result<Pa
              serves different bytes"
         );
     }
-    let output = Command::new("cargo")
-        .args(["metadata", "--format-version", "1", "--manifest-path"])
-        .arg(&manifest)
-        .output()
-        .context("cannot run cargo metadata")?;
-    if !output.status.success() {
-        bail!(
-            "cargo metadata failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let metadata: serde_json::Value =
-        serde_json::from_slice(&output.stdout).context("cargo metadata printed no JSON")?;
+    let metadata = crate::cargo_metadata(
+        Command::new("cargo")
+            .args(["metadata", "--format-version", "1", "--manifest-path"])
+            .arg(&manifest),
+    )?;
     let package = metadata["packages"]
         .as_array()
         .into_iter()

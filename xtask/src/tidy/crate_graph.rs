@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use super::workspace_crates::{DependencyKind, WorkspaceCrate};
 
@@ -170,27 +170,21 @@ pub fn never_built_problems(
             continue;
         };
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let output = Command::new(cargo)
-            .args(["tree", "--package", &krate.package])
-            .args([
-                "--edges",
-                "normal,build",
-                "--prefix",
-                "none",
-                "--format",
-                "{p}",
-            ])
-            .current_dir(root)
-            .output()
-            .context("cannot run cargo tree")?;
-        if !output.status.success() {
-            bail!(
-                "cargo tree --package {} failed: {}",
-                krate.package,
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        let tree = String::from_utf8_lossy(&output.stdout);
+        let stdout = crate::stdout_of(
+            Command::new(cargo)
+                .args(["tree", "--package", &krate.package])
+                .args([
+                    "--edges",
+                    "normal,build",
+                    "--prefix",
+                    "none",
+                    "--format",
+                    "{p}",
+                ])
+                .current_dir(root),
+            &format!("cargo tree --package {}", krate.package),
+        )?;
+        let tree = String::from_utf8_lossy(&stdout);
         for package in forbidden_packages(&tree, &rule.never_builds) {
             problems.push(format!(
                 "{}: `{}` builds `{package}`, which the crate graph in {TABLE_FILE} says it never builds: find the path with `cargo tree -p {} -e normal,build -i {package}` and cut it",

@@ -56,19 +56,11 @@ impl WorkspaceCrate {
 /// Runs `cargo metadata` in `root` and reads the workspace's crates from it.
 pub fn load(root: &Path) -> Result<Vec<WorkspaceCrate>> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let output = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--no-deps"])
-        .current_dir(root)
-        .output()
-        .context("cannot run cargo metadata")?;
-    if !output.status.success() {
-        bail!(
-            "cargo metadata failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let metadata: Value =
-        serde_json::from_slice(&output.stdout).context("cargo metadata printed no JSON")?;
+    let metadata = crate::cargo_metadata(
+        Command::new(cargo)
+            .args(["metadata", "--format-version", "1", "--no-deps"])
+            .current_dir(root),
+    )?;
     from_metadata(&metadata)
 }
 

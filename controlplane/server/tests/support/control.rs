@@ -155,6 +155,36 @@ impl Control {
     }
 }
 
+impl Control {
+    pub async fn get(&self, path: &str, auth: &Auth<'_>) -> (u16, Value) {
+        self.call("GET", path, auth, None).await
+    }
+
+    pub async fn post(&self, path: &str, auth: &Auth<'_>, body: Value) -> (u16, Value) {
+        self.call("POST", path, auth, Some(body)).await
+    }
+
+    /// A service's report, as its reporter posts it.
+    pub async fn report_service(&self, auth: &Auth<'_>, report: Value) -> (u16, Value) {
+        self.post("/api/v1/services/report", auth, report).await
+    }
+
+    pub async fn create_dataset(&self, tenant: &str, auth: &Auth<'_>, spec: Value) -> (u16, Value) {
+        let path = format!("/api/v1/tenants/{tenant}/datasets");
+        self.post(&path, auth, spec).await
+    }
+
+    pub async fn pause(&self, tenant: &str, dataset: &str, auth: &Auth<'_>) -> (u16, Value) {
+        let path = format!("/api/v1/tenants/{tenant}/datasets/{dataset}/pause");
+        self.call("POST", &path, auth, None).await
+    }
+
+    pub async fn resume(&self, tenant: &str, dataset: &str, auth: &Auth<'_>) -> (u16, Value) {
+        let path = format!("/api/v1/tenants/{tenant}/datasets/{dataset}/resume");
+        self.call("POST", &path, auth, None).await
+    }
+}
+
 pub enum Auth<'a> {
     Key(&'a str),
     Session(&'a Session),

@@ -13,33 +13,20 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::exports::{self, Flow};
+use crate::exports::{self, EXPORT_COLUMNS, Flow, TRAFFIC_COLUMNS};
 use crate::{captures, decode, decoder_without_holding, tshark};
 
 const CAPTURE: &str = "cisco-iosxe-avc-ipfix.pcap";
 const PORT: u16 = 2055;
 
-const COLUMNS: &[&str] = &[
-    "exporter_address",
-    "flow_protocol",
-    "record_type",
-    "sequence",
-    "observation_domain",
-    "sampling_rate",
-    "src_addr",
-    "dst_addr",
-    "src_port",
-    "dst_port",
-    "ip_protocol",
-    "tcp_flags",
-    "tos",
-    "bytes",
-    "packets",
-    "input_interface",
-    "output_interface",
-    "src_vlan",
-    "direction",
-];
+fn columns() -> Vec<&'static str> {
+    [
+        &EXPORT_COLUMNS[..],
+        &TRAFFIC_COLUMNS,
+        &["src_vlan", "direction"],
+    ]
+    .concat()
+}
 
 /// Cisco (PEN 9) elements kept in `extra_fields`, as (key, what tshark calls the value).
 const CISCO_CLIENT_ADDRESS: &str = "9:12236";
@@ -155,7 +142,7 @@ fn flow(record: &Map<String, Value>, exporter: &str, domain: &str, sequence: &st
 /// Our rows, with the Cisco elements of `extra_fields` read as tshark shows them.
 fn ours(batches: &[arrow::array::RecordBatch]) -> Vec<Flow> {
     let batch = crate::concat(batches);
-    let mut columns = COLUMNS.to_vec();
+    let mut columns = columns();
     columns.push("extra_fields");
     let mut flows = exports::flows(&batch, &columns);
     for flow in &mut flows {

@@ -19,42 +19,17 @@ use std::net::IpAddr;
 
 use serde_json::{Map, Value};
 
-use crate::exports::{self, Flow};
+use crate::exports::{self, Flow, MAC_COLUMNS, ROUTING_COLUMNS};
 use crate::{captures, decode};
 
 const CAPTURE: &str = "cisco-iosxr-srv6-ipfix.pcap";
 const REFERENCE: &str = "cisco-iosxr-srv6-ipfix-netgauze.jsonl";
 const PORT: u16 = 9991;
 
-const COLUMNS: &[&str] = &[
-    "exporter_address",
-    "flow_protocol",
-    "record_type",
-    "sequence",
-    "observation_domain",
-    "sampling_rate",
-    "flow_start",
-    "flow_end",
-    "src_addr",
-    "dst_addr",
-    "src_port",
-    "dst_port",
-    "ip_protocol",
-    "tcp_flags",
-    "tos",
-    "bytes",
-    "packets",
-    "input_interface",
-    "output_interface",
-    "src_as",
-    "dst_as",
-    "src_prefix_len",
-    "dst_prefix_len",
-    "src_mac",
-    "dst_mac",
-    "direction",
-    "extra_fields",
-];
+fn columns() -> Vec<&'static str> {
+    let others = ["direction", "extra_fields"];
+    exports::flow_columns(&[&ROUTING_COLUMNS, &MAC_COLUMNS, &others])
+}
 
 /// Elements netgauze names that our schema has no column for, with their IANA numbers: each
 /// must be in `extra_fields` as `0:<number>`.
@@ -349,7 +324,7 @@ fn cisco_iosxr_srv6_ipfix_matches_netgauze() {
         .map(|templates| templates.as_array().expect("templates").len())
         .sum();
     assert_eq!((totals.held_sets, totals.templates), (0, templates));
-    let mut ours = exports::flows(&crate::concat(&batches), COLUMNS);
+    let mut ours = exports::flows(&crate::concat(&batches), &columns());
     assert_eq!(
         ours.len(),
         expected.len(),

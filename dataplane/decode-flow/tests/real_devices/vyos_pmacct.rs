@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::Totals;
 use crate::captures::{self, Captured};
-use crate::exports::Flow;
+use crate::exports::{Flow, INTERFACE_COUNTER_COLUMNS, MAC_COLUMNS};
 use crate::tshark::{self, required};
 
 /// Export `name`, as sent to `port` by the exporter of the pcap `tshark::dissect` writes.
@@ -24,46 +24,14 @@ fn export(name: &str, port: u16) -> Captured {
 }
 
 /// Every column the pmacct exports fill, as compared with tshark.
-const COLUMNS: &[&str] = &[
-    "exporter_address",
-    "flow_protocol",
-    "record_type",
-    "sequence",
-    "observation_domain",
-    "sampling_rate",
-    "flow_start",
-    "flow_end",
-    "src_addr",
-    "dst_addr",
-    "src_port",
-    "dst_port",
-    "ip_protocol",
-    "tcp_flags",
-    "tos",
-    "bytes",
-    "packets",
-    "input_interface",
-    "output_interface",
-    "direction",
-    "src_mac",
-    "dst_mac",
-    "src_vlan",
-    "dst_vlan",
-    "if_speed",
-    "if_in_octets",
-    "if_out_octets",
-    "if_in_packets",
-    "if_out_packets",
-    "if_in_errors",
-    "if_out_errors",
-    "if_in_discards",
-    "if_out_discards",
-    "extra_fields",
-];
+fn columns() -> Vec<&'static str> {
+    let others = ["direction", "src_vlan", "dst_vlan", "extra_fields"];
+    crate::exports::flow_columns(&[&MAC_COLUMNS, &INTERFACE_COUNTER_COLUMNS, &others])
+}
 
 /// Our rows of `datagrams`, in order, and what decoding them did.
 fn our_rows(datagrams: &[Captured]) -> (Vec<Flow>, Totals) {
-    crate::rows_of(datagrams, COLUMNS)
+    crate::rows_of(datagrams, &columns())
 }
 
 fn extra(flow: &mut Flow) -> Map<String, Value> {

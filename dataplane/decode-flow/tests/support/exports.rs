@@ -14,6 +14,62 @@ use bytefreezer_decode_flow::{DatagramMeta, FlowDecoder};
 /// One flow record as text, keyed by flow schema column; a missing key is a null.
 pub type Flow = BTreeMap<&'static str, String>;
 
+/// What an export message says of all its records: who sent them, how, and their sampling.
+pub const EXPORT_COLUMNS: [&str; 6] = [
+    "exporter_address",
+    "flow_protocol",
+    "record_type",
+    "sequence",
+    "observation_domain",
+    "sampling_rate",
+];
+
+pub const TIME_COLUMNS: [&str; 2] = ["flow_start", "flow_end"];
+
+/// The conversation a flow record counts and the interfaces it crossed, which every exporter
+/// compared here sends.
+pub const TRAFFIC_COLUMNS: [&str; 11] = [
+    "src_addr",
+    "dst_addr",
+    "src_port",
+    "dst_port",
+    "ip_protocol",
+    "tcp_flags",
+    "tos",
+    "bytes",
+    "packets",
+    "input_interface",
+    "output_interface",
+];
+
+/// What a router adds from its routing table.
+pub const ROUTING_COLUMNS: [&str; 4] = ["src_as", "dst_as", "src_prefix_len", "dst_prefix_len"];
+
+/// An sFlow counter sample's generic interface counters.
+pub const INTERFACE_COUNTER_COLUMNS: [&str; 9] = [
+    "if_speed",
+    "if_in_octets",
+    "if_out_octets",
+    "if_in_packets",
+    "if_out_packets",
+    "if_in_errors",
+    "if_out_errors",
+    "if_in_discards",
+    "if_out_discards",
+];
+
+pub const MAC_COLUMNS: [&str; 2] = ["src_mac", "dst_mac"];
+
+pub const ICMP_COLUMNS: [&str; 2] = ["icmp_type", "icmp_code"];
+
+/// The export, time and traffic columns, which the exporters compared with their whole records
+/// fill, and then the `others` a comparison adds.
+pub fn flow_columns(others: &[&[&'static str]]) -> Vec<&'static str> {
+    let mut columns = [&EXPORT_COLUMNS[..], &TIME_COLUMNS, &TRAFFIC_COLUMNS].concat();
+    columns.extend(others.concat());
+    columns
+}
+
 /// Columns that identify a flow within one fixture, in sort order.
 const KEY: [&str; 7] = [
     "record_type",
@@ -115,18 +171,8 @@ pub fn assert_same_flows(fixture: &str, tool: &str, ours: Vec<Flow>, theirs: Vec
     );
     let mut differences = Vec::new();
     for (our, their) in ours.iter().zip(&theirs) {
-        let columns: std::collections::BTreeSet<&str> =
-            our.keys().chain(their.keys()).copied().collect();
-        for column in columns {
-            let (a, b) = (our.get(column), their.get(column));
-            if a != b {
-                differences.push(format!(
-                    "flow {}: {column}: ours {}, {tool} {}",
-                    key(our),
-                    a.map_or("null", String::as_str),
-                    b.map_or("null", String::as_str)
-                ));
-            }
+        for (column, a, b) in differing_fields(our, their) {
+            differences.push(format!("flow {}: {column}: ours {a}, {tool} {b}", key(our)));
         }
     }
     assert!(
@@ -135,4 +181,19 @@ pub fn assert_same_flows(fixture: &str, tool: &str, ours: Vec<Flow>, theirs: Vec
         differences.len(),
         differences.join("\n  ")
     );
+}
+
+/// Every column whose value differs between two flows, with both values ("null" for none).
+pub fn differing_fields<'a>(
+    our: &'a Flow,
+    their: &'a Flow,
+) -> Vec<(&'static str, &'a str, &'a str)> {
+    let columns: std::collections::BTreeSet<&'static str> =
+        our.keys().chain(their.keys()).copied().collect();
+    let shown = |value: Option<&'a String>| value.map_or("null", String::as_str);
+    columns
+        .into_iter()
+        .filter(|column| our.get(column) != their.get(column))
+        .map(|column| (column, shown(our.get(column)), shown(their.get(column))))
+        .collect()
 }
