@@ -1,7 +1,8 @@
 //! Every contract between the stages: dataset specifications and the pipeline format
 //! (`PipelineSpec`, compiled by `bytefreezer-transform`), the configuration snapshot each
 //! data-side service works from, ingest-key authorization, the report every service sends with
-//! its heartbeat, and the REST bodies the control server and `bytefreezer ctl` share ([`rest`]).
+//! its heartbeat, the REST bodies the control server and `bytefreezer ctl` share ([`rest`]), and
+//! the name and help text of every Prometheus metric the services export ([`metrics`]).
 //!
 //! Pure serde types and small pure functions. It must not do I/O or depend on any other crate
 //! of the workspace; it is the only thing the two planes share besides HTTP.
@@ -10,6 +11,7 @@ mod dataplane_config;
 mod dataset;
 mod dead_letters;
 mod keys;
+pub mod metrics;
 mod pipeline;
 mod plugins;
 mod query_token;
