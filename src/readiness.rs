@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use bytefreezer_api::metrics::PROXY_INPUT_UP;
 use bytefreezer_telemetry::{Readiness, Registry, Shutdown};
 
 use crate::config_source::ConfigWatch;
@@ -25,7 +26,7 @@ pub fn track_inputs(
                 .iter()
                 .filter(|d| d.active)
                 .count() as u64;
-            let listening = registry.counter_total("bytefreezer_proxy_input_up");
+            let listening = registry.counter_total(PROXY_INPUT_UP.name);
             readiness.set_ready(COMPONENT, listening >= expected);
             tokio::select! {
                 _ = shutdown.wait() => return,

@@ -6,6 +6,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use bytefreezer_api::metrics::{
+    self, Metric, PACKER_BYTES_TOTAL, PACKER_ERRORS_TOTAL, PACKER_FILES_TOTAL, PACKER_ROWS_TOTAL,
+    PIPER_ERRORS_TOTAL, PIPER_ROWS_IN_TOTAL, PIPER_ROWS_OUT_TOTAL, PROXY_DATAGRAMS_DROPPED_TOTAL,
+    PROXY_DECODE_ERRORS_TOTAL, PROXY_INPUT_ERRORS_TOTAL, PROXY_INPUT_UP, PROXY_ROWS_DROPPED_TOTAL,
+    PROXY_ROWS_DURABLE_TOTAL, RECEIVER_REJECTED_TOTAL,
+};
 use bytefreezer_api::{
     ActivityReport, DatasetCounters, DeadLetterCount, InputStatus, Role, ServiceReport,
     SystemMetrics,
@@ -14,7 +20,6 @@ use bytefreezer_control_store::ControlStore;
 use bytefreezer_layout::Stage;
 use bytefreezer_packer::{DestinationProbes, OpenPartitions};
 use bytefreezer_piper::dead_letters::dead_letters_waiting_gauge;
-use bytefreezer_proxy::INPUT_UP;
 use bytefreezer_telemetry::{Readiness, Registry, Shutdown, SystemSampler};
 
 use crate::config_source::DatasetSourceConfig;
@@ -25,46 +30,43 @@ pub const REPORT_INTERVAL: Duration = Duration::from_secs(10);
 /// Which counters of a role feed which dataset statistic, and which make it Degraded.
 struct RoleCounters {
     /// `(statistic, counter)`
-    datasets: &'static [(&'static str, &'static str)],
-    errors: &'static [&'static str],
-    drops: &'static [&'static str],
+    datasets: &'static [(&'static str, Metric)],
+    errors: &'static [Metric],
+    drops: &'static [Metric],
 }
 
 fn role_counters(role: Role) -> RoleCounters {
     match role {
         Role::Proxy => RoleCounters {
             datasets: &[
-                ("events_received", "bytefreezer_proxy_rows_durable_total"),
-                ("events_dropped", "bytefreezer_proxy_rows_dropped_total"),
-                (
-                    "events_dropped",
-                    "bytefreezer_proxy_datagrams_dropped_total",
-                ),
+                ("events_received", PROXY_ROWS_DURABLE_TOTAL),
+                ("events_dropped", PROXY_ROWS_DROPPED_TOTAL),
+                ("events_dropped", PROXY_DATAGRAMS_DROPPED_TOTAL),
             ],
-            errors: &["bytefreezer_proxy_input_errors_total"],
+            errors: &[PROXY_INPUT_ERRORS_TOTAL],
             drops: &[
-                "bytefreezer_proxy_rows_dropped_total",
-                "bytefreezer_proxy_datagrams_dropped_total",
-                "bytefreezer_proxy_decode_errors_total",
+                PROXY_ROWS_DROPPED_TOTAL,
+                PROXY_DATAGRAMS_DROPPED_TOTAL,
+                PROXY_DECODE_ERRORS_TOTAL,
             ],
         },
         Role::Receiver => RoleCounters {
             datasets: &[],
-            errors: &["bytefreezer_receiver_rejected_total"],
+            errors: &[RECEIVER_REJECTED_TOTAL],
             drops: &[],
         },
         Role::Piper => RoleCounters {
-            datasets: &[("records_processed", "bytefreezer_piper_rows_in_total")],
-            errors: &["bytefreezer_piper_errors_total"],
+            datasets: &[("records_processed", PIPER_ROWS_IN_TOTAL)],
+            errors: &[PIPER_ERRORS_TOTAL],
             drops: &[],
         },
         Role::Packer => RoleCounters {
             datasets: &[
-                ("parquet_files", "bytefreezer_packer_files_total"),
-                ("parquet_rows", "bytefreezer_packer_rows_total"),
-                ("parquet_bytes", "bytefreezer_packer_bytes_total"),
+                ("parquet_files", PACKER_FILES_TOTAL),
+                ("parquet_rows", PACKER_ROWS_TOTAL),
+                ("parquet_bytes", PACKER_BYTES_TOTAL),
             ],
-            errors: &["bytefreezer_packer_errors_total"],
+            errors: &[PACKER_ERRORS_TOTAL],
             drops: &[],
         },
         Role::Control | Role::Query => RoleCounters {
@@ -137,10 +139,10 @@ impl Reporter {
         self
     }
 
-    /// The state of each input, from the proxy's `INPUT_UP` gauge (Test input).
+    /// The state of each input, from the proxy's `PROXY_INPUT_UP` gauge (Test input).
     fn inputs(&self) -> Vec<InputStatus> {
         self.registry
-            .series(INPUT_UP)
+            .series(PROXY_INPUT_UP.name)
             .into_iter()
             .filter_map(|(labels, value)| {
                 let label = |key: &str| label_value(&labels, key);
@@ -160,7 +162,7 @@ impl Reporter {
             return Vec::new();
         };
         self.registry
-            .series(dead_letters_waiting_gauge(stage))
+            .series(dead_letters_waiting_gauge(stage).name)
             .into_iter()
             .filter_map(|(labels, value)| {
                 let label = |key: &str| label_value(&labels, key);
@@ -179,7 +181,7 @@ impl Reporter {
         let counters = role_counters(self.role);
         let mut datasets: BTreeMap<(String, String), BTreeMap<String, u64>> = BTreeMap::new();
         for (statistic, counter) in counters.datasets {
-            for (key, value) in self.registry.counter_by_dataset(counter) {
+            for (key, value) in self.registry.counter_by_dataset(counter.name) {
                 // Several counters may feed one statistic (rows and datagrams dropped).
                 *datasets
                     .entry(key)
@@ -190,13 +192,8 @@ impl Reporter {
         }
         if self.role == Role::Piper {
             // Rows a pipeline removed (drop filters): in minus out.
-            let out = self
-                .registry
-                .counter_by_dataset("bytefreezer_piper_rows_out_total");
-            for (key, rows_in) in self
-                .registry
-                .counter_by_dataset("bytefreezer_piper_rows_in_total")
-            {
+            let out = self.registry.counter_by_dataset(PIPER_ROWS_OUT_TOTAL.name);
+            for (key, rows_in) in self.registry.counter_by_dataset(PIPER_ROWS_IN_TOTAL.name) {
                 let dropped = rows_in.saturating_sub(out.get(&key).copied().unwrap_or(0));
                 datasets
                     .entry(key)
@@ -204,7 +201,12 @@ impl Reporter {
                     .insert("records_dropped".into(), dropped);
             }
         }
-        let total = |names: &[&str]| names.iter().map(|n| self.registry.counter_total(n)).sum();
+        let total = |metrics: &[Metric]| {
+            metrics
+                .iter()
+                .map(|m| self.registry.counter_total(m.name))
+                .sum()
+        };
         let (events, next_seq) = self.registry.activity().since(self.activity_seq);
         let system = self.sampler.sample(&self.data_dir);
         let report = ServiceReport {
@@ -270,9 +272,8 @@ impl Reporter {
     /// How old the oldest data still waiting in this role is (spool for a proxy, intake objects
     /// for piper), from the gauge the stage keeps.
     fn lag_seconds(&self) -> f64 {
-        let oldest = self
-            .registry
-            .counter_total(&format!("bytefreezer_{}_oldest_pending_unix_ms", self.role));
+        let oldest = metrics::oldest_pending(self.role)
+            .map_or(0, |gauge| self.registry.counter_total(gauge.name));
         if oldest == 0 {
             return 0.0;
         }
@@ -394,6 +395,8 @@ fn label_value(labels: &[(String, String)], key: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use bytefreezer_api::metrics::PIPER_OLDEST_PENDING_UNIX_MS;
+
     use super::*;
 
     #[test]
@@ -401,20 +404,28 @@ mod tests {
         let registry = Registry::new();
         let labels = [("tenant", "acme"), ("dataset", "fw")];
         registry
-            .counter("bytefreezer_piper_rows_in_total", "", &labels)
+            .counter(PIPER_ROWS_IN_TOTAL.name, PIPER_ROWS_IN_TOTAL.help, &labels)
             .increment(100);
         registry
-            .counter("bytefreezer_piper_rows_out_total", "", &labels)
+            .counter(
+                PIPER_ROWS_OUT_TOTAL.name,
+                PIPER_ROWS_OUT_TOTAL.help,
+                &labels,
+            )
             .increment(70);
         registry
-            .counter("bytefreezer_piper_errors_total", "", &labels)
+            .counter(PIPER_ERRORS_TOTAL.name, PIPER_ERRORS_TOTAL.help, &labels)
             .increment(2);
         registry
-            .counter("bytefreezer_packer_rows_total", "", &labels)
+            .counter(PACKER_ROWS_TOTAL.name, PACKER_ROWS_TOTAL.help, &labels)
             .increment(5);
         let ninety_seconds_ago = chrono::Utc::now().timestamp_millis() - 90_000;
         registry
-            .gauge("bytefreezer_piper_oldest_pending_unix_ms", "", &[])
+            .gauge(
+                PIPER_OLDEST_PENDING_UNIX_MS.name,
+                PIPER_OLDEST_PENDING_UNIX_MS.help,
+                &[],
+            )
             .set(ninety_seconds_ago);
         registry.activity().record(
             Role::Piper.as_str(),

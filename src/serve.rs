@@ -8,11 +8,9 @@ use axum::extract::Request;
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use bytefreezer_api::metrics::HTTP_FOREIGN_HOST_REFUSED_TOTAL;
 use bytefreezer_telemetry::{Registry, Shutdown};
 use tokio::net::TcpListener;
-
-/// Requests refused because their Host header named another site, by `cause`.
-pub const FOREIGN_HOST_REFUSED: &str = "bytefreezer_http_foreign_host_refused_total";
 
 /// Binds an HTTP listener, with an error that says what to do when the port is taken.
 pub async fn bind(address: SocketAddr, purpose: &str) -> Result<TcpListener> {
@@ -51,8 +49,8 @@ pub fn loopback_host_guard(
     }
     let allowed: Arc<Vec<String>> = Arc::new(allowed.iter().map(|h| h.to_lowercase()).collect());
     let refused = registry.counter(
-        FOREIGN_HOST_REFUSED,
-        "Requests to a loopback listener refused because their Host header named another site (DNS rebinding).",
+        HTTP_FOREIGN_HOST_REFUSED_TOTAL.name,
+        HTTP_FOREIGN_HOST_REFUSED_TOTAL.help,
         &[("cause", "host")],
     );
     router.layer(axum::middleware::from_fn(

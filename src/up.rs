@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 // `Role` alone is a user's role (the store's).
 use bytefreezer_api::Role as ServiceRole;
+use bytefreezer_api::metrics::PROXY_INPUT_UP;
 use bytefreezer_api::{DatasetSpec, FlowSourceSettings, SourceSpec, SyslogSourceSettings};
 use bytefreezer_control::ControlServer;
 use bytefreezer_control_store::{Actor, ControlStore, KeyScope, Role};
@@ -371,7 +372,7 @@ fn write_secret(path: &Path, secret: &str) -> Result<()> {
 /// Waits until the proxy's socket is bound, then sends generated events to it.
 async fn fakedata(bind: SocketAddr, rate: u64, registry: Registry, shutdown: Shutdown) {
     for _ in 0..100 {
-        if registry.counter_total("bytefreezer_proxy_input_up") > 0 {
+        if registry.counter_total(PROXY_INPUT_UP.name) > 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

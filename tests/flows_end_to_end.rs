@@ -8,6 +8,9 @@ use std::net::UdpSocket;
 use std::path::Path;
 use std::time::Duration;
 
+use bytefreezer_api::metrics::{
+    PROXY_DECODE_ERRORS_TOTAL, PROXY_FLOW_TEMPLATE_EVENTS_TOTAL, PROXY_FLOW_TEMPLATES,
+};
 use up::{UpProcess, duckdb, free_tcp, free_udp};
 
 fn netflow_v5(records: &[(&str, &str, u32)]) -> Vec<u8> {
@@ -157,7 +160,7 @@ fn netflow_ipfix_and_sflow_become_queryable_flow_parquet() {
     up.wait_until(
         Duration::from_secs(10),
         "the malformed datagram is counted",
-        |p| p.metric("bytefreezer_proxy_decode_errors_total") == 1,
+        |p| p.metric(PROXY_DECODE_ERRORS_TOTAL.name) == 1,
     );
     assert_eq!(up.terminate().code(), Some(0));
 }
@@ -234,12 +237,8 @@ fn flow_templates_survive_a_restart() {
         Duration::from_secs(10),
         "per-exporter template metrics are in /metrics",
         |p| {
-            exporter_series(p, "bytefreezer_proxy_flow_templates", "")
-                && exporter_series(
-                    p,
-                    "bytefreezer_proxy_flow_template_events_total",
-                    "event=\"learnt\"",
-                )
+            exporter_series(p, PROXY_FLOW_TEMPLATES.name, "")
+                && exporter_series(p, PROXY_FLOW_TEMPLATE_EVENTS_TOTAL.name, "event=\"learnt\"")
         },
     );
     assert_eq!(up.terminate().code(), Some(0));
@@ -254,7 +253,7 @@ fn flow_templates_survive_a_restart() {
     up.wait_until(
         Duration::from_secs(10),
         "restored templates count as held",
-        |p| exporter_series(p, "bytefreezer_proxy_flow_templates", ""),
+        |p| exporter_series(p, PROXY_FLOW_TEMPLATES.name, ""),
     );
     assert_eq!(up.terminate().code(), Some(0));
 }

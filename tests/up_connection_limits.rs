@@ -10,6 +10,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use bytefreezer_api::metrics::RECEIVER_CONNECTION_ERRORS_TOTAL;
 use bytefreezer_receiver::ReceiverConfig;
 use up::{UpProcess, free_tcp, free_udp};
 
@@ -117,7 +118,7 @@ fn slow_headers_are_cut_off_and_connections_past_the_cap_wait_for_a_slot() {
             "held connection {index} is still open after the header timeout"
         );
     }
-    let cut_off = up.metric("bytefreezer_receiver_connection_errors_total");
+    let cut_off = up.metric(RECEIVER_CONNECTION_ERRORS_TOTAL.name);
     assert!(
         cut_off > limits.max_connections as u64,
         "{cut_off} connections counted as cut off"

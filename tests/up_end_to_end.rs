@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use bytefreezer_api::metrics::{PACKER_FILES_TOTAL, PROXY_ROWS_DURABLE_TOTAL};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use up::{UpProcess, free_tcp, free_udp, read_parquet};
 
@@ -235,11 +236,11 @@ fn sigkill_mid_pipeline_loses_no_durable_message_and_duplicates_none() {
         Duration::from_secs(90),
         "piper and packer are at work",
         |up| {
-            up.metric("bytefreezer_proxy_rows_durable_total") >= 15_000
-                && up.metric("bytefreezer_packer_files_total") >= 1
+            up.metric(PROXY_ROWS_DURABLE_TOTAL.name) >= 15_000
+                && up.metric(PACKER_FILES_TOTAL.name) >= 1
         },
     );
-    let durable_before_kill = up.metric("bytefreezer_proxy_rows_durable_total");
+    let durable_before_kill = up.metric(PROXY_ROWS_DURABLE_TOTAL.name);
     up.kill();
     sender.join().unwrap();
 

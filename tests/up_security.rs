@@ -9,6 +9,7 @@ use std::net::UdpSocket;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use bytefreezer_api::metrics::{HTTP_FOREIGN_HOST_REFUSED_TOTAL, PROXY_DATAGRAMS_TOTAL};
 use up::{KillOnDrop, UpProcess, free_tcp, free_udp};
 
 #[test]
@@ -43,7 +44,7 @@ fn a_loopback_dashboard_answers_only_to_its_own_names() {
             }
         }
     }
-    assert_eq!(up.metric("bytefreezer_http_foreign_host_refused_total"), 6);
+    assert_eq!(up.metric(HTTP_FOREIGN_HOST_REFUSED_TOTAL.name), 6);
 }
 
 #[test]
@@ -81,7 +82,7 @@ fn a_second_up_on_a_taken_udp_port_fails_clearly_and_takes_no_datagrams() {
     }
     // Every datagram still reaches the first process, from many source ports (the kernel would
     // spread them over both processes if the second had joined the port).
-    let before = first.metric("bytefreezer_proxy_datagrams_total");
+    let before = first.metric(PROXY_DATAGRAMS_TOTAL.name);
     for index in 0..200 {
         UdpSocket::bind("127.0.0.1:0")
             .unwrap()
@@ -94,6 +95,6 @@ fn a_second_up_on_a_taken_udp_port_fails_clearly_and_takes_no_datagrams() {
     first.wait_until(
         Duration::from_secs(20),
         "the first up received all 200 datagrams",
-        |up| up.metric("bytefreezer_proxy_datagrams_total") >= before + 200,
+        |up| up.metric(PROXY_DATAGRAMS_TOTAL.name) >= before + 200,
     );
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Int64Type};
+use bytefreezer_api::metrics::PROXY_INPUT_UP;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rustix::process::{Pid, Signal, kill_process};
 
@@ -76,7 +77,7 @@ impl UpProcess {
             },
         );
         // A folder started before may hold datasets created since, each with its input.
-        let inputs = process.metric("bytefreezer_proxy_input_up");
+        let inputs = process.metric(PROXY_INPUT_UP.name);
         assert!(
             inputs >= 4,
             "syslog, netflow, ipfix and sflow demo inputs: {inputs} up"

@@ -5,6 +5,7 @@ use anyhow::{Context, Result, bail};
 
 mod crate_graph;
 mod download_addresses;
+mod metric_names;
 mod unsafe_placement;
 mod unused_dependencies;
 mod workspace_crates;
@@ -13,7 +14,8 @@ mod workspace_crates;
 const FORBIDDEN_MACROS: [&str; 2] = [concat!("todo", "!("), concat!("unimplemented", "!(")];
 
 /// The repository rules no compiler checks: the layout and docs of every file, where `unsafe`
-/// may appear, which crate may depend on which (docs/architecture.md), no unused dependency.
+/// may appear, which crate may depend on which (docs/architecture.md), no unused dependency,
+/// metric names written only in `bytefreezer_api::metrics`.
 pub fn check(root: &Path) -> Result<()> {
     let mut problems = Vec::new();
     let crates = workspace_crates::load(root)?;
@@ -44,6 +46,14 @@ pub fn check(root: &Path) -> Result<()> {
         }
         let in_tests = relative.contains("/tests/") || relative.contains("/benches/");
         let in_xtask = relative.starts_with("xtask/");
+        if metric_names::applies_to(&relative) {
+            for line in metric_names::metric_name_lines(&text) {
+                problems.push(format!(
+                    "{relative}:{line}: a metric name as a string literal: define it once in {} and use the constant from bytefreezer_api::metrics",
+                    metric_names::METRICS_HOME
+                ));
+            }
+        }
         if !relative.starts_with(unsafe_placement::UNSAFE_HOME) {
             for line in unsafe_placement::unsafe_lines(&text) {
                 problems.push(format!(

@@ -1,7 +1,9 @@
 //! Every contract between the stages: dataset specifications and the pipeline format
 //! (`PipelineSpec`, compiled by `bytefreezer-transform`), the configuration snapshot each
-//! data-side service works from, the filter types ([`FilterType`]), ingest-key authorization, the report every service sends with
-//! its heartbeat, and the REST bodies the control server and `bytefreezer ctl` share ([`rest`]).
+//! data-side service works from, the filter types ([`FilterType`]), ingest-key authorization,
+//! the report every service sends with its heartbeat, the REST bodies the control server and
+//! `bytefreezer ctl` share ([`rest`]), and the name and help text of every Prometheus metric the
+//! services export ([`metrics`]).
 //!
 //! Pure serde types and small pure functions. It must not do I/O or depend on any other crate
 //! of the workspace; it is the only thing the two planes share besides HTTP.
@@ -11,6 +13,7 @@ mod dataset;
 mod dead_letters;
 mod filter_type;
 mod keys;
+pub mod metrics;
 mod pipeline;
 mod plugins;
 mod query_token;

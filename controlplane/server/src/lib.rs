@@ -31,5 +31,4 @@ mod status;
 
 pub use login_throttle::LoginThrottleSettings;
 pub use routes::ControlServer;
-pub use session_api::LOGINS_THROTTLED;
 pub use status::{PipelineCounters, ServiceStatus, Status, health_label};

@@ -8,6 +8,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use bytefreezer_api::metrics::CONTROL_QUERY_TOKENS_TOTAL;
 use bytefreezer_api::{
     DATASET_METRICS, OpenPartition, QueryTokenClaims, Role, ServiceReport, sign_query_token,
 };
@@ -161,8 +162,8 @@ pub(crate) async fn query_access(
     state
         .registry
         .counter(
-            "bytefreezer_control_query_tokens_total",
-            "Short-lived query tokens issued to dashboard users and keys.",
+            CONTROL_QUERY_TOKENS_TOTAL.name,
+            CONTROL_QUERY_TOKENS_TOTAL.help,
             &[],
         )
         .increment(1);

@@ -10,6 +10,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use bytefreezer_api::metrics::CONTROL_LOGINS_THROTTLED_TOTAL;
 use bytefreezer_api::rest::{LoginRequest, WhoAmI};
 use serde::Deserialize;
 
@@ -17,9 +18,6 @@ use crate::api_error::{ApiError, ApiResult, json_body};
 use crate::auth::{Access, Principal, SESSION_COOKIE, cookie};
 use crate::login_throttle::ThrottleCause;
 use crate::routes::ServerState;
-
-/// Counts logins refused with 429 by the throttle, by `cause` (`account` or `address`).
-pub const LOGINS_THROTTLED: &str = "bytefreezer_control_logins_throttled_total";
 
 /// The client's address as the listener saw it (without `ConnectInfo`, every client counts
 /// as one address, which only makes the address limit stricter).
@@ -38,8 +36,8 @@ fn throttled(state: &ServerState, wait: Duration, cause: ThrottleCause) -> Respo
     state
         .registry
         .counter(
-            LOGINS_THROTTLED,
-            "Password checks refused with 429 after too many wrong passwords, by cause.",
+            CONTROL_LOGINS_THROTTLED_TOTAL.name,
+            CONTROL_LOGINS_THROTTLED_TOTAL.help,
             &[("cause", cause.label())],
         )
         .increment(1);

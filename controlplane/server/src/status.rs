@@ -1,6 +1,11 @@
 use std::collections::HashMap;
 
 use bytefreezer_api::Role;
+use bytefreezer_api::metrics::{
+    PACKER_FILES_TOTAL, PACKER_ROWS_TOTAL, PIPER_ROWS_OUT_TOTAL, PIPER_UNPARSED_TOTAL,
+    PROXY_ROWS_ACKED_TOTAL, PROXY_ROWS_DROPPED_TOTAL, PROXY_ROWS_DURABLE_TOTAL,
+    RECEIVER_ROWS_TOTAL,
+};
 use bytefreezer_control_store::{DatasetRecord, ServiceRecord};
 use bytefreezer_telemetry::Registry;
 use chrono::{DateTime, Utc};
@@ -76,14 +81,14 @@ impl PipelineCounters {
     pub fn from_registry(registry: &Registry) -> Self {
         let total = |name: &str| registry.counter_total(name);
         PipelineCounters {
-            proxy_rows_durable: total("bytefreezer_proxy_rows_durable_total"),
-            proxy_rows_acked: total("bytefreezer_proxy_rows_acked_total"),
-            proxy_rows_dropped: total("bytefreezer_proxy_rows_dropped_total"),
-            syslog_unparsed: total("bytefreezer_piper_unparsed_total"),
-            receiver_rows: total("bytefreezer_receiver_rows_total"),
-            piper_rows: total("bytefreezer_piper_rows_out_total"),
-            packer_rows: total("bytefreezer_packer_rows_total"),
-            packer_files: total("bytefreezer_packer_files_total"),
+            proxy_rows_durable: total(PROXY_ROWS_DURABLE_TOTAL.name),
+            proxy_rows_acked: total(PROXY_ROWS_ACKED_TOTAL.name),
+            proxy_rows_dropped: total(PROXY_ROWS_DROPPED_TOTAL.name),
+            syslog_unparsed: total(PIPER_UNPARSED_TOTAL.name),
+            receiver_rows: total(RECEIVER_ROWS_TOTAL.name),
+            piper_rows: total(PIPER_ROWS_OUT_TOTAL.name),
+            packer_rows: total(PACKER_ROWS_TOTAL.name),
+            packer_files: total(PACKER_FILES_TOTAL.name),
         }
     }
 }

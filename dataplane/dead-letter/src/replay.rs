@@ -7,6 +7,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use bytefreezer_api::metrics::{
+    Metric, PACKER_DEAD_LETTERS_REPLAYED_TOTAL, PACKER_DEAD_LETTERS_WAITING,
+    PIPER_DEAD_LETTERS_REPLAYED_TOTAL, PIPER_DEAD_LETTERS_WAITING,
+};
 use bytefreezer_api::{DeadLetterReplay, REPLAY_DONE_DETAIL, ReplayDone};
 use bytefreezer_layout::{
     DeadLetterKind, DeadLetterObject, Stage, dead_letter_prefix, dead_letter_reason_object,
@@ -171,10 +175,18 @@ pub fn count_dead_letters<'a>(
 
 /// The gauge of dead letters waiting in a stage's prefixes, per tenant and dataset; the
 /// reporter sends it to the control plane as the stage's `dead_letters`.
-pub fn dead_letters_waiting_gauge(stage: Stage) -> &'static str {
+pub fn dead_letters_waiting_gauge(stage: Stage) -> Metric {
     match stage {
-        Stage::Piper => "bytefreezer_piper_dead_letters_waiting",
-        Stage::Packer => "bytefreezer_packer_dead_letters_waiting",
+        Stage::Piper => PIPER_DEAD_LETTERS_WAITING,
+        Stage::Packer => PACKER_DEAD_LETTERS_WAITING,
+    }
+}
+
+/// The counter of dead letters a stage moved back to its input.
+fn dead_letters_replayed_counter(stage: Stage) -> Metric {
+    match stage {
+        Stage::Piper => PIPER_DEAD_LETTERS_REPLAYED_TOTAL,
+        Stage::Packer => PACKER_DEAD_LETTERS_REPLAYED_TOTAL,
     }
 }
 
@@ -184,7 +196,8 @@ pub fn publish_dead_letter_counts(
     stage: Stage,
     counts: &BTreeMap<(String, String), u64>,
 ) {
-    let name = dead_letters_waiting_gauge(stage);
+    let gauge = dead_letters_waiting_gauge(stage);
+    let name = gauge.name;
     for (labels, _) in registry.series(name) {
         let label = |key: &str| {
             labels
@@ -202,7 +215,7 @@ pub fn publish_dead_letter_counts(
         registry
             .gauge(
                 name,
-                "Dead letters waiting in the dataset's dead-letter prefix of this stage.",
+                gauge.help,
                 &[("tenant", tenant), ("dataset", dataset)],
             )
             .set(i64::try_from(*count).unwrap_or(i64::MAX));
@@ -294,12 +307,13 @@ impl ReplayRunner {
     }
 
     fn report(&self, request: &DeadLetterReplay, replayed: &[Replayed], registry: &Registry) {
+        let counter = dead_letters_replayed_counter(self.stage);
         let stage = self.stage.as_str();
         let count = replayed.len() as u64;
         registry
             .counter(
-                &format!("bytefreezer_{stage}_dead_letters_replayed_total"),
-                "Dead letters moved back to this stage's input by a replay request.",
+                counter.name,
+                counter.help,
                 &[
                     ("tenant", &request.tenant_id),
                     ("dataset", &request.dataset_id),

@@ -5,6 +5,7 @@
 //! dead letter has its JSON reason beside it, is counted
 //! (`bytefreezer_packer_dead_letters_total{reason}`) and reported to Activity.
 
+use bytefreezer_api::metrics::{PACKER_DEAD_LETTERS_TOTAL, PACKER_ERRORS_TOTAL};
 use bytefreezer_dead_letter::{DeadLetterRecord, write_dead_letter};
 use bytefreezer_layout::{DeadLetterObject, HourPartition, PiperObject, packer_plan_object};
 use bytes::Bytes;
@@ -57,8 +58,8 @@ impl Packer {
         let (tenant, dataset) = (input.tenant_id.as_str(), input.dataset_id.as_str());
         self.registry
             .counter(
-                "bytefreezer_packer_dead_letters_total",
-                "Piper objects moved to the dead-letter prefix, by cause.",
+                PACKER_DEAD_LETTERS_TOTAL.name,
+                PACKER_DEAD_LETTERS_TOTAL.help,
                 &[
                     ("tenant", tenant),
                     ("dataset", dataset),
@@ -99,8 +100,8 @@ impl Packer {
         let (tenant, dataset) = (plan.tenant_id.as_str(), plan.dataset_id.as_str());
         self.registry
             .counter(
-                "bytefreezer_packer_errors_total",
-                "Partitions that failed to flush.",
+                PACKER_ERRORS_TOTAL.name,
+                PACKER_ERRORS_TOTAL.help,
                 &[("tenant", tenant), ("dataset", dataset)],
             )
             .increment(1);

@@ -2,6 +2,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytefreezer_api::metrics::{PACKER_ERRORS_TOTAL, PACKER_INPUTS_SKIPPED_TOTAL};
 use bytefreezer_api::{DataPlaneConfig, DatasetSpec, OpenPartition};
 use bytefreezer_dead_letter::{
     Attempts, ReplayRunner, RetrySettings, count_dead_letters, publish_dead_letter_counts,
@@ -188,8 +189,8 @@ impl Packer {
             {
                 self.registry
                     .counter(
-                        "bytefreezer_packer_errors_total",
-                        "Partitions that failed to flush.",
+                        PACKER_ERRORS_TOTAL.name,
+                        PACKER_ERRORS_TOTAL.help,
                         &[("tenant", &tenant), ("dataset", &dataset)],
                     )
                     .increment(1);
@@ -351,8 +352,8 @@ impl Packer {
                 cycle.waiting += 1;
                 self.registry
                     .counter(
-                        "bytefreezer_packer_inputs_skipped_total",
-                        "Piper objects left in place for a later pass.",
+                        PACKER_INPUTS_SKIPPED_TOTAL.name,
+                        PACKER_INPUTS_SKIPPED_TOTAL.help,
                         &[("reason", "backoff")],
                     )
                     .increment(1);

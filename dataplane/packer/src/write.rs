@@ -1,4 +1,8 @@
 use arrow::datatypes::{DataType, Schema};
+use bytefreezer_api::metrics::{
+    PACKER_BYTES_TOTAL, PACKER_FILES_TOTAL, PACKER_INPUTS_TOTAL, PACKER_ROWS_TOTAL,
+    PACKER_SCHEMA_WIDENINGS_TOTAL,
+};
 use bytefreezer_layout::{HourPartition, packer_plan_object, parquet_object_in};
 use bytefreezer_schema::{conform_batch, decode_ipc, merge_schemas, read_ipc_schema};
 use bytefreezer_storage::Bucket;
@@ -160,8 +164,8 @@ pub async fn execute_plan(
                 packer
                     .registry
                     .counter(
-                        "bytefreezer_packer_schema_widenings_total",
-                        "Columns widened because inputs disagreed on their type.",
+                        PACKER_SCHEMA_WIDENINGS_TOTAL.name,
+                        PACKER_SCHEMA_WIDENINGS_TOTAL.help,
                         &labels,
                     )
                     .increment(1);
@@ -215,35 +219,19 @@ pub async fn execute_plan(
     if !written.already_written && written.rows > 0 {
         packer
             .registry
-            .counter(
-                "bytefreezer_packer_files_total",
-                "Parquet files written.",
-                &labels,
-            )
+            .counter(PACKER_FILES_TOTAL.name, PACKER_FILES_TOTAL.help, &labels)
             .increment(1);
         packer
             .registry
-            .counter(
-                "bytefreezer_packer_rows_total",
-                "Rows written to Parquet.",
-                &labels,
-            )
+            .counter(PACKER_ROWS_TOTAL.name, PACKER_ROWS_TOTAL.help, &labels)
             .increment(written.rows);
         packer
             .registry
-            .counter(
-                "bytefreezer_packer_bytes_total",
-                "Bytes of Parquet written.",
-                &labels,
-            )
+            .counter(PACKER_BYTES_TOTAL.name, PACKER_BYTES_TOTAL.help, &labels)
             .increment(written.bytes);
         packer
             .registry
-            .counter(
-                "bytefreezer_packer_inputs_total",
-                "Piper objects packed.",
-                &labels,
-            )
+            .counter(PACKER_INPUTS_TOTAL.name, PACKER_INPUTS_TOTAL.help, &labels)
             .increment(written.inputs as u64);
         tracing::debug!(tenant = %plan.tenant_id, dataset = %plan.dataset_id, rows = written.rows, bytes = written.bytes, "packer: wrote {parquet_key}");
     }

@@ -3,6 +3,7 @@
 //! beside each (`bytefreezer_dead_letter`), counted, and reported to Activity.
 //! `bytefreezer dead-letter` and replay requests from the control plane move them back.
 
+use bytefreezer_api::metrics::{PIPER_DEAD_LETTERED_ROWS_TOTAL, PIPER_DEAD_LETTERED_TOTAL};
 use bytefreezer_dead_letter::{DeadLetterError, DeadLetterRecord, write_dead_letter};
 use bytefreezer_layout::{DeadLetterKind, DeadLetterObject, IntakeObject};
 use bytefreezer_storage::StorageError;
@@ -80,16 +81,16 @@ impl DeadLetter<'_> {
             DeadLetterKind::Object => piper
                 .registry
                 .counter(
-                    "bytefreezer_piper_dead_lettered_total",
-                    "Intake objects moved to the dead-letter prefix, by cause.",
+                    PIPER_DEAD_LETTERED_TOTAL.name,
+                    PIPER_DEAD_LETTERED_TOTAL.help,
                     &labels,
                 )
                 .increment(1),
             DeadLetterKind::Rows => piper
                 .registry
                 .counter(
-                    "bytefreezer_piper_dead_lettered_rows_total",
-                    "Rows split out of intake objects into the dead-letter prefix, by cause.",
+                    PIPER_DEAD_LETTERED_ROWS_TOTAL.name,
+                    PIPER_DEAD_LETTERED_ROWS_TOTAL.help,
                     &labels,
                 )
                 .increment(self.rows.unwrap_or(0)),

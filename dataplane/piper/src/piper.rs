@@ -3,6 +3,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytefreezer_api::DataPlaneConfig;
+use bytefreezer_api::metrics::PIPER_OLDEST_PENDING_UNIX_MS;
 use bytefreezer_dead_letter::{
     Attempts, ReplayRunner, RetrySettings, count_dead_letters, publish_dead_letter_counts,
 };
@@ -161,8 +162,8 @@ impl Piper {
             .unwrap_or(0);
         self.registry
             .gauge(
-                "bytefreezer_piper_oldest_pending_unix_ms",
-                "When the oldest intake object still waiting was written (0: none).",
+                PIPER_OLDEST_PENDING_UNIX_MS.name,
+                PIPER_OLDEST_PENDING_UNIX_MS.help,
                 &[],
             )
             .set(oldest);

@@ -2,6 +2,11 @@ use std::time::{Duration, Instant};
 
 use arrow::array::{Array, AsArray};
 use arrow::record_batch::RecordBatch;
+use bytefreezer_api::metrics::{
+    PIPER_ERRORS_TOTAL, PIPER_OBJECTS_SKIPPED_TOTAL, PIPER_OBJECTS_TOTAL,
+    PIPER_OBJECTS_WRITTEN_TOTAL, PIPER_RETRY_RECORDS_EVICTED_TOTAL, PIPER_ROWS_IN_TOTAL,
+    PIPER_ROWS_OUT_TOTAL, PIPER_UNPARSED_TOTAL,
+};
 use bytefreezer_api::{DataPlaneConfig, DatasetSpec, SourceSpec};
 use bytefreezer_layout::{DeadLetterKind, IntakeObject, Stage, lease_object, piper_object};
 use bytefreezer_schema::{
@@ -64,8 +69,8 @@ fn skipped(piper: &Piper, reason: &'static str) {
     piper
         .registry
         .counter(
-            "bytefreezer_piper_objects_skipped_total",
-            "Intake objects left in place.",
+            PIPER_OBJECTS_SKIPPED_TOTAL.name,
+            PIPER_OBJECTS_SKIPPED_TOTAL.help,
             &[("reason", reason)],
         )
         .increment(1);
@@ -140,33 +145,25 @@ fn report_done(
     ];
     piper
         .registry
-        .counter(
-            "bytefreezer_piper_objects_total",
-            "Intake objects transformed.",
-            &labels,
-        )
+        .counter(PIPER_OBJECTS_TOTAL.name, PIPER_OBJECTS_TOTAL.help, &labels)
         .increment(1);
     piper
         .registry
-        .counter(
-            "bytefreezer_piper_rows_in_total",
-            "Rows read from intake objects.",
-            &labels,
-        )
+        .counter(PIPER_ROWS_IN_TOTAL.name, PIPER_ROWS_IN_TOTAL.help, &labels)
         .increment(done.rows_in);
     piper
         .registry
         .counter(
-            "bytefreezer_piper_rows_out_total",
-            "Rows written to piper objects.",
+            PIPER_ROWS_OUT_TOTAL.name,
+            PIPER_ROWS_OUT_TOTAL.help,
             &labels,
         )
         .increment(done.rows_out);
     piper
         .registry
         .counter(
-            "bytefreezer_piper_unparsed_total",
-            "Syslog messages that did not parse cleanly, kept with their raw bytes and parse_error.",
+            PIPER_UNPARSED_TOTAL.name,
+            PIPER_UNPARSED_TOTAL.help,
             &labels,
         )
         .increment(done.unparsed);
@@ -199,8 +196,8 @@ async fn handle_failure(
     piper
         .registry
         .counter(
-            "bytefreezer_piper_errors_total",
-            "Intake objects that could not be transformed.",
+            PIPER_ERRORS_TOTAL.name,
+            PIPER_ERRORS_TOTAL.help,
             &[
                 ("tenant", key.tenant_id.as_str()),
                 ("dataset", key.dataset_id.as_str()),
@@ -216,8 +213,8 @@ async fn handle_failure(
         piper
             .registry
             .counter(
-                "bytefreezer_piper_retry_records_evicted_total",
-                "Failed objects whose attempt count was forgotten because max_tracked_failures was reached.",
+                PIPER_RETRY_RECORDS_EVICTED_TOTAL.name,
+                PIPER_RETRY_RECORDS_EVICTED_TOTAL.help,
                 &[],
             )
             .increment(1);
@@ -405,8 +402,8 @@ async fn transform_object(
         piper
             .registry
             .counter(
-                "bytefreezer_piper_objects_written_total",
-                "Piper objects written.",
+                PIPER_OBJECTS_WRITTEN_TOTAL.name,
+                PIPER_OBJECTS_WRITTEN_TOTAL.help,
                 &[("tenant", &key.tenant_id), ("dataset", &key.dataset_id)],
             )
             .increment(1);

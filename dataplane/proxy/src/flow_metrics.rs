@@ -5,19 +5,13 @@
 
 use std::collections::HashMap;
 
+use bytefreezer_api::metrics::{
+    PROXY_FLOW_DATA_SETS_TOTAL, PROXY_FLOW_MALFORMED_TOTAL, PROXY_FLOW_OPTIONS_REFUSED_TOTAL,
+    PROXY_FLOW_STATE_BYTES, PROXY_FLOW_TEMPLATE_EVENTS_TOTAL, PROXY_FLOW_TEMPLATES,
+    PROXY_FLOW_TEMPLATES_REFUSED_TOTAL,
+};
 use bytefreezer_decode_flow::{ExporterMetrics, ExporterScope, MalformedCause, TemplateRefusal};
 use bytefreezer_telemetry::Registry;
-
-pub const FLOW_TEMPLATES: &str = "bytefreezer_proxy_flow_templates";
-pub const FLOW_TEMPLATE_EVENTS: &str = "bytefreezer_proxy_flow_template_events_total";
-pub const FLOW_SETS: &str = "bytefreezer_proxy_flow_data_sets_total";
-pub const FLOW_MALFORMED: &str = "bytefreezer_proxy_flow_malformed_total";
-pub const FLOW_TEMPLATES_REFUSED: &str = "bytefreezer_proxy_flow_templates_refused_total";
-pub const FLOW_OPTIONS_REFUSED: &str = "bytefreezer_proxy_flow_options_refused_total";
-/// Memory the flow decoders of a dataset hold in templates and in held data sets (bounded by
-/// `[proxy.flow]`), summed over workers.
-pub const FLOW_STATE_BYTES: &str = "bytefreezer_proxy_flow_state_bytes";
-const FLOW_STATE_BYTES_HELP: &str = "Memory the dataset's flow decoders hold, by kind: templates (bounded by max_template_bytes per worker) and held data sets (max_held_bytes per worker).";
 
 /// What this worker last published, per scope.
 #[derive(Default)]
@@ -78,8 +72,8 @@ impl FlowMetricsPublisher {
             if change != 0 {
                 registry
                     .gauge(
-                        FLOW_STATE_BYTES,
-                        FLOW_STATE_BYTES_HELP,
+                        PROXY_FLOW_STATE_BYTES.name,
+                        PROXY_FLOW_STATE_BYTES.help,
                         &[
                             ("tenant", tenant_id),
                             ("dataset", dataset_id),
@@ -102,8 +96,8 @@ impl FlowMetricsPublisher {
             let (exporter, domain) = scope_labels(&scope);
             registry
                 .gauge(
-                    FLOW_TEMPLATES,
-                    TEMPLATES_HELP,
+                    PROXY_FLOW_TEMPLATES.name,
+                    PROXY_FLOW_TEMPLATES.help,
                     &[
                         ("tenant", tenant_id),
                         ("dataset", dataset_id),
@@ -127,9 +121,6 @@ fn scope_labels(scope: &ExporterScope) -> (String, String) {
     (exporter, domain)
 }
 
-const TEMPLATES_HELP: &str =
-    "Templates and options templates held per exporter and observation domain.";
-
 fn publish_change(
     registry: &Registry,
     [tenant, dataset, exporter, domain]: [&str; 4],
@@ -150,7 +141,7 @@ fn publish_change(
     let templates_change = now.templates as i64 - before.templates as i64;
     if templates_change != 0 {
         registry
-            .gauge(FLOW_TEMPLATES, TEMPLATES_HELP, &scope)
+            .gauge(PROXY_FLOW_TEMPLATES.name, PROXY_FLOW_TEMPLATES.help, &scope)
             .add(templates_change);
     }
     for (event, now, before) in [
@@ -170,8 +161,8 @@ fn publish_change(
         if now > before {
             registry
                 .counter(
-                    FLOW_TEMPLATE_EVENTS,
-                    "Templates received (learnt: new or changed; refreshed: resent unchanged), withdrawn, or refused by the template limits.",
+                    PROXY_FLOW_TEMPLATE_EVENTS_TOTAL.name,
+                    PROXY_FLOW_TEMPLATE_EVENTS_TOTAL.help,
                     &with("event", event),
                 )
                 .increment(now - before);
@@ -182,8 +173,8 @@ fn publish_change(
         if now > before {
             registry
                 .counter(
-                    FLOW_TEMPLATES_REFUSED,
-                    "Templates refused per exporter, by the limit that refused them (too_many_fields, exporter_count, total_count, exporter_bytes, total_bytes; settings in [proxy.flow]).",
+                    PROXY_FLOW_TEMPLATES_REFUSED_TOTAL.name,
+                    PROXY_FLOW_TEMPLATES_REFUSED_TOTAL.help,
                     &with("cause", cause.name()),
                 )
                 .increment(now - before);
@@ -192,8 +183,8 @@ fn publish_change(
     if now.options_refused > before.options_refused {
         registry
             .counter(
-                FLOW_OPTIONS_REFUSED,
-                "Sampling intervals and boot times from options data not kept: the exporter or all exporters reached max_options_entries(_per_exporter).",
+                PROXY_FLOW_OPTIONS_REFUSED_TOTAL.name,
+                PROXY_FLOW_OPTIONS_REFUSED_TOTAL.help,
                 &scope,
             )
             .increment(now.options_refused - before.options_refused);
@@ -206,8 +197,8 @@ fn publish_change(
         if now > before {
             registry
                 .counter(
-                    FLOW_SETS,
-                    "Data sets that came before their template: held, decoded once it came (released), or given up (dropped: their records are lost).",
+                    PROXY_FLOW_DATA_SETS_TOTAL.name,
+                    PROXY_FLOW_DATA_SETS_TOTAL.help,
                     &with("outcome", outcome),
                 )
                 .increment(now - before);
@@ -218,8 +209,8 @@ fn publish_change(
         if now > before {
             registry
                 .counter(
-                    FLOW_MALFORMED,
-                    "Malformed flow datagrams per exporter, by cause (records before the problem are kept).",
+                    PROXY_FLOW_MALFORMED_TOTAL.name,
+                    PROXY_FLOW_MALFORMED_TOTAL.help,
                     &with("cause", cause.name()),
                 )
                 .increment(now - before);

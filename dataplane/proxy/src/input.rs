@@ -3,6 +3,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytefreezer_api::metrics::{PROXY_INPUT_ERRORS_TOTAL, PROXY_INPUT_UP};
 use bytefreezer_decode_flow::FlowLimits;
 use bytefreezer_decode_syslog::FlushPolicy;
 use bytefreezer_telemetry::Registry;
@@ -14,9 +15,6 @@ pub use crate::decoders::DecoderKind;
 use crate::decoders::InputDecoder;
 use crate::sink::{InputSink, SinkSettings};
 use crate::spool_writer::SpoolWriters;
-
-/// Per dataset and listen address: 1 listening, 0 cannot open its socket; absent once stopped.
-pub const INPUT_UP: &str = "bytefreezer_proxy_input_up";
 
 /// One dataset's listening input, as derived from its configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -59,12 +57,8 @@ pub async fn run_udp_input(
         ("listen", listen.as_str()),
     ];
     // 1 listening, 0 cannot open its socket; the series goes when the input stops.
-    let up = registry.gauge(
-        INPUT_UP,
-        "1 while the dataset's input is listening, 0 while it cannot open its socket.",
-        &input_labels,
-    );
-    let forget_input = || registry.remove(INPUT_UP, &input_labels);
+    let up = registry.gauge(PROXY_INPUT_UP.name, PROXY_INPUT_UP.help, &input_labels);
+    let forget_input = || registry.remove(PROXY_INPUT_UP.name, &input_labels);
     let group = loop {
         match bind_group(
             spec.bind,
@@ -76,8 +70,8 @@ pub async fn run_udp_input(
                 up.set(0);
                 registry
                     .counter(
-                        "bytefreezer_proxy_input_errors_total",
-                        "Inputs that could not start.",
+                        PROXY_INPUT_ERRORS_TOTAL.name,
+                        PROXY_INPUT_ERRORS_TOTAL.help,
                         &labels,
                     )
                     .increment(1);

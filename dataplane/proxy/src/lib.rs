@@ -20,6 +20,5 @@ mod spool_writer;
 
 pub use config::{FlowInputConfig, ProxyConfig};
 pub use decoders::{Decoded, DecoderKind, FlushError, InputDecoder};
-pub use input::INPUT_UP;
 pub use proxy::Proxy;
 pub use spool::{Replayed, Spool, SpooledBatch, replay_rejected};

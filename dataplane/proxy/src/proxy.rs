@@ -3,6 +3,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use bytefreezer_api::metrics::{PROXY_IO_BACKEND, PROXY_UDP_WORKERS};
 use bytefreezer_api::{DataPlaneConfig, SourceSpec, SyslogTransport};
 use bytefreezer_schema::IpcCompression;
 use bytefreezer_telemetry::{Registry, Shutdown, shutdown_pair};
@@ -104,17 +105,13 @@ impl Proxy {
         })?;
         registry
             .gauge(
-                "bytefreezer_proxy_io_backend",
-                "The UDP receive path in use (1 on the backend's series).",
+                PROXY_IO_BACKEND.name,
+                PROXY_IO_BACKEND.help,
                 &[("backend", pool.backend().name())],
             )
             .set(1);
         registry
-            .gauge(
-                "bytefreezer_proxy_udp_workers",
-                "UDP receive worker threads, one per core.",
-                &[],
-            )
+            .gauge(PROXY_UDP_WORKERS.name, PROXY_UDP_WORKERS.help, &[])
             .set(pool.workers() as i64);
         let writers = SpoolWriters::start(spool.clone(), compression, registry.clone())
             .context("proxy: cannot start the spool writers")?;

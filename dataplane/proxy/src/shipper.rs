@@ -1,6 +1,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytefreezer_api::metrics::{
+    PROXY_BATCHES_REJECTED_TOTAL, PROXY_RETRIES_TOTAL, PROXY_ROWS_ACKED_TOTAL,
+    PROXY_ROWS_REJECTED_TOTAL,
+};
 use bytefreezer_telemetry::{Registry, Shutdown};
 use reqwest::StatusCode;
 
@@ -22,10 +26,6 @@ pub struct Shipper {
     /// the proxy and the receiver learn a new dataset or key each on its own schedule.
     pub reject_grace: Duration,
 }
-
-/// Batches the receiver refused for good, by reason (moved to spool/rejected).
-pub const BATCHES_REJECTED: &str = "bytefreezer_proxy_batches_rejected_total";
-const BATCHES_REJECTED_HELP: &str = "Batches the receiver refused for good and the proxy moved to spool/rejected, by reason (unauthorized, forbidden, not_found: still refused after reject_grace_secs; bad_request, payload_too_large, unsupported_media_type: at once).";
 
 enum Outcome {
     Acknowledged,
@@ -80,8 +80,8 @@ impl Shipper {
                 Outcome::Acknowledged => {
                     self.spool.acknowledged(&batch);
                     self.count(
-                        "bytefreezer_proxy_rows_acked_total",
-                        "Rows the receiver acknowledged as durable.",
+                        PROXY_ROWS_ACKED_TOTAL.name,
+                        PROXY_ROWS_ACKED_TOTAL.help,
                         &batch,
                     );
                     backoff = self.retry_initial;
@@ -91,11 +91,7 @@ impl Shipper {
                 Outcome::Retry(reason) | Outcome::NotYetKnown { detail: reason, .. } => {
                     self.spool.release(&batch);
                     self.registry
-                        .counter(
-                            "bytefreezer_proxy_retries_total",
-                            "Failed sends that will be retried.",
-                            &[],
-                        )
+                        .counter(PROXY_RETRIES_TOTAL.name, PROXY_RETRIES_TOTAL.help, &[])
                         .increment(1);
                     tracing::warn!(
                         "cannot deliver batch {} ({reason}); retrying in {backoff:?}",
@@ -119,15 +115,15 @@ impl Shipper {
     fn reject(&self, batch: &SpooledBatch, reason: &'static str, detail: &str) {
         self.spool.rejected(batch, detail);
         self.count(
-            "bytefreezer_proxy_rows_rejected_total",
-            "Rows the receiver refused for good (see spool/rejected).",
+            PROXY_ROWS_REJECTED_TOTAL.name,
+            PROXY_ROWS_REJECTED_TOTAL.help,
             batch,
         );
         let (tenant, dataset) = (batch.tenant_id.as_str(), batch.dataset_id.as_str());
         self.registry
             .counter(
-                BATCHES_REJECTED,
-                BATCHES_REJECTED_HELP,
+                PROXY_BATCHES_REJECTED_TOTAL.name,
+                PROXY_BATCHES_REJECTED_TOTAL.help,
                 &[("tenant", tenant), ("dataset", dataset), ("reason", reason)],
             )
             .increment(1);

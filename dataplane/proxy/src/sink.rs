@@ -11,6 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::record_batch::RecordBatch;
+use bytefreezer_api::metrics::{
+    PROXY_DATAGRAMS_DROPPED_TOTAL, PROXY_DATAGRAMS_TOTAL, PROXY_DECODE_ERRORS_TOTAL,
+    PROXY_FLUSH_ERRORS_TOTAL, PROXY_INPUT_PAUSED_TOTAL, PROXY_ROWS_DROPPED_TOTAL,
+};
 use bytefreezer_decode_syslog::FlushPolicy;
 use bytefreezer_telemetry::{Counter, Registry};
 use bytefreezer_udp::DatagramSink;
@@ -20,16 +24,6 @@ use crate::decoders::{Decoded, InputDecoder};
 use crate::flow_metrics::FlowMetricsPublisher;
 use crate::spool_writer::{BatchQueue, QueuedBatch, TemplateSave};
 
-pub const ROWS_DROPPED: &str = "bytefreezer_proxy_rows_dropped_total";
-pub const ROWS_DROPPED_HELP: &str = "Rows lost, by cause.";
-/// Batches that could not be built from decoded rows, by cause (their rows are also counted
-/// in `ROWS_DROPPED` with `cause="flush_error"`).
-pub const FLUSH_ERRORS: &str = "bytefreezer_proxy_flush_errors_total";
-const FLUSH_ERRORS_HELP: &str = "Batches that could not be built from decoded rows, by cause (invalid_data, schema, memory, compute, other); their rows are lost and counted in bytefreezer_proxy_rows_dropped_total{cause=\"flush_error\"}.";
-pub const INPUT_PAUSED: &str = "bytefreezer_proxy_input_paused_total";
-const INPUT_PAUSED_HELP: &str = "Times an input stopped reading its socket because the spool writers' queue was full; its datagrams wait in the kernel's buffer, and what overflows there is counted in bytefreezer_proxy_datagrams_dropped_total{cause=\"receive_buffer\"}.";
-pub const DATAGRAMS_DROPPED: &str = "bytefreezer_proxy_datagrams_dropped_total";
-const DATAGRAMS_DROPPED_HELP: &str = "Datagrams lost before decoding, by cause: receive_buffer (the kernel's socket buffer was full), truncated (larger than the receive buffer).";
 /// Ticks between publications of per-exporter flow metrics (about a second).
 const FLOW_METRICS_EVERY_TICKS: u32 = 40;
 /// One warning a minute per input and cause is enough to find the trouble.
@@ -94,28 +88,32 @@ impl InputSink {
         ];
         let dropped = |cause: &str| {
             registry.counter(
-                DATAGRAMS_DROPPED,
-                DATAGRAMS_DROPPED_HELP,
+                PROXY_DATAGRAMS_DROPPED_TOTAL.name,
+                PROXY_DATAGRAMS_DROPPED_TOTAL.help,
                 &[labels[0], labels[1], ("cause", cause)],
             )
         };
         let counts = Counts {
             datagrams: registry.counter(
-                "bytefreezer_proxy_datagrams_total",
-                "Datagrams received.",
+                PROXY_DATAGRAMS_TOTAL.name,
+                PROXY_DATAGRAMS_TOTAL.help,
                 &labels,
             ),
             malformed: registry.counter(
-                "bytefreezer_proxy_decode_errors_total",
-                "Flow datagrams with a decode error (records before the error are kept).",
+                PROXY_DECODE_ERRORS_TOTAL.name,
+                PROXY_DECODE_ERRORS_TOTAL.help,
                 &labels,
             ),
             kernel_dropped: dropped("receive_buffer"),
             truncated: dropped("truncated"),
-            paused: registry.counter(INPUT_PAUSED, INPUT_PAUSED_HELP, &labels),
+            paused: registry.counter(
+                PROXY_INPUT_PAUSED_TOTAL.name,
+                PROXY_INPUT_PAUSED_TOTAL.help,
+                &labels,
+            ),
             spool_closed_rows: registry.counter(
-                ROWS_DROPPED,
-                ROWS_DROPPED_HELP,
+                PROXY_ROWS_DROPPED_TOTAL.name,
+                PROXY_ROWS_DROPPED_TOTAL.help,
                 &[labels[0], labels[1], ("cause", "spool_closed")],
             ),
         };
@@ -165,8 +163,8 @@ impl InputSink {
                 let (tenant, dataset) = (&*self.settings.tenant_id, &*self.settings.dataset_id);
                 self.registry
                     .counter(
-                        FLUSH_ERRORS,
-                        FLUSH_ERRORS_HELP,
+                        PROXY_FLUSH_ERRORS_TOTAL.name,
+                        PROXY_FLUSH_ERRORS_TOTAL.help,
                         &[
                             ("tenant", tenant),
                             ("dataset", dataset),
@@ -176,8 +174,8 @@ impl InputSink {
                     .increment(1);
                 self.registry
                     .counter(
-                        ROWS_DROPPED,
-                        ROWS_DROPPED_HELP,
+                        PROXY_ROWS_DROPPED_TOTAL.name,
+                        PROXY_ROWS_DROPPED_TOTAL.help,
                         &[
                             ("tenant", tenant),
                             ("dataset", dataset),
@@ -392,12 +390,12 @@ mod tests {
                 .map(|(_, value)| value)
         };
         assert_eq!(
-            value(FLUSH_ERRORS, "invalid_data"),
+            value(PROXY_FLUSH_ERRORS_TOTAL.name, "invalid_data"),
             Some(1),
             "one failed flush"
         );
         assert_eq!(
-            value(ROWS_DROPPED, "flush_error"),
+            value(PROXY_ROWS_DROPPED_TOTAL.name, "flush_error"),
             Some(3),
             "its three rows lost"
         );
@@ -467,13 +465,13 @@ mod tests {
         drop(sink);
         assert_eq!(taker.join().unwrap(), 13, "closing hands over every row");
         let dropped: i64 = registry
-            .series(ROWS_DROPPED)
+            .series(PROXY_ROWS_DROPPED_TOTAL.name)
             .into_iter()
             .map(|(_, value)| value)
             .sum();
         assert_eq!(dropped, 0, "no decoded row was dropped");
         let paused: i64 = registry
-            .series(INPUT_PAUSED)
+            .series(PROXY_INPUT_PAUSED_TOTAL.name)
             .into_iter()
             .map(|(_, value)| value)
             .sum();

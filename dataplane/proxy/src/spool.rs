@@ -6,6 +6,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use bytefreezer_api::metrics::{
+    PROXY_OLDEST_PENDING_UNIX_MS, PROXY_REJECTED_BATCHES, PROXY_REJECTED_BYTES,
+    PROXY_ROWS_DROPPED_TOTAL, PROXY_ROWS_DURABLE_TOTAL, PROXY_SPOOL_BATCHES, PROXY_SPOOL_BYTES,
+};
 use bytefreezer_layout::validate_identifier;
 use bytefreezer_telemetry::Registry;
 use tokio::sync::Notify;
@@ -43,10 +47,6 @@ pub struct Spool {
 const SUFFIX: &str = ".arrows";
 /// Beside each rejected batch: the receiver's answer.
 const REASON_SUFFIX: &str = ".reason";
-const REJECTED_BATCHES: &str = "bytefreezer_proxy_rejected_batches";
-const REJECTED_BATCHES_HELP: &str = "Batches in spool/rejected, refused for good by the receiver (replay: bytefreezer proxy --replay-rejected).";
-const REJECTED_BYTES: &str = "bytefreezer_proxy_rejected_bytes";
-const REJECTED_BYTES_HELP: &str = "Bytes of the batches in spool/rejected.";
 
 /// Batches moved back from `rejected/` into the spool.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -179,8 +179,8 @@ impl Spool {
         let labels = [("tenant", tenant_id), ("dataset", dataset_id)];
         self.registry
             .counter(
-                "bytefreezer_proxy_rows_durable_total",
-                "Rows written to the spool: survive a crash.",
+                PROXY_ROWS_DURABLE_TOTAL.name,
+                PROXY_ROWS_DURABLE_TOTAL.help,
                 &labels,
             )
             .increment(rows);
@@ -234,8 +234,8 @@ impl Spool {
             let _ = fs::remove_file(&batch.path);
             self.registry
                 .counter(
-                    "bytefreezer_proxy_rows_dropped_total",
-                    "Rows lost, by cause.",
+                    PROXY_ROWS_DROPPED_TOTAL.name,
+                    PROXY_ROWS_DROPPED_TOTAL.help,
                     &[
                         ("tenant", &batch.tenant_id),
                         ("dataset", &batch.dataset_id),
@@ -295,10 +295,14 @@ impl Spool {
 
     fn rejected_gauges(&self, batches: i64, bytes: i64) {
         self.registry
-            .gauge(REJECTED_BATCHES, REJECTED_BATCHES_HELP, &[])
+            .gauge(
+                PROXY_REJECTED_BATCHES.name,
+                PROXY_REJECTED_BATCHES.help,
+                &[],
+            )
             .add(batches);
         self.registry
-            .gauge(REJECTED_BYTES, REJECTED_BYTES_HELP, &[])
+            .gauge(PROXY_REJECTED_BYTES.name, PROXY_REJECTED_BYTES.help, &[])
             .add(bytes);
     }
 
@@ -342,24 +346,16 @@ impl Spool {
         };
         self.registry
             .gauge(
-                "bytefreezer_proxy_oldest_pending_unix_ms",
-                "When the oldest batch still in the spool was received (0: none).",
+                PROXY_OLDEST_PENDING_UNIX_MS.name,
+                PROXY_OLDEST_PENDING_UNIX_MS.help,
                 &[],
             )
             .set(oldest);
         self.registry
-            .gauge(
-                "bytefreezer_proxy_spool_batches",
-                "Batches waiting in the spool.",
-                &[],
-            )
+            .gauge(PROXY_SPOOL_BATCHES.name, PROXY_SPOOL_BATCHES.help, &[])
             .set(count as i64);
         self.registry
-            .gauge(
-                "bytefreezer_proxy_spool_bytes",
-                "Bytes waiting in the spool.",
-                &[],
-            )
+            .gauge(PROXY_SPOOL_BYTES.name, PROXY_SPOOL_BYTES.help, &[])
             .set(bytes as i64);
     }
 
@@ -456,14 +452,8 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(spool.len(), 2, "third write pushes the first out");
-        assert_eq!(
-            registry.counter_total("bytefreezer_proxy_rows_dropped_total"),
-            10
-        );
-        assert_eq!(
-            registry.counter_total("bytefreezer_proxy_rows_durable_total"),
-            33
-        );
+        assert_eq!(registry.counter_total(PROXY_ROWS_DROPPED_TOTAL.name), 10);
+        assert_eq!(registry.counter_total(PROXY_ROWS_DURABLE_TOTAL.name), 33);
         std::fs::write(dir.path().join("junk.tmp"), b"half").unwrap();
         drop(spool);
 
@@ -495,7 +485,7 @@ mod tests {
         let registry = Registry::new();
         let reopened = Spool::open(dir.path(), 250, registry.clone()).unwrap();
         assert_eq!(
-            registry.counter_total(REJECTED_BATCHES),
+            registry.counter_total(PROXY_REJECTED_BATCHES.name),
             1,
             "visible after a restart"
         );
@@ -515,6 +505,6 @@ mod tests {
         let registry = Registry::new();
         let replayed = Spool::open(dir.path(), 250, registry.clone()).unwrap();
         assert_eq!(replayed.take_next().unwrap().batch_id, second.batch_id);
-        assert_eq!(registry.counter_total(REJECTED_BATCHES), 0);
+        assert_eq!(registry.counter_total(PROXY_REJECTED_BATCHES.name), 0);
     }
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use arrow::record_batch::RecordBatch;
+use bytefreezer_api::metrics::{PROXY_ROWS_DROPPED_TOTAL, PROXY_SPOOL_QUEUE_BYTES};
 use bytefreezer_schema::{IpcCompression, encode_ipc_with};
 use bytefreezer_telemetry::{Gauge, Registry};
 use crossbeam_channel::{Receiver, Sender};
@@ -25,9 +26,6 @@ pub const QUEUED_BATCHES: usize = 8;
 /// bound under a flood. One batch is always taken, however large.
 pub const QUEUED_BYTES: usize = 128 << 20;
 const WRITERS: usize = 2;
-const QUEUED_BYTES_GAUGE: &str = "bytefreezer_proxy_spool_queue_bytes";
-const QUEUED_BYTES_HELP: &str = "Memory held by batches waiting for or being written by a spool \
-     writer; at the queue's limit a new batch waits in its input, which stops reading its socket";
 /// Writers yield the CPU to the receive workers on a shared core (nice 10: a worker gets about
 /// nine times a writer's share). The bounded queue, not priority, bounds the backlog.
 const WRITER_NICE: i32 = 10;
@@ -201,7 +199,11 @@ impl SpoolWriters {
             jobs: Some(BatchQueue::new(
                 jobs,
                 QUEUED_BYTES,
-                registry.gauge(QUEUED_BYTES_GAUGE, QUEUED_BYTES_HELP, &[]),
+                registry.gauge(
+                    PROXY_SPOOL_QUEUE_BYTES.name,
+                    PROXY_SPOOL_QUEUE_BYTES.help,
+                    &[],
+                ),
             )),
             templates: Some(templates),
             threads,
@@ -288,8 +290,8 @@ fn write_batch(spool: &Spool, compression: IpcCompression, registry: &Registry, 
     if let Err(error) = written {
         registry
             .counter(
-                crate::sink::ROWS_DROPPED,
-                crate::sink::ROWS_DROPPED_HELP,
+                PROXY_ROWS_DROPPED_TOTAL.name,
+                PROXY_ROWS_DROPPED_TOTAL.help,
                 &[
                     ("tenant", &tenant_id),
                     ("dataset", &dataset_id),

@@ -3,6 +3,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytefreezer_api::metrics::{
+    PROXY_DATAGRAMS_DROPPED_TOTAL, PROXY_DATAGRAMS_TOTAL, PROXY_INPUT_ERRORS_TOTAL, PROXY_INPUT_UP,
+    PROXY_RETRIES_TOTAL, PROXY_ROWS_ACKED_TOTAL, PROXY_ROWS_DURABLE_TOTAL,
+    PROXY_ROWS_REJECTED_TOTAL, PROXY_SPOOL_QUEUE_BYTES,
+};
 use bytefreezer_api::{
     DataPlaneConfig, DatasetSpec, IngestKey, SourceSpec, SyslogSourceSettings, hash_api_key,
 };
@@ -187,7 +192,7 @@ fn spooled_batch_files(spool: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 async fn wait_listening(registry: &Registry, inputs: u64) {
     wait_for("inputs listen", async || {
-        registry.counter_total("bytefreezer_proxy_input_up") == inputs
+        registry.counter_total(PROXY_INPUT_UP.name) == inputs
     })
     .await;
 }
@@ -218,18 +223,12 @@ async fn every_datagram_reaches_the_intake_bucket_once(io: &str, backend: &str) 
         .await
         .unwrap();
     wait_for("5000 rows are acknowledged", async || {
-        registry.counter_total("bytefreezer_proxy_rows_acked_total") == 5000
+        registry.counter_total(PROXY_ROWS_ACKED_TOTAL.name) == 5000
     })
     .await;
     assert_eq!(intake_rows(&site.buckets.intake, "t/logs/").await, 5000);
-    assert_eq!(
-        registry.counter_total("bytefreezer_proxy_rows_durable_total"),
-        5000
-    );
-    assert_eq!(
-        registry.counter_total("bytefreezer_proxy_datagrams_total"),
-        5000
-    );
+    assert_eq!(registry.counter_total(PROXY_ROWS_DURABLE_TOTAL.name), 5000);
+    assert_eq!(registry.counter_total(PROXY_DATAGRAMS_TOTAL.name), 5000);
     stop.trigger();
     proxy.await.unwrap().unwrap();
 }
@@ -272,17 +271,17 @@ async fn every_datagram_of_an_overflowing_burst_is_durable_or_counted() {
     .unwrap();
     let dropped = || {
         registry
-            .counter_by_dataset("bytefreezer_proxy_datagrams_dropped_total")
+            .counter_by_dataset(PROXY_DATAGRAMS_DROPPED_TOTAL.name)
             .values()
             .sum::<u64>()
     };
     wait_for("every datagram is durable or counted", async || {
-        registry.counter_total("bytefreezer_proxy_rows_durable_total") + dropped() == sent + 1
+        registry.counter_total(PROXY_ROWS_DURABLE_TOTAL.name) + dropped() == sent + 1
     })
     .await;
     wait_for(
         "the spool writers' queue holds no memory once all is written",
-        async || registry.series("bytefreezer_proxy_spool_queue_bytes") == vec![(vec![], 0)],
+        async || registry.series(PROXY_SPOOL_QUEUE_BYTES.name) == vec![(vec![], 0)],
     )
     .await;
     let metrics = registry.render();
@@ -291,7 +290,7 @@ async fn every_datagram_of_an_overflowing_burst_is_durable_or_counted() {
         "kernel drops carry their cause:\n{metrics}"
     );
     assert_eq!(
-        registry.counter_total("bytefreezer_proxy_datagrams_total") + dropped(),
+        registry.counter_total(PROXY_DATAGRAMS_TOTAL.name) + dropped(),
         sent + 1
     );
     stop.trigger();
@@ -313,12 +312,12 @@ async fn batches_wait_in_the_spool_while_the_receiver_is_down_and_survive_a_rest
         .await
         .unwrap();
     wait_for("1000 rows are durable", async || {
-        registry.counter_total("bytefreezer_proxy_rows_durable_total") == 1000
+        registry.counter_total(PROXY_ROWS_DURABLE_TOTAL.name) == 1000
     })
     .await;
     assert!(
-        registry.counter_total("bytefreezer_proxy_retries_total") > 0
-            || registry.counter_total("bytefreezer_proxy_rows_acked_total") == 0
+        registry.counter_total(PROXY_RETRIES_TOTAL.name) > 0
+            || registry.counter_total(PROXY_ROWS_ACKED_TOTAL.name) == 0
     );
     // Abrupt stop: the task is dropped, the spool files stay.
     proxy.abort();
@@ -344,8 +343,8 @@ async fn batches_wait_in_the_spool_while_the_receiver_is_down_and_survive_a_rest
     // Aborting the task leaves the first proxy's shipper tasks running (a real crash would not),
     // so either proxy may deliver a batch; the receiver takes each batch id once.
     let acked = || {
-        first.counter_total("bytefreezer_proxy_rows_acked_total")
-            + registry.counter_total("bytefreezer_proxy_rows_acked_total")
+        first.counter_total(PROXY_ROWS_ACKED_TOTAL.name)
+            + registry.counter_total(PROXY_ROWS_ACKED_TOTAL.name)
     };
     wait_for("the resumed spool is delivered", async || {
         acked() >= 1000 && spooled_batch_files(&spool).is_empty()
@@ -373,14 +372,14 @@ async fn a_wrong_key_moves_batches_to_rejected_visibly_and_replay_delivers_them(
         .await
         .unwrap();
     wait_for("rows are rejected", async || {
-        registry.counter_total("bytefreezer_proxy_rows_rejected_total") == 10
+        registry.counter_total(PROXY_ROWS_REJECTED_TOTAL.name) == 10
     })
     .await;
     assert!(
         started.elapsed() >= Duration::from_secs(1),
         "retried for the grace period first"
     );
-    assert!(registry.counter_total("bytefreezer_proxy_retries_total") > 0);
+    assert!(registry.counter_total(PROXY_RETRIES_TOTAL.name) > 0);
     let rejected: Vec<String> = std::fs::read_dir(site.spool().join("rejected"))
         .unwrap()
         .map(|entry| entry.unwrap().file_name().into_string().unwrap())
@@ -417,7 +416,7 @@ async fn a_wrong_key_moves_batches_to_rejected_visibly_and_replay_delivers_them(
     let registry = Registry::new();
     let (stop, proxy) = site.start_proxy(KEY, &registry, |_| {});
     wait_for("the replayed rows are delivered", async || {
-        registry.counter_total("bytefreezer_proxy_rows_acked_total") == 10
+        registry.counter_total(PROXY_ROWS_ACKED_TOTAL.name) == 10
     })
     .await;
     assert_eq!(intake_rows(&site.buckets.intake, "t/logs/").await, 10);
@@ -446,24 +445,18 @@ async fn a_receiver_learning_the_dataset_later_rejects_nothing() {
         .await
         .unwrap();
     wait_for("the receiver refuses the unknown dataset", async || {
-        registry.counter_total("bytefreezer_proxy_retries_total") > 0
+        registry.counter_total(PROXY_RETRIES_TOTAL.name) > 0
     })
     .await;
     tokio::time::sleep(Duration::from_secs(10)).await;
-    assert_eq!(
-        registry.counter_total("bytefreezer_proxy_rows_acked_total"),
-        0
-    );
+    assert_eq!(registry.counter_total(PROXY_ROWS_ACKED_TOTAL.name), 0);
     teach_receiver.send_replace(Arc::new(config(vec![dataset("logs", syslog)])));
     wait_for("every row is delivered", async || {
-        registry.counter_total("bytefreezer_proxy_rows_acked_total") == 100
+        registry.counter_total(PROXY_ROWS_ACKED_TOTAL.name) == 100
     })
     .await;
     assert_eq!(intake_rows(&site.buckets.intake, "t/logs/").await, 100);
-    assert_eq!(
-        registry.counter_total("bytefreezer_proxy_rows_rejected_total"),
-        0
-    );
+    assert_eq!(registry.counter_total(PROXY_ROWS_REJECTED_TOTAL.name), 0);
     assert_eq!(
         std::fs::read_dir(site.spool().join("rejected"))
             .unwrap()
@@ -488,7 +481,7 @@ async fn datasets_come_and_go_at_runtime_and_a_taken_port_hurts_no_other() {
     let (stop, proxy) = site.start_proxy(KEY, &registry, |_| {});
     wait_listening(&registry, 1).await;
     wait_for("the bind error is counted", async || {
-        registry.counter_total("bytefreezer_proxy_input_errors_total") >= 1
+        registry.counter_total(PROXY_INPUT_ERRORS_TOTAL.name) >= 1
     })
     .await;
     tokio::task::spawn_blocking(move || send(first, 100))
@@ -573,7 +566,7 @@ async fn ships_over_https_to_a_receiver_with_a_private_ca() {
         .await
         .unwrap();
     wait_for("200 rows arrive over HTTPS", async || {
-        registry.counter_total("bytefreezer_proxy_rows_acked_total") == 200
+        registry.counter_total(PROXY_ROWS_ACKED_TOTAL.name) == 200
     })
     .await;
     assert_eq!(intake_rows(&site.buckets.intake, "t/logs/").await, 200);

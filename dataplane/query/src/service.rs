@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use bytefreezer_api::metrics::{QUERY_ERRORS_TOTAL, QUERY_QUERIES_TOTAL, QUERY_REFUSED_TOTAL};
 use bytefreezer_api::{
     AuthorizeError, DataPlaneConfig, KeyUse, QUERY_TOKEN_PREFIX, bearer_token, verify_query_token,
 };
@@ -212,8 +213,8 @@ impl QueryService {
     fn refused(&self, cause: &'static str) {
         self.registry
             .counter(
-                "bytefreezer_query_refused_total",
-                "Queries refused or cancelled by a limit or a key's scope, by cause.",
+                QUERY_REFUSED_TOTAL.name,
+                QUERY_REFUSED_TOTAL.help,
                 &[("cause", cause)],
             )
             .increment(1);
@@ -230,8 +231,8 @@ impl QueryService {
         };
         self.registry
             .counter(
-                "bytefreezer_query_errors_total",
-                "Queries that did not answer rows.",
+                QUERY_ERRORS_TOTAL.name,
+                QUERY_ERRORS_TOTAL.help,
                 &[("outcome", outcome)],
             )
             .increment(1);
@@ -281,7 +282,7 @@ async fn query(State(service): State<QueryService>, headers: HeaderMap, body: By
         Ok(output) => {
             service
                 .registry
-                .counter("bytefreezer_query_queries_total", "Queries answered.", &[])
+                .counter(QUERY_QUERIES_TOTAL.name, QUERY_QUERIES_TOTAL.help, &[])
                 .increment(1);
             Json(output).into_response()
         }

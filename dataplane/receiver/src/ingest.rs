@@ -6,6 +6,9 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytefreezer_api::metrics::{
+    RECEIVER_BYTES_TOTAL, RECEIVER_REJECTED_TOTAL, RECEIVER_REQUESTS_TOTAL, RECEIVER_ROWS_TOTAL,
+};
 use bytefreezer_api::{AuthorizeError, DataPlaneConfig, KeyUse, bearer_token};
 use bytefreezer_layout::{intake_object, validate_identifier};
 use bytefreezer_schema::{
@@ -26,8 +29,6 @@ use crate::{ARROW_STREAM_CONTENT_TYPE, BATCH_ID_HEADER};
 const NDJSON_MEMORY_FACTOR: u64 = 8;
 /// What a 503 asks the client to wait before retrying, in seconds.
 const RETRY_AFTER_SECS: &str = "1";
-
-pub const REJECTED: &str = "bytefreezer_receiver_rejected_total";
 
 #[derive(Clone)]
 pub struct IngestLimits {
@@ -73,17 +74,13 @@ pub async fn ingest(
             ];
             state
                 .registry
-                .counter(
-                    "bytefreezer_receiver_rows_total",
-                    "Rows written to the intake bucket.",
-                    &labels,
-                )
+                .counter(RECEIVER_ROWS_TOTAL.name, RECEIVER_ROWS_TOTAL.help, &labels)
                 .increment(rows);
             state
                 .registry
                 .counter(
-                    "bytefreezer_receiver_bytes_total",
-                    "Bytes written to the intake bucket.",
+                    RECEIVER_BYTES_TOTAL.name,
+                    RECEIVER_BYTES_TOTAL.help,
                     &labels,
                 )
                 .increment(bytes);
@@ -100,8 +97,8 @@ pub async fn ingest(
             state
                 .registry
                 .counter(
-                    REJECTED,
-                    "Requests refused, by reason.",
+                    RECEIVER_REJECTED_TOTAL.name,
+                    RECEIVER_REJECTED_TOTAL.help,
                     &[("reason", rejection.reason)],
                 )
                 .increment(1);
@@ -127,8 +124,8 @@ pub async fn ingest(
     state
         .registry
         .counter(
-            "bytefreezer_receiver_requests_total",
-            "Ingest requests, by status.",
+            RECEIVER_REQUESTS_TOTAL.name,
+            RECEIVER_REQUESTS_TOTAL.help,
             &[("status", response.status().as_str())],
         )
         .increment(1);

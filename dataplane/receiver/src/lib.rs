@@ -16,9 +16,7 @@ mod receiver;
 mod server;
 
 pub use config::ReceiverConfig;
-pub use ingest::REJECTED;
 pub use receiver::Receiver;
-pub use server::{CONNECTION_ERRORS, CONNECTIONS};
 
 /// Header carrying the batch id, so a retried request overwrites the same intake object.
 pub const BATCH_ID_HEADER: &str = "x-bytefreezer-batch-id";

@@ -4,6 +4,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use axum::Router;
 use axum::extract::ConnectInfo;
+use bytefreezer_api::metrics::{RECEIVER_CONNECTION_ERRORS_TOTAL, RECEIVER_CONNECTIONS};
 use bytefreezer_telemetry::{Registry, Shutdown};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -24,9 +25,6 @@ const READ_BUFFER_BYTES: usize = 64 * 1024;
 const GRACEFUL_SHUTDOWN: Duration = Duration::from_secs(10);
 /// After a failed accept (out of file descriptors), wait before the next so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
-
-pub const CONNECTIONS: &str = "bytefreezer_receiver_connections";
-pub const CONNECTION_ERRORS: &str = "bytefreezer_receiver_connection_errors_total";
 
 /// How the ingest listener treats connections, from [`crate::ReceiverConfig`].
 pub struct ConnectionLimits {
@@ -60,7 +58,7 @@ pub async fn serve(
         .header_read_timeout(limits.header_timeout)
         .max_buf_size(READ_BUFFER_BYTES);
     let builder = Arc::new(builder);
-    let open = registry.gauge(CONNECTIONS, "Open connections to the ingest listener.", &[]);
+    let open = registry.gauge(RECEIVER_CONNECTIONS.name, RECEIVER_CONNECTIONS.help, &[]);
     loop {
         let slot = tokio::select! {
             slot = slots.clone().acquire_owned() => slot.context("connection slots closed")?,
@@ -146,8 +144,8 @@ async fn handshake(
 fn connection_error(registry: &Registry, reason: &'static str) {
     registry
         .counter(
-            CONNECTION_ERRORS,
-            "Connections closed before a request was read, by reason.",
+            RECEIVER_CONNECTION_ERRORS_TOTAL.name,
+            RECEIVER_CONNECTION_ERRORS_TOTAL.help,
             &[("reason", reason)],
         )
         .increment(1);

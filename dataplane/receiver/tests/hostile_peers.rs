@@ -9,12 +9,13 @@ use std::time::{Duration, Instant};
 
 use arrow::array::{ArrayRef, Int64Array, TimestampMicrosecondArray};
 use arrow::record_batch::RecordBatch;
+use bytefreezer_api::metrics::{
+    RECEIVER_CONNECTION_ERRORS_TOTAL, RECEIVER_CONNECTIONS, RECEIVER_REJECTED_TOTAL,
+};
 use bytefreezer_api::{
     DataPlaneConfig, DatasetSpec, IngestKey, SourceSpec, SyslogSourceSettings, hash_api_key,
 };
-use bytefreezer_receiver::{
-    ARROW_STREAM_CONTENT_TYPE, CONNECTION_ERRORS, REJECTED, Receiver, ReceiverConfig,
-};
+use bytefreezer_receiver::{ARROW_STREAM_CONTENT_TYPE, Receiver, ReceiverConfig};
 use bytefreezer_schema::{IpcCompression, encode_ipc, encode_ipc_with};
 use bytefreezer_storage::{Buckets, StorageConfig};
 use bytefreezer_telemetry::{Registry, shutdown_pair};
@@ -60,12 +61,20 @@ impl Running {
     }
     fn rejected(&self, reason: &str) -> u64 {
         self.registry
-            .counter(REJECTED, "", &[("reason", reason)])
+            .counter(
+                RECEIVER_REJECTED_TOTAL.name,
+                RECEIVER_REJECTED_TOTAL.help,
+                &[("reason", reason)],
+            )
             .get()
     }
     fn connection_errors(&self, reason: &str) -> u64 {
         self.registry
-            .counter(CONNECTION_ERRORS, "", &[("reason", reason)])
+            .counter(
+                RECEIVER_CONNECTION_ERRORS_TOTAL.name,
+                RECEIVER_CONNECTION_ERRORS_TOTAL.help,
+                &[("reason", reason)],
+            )
             .get()
     }
 }
@@ -410,7 +419,7 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
     assert_eq!(
         running
             .registry
-            .gauge(bytefreezer_receiver::CONNECTIONS, "", &[])
+            .gauge(RECEIVER_CONNECTIONS.name, RECEIVER_CONNECTIONS.help, &[])
             .get(),
         2
     );

@@ -9,6 +9,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use bytefreezer_api::metrics::{
+    PROXY_DATAGRAMS_DROPPED_TOTAL, PROXY_DATAGRAMS_TOTAL, PROXY_ROWS_DROPPED_TOTAL,
+    PROXY_ROWS_DURABLE_TOTAL,
+};
 
 use super::collector::{COLLECTOR_CORE, Collector, Daemon, version_of};
 use super::loadgen::SENDER_CORE;
@@ -136,18 +140,17 @@ impl Ours {
     /// proxy exports that counter.
     pub fn receive_buffer_drops(&self) -> Option<u64> {
         let text = scrape(METRICS_LISTEN)?;
-        text.contains("bytefreezer_proxy_datagrams_dropped_total")
-            .then(|| {
-                metric_sum(
-                    &text,
-                    "bytefreezer_proxy_datagrams_dropped_total",
-                    Some("cause=\"receive_buffer\""),
-                ) as u64
-            })
+        text.contains(PROXY_DATAGRAMS_DROPPED_TOTAL.name).then(|| {
+            metric_sum(
+                &text,
+                PROXY_DATAGRAMS_DROPPED_TOTAL.name,
+                Some("cause=\"receive_buffer\""),
+            ) as u64
+        })
     }
 
     pub fn rows_dropped(&self) -> Option<u64> {
-        self.metric("bytefreezer_proxy_rows_dropped_total", None)
+        self.metric(PROXY_ROWS_DROPPED_TOTAL.name, None)
     }
 
     pub fn is_alive(&mut self) -> bool {
@@ -181,11 +184,11 @@ impl Collector for Ours {
     }
 
     fn datagrams_received(&mut self) -> Option<u64> {
-        self.metric("bytefreezer_proxy_datagrams_total", None)
+        self.metric(PROXY_DATAGRAMS_TOTAL.name, None)
     }
 
     fn events_written(&mut self) -> Option<u64> {
-        self.metric("bytefreezer_proxy_rows_durable_total", None)
+        self.metric(PROXY_ROWS_DURABLE_TOTAL.name, None)
     }
 
     fn finish(&mut self) -> Result<Option<u64>> {

@@ -2,6 +2,7 @@
 //! the API tests. Included by each test file with `#[path]`.
 #![allow(dead_code)]
 
+use bytefreezer_api::metrics::PACKER_ROWS_TOTAL;
 use bytefreezer_api::{DatasetSpec, SourceSpec, SyslogSourceSettings};
 use bytefreezer_control::ControlServer;
 use bytefreezer_control_store::{Actor, ControlStore, KeyScope, Role};
@@ -65,7 +66,7 @@ pub async fn serve(backend: &str) -> Control {
         .unwrap();
     let registry = Registry::new();
     registry
-        .counter("bytefreezer_packer_rows_total", "", &[("tenant", "demo")])
+        .counter(PACKER_ROWS_TOTAL.name, "", &[("tenant", "demo")])
         .increment(42);
     let router = ControlServer::new(store.clone(), registry)
         .with_public_status()
