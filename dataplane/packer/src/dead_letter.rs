@@ -5,6 +5,7 @@
 //! dead letter has its JSON reason beside it, is counted
 //! (`bytefreezer_packer_dead_letters_total{reason}`) and reported to Activity.
 
+use bytefreezer_api::Role;
 use bytefreezer_api::metrics::{PACKER_DEAD_LETTERS_TOTAL, PACKER_ERRORS_TOTAL};
 use bytefreezer_dead_letter::{DeadLetterRecord, write_dead_letter};
 use bytefreezer_layout::{DeadLetterObject, HourPartition, PiperObject, packer_plan_object};
@@ -70,7 +71,7 @@ impl Packer {
         let summary = format!("dead-lettered {key} ({}): {message}", reason.as_str());
         tracing::warn!(%tenant, %dataset, "packer: {summary}; replay with `bytefreezer ctl dead-letters replay`");
         self.registry.activity().record(
-            "packer",
+            Role::Packer.as_str(),
             (tenant, dataset),
             false,
             summary,
@@ -134,7 +135,7 @@ impl Packer {
         };
         tracing::error!(%tenant, %dataset, "packer: cannot write Parquet {} from {} inputs: {message} (attempt {attempts}; {next} in {retry_in_ms} ms)", plan.file_id, plan.inputs.len());
         self.registry.activity().record(
-            "packer",
+            Role::Packer.as_str(),
             (tenant, dataset),
             false,
             format!("cannot write Parquet {}: {message}", plan.file_id),

@@ -1,3 +1,4 @@
+use bytefreezer_api::Role;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -434,7 +435,7 @@ impl Packer {
             }
             Err(PlanError::Node(error)) => {
                 self.registry.activity().record(
-                    "packer",
+                    Role::Packer.as_str(),
                     (tenant, dataset),
                     false,
                     format!("cannot write Parquet {}: {error:#}", plan.file_id),
@@ -448,7 +449,7 @@ impl Packer {
         }
         if written.rows > 0 {
             self.registry.activity().record(
-                "packer",
+                Role::Packer.as_str(),
                 (tenant, dataset),
                 true,
                 format!(

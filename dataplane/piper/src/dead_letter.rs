@@ -3,6 +3,7 @@
 //! beside each (`bytefreezer_dead_letter`), counted, and reported to Activity.
 //! `bytefreezer dead-letter` and replay requests from the control plane move them back.
 
+use bytefreezer_api::Role;
 use bytefreezer_api::metrics::{PIPER_DEAD_LETTERED_ROWS_TOTAL, PIPER_DEAD_LETTERED_TOTAL};
 use bytefreezer_dead_letter::{DeadLetterError, DeadLetterRecord, write_dead_letter};
 use bytefreezer_layout::{DeadLetterKind, DeadLetterObject, IntakeObject};
@@ -102,7 +103,7 @@ impl DeadLetter<'_> {
         let message = format!("dead-lettered {what} ({}): {}", self.reason, self.message);
         tracing::warn!(tenant = %self.key.tenant_id, dataset = %self.key.dataset_id, "piper: {message}; replay with `bytefreezer ctl dead-letters replay`");
         piper.registry.activity().record(
-            "piper",
+            Role::Piper.as_str(),
             (self.key.tenant_id.as_str(), self.key.dataset_id.as_str()),
             false,
             message,

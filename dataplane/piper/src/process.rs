@@ -2,6 +2,7 @@ use std::time::{Duration, Instant};
 
 use arrow::array::{Array, AsArray};
 use arrow::record_batch::RecordBatch;
+use bytefreezer_api::Role;
 use bytefreezer_api::metrics::{
     PIPER_ERRORS_TOTAL, PIPER_OBJECTS_SKIPPED_TOTAL, PIPER_OBJECTS_TOTAL,
     PIPER_OBJECTS_WRITTEN_TOTAL, PIPER_RETRY_RECORDS_EVICTED_TOTAL, PIPER_ROWS_IN_TOTAL,
@@ -169,7 +170,7 @@ fn report_done(
         .increment(done.unparsed);
     let (rows_in, rows_out) = (done.rows_in, done.rows_out);
     piper.registry.activity().record(
-        "piper",
+        Role::Piper.as_str(),
         (key.tenant_id.as_str(), key.dataset_id.as_str()),
         true,
         format!("transformed {rows_in} rows into {rows_out} with pipeline {version}"),
@@ -239,7 +240,7 @@ async fn handle_failure(
     let retry_in_ms = attempt.retry_in.as_millis() as u64;
     tracing::error!(tenant = %key.tenant_id, dataset = %key.dataset_id, "piper: {}: {} (attempt {}, next in {retry_in_ms} ms)", info.key, failure.message, attempt.attempts);
     piper.registry.activity().record(
-        "piper",
+        Role::Piper.as_str(),
         (key.tenant_id.as_str(), key.dataset_id.as_str()),
         false,
         failure.message,

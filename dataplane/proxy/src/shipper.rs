@@ -1,3 +1,4 @@
+use bytefreezer_api::Role;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -133,7 +134,7 @@ impl Shipper {
             batch.batch_id, batch.rows
         );
         self.registry.activity().record(
-            "proxy",
+            Role::Proxy.as_str(),
             (tenant, dataset),
             false,
             message.clone(),
