@@ -16,6 +16,8 @@ pub enum Stage {
 }
 
 impl Stage {
+    pub const ALL: [Stage; 2] = [Stage::Piper, Stage::Packer];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::Piper => "piper",
@@ -24,11 +26,13 @@ impl Stage {
     }
 
     pub fn parse(name: &str) -> Option<Stage> {
-        match name {
-            "piper" => Some(Stage::Piper),
-            "packer" => Some(Stage::Packer),
-            _ => None,
-        }
+        Stage::ALL.into_iter().find(|stage| stage.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
