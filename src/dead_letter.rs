@@ -73,7 +73,7 @@ pub async fn run(args: DeadLetterArgs) -> Result<()> {
 
 /// The bucket that holds the stage's input (and so its dead letters), and the stage.
 fn input_bucket(scope: &DeadLetterScope) -> Result<(Bucket, Stage)> {
-    let stage = scope.stage;
+    let stage = Stage::parse(&scope.stage).context("--stage: piper or packer")?;
     let storage = match (&scope.config, &scope.data_dir, stage) {
         (Some(path), _, Stage::Piper) => load::<PiperFile>(path)?.storage,
         (Some(path), _, Stage::Packer) => load::<PackerFile>(path)?.storage,

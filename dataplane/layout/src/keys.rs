@@ -16,8 +16,6 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 2] = [Stage::Piper, Stage::Packer];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::Piper => "piper",
@@ -26,13 +24,11 @@ impl Stage {
     }
 
     pub fn parse(name: &str) -> Option<Stage> {
-        Stage::ALL.into_iter().find(|stage| stage.as_str() == name)
-    }
-}
-
-impl std::fmt::Display for Stage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        match name {
+            "piper" => Some(Stage::Piper),
+            "packer" => Some(Stage::Packer),
+            _ => None,
+        }
     }
 }
 
