@@ -6,8 +6,8 @@ use std::time::Duration;
 use bytefreezer_api::metrics::{PROXY_INPUT_ERRORS_TOTAL, PROXY_INPUT_UP};
 use bytefreezer_decode_flow::FlowLimits;
 use bytefreezer_decode_syslog::FlushPolicy;
-use bytefreezer_telemetry::{Gauge, Registry};
-use bytefreezer_udp::{BoundGroup, DatagramSink, ReceivePool, bind_group};
+use bytefreezer_telemetry::Registry;
+use bytefreezer_udp::{ReceivePool, bind_group};
 use tokio::sync::watch;
 
 use crate::config::ProxyConfig;
@@ -45,6 +45,11 @@ pub async fn run_udp_input(
     mut stop: watch::Receiver<bool>,
 ) {
     let registry = &runtime.registry;
+    let config = &runtime.config;
+    let labels = [
+        ("tenant", spec.tenant_id.as_str()),
+        ("dataset", spec.dataset_id.as_str()),
+    ];
     let listen = format!("udp://{}", spec.bind);
     let input_labels = [
         ("tenant", spec.tenant_id.as_str()),
@@ -54,14 +59,113 @@ pub async fn run_udp_input(
     // 1 listening, 0 cannot open its socket; the series goes when the input stops.
     let up = registry.gauge(PROXY_INPUT_UP.name, PROXY_INPUT_UP.help, &input_labels);
     let forget_input = || registry.remove(PROXY_INPUT_UP.name, &input_labels);
-    let Some(group) = bind_until_stopped(&spec, &runtime, &up, &mut stop).await else {
-        forget_input();
-        return;
+    let group = loop {
+        match bind_group(
+            spec.bind,
+            runtime.pool.workers(),
+            config.udp_recv_buffer_bytes,
+        ) {
+            Ok(group) => break group,
+            Err(error) => {
+                up.set(0);
+                registry
+                    .counter(
+                        PROXY_INPUT_ERRORS_TOTAL.name,
+                        PROXY_INPUT_ERRORS_TOTAL.help,
+                        &labels,
+                    )
+                    .increment(1);
+                tracing::error!(
+                    "dataset {}/{}: cannot listen on udp://{}: {error}; is another process using the port? retrying in {}s",
+                    spec.tenant_id,
+                    spec.dataset_id,
+                    spec.bind,
+                    BIND_RETRY.as_secs()
+                );
+                tokio::select! {
+                    _ = stopped(&mut stop) => {
+                        forget_input();
+                        return;
+                    }
+                    _ = tokio::time::sleep(BIND_RETRY) => {}
+                }
+            }
+        }
     };
-    let workers = WorkerSetup::new(&spec, &runtime.config).await;
-    let attached = runtime
-        .pool
-        .attach(group, |worker| workers.sink(worker, &spec, &runtime));
+    if group.granted_receive_buffer < config.udp_recv_buffer_bytes {
+        tracing::warn!(
+            "udp://{}: the kernel granted a {}-byte receive buffer instead of {}; raise net.core.rmem_max \
+             (sysctl -w net.core.rmem_max={}) to absorb bursts without loss",
+            spec.bind,
+            group.granted_receive_buffer,
+            config.udp_recv_buffer_bytes,
+            config.udp_recv_buffer_bytes
+        );
+    }
+
+    let policy = FlushPolicy {
+        max_rows: config.batch_max_rows.max(1),
+        max_bytes: config.batch_max_bytes.max(1),
+    };
+    let mut max_age = Duration::from_millis(config.batch_max_age_ms.max(1));
+    if spec.testing {
+        max_age = max_age.min(TESTING_MAX_AGE);
+    }
+    let templates_dir = config.spool_dir.join("templates");
+    let flow_limits = config.flow.limits();
+    let saved_templates = if spec.decoder == DecoderKind::Flow {
+        read_saved_templates(&templates_dir, &spec, saved_file_limit(&flow_limits)).await
+    } else {
+        Vec::new()
+    };
+    let (tenant_id, dataset_id): (Arc<str>, Arc<str>) = (
+        spec.tenant_id.as_str().into(),
+        spec.dataset_id.as_str().into(),
+    );
+    let attached = runtime.pool.attach(group, |worker| {
+        let mut decoder =
+            InputDecoder::with_flow_limits(spec.decoder, policy.max_rows.min(8192), flow_limits);
+        let mut restored = 0;
+        for (path, bytes) in &saved_templates {
+            match decoder.restore_templates(bytes) {
+                Some(Ok(count)) => restored += count,
+                Some(Err(error)) => tracing::warn!(
+                    "dataset {}/{}: ignoring {}: {error}",
+                    spec.tenant_id,
+                    spec.dataset_id,
+                    path.display()
+                ),
+                None => {}
+            }
+        }
+        if worker == 0 && restored > 0 {
+            tracing::info!(
+                "dataset {}/{}: restored {restored} flow templates from {}",
+                spec.tenant_id,
+                spec.dataset_id,
+                templates_dir.display()
+            );
+        }
+        let template_file = (spec.decoder == DecoderKind::Flow).then(|| {
+            templates_dir.join(format!(
+                "{}.{}.w{worker}.bft",
+                spec.tenant_id, spec.dataset_id
+            ))
+        });
+        Box::new(InputSink::new(
+            SinkSettings {
+                tenant_id: tenant_id.clone(),
+                dataset_id: dataset_id.clone(),
+                policy,
+                max_age,
+                template_file,
+            },
+            decoder,
+            runtime.writers.batches(),
+            runtime.writers.templates(),
+            registry,
+        ))
+    });
     let id = match attached {
         Ok(id) => id,
         Err(error) => {
@@ -89,154 +193,6 @@ pub async fn run_udp_input(
         spec.dataset_id,
         spec.bind
     );
-}
-
-/// The dataset's sockets, one per worker; while the port is taken (another process, or an
-/// input that has not let go yet) it counts an input error and tries again every
-/// `BIND_RETRY`. `None` when asked to stop first.
-async fn bind_until_stopped(
-    spec: &InputSpec,
-    runtime: &UdpRuntime,
-    up: &Gauge,
-    stop: &mut watch::Receiver<bool>,
-) -> Option<BoundGroup> {
-    let config = &runtime.config;
-    let labels = [
-        ("tenant", spec.tenant_id.as_str()),
-        ("dataset", spec.dataset_id.as_str()),
-    ];
-    let group = loop {
-        match bind_group(
-            spec.bind,
-            runtime.pool.workers(),
-            config.udp_recv_buffer_bytes,
-        ) {
-            Ok(group) => break group,
-            Err(error) => {
-                up.set(0);
-                runtime
-                    .registry
-                    .counter(
-                        PROXY_INPUT_ERRORS_TOTAL.name,
-                        PROXY_INPUT_ERRORS_TOTAL.help,
-                        &labels,
-                    )
-                    .increment(1);
-                tracing::error!(
-                    "dataset {}/{}: cannot listen on udp://{}: {error}; is another process using the port? retrying in {}s",
-                    spec.tenant_id,
-                    spec.dataset_id,
-                    spec.bind,
-                    BIND_RETRY.as_secs()
-                );
-                tokio::select! {
-                    _ = stopped(stop) => return None,
-                    _ = tokio::time::sleep(BIND_RETRY) => {}
-                }
-            }
-        }
-    };
-    if group.granted_receive_buffer < config.udp_recv_buffer_bytes {
-        tracing::warn!(
-            "udp://{}: the kernel granted a {}-byte receive buffer instead of {}; raise net.core.rmem_max \
-             (sysctl -w net.core.rmem_max={}) to absorb bursts without loss",
-            spec.bind,
-            group.granted_receive_buffer,
-            config.udp_recv_buffer_bytes,
-            config.udp_recv_buffer_bytes
-        );
-    }
-    Some(group)
-}
-
-/// What each worker's sink of one input is built from: the batch limits, and for flows the
-/// templates saved before the last stop.
-struct WorkerSetup {
-    policy: FlushPolicy,
-    max_age: Duration,
-    flow_limits: FlowLimits,
-    templates_dir: PathBuf,
-    saved_templates: Vec<(PathBuf, Vec<u8>)>,
-    tenant_id: Arc<str>,
-    dataset_id: Arc<str>,
-}
-
-impl WorkerSetup {
-    async fn new(spec: &InputSpec, config: &ProxyConfig) -> WorkerSetup {
-        let mut max_age = Duration::from_millis(config.batch_max_age_ms.max(1));
-        if spec.testing {
-            max_age = max_age.min(TESTING_MAX_AGE);
-        }
-        let templates_dir = config.spool_dir.join("templates");
-        let flow_limits = config.flow.limits();
-        let saved_templates = if spec.decoder == DecoderKind::Flow {
-            read_saved_templates(&templates_dir, spec, saved_file_limit(&flow_limits)).await
-        } else {
-            Vec::new()
-        };
-        WorkerSetup {
-            policy: FlushPolicy {
-                max_rows: config.batch_max_rows.max(1),
-                max_bytes: config.batch_max_bytes.max(1),
-            },
-            max_age,
-            flow_limits,
-            templates_dir,
-            saved_templates,
-            tenant_id: spec.tenant_id.as_str().into(),
-            dataset_id: spec.dataset_id.as_str().into(),
-        }
-    }
-
-    /// Worker `worker`'s sink: its own decoder with every saved template restored (after a
-    /// restart an exporter may land on any worker), writing its templates to a file of its own.
-    fn sink(&self, worker: usize, spec: &InputSpec, runtime: &UdpRuntime) -> Box<dyn DatagramSink> {
-        let mut decoder = InputDecoder::with_flow_limits(
-            spec.decoder,
-            self.policy.max_rows.min(8192),
-            self.flow_limits,
-        );
-        let mut restored = 0;
-        for (path, bytes) in &self.saved_templates {
-            match decoder.restore_templates(bytes) {
-                Some(Ok(count)) => restored += count,
-                Some(Err(error)) => tracing::warn!(
-                    "dataset {}/{}: ignoring {}: {error}",
-                    spec.tenant_id,
-                    spec.dataset_id,
-                    path.display()
-                ),
-                None => {}
-            }
-        }
-        if worker == 0 && restored > 0 {
-            tracing::info!(
-                "dataset {}/{}: restored {restored} flow templates from {}",
-                spec.tenant_id,
-                spec.dataset_id,
-                self.templates_dir.display()
-            );
-        }
-        let template_file = (spec.decoder == DecoderKind::Flow).then(|| {
-            self.templates_dir.join(format!(
-                "{}.{}.w{worker}.bft",
-                spec.tenant_id, spec.dataset_id
-            ))
-        });
-        Box::new(InputSink::new(
-            SinkSettings {
-                tenant_id: self.tenant_id.clone(),
-                dataset_id: self.dataset_id.clone(),
-                policy: self.policy,
-                max_age: self.max_age,
-                template_file,
-            },
-            decoder,
-            runtime.writers.batches(),
-            runtime.writers.templates(),
-            &runtime.registry,
-        ))
-    }
 }
 
 /// The largest template file a decoder within `limits` can write: 8 bytes a template field
