@@ -60,8 +60,18 @@ impl fmt::Display for Role {
 
 /// A role name this build does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not a role: must be control, proxy, receiver, piper, packer or query")]
+#[error("{0:?} is not a role: must be {known}", known = known_roles())]
 pub struct UnknownRole(pub String);
+
+/// "control, proxy, … or query", from [`Role::ALL`] so the message cannot miss a role.
+fn known_roles() -> String {
+    let names: Vec<&str> = Role::ALL.iter().map(|role| role.as_str()).collect();
+    match names.split_last() {
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
 
 impl FromStr for Role {
     type Err = UnknownRole;
@@ -86,7 +96,10 @@ mod tests {
             assert_eq!(json, format!("\"{role}\""));
             assert_eq!(serde_json::from_str::<Role>(&json).unwrap(), role);
         }
-        assert!("shipper".parse::<Role>().is_err());
+        assert_eq!(
+            "shipper".parse::<Role>().unwrap_err().to_string(),
+            "\"shipper\" is not a role: must be control, proxy, receiver, piper, packer or query"
+        );
         assert!(serde_json::from_str::<Role>("\"Proxy\"").is_err());
     }
 }
