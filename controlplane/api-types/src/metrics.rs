@@ -209,6 +209,15 @@ pub const PIPER_UNPARSED_TOTAL: Metric = metric(
     "bytefreezer_piper_unparsed_total",
     "Syslog messages that did not parse cleanly, kept with their raw bytes and parse_error.",
 );
+/// Labelled by `format`: rfc5424, rfc3164, a vendor variant, or unparsed.
+pub const PIPER_SYSLOG_ROWS_TOTAL: Metric = metric(
+    "bytefreezer_piper_syslog_rows_total",
+    "Syslog messages parsed, by the format they were recognised as (the row's format column).",
+);
+pub const PIPER_SYSLOG_REPAIRED_TOTAL: Metric = metric(
+    "bytefreezer_piper_syslog_repaired_total",
+    "Syslog messages read with a repair or an omission, described in their parse_warning.",
+);
 pub const PIPER_ERRORS_TOTAL: Metric = metric(
     "bytefreezer_piper_errors_total",
     "Intake objects that could not be transformed.",
@@ -359,6 +368,8 @@ pub const ALL: &[Metric] = &[
     PIPER_ROWS_IN_TOTAL,
     PIPER_ROWS_OUT_TOTAL,
     PIPER_UNPARSED_TOTAL,
+    PIPER_SYSLOG_ROWS_TOTAL,
+    PIPER_SYSLOG_REPAIRED_TOTAL,
     PIPER_ERRORS_TOTAL,
     PIPER_RETRY_RECORDS_EVICTED_TOTAL,
     PIPER_OLDEST_PENDING_UNIX_MS,

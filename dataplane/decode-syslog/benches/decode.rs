@@ -1,5 +1,5 @@
 use bytefreezer_decode_syslog::{
-    DatagramMeta, SyslogDecoder, SyslogEdgeBuilder, syslog_edge_to_table,
+    DatagramMeta, SyslogDecoder, SyslogEdgeBuilder, parse_message, syslog_edge_to_table,
 };
 use bytefreezer_schema::{IpcCompression, encode_ipc_with};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -18,6 +18,31 @@ fn messages(kind: &str) -> Vec<Vec<u8>> {
         }
         .into_bytes())
         .collect()
+}
+
+/// The parser alone, without the Arrow builders: what a message's header costs to read.
+fn parse(c: &mut Criterion) {
+    let mut group = c.benchmark_group("syslog_parse");
+    group.measurement_time(std::time::Duration::from_secs(3));
+    for kind in ["rfc5424", "rfc3164"] {
+        let input: Vec<String> = messages(kind)
+            .into_iter()
+            .map(|m| String::from_utf8(m).unwrap())
+            .collect();
+        group.throughput(Throughput::Elements(input.len() as u64));
+        group.bench_function(kind, |b| {
+            b.iter(|| {
+                input
+                    .iter()
+                    .map(|m| {
+                        let parsed = parse_message(m, 1_795_000_000_000_000);
+                        parsed.message.len() + parsed.event_time_micros.unwrap_or(0) as usize
+                    })
+                    .sum::<usize>()
+            })
+        });
+    }
+    group.finish();
 }
 
 fn decode(c: &mut Criterion) {
@@ -86,5 +111,5 @@ fn edge(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decode, edge);
+criterion_group!(benches, parse, decode, edge);
 criterion_main!(benches);

@@ -11,6 +11,7 @@ use arrow::record_batch::RecordBatch;
 use bytefreezer_schema::syslog_schema;
 
 use crate::parse::{Format, parse_message};
+use crate::sparse::Sparse;
 
 /// What the caller knows about a message that the bytes do not say.
 #[derive(Debug, Clone, Copy)]
@@ -46,16 +47,23 @@ pub struct SyslogDecoder {
     hostname: StringBuilder,
     app_name: StringBuilder,
     procid: StringBuilder,
-    msgid: StringBuilder,
-    structured_data: StringBuilder,
+    msgid: Sparse<StringBuilder>,
+    structured_data: Sparse<StringBuilder>,
+    vendor_facility: Sparse<StringBuilder>,
+    vendor_severity: Sparse<UInt8Builder>,
+    vendor_mnemonic: Sparse<StringBuilder>,
     message: StringBuilder,
-    parse_error: StringBuilder,
-    raw: BinaryBuilder,
+    parse_error: Sparse<StringBuilder>,
+    parse_warning: Sparse<StringBuilder>,
+    raw: Sparse<BinaryBuilder>,
     rows: usize,
     pending_bytes: usize,
     // Senders repeat: the last one's text is kept so most messages skip formatting it.
     last_sender: Option<IpAddr>,
     address_text: String,
+    warning_text: String,
+    rows_by_format: [u64; Format::ALL.len()],
+    rows_with_warnings: u64,
 }
 
 impl Default for SyslogDecoder {
@@ -82,15 +90,22 @@ impl SyslogDecoder {
             hostname: text(16),
             app_name: text(12),
             procid: text(6),
-            msgid: text(4),
-            structured_data: text(8),
+            msgid: Sparse::new(text(4)),
+            structured_data: Sparse::new(text(8)),
+            vendor_facility: Sparse::new(text(2)),
+            vendor_severity: Sparse::new(UInt8Builder::with_capacity(rows)),
+            vendor_mnemonic: Sparse::new(text(2)),
             message: text(160),
-            parse_error: text(2),
-            raw: BinaryBuilder::with_capacity(rows, 0),
+            parse_error: Sparse::new(text(2)),
+            parse_warning: Sparse::new(text(2)),
+            raw: Sparse::new(BinaryBuilder::with_capacity(rows, 0)),
             rows: 0,
             pending_bytes: 0,
             last_sender: None,
             address_text: String::with_capacity(46),
+            warning_text: String::with_capacity(128),
+            rows_by_format: [0; Format::ALL.len()],
+            rows_with_warnings: 0,
         }
     }
 
@@ -125,6 +140,9 @@ impl SyslogDecoder {
         self.procid.append_option(parsed.procid);
         self.msgid.append_option(parsed.msgid);
         self.structured_data.append_option(parsed.structured_data);
+        self.vendor_facility.append_option(parsed.vendor.facility);
+        self.vendor_severity.append_option(parsed.vendor.severity);
+        self.vendor_mnemonic.append_option(parsed.vendor.mnemonic);
         self.message.append_value(parsed.message);
         let error = match (parsed.error, valid_utf8) {
             (None, true) => None,
@@ -135,10 +153,21 @@ impl SyslogDecoder {
             (Some(error), false) => Some(Cow::Owned(format!("{error}; invalid UTF-8"))),
         };
         self.parse_error.append_option(error.as_deref());
-        if parsed.format == Format::Unparsed || parsed.error.is_some() || !valid_utf8 {
-            self.raw.append_value(message);
+        if parsed.warnings.is_empty() {
+            self.parse_warning.null();
         } else {
-            self.raw.append_null();
+            self.warning_text.clear();
+            parsed.warnings.describe(&mut self.warning_text);
+            self.parse_warning
+                .settled()
+                .append_value(&self.warning_text);
+            self.rows_with_warnings += 1;
+        }
+        self.rows_by_format[parsed.format.index()] += 1;
+        if parsed.format == Format::Unparsed || parsed.error.is_some() || !valid_utf8 {
+            self.raw.settled().append_value(message);
+        } else {
+            self.raw.null();
         }
         self.rows += 1;
         self.pending_bytes += message.len();
@@ -151,6 +180,16 @@ impl SyslogDecoder {
 
     pub fn rows(&self) -> usize {
         self.rows
+    }
+
+    /// Rows decoded so far in each format (indexed by [`Format::index`]), across flushes.
+    pub fn rows_by_format(&self) -> [u64; Format::ALL.len()] {
+        self.rows_by_format
+    }
+
+    /// Rows decoded so far that carry a `parse_warning`, across flushes.
+    pub fn rows_with_warnings(&self) -> u64 {
+        self.rows_with_warnings
     }
 
     /// Message bytes appended since the last flush.
@@ -177,11 +216,15 @@ impl SyslogDecoder {
             finish_bytes(&mut self.hostname),
             finish_bytes(&mut self.app_name),
             finish_bytes(&mut self.procid),
-            finish_bytes(&mut self.msgid),
-            finish_bytes(&mut self.structured_data),
+            finish_bytes(self.msgid.settled()),
+            finish_bytes(self.structured_data.settled()),
+            finish_bytes(self.vendor_facility.settled()),
+            finish_primitives(self.vendor_severity.settled()),
+            finish_bytes(self.vendor_mnemonic.settled()),
             finish_bytes(&mut self.message),
-            finish_bytes(&mut self.parse_error),
-            finish_bytes(&mut self.raw),
+            finish_bytes(self.parse_error.settled()),
+            finish_bytes(self.parse_warning.settled()),
+            finish_bytes(self.raw.settled()),
         ];
         self.rows = 0;
         self.pending_bytes = 0;

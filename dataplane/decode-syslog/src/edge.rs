@@ -15,6 +15,7 @@ use bytefreezer_schema::{
 };
 
 use crate::decoder::{DatagramMeta, DecodeOutcome, FlushPolicy, SyslogDecoder};
+use crate::parse::Format;
 
 const UTC: &str = "UTC";
 
@@ -97,11 +98,39 @@ impl SyslogEdgeBuilder {
     }
 }
 
-/// Table rows (`syslog_schema()`) built from a `syslog/1` edge batch, and how many of them did
-/// not parse cleanly.
+/// Table rows (`syslog_schema()`) built from a `syslog/1` edge batch, and how they parsed.
 pub struct SyslogTable {
     pub batch: RecordBatch,
+    pub counts: SyslogCounts,
+}
+
+/// How a set of messages parsed: for `/metrics` and the activity log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyslogCounts {
+    /// Messages that did not parse cleanly (`format` unparsed or a `parse_error`).
     pub unparsed: u64,
+    /// Messages per format, indexed by [`Format::index`].
+    pub rows_by_format: [u64; Format::ALL.len()],
+    /// Messages that carry a `parse_warning`.
+    pub rows_with_warnings: u64,
+}
+
+impl SyslogCounts {
+    pub fn add(&mut self, other: &SyslogCounts) {
+        self.unparsed += other.unparsed;
+        for (total, more) in self.rows_by_format.iter_mut().zip(other.rows_by_format) {
+            *total += more;
+        }
+        self.rows_with_warnings += other.rows_with_warnings;
+    }
+
+    /// Each format with its count, skipping formats no message had.
+    pub fn formats(&self) -> impl Iterator<Item = (Format, u64)> + '_ {
+        Format::ALL
+            .into_iter()
+            .map(|format| (format, self.rows_by_format[format.index()]))
+            .filter(|(_, rows)| *rows > 0)
+    }
 }
 
 /// Parses every row of a `syslog/1` edge batch with the decoder a proxy used to run, so the
@@ -177,7 +206,14 @@ pub fn syslog_edge_to_table(batch: &RecordBatch) -> Result<SyslogTable, EdgeErro
     let batch = decoder
         .flush()
         .unwrap_or_else(|| RecordBatch::new_empty(bytefreezer_schema::syslog_schema()));
-    Ok(SyslogTable { batch, unparsed })
+    Ok(SyslogTable {
+        batch,
+        counts: SyslogCounts {
+            unparsed,
+            rows_by_format: decoder.rows_by_format(),
+            rows_with_warnings: decoder.rows_with_warnings(),
+        },
+    })
 }
 
 fn address(bytes: &[u8]) -> Option<IpAddr> {
@@ -250,8 +286,11 @@ mod tests {
         assert_eq!(edge_batch.num_columns(), 3);
         let table = syslog_edge_to_table(&edge_batch).expect("table");
         assert_eq!(table.batch, direct.flush().expect("rows"));
-        assert_eq!(table.unparsed, direct_unparsed);
-        assert!(table.unparsed >= 3, "the corpus holds unparsed lines");
+        assert_eq!(table.counts.unparsed, direct_unparsed);
+        assert!(
+            table.counts.unparsed >= 3,
+            "the corpus holds unparsed lines"
+        );
         assert!(edge.flush().is_none(), "a flush leaves the builder empty");
     }
 

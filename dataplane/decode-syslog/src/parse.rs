@@ -1,20 +1,133 @@
-use crate::timestamp::{parse_bsd_micros, parse_rfc3339_micros};
+use crate::legacy::parse_legacy;
+use crate::rfc5424::parse_rfc5424;
+use crate::timestamp::leading_iso_stamp;
 
+/// How a message was parsed: the standard grammar it followed, the vendor variant of RFC 3164
+/// it was recognised as, or `Unparsed` when it was not syslog at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Rfc5424,
     Rfc3164,
+    Cisco,
+    CiscoAsa,
+    Junos,
+    F5,
+    FortiGate,
+    CheckPoint,
+    PaloAlto,
     Unparsed,
 }
 
 impl Format {
+    pub const ALL: [Format; 10] = [
+        Format::Rfc5424,
+        Format::Rfc3164,
+        Format::Cisco,
+        Format::CiscoAsa,
+        Format::Junos,
+        Format::F5,
+        Format::FortiGate,
+        Format::CheckPoint,
+        Format::PaloAlto,
+        Format::Unparsed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Format::Rfc5424 => "rfc5424",
             Format::Rfc3164 => "rfc3164",
+            Format::Cisco => "cisco",
+            Format::CiscoAsa => "cisco_asa",
+            Format::Junos => "junos",
+            Format::F5 => "f5",
+            Format::FortiGate => "fortigate",
+            Format::CheckPoint => "checkpoint",
+            Format::PaloAlto => "paloalto",
             Format::Unparsed => "unparsed",
         }
     }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// What was repaired or left out while parsing a message that was still read: each one is a
+/// sentence in the row's `parse_warning`, so bad senders can be found with one query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Warnings(u8);
+
+impl Warnings {
+    pub const NO_PRIORITY: Warnings = Warnings(1);
+    pub const TIME_WITHOUT_ZONE: Warnings = Warnings(1 << 1);
+    pub const ZONE_NOT_APPLIED: Warnings = Warnings(1 << 2);
+    pub const NO_TIME: Warnings = Warnings(1 << 3);
+    pub const NOT_VERSION_1: Warnings = Warnings(1 << 4);
+    pub const HEADER_FIELD_OUT_OF_RANGE: Warnings = Warnings(1 << 5);
+
+    const SENTENCES: [(Warnings, &'static str); 6] = [
+        (
+            Warnings::NO_PRIORITY,
+            "no <PRI>: priority 13 (user.notice) assumed as RFC 3164 4.3.3 says",
+        ),
+        (
+            Warnings::TIME_WITHOUT_ZONE,
+            "timestamp has no UTC offset: read as UTC",
+        ),
+        (
+            Warnings::ZONE_NOT_APPLIED,
+            "timestamp names a zone other than UTC/GMT: read as UTC",
+        ),
+        (
+            Warnings::NO_TIME,
+            "no timestamp recognised: event_time left empty",
+        ),
+        (
+            Warnings::NOT_VERSION_1,
+            "VERSION is not 1, so not RFC 5424: header fields read by its grammar",
+        ),
+        (
+            Warnings::HEADER_FIELD_OUT_OF_RANGE,
+            "an RFC 5424 header field is longer than its limit or not printable ASCII",
+        ),
+    ];
+
+    pub fn add(&mut self, warning: Warnings) {
+        self.0 |= warning.0;
+    }
+
+    pub fn remove(&mut self, warning: Warnings) {
+        self.0 &= !warning.0;
+    }
+
+    pub fn contains(self, warning: Warnings) -> bool {
+        self.0 & warning.0 == warning.0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The sentences of every warning present, joined by `; `.
+    pub fn describe(self, out: &mut String) {
+        for (warning, sentence) in Self::SENTENCES {
+            if self.contains(warning) {
+                if !out.is_empty() {
+                    out.push_str("; ");
+                }
+                out.push_str(sentence);
+            }
+        }
+    }
+}
+
+/// A vendor's own message id: Cisco's `%FACILITY-SEVERITY-MNEMONIC`, an ASA/FTD message
+/// number, a Junos tag, an F5 message id, a FortiGate log id, a Palo Alto log type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct VendorId<'a> {
+    pub facility: Option<&'a str>,
+    pub severity: Option<u8>,
+    pub mnemonic: Option<&'a str>,
 }
 
 /// One message split into its parts, borrowing from the input text.
@@ -28,44 +141,77 @@ pub struct ParsedMessage<'a> {
     pub procid: Option<&'a str>,
     pub msgid: Option<&'a str>,
     pub structured_data: Option<&'a str>,
+    pub vendor: VendorId<'a>,
     pub message: &'a str,
+    /// Why the message, or part of it, could not be parsed; its text stays in `message`.
     pub error: Option<&'static str>,
+    pub warnings: Warnings,
 }
 
 impl<'a> ParsedMessage<'a> {
-    fn unparsed(text: &'a str, error: &'static str) -> Self {
+    pub(crate) fn new(format: Format, priority: Option<u8>, message: &'a str) -> Self {
         ParsedMessage {
-            format: Format::Unparsed,
-            priority: None,
+            format,
+            priority,
             event_time_micros: None,
             hostname: None,
             app_name: None,
             procid: None,
             msgid: None,
             structured_data: None,
-            message: text,
+            vendor: VendorId::default(),
+            message,
+            error: None,
+            warnings: Warnings::default(),
+        }
+    }
+
+    pub(crate) fn unparsed(text: &'a str, error: &'static str) -> Self {
+        ParsedMessage {
             error: Some(error),
+            ..ParsedMessage::new(Format::Unparsed, None, text)
         }
     }
 }
 
-/// Parses one syslog message, detecting RFC 5424 (`<PRI>1 ...`) or RFC 3164 (`<PRI>...`).
-/// Never fails: what cannot be parsed is reported in `error` and kept in `message`.
+/// Parses one syslog message: RFC 5424 (`<PRI>1 ...`), or RFC 3164 and the variants real
+/// senders use. Never fails: what cannot be parsed is reported in `error` and kept in
+/// `message`; what was repaired is reported in `warnings`.
 pub fn parse_message(text: &str, receive_time_micros: i64) -> ParsedMessage<'_> {
-    let Some((priority, rest)) = split_priority(text) else {
-        return ParsedMessage::unparsed(text, "no <PRI> header: not syslog, kept as text");
-    };
-    if let Some(after_version) = rest.strip_prefix("1 ") {
-        parse_rfc5424(priority, after_version, rest)
-    } else {
-        parse_rfc3164(priority, rest, receive_time_micros)
+    match split_priority(text) {
+        Priority::Valid(priority, rest) => {
+            if let Some(after_version) = rest.strip_prefix("1 ") {
+                return parse_rfc5424(priority, after_version, rest);
+            }
+            if let Some(after_version) = other_version(rest) {
+                // The header is read by RFC 5424's grammar (VERSION is 1 to 999 there), but
+                // only version 1 is defined, so the row does not claim to be RFC 5424.
+                let mut parsed = parse_rfc5424(priority, after_version, rest);
+                if parsed.format == Format::Rfc5424 {
+                    parsed.format = Format::Rfc3164;
+                }
+                parsed.warnings.add(Warnings::NOT_VERSION_1);
+                return parsed;
+            }
+            parse_legacy(Some(priority), rest, receive_time_micros)
+        }
+        Priority::Missing => parse_legacy(None, text, receive_time_micros),
+        Priority::Malformed => {
+            ParsedMessage::unparsed(text, "<PRI> is not a number from 0 to 191: kept as text")
+        }
     }
 }
 
-fn split_priority(text: &str) -> Option<(u8, &str)> {
+enum Priority<'a> {
+    Valid(u8, &'a str),
+    Missing,
+    Malformed,
+}
+
+fn split_priority(text: &str) -> Priority<'_> {
     let bytes = text.as_bytes();
     if bytes.first() != Some(&b'<') {
-        return None;
+        return Priority::Missing;
     }
     let digits = bytes[1..]
         .iter()
@@ -73,203 +219,25 @@ fn split_priority(text: &str) -> Option<(u8, &str)> {
         .take_while(|b| b.is_ascii_digit())
         .count();
     if digits == 0 || digits > 3 || bytes.get(1 + digits) != Some(&b'>') {
-        return None;
+        return Priority::Malformed;
     }
-    let value: u16 = text[1..1 + digits].parse().ok()?;
+    let Ok(value) = text[1..1 + digits].parse::<u16>() else {
+        return Priority::Malformed;
+    };
     if value > 191 || (digits > 1 && bytes[1] == b'0') {
-        return None;
+        return Priority::Malformed;
     }
-    Some((value as u8, &text[2 + digits..]))
+    Priority::Valid(value as u8, &text[2 + digits..])
 }
 
-/// Splits the next space-terminated token; `None` when there is no space (the header is cut).
-fn token<'a>(rest: &mut &'a str) -> Option<&'a str> {
-    let (head, tail) = rest.split_once(' ')?;
-    *rest = tail;
-    Some(head)
-}
-
-fn nil(value: &str) -> Option<&str> {
-    (value != "-" && !value.is_empty()).then_some(value)
-}
-
-fn parse_rfc5424<'a>(priority: u8, after_version: &'a str, whole: &'a str) -> ParsedMessage<'a> {
-    let mut parsed = ParsedMessage {
-        format: Format::Rfc5424,
-        priority: Some(priority),
-        event_time_micros: None,
-        hostname: None,
-        app_name: None,
-        procid: None,
-        msgid: None,
-        structured_data: None,
-        message: "",
-        error: None,
-    };
-    let mut rest = after_version;
-    let truncated = |parsed: &mut ParsedMessage<'a>, remaining: &'a str| {
-        parsed.error = Some("RFC 5424 header is cut short");
-        parsed.message = remaining;
-    };
-    let Some(timestamp) = token(&mut rest) else {
-        truncated(&mut parsed, whole);
-        return parsed;
-    };
-    if timestamp != "-" {
-        parsed.event_time_micros = parse_rfc3339_micros(timestamp);
-        if parsed.event_time_micros.is_none() {
-            parsed.error = Some("RFC 5424 TIMESTAMP is not a valid RFC 3339 time");
-        }
-    }
-    let mut header = [None; 4];
-    for slot in header.iter_mut() {
-        let Some(value) = token(&mut rest) else {
-            truncated(&mut parsed, rest);
-            return parsed;
-        };
-        *slot = nil(value);
-    }
-    [
-        parsed.hostname,
-        parsed.app_name,
-        parsed.procid,
-        parsed.msgid,
-    ] = header;
-    match split_structured_data(rest) {
-        Ok((structured_data, message)) => {
-            parsed.structured_data = structured_data;
-            parsed.message = strip_bom(message);
-        }
-        Err(error) => {
-            parsed.error = Some(error);
-            parsed.message = rest;
-        }
-    }
-    parsed
-}
-
-fn strip_bom(message: &str) -> &str {
-    message.strip_prefix('\u{feff}').unwrap_or(message)
-}
-
-/// `-` or one or more `[id param="value" ...]` elements, then an optional ` MSG`. Inside quoted
-/// values `\"`, `\\` and `\]` are escapes, so a `]` there does not end the element.
-fn split_structured_data(text: &str) -> Result<(Option<&str>, &str), &'static str> {
-    if let Some(after_nil) = text.strip_prefix('-') {
-        return match after_nil.strip_prefix(' ') {
-            Some(message) => Ok((None, message)),
-            None if after_nil.is_empty() => Ok((None, "")),
-            None => Err("STRUCTURED-DATA must be '-' or '[...]'"),
-        };
-    }
-    if !text.starts_with('[') {
-        return Err("STRUCTURED-DATA must be '-' or '[...]'");
-    }
-    let bytes = text.as_bytes();
-    let mut index = 0;
-    while bytes.get(index) == Some(&b'[') {
-        let mut in_quotes = false;
-        index += 1;
-        loop {
-            match bytes.get(index) {
-                None => return Err("STRUCTURED-DATA element is not closed with ']'"),
-                Some(b'\\') if in_quotes => index += 2,
-                Some(b'"') => {
-                    in_quotes = !in_quotes;
-                    index += 1;
-                }
-                Some(b']') if !in_quotes => {
-                    index += 1;
-                    break;
-                }
-                Some(_) => index += 1,
-            }
-        }
-    }
-    let structured_data = &text[..index];
-    match text[index..].strip_prefix(' ') {
-        Some(message) => Ok((Some(structured_data), message)),
-        None if index == text.len() => Ok((Some(structured_data), "")),
-        None => Err("STRUCTURED-DATA must be followed by a space before MSG"),
-    }
-}
-
-fn parse_rfc3164(priority: u8, rest: &str, receive_time_micros: i64) -> ParsedMessage<'_> {
-    let mut parsed = ParsedMessage {
-        format: Format::Rfc3164,
-        priority: Some(priority),
-        event_time_micros: None,
-        hostname: None,
-        app_name: None,
-        procid: None,
-        msgid: None,
-        structured_data: None,
-        message: rest,
-        error: None,
-    };
-    let mut remaining = rest;
-    if let Some(micros) = rest
-        .get(..15)
-        .and_then(|head| parse_bsd_micros(head, receive_time_micros))
-    {
-        parsed.event_time_micros = Some(micros);
-        remaining = rest[15..].strip_prefix(' ').unwrap_or(&rest[15..]);
-    } else if let Some((first, tail)) = rest.split_once(' ') {
-        // rsyslog and others often send an RFC 3339 time in the BSD format.
-        if let Some(micros) = parse_rfc3339_micros(first) {
-            parsed.event_time_micros = Some(micros);
-            remaining = tail;
-        }
-    }
-    if parsed.event_time_micros.is_some() {
-        // After a timestamp comes HOSTNAME, unless the next word is already the TAG.
-        if let Some((word, tail)) = remaining.split_once(' ')
-            && !word.is_empty()
-            && !word.ends_with(':')
-            && !word.contains('[')
-        {
-            parsed.hostname = Some(word);
-            remaining = tail;
-        }
-    }
-    let (app_name, procid, message) = split_tag(remaining);
-    parsed.app_name = app_name;
-    parsed.procid = procid;
-    parsed.message = message;
-    parsed
-}
-
-/// `TAG[PID]: MSG` or `TAG: MSG`; anything else is all message.
-fn split_tag(text: &str) -> (Option<&str>, Option<&str>, &str) {
-    let end = text
-        .bytes()
-        .take(64)
-        .position(|b| matches!(b, b'[' | b':' | b' '))
-        .unwrap_or(text.len());
-    let (tag, after_tag) = text.split_at(end);
-    if tag.is_empty() {
-        return (None, None, text);
-    }
-    let (procid, after_pid) = match after_tag.strip_prefix('[') {
-        Some(bracketed) => match bracketed.split_once(']') {
-            Some((pid, tail)) if !pid.is_empty() && !pid.contains(' ') => (Some(pid), tail),
-            _ => return (None, None, text),
-        },
-        None => (None, after_tag),
-    };
-    match after_pid.strip_prefix(':') {
-        Some(message) => (
-            Some(tag),
-            procid,
-            message.strip_prefix(' ').unwrap_or(message),
-        ),
-        None if procid.is_some() => (
-            Some(tag),
-            procid,
-            after_pid.strip_prefix(' ').unwrap_or(after_pid),
-        ),
-        None => (None, None, text),
-    }
+/// `N ` with N from 2 to 999, then an RFC 3339 time or `-`: a VERSION RFC 5424 does not define.
+fn other_version(rest: &str) -> Option<&str> {
+    let (version, after) = rest.split_once(' ')?;
+    let is_version = (1..=3).contains(&version.len())
+        && version.bytes().all(|b| b.is_ascii_digit())
+        && !version.starts_with('0')
+        && version != "1";
+    (is_version && (after.starts_with("- ") || leading_iso_stamp(after).is_some())).then_some(after)
 }
 
 #[cfg(test)]
@@ -278,7 +246,7 @@ mod tests {
 
     use super::*;
 
-    fn micros(text: &str) -> i64 {
+    pub(crate) fn micros(text: &str) -> i64 {
         DateTime::parse_from_rfc3339(text)
             .unwrap()
             .timestamp_micros()
@@ -303,6 +271,7 @@ mod tests {
         assert_eq!(parsed.structured_data, None);
         assert_eq!(parsed.message, "'su root' failed for lonvick on /dev/pts/8");
         assert_eq!(parsed.error, None);
+        assert!(parsed.warnings.is_empty());
     }
 
     #[test]
@@ -317,42 +286,6 @@ mod tests {
         assert_eq!(parsed.procid, Some("8710"));
         assert_eq!(parsed.msgid, None);
         assert_eq!(parsed.message, "%% It's time to make the do-nuts.");
-    }
-
-    #[test]
-    fn rfc5424_examples_3_and_4_structured_data() {
-        let text = "<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut=\"3\" eventSource=\"Application\" eventID=\"1011\"] \u{feff}An application event log entry...";
-        let parsed = parse_message(text, 0);
-        assert_eq!(
-            parsed.structured_data,
-            Some("[exampleSDID@32473 iut=\"3\" eventSource=\"Application\" eventID=\"1011\"]")
-        );
-        assert_eq!(parsed.message, "An application event log entry...");
-        let text = "<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut=\"3\" eventSource=\"Application\" eventID=\"1011\"][examplePriority@32473 class=\"high\"]";
-        let parsed = parse_message(text, 0);
-        assert_eq!(
-            parsed.structured_data,
-            Some(
-                "[exampleSDID@32473 iut=\"3\" eventSource=\"Application\" eventID=\"1011\"][examplePriority@32473 class=\"high\"]"
-            )
-        );
-        assert_eq!(parsed.message, "");
-        assert_eq!(parsed.error, None);
-    }
-
-    #[test]
-    fn structured_data_escapes_do_not_end_elements() {
-        let text = r#"<14>1 - host app - - [x@1 a="q\"]uote" b="back\\"] tail"#;
-        let parsed = parse_message(text, 0);
-        assert_eq!(
-            parsed.structured_data,
-            Some(r#"[x@1 a="q\"]uote" b="back\\"]"#)
-        );
-        assert_eq!(parsed.message, "tail");
-        assert_eq!(parsed.event_time_micros, None);
-        let unterminated = parse_message(r#"<14>1 - host app - - [x@1 a="open] tail"#, 0);
-        assert!(unterminated.error.is_some());
-        assert_eq!(unterminated.format, Format::Rfc5424);
     }
 
     #[test]
@@ -371,6 +304,7 @@ mod tests {
         assert_eq!(parsed.hostname, Some("mymachine"));
         assert_eq!(parsed.app_name, Some("su"));
         assert_eq!(parsed.message, "'su root' failed for lonvick on /dev/pts/8");
+        assert!(parsed.warnings.is_empty());
 
         let parsed = parse_message(
             "<13>Feb  5 17:32:18 10.0.0.99 Use the BFG!",
@@ -416,11 +350,22 @@ mod tests {
         assert_eq!(parsed.format, Format::Rfc3164);
         assert_eq!(parsed.event_time_micros, None);
         assert_eq!(parsed.message, "no timestamp here");
+        assert!(parsed.warnings.contains(Warnings::NO_TIME));
     }
 
     #[test]
     fn malformed_input_is_kept_with_an_error() {
-        for text in ["", "<", "<>", "<999>x", "<1000>x", "<01>x", "hello", "<12"] {
+        for text in [
+            "",
+            "<",
+            "<>",
+            "<999>x",
+            "<1000>x",
+            "<01>x",
+            "hello",
+            "<12",
+            "{\"a\":1}",
+        ] {
             let parsed = parse_message(text, 0);
             assert_eq!(parsed.format, Format::Unparsed, "{text:?}");
             assert_eq!(parsed.message, text);
@@ -434,14 +379,47 @@ mod tests {
     }
 
     #[test]
+    fn a_line_without_priority_but_with_a_time_is_rfc3164_at_priority_13() {
+        let received = micros("2026-10-11T22:14:20Z");
+        let parsed = parse_message("Oct 11 22:14:15 web02 sshd[812]: Accepted", received);
+        assert_eq!(parsed.format, Format::Rfc3164);
+        assert_eq!(parsed.priority, Some(13));
+        assert_eq!(parsed.hostname, Some("web02"));
+        assert_eq!(parsed.app_name, Some("sshd"));
+        assert!(parsed.warnings.contains(Warnings::NO_PRIORITY));
+        let mut described = String::new();
+        parsed.warnings.describe(&mut described);
+        assert!(described.contains("priority 13"), "{described}");
+    }
+
+    #[test]
+    fn a_version_other_than_1_is_not_rfc5424() {
+        let parsed = parse_message(
+            "<34>2 2003-10-11T22:14:15.003Z mymachine su - - - hello",
+            micros(RECEIVED_2003),
+        );
+        assert_eq!(parsed.format, Format::Rfc3164);
+        assert!(parsed.warnings.contains(Warnings::NOT_VERSION_1));
+        assert_eq!(parsed.hostname, Some("mymachine"));
+        assert_eq!(parsed.app_name, Some("su"));
+        assert_eq!(parsed.message, "hello");
+    }
+
+    #[test]
     fn every_prefix_of_a_valid_message_parses_without_panic() {
-        let text = "<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut=\"3\"] \u{feff}An event é";
-        for end in (0..=text.len()).filter(|end| text.is_char_boundary(*end)) {
-            let _ = parse_message(&text[..end], 0);
-        }
-        let bsd = "<34>Oct 11 22:14:15 mymachine su[12]: 'su root' failed";
-        for end in 0..=bsd.len() {
-            let _ = parse_message(&bsd[..end], 0);
+        let texts = [
+            "<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut=\"3\"] \u{feff}An event é",
+            "<34>Oct 11 22:14:15 mymachine su[12]: 'su root' failed",
+            "<189>29: foo: *Apr 29 13:58:40.411 UTC: %SYS-5-CONFIG_I: Configured",
+            "<166>Mar 06 2016 12:53:10 DEVICENAME : %ASA-6-302013: Built",
+            "<189>123: RP/0/RSP0/CPU0:Mar  1 10:00:00.123 UTC: ifmgr[123]: %PKT_INFRA-LINK-3-UPDOWN : x",
+            "<189>date=2019-05-10 time=11:37:47 devname=\"FG\" logid=\"0000000013\" type=\"traffic\"",
+            "<133>Feb 13 10:11:12 bigip1 notice mcpd[5678]: 01070638:5: Pool",
+        ];
+        for text in texts {
+            for end in (0..=text.len()).filter(|end| text.is_char_boundary(*end)) {
+                let _ = parse_message(&text[..end], 0);
+            }
         }
     }
 }

@@ -6,9 +6,11 @@ use bytefreezer_api::Role;
 use bytefreezer_api::metrics::{
     PIPER_ERRORS_TOTAL, PIPER_OBJECTS_SKIPPED_TOTAL, PIPER_OBJECTS_TOTAL,
     PIPER_OBJECTS_WRITTEN_TOTAL, PIPER_RETRY_RECORDS_EVICTED_TOTAL, PIPER_ROWS_IN_TOTAL,
-    PIPER_ROWS_OUT_TOTAL, PIPER_UNPARSED_TOTAL,
+    PIPER_ROWS_OUT_TOTAL, PIPER_SYSLOG_REPAIRED_TOTAL, PIPER_SYSLOG_ROWS_TOTAL,
+    PIPER_UNPARSED_TOTAL,
 };
 use bytefreezer_api::{DataPlaneConfig, DatasetSpec, SourceSpec};
+use bytefreezer_decode_syslog::SyslogCounts;
 use bytefreezer_layout::{DeadLetterKind, IntakeObject, Stage, lease_object, piper_object};
 use bytefreezer_schema::{
     DEAD_LETTER_REASON, EdgeError, EventHour, decode_ipc, encode_ipc, split_by_event_hour,
@@ -167,7 +169,30 @@ fn report_done(
             PIPER_UNPARSED_TOTAL.help,
             &labels,
         )
-        .increment(done.unparsed);
+        .increment(done.syslog.unparsed);
+    for (format, rows) in done.syslog.formats() {
+        let labels = [
+            ("tenant", key.tenant_id.as_str()),
+            ("dataset", key.dataset_id.as_str()),
+            ("format", format.as_str()),
+        ];
+        piper
+            .registry
+            .counter(
+                PIPER_SYSLOG_ROWS_TOTAL.name,
+                PIPER_SYSLOG_ROWS_TOTAL.help,
+                &labels,
+            )
+            .increment(rows);
+    }
+    piper
+        .registry
+        .counter(
+            PIPER_SYSLOG_REPAIRED_TOTAL.name,
+            PIPER_SYSLOG_REPAIRED_TOTAL.help,
+            &labels,
+        )
+        .increment(done.syslog.rows_with_warnings);
     let (rows_in, rows_out) = (done.rows_in, done.rows_out);
     piper.registry.activity().record(
         Role::Piper.as_str(),
@@ -179,7 +204,8 @@ fn report_done(
             "rows_in": rows_in,
             "rows_out": rows_out,
             "rows_dead_lettered": done.rows_dead_lettered,
-            "unparsed": done.unparsed,
+            "unparsed": done.syslog.unparsed,
+            "syslog_repaired": done.syslog.rows_with_warnings,
             "pipeline_version": version,
             "duration_ms": duration_ms,
         }),
@@ -299,15 +325,15 @@ struct Transformed {
     rows_in: u64,
     rows_out: u64,
     rows_dead_lettered: u64,
-    unparsed: u64,
+    syslog: SyslogCounts,
 }
 
 /// What the CPU-bound part made of one object, ready to write.
 struct Shaped {
     rows_in: u64,
     rows_out: u64,
-    /// Syslog rows that did not parse cleanly.
-    unparsed: u64,
+    /// How the syslog rows parsed.
+    syslog: SyslogCounts,
     outputs: Vec<(EventHour, Vec<u8>)>,
     /// Encoded rows whose reserved columns could not be read, their count and first reason.
     rejected: Option<(Vec<u8>, u64, String)>,
@@ -419,7 +445,7 @@ async fn transform_object(
         rows_in: shaped.rows_in,
         rows_out: shaped.rows_out,
         rows_dead_lettered,
-        unparsed: shaped.unparsed,
+        syslog: shaped.syslog,
     }))
 }
 
@@ -444,13 +470,14 @@ fn shape(
     };
     let mut by_hour: Vec<(EventHour, Vec<RecordBatch>)> = Vec::new();
     let mut rejected: Vec<RecordBatch> = Vec::new();
-    let (mut rows_in, mut rows_out, mut unparsed) = (0u64, 0u64, 0u64);
+    let (mut rows_in, mut rows_out) = (0u64, 0u64);
+    let mut syslog = SyslogCounts::default();
     for batch in batches {
         // Proxies ship edge batches; the table rows users query are built here, before the
         // pipeline, so every transformation sees the table schema (syslog is parsed here).
         let batch = match table_rows(batch) {
             Ok(table) => {
-                unparsed += table.unparsed;
+                syslog.add(&table.syslog);
                 table.batch
             }
             Err(error @ EdgeError::UnknownFormat { .. }) => {
@@ -521,7 +548,7 @@ fn shape(
     Ok(Shaped {
         rows_in,
         rows_out,
-        unparsed,
+        syslog,
         outputs,
         rejected,
     })

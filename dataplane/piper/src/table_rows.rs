@@ -3,15 +3,15 @@
 //! already in table form.
 
 use arrow::record_batch::RecordBatch;
-use bytefreezer_decode_syslog::syslog_edge_to_table;
+use bytefreezer_decode_syslog::{SyslogCounts, syslog_edge_to_table};
 use bytefreezer_schema::{
     EdgeError, FLOW_EDGE_FORMAT, SYSLOG_EDGE_FORMAT, edge_format, edge_to_table,
 };
 
-/// A batch in table form and how many of its syslog rows did not parse cleanly.
+/// A batch in table form and how its syslog rows parsed (zero for anything else).
 pub struct TableRows {
     pub batch: RecordBatch,
-    pub unparsed: u64,
+    pub syslog: SyslogCounts,
 }
 
 /// `batch` as table rows: flow edge batches get text addresses and derived columns, syslog
@@ -20,13 +20,13 @@ pub fn table_rows(batch: RecordBatch) -> Result<TableRows, EdgeError> {
     match edge_format(batch.schema_ref())? {
         Some(FLOW_EDGE_FORMAT) => Ok(TableRows {
             batch: edge_to_table(&batch)?,
-            unparsed: 0,
+            syslog: SyslogCounts::default(),
         }),
         Some(SYSLOG_EDGE_FORMAT) => {
             let table = syslog_edge_to_table(&batch)?;
             Ok(TableRows {
                 batch: table.batch,
-                unparsed: table.unparsed,
+                syslog: table.counts,
             })
         }
         // edge_format only answers the formats this build knows; a new one must be added here.
@@ -34,13 +34,16 @@ pub fn table_rows(batch: RecordBatch) -> Result<TableRows, EdgeError> {
             found: other.to_owned(),
             known: format!("{FLOW_EDGE_FORMAT}, {SYSLOG_EDGE_FORMAT}"),
         }),
-        None => Ok(TableRows { batch, unparsed: 0 }),
+        None => Ok(TableRows {
+            batch,
+            syslog: SyslogCounts::default(),
+        }),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use bytefreezer_decode_syslog::{DatagramMeta, SyslogDecoder, SyslogEdgeBuilder};
+    use bytefreezer_decode_syslog::{DatagramMeta, Format, SyslogDecoder, SyslogEdgeBuilder};
     use bytefreezer_schema::{SyslogColumn, flow_schema};
 
     use super::*;
@@ -55,7 +58,9 @@ mod tests {
         edge.append(b"<38>Nov 24 22:14:15 web02 sshd[812]: accepted", &meta);
         edge.append(b"no priority here", &meta);
         let rows = table_rows(edge.flush().unwrap()).unwrap();
-        assert_eq!(rows.unparsed, 1);
+        assert_eq!(rows.syslog.unparsed, 1);
+        assert_eq!(rows.syslog.rows_by_format[Format::Rfc3164.index()], 1);
+        assert_eq!(rows.syslog.rows_by_format[Format::Unparsed.index()], 1);
         let hostname = rows.batch.column(SyslogColumn::Hostname.index());
         assert_eq!(
             arrow::array::AsArray::as_string::<i32>(hostname).value(0),

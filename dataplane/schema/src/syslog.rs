@@ -18,13 +18,17 @@ pub enum SyslogColumn {
     ProcId,
     MsgId,
     StructuredData,
+    VendorFacility,
+    VendorSeverity,
+    VendorMnemonic,
     Message,
     ParseError,
+    ParseWarning,
     Raw,
 }
 
 impl SyslogColumn {
-    pub const ALL: [SyslogColumn; 14] = [
+    pub const ALL: [SyslogColumn; 18] = [
         SyslogColumn::ReceiveTime,
         SyslogColumn::EventTime,
         SyslogColumn::SenderAddress,
@@ -36,8 +40,12 @@ impl SyslogColumn {
         SyslogColumn::ProcId,
         SyslogColumn::MsgId,
         SyslogColumn::StructuredData,
+        SyslogColumn::VendorFacility,
+        SyslogColumn::VendorSeverity,
+        SyslogColumn::VendorMnemonic,
         SyslogColumn::Message,
         SyslogColumn::ParseError,
+        SyslogColumn::ParseWarning,
         SyslogColumn::Raw,
     ];
 
@@ -54,8 +62,12 @@ impl SyslogColumn {
             SyslogColumn::ProcId => "procid",
             SyslogColumn::MsgId => "msgid",
             SyslogColumn::StructuredData => "structured_data",
+            SyslogColumn::VendorFacility => "vendor_facility",
+            SyslogColumn::VendorSeverity => "vendor_severity",
+            SyslogColumn::VendorMnemonic => "vendor_mnemonic",
             SyslogColumn::Message => "message",
             SyslogColumn::ParseError => "parse_error",
+            SyslogColumn::ParseWarning => "parse_warning",
             SyslogColumn::Raw => "raw",
         }
     }
@@ -69,9 +81,16 @@ impl SyslogColumn {
             SyslogColumn::ReceiveTime => (timestamp_type(), false),
             SyslogColumn::EventTime => (timestamp_type(), true),
             SyslogColumn::SenderAddress => (DataType::Utf8, true),
-            // "rfc5424", "rfc3164" or "unparsed".
+            // How the message was parsed: "rfc5424", "rfc3164", a vendor variant ("cisco",
+            // "cisco_asa", "junos", "f5", "fortigate", "paloalto", "checkpoint") or "unparsed".
             SyslogColumn::Format => (DataType::Utf8, false),
             SyslogColumn::Facility | SyslogColumn::Severity => (DataType::UInt8, true),
+            // A vendor's own message id: Cisco's %FACILITY-SEVERITY-MNEMONIC, an ASA message
+            // number, a Junos tag, an F5 id, a FortiGate log id, a Palo Alto log type.
+            SyslogColumn::VendorFacility | SyslogColumn::VendorMnemonic => (DataType::Utf8, true),
+            SyslogColumn::VendorSeverity => (DataType::UInt8, true),
+            // What was repaired or left out (no PRI, a time without zone ...), in sentences.
+            SyslogColumn::ParseWarning => (DataType::Utf8, true),
             SyslogColumn::Hostname
             | SyslogColumn::AppName
             | SyslogColumn::ProcId

@@ -1,11 +1,16 @@
 /// Calls `on_pair` for every `key=value` pair in `text`. Keys are `[A-Za-z_][A-Za-z0-9_.-]*`
 /// and start the text or follow whitespace; values run to the next whitespace or are
-/// double-quoted with `\"` and `\\` escapes.
+/// double-quoted with `\"` and `\\` escapes. Check Point's `[key:"value"; key:"value"]` form
+/// is read too: a key, a colon and a quoted value (a `[` may open the first).
 pub fn scan_pairs<'a>(text: &'a str, mut on_pair: impl FnMut(&'a str, Value<'a>)) {
     let bytes = text.as_bytes();
     let mut index = 0;
     while index < bytes.len() {
         while index < bytes.len() && bytes[index].is_ascii_whitespace() {
+            index += 1;
+        }
+        let word_start = index;
+        if bytes.get(index) == Some(&b'[') {
             index += 1;
         }
         let key_start = index;
@@ -18,7 +23,13 @@ pub fn scan_pairs<'a>(text: &'a str, mut on_pair: impl FnMut(&'a str, Value<'a>)
                 index += 1;
             }
         }
-        if index == key_start || bytes.get(index) != Some(&b'=') {
+        let bracketed = key_start > word_start;
+        let is_pair = match bytes.get(index) {
+            Some(b'=') => !bracketed,
+            Some(b':') => bytes.get(index + 1) == Some(&b'"'),
+            _ => false,
+        };
+        if index == key_start || !is_pair {
             // Not a pair: skip the word.
             while index < bytes.len() && !bytes[index].is_ascii_whitespace() {
                 index += 1;
@@ -110,5 +121,19 @@ mod tests {
             vec![("a".into(), "".into()), ("b".into(), "unterminated".into())]
         );
         assert_eq!(pairs("word:x=1"), vec![]);
+        assert_eq!(pairs("[x=1] time:12:00"), vec![]);
+    }
+
+    #[test]
+    fn check_point_fields() {
+        assert_eq!(
+            pairs(r#"[action:"Accept"; ifdir:"inbound"; origin:"192.0.2.1"; note:"a \"b\""]"#),
+            vec![
+                ("action".into(), "Accept".into()),
+                ("ifdir".into(), "inbound".into()),
+                ("origin".into(), "192.0.2.1".into()),
+                ("note".into(), "a \"b\"".into()),
+            ]
+        );
     }
 }
