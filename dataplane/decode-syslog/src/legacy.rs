@@ -328,13 +328,14 @@ fn split_host(text: &str) -> (Option<&str>, &str) {
         return (None, text);
     }
     // AIX relays write `Message forwarded from host: tag[pid]: ...`.
-    if let Some(forwarded) = text.strip_prefix("Message forwarded from ")
+    if text.as_bytes().first() == Some(&b'M')
+        && let Some(forwarded) = text.strip_prefix("Message forwarded from ")
         && let Some((host, tail)) = forwarded.split_once(": ")
         && is_host_word(host)
     {
         return (Some(host), tail);
     }
-    let Some((word, tail)) = text.split_once(' ') else {
+    let Some((word, tail)) = split_at_byte(text, b' ') else {
         // A lone word after the time is the host of an empty message.
         return match is_host_word(text) && !text.ends_with(':') {
             true => (Some(text), ""),
@@ -358,6 +359,13 @@ fn split_host(text: &str) -> (Option<&str>, &str) {
     (Some(word), tail)
 }
 
+/// `text` split around the first `byte` (ASCII). Header words are short, so a plain scan
+/// beats a general search's setup.
+fn split_at_byte(text: &str, byte: u8) -> Option<(&str, &str)> {
+    let at = text.bytes().position(|b| b == byte)?;
+    Some((&text[..at], &text[at + 1..]))
+}
+
 /// `TAG[PID]: MSG`, `TAG[PID] MSG` or `TAG: MSG`; anything else is all message.
 fn split_tag(text: &str) -> (Option<&str>, Option<&str>, &str) {
     let end = text
@@ -372,7 +380,7 @@ fn split_tag(text: &str) -> (Option<&str>, Option<&str>, &str) {
         return (None, None, text);
     }
     let (procid, after_pid) = match after_tag.strip_prefix('[') {
-        Some(bracketed) => match bracketed.split_once(']') {
+        Some(bracketed) => match split_at_byte(bracketed, b']') {
             Some((pid, tail)) if !pid.is_empty() && !pid.contains(' ') => (Some(pid), tail),
             _ => return (None, None, text),
         },

@@ -406,6 +406,20 @@ mod tests {
     }
 
     #[test]
+    fn the_benchmarks_lines_parse_cleanly() {
+        let received = 1_795_000_000_000_000;
+        let lines = [
+            "<134>1 2026-11-24T22:14:15.003Z fw01.example.net filterlog 4242 ID47 [meta seq=\"1\"] action=deny",
+            "<38>Nov 24 22:14:15 web02 sshd[812]: action=allow source_ip=10.0.1.1 user=alice",
+        ];
+        for line in lines {
+            let parsed = parse_message(line, received);
+            assert!(parsed.warnings.is_empty(), "{line}: {:?}", parsed.warnings);
+            assert_eq!(parsed.error, None, "{line}");
+        }
+    }
+
+    #[test]
     fn every_prefix_of_a_valid_message_parses_without_panic() {
         let texts = [
             "<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut=\"3\"] \u{feff}An event é",

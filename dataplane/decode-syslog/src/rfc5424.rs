@@ -1,6 +1,6 @@
 //! RFC 5424, strict where the standard is: the header's fields and their limits (section 6),
 //! STRUCTURED-DATA by its ABNF, and only the repairs a row can say it needed (a time without
-//! an offset, or with a space for the `T`, read as UTC and flagged).
+//! an offset is read as UTC and flagged; a space for the `T`, as Check Point writes, is read).
 
 use crate::parse::{Format, ParsedMessage, Warnings};
 use crate::timestamp::{Zone, leading_iso_stamp};

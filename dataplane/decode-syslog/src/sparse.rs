@@ -10,12 +10,14 @@ pub trait NullRuns {
 }
 
 impl<T: ByteArrayType> NullRuns for GenericByteBuilder<T> {
+    #[inline]
     fn append_null_run(&mut self, nulls: usize) {
         self.append_nulls(nulls);
     }
 }
 
 impl<T: ArrowPrimitiveType> NullRuns for PrimitiveBuilder<T> {
+    #[inline]
     fn append_null_run(&mut self, nulls: usize) {
         self.append_nulls(nulls);
     }
@@ -34,11 +36,13 @@ impl<B: NullRuns> Sparse<B> {
         }
     }
 
+    #[inline]
     pub fn null(&mut self) {
         self.pending_nulls += 1;
     }
 
     /// The builder with every counted null written, ready for a value or to be finished.
+    #[inline]
     pub fn settled(&mut self) -> &mut B {
         if self.pending_nulls > 0 {
             self.builder.append_null_run(self.pending_nulls);
@@ -49,6 +53,7 @@ impl<B: NullRuns> Sparse<B> {
 }
 
 impl<T: ByteArrayType> Sparse<GenericByteBuilder<T>> {
+    #[inline]
     pub fn append_option(&mut self, value: Option<impl AsRef<T::Native>>) {
         match value {
             Some(value) => self.settled().append_value(value),
@@ -58,6 +63,7 @@ impl<T: ByteArrayType> Sparse<GenericByteBuilder<T>> {
 }
 
 impl<T: ArrowPrimitiveType> Sparse<PrimitiveBuilder<T>> {
+    #[inline]
     pub fn append_option(&mut self, value: Option<T::Native>) {
         match value {
             Some(value) => self.settled().append_value(value),

@@ -66,6 +66,7 @@ impl<'a> Cursor<'a> {
         found
     }
 
+    #[inline]
     fn spaces(&mut self) -> usize {
         let start = self.at;
         while self.peek() == Some(b' ') {
@@ -131,6 +132,7 @@ impl<'a> Cursor<'a> {
         Some((hour, minute, second, self.fraction()))
     }
 
+    #[inline]
     fn month(&mut self) -> Option<u32> {
         let word = self.bytes.get(self.at..self.at + 3)?;
         let lower = [
@@ -170,6 +172,7 @@ impl<'a> Cursor<'a> {
 
     /// ` NAME` for a known zone name followed by a space, `:` or the end; UTC and GMT may
     /// carry an offset (`UTC+1`, `UTC+07:30`), answered in seconds east of UTC.
+    #[inline]
     fn zone_name(&mut self) -> Option<(Zone, i32)> {
         let start = self.at;
         if self.spaces() != 1 {
@@ -178,9 +181,14 @@ impl<'a> Cursor<'a> {
         }
         let rest = &self.bytes[self.at..];
         let name_len = rest.iter().take_while(|b| b.is_ascii_alphabetic()).count();
-        let zone = std::str::from_utf8(&rest[..name_len])
-            .ok()
-            .and_then(zone_named);
+        // A name is followed by its offset, the stamp's `:`, a space or the end: a host such
+        // as `web02` is rejected here without a lookup.
+        let ends_name = matches!(rest.get(name_len), None | Some(b' ' | b':' | b'+' | b'-'));
+        let zone = if ends_name {
+            zone_of_letters(&rest[..name_len])
+        } else {
+            None
+        };
         let Some(zone) = zone else {
             self.at = start;
             return None;
@@ -226,6 +234,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// ` yyyy` after the time (`Apr 15 21:28:13 2007 host`), when the stamp had no year yet.
+    #[inline]
     fn trailing_year(&mut self) -> Option<i32> {
         let start = self.at;
         if self.spaces() != 1 {
@@ -241,6 +250,7 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    #[inline]
     fn at_word_end(&self) -> bool {
         matches!(self.peek(), None | Some(b' ' | b'\t'))
     }
@@ -248,7 +258,10 @@ impl<'a> Cursor<'a> {
 
 /// A zone name in any case: UTC and GMT are applied, the others only recognised.
 pub fn zone_named(name: &str) -> Option<Zone> {
-    let bytes = name.as_bytes();
+    zone_of_letters(name.as_bytes())
+}
+
+fn zone_of_letters(bytes: &[u8]) -> Option<Zone> {
     if !(3..=4).contains(&bytes.len()) {
         return None;
     }
@@ -289,13 +302,15 @@ fn date(year: i32, month: u32, day: u32) -> Option<Date> {
 /// Days since 1970-01-01 (the proleptic Gregorian calendar's civil-day count, shifted so the
 /// era starts in March and leap days fall at the end of each year).
 fn days_from_civil(date: Date) -> i64 {
-    let year = i64::from(date.year) - i64::from(date.month <= 2);
-    let era = year.div_euclid(400);
+    // Years are 1 to 9999 here, so unsigned arithmetic holds and divisions by constants stay
+    // cheap (this runs for every message).
+    let year = date.year as u32 - u32::from(date.month <= 2);
+    let era = year / 400;
     let year_of_era = year - era * 400;
-    let month_from_march = i64::from((date.month + 9) % 12);
-    let day_of_year = (153 * month_from_march + 2) / 5 + i64::from(date.day) - 1;
+    let month_from_march = (date.month + 9) % 12;
+    let day_of_year = (153 * month_from_march + 2) / 5 + date.day - 1;
     let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
+    i64::from(era) * 146_097 + i64::from(day_of_era) - 719_468
 }
 
 /// The calendar year of a UTC time given in microseconds since 1970. Messages arrive with

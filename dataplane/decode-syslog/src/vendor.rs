@@ -46,9 +46,12 @@ pub fn cisco_id(text: &str) -> Option<(VendorId<'_>, &str)> {
     ))
 }
 
+/// ASA and FTD ids (`%ASA-6-302013`, `%ASA-session-5-106100`, `%FTD-6-430003`).
 pub fn is_cisco_firewall(id: &VendorId<'_>) -> bool {
-    id.facility
-        .is_some_and(|facility| CISCO_FIREWALLS.contains(&facility))
+    id.facility.is_some_and(|facility| {
+        let product = facility.split('-').next().unwrap_or(facility);
+        CISCO_FIREWALLS.contains(&product)
+    })
 }
 
 /// A Junos tag (`UI_CMDLINE_READ_LINE: `, `RT_FLOW_SESSION_CREATE: `): upper-case words
@@ -232,6 +235,11 @@ mod tests {
         let (id, _) = cisco_id("%ASA-6-302013: Built inbound").unwrap();
         assert!(is_cisco_firewall(&id));
         assert_eq!(id.mnemonic, Some("302013"));
+        let (id, _) = cisco_id("%ASA-session-5-106100: access-list").unwrap();
+        assert!(is_cisco_firewall(&id));
+        let (id, _) = cisco_id("%LINK-3-UPDOWN: Interface").unwrap();
+        assert!(!is_cisco_firewall(&id));
+
         assert_eq!(cisco_id("%% It's time"), None);
         assert_eq!(cisco_id("%SYS-9-X: severity out of range"), None);
         assert_eq!(cisco_id("%SYS-5-: no mnemonic"), None);

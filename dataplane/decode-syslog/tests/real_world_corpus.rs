@@ -10,62 +10,19 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::TimestampMicrosecondType;
 use bytefreezer_decode_syslog::{DatagramMeta, Format, SyslogDecoder};
 use bytefreezer_schema::SyslogColumn;
-use chrono::DateTime;
-use serde::Deserialize;
 
-#[derive(Deserialize)]
-struct Entry {
-    family: String,
-    source: String,
-    line: String,
-    expect: Expected,
-    #[serde(default)]
-    malformed: bool,
-}
+#[path = "support/corpus.rs"]
+mod corpus;
 
-#[derive(Deserialize)]
-struct Expected {
-    hostname: Option<String>,
-    app_name: Option<String>,
-    procid: Option<String>,
-    timestamp: Option<String>,
-    message: Option<String>,
-}
+use corpus::{Entry, FIELDS, corpus, receive_time_micros};
 
-const FIELDS: [&str; 5] = ["hostname", "app_name", "procid", "timestamp", "message"];
 const REQUIRED_AGREEMENT: f64 = 0.97;
 
-fn micros(text: &str) -> i64 {
-    DateTime::parse_from_rfc3339(text)
-        .unwrap_or_else(|error| panic!("corpus timestamp {text:?}: {error}"))
-        .timestamp_micros()
-}
-
-fn corpus() -> Vec<Entry> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/real_world.jsonl");
-    std::fs::read_to_string(path)
-        .expect("the corpus ships with the crate")
-        .lines()
-        .enumerate()
-        .map(|(number, line)| {
-            serde_json::from_str(line)
-                .unwrap_or_else(|error| panic!("corpus line {}: {error}", number + 1))
-        })
-        .collect()
-}
-
-/// Yearless stamps resolve to the year nearest the receive time, so each line is "received"
-/// at the time its source expects (or mid-2026 when it expects none).
 fn decode(entries: &[Entry]) -> RecordBatch {
     let mut decoder = SyslogDecoder::with_capacity(entries.len());
     for entry in entries {
-        let receive_time_micros = entry
-            .expect
-            .timestamp
-            .as_deref()
-            .map_or_else(|| micros("2026-06-01T00:00:00Z"), micros);
         let meta = DatagramMeta {
-            receive_time_micros,
+            receive_time_micros: receive_time_micros(entry),
             sender: None,
         };
         decoder.decode(entry.line.as_bytes(), &meta);
@@ -90,18 +47,6 @@ fn found(batch: &RecordBatch, field: &str, row: usize) -> Option<String> {
                 .as_primitive::<TimestampMicrosecondType>();
             times.is_valid(row).then(|| times.value(row).to_string())
         }
-        other => panic!("no field {other}"),
-    }
-}
-
-fn expected(entry: &Entry, field: &str) -> Option<String> {
-    let expect = &entry.expect;
-    match field {
-        "hostname" => expect.hostname.clone(),
-        "app_name" => expect.app_name.clone(),
-        "procid" => expect.procid.clone(),
-        "message" => expect.message.clone(),
-        "timestamp" => expect.timestamp.as_deref().map(|t| micros(t).to_string()),
         other => panic!("no field {other}"),
     }
 }
@@ -132,7 +77,7 @@ fn real_world_lines_agree_with_their_sources() {
             continue;
         }
         for field in FIELDS {
-            let (want, got) = (expected(entry, field), found(&batch, field, row));
+            let (want, got) = (entry.expected(field), found(&batch, field, row));
             for key in [(entry.family.as_str(), field), ("all", field)] {
                 let tally = agree.entry(key).or_default();
                 tally.0 += usize::from(want == got);
