@@ -425,3 +425,73 @@ async fn edge_flow_batches_become_table_rows_before_the_pipeline() {
     );
     assert_eq!(buckets.piper.list("").await.unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn syslog_rows_are_counted_by_format_and_repair_per_dataset() {
+    use bytefreezer_decode_syslog::SyslogEdgeBuilder;
+    let dir = tempfile::tempdir().unwrap();
+    let buckets = Buckets::open(&StorageConfig::Local {
+        root: dir.path().into(),
+    })
+    .unwrap();
+    let meta = DatagramMeta {
+        receive_time_micros: BASE + 5,
+        sender: Some("192.0.2.9".parse().unwrap()),
+    };
+    let mut edge = SyslogEdgeBuilder::with_capacity(4);
+    let lines: [&[u8]; 4] = [
+        b"<166>%ASA-6-302013: Built inbound TCP connection 1 for outside",
+        b"<38>Nov 24 22:14:15 web02 sshd[812]: Accepted publickey for alice",
+        b"<14>1 2026-11-24T22:14:15 host app - - - a time without an offset",
+        b"not syslog at all",
+    ];
+    for line in lines {
+        edge.append(line, &meta);
+    }
+    buckets
+        .intake
+        .put(
+            &intake_object("t", "d", "b1"),
+            Bytes::from(encode_ipc(&[edge.flush().unwrap()]).unwrap()),
+        )
+        .await
+        .unwrap();
+    let (_sender, receiver) = tokio::sync::watch::channel(Arc::new(DataPlaneConfig {
+        datasets: vec![dataset("t", "d")],
+        ingest_keys: vec![],
+        dead_letter_replays: vec![],
+    }));
+    let registry = Registry::new();
+    let piper = Piper::new(
+        PiperConfig::default(),
+        buckets.clone(),
+        receiver,
+        "node-a".into(),
+        registry.clone(),
+    )
+    .unwrap();
+    let cycle = piper.run_once().await.unwrap();
+    assert_eq!((cycle.objects, cycle.rows_out), (1, 4));
+
+    let metrics = registry.render();
+    for (format, rows) in [
+        ("cisco_asa", 1),
+        ("rfc3164", 1),
+        ("rfc5424", 1),
+        ("unparsed", 1),
+    ] {
+        let line = format!(
+            r#"bytefreezer_piper_syslog_rows_total{{tenant="t",dataset="d",format="{format}"}} {rows}"#
+        );
+        assert!(metrics.contains(&line), "{line} missing from:\n{metrics}");
+    }
+    // The ASA line has no time and the RFC 5424 one no offset: both are read, and flagged.
+    assert!(
+        metrics.contains(r#"bytefreezer_piper_syslog_repaired_total{tenant="t",dataset="d"} 2"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"bytefreezer_piper_unparsed_total{tenant="t",dataset="d"} 1"#),
+        "{metrics}"
+    );
+}
