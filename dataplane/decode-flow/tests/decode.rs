@@ -259,6 +259,52 @@ fn netflow_v9_data_before_its_template_is_held_then_decoded() {
     assert_eq!(decoder.decode(&other.0, &meta("192.0.2.10")).held_sets, 1);
 }
 
+/// RFC 3954 has no variable-length fields, but H3C NetStream and others put IPFIX's marker
+/// (length 65535) into v9 templates; nfdump and tshark read them as IPFIX does, and so does this.
+#[test]
+fn netflow_v9_templates_with_variable_length_fields_decode_like_ipfix() {
+    let template = Packet::default()
+        .u16(260)
+        .u16(3)
+        .u16(8)
+        .u16(4) // IPV4_SRC_ADDR
+        .u16(12)
+        .u16(4) // IPV4_DST_ADDR
+        .u16(82)
+        .u16(65535); // interface name, variable length
+    let data = Packet::default()
+        .ip("10.4.0.1")
+        .ip("10.4.0.2")
+        .u8(4)
+        .bytes(b"eth0")
+        .ip("10.4.0.3")
+        .ip("10.4.0.4")
+        .u8(255)
+        .u16(2)
+        .bytes(b"lo");
+    let packet = v9_header(4, 3).set(0, template).set(260, data);
+    let mut decoder = FlowDecoder::default();
+    let report = decoder.decode(&packet.0, &meta("192.0.2.40"));
+    assert_eq!(
+        (report.templates, report.records, report.error.as_ref()),
+        (1, 2, None),
+        "{report:?}"
+    );
+    let batch = flush(&mut decoder);
+    assert_eq!(
+        columns::texts(&batch, "src_addr"),
+        [Some("10.4.0.1".into()), Some("10.4.0.3".into())]
+    );
+    let names: Vec<String> = columns::texts(&batch, "extra_fields")
+        .into_iter()
+        .map(|extra| {
+            let extra: serde_json::Value = serde_json::from_str(&extra.unwrap()).unwrap();
+            extra["0:82"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(names, ["65746830", "6c6f"]);
+}
+
 #[test]
 fn netflow_v9_options_announce_the_sampling_rate() {
     let mut decoder = FlowDecoder::default();

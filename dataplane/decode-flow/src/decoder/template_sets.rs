@@ -5,7 +5,7 @@ use super::{DecodeReport, FlowDecoder, Message, Outcome, Protocol};
 use crate::bytes::Cursor;
 use crate::error::DecodeError;
 use crate::metrics::{Event, TemplateRefusal};
-use crate::templates::{FieldSpec, Stored, Template, TemplateKey, VARIABLE_LENGTH};
+use crate::templates::{FieldSpec, Stored, Template, TemplateKey};
 
 impl FlowDecoder {
     pub(super) fn template_set(
@@ -98,11 +98,6 @@ impl FlowDecoder {
                     } else {
                         (raw, 0)
                     };
-                if length == VARIABLE_LENGTH && message.protocol == Protocol::V9 {
-                    return Err(DecodeError::template(format!(
-                        "template {template_id}: NetFlow v9 has no variable-length fields"
-                    )));
-                }
                 specs.push(FieldSpec {
                     element,
                     length,
