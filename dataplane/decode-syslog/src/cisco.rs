@@ -157,12 +157,7 @@ fn after_separator(text: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn micros(text: &str) -> i64 {
-        chrono::DateTime::parse_from_rfc3339(text)
-            .unwrap()
-            .timestamp_micros()
-    }
+    use crate::test_time::micros;
 
     /// Host, time, mnemonic and message: what a test checks of a header.
     type Seen<'a> = (Option<&'a str>, Option<i64>, Option<&'a str>, &'a str);

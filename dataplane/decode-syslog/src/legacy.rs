@@ -404,14 +404,9 @@ fn split_tag(text: &str) -> (Option<&str>, Option<&str>, &str) {
 #[cfg(test)]
 mod tests {
     use crate::parse::parse_message;
+    use crate::test_time::micros;
 
     use super::*;
-
-    fn micros(text: &str) -> i64 {
-        chrono::DateTime::parse_from_rfc3339(text)
-            .unwrap()
-            .timestamp_micros()
-    }
 
     const RECEIVED: &str = "2026-06-01T00:00:00Z";
 

@@ -20,6 +20,8 @@ mod legacy;
 mod parse;
 mod rfc5424;
 mod sparse;
+#[cfg(test)]
+mod test_time;
 mod timestamp;
 mod vendor;
 

@@ -242,15 +242,8 @@ fn other_version(rest: &str) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
-    use chrono::DateTime;
-
     use super::*;
-
-    pub(crate) fn micros(text: &str) -> i64 {
-        DateTime::parse_from_rfc3339(text)
-            .unwrap()
-            .timestamp_micros()
-    }
+    use crate::test_time::micros;
 
     const RECEIVED_2003: &str = "2003-10-11T22:14:20Z";
 

@@ -202,14 +202,9 @@ fn closing_quote(bytes: &[u8], start: usize) -> Result<usize, &'static str> {
 #[cfg(test)]
 mod tests {
     use crate::parse::parse_message;
+    use crate::test_time::micros;
 
     use super::*;
-
-    fn micros(text: &str) -> i64 {
-        chrono::DateTime::parse_from_rfc3339(text)
-            .unwrap()
-            .timestamp_micros()
-    }
 
     #[test]
     fn rfc5424_examples_3_and_4_structured_data() {

@@ -488,12 +488,7 @@ pub fn leading_stamp(text: &str, receive_time_micros: i64) -> Option<Stamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn micros(text: &str) -> i64 {
-        chrono::DateTime::parse_from_rfc3339(text)
-            .unwrap()
-            .timestamp_micros()
-    }
+    use crate::test_time::micros;
 
     fn stamp(text: &str, received: &str) -> Option<(i64, usize, Zone)> {
         leading_stamp(text, micros(received)).map(|s| (s.micros, s.len, s.zone))
