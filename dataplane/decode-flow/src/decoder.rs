@@ -95,10 +95,14 @@ impl FlowLimits {
     }
 }
 
-/// What one datagram did. `error` is the first problem; records before it are kept.
+/// What one datagram did. `error` is the first problem; records before it are kept, and so
+/// are the records of every set after an unusable one (`skipped_sets` counts those skipped).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct DecodeReport {
     pub records: usize,
+    /// Template, options or data sets that could not be used; each is counted by its cause and
+    /// costs only itself.
+    pub skipped_sets: usize,
     pub templates: usize,
     pub held_sets: usize,
     /// Held data sets decoded because their template arrived in this datagram.
@@ -542,10 +546,10 @@ impl FlowDecoder {
                     "set {set_id} of {length} bytes runs past the end of the datagram"
                 ))
             })?;
-            if set_id == template_set {
-                self.template_set(body, message, false, report)?;
+            let used = if set_id == template_set {
+                self.template_set(body, message, false, report)
             } else if set_id == options_set {
-                self.template_set(body, message, true, report)?;
+                self.template_set(body, message, true, report)
             } else if set_id >= 256 {
                 let key = TemplateKey {
                     exporter: message.exporter,
@@ -553,12 +557,29 @@ impl FlowDecoder {
                     template_id: set_id,
                 };
                 if self.templates.get(&key).is_some() {
-                    report.records += self.data_set(&key, body, message)?;
+                    // Rows a set appended before its error stay, and are counted.
+                    let before = self.rows();
+                    let decoded = self.data_set(&key, body, message);
+                    report.records += self.rows() - before;
+                    decoded.map(|_| ())
                 } else {
                     self.hold(key, message, body, report);
+                    Ok(())
                 }
+            } else {
+                // Set ids 4..=255 are reserved: skipped whole, as RFC 7011 asks.
+                Ok(())
+            };
+            if let Err(error) = used {
+                // The set's own length delimits it, so one unusable set costs only itself.
+                self.count(
+                    message.exporter,
+                    Some(message.domain),
+                    Event::Malformed(error.cause()),
+                );
+                report.skipped_sets += 1;
+                report.error.get_or_insert(error);
             }
-            // Set ids 4..=255 are reserved: skipped whole, as RFC 7011 asks.
         }
         Ok(())
     }

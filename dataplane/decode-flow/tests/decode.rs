@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{TimestampMicrosecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type};
-use bytefreezer_decode_flow::{DatagramMeta, FlowDecoder, FlowLimits};
+use bytefreezer_decode_flow::{DatagramMeta, DecodeError, FlowDecoder, FlowLimits};
 
 const NOW: i64 = 1_795_000_000_000_000;
 
@@ -19,7 +19,7 @@ fn meta(exporter: &str) -> DatagramMeta {
     }
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Packet(Vec<u8>);
 
 impl Packet {
@@ -303,6 +303,56 @@ fn netflow_v9_templates_with_variable_length_fields_decode_like_ipfix() {
         })
         .collect();
     assert_eq!(names, ["65746830", "6c6f"]);
+}
+
+/// One unusable set costs only itself: a v9 template set that declares more fields than it
+/// holds, put anywhere among good data sets, is skipped and counted, and every good set's rows
+/// are still decoded.
+#[test]
+fn a_packet_with_one_broken_set_still_yields_every_other_sets_rows() {
+    let broken_template = Packet::default()
+        .u16(270)
+        .u16(9) // declares nine fields
+        .u16(8)
+        .u16(4); // holds one
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move |bound: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % bound
+    };
+    for round in 0..50 {
+        let good_sets = 1 + next(5) as usize;
+        let broken_at = next(good_sets as u64 + 1) as usize;
+        let mut packet = v9_header(round, 11).set(0, v9_template());
+        let mut expected = 0;
+        for set in 0..=good_sets {
+            if set == broken_at {
+                packet = packet.set(0, broken_template.clone());
+            }
+            if set < good_sets {
+                let records = 1 + next(3) as usize;
+                let rows: Vec<(&str, &str, u16)> = (0..records)
+                    .map(|record| ("10.5.0.1", "10.5.0.2", record as u16))
+                    .collect();
+                packet = packet.set(256, v9_data(&rows));
+                expected += records;
+            }
+        }
+        let mut decoder = FlowDecoder::default();
+        let report = decoder.decode(&packet.0, &meta("192.0.2.50"));
+        assert_eq!(
+            (report.records, report.skipped_sets),
+            (expected, 1),
+            "round {round}: {report:?}"
+        );
+        assert!(
+            matches!(report.error, Some(DecodeError::Template(_))),
+            "{report:?}"
+        );
+        assert_eq!(flush(&mut decoder).num_rows(), expected);
+    }
 }
 
 #[test]
