@@ -14,6 +14,11 @@ impl<'a> Cursor<'a> {
         self.data.len()
     }
 
+    /// Whether every byte left is zero (padding some exporters add after the last set).
+    pub(crate) fn only_zeros_left(&self) -> bool {
+        self.data.iter().all(|byte| *byte == 0)
+    }
+
     pub(crate) fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         if n > self.data.len() {
             return None;

@@ -534,6 +534,10 @@ impl FlowDecoder {
             Protocol::Ipfix => (2, 3),
         };
         while cursor.remaining() >= 4 {
+            // Palo Alto and Cisco ACI pad datagrams with zeros after the last set: not a set.
+            if cursor.only_zeros_left() {
+                break;
+            }
             let set_id = cursor.u16().unwrap_or(0);
             let length = usize::from(cursor.u16().unwrap_or(0));
             if length < 4 {

@@ -355,6 +355,32 @@ fn a_packet_with_one_broken_set_still_yields_every_other_sets_rows() {
     }
 }
 
+/// Palo Alto and Cisco ACI pad datagrams with zeros after the last flowset; a zero set id with
+/// a zero length is padding, not a malformed set.
+#[test]
+fn zero_padding_after_the_last_set_is_not_malformed() {
+    let packet = v9_header(5, 12)
+        .set(0, v9_template())
+        .set(256, v9_data(&[("10.6.0.1", "10.6.0.2", 53)]))
+        .bytes(&[0; 12]);
+    let mut decoder = FlowDecoder::default();
+    let report = decoder.decode(&packet.0, &meta("192.0.2.60"));
+    assert_eq!(
+        (report.records, report.error.as_ref()),
+        (1, None),
+        "{report:?}"
+    );
+    // Bytes that are not all zero are still a set, and a broken one.
+    let mut decoder = FlowDecoder::default();
+    let packet = v9_header(6, 12)
+        .set(0, v9_template())
+        .set(256, v9_data(&[("10.6.0.1", "10.6.0.2", 53)]))
+        .bytes(&[0, 0, 0, 0, 0, 1]);
+    let report = decoder.decode(&packet.0, &meta("192.0.2.60"));
+    assert_eq!(report.records, 1);
+    assert!(report.error.is_some(), "{report:?}");
+}
+
 #[test]
 fn netflow_v9_options_announce_the_sampling_rate() {
     let mut decoder = FlowDecoder::default();
