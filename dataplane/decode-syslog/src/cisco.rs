@@ -7,7 +7,7 @@
 //! The device's own host and time are the last ones written, so they win over a relay's.
 
 use crate::parse::VendorId;
-use crate::timestamp::{Stamp, Zone, leading_stamp, zone_named};
+use crate::timestamp::{Stamp, Zone, leading_stamp, skip_separator, zone_named};
 use crate::vendor::cisco_id;
 
 pub struct CiscoHeader<'a> {
@@ -53,13 +53,11 @@ pub fn cisco_header(text: &str, receive_time_micros: i64) -> Option<CiscoHeader<
             // Only the id may follow the process.
             return None;
         }
-        if let Some(after) = rest.strip_prefix(": ") {
-            rest = after;
-        } else if let Some(after) = sequence(rest) {
+        if let Some(after) = skip_sequence(rest) {
             rest = after;
         } else if let Some(stamp) = leading_stamp(rest, receive_time_micros) {
             header.stamp = Some(stamp);
-            rest = after_separator(&rest[stamp.len..]);
+            rest = skip_separator(&rest[stamp.len..]);
         } else if let Some(after) = uptime(rest) {
             rest = after;
         } else if let Some(after) = node_label(rest) {
@@ -87,12 +85,9 @@ pub fn cisco_header(text: &str, receive_time_micros: i64) -> Option<CiscoHeader<
     None
 }
 
-/// `29: `: the device's message sequence number.
-fn sequence(text: &str) -> Option<&str> {
+/// Cisco's message sequence number (`29: `) or NX-OS's bare `: ` before the time.
+pub fn skip_sequence(text: &str) -> Option<&str> {
     let digits = text.bytes().take_while(u8::is_ascii_digit).count();
-    if digits == 0 {
-        return None;
-    }
     text[digits..].strip_prefix(": ")
 }
 
@@ -145,13 +140,6 @@ fn host(text: &str) -> Option<(&str, &str)> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':'));
     plain.then_some((host, after))
-}
-
-/// The spaces and `:` between a time and what follows it.
-fn after_separator(text: &str) -> &str {
-    let text = text.trim_start_matches(' ');
-    let text = text.strip_prefix(':').unwrap_or(text);
-    text.trim_start_matches(' ')
 }
 
 #[cfg(test)]

@@ -11,9 +11,9 @@
 //! 6. F5's severity word before the process;
 //! 7. `TAG[PID]:` or `TAG:`; then the vendor's message id or body shape.
 
-use crate::cisco::{CiscoHeader, cisco_header};
+use crate::cisco::{CiscoHeader, cisco_header, skip_sequence};
 use crate::parse::{Format, ParsedMessage, Warnings};
-use crate::timestamp::{Stamp, Zone, leading_stamp, zone_named};
+use crate::timestamp::{Stamp, Zone, leading_stamp, skip_separator, zone_named};
 use crate::vendor::{
     F5_LEVELS, cisco_id, f5_id, fortigate, is_check_point_body, is_cisco_firewall, junos_tag,
     palo_alto_type,
@@ -170,13 +170,6 @@ fn zone_label(text: &str) -> Option<(Zone, &str)> {
     Some((zone_named(&text[..len])?, after))
 }
 
-/// The spaces, and a ` : ` or `:` routers put, between a time and what follows it.
-fn skip_separator(text: &str) -> &str {
-    let text = text.trim_start_matches(' ');
-    let text = text.strip_prefix(':').unwrap_or(text);
-    text.trim_start_matches(' ')
-}
-
 /// The device's own time after a relay's header: `585917: Feb  8 04:00:47.272: %SEC...`,
 /// NX-OS's `: 2023 May  2 15:21:27.206 UTC: ...`, IOS-XR's `RP/0/RP0/CPU0:Oct 7 ...`.
 fn inner_stamp(text: &str, receive_time_micros: i64) -> Option<(Stamp, &str)> {
@@ -308,12 +301,6 @@ fn is_host_word(word: &str) -> bool {
         && word.len() <= 255
         && !word.contains(['[', '=', '\t'])
         && !word.starts_with('%')
-}
-
-/// Cisco's message sequence number (`29: `) or NX-OS's bare `: ` before the time.
-fn skip_sequence(text: &str) -> Option<&str> {
-    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
-    text[digits..].strip_prefix(": ")
 }
 
 /// IOS-XR's node id (`RP/0/RSP0/CPU0:`), glued to the time that follows.

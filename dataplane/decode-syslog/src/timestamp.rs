@@ -477,6 +477,13 @@ fn nearest_year(
         .filter(|micros| (micros - receive_time_micros).abs() < 366 * MICROS_PER_DAY)
 }
 
+/// The spaces, and a ` : ` or `:` routers put, between a time and what follows it.
+pub fn skip_separator(text: &str) -> &str {
+    let text = text.trim_start_matches(' ');
+    let text = text.strip_prefix(':').unwrap_or(text);
+    text.trim_start_matches(' ')
+}
+
 /// Any stamp form this crate reads, at the start of `text`.
 pub fn leading_stamp(text: &str, receive_time_micros: i64) -> Option<Stamp> {
     match text.as_bytes().get(4) {
