@@ -4,7 +4,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::bytes::unsigned;
-use crate::record::FlowRecord;
+use crate::event_columns::{EventColumn, EventValue, event_column, text_fits};
+use crate::record::{EventValues, FlowRecord};
 
 /// Seconds between the NTP epoch (1900) and the Unix epoch.
 const NTP_UNIX_OFFSET: i64 = 2_208_988_800;
@@ -74,6 +75,12 @@ pub(crate) fn apply(
     element: u16,
     value: &[u8],
 ) {
+    if let Some(column) = event_column(enterprise, element) {
+        if !apply_event(&mut record.events, column, value) {
+            record.add_extra(enterprise, element, value);
+        }
+        return;
+    }
     if enterprise != 0 || value.is_empty() || value.len() > 16 {
         record.add_extra(enterprise, element, value);
         return;
@@ -156,6 +163,48 @@ pub(crate) fn apply(
     };
     if !handled {
         record.add_extra(enterprise, element, value);
+    }
+}
+
+/// Sets a firewall, NAT or application column from `value`; `false` when the value's length
+/// does not fit the column (it then goes to `extra_fields`).
+fn apply_event(events: &mut EventValues, column: EventColumn, value: &[u8]) -> bool {
+    match column.value() {
+        EventValue::Unsigned(bits) => {
+            if value.is_empty() || value.len() > 8 {
+                return false;
+            }
+            let number = unsigned(value);
+            if bits < 64 && number >= 1u64 << bits {
+                return false;
+            }
+            match column {
+                EventColumn::FirewallEvent => events.firewall_event = Some(number as u8),
+                EventColumn::NatEvent => events.nat_event = Some(number as u8),
+                EventColumn::FirewallExtEvent => events.firewall_ext_event = Some(number as u16),
+                EventColumn::XlateSrcPort => events.xlate_src_port = Some(number as u16),
+                EventColumn::XlateDstPort => events.xlate_dst_port = Some(number as u16),
+                _ => return false,
+            }
+            true
+        }
+        EventValue::Address => {
+            let Some(address) = ipv4(value).or_else(|| ipv6(value)) else {
+                return false;
+            };
+            match column {
+                EventColumn::XlateSrcAddr => set_address(&mut events.xlate_src_addr, address),
+                EventColumn::XlateDstAddr => set_address(&mut events.xlate_dst_addr, address),
+                _ => false,
+            }
+        }
+        EventValue::Text(form) => {
+            if !text_fits(form, value.len()) {
+                return false;
+            }
+            events.set_text(column, form, value);
+            true
+        }
     }
 }
 

@@ -21,6 +21,7 @@ mod columns;
 mod decoder;
 mod elements;
 mod error;
+mod event_columns;
 mod metrics;
 mod netflow_v5;
 mod packet;

@@ -10,7 +10,10 @@
 //! specially (a counter wider than its column, a timestamp past the representable range).
 
 use crate::elements::{TimeBase, micros, ntp_micros};
-use crate::record::{FlowBuilders, RecordContext};
+use crate::event_columns::{
+    EventColumn, EventValue, TextForm, event_column, text_fits, write_text,
+};
+use crate::record::{EventValues, FlowBuilders, RecordContext};
 use crate::templates::{FieldSpec, VARIABLE_LENGTH};
 use crate::text::{EXTRA_KEY_MAX, extra_key, push_hex, push_prefix};
 
@@ -100,6 +103,15 @@ struct Extra {
     key_len: usize,
 }
 
+/// A field feeding a text-valued firewall, NAT or application column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TextField {
+    column: EventColumn,
+    form: TextForm,
+    offset: usize,
+    length: usize,
+}
+
 /// A value that may not fit its column; when one does not, the data set goes the row path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Check {
@@ -139,6 +151,15 @@ pub(crate) struct Plan {
     icmp: Icmp,
     /// The sampler or selector the record names (elements 48, 302); also kept as an extra.
     sampler: Option<Uint>,
+    firewall_event: Option<Uint>,
+    firewall_ext_event: Option<Uint>,
+    nat_event: Option<Uint>,
+    xlate_src_port: Option<Uint>,
+    xlate_dst_port: Option<Uint>,
+    xlate_src_addr: Option<Address>,
+    xlate_dst_addr: Option<Address>,
+    /// Text-valued firewall, NAT and application columns, at most one field each.
+    texts: Vec<TextField>,
     extra: Vec<Extra>,
     checks: Vec<Check>,
 }
@@ -221,6 +242,10 @@ impl Plan {
             let uint = Uint::of(offset, length);
             let at = offset;
             offset += length;
+            if let Some(column) = event_column(field.enterprise, field.element) {
+                plan.event(column, field, at)?;
+                continue;
+            }
             if field.enterprise != 0 || length == 0 || length > 16 {
                 plan.extra(field, at);
                 continue;
@@ -349,6 +374,7 @@ impl Plan {
         // Kept as long as the template: no growth slack counted against the template limits.
         plan.extra.shrink_to_fit();
         plan.checks.shrink_to_fit();
+        plan.texts.shrink_to_fit();
         (offset > 0).then_some(plan)
     }
 
@@ -356,6 +382,67 @@ impl Plan {
     pub(crate) fn heap_bytes(&self) -> usize {
         self.extra.capacity() * std::mem::size_of::<Extra>()
             + self.checks.capacity() * std::mem::size_of::<Check>()
+            + self.texts.capacity() * std::mem::size_of::<TextField>()
+    }
+
+    /// Compiles a field feeding a firewall, NAT or application column, as `apply` reads it:
+    /// a value whose length does not fit goes to `extra_fields`; a second field for the same
+    /// column means no plan.
+    fn event(&mut self, column: EventColumn, field: &FieldSpec, at: usize) -> Option<()> {
+        let length = usize::from(field.length);
+        match column.value() {
+            EventValue::Unsigned(bits) => {
+                if length == 0 || length > 8 {
+                    self.extra(field, at);
+                    return Some(());
+                }
+                let uint = Uint::of(at, length);
+                if length * 8 > bits as usize {
+                    self.checks.push(Check::Fits(uint, bits));
+                }
+                let slot = match column {
+                    EventColumn::FirewallEvent => &mut self.firewall_event,
+                    EventColumn::FirewallExtEvent => &mut self.firewall_ext_event,
+                    EventColumn::NatEvent => &mut self.nat_event,
+                    EventColumn::XlateSrcPort => &mut self.xlate_src_port,
+                    EventColumn::XlateDstPort => &mut self.xlate_dst_port,
+                    _ => return None,
+                };
+                claim(slot, uint)
+            }
+            EventValue::Address => {
+                let address = match length {
+                    4 => Address::V4(at),
+                    16 => Address::V6(at),
+                    _ => {
+                        self.extra(field, at);
+                        return Some(());
+                    }
+                };
+                let slot = match column {
+                    EventColumn::XlateSrcAddr => &mut self.xlate_src_addr,
+                    EventColumn::XlateDstAddr => &mut self.xlate_dst_addr,
+                    _ => return None,
+                };
+                claim(slot, address)
+            }
+            EventValue::Text(form) => {
+                if !text_fits(form, length) {
+                    self.extra(field, at);
+                    return Some(());
+                }
+                if self.texts.iter().any(|text| text.column == column) {
+                    return None;
+                }
+                self.texts.push(TextField {
+                    column,
+                    form,
+                    offset: at,
+                    length,
+                });
+                Some(())
+            }
+        }
     }
 
     fn extra(&mut self, field: &FieldSpec, offset: usize) {
@@ -571,6 +658,64 @@ impl Plan {
                 builders
                     .icmp_code
                     .extend_options(rows().map(|r| icmp(r).map(|(_, code)| code)));
+            }
+        }
+
+        numbers!(
+            builders.firewall_event,
+            records,
+            stride,
+            self.firewall_event,
+            u8
+        );
+        numbers!(
+            builders.firewall_ext_event,
+            records,
+            stride,
+            self.firewall_ext_event,
+            u16
+        );
+        numbers!(builders.nat_event, records, stride, self.nat_event, u8);
+        numbers!(
+            builders.xlate_src_port,
+            records,
+            stride,
+            self.xlate_src_port,
+            u16
+        );
+        numbers!(
+            builders.xlate_dst_port,
+            records,
+            stride,
+            self.xlate_dst_port,
+            u16
+        );
+        address(
+            &mut builders.xlate_src_addr,
+            records,
+            stride,
+            self.xlate_src_addr,
+        );
+        address(
+            &mut builders.xlate_dst_addr,
+            records,
+            stride,
+            self.xlate_dst_addr,
+        );
+        for column in EventValues::TEXT_COLUMNS {
+            let field = self.texts.iter().find(|text| text.column == column);
+            let Some(text) = builders.event_text(column) else {
+                continue;
+            };
+            match field {
+                None => text.push_nulls(n),
+                Some(field) => text.extend_with(rows(), |out, record| {
+                    write_text(
+                        out,
+                        field.form,
+                        &record[field.offset..field.offset + field.length],
+                    )
+                }),
             }
         }
 

@@ -14,6 +14,7 @@ use arrow::record_batch::RecordBatch;
 use bytefreezer_schema::{FLOW_PROTOCOLS, FlowColumn, RECORD_TYPES, flow_edge_schema};
 
 use crate::columns::{Column, TextColumn};
+use crate::event_columns::{EventColumn, TextForm, write_text};
 use crate::text::{extra_key, push_hex};
 
 /// One flow as the protocols describe it, before it becomes a row. Reused between records so
@@ -50,16 +51,71 @@ pub(crate) struct FlowRecord {
     pub icmp_code: Option<u8>,
     /// sFlow interface counters, on rows of record type `counters`.
     pub counters: Option<InterfaceCounters>,
+    pub events: EventValues,
     /// `"<pen>:<ie>":"<hex>"` pairs, already JSON-escaped, without the braces.
     pub extra: Vec<u8>,
+}
+
+/// A record's firewall, NAT and application values (`crate::event_columns`).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct EventValues {
+    pub firewall_event: Option<u8>,
+    pub firewall_ext_event: Option<u16>,
+    pub nat_event: Option<u8>,
+    pub xlate_src_addr: Option<IpAddr>,
+    pub xlate_dst_addr: Option<IpAddr>,
+    pub xlate_src_port: Option<u16>,
+    pub xlate_dst_port: Option<u16>,
+    /// The text columns' values back to back (reused between records), and the range of
+    /// each one's in it, indexed by [`EventValues::TEXT_COLUMNS`].
+    text: Vec<u8>,
+    texts: [Option<(usize, usize)>; 5],
+}
+
+impl EventValues {
+    /// The text columns, in the order of `texts`.
+    pub(crate) const TEXT_COLUMNS: [EventColumn; 5] = [
+        EventColumn::IngressAclId,
+        EventColumn::EgressAclId,
+        EventColumn::AppId,
+        EventColumn::AppName,
+        EventColumn::UserName,
+    ];
+
+    /// Sets text column `column` to `value` as `form` (a later element replaces an earlier).
+    pub(crate) fn set_text(&mut self, column: EventColumn, form: TextForm, value: &[u8]) {
+        let Some(slot) = Self::TEXT_COLUMNS.iter().position(|c| *c == column) else {
+            return;
+        };
+        let start = self.text.len();
+        write_text(&mut self.text, form, value);
+        self.texts[slot] = Some((start, self.text.len()));
+    }
+
+    fn text(&self, column: EventColumn) -> Option<&[u8]> {
+        let slot = Self::TEXT_COLUMNS.iter().position(|c| *c == column)?;
+        self.texts[slot].map(|(start, end)| &self.text[start..end])
+    }
+
+    fn clear(&mut self) {
+        let mut text = std::mem::take(&mut self.text);
+        text.clear();
+        *self = EventValues {
+            text,
+            ..EventValues::default()
+        };
+    }
 }
 
 impl FlowRecord {
     pub(crate) fn clear(&mut self) {
         let mut extra = std::mem::take(&mut self.extra);
         extra.clear();
+        let mut events = std::mem::take(&mut self.events);
+        events.clear();
         *self = FlowRecord {
             extra,
+            events,
             ..FlowRecord::default()
         };
     }
@@ -153,6 +209,18 @@ pub(crate) struct FlowBuilders {
     pub if_out_errors: Column<UInt64Type>,
     pub if_in_discards: Column<UInt64Type>,
     pub if_out_discards: Column<UInt64Type>,
+    pub firewall_event: Column<UInt8Type>,
+    pub firewall_ext_event: Column<UInt16Type>,
+    pub ingress_acl_id: TextColumn,
+    pub egress_acl_id: TextColumn,
+    pub nat_event: Column<UInt8Type>,
+    pub xlate_src_addr: TextColumn,
+    pub xlate_dst_addr: TextColumn,
+    pub xlate_src_port: Column<UInt16Type>,
+    pub xlate_dst_port: Column<UInt16Type>,
+    pub app_id: TextColumn,
+    pub app_name: TextColumn,
+    pub user_name: TextColumn,
     pub extra_fields: TextColumn,
     rows: usize,
     /// The exporters of this batch, in key order (the dictionary of `exporter_address`):
@@ -245,6 +313,18 @@ impl FlowBuilders {
             if_out_errors: Column::with_capacity(rows),
             if_in_discards: Column::with_capacity(rows),
             if_out_discards: Column::with_capacity(rows),
+            firewall_event: Column::with_capacity(rows),
+            firewall_ext_event: Column::with_capacity(rows),
+            ingress_acl_id: text(0),
+            egress_acl_id: text(0),
+            nat_event: Column::with_capacity(rows),
+            xlate_src_addr: text(0),
+            xlate_dst_addr: text(0),
+            xlate_src_port: Column::with_capacity(rows),
+            xlate_dst_port: Column::with_capacity(rows),
+            app_id: text(0),
+            app_name: text(0),
+            user_name: text(0),
             extra_fields: text(0),
             rows: 0,
             exporters: Vec::new(),
@@ -266,6 +346,44 @@ impl FlowBuilders {
         debug_assert_eq!(self.icmp_code.len(), self.rows);
         debug_assert_eq!(self.extra_fields.len(), self.rows);
         debug_assert_eq!(self.if_out_discards.len(), self.rows);
+        debug_assert_eq!(self.xlate_dst_port.len(), self.rows);
+        debug_assert_eq!(self.user_name.len(), self.rows);
+    }
+
+    fn push_events(&mut self, events: &EventValues) {
+        self.firewall_event.push_option(events.firewall_event);
+        self.firewall_ext_event
+            .push_option(events.firewall_ext_event);
+        self.nat_event.push_option(events.nat_event);
+        self.xlate_src_port.push_option(events.xlate_src_port);
+        self.xlate_dst_port.push_option(events.xlate_dst_port);
+        push_address(&mut self.xlate_src_addr, events.xlate_src_addr);
+        push_address(&mut self.xlate_dst_addr, events.xlate_dst_addr);
+        for text in EventValues::TEXT_COLUMNS {
+            let value = events.text(text);
+            let Some(column) = self.event_text(text) else {
+                continue;
+            };
+            match value {
+                Some(value) => {
+                    column.bytes_mut().extend_from_slice(value);
+                    column.end_value();
+                }
+                None => column.push_nulls(1),
+            }
+        }
+    }
+
+    /// The column of a text-valued firewall, NAT or application column.
+    pub(crate) fn event_text(&mut self, column: EventColumn) -> Option<&mut TextColumn> {
+        match column {
+            EventColumn::IngressAclId => Some(&mut self.ingress_acl_id),
+            EventColumn::EgressAclId => Some(&mut self.egress_acl_id),
+            EventColumn::AppId => Some(&mut self.app_id),
+            EventColumn::AppName => Some(&mut self.app_name),
+            EventColumn::UserName => Some(&mut self.user_name),
+            _ => None,
+        }
     }
 
     /// The dictionary key of the exporter's address, looked up once per change of exporter.
@@ -375,6 +493,7 @@ impl FlowBuilders {
             .push_option(counters.map(|c| c.in_discards));
         self.if_out_discards
             .push_option(counters.map(|c| c.out_discards));
+        self.push_events(&record.events);
         if record.extra.is_empty() {
             self.extra_fields.push_nulls(1);
         } else {
@@ -387,7 +506,8 @@ impl FlowBuilders {
         self.rows += 1;
     }
 
-    /// The rows as a `flow/1` edge batch (`docs/specs/edge-batch.md`): columns no row has a
+    /// The rows as a flow edge batch (`docs/specs/edge-batch.md`; `flow/1` unless a firewall,
+    /// NAT or application column has a value, then `flow/2`): columns no row has a
     /// value in are left out, addresses and MACs are bytes, the exporter, protocol and
     /// record type are dictionaries. The builders start again empty.
     pub(crate) fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
@@ -454,14 +574,19 @@ impl FlowBuilders {
         out.number(FlowColumn::IfOutErrors, &mut self.if_out_errors);
         out.number(FlowColumn::IfInDiscards, &mut self.if_in_discards);
         out.number(FlowColumn::IfOutDiscards, &mut self.if_out_discards);
-        if self.extra_fields.is_all_null() {
-            self.extra_fields.finish()?;
-        } else {
-            out.push(
-                FlowColumn::ExtraFields,
-                Arc::new(self.extra_fields.finish()?),
-            );
-        }
+        out.number(FlowColumn::FirewallEvent, &mut self.firewall_event);
+        out.number(FlowColumn::FirewallExtEvent, &mut self.firewall_ext_event);
+        out.text(FlowColumn::IngressAclId, &mut self.ingress_acl_id)?;
+        out.text(FlowColumn::EgressAclId, &mut self.egress_acl_id)?;
+        out.number(FlowColumn::NatEvent, &mut self.nat_event);
+        out.binary(FlowColumn::XlateSrcAddr, &mut self.xlate_src_addr)?;
+        out.binary(FlowColumn::XlateDstAddr, &mut self.xlate_dst_addr)?;
+        out.number(FlowColumn::XlateSrcPort, &mut self.xlate_src_port);
+        out.number(FlowColumn::XlateDstPort, &mut self.xlate_dst_port);
+        out.text(FlowColumn::AppId, &mut self.app_id)?;
+        out.text(FlowColumn::AppName, &mut self.app_name)?;
+        out.text(FlowColumn::UserName, &mut self.user_name)?;
+        out.text(FlowColumn::ExtraFields, &mut self.extra_fields)?;
         RecordBatch::try_new(flow_edge_schema(out.present.iter().copied()), out.arrays)
     }
 
@@ -544,6 +669,15 @@ impl Finished {
             column.finish_binary()?;
         } else {
             self.push(name, Arc::new(column.finish_binary()?));
+        }
+        Ok(())
+    }
+
+    fn text(&mut self, name: FlowColumn, column: &mut TextColumn) -> Result<(), ArrowError> {
+        if column.is_all_null() {
+            column.finish()?;
+        } else {
+            self.push(name, Arc::new(column.finish()?));
         }
         Ok(())
     }

@@ -5,7 +5,8 @@
 use arrow::record_batch::RecordBatch;
 use bytefreezer_decode_syslog::{SyslogCounts, syslog_edge_to_table};
 use bytefreezer_schema::{
-    EdgeError, FLOW_EDGE_FORMAT, SYSLOG_EDGE_FORMAT, edge_format, edge_to_table,
+    EdgeError, FLOW_EDGE_FORMATS, KNOWN_EDGE_FORMATS, SYSLOG_EDGE_FORMAT, edge_format,
+    edge_to_table,
 };
 
 /// A batch in table form and how its syslog rows parsed (zero for anything else).
@@ -18,7 +19,7 @@ pub struct TableRows {
 /// edge batches are parsed; an unknown edge version is [`EdgeError::UnknownFormat`].
 pub fn table_rows(batch: RecordBatch) -> Result<TableRows, EdgeError> {
     match edge_format(batch.schema_ref())? {
-        Some(FLOW_EDGE_FORMAT) => Ok(TableRows {
+        Some(format) if FLOW_EDGE_FORMATS.contains(&format) => Ok(TableRows {
             batch: edge_to_table(&batch)?,
             syslog: SyslogCounts::default(),
         }),
@@ -32,7 +33,7 @@ pub fn table_rows(batch: RecordBatch) -> Result<TableRows, EdgeError> {
         // edge_format only answers the formats this build knows; a new one must be added here.
         Some(other) => Err(EdgeError::UnknownFormat {
             found: other.to_owned(),
-            known: format!("{FLOW_EDGE_FORMAT}, {SYSLOG_EDGE_FORMAT}"),
+            known: KNOWN_EDGE_FORMATS.join(", "),
         }),
         None => Ok(TableRows {
             batch,

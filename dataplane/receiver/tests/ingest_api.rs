@@ -491,14 +491,14 @@ async fn edge_batches_are_stored_and_an_unknown_edge_version_gets_a_clear_400() 
         &url,
         KEY,
         ARROW_STREAM_CONTENT_TYPE,
-        edge_body("flow/2"),
+        edge_body("flow/9"),
     )
     .await;
     assert_eq!(future.status(), 400);
     let body: serde_json::Value = future.json().await.unwrap();
     let message = body["error"].as_str().unwrap_or_default();
     assert!(
-        message.contains("\"flow/2\"") && message.contains("flow/1"),
+        message.contains("\"flow/9\"") && message.contains("flow/1"),
         "{message}"
     );
 }

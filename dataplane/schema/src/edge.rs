@@ -27,8 +27,17 @@ use crate::flow::{FlowColumn, flow_schema};
 
 /// The schema metadata key naming an edge batch's format and version.
 pub const EDGE_FORMAT_KEY: &str = "bytefreezer.edge";
-/// The flow edge format this build writes and reads.
-pub const FLOW_EDGE_FORMAT: &str = "flow/1";
+/// The newest flow edge format, which this build writes when a batch has a column only it
+/// holds (firewall, NAT and application columns); otherwise it writes `flow/1`, so a batch
+/// without them stays readable by a receiver and piper that know only `flow/1`.
+pub const FLOW_EDGE_FORMAT: &str = "flow/2";
+/// The first flow edge format: the columns up to `extra_fields` before `flow/2` added the
+/// firewall, NAT and application ones.
+pub const FLOW_EDGE_FORMAT_V1: &str = "flow/1";
+/// How errors about a value name the flow edge formats (a value means the same in every one).
+const FLOW_EDGE_FAMILY: &str = "flow";
+/// Every flow edge format this build reads, oldest first.
+pub const FLOW_EDGE_FORMATS: [&str; 2] = [FLOW_EDGE_FORMAT_V1, FLOW_EDGE_FORMAT];
 /// The syslog edge format this build writes and reads: the datagram as received, its receive
 /// time and sender; piper parses it (`bytefreezer_decode_syslog::syslog_edge_to_table`).
 pub const SYSLOG_EDGE_FORMAT: &str = "syslog/1";
@@ -37,7 +46,8 @@ pub const SYSLOG_EDGE_RAW: &str = "raw";
 /// `syslog/1`'s column of the sender's address, 4 or 16 bytes.
 pub const SYSLOG_EDGE_SENDER: &str = "sender_address";
 /// Every edge format this build reads, for error messages.
-pub const KNOWN_EDGE_FORMATS: [&str; 2] = [FLOW_EDGE_FORMAT, SYSLOG_EDGE_FORMAT];
+pub const KNOWN_EDGE_FORMATS: [&str; 3] =
+    [FLOW_EDGE_FORMAT_V1, FLOW_EDGE_FORMAT, SYSLOG_EDGE_FORMAT];
 
 /// `flow_protocol`'s dictionary, in key order.
 pub const FLOW_PROTOCOLS: [&str; 4] = ["netflow_v5", "netflow_v9", "ipfix", "sflow_v5"];
@@ -112,7 +122,31 @@ pub fn edge_format(schema: &Schema) -> Result<Option<&'static str>, EdgeError> {
     }
 }
 
-/// The type a column has in a `flow/1` edge batch; `None` for the columns built off the edge
+/// The first flow edge format holding `column`.
+pub fn flow_edge_format_of(column: FlowColumn) -> &'static str {
+    match column {
+        FlowColumn::FirewallEvent
+        | FlowColumn::FirewallExtEvent
+        | FlowColumn::IngressAclId
+        | FlowColumn::EgressAclId
+        | FlowColumn::NatEvent
+        | FlowColumn::XlateSrcAddr
+        | FlowColumn::XlateDstAddr
+        | FlowColumn::XlateSrcPort
+        | FlowColumn::XlateDstPort
+        | FlowColumn::AppId
+        | FlowColumn::AppName
+        | FlowColumn::UserName => FLOW_EDGE_FORMAT,
+        _ => FLOW_EDGE_FORMAT_V1,
+    }
+}
+
+/// Whether a batch of flow edge format `format` may hold `column`.
+fn format_holds(format: &str, column: FlowColumn) -> bool {
+    format == FLOW_EDGE_FORMAT || flow_edge_format_of(column) == FLOW_EDGE_FORMAT_V1
+}
+
+/// The type a column has in a flow edge batch; `None` for the columns built off the edge
 /// (`event_time`, `bytes_scaled`, `packets_scaled`).
 pub fn flow_edge_type(column: FlowColumn) -> Option<DataType> {
     let binary = || DataType::Binary;
@@ -128,21 +162,28 @@ pub fn flow_edge_type(column: FlowColumn) -> Option<DataType> {
         | FlowColumn::DstAddr
         | FlowColumn::NextHop
         | FlowColumn::SrcMac
-        | FlowColumn::DstMac => Some(binary()),
+        | FlowColumn::DstMac
+        | FlowColumn::XlateSrcAddr
+        | FlowColumn::XlateDstAddr => Some(binary()),
         other => Some(other.field().data_type().clone()),
     }
 }
 
-/// The schema of a `flow/1` edge batch holding `present` columns (in table order).
+/// The schema of a flow edge batch holding `present` columns (in table order), in the oldest
+/// format that holds them all.
 pub fn flow_edge_schema(present: impl IntoIterator<Item = FlowColumn>) -> SchemaRef {
+    let mut format = FLOW_EDGE_FORMAT_V1;
     let fields: Vec<Field> = present
         .into_iter()
         .filter_map(|column| {
+            if flow_edge_format_of(column) == FLOW_EDGE_FORMAT {
+                format = FLOW_EDGE_FORMAT;
+            }
             flow_edge_type(column)
                 .map(|data_type| Field::new(column.name(), data_type, column.field().is_nullable()))
         })
         .collect();
-    let metadata = HashMap::from([(EDGE_FORMAT_KEY.to_owned(), FLOW_EDGE_FORMAT.to_owned())]);
+    let metadata = HashMap::from([(EDGE_FORMAT_KEY.to_owned(), format.to_owned())]);
     Arc::new(Schema::new_with_metadata(fields, metadata))
 }
 
@@ -164,21 +205,20 @@ static SYSLOG_EDGE_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ))
 });
 
-/// Builds the flow table batch (`flow_schema()`) from a `flow/1` edge batch: addresses and MACs
+/// Builds the flow table batch (`flow_schema()`) from a flow edge batch of any known version: addresses and MACs
 /// as text, protocol names, `event_time` (the flow's end, else its receive time), the
 /// sampling-corrected counters, and nulls for the columns the edge left out. Columns whose type
 /// is the same in both are shared, not copied.
 pub fn edge_to_table(batch: &RecordBatch) -> Result<RecordBatch, EdgeError> {
-    const FORMAT: &str = FLOW_EDGE_FORMAT;
-    match edge_format(batch.schema_ref())? {
-        Some(FLOW_EDGE_FORMAT) => {}
+    let format = match edge_format(batch.schema_ref())? {
+        Some(format) if FLOW_EDGE_FORMATS.contains(&format) => format,
         other => {
             return Err(EdgeError::UnknownFormat {
                 found: other.unwrap_or("none").to_owned(),
                 known: KNOWN_EDGE_FORMATS.join(", "),
             });
         }
-    }
+    };
     let rows = batch.num_rows();
     let schema = batch.schema();
     let mut edge: [Option<&ArrayRef>; FlowColumn::ALL.len()] = [None; FlowColumn::ALL.len()];
@@ -186,15 +226,15 @@ pub fn edge_to_table(batch: &RecordBatch) -> Result<RecordBatch, EdgeError> {
         let column = FlowColumn::ALL
             .into_iter()
             .find(|column| column.name() == field.name())
-            .filter(|column| flow_edge_type(*column).is_some())
+            .filter(|column| flow_edge_type(*column).is_some() && format_holds(format, *column))
             .ok_or_else(|| EdgeError::UnknownColumn {
-                format: FORMAT,
+                format,
                 column: field.name().clone(),
             })?;
         let expected = flow_edge_type(column).unwrap_or(DataType::Null);
         if *array.data_type() != expected {
             return Err(EdgeError::ColumnType {
-                format: FORMAT,
+                format,
                 column: field.name().clone(),
                 found: array.data_type().clone(),
                 expected,
@@ -205,7 +245,7 @@ pub fn edge_to_table(batch: &RecordBatch) -> Result<RecordBatch, EdgeError> {
     let get = |column: FlowColumn| edge[column.index()];
     let required = |column: FlowColumn| {
         get(column).ok_or(EdgeError::MissingColumn {
-            format: FORMAT,
+            format,
             column: column.name(),
         })
     };
@@ -241,7 +281,11 @@ pub fn edge_to_table(batch: &RecordBatch) -> Result<RecordBatch, EdgeError> {
                 None => new_null_array(&DataType::Utf8, rows),
                 Some(array) => exporter_text(array.as_dictionary::<UInt32Type>())?,
             },
-            FlowColumn::SrcAddr | FlowColumn::DstAddr | FlowColumn::NextHop => match get(column) {
+            FlowColumn::SrcAddr
+            | FlowColumn::DstAddr
+            | FlowColumn::NextHop
+            | FlowColumn::XlateSrcAddr
+            | FlowColumn::XlateDstAddr => match get(column) {
                 None => new_null_array(&DataType::Utf8, rows),
                 Some(array) => Arc::new(address_text(array.as_binary::<i32>(), column)?),
             },
@@ -329,7 +373,7 @@ fn names(array: &ArrayRef, column: FlowColumn) -> Result<ArrayRef, EdgeError> {
         .position(|key| key.is_some_and(|key| key < 0 || key as usize >= dictionary.values().len()))
     {
         return Err(EdgeError::BadValue {
-            format: FLOW_EDGE_FORMAT,
+            format: FLOW_EDGE_FAMILY,
             column: column.name(),
             row,
             problem: ValueProblem::KeyPastDictionary,
@@ -348,7 +392,7 @@ fn exporter_text(dictionary: &DictionaryArray<UInt32Type>) -> Result<ArrayRef, E
         .position(|key| key.is_some_and(|key| key as usize >= values.len()))
     {
         return Err(EdgeError::BadValue {
-            format: FLOW_EDGE_FORMAT,
+            format: FLOW_EDGE_FAMILY,
             column: column.name(),
             row,
             problem: ValueProblem::KeyPastDictionary,
@@ -404,7 +448,7 @@ fn text_column(
     let mut offsets: Vec<i32> = Vec::with_capacity(rows + 1);
     offsets.push(0);
     let bad = |row: usize, problem: ValueProblem| EdgeError::BadValue {
-        format: FLOW_EDGE_FORMAT,
+        format: FLOW_EDGE_FAMILY,
         column: column.name(),
         row,
         problem,
@@ -475,7 +519,7 @@ fn push_ipv4(out: &mut Vec<u8>, octets: [u8; 4]) {
 mod tests {
     use std::net::Ipv4Addr;
 
-    use arrow::array::{Int8Array, TimestampMicrosecondArray, UInt16Array};
+    use arrow::array::{Int8Array, TimestampMicrosecondArray, UInt8Array, UInt16Array};
 
     use super::*;
 
@@ -615,6 +659,76 @@ mod tests {
         let error = edge_to_table(&bad).unwrap_err().to_string();
         assert!(
             error.contains("src_addr") && error.contains("3 bytes"),
+            "{error}"
+        );
+    }
+
+    /// A batch without the `flow/2` columns is written as `flow/1`, so receivers and pipers
+    /// that know only `flow/1` keep reading it; one with them is `flow/2`, and its columns are
+    /// refused in a batch claiming `flow/1`.
+    #[test]
+    fn the_oldest_format_that_holds_the_columns_is_written_and_checked() {
+        let format = |batch: &RecordBatch| edge_format(batch.schema_ref()).unwrap();
+        assert_eq!(format(&edge_batch()), Some(FLOW_EDGE_FORMAT_V1));
+
+        let base = edge_batch();
+        let mut present: Vec<FlowColumn> = base
+            .schema()
+            .fields()
+            .iter()
+            .map(|field| {
+                FlowColumn::ALL
+                    .into_iter()
+                    .find(|column| column.name() == field.name())
+                    .unwrap()
+            })
+            .collect();
+        let mut columns = base.columns().to_vec();
+        let at = present.len() - 1;
+        present.insert(at, FlowColumn::XlateSrcAddr);
+        present.insert(at + 1, FlowColumn::FirewallEvent);
+        present.insert(at + 2, FlowColumn::UserName);
+        columns.insert(
+            at,
+            Arc::new(BinaryArray::from(vec![
+                Some(&[198u8, 51, 100, 7][..]),
+                None,
+            ])),
+        );
+        columns.insert(at + 1, Arc::new(UInt8Array::from(vec![Some(1), Some(3)])));
+        columns.insert(
+            at + 2,
+            Arc::new(StringArray::from(vec![Some("alice"), None])),
+        );
+        let v2 = RecordBatch::try_new(flow_edge_schema(present), columns.clone()).unwrap();
+        assert_eq!(format(&v2), Some(FLOW_EDGE_FORMAT));
+        let table = edge_to_table(&v2).unwrap();
+        let text = |column: FlowColumn| {
+            arrow::compute::cast(table.column(column.index()), &DataType::Utf8)
+                .unwrap()
+                .as_string::<i32>()
+                .iter()
+                .map(|v| v.map(str::to_owned))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            text(FlowColumn::XlateSrcAddr),
+            [Some("198.51.100.7".to_owned()), None]
+        );
+        assert_eq!(
+            text(FlowColumn::FirewallEvent),
+            [Some("1".to_owned()), Some("3".to_owned())]
+        );
+        assert_eq!(text(FlowColumn::UserName), [Some("alice".to_owned()), None]);
+        assert_eq!(text(FlowColumn::NatEvent), [None, None]);
+
+        let mut metadata = v2.schema().metadata().clone();
+        metadata.insert(EDGE_FORMAT_KEY.into(), FLOW_EDGE_FORMAT_V1.into());
+        let schema = Arc::new(v2.schema().as_ref().clone().with_metadata(metadata));
+        let mislabelled = RecordBatch::try_new(schema, columns).unwrap();
+        let error = edge_to_table(&mislabelled).unwrap_err().to_string();
+        assert!(
+            error.contains("flow/1") && error.contains("xlate_src_addr"),
             "{error}"
         );
     }

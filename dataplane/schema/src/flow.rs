@@ -52,11 +52,23 @@ pub enum FlowColumn {
     IfOutErrors,
     IfInDiscards,
     IfOutDiscards,
+    FirewallEvent,
+    FirewallExtEvent,
+    IngressAclId,
+    EgressAclId,
+    NatEvent,
+    XlateSrcAddr,
+    XlateDstAddr,
+    XlateSrcPort,
+    XlateDstPort,
+    AppId,
+    AppName,
+    UserName,
     ExtraFields,
 }
 
 impl FlowColumn {
-    pub const ALL: [FlowColumn; 45] = [
+    pub const ALL: [FlowColumn; 57] = [
         FlowColumn::ReceiveTime,
         FlowColumn::EventTime,
         FlowColumn::FlowStart,
@@ -101,6 +113,18 @@ impl FlowColumn {
         FlowColumn::IfOutErrors,
         FlowColumn::IfInDiscards,
         FlowColumn::IfOutDiscards,
+        FlowColumn::FirewallEvent,
+        FlowColumn::FirewallExtEvent,
+        FlowColumn::IngressAclId,
+        FlowColumn::EgressAclId,
+        FlowColumn::NatEvent,
+        FlowColumn::XlateSrcAddr,
+        FlowColumn::XlateDstAddr,
+        FlowColumn::XlateSrcPort,
+        FlowColumn::XlateDstPort,
+        FlowColumn::AppId,
+        FlowColumn::AppName,
+        FlowColumn::UserName,
         FlowColumn::ExtraFields,
     ];
 
@@ -150,7 +174,18 @@ impl FlowColumn {
             FlowColumn::IfOutErrors => "if_out_errors",
             FlowColumn::IfInDiscards => "if_in_discards",
             FlowColumn::IfOutDiscards => "if_out_discards",
-
+            FlowColumn::FirewallEvent => "firewall_event",
+            FlowColumn::FirewallExtEvent => "firewall_ext_event",
+            FlowColumn::IngressAclId => "ingress_acl_id",
+            FlowColumn::EgressAclId => "egress_acl_id",
+            FlowColumn::NatEvent => "nat_event",
+            FlowColumn::XlateSrcAddr => "xlate_src_addr",
+            FlowColumn::XlateDstAddr => "xlate_dst_addr",
+            FlowColumn::XlateSrcPort => "xlate_src_port",
+            FlowColumn::XlateDstPort => "xlate_dst_port",
+            FlowColumn::AppId => "app_id",
+            FlowColumn::AppName => "app_name",
+            FlowColumn::UserName => "user_name",
             FlowColumn::ExtraFields => "extra_fields",
         }
     }
@@ -175,6 +210,15 @@ impl FlowColumn {
             | FlowColumn::NextHop
             | FlowColumn::SrcMac
             | FlowColumn::DstMac
+            | FlowColumn::XlateSrcAddr
+            | FlowColumn::XlateDstAddr
+            // ACL ids as `0x<acl>-0x<ace>-0x<hash>` (Cisco NSEL's three 32-bit ids).
+            | FlowColumn::IngressAclId
+            | FlowColumn::EgressAclId
+            // `<engine>:<selector>` (RFC 6759's classification engine and selector id).
+            | FlowColumn::AppId
+            | FlowColumn::AppName
+            | FlowColumn::UserName
             // Fields the schema does not name, as a JSON object: `{"<pen>:<ie>": "<hex>"}`
             // (pen 0 for IANA elements).
             | FlowColumn::ExtraFields => DataType::Utf8,
@@ -202,7 +246,10 @@ impl FlowColumn {
             | FlowColumn::DstPort
             | FlowColumn::TcpFlags
             | FlowColumn::SrcVlan
-            | FlowColumn::DstVlan => DataType::UInt16,
+            | FlowColumn::DstVlan
+            | FlowColumn::FirewallExtEvent
+            | FlowColumn::XlateSrcPort
+            | FlowColumn::XlateDstPort => DataType::UInt16,
             FlowColumn::IpProtocol
             | FlowColumn::Tos
             | FlowColumn::SrcPrefixLen
@@ -210,7 +257,9 @@ impl FlowColumn {
             // 0 ingress, 1 egress.
             | FlowColumn::Direction
             | FlowColumn::IcmpType
-            | FlowColumn::IcmpCode => DataType::UInt8,
+            | FlowColumn::IcmpCode
+            | FlowColumn::FirewallEvent
+            | FlowColumn::NatEvent => DataType::UInt8,
         };
         let nullable = !matches!(
             self,

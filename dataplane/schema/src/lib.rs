@@ -22,9 +22,10 @@ mod syslog;
 
 pub use columns::{EVENT_TIME, RECEIVE_TIME, TIMESTAMP_UNIT, timestamp_type};
 pub use edge::{
-    EDGE_FORMAT_KEY, EdgeError, FLOW_EDGE_FORMAT, FLOW_PROTOCOLS, KNOWN_EDGE_FORMATS, RECORD_TYPES,
-    SYSLOG_EDGE_FORMAT, SYSLOG_EDGE_RAW, SYSLOG_EDGE_SENDER, ValueProblem, edge_format,
-    edge_to_table, flow_edge_schema, flow_edge_type, syslog_edge_schema,
+    EDGE_FORMAT_KEY, EdgeError, FLOW_EDGE_FORMAT, FLOW_EDGE_FORMAT_V1, FLOW_EDGE_FORMATS,
+    FLOW_PROTOCOLS, KNOWN_EDGE_FORMATS, RECORD_TYPES, SYSLOG_EDGE_FORMAT, SYSLOG_EDGE_RAW,
+    SYSLOG_EDGE_SENDER, ValueProblem, edge_format, edge_to_table, flow_edge_format_of,
+    flow_edge_schema, flow_edge_type, syslog_edge_schema,
 };
 pub use flow::{FlowColumn, flow_schema};
 pub use hour::{EventHour, HourError, split_by_event_hour};

@@ -45,12 +45,14 @@ fn value(random: &mut Random, length: usize) -> Vec<u8> {
     }
 }
 
-const ELEMENTS: [u16; 52] = [
+const ELEMENTS: [u16; 72] = [
     1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 21, 22, 27, 28, 29, 30, 32, 34, 48, 56,
     57, 58, 59, 61, 62, 80, 85, 86, 89, 139, 150, 151, 152, 153, 154, 155, 156, 157, 160, 176, 177,
-    178, 179, 305, 999, 8,
+    178, 179, 305, 999, 8, // Firewall, NAT and application elements (`event_columns`).
+    233, 40005, 33002, 33000, 33001, 230, 225, 226, 227, 228, 281, 282, 40001, 40003, 95, 96, 371,
+    40000, 56701, 56702,
 ];
-const LENGTHS: [u16; 10] = [1, 2, 3, 4, 4, 6, 8, 8, 16, 0];
+const LENGTHS: [u16; 12] = [1, 2, 3, 4, 4, 6, 8, 8, 16, 0, 12, 20];
 
 /// One datagram with an options template and its data (sampling, boot time), a flow
 /// template and a data set of it, for `protocol`.
@@ -137,7 +139,14 @@ fn compiled_plans_give_the_rows_of_the_row_path() {
                 } else {
                     0
                 };
-                (random.pick(&ELEMENTS), length, enterprise)
+                let element = random.pick(&ELEMENTS);
+                // IPFIX numbers above 15 bits only with an enterprise.
+                let element = if ipfix && element >= 0x8000 {
+                    233
+                } else {
+                    element
+                };
+                (element, length, enterprise)
             })
             .collect();
         let specs: Vec<FieldSpec> = fields
