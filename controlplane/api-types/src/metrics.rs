@@ -82,6 +82,10 @@ pub const PROXY_FLOW_OPTIONS_REFUSED_TOTAL: Metric = metric(
     "bytefreezer_proxy_flow_options_refused_total",
     "Sampling intervals and boot times from options data not kept: the exporter or all exporters reached max_options_entries(_per_exporter).",
 );
+pub const PROXY_FLOW_ODD_LENGTH_FIELDS_TOTAL: Metric = metric(
+    "bytefreezer_proxy_flow_odd_length_fields_total",
+    "Fields of learnt flow templates whose announced length does not fit the column their element names (a 2-byte IPv4 address); their values are kept as hex in extra_fields.",
+);
 pub const PROXY_FLOW_DATA_SETS_TOTAL: Metric = metric(
     "bytefreezer_proxy_flow_data_sets_total",
     "Data sets that came before their template: held, decoded once it came (released), or given up (dropped: their records are lost).",
@@ -341,6 +345,7 @@ pub const ALL: &[Metric] = &[
     PROXY_FLOW_TEMPLATE_EVENTS_TOTAL,
     PROXY_FLOW_TEMPLATES_REFUSED_TOTAL,
     PROXY_FLOW_OPTIONS_REFUSED_TOTAL,
+    PROXY_FLOW_ODD_LENGTH_FIELDS_TOTAL,
     PROXY_FLOW_DATA_SETS_TOTAL,
     PROXY_FLOW_MALFORMED_TOTAL,
     PROXY_FLOW_STATE_BYTES,

@@ -166,6 +166,62 @@ pub(crate) fn apply(
     }
 }
 
+/// Whether a field of `length` bytes (announced in a template) can feed the column its element
+/// names; `true` as well for elements without a column (they go to `extra_fields` whatever their
+/// length) and variable-length fields. A field that cannot is read by its announced length into
+/// `extra_fields`, and counted (`ExporterMetrics::odd_length_fields`).
+pub(crate) fn length_fits(enterprise: u32, element: u16, length: u16) -> bool {
+    if length == crate::templates::VARIABLE_LENGTH {
+        return true;
+    }
+    let length = usize::from(length);
+    if let Some(column) = event_column(enterprise, element) {
+        return match column.value() {
+            EventValue::Unsigned(_) => (1..=8).contains(&length),
+            EventValue::Address => matches!(length, 4 | 16),
+            EventValue::Text(form) => text_fits(form, length),
+        };
+    }
+    if enterprise != 0 {
+        return true;
+    }
+    match element {
+        1
+        | 2
+        | 4
+        | 5
+        | 6
+        | 7
+        | 9
+        | 10
+        | 11
+        | 13
+        | 14
+        | 16
+        | 17
+        | 21
+        | 22
+        | 29
+        | 30
+        | 32
+        | 34
+        | 58
+        | 59
+        | 61
+        | 85
+        | 86
+        | 139
+        | 150..=153
+        | 160
+        | 176..=179
+        | 305 => (1..=8).contains(&length),
+        8 | 12 | 15 | 27 | 28 | 62 => matches!(length, 4 | 16),
+        154..=157 => length == 8,
+        56 | 57 | 80 => length == 6,
+        _ => true,
+    }
+}
+
 /// Sets a firewall, NAT or application column from `value`; `false` when the value's length
 /// does not fit the column (it then goes to `extra_fields`).
 fn apply_event(events: &mut EventValues, column: EventColumn, value: &[u8]) -> bool {

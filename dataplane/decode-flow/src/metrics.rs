@@ -169,6 +169,10 @@ pub struct ExporterMetrics {
     /// exporter, or all exporters, already announced `FlowLimits::max_options_entries_per_exporter`
     /// (or `max_options_entries`) of them.
     pub options_refused: u64,
+    /// Fields of learnt flow templates whose announced length does not fit the column their
+    /// element names (a 2-byte field where an IPv4 address is defined): their values are kept
+    /// as hex in `extra_fields` instead.
+    pub odd_length_fields: u64,
     /// Data sets that arrived before their template and were held for it.
     pub sets_held: u64,
     /// Held data sets decoded when their template came.
@@ -186,6 +190,7 @@ pub(crate) enum Event {
     TemplatesWithdrawn(usize),
     TemplateRefused(TemplateRefusal),
     OptionsRefused,
+    OddLengthFields(u64),
     TemplateRestored,
     SetHeld,
     SetReleased,
@@ -225,6 +230,7 @@ impl Metrics {
                 metrics.refused.0[cause.index()] += 1;
             }
             Event::OptionsRefused => metrics.options_refused += 1,
+            Event::OddLengthFields(fields) => metrics.odd_length_fields += fields,
             Event::TemplateRestored => metrics.templates += 1,
             Event::SetHeld => metrics.sets_held += 1,
             Event::SetReleased => metrics.sets_released += 1,

@@ -6,9 +6,9 @@
 use std::collections::HashMap;
 
 use bytefreezer_api::metrics::{
-    PROXY_FLOW_DATA_SETS_TOTAL, PROXY_FLOW_MALFORMED_TOTAL, PROXY_FLOW_OPTIONS_REFUSED_TOTAL,
-    PROXY_FLOW_STATE_BYTES, PROXY_FLOW_TEMPLATE_EVENTS_TOTAL, PROXY_FLOW_TEMPLATES,
-    PROXY_FLOW_TEMPLATES_REFUSED_TOTAL,
+    PROXY_FLOW_DATA_SETS_TOTAL, PROXY_FLOW_MALFORMED_TOTAL, PROXY_FLOW_ODD_LENGTH_FIELDS_TOTAL,
+    PROXY_FLOW_OPTIONS_REFUSED_TOTAL, PROXY_FLOW_STATE_BYTES, PROXY_FLOW_TEMPLATE_EVENTS_TOTAL,
+    PROXY_FLOW_TEMPLATES, PROXY_FLOW_TEMPLATES_REFUSED_TOTAL,
 };
 use bytefreezer_decode_flow::{ExporterMetrics, ExporterScope, MalformedCause, TemplateRefusal};
 use bytefreezer_telemetry::Registry;
@@ -188,6 +188,15 @@ fn publish_change(
                 &scope,
             )
             .increment(now.options_refused - before.options_refused);
+    }
+    if now.odd_length_fields > before.odd_length_fields {
+        registry
+            .counter(
+                PROXY_FLOW_ODD_LENGTH_FIELDS_TOTAL.name,
+                PROXY_FLOW_ODD_LENGTH_FIELDS_TOTAL.help,
+                &scope,
+            )
+            .increment(now.odd_length_fields - before.odd_length_fields);
     }
     for (outcome, now, before) in [
         ("held", now.sets_held, before.sets_held),

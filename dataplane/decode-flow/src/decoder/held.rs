@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 
-use super::{DecodeReport, FlowDecoder, Message, Outcome};
+use super::{DecodeReport, FlowDecoder, Message};
 use crate::metrics::Event;
 use crate::templates::TemplateKey;
 
@@ -114,9 +114,12 @@ impl FlowDecoder {
         }
     }
 
-    pub(super) fn release_held(&mut self, key: &TemplateKey) -> Outcome<usize> {
+    /// Decodes the sets held for `key`, now that its template is known, into
+    /// `report.released_records`. A held set that turns out unusable costs only itself (counted
+    /// by cause, like a set in its own datagram); the others still decode.
+    pub(super) fn release_held(&mut self, key: &TemplateKey, report: &mut DecodeReport) {
         if !self.held.iter().any(|held| held.key == *key) {
-            return Ok(0);
+            return;
         }
         let (ready, waiting): (VecDeque<HeldSet>, VecDeque<HeldSet>) =
             std::mem::take(&mut self.held)
@@ -126,11 +129,20 @@ impl FlowDecoder {
         for held in &ready {
             self.add_held_bytes(held.key.exporter, -(held.cost_bytes() as isize));
         }
-        let mut records = 0;
         for held in ready {
             self.count(held.key.exporter, Some(held.key.domain), Event::SetReleased);
-            records += self.data_set(&held.key, &held.body, &held.message)?;
+            let before = self.rows();
+            let decoded = self.data_set(&held.key, &held.body, &held.message);
+            report.released_records += self.rows() - before;
+            if let Err(error) = decoded {
+                self.count(
+                    held.key.exporter,
+                    Some(held.key.domain),
+                    Event::Malformed(error.cause()),
+                );
+                report.skipped_sets += 1;
+                report.error.get_or_insert(error);
+            }
         }
-        Ok(records)
     }
 }

@@ -3,6 +3,7 @@
 
 use super::{DecodeReport, FlowDecoder, Message, Outcome, Protocol};
 use crate::bytes::Cursor;
+use crate::elements::length_fits;
 use crate::error::DecodeError;
 use crate::metrics::{Event, TemplateRefusal};
 use crate::templates::{FieldSpec, Stored, Template, TemplateKey};
@@ -104,6 +105,10 @@ impl FlowDecoder {
                     enterprise,
                 });
             }
+            let odd_length_fields = specs
+                .iter()
+                .filter(|f| !length_fits(f.enterprise, f.element, f.length))
+                .count() as u64;
             let stored =
                 self.templates
                     .insert(key, Template::new(specs, options), &self.limits.templates());
@@ -120,12 +125,19 @@ impl FlowDecoder {
                 Stored::Unchanged => {
                     // Nothing to save again; data held for it (before a restore) still goes.
                     report.templates += 1;
-                    report.released_records += self.release_held(&key)?;
+                    self.release_held(&key, report);
                 }
                 Stored::New | Stored::Replaced => {
                     report.templates += 1;
                     self.generation += 1;
-                    report.released_records += self.release_held(&key)?;
+                    if !options && odd_length_fields > 0 {
+                        self.count(
+                            message.exporter,
+                            Some(message.domain),
+                            Event::OddLengthFields(odd_length_fields),
+                        );
+                    }
+                    self.release_held(&key, report);
                 }
             }
         }

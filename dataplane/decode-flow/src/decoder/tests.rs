@@ -307,6 +307,7 @@ fn exporter_metrics_count_templates_held_sets_and_malformed_datagrams() {
             templates_refused: 1,
             refused: crate::metrics::RefusedCounts([0, 1, 0, 0, 0]),
             options_refused: 0,
+            odd_length_fields: 0,
             sets_held: 2,
             sets_released: 1,
             sets_dropped: 1,
@@ -546,5 +547,102 @@ fn held_data_is_bounded_in_bytes_per_exporter_and_in_total() {
             + metrics_of(&decoder, "192.0.2.2", Some(1)).sets_dropped
             + metrics_of(&decoder, "192.0.2.3", Some(1)).sets_dropped,
         6
+    );
+}
+
+/// A held set that proves unusable once its template comes costs only itself: the sets held
+/// after it still decode, and it is counted like a broken set in its own datagram.
+#[test]
+fn one_unusable_held_set_does_not_cost_the_sets_held_after_it() {
+    let meta = DatagramMeta {
+        receive_time_micros: 1_795_000_000_000_000,
+        exporter: Some("192.0.2.9".parse().unwrap()),
+    };
+    // Bytes (4), then a variable-length name: one byte of length, then the name.
+    let record = |bytes: u32, name: &[u8]| {
+        let mut r = bytes.to_be_bytes().to_vec();
+        r.push(name.len() as u8);
+        r.extend(name);
+        r
+    };
+    let mut decoder = FlowDecoder::default();
+    let good = |bytes| v9_packet(1, &[(256, record(bytes, b"dns"))]);
+    // A length past the end of its set.
+    let mut broken = 7u32.to_be_bytes().to_vec();
+    broken.extend([40, b'x', b'y']);
+    for packet in [good(1), v9_packet(1, &[(256, broken)]), good(3)] {
+        assert_eq!(decoder.decode(&packet, &meta).held_sets, 1);
+    }
+    let report = decoder.decode(
+        &v9_packet(1, &[(0, template(256, &[(1, 4), (96, 65_535)]))]),
+        &meta,
+    );
+    assert_eq!(
+        (report.released_records, report.skipped_sets),
+        (2, 1),
+        "{report:?}"
+    );
+    assert!(report.error.is_some());
+    let metrics = metrics_of(&decoder, "192.0.2.9", Some(1));
+    assert_eq!((metrics.sets_released, metrics.malformed.truncated), (3, 1));
+    use arrow::array::AsArray;
+    let batch = decoder.flush_table().unwrap().unwrap();
+    let bytes = batch
+        .column_by_name("bytes")
+        .unwrap()
+        .as_primitive::<arrow::datatypes::UInt64Type>()
+        .values()
+        .to_vec();
+    assert_eq!(bytes, [1, 3]);
+}
+
+/// A field whose length does not fit its element's column is read by its announced length
+/// into `extra_fields`, never refusing the template or its records, and counted.
+#[test]
+fn fields_of_an_unexpected_length_are_kept_and_counted() {
+    let meta = DatagramMeta {
+        receive_time_micros: 1_795_000_000_000_000,
+        exporter: Some("192.0.2.8".parse().unwrap()),
+    };
+    let mut decoder = FlowDecoder::default();
+    // A 2-byte source address, a 4-byte MAC, a 4-byte port (reduced-size encoding's
+    // opposite, legal: it fits when the value does), bytes.
+    let fields = [(8, 2), (56, 4), (7, 4), (1, 4)];
+    let mut data = vec![10, 1, 0xaa, 0xbb, 0xcc, 0xdd, 0, 0, 0, 80];
+    data.extend(99u32.to_be_bytes());
+    let packet = v9_packet(1, &[(0, template(256, &fields)), (256, data)]);
+    let report = decoder.decode(&packet, &meta);
+    assert_eq!((report.records, report.error), (1, None));
+    assert_eq!(
+        metrics_of(&decoder, "192.0.2.8", Some(1)).odd_length_fields,
+        2
+    );
+    let batch = decoder.flush_table().unwrap().unwrap();
+    let text = |name: &str| {
+        let array = arrow::compute::cast(
+            batch.column_by_name(name).unwrap(),
+            &arrow::datatypes::DataType::Utf8,
+        )
+        .unwrap();
+        use arrow::array::AsArray;
+        array
+            .as_string::<i32>()
+            .iter()
+            .next()
+            .flatten()
+            .map(str::to_owned)
+    };
+    assert_eq!(text("src_addr"), None);
+    assert_eq!(text("src_port").as_deref(), Some("80"));
+    assert_eq!(text("bytes").as_deref(), Some("99"));
+    assert_eq!(
+        text("extra_fields").as_deref(),
+        Some(r#"{"0:8":"0a01","0:56":"aabbccdd"}"#)
+    );
+    // The same template again is a refresh, not counted twice.
+    decoder.decode(&packet, &meta);
+    assert_eq!(
+        metrics_of(&decoder, "192.0.2.8", Some(1)).odd_length_fields,
+        2
     );
 }
