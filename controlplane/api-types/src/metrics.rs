@@ -80,7 +80,7 @@ pub const PROXY_FLOW_TEMPLATES_REFUSED_TOTAL: Metric = metric(
 );
 pub const PROXY_FLOW_OPTIONS_REFUSED_TOTAL: Metric = metric(
     "bytefreezer_proxy_flow_options_refused_total",
-    "Sampling intervals and boot times from options data not kept: the exporter or all exporters reached max_options_entries(_per_exporter).",
+    "Sampling intervals, boot times and names from options data not kept: the exporter or all exporters reached max_options_entries(_per_exporter) or max_names(_per_exporter).",
 );
 pub const PROXY_FLOW_ODD_LENGTH_FIELDS_TOTAL: Metric = metric(
     "bytefreezer_proxy_flow_odd_length_fields_total",

@@ -19,10 +19,12 @@ use crate::templates::{Stored, TemplateKey, Templates};
 
 mod data_sets;
 mod held;
+mod names;
 mod template_sets;
 
 use data_sets::OptionsBudget;
 use held::HeldSet;
+pub(crate) use names::{NameKey, NameKind, Names, ScopeNames};
 
 type Outcome<T> = Result<T, DecodeError>;
 
@@ -64,6 +66,12 @@ pub struct FlowLimits {
     /// 1,024.
     pub max_options_entries: usize,
     pub max_options_entries_per_exporter: usize,
+    /// Interface, VRF and application names announced in options data, kept in total and per
+    /// exporter (each at most `names::MAX_NAME_BYTES` bytes, about 200 with its entry; a name
+    /// counts twice, under its domain and as its exporter's). Defaults 65,536 and 16,384: a
+    /// Cisco router announces every NBAR2 application, about 1,300.
+    pub max_names: usize,
+    pub max_names_per_exporter: usize,
 }
 
 impl Default for FlowLimits {
@@ -80,6 +88,8 @@ impl Default for FlowLimits {
             max_held_bytes_per_exporter: 1 << 20,
             max_options_entries: 65_536,
             max_options_entries_per_exporter: 1_024,
+            max_names: 65_536,
+            max_names_per_exporter: 16_384,
         }
     }
 }
@@ -182,6 +192,8 @@ pub struct FlowDecoder {
     system_init: HashMap<(Option<IpAddr>, u32), i64>,
     /// Entries of `sampling`, `sampler_rates` and `system_init`, per exporter and in total.
     options_budget: OptionsBudget,
+    /// Interface, VRF and application names announced in options data.
+    names: Names,
     held: VecDeque<HeldSet>,
     /// Bytes of `held` in total and per exporter (exporters with something held).
     held_bytes: usize,
@@ -215,6 +227,7 @@ impl FlowDecoder {
             sampler_rates: HashMap::new(),
             system_init: HashMap::new(),
             options_budget: OptionsBudget::default(),
+            names: Names::default(),
             held: VecDeque::new(),
             held_bytes: 0,
             held_per_exporter: HashMap::new(),
@@ -286,7 +299,7 @@ impl FlowDecoder {
     /// Templates, options templates and what options data announced, as bytes to keep on disk.
     pub fn save_templates(&self) -> Vec<u8> {
         let templates: Vec<_> = self.templates.iter().collect();
-        crate::persist::encode(&templates, &self.sampling, &self.system_init)
+        crate::persist::encode(&templates, &self.sampling, &self.system_init, &self.names)
     }
 
     /// Loads what [`FlowDecoder::save_templates`] wrote, within this decoder's limits (what
@@ -333,6 +346,19 @@ impl FlowDecoder {
                 self.system_init.insert(key, init);
             } else {
                 self.metrics.count(scope(key), Event::OptionsRefused);
+            }
+        }
+        for (key, name) in saved.names {
+            let limits = &self.limits;
+            let inserted =
+                self.names
+                    .insert(key, name, limits.max_names_per_exporter, limits.max_names);
+            if inserted == names::Insert::Refused {
+                let scope = ExporterScope {
+                    exporter: key.exporter,
+                    domain: key.domain,
+                };
+                self.metrics.count(scope, Event::OptionsRefused);
             }
         }
         Ok(restored)
@@ -427,6 +453,7 @@ impl FlowDecoder {
                 exporter: meta.exporter,
                 protocol: "netflow_v5",
             },
+            names: None,
             sequence: Some(u64::from(header.sequence)),
             observation_domain: Some(u32::from(header.engine)),
             sampling: Sampling::Shared(header.sampling_rate),

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::bytes::unsigned;
-use crate::event_columns::{EventColumn, EventValue, event_column, text_fits};
+use crate::event_columns::{EventColumn, EventValue, application_key, event_column, text_fits};
 use crate::record::{EventValues, FlowRecord};
 
 /// Seconds between the NTP epoch (1900) and the Unix epoch.
@@ -159,6 +159,15 @@ pub(crate) fn apply(
         58 if fits(16) => set(&mut record.src_vlan, number as u16),
         59 if fits(16) => set(&mut record.dst_vlan, number as u16),
         61 if fits(8) => set(&mut record.direction, number as u8),
+        // Kept in `extra_fields` too: only their names have columns.
+        234 if value.len() <= 8 => {
+            record.events.ingress_vrf = Some(number);
+            false
+        }
+        235 if value.len() <= 8 => {
+            record.events.egress_vrf = Some(number);
+            false
+        }
         _ => false,
     };
     if !handled {
@@ -257,6 +266,9 @@ fn apply_event(events: &mut EventValues, column: EventColumn, value: &[u8]) -> b
         EventValue::Text(form) => {
             if !text_fits(form, value.len()) {
                 return false;
+            }
+            if column == EventColumn::AppId {
+                events.application = application_key(value);
             }
             events.set_text(column, form, value);
             true

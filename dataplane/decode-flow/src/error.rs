@@ -49,7 +49,7 @@ impl DecodeError {
 /// Why a template file was refused; a refused file changes nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateRestoreError {
-    #[error("not a bytefreezer template file (BFT1)")]
+    #[error("not a bytefreezer template file (BFT1 or BFT2)")]
     NotTemplateFile,
     #[error("template file is truncated or damaged")]
     Damaged,

@@ -24,6 +24,11 @@ pub(crate) enum EventColumn {
     AppId,
     AppName,
     UserName,
+    /// Names announced in options data (`decoder/names.rs`), fed by no element of the record.
+    InputInterfaceName,
+    OutputInterfaceName,
+    IngressVrfName,
+    EgressVrfName,
 }
 
 /// How a column's value is read from an element.
@@ -61,7 +66,12 @@ impl EventColumn {
                 EventValue::Text(TextForm::AclId)
             }
             EventColumn::AppId => EventValue::Text(TextForm::ApplicationId),
-            EventColumn::AppName | EventColumn::UserName => EventValue::Text(TextForm::Name),
+            EventColumn::AppName
+            | EventColumn::UserName
+            | EventColumn::InputInterfaceName
+            | EventColumn::OutputInterfaceName
+            | EventColumn::IngressVrfName
+            | EventColumn::EgressVrfName => EventValue::Text(TextForm::Name),
         }
     }
 }
@@ -96,6 +106,13 @@ pub(crate) fn event_column(enterprise: u32, element: u16) -> Option<EventColumn>
         _ => return None,
     };
     Some(column)
+}
+
+/// An RFC 6759 application id as (classification engine, selector), what options data names;
+/// `None` for an empty one or a selector past 8 bytes (PEN-qualified selectors, left unnamed).
+pub(crate) fn application_key(value: &[u8]) -> Option<(u8, u64)> {
+    let (engine, selector) = value.split_first()?;
+    (selector.len() <= 8).then(|| (*engine, crate::bytes::unsigned(selector)))
 }
 
 /// Whether a value of `length` bytes can be read as `form` (otherwise it goes to

@@ -1,4 +1,4 @@
-//! Templates (and the sampling and system-init times options data announced) as bytes, so a
+//! Templates (and the sampling and system-init times and names options data announced) as bytes, so a
 //! restarted collector decodes the next data packet without waiting for the exporter to send
 //! its templates again. The format is private to this crate and versioned by its magic.
 
@@ -6,12 +6,16 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::bytes::Cursor;
+use crate::decoder::{NameKey, Names};
 use crate::error::TemplateRestoreError;
 use crate::templates::{FieldSpec, Template, TemplateKey};
 
-const MAGIC: &[u8; 4] = b"BFT1";
+/// Files this version writes: `BFT1`'s sections, then the names options data announced.
+const MAGIC: &[u8; 4] = b"BFT2";
+/// Files written before names were kept, still read (with no names).
+const MAGIC_V1: &[u8; 4] = b"BFT1";
 
-fn put_exporter(out: &mut Vec<u8>, exporter: Option<IpAddr>) {
+pub(crate) fn put_exporter(out: &mut Vec<u8>, exporter: Option<IpAddr>) {
     match exporter {
         None => out.push(0),
         Some(IpAddr::V4(a)) => {
@@ -25,7 +29,7 @@ fn put_exporter(out: &mut Vec<u8>, exporter: Option<IpAddr>) {
     }
 }
 
-fn exporter(cursor: &mut Cursor<'_>) -> Option<Option<IpAddr>> {
+pub(crate) fn exporter(cursor: &mut Cursor<'_>) -> Option<Option<IpAddr>> {
     Some(match cursor.u8()? {
         0 => None,
         4 => {
@@ -47,12 +51,15 @@ pub(crate) type SavedTemplate = (TemplateKey, Option<Template>);
 pub(crate) struct Saved {
     pub sampling: HashMap<(Option<IpAddr>, u32), u32>,
     pub system_init: HashMap<(Option<IpAddr>, u32), i64>,
+    /// Names options data announced (files written before names were kept have none).
+    pub names: Vec<(NameKey, Box<str>)>,
 }
 
 pub(crate) fn encode(
     templates: &[(&TemplateKey, &Template)],
     sampling: &HashMap<(Option<IpAddr>, u32), u32>,
     system_init: &HashMap<(Option<IpAddr>, u32), i64>,
+    names: &Names,
 ) -> Vec<u8> {
     let mut out = MAGIC.to_vec();
     out.extend((templates.len() as u32).to_be_bytes());
@@ -80,6 +87,7 @@ pub(crate) fn encode(
         out.extend(domain.to_be_bytes());
         out.extend(init.to_be_bytes());
     }
+    names.encode(&mut out);
     out
 }
 
@@ -102,9 +110,11 @@ fn read(
     mut restore: Option<&mut dyn FnMut(SavedTemplate)>,
 ) -> Result<Saved, TemplateRestoreError> {
     let mut c = Cursor::new(bytes);
-    if c.take(4) != Some(MAGIC.as_slice()) {
-        return Err(TemplateRestoreError::NotTemplateFile);
-    }
+    let has_names = match c.take(4) {
+        Some(magic) if magic == MAGIC => true,
+        Some(magic) if magic == MAGIC_V1 => false,
+        _ => return Err(TemplateRestoreError::NotTemplateFile),
+    };
     let damaged = || TemplateRestoreError::Damaged;
     let count = c.u32().ok_or_else(damaged)?;
     for _ in 0..count {
@@ -153,8 +163,14 @@ fn read(
         let init = i64::from_be_bytes(init.try_into().map_err(|_| damaged())?);
         system_init.insert((exporter, domain), init);
     }
+    let names = if has_names {
+        Names::decode(&mut c).ok_or_else(damaged)?
+    } else {
+        Vec::new()
+    };
     Ok(Saved {
         sampling,
         system_init,
+        names,
     })
 }

@@ -9,9 +9,10 @@
 //! and go the row path, and so does any data set with a value the row path would treat
 //! specially (a counter wider than its column, a timestamp past the representable range).
 
+use crate::decoder::{NameKind, ScopeNames};
 use crate::elements::{TimeBase, micros, ntp_micros};
 use crate::event_columns::{
-    EventColumn, EventValue, TextForm, event_column, text_fits, write_text,
+    EventColumn, EventValue, TextForm, application_key, event_column, text_fits, write_text,
 };
 use crate::record::{EventValues, FlowBuilders, RecordContext};
 use crate::templates::{FieldSpec, VARIABLE_LENGTH};
@@ -160,6 +161,9 @@ pub(crate) struct Plan {
     xlate_dst_addr: Option<Address>,
     /// Text-valued firewall, NAT and application columns, at most one field each.
     texts: Vec<TextField>,
+    /// `ingressVRFID`, `egressVRFID`: kept as extras, and read to look their names up.
+    ingress_vrf: Option<Uint>,
+    egress_vrf: Option<Uint>,
     extra: Vec<Extra>,
     checks: Vec<Check>,
 }
@@ -175,6 +179,8 @@ pub(crate) enum Sampling<'a> {
 /// What the rows of one data set share.
 pub(crate) struct SetFacts<'a> {
     pub context: RecordContext<'a>,
+    /// Names the exporter announced in options data, when it announced any.
+    pub names: Option<ScopeNames<'a>>,
     pub sequence: Option<u64>,
     pub observation_domain: Option<u32>,
     pub sampling: Sampling<'a>,
@@ -355,6 +361,15 @@ impl Plan {
                     56 => claim(&mut plan.src_mac, at),
                     _ => claim(&mut plan.dst_mac, at),
                 },
+                234 | 235 if length <= 8 => {
+                    plan.extra(field, at);
+                    let slot = if field.element == 234 {
+                        &mut plan.ingress_vrf
+                    } else {
+                        &mut plan.egress_vrf
+                    };
+                    claim(slot, uint)
+                }
                 // Sampling and boot time inside flow records: rare, left to the row path.
                 34 | 305 | 160 => None,
                 _ => {
@@ -704,18 +719,59 @@ impl Plan {
         );
         for column in EventValues::TEXT_COLUMNS {
             let field = self.texts.iter().find(|text| text.column == column);
+            let application = self
+                .texts
+                .iter()
+                .find(|text| text.column == EventColumn::AppId);
+            let names = facts.names;
             let Some(text) = builders.event_text(column) else {
                 continue;
             };
-            match field {
-                None => text.push_nulls(n),
-                Some(field) => text.extend_with(rows(), |out, record| {
+            let name_of = |kind, id: Option<Uint>| {
+                let (names, id) = names.zip(id)?;
+                Some(move |r: &[u8]| names.get(kind, 0, id.read(r)))
+            };
+            match (column, field) {
+                (_, Some(field)) => text.extend_with(rows(), |out, record| {
                     write_text(
                         out,
                         field.form,
                         &record[field.offset..field.offset + field.length],
                     )
                 }),
+                (EventColumn::AppName, None) => match names.zip(application) {
+                    Some((names, id)) => push_names(text, rows(), |r| {
+                        let (engine, selector) =
+                            application_key(&r[id.offset..id.offset + id.length])?;
+                        names.get(NameKind::Application, engine, selector)
+                    }),
+                    None => text.push_nulls(n),
+                },
+                (EventColumn::InputInterfaceName, None) => {
+                    match name_of(NameKind::Interface, self.input_interface) {
+                        Some(name) => push_names(text, rows(), name),
+                        None => text.push_nulls(n),
+                    }
+                }
+                (EventColumn::OutputInterfaceName, None) => {
+                    match name_of(NameKind::Interface, self.output_interface) {
+                        Some(name) => push_names(text, rows(), name),
+                        None => text.push_nulls(n),
+                    }
+                }
+                (EventColumn::IngressVrfName, None) => {
+                    match name_of(NameKind::Vrf, self.ingress_vrf) {
+                        Some(name) => push_names(text, rows(), name),
+                        None => text.push_nulls(n),
+                    }
+                }
+                (EventColumn::EgressVrfName, None) => {
+                    match name_of(NameKind::Vrf, self.egress_vrf) {
+                        Some(name) => push_names(text, rows(), name),
+                        None => text.push_nulls(n),
+                    }
+                }
+                (_, None) => text.push_nulls(n),
             }
         }
 
@@ -737,6 +793,23 @@ impl Plan {
         }
         builders.add_rows(n);
         n
+    }
+}
+
+/// One value per record of `rows`: the name `name_of` finds, else null.
+fn push_names<'r, 'n>(
+    column: &mut crate::columns::TextColumn,
+    rows: impl Iterator<Item = &'r [u8]>,
+    name_of: impl Fn(&'r [u8]) -> Option<&'n str>,
+) {
+    for record in rows {
+        match name_of(record) {
+            Some(name) => {
+                column.bytes_mut().extend_from_slice(name.as_bytes());
+                column.end_value();
+            }
+            None => column.push_nulls(1),
+        }
     }
 }
 

@@ -66,20 +66,29 @@ pub(crate) struct EventValues {
     pub xlate_dst_addr: Option<IpAddr>,
     pub xlate_src_port: Option<u16>,
     pub xlate_dst_port: Option<u16>,
+    /// Ids whose names options data may announce (`ingressVRFID`, `egressVRFID`; the
+    /// application id as engine and selector), kept to look the names up.
+    pub ingress_vrf: Option<u64>,
+    pub egress_vrf: Option<u64>,
+    pub application: Option<(u8, u64)>,
     /// The text columns' values back to back (reused between records), and the range of
     /// each one's in it, indexed by [`EventValues::TEXT_COLUMNS`].
     text: Vec<u8>,
-    texts: [Option<(usize, usize)>; 5],
+    texts: [Option<(usize, usize)>; 9],
 }
 
 impl EventValues {
     /// The text columns, in the order of `texts`.
-    pub(crate) const TEXT_COLUMNS: [EventColumn; 5] = [
+    pub(crate) const TEXT_COLUMNS: [EventColumn; 9] = [
         EventColumn::IngressAclId,
         EventColumn::EgressAclId,
         EventColumn::AppId,
         EventColumn::AppName,
         EventColumn::UserName,
+        EventColumn::InputInterfaceName,
+        EventColumn::OutputInterfaceName,
+        EventColumn::IngressVrfName,
+        EventColumn::EgressVrfName,
     ];
 
     /// Sets text column `column` to `value` as `form` (a later element replaces an earlier).
@@ -92,7 +101,17 @@ impl EventValues {
         self.texts[slot] = Some((start, self.text.len()));
     }
 
-    fn text(&self, column: EventColumn) -> Option<&[u8]> {
+    /// Sets text column `column` to a name announced in options data.
+    pub(crate) fn set_name(&mut self, column: EventColumn, name: &str) {
+        let Some(slot) = Self::TEXT_COLUMNS.iter().position(|c| *c == column) else {
+            return;
+        };
+        let start = self.text.len();
+        self.text.extend_from_slice(name.as_bytes());
+        self.texts[slot] = Some((start, self.text.len()));
+    }
+
+    pub(crate) fn text(&self, column: EventColumn) -> Option<&[u8]> {
         let slot = Self::TEXT_COLUMNS.iter().position(|c| *c == column)?;
         self.texts[slot].map(|(start, end)| &self.text[start..end])
     }
@@ -221,6 +240,10 @@ pub(crate) struct FlowBuilders {
     pub app_id: TextColumn,
     pub app_name: TextColumn,
     pub user_name: TextColumn,
+    pub input_interface_name: TextColumn,
+    pub output_interface_name: TextColumn,
+    pub ingress_vrf_name: TextColumn,
+    pub egress_vrf_name: TextColumn,
     pub extra_fields: TextColumn,
     rows: usize,
     /// The exporters of this batch, in key order (the dictionary of `exporter_address`):
@@ -325,6 +348,10 @@ impl FlowBuilders {
             app_id: text(0),
             app_name: text(0),
             user_name: text(0),
+            input_interface_name: text(0),
+            output_interface_name: text(0),
+            ingress_vrf_name: text(0),
+            egress_vrf_name: text(0),
             extra_fields: text(0),
             rows: 0,
             exporters: Vec::new(),
@@ -348,6 +375,7 @@ impl FlowBuilders {
         debug_assert_eq!(self.if_out_discards.len(), self.rows);
         debug_assert_eq!(self.xlate_dst_port.len(), self.rows);
         debug_assert_eq!(self.user_name.len(), self.rows);
+        debug_assert_eq!(self.egress_vrf_name.len(), self.rows);
     }
 
     fn push_events(&mut self, events: &EventValues) {
@@ -382,6 +410,10 @@ impl FlowBuilders {
             EventColumn::AppId => Some(&mut self.app_id),
             EventColumn::AppName => Some(&mut self.app_name),
             EventColumn::UserName => Some(&mut self.user_name),
+            EventColumn::InputInterfaceName => Some(&mut self.input_interface_name),
+            EventColumn::OutputInterfaceName => Some(&mut self.output_interface_name),
+            EventColumn::IngressVrfName => Some(&mut self.ingress_vrf_name),
+            EventColumn::EgressVrfName => Some(&mut self.egress_vrf_name),
             _ => None,
         }
     }
@@ -586,6 +618,16 @@ impl FlowBuilders {
         out.text(FlowColumn::AppId, &mut self.app_id)?;
         out.text(FlowColumn::AppName, &mut self.app_name)?;
         out.text(FlowColumn::UserName, &mut self.user_name)?;
+        out.text(
+            FlowColumn::InputInterfaceName,
+            &mut self.input_interface_name,
+        )?;
+        out.text(
+            FlowColumn::OutputInterfaceName,
+            &mut self.output_interface_name,
+        )?;
+        out.text(FlowColumn::IngressVrfName, &mut self.ingress_vrf_name)?;
+        out.text(FlowColumn::EgressVrfName, &mut self.egress_vrf_name)?;
         out.text(FlowColumn::ExtraFields, &mut self.extra_fields)?;
         RecordBatch::try_new(flow_edge_schema(out.present.iter().copied()), out.arrays)
     }

@@ -83,6 +83,11 @@ pub struct FlowInputConfig {
     /// all and per exporter. Defaults 65536 and 1024.
     pub max_options_entries: usize,
     pub max_options_entries_per_exporter: usize,
+    /// Interface, VRF and application names announced in options data (at most 128 bytes
+    /// each; a name counts under its domain and as its exporter's), in all and per exporter.
+    /// Defaults 65536 and 16384.
+    pub max_names: usize,
+    pub max_names_per_exporter: usize,
 }
 
 impl Default for FlowInputConfig {
@@ -100,6 +105,8 @@ impl Default for FlowInputConfig {
             max_held_bytes_per_exporter: limits.max_held_bytes_per_exporter,
             max_options_entries: limits.max_options_entries,
             max_options_entries_per_exporter: limits.max_options_entries_per_exporter,
+            max_names: limits.max_names,
+            max_names_per_exporter: limits.max_names_per_exporter,
         }
     }
 }
@@ -119,6 +126,8 @@ impl FlowInputConfig {
             max_held_bytes_per_exporter: self.max_held_bytes_per_exporter,
             max_options_entries: self.max_options_entries,
             max_options_entries_per_exporter: self.max_options_entries_per_exporter,
+            max_names: self.max_names,
+            max_names_per_exporter: self.max_names_per_exporter,
         }
     }
 }

@@ -136,7 +136,11 @@ pub fn flow_edge_format_of(column: FlowColumn) -> &'static str {
         | FlowColumn::XlateDstPort
         | FlowColumn::AppId
         | FlowColumn::AppName
-        | FlowColumn::UserName => FLOW_EDGE_FORMAT,
+        | FlowColumn::UserName
+        | FlowColumn::InputInterfaceName
+        | FlowColumn::OutputInterfaceName
+        | FlowColumn::IngressVrfName
+        | FlowColumn::EgressVrfName => FLOW_EDGE_FORMAT,
         _ => FLOW_EDGE_FORMAT_V1,
     }
 }

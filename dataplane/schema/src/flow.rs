@@ -64,11 +64,15 @@ pub enum FlowColumn {
     AppId,
     AppName,
     UserName,
+    InputInterfaceName,
+    OutputInterfaceName,
+    IngressVrfName,
+    EgressVrfName,
     ExtraFields,
 }
 
 impl FlowColumn {
-    pub const ALL: [FlowColumn; 57] = [
+    pub const ALL: [FlowColumn; 61] = [
         FlowColumn::ReceiveTime,
         FlowColumn::EventTime,
         FlowColumn::FlowStart,
@@ -125,6 +129,10 @@ impl FlowColumn {
         FlowColumn::AppId,
         FlowColumn::AppName,
         FlowColumn::UserName,
+        FlowColumn::InputInterfaceName,
+        FlowColumn::OutputInterfaceName,
+        FlowColumn::IngressVrfName,
+        FlowColumn::EgressVrfName,
         FlowColumn::ExtraFields,
     ];
 
@@ -186,6 +194,10 @@ impl FlowColumn {
             FlowColumn::AppId => "app_id",
             FlowColumn::AppName => "app_name",
             FlowColumn::UserName => "user_name",
+            FlowColumn::InputInterfaceName => "input_interface_name",
+            FlowColumn::OutputInterfaceName => "output_interface_name",
+            FlowColumn::IngressVrfName => "ingress_vrf_name",
+            FlowColumn::EgressVrfName => "egress_vrf_name",
             FlowColumn::ExtraFields => "extra_fields",
         }
     }
@@ -219,6 +231,11 @@ impl FlowColumn {
             | FlowColumn::AppId
             | FlowColumn::AppName
             | FlowColumn::UserName
+            // Names the exporter announced in options data for the row's ids.
+            | FlowColumn::InputInterfaceName
+            | FlowColumn::OutputInterfaceName
+            | FlowColumn::IngressVrfName
+            | FlowColumn::EgressVrfName
             // Fields the schema does not name, as a JSON object: `{"<pen>:<ie>": "<hex>"}`
             // (pen 0 for IANA elements).
             | FlowColumn::ExtraFields => DataType::Utf8,

@@ -1,11 +1,13 @@
 //! NetFlow v9 and IPFIX data sets: records decoded a column at a time through the template's
 //! plan when it has one, field by field through the row path otherwise. Options records
-//! announce sampling intervals (per domain, or per sampler) and the exporter's boot time.
+//! announce sampling intervals (per domain, or per sampler), the exporter's boot time, and
+//! interface, VRF and application names (`names`).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use super::{FlowDecoder, FlowLimits, Message, Outcome};
+use super::names::{AnnouncedInRecord, Insert};
+use super::{FlowDecoder, FlowLimits, Message, NameKey, Outcome, ScopeNames};
 use crate::bytes::Cursor;
 use crate::elements::{TimeBase, TimeParts, apply, resolve_times};
 use crate::error::DecodeError;
@@ -97,8 +99,17 @@ impl FlowDecoder {
                 } else {
                     Sampling::Shared(domain_rate)
                 };
+                let names = self
+                    .names
+                    .has_scope(message.exporter)
+                    .then_some(ScopeNames {
+                        names: &self.names,
+                        exporter: message.exporter,
+                        domain: message.domain,
+                    });
                 let facts = SetFacts {
                     context,
+                    names,
                     sequence: Some(u64::from(message.sequence)),
                     observation_domain: Some(message.domain),
                     sampling,
@@ -120,6 +131,7 @@ impl FlowDecoder {
             let mut announced_sampling = None;
             let mut announced_init = None;
             let mut sampler = None;
+            let mut announced = AnnouncedInRecord::default();
             for field in &template.fields {
                 let length = if field.length == VARIABLE_LENGTH {
                     match cursor.u8() {
@@ -150,6 +162,7 @@ impl FlowDecoder {
                     if field.enterprise == 0 && field.element == 160 && value.len() == 8 {
                         announced_init = Some(crate::bytes::unsigned(value) as i64);
                     }
+                    announced.field(field.enterprise, field.element, value);
                 } else {
                     apply(
                         &mut self.record,
@@ -191,6 +204,26 @@ impl FlowDecoder {
                     }
                     admitted &= admit;
                 }
+                for (kind, engine, id, name) in announced.into_names() {
+                    let key = NameKey {
+                        exporter: message.exporter,
+                        domain: Some(message.domain),
+                        kind,
+                        engine,
+                        id,
+                    };
+                    let limits = &self.limits;
+                    match self.names.announce(
+                        key,
+                        name,
+                        limits.max_names_per_exporter,
+                        limits.max_names,
+                    ) {
+                        Insert::Changed => self.generation += 1,
+                        Insert::Unchanged => {}
+                        Insert::Refused => admitted = false,
+                    }
+                }
                 if !admitted {
                     let scope = ExporterScope {
                         exporter: message.exporter,
@@ -220,6 +253,14 @@ impl FlowDecoder {
                     None => None,
                 }
                 .or_else(|| self.sampling.get(&domain_key).copied());
+            }
+            if self.names.has_scope(message.exporter) {
+                let names = ScopeNames {
+                    names: &self.names,
+                    exporter: message.exporter,
+                    domain: message.domain,
+                };
+                names.apply(&mut self.record);
             }
             self.builders.append(&context, &self.record);
             rows += 1;

@@ -88,7 +88,7 @@ impl FlowDecoder {
             }
             // Bounded by `max_template_fields`.
             let mut specs = Vec::with_capacity(fields);
-            for _ in 0..fields {
+            for index in 0..fields {
                 let truncated =
                     || DecodeError::template(format!("template {template_id} truncated"));
                 let raw = cursor.u16().ok_or_else(truncated)?;
@@ -99,6 +99,14 @@ impl FlowDecoder {
                     } else {
                         (raw, 0)
                     };
+                // NetFlow v9's scope types are not element numbers: its Interface scope is
+                // the ifIndex IPFIX calls ingressInterface (10), its Line Card scope lineCardId
+                // (141). The others (System, Cache, Template) name nothing a row uses.
+                let element = match (message.protocol, index < scope_fields, element) {
+                    (Protocol::V9, true, 2) => 10,
+                    (Protocol::V9, true, 3) => 141,
+                    _ => element,
+                };
                 specs.push(FieldSpec {
                     element,
                     length,

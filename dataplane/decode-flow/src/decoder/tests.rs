@@ -646,3 +646,131 @@ fn fields_of_an_unexpected_length_are_kept_and_counted() {
         2
     );
 }
+
+/// Interface, VRF and application names announced in options data name the flows carrying
+/// those ids, through the plan and the row path alike, and come back from a saved file.
+#[test]
+fn names_announced_in_options_data_name_the_flows() {
+    let meta = DatagramMeta {
+        receive_time_micros: 1_795_000_000_000_000,
+        exporter: Some("192.0.2.5".parse().unwrap()),
+    };
+    let padded = |text: &str, length: usize| {
+        let mut bytes = text.as_bytes().to_vec();
+        bytes.resize(length, 0);
+        bytes
+    };
+    // Options templates (one scope field, one option field): ifIndex (v9's Interface scope,
+    // type 2) → name, VRF id → name, application id → name.
+    let options = |id: u16, scope: (u16, u16), field: (u16, u16)| {
+        let mut body = Vec::new();
+        be16(&mut body, id);
+        be16(&mut body, 4);
+        be16(&mut body, 4);
+        for (element, length) in [scope, field] {
+            be16(&mut body, element);
+            be16(&mut body, length);
+        }
+        body
+    };
+    let mut interfaces = Vec::new();
+    for (index, name) in [(3u32, "GigabitEthernet0/0/1"), (7, "Tunnel100")] {
+        be32(&mut interfaces, index);
+        interfaces.extend(padded(name, 32));
+    }
+    let mut vrfs = Vec::new();
+    be32(&mut vrfs, 1);
+    vrfs.extend(padded("blue", 32));
+    let application = [13u8, 0, 0, 1, 0xc5];
+    let mut applications = application.to_vec();
+    applications.extend(padded("webex-meeting", 24));
+    let announcements = v9_packet(
+        1,
+        &[
+            (1, options(300, (2, 4), (82, 32))),
+            (1, options(301, (234, 4), (236, 32))),
+            (1, options(302, (95, 5), (96, 24))),
+            (300, interfaces),
+            (301, vrfs),
+            (302, applications),
+        ],
+    );
+    // Flows: input 3 (named), output 9 (not), ingress VRF 1, the named application.
+    let flow_fields = [(10, 2), (14, 4), (234, 4), (95, 5), (1, 4)];
+    let mut flows = Vec::new();
+    for output in [9u32, 7] {
+        be16(&mut flows, 3);
+        be32(&mut flows, output);
+        be32(&mut flows, 1);
+        flows.extend(application);
+        be32(&mut flows, 100);
+    }
+    let data = v9_packet(1, &[(0, template(256, &flow_fields)), (256, flows)]);
+
+    let decode = |decoder: &mut FlowDecoder, packets: &[&Vec<u8>]| {
+        for packet in packets {
+            let report = decoder.decode(packet, &meta);
+            assert_eq!(report.error, None, "{report:?}");
+        }
+        decoder.flush_table().unwrap().unwrap()
+    };
+    let text = |batch: &arrow::record_batch::RecordBatch, name: &str| -> Vec<Option<String>> {
+        use arrow::array::AsArray;
+        let array = arrow::compute::cast(
+            batch.column_by_name(name).unwrap(),
+            &arrow::datatypes::DataType::Utf8,
+        )
+        .unwrap();
+        array
+            .as_string::<i32>()
+            .iter()
+            .map(|v| v.map(str::to_owned))
+            .collect()
+    };
+    let mut fast = FlowDecoder::default();
+    let mut slow = FlowDecoder {
+        row_path_only: true,
+        ..FlowDecoder::default()
+    };
+    let planned = decode(&mut fast, &[&announcements, &data]);
+    let by_rows = decode(&mut slow, &[&announcements, &data]);
+    assert_eq!(planned, by_rows);
+    let some = |v: &str| Some(v.to_owned());
+    assert_eq!(
+        text(&planned, "input_interface_name"),
+        [some("GigabitEthernet0/0/1"), some("GigabitEthernet0/0/1")]
+    );
+    assert_eq!(
+        text(&planned, "output_interface_name"),
+        [None, some("Tunnel100")]
+    );
+    assert_eq!(
+        text(&planned, "ingress_vrf_name"),
+        [some("blue"), some("blue")]
+    );
+    assert_eq!(text(&planned, "egress_vrf_name"), [None, None]);
+    assert_eq!(text(&planned, "app_id"), [some("13:453"), some("13:453")]);
+    assert_eq!(
+        text(&planned, "app_name"),
+        [some("webex-meeting"), some("webex-meeting")]
+    );
+
+    // A restarted collector names flows before the exporter announces again.
+    let saved = fast.save_templates();
+    let mut restarted = FlowDecoder::default();
+    restarted.restore_templates(&saved).unwrap();
+    let again = decode(&mut restarted, &[&data]);
+    assert_eq!(
+        text(&again, "output_interface_name"),
+        [None, some("Tunnel100")]
+    );
+    assert_eq!(text(&again, "app_name"), text(&planned, "app_name"));
+    // Another exporter's flows are not named by this one's announcements.
+    let other = DatagramMeta {
+        exporter: Some("192.0.2.6".parse().unwrap()),
+        ..meta
+    };
+    fast.decode(&data, &other);
+    let unnamed = fast.flush_table().unwrap().unwrap();
+    assert_eq!(text(&unnamed, "input_interface_name"), [None, None]);
+}

@@ -40,6 +40,26 @@ struct Dissection {
     flows: Vec<Flow>,
     /// Data sets with no template yet, per (exporter, observation domain).
     without_template: BTreeMap<(String, String), u64>,
+    /// Names the options data announced, per (exporter, what is named, its id): when first
+    /// announced, and every name announced for it.
+    names: BTreeMap<(String, &'static str, String), (i64, Vec<String>)>,
+}
+
+/// The (what is named, id, name) an options record of tshark's announces, if it names one.
+fn announced(record: &Map<String, Value>) -> Option<(&'static str, String, String)> {
+    let text = |name: &str| tshark::leaf(record, name).map(str::to_owned);
+    if let (Some(index), Some(name)) = (text("cflow.inputint"), text("cflow.if_name")) {
+        return Some(("interface", index, name));
+    }
+    if let (Some(engine), Some(selector), Some(name)) = (
+        text("cflow.appl_id.classification_engine_id"),
+        text("cflow.appl_id.selector_id"),
+        text("cflow.appl_name"),
+    ) {
+        let selector = u64::from_str_radix(&selector.replace(':', ""), 16).expect("hex");
+        return Some(("application", format!("{engine}:{selector}"), name));
+    }
+    None
 }
 
 fn dissect(datagrams: &[captures::Captured]) -> Dissection {
@@ -52,6 +72,7 @@ fn dissect(datagrams: &[captures::Captured]) -> Dissection {
     let mut options_templates = std::collections::HashSet::new();
     let mut flows = Vec::new();
     let mut without_template = BTreeMap::new();
+    let mut names = BTreeMap::new();
     for (layers, datagram) in frames.iter().zip(datagrams) {
         let cflow = layers["cflow"].as_object().expect("tshark dissects IPFIX");
         let exporter = datagram.exporter.to_string();
@@ -76,6 +97,23 @@ fn dissect(datagrams: &[captures::Captured]) -> Dissection {
                     .or_default() += 1;
             }
             let key = (exporter.clone(), domain.clone(), set_id.to_owned());
+            if options_templates.contains(&key) {
+                for (record_name, record) in set {
+                    let Some(record) = record.as_object() else {
+                        continue;
+                    };
+                    if let (true, Some((kind, id, name))) =
+                        (record_name.starts_with("Flow "), announced(record))
+                    {
+                        let (_, announced): &mut (i64, Vec<String>) = names
+                            .entry((exporter.clone(), kind, id))
+                            .or_insert((datagram.receive_time_micros, Vec::new()));
+                        if !announced.contains(&name) {
+                            announced.push(name);
+                        }
+                    }
+                }
+            }
             if set_id.parse::<u16>().is_ok_and(|id| id >= 256) && !options_templates.contains(&key)
             {
                 for (record_name, record) in set {
@@ -91,6 +129,7 @@ fn dissect(datagrams: &[captures::Captured]) -> Dissection {
     Dissection {
         flows,
         without_template,
+        names,
     }
 }
 
@@ -171,6 +210,61 @@ fn ours(batches: &[arrow::array::RecordBatch]) -> Vec<Flow> {
     flows
 }
 
+/// Interface and application names from the routers' options data (their tables come in
+/// observation domain 6, their flows in others): a row received after its router announced
+/// the name of its interface or application has that name, and one received before has none.
+fn assert_named_as_announced(
+    batches: &[arrow::array::RecordBatch],
+    names: &BTreeMap<(String, &'static str, String), (i64, Vec<String>)>,
+) {
+    let batch = crate::concat(batches);
+    let rows = exports::flows(
+        &batch,
+        &[
+            "exporter_address",
+            "input_interface",
+            "input_interface_name",
+            "output_interface",
+            "output_interface_name",
+            "app_id",
+            "app_name",
+        ],
+    );
+    let times = batch
+        .column_by_name("receive_time")
+        .expect("receive_time")
+        .as_any()
+        .downcast_ref::<arrow::array::TimestampMicrosecondArray>()
+        .expect("timestamps")
+        .values()
+        .to_vec();
+    assert!(
+        names.values().all(|(_, announced)| announced.len() == 1),
+        "one name per id in this capture"
+    );
+    let mut named = 0;
+    for (row, time) in rows.iter().zip(times) {
+        for (kind, id_column, name_column) in [
+            ("interface", "input_interface", "input_interface_name"),
+            ("interface", "output_interface", "output_interface_name"),
+            ("application", "app_id", "app_name"),
+        ] {
+            let Some(id) = row.get(id_column) else {
+                continue;
+            };
+            let key = (row["exporter_address"].clone(), kind, id.clone());
+            let expected = match names.get(&key) {
+                Some((first, announced)) if time > *first => Some(&announced[0]),
+                Some((first, _)) if time == *first => continue,
+                _ => None,
+            };
+            assert_eq!(row.get(name_column), expected, "{name_column} of {row:?}");
+            named += usize::from(expected.is_some());
+        }
+    }
+    assert!(named > 100_000, "only {named} names applied");
+}
+
 fn unhex(text: &str) -> Vec<u8> {
     (0..text.len())
         .step_by(2)
@@ -193,6 +287,7 @@ fn cisco_iosxe_avc_ipfix_matches_tshark() {
     let (batches, totals) = decode(&mut decoder, &datagrams);
     assert_eq!(totals.errors, Vec::<String>::new());
     assert_eq!(totals.released_records, 0);
+    assert_named_as_announced(&batches, &tshark.names);
     let ours = ours(&batches);
     assert_eq!(ours.len(), 52_894, "flow records tshark and we decode");
     // Most AVC records name their ends only through Cisco's connection client/server
