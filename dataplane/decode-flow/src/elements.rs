@@ -4,7 +4,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::bytes::unsigned;
-use crate::event_columns::{EventColumn, EventValue, application_key, event_column, text_fits};
+use bytefreezer_schema::FlowColumn;
+
+use crate::event_columns::{EventValue, application_key, event_column, event_value, text_fits};
 use crate::record::{EventValues, FlowRecord};
 
 /// Seconds between the NTP epoch (1900) and the Unix epoch.
@@ -185,10 +187,11 @@ pub(crate) fn length_fits(enterprise: u32, element: u16, length: u16) -> bool {
     }
     let length = usize::from(length);
     if let Some(column) = event_column(enterprise, element) {
-        return match column.value() {
-            EventValue::Unsigned(_) => (1..=8).contains(&length),
-            EventValue::Address => matches!(length, 4 | 16),
-            EventValue::Text(form) => text_fits(form, length),
+        return match event_value(column) {
+            Some(EventValue::Unsigned(_)) => (1..=8).contains(&length),
+            Some(EventValue::Address) => matches!(length, 4 | 16),
+            Some(EventValue::Text(form)) => text_fits(form, length),
+            None => true,
         };
     }
     if enterprise != 0 {
@@ -233,8 +236,11 @@ pub(crate) fn length_fits(enterprise: u32, element: u16, length: u16) -> bool {
 
 /// Sets a firewall, NAT or application column from `value`; `false` when the value's length
 /// does not fit the column (it then goes to `extra_fields`).
-fn apply_event(events: &mut EventValues, column: EventColumn, value: &[u8]) -> bool {
-    match column.value() {
+fn apply_event(events: &mut EventValues, column: FlowColumn, value: &[u8]) -> bool {
+    let Some(value_kind) = event_value(column) else {
+        return false;
+    };
+    match value_kind {
         EventValue::Unsigned(bits) => {
             if value.is_empty() || value.len() > 8 {
                 return false;
@@ -244,11 +250,11 @@ fn apply_event(events: &mut EventValues, column: EventColumn, value: &[u8]) -> b
                 return false;
             }
             match column {
-                EventColumn::FirewallEvent => events.firewall_event = Some(number as u8),
-                EventColumn::NatEvent => events.nat_event = Some(number as u8),
-                EventColumn::FirewallExtEvent => events.firewall_ext_event = Some(number as u16),
-                EventColumn::XlateSrcPort => events.xlate_src_port = Some(number as u16),
-                EventColumn::XlateDstPort => events.xlate_dst_port = Some(number as u16),
+                FlowColumn::FirewallEvent => events.firewall_event = Some(number as u8),
+                FlowColumn::NatEvent => events.nat_event = Some(number as u8),
+                FlowColumn::FirewallExtEvent => events.firewall_ext_event = Some(number as u16),
+                FlowColumn::XlateSrcPort => events.xlate_src_port = Some(number as u16),
+                FlowColumn::XlateDstPort => events.xlate_dst_port = Some(number as u16),
                 _ => return false,
             }
             true
@@ -258,8 +264,8 @@ fn apply_event(events: &mut EventValues, column: EventColumn, value: &[u8]) -> b
                 return false;
             };
             match column {
-                EventColumn::XlateSrcAddr => set_address(&mut events.xlate_src_addr, address),
-                EventColumn::XlateDstAddr => set_address(&mut events.xlate_dst_addr, address),
+                FlowColumn::XlateSrcAddr => set_address(&mut events.xlate_src_addr, address),
+                FlowColumn::XlateDstAddr => set_address(&mut events.xlate_dst_addr, address),
                 _ => false,
             }
         }
@@ -267,7 +273,7 @@ fn apply_event(events: &mut EventValues, column: EventColumn, value: &[u8]) -> b
             if !text_fits(form, value.len()) {
                 return false;
             }
-            if column == EventColumn::AppId {
+            if column == FlowColumn::AppId {
                 events.application = application_key(value);
             }
             events.set_text(column, form, value);

@@ -9,27 +9,7 @@
 
 use std::io::Write as _;
 
-/// A typed column fed by firewall, NAT and application elements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum EventColumn {
-    FirewallEvent,
-    FirewallExtEvent,
-    IngressAclId,
-    EgressAclId,
-    NatEvent,
-    XlateSrcAddr,
-    XlateDstAddr,
-    XlateSrcPort,
-    XlateDstPort,
-    AppId,
-    AppName,
-    UserName,
-    /// Names announced in options data (`decoder/names.rs`), fed by no element of the record.
-    InputInterfaceName,
-    OutputInterfaceName,
-    IngressVrfName,
-    EgressVrfName,
-}
+use bytefreezer_schema::FlowColumn;
 
 /// How a column's value is read from an element.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,55 +34,55 @@ pub(crate) enum TextForm {
     Name,
 }
 
-impl EventColumn {
-    pub(crate) fn value(self) -> EventValue {
-        match self {
-            EventColumn::FirewallEvent | EventColumn::NatEvent => EventValue::Unsigned(8),
-            EventColumn::FirewallExtEvent
-            | EventColumn::XlateSrcPort
-            | EventColumn::XlateDstPort => EventValue::Unsigned(16),
-            EventColumn::XlateSrcAddr | EventColumn::XlateDstAddr => EventValue::Address,
-            EventColumn::IngressAclId | EventColumn::EgressAclId => {
-                EventValue::Text(TextForm::AclId)
-            }
-            EventColumn::AppId => EventValue::Text(TextForm::ApplicationId),
-            EventColumn::AppName
-            | EventColumn::UserName
-            | EventColumn::InputInterfaceName
-            | EventColumn::OutputInterfaceName
-            | EventColumn::IngressVrfName
-            | EventColumn::EgressVrfName => EventValue::Text(TextForm::Name),
+/// How `column` is read from an element; `None` for the columns no firewall, NAT or
+/// application element feeds.
+pub(crate) fn event_value(column: FlowColumn) -> Option<EventValue> {
+    Some(match column {
+        FlowColumn::FirewallEvent | FlowColumn::NatEvent => EventValue::Unsigned(8),
+        FlowColumn::FirewallExtEvent | FlowColumn::XlateSrcPort | FlowColumn::XlateDstPort => {
+            EventValue::Unsigned(16)
         }
-    }
+        FlowColumn::XlateSrcAddr | FlowColumn::XlateDstAddr => EventValue::Address,
+        FlowColumn::IngressAclId | FlowColumn::EgressAclId => EventValue::Text(TextForm::AclId),
+        FlowColumn::AppId => EventValue::Text(TextForm::ApplicationId),
+        // Also the names announced in options data (`decoder/names.rs`).
+        FlowColumn::AppName
+        | FlowColumn::UserName
+        | FlowColumn::InputInterfaceName
+        | FlowColumn::OutputInterfaceName
+        | FlowColumn::IngressVrfName
+        | FlowColumn::EgressVrfName => EventValue::Text(TextForm::Name),
+        _ => return None,
+    })
 }
 
 /// The typed column `enterprise:element` feeds, if any. The numbers are IANA's (RFC 7012's
 /// registry) and, for NetFlow v9, Cisco's NSEL field types, which v9 carries without an
 /// enterprise.
-pub(crate) fn event_column(enterprise: u32, element: u16) -> Option<EventColumn> {
+pub(crate) fn event_column(enterprise: u32, element: u16) -> Option<FlowColumn> {
     let column = match (enterprise, element) {
         // firewallEvent; NF_F_FW_EVENT_84 of ASA 8.4.
-        (0, 233 | 40005) => EventColumn::FirewallEvent,
+        (0, 233 | 40005) => FlowColumn::FirewallEvent,
         // NF_F_FW_EXT_EVENT.
-        (0, 33002) => EventColumn::FirewallExtEvent,
+        (0, 33002) => FlowColumn::FirewallExtEvent,
         // NF_F_INGRESS_ACL_ID, NF_F_EGRESS_ACL_ID.
-        (0, 33000) => EventColumn::IngressAclId,
-        (0, 33001) => EventColumn::EgressAclId,
+        (0, 33000) => FlowColumn::IngressAclId,
+        (0, 33001) => FlowColumn::EgressAclId,
         // natEvent.
-        (0, 230) => EventColumn::NatEvent,
+        (0, 230) => FlowColumn::NatEvent,
         // postNATSourceIPv4Address, postNATSourceIPv6Address; NF_F_XLATE_SRC_ADDR_84.
-        (0, 225 | 281 | 40001) => EventColumn::XlateSrcAddr,
-        (0, 226 | 282 | 40002) => EventColumn::XlateDstAddr,
+        (0, 225 | 281 | 40001) => FlowColumn::XlateSrcAddr,
+        (0, 226 | 282 | 40002) => FlowColumn::XlateDstAddr,
         // postNAPTSourceTransportPort; NF_F_XLATE_SRC_PORT_84.
-        (0, 227 | 40003) => EventColumn::XlateSrcPort,
-        (0, 228 | 40004) => EventColumn::XlateDstPort,
+        (0, 227 | 40003) => FlowColumn::XlateSrcPort,
+        (0, 228 | 40004) => FlowColumn::XlateDstPort,
         // applicationId.
-        (0, 95) => EventColumn::AppId,
+        (0, 95) => FlowColumn::AppId,
         // applicationName; Palo Alto's App-ID (PAN-OS exports NetFlow v9 only, where its
         // numbers need no enterprise; IPFIX could not carry them, being past 15 bits).
-        (0, 96 | 56701) => EventColumn::AppName,
+        (0, 96 | 56701) => FlowColumn::AppName,
         // userName; NF_F_USERNAME (ASA); Palo Alto's User-ID.
-        (0, 371 | 40000 | 56702) => EventColumn::UserName,
+        (0, 371 | 40000 | 56702) => FlowColumn::UserName,
         _ => return None,
     };
     Some(column)
@@ -192,12 +172,12 @@ mod tests {
 
     #[test]
     fn vendor_numbers_feed_the_same_columns_as_iana_ones() {
-        assert_eq!(event_column(0, 233), Some(EventColumn::FirewallEvent));
-        assert_eq!(event_column(0, 40005), Some(EventColumn::FirewallEvent));
-        assert_eq!(event_column(0, 281), Some(EventColumn::XlateSrcAddr));
-        assert_eq!(event_column(0, 40002), Some(EventColumn::XlateDstAddr));
-        assert_eq!(event_column(0, 56701), Some(EventColumn::AppName));
-        assert_eq!(event_column(0, 56702), Some(EventColumn::UserName));
+        assert_eq!(event_column(0, 233), Some(FlowColumn::FirewallEvent));
+        assert_eq!(event_column(0, 40005), Some(FlowColumn::FirewallEvent));
+        assert_eq!(event_column(0, 281), Some(FlowColumn::XlateSrcAddr));
+        assert_eq!(event_column(0, 40002), Some(FlowColumn::XlateDstAddr));
+        assert_eq!(event_column(0, 56701), Some(FlowColumn::AppName));
+        assert_eq!(event_column(0, 56702), Some(FlowColumn::UserName));
         assert_eq!(event_column(9, 233), None);
         assert_eq!(event_column(0, 1), None);
     }

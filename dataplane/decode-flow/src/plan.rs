@@ -9,10 +9,12 @@
 //! and go the row path, and so does any data set with a value the row path would treat
 //! specially (a counter wider than its column, a timestamp past the representable range).
 
+use bytefreezer_schema::FlowColumn;
+
 use crate::decoder::{NameKind, ScopeNames};
 use crate::elements::{TimeBase, micros, ntp_micros};
 use crate::event_columns::{
-    EventColumn, EventValue, TextForm, application_key, event_column, text_fits, write_text,
+    EventValue, TextForm, application_key, event_column, event_value, text_fits, write_text,
 };
 use crate::record::{EventValues, FlowBuilders, RecordContext};
 use crate::templates::{FieldSpec, VARIABLE_LENGTH};
@@ -107,7 +109,7 @@ struct Extra {
 /// A field feeding a text-valued firewall, NAT or application column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct TextField {
-    column: EventColumn,
+    column: FlowColumn,
     form: TextForm,
     offset: usize,
     length: usize,
@@ -403,9 +405,9 @@ impl Plan {
     /// Compiles a field feeding a firewall, NAT or application column, as `apply` reads it:
     /// a value whose length does not fit goes to `extra_fields`; a second field for the same
     /// column means no plan.
-    fn event(&mut self, column: EventColumn, field: &FieldSpec, at: usize) -> Option<()> {
+    fn event(&mut self, column: FlowColumn, field: &FieldSpec, at: usize) -> Option<()> {
         let length = usize::from(field.length);
-        match column.value() {
+        match event_value(column)? {
             EventValue::Unsigned(bits) => {
                 if length == 0 || length > 8 {
                     self.extra(field, at);
@@ -416,11 +418,11 @@ impl Plan {
                     self.checks.push(Check::Fits(uint, bits));
                 }
                 let slot = match column {
-                    EventColumn::FirewallEvent => &mut self.firewall_event,
-                    EventColumn::FirewallExtEvent => &mut self.firewall_ext_event,
-                    EventColumn::NatEvent => &mut self.nat_event,
-                    EventColumn::XlateSrcPort => &mut self.xlate_src_port,
-                    EventColumn::XlateDstPort => &mut self.xlate_dst_port,
+                    FlowColumn::FirewallEvent => &mut self.firewall_event,
+                    FlowColumn::FirewallExtEvent => &mut self.firewall_ext_event,
+                    FlowColumn::NatEvent => &mut self.nat_event,
+                    FlowColumn::XlateSrcPort => &mut self.xlate_src_port,
+                    FlowColumn::XlateDstPort => &mut self.xlate_dst_port,
                     _ => return None,
                 };
                 claim(slot, uint)
@@ -435,8 +437,8 @@ impl Plan {
                     }
                 };
                 let slot = match column {
-                    EventColumn::XlateSrcAddr => &mut self.xlate_src_addr,
-                    EventColumn::XlateDstAddr => &mut self.xlate_dst_addr,
+                    FlowColumn::XlateSrcAddr => &mut self.xlate_src_addr,
+                    FlowColumn::XlateDstAddr => &mut self.xlate_dst_addr,
                     _ => return None,
                 };
                 claim(slot, address)
@@ -717,13 +719,15 @@ impl Plan {
             stride,
             self.xlate_dst_addr,
         );
+        // Text columns: a field of the record, else (names) what options data announced
+        // for the record's id, else null.
+        let names = facts.names;
+        let application = self
+            .texts
+            .iter()
+            .find(|text| text.column == FlowColumn::AppId);
         for column in EventValues::TEXT_COLUMNS {
             let field = self.texts.iter().find(|text| text.column == column);
-            let application = self
-                .texts
-                .iter()
-                .find(|text| text.column == EventColumn::AppId);
-            let names = facts.names;
             let Some(text) = builders.event_text(column) else {
                 continue;
             };
@@ -739,7 +743,7 @@ impl Plan {
                         &record[field.offset..field.offset + field.length],
                     )
                 }),
-                (EventColumn::AppName, None) => match names.zip(application) {
+                (FlowColumn::AppName, None) => match names.zip(application) {
                     Some((names, id)) => push_names(text, rows(), |r| {
                         let (engine, selector) =
                             application_key(&r[id.offset..id.offset + id.length])?;
@@ -747,31 +751,24 @@ impl Plan {
                     }),
                     None => text.push_nulls(n),
                 },
-                (EventColumn::InputInterfaceName, None) => {
-                    match name_of(NameKind::Interface, self.input_interface) {
+                (column, None) => {
+                    // The id whose announced name the column holds.
+                    let id = match column {
+                        FlowColumn::InputInterfaceName => {
+                            (NameKind::Interface, self.input_interface)
+                        }
+                        FlowColumn::OutputInterfaceName => {
+                            (NameKind::Interface, self.output_interface)
+                        }
+                        FlowColumn::IngressVrfName => (NameKind::Vrf, self.ingress_vrf),
+                        FlowColumn::EgressVrfName => (NameKind::Vrf, self.egress_vrf),
+                        _ => (NameKind::Interface, None),
+                    };
+                    match name_of(id.0, id.1) {
                         Some(name) => push_names(text, rows(), name),
                         None => text.push_nulls(n),
                     }
                 }
-                (EventColumn::OutputInterfaceName, None) => {
-                    match name_of(NameKind::Interface, self.output_interface) {
-                        Some(name) => push_names(text, rows(), name),
-                        None => text.push_nulls(n),
-                    }
-                }
-                (EventColumn::IngressVrfName, None) => {
-                    match name_of(NameKind::Vrf, self.ingress_vrf) {
-                        Some(name) => push_names(text, rows(), name),
-                        None => text.push_nulls(n),
-                    }
-                }
-                (EventColumn::EgressVrfName, None) => {
-                    match name_of(NameKind::Vrf, self.egress_vrf) {
-                        Some(name) => push_names(text, rows(), name),
-                        None => text.push_nulls(n),
-                    }
-                }
-                (_, None) => text.push_nulls(n),
             }
         }
 

@@ -14,7 +14,7 @@ use arrow::record_batch::RecordBatch;
 use bytefreezer_schema::{FLOW_PROTOCOLS, FlowColumn, RECORD_TYPES, flow_edge_schema};
 
 use crate::columns::{Column, TextColumn};
-use crate::event_columns::{EventColumn, TextForm, write_text};
+use crate::event_columns::{TextForm, write_text};
 use crate::text::{extra_key, push_hex};
 
 /// One flow as the protocols describe it, before it becomes a row. Reused between records so
@@ -79,20 +79,20 @@ pub(crate) struct EventValues {
 
 impl EventValues {
     /// The text columns, in the order of `texts`.
-    pub(crate) const TEXT_COLUMNS: [EventColumn; 9] = [
-        EventColumn::IngressAclId,
-        EventColumn::EgressAclId,
-        EventColumn::AppId,
-        EventColumn::AppName,
-        EventColumn::UserName,
-        EventColumn::InputInterfaceName,
-        EventColumn::OutputInterfaceName,
-        EventColumn::IngressVrfName,
-        EventColumn::EgressVrfName,
+    pub(crate) const TEXT_COLUMNS: [FlowColumn; 9] = [
+        FlowColumn::IngressAclId,
+        FlowColumn::EgressAclId,
+        FlowColumn::AppId,
+        FlowColumn::AppName,
+        FlowColumn::UserName,
+        FlowColumn::InputInterfaceName,
+        FlowColumn::OutputInterfaceName,
+        FlowColumn::IngressVrfName,
+        FlowColumn::EgressVrfName,
     ];
 
     /// Sets text column `column` to `value` as `form` (a later element replaces an earlier).
-    pub(crate) fn set_text(&mut self, column: EventColumn, form: TextForm, value: &[u8]) {
+    pub(crate) fn set_text(&mut self, column: FlowColumn, form: TextForm, value: &[u8]) {
         let Some(slot) = Self::TEXT_COLUMNS.iter().position(|c| *c == column) else {
             return;
         };
@@ -102,7 +102,7 @@ impl EventValues {
     }
 
     /// Sets text column `column` to a name announced in options data.
-    pub(crate) fn set_name(&mut self, column: EventColumn, name: &str) {
+    pub(crate) fn set_name(&mut self, column: FlowColumn, name: &str) {
         let Some(slot) = Self::TEXT_COLUMNS.iter().position(|c| *c == column) else {
             return;
         };
@@ -111,7 +111,7 @@ impl EventValues {
         self.texts[slot] = Some((start, self.text.len()));
     }
 
-    pub(crate) fn text(&self, column: EventColumn) -> Option<&[u8]> {
+    pub(crate) fn text(&self, column: FlowColumn) -> Option<&[u8]> {
         let slot = Self::TEXT_COLUMNS.iter().position(|c| *c == column)?;
         self.texts[slot].map(|(start, end)| &self.text[start..end])
     }
@@ -403,17 +403,17 @@ impl FlowBuilders {
     }
 
     /// The column of a text-valued firewall, NAT or application column.
-    pub(crate) fn event_text(&mut self, column: EventColumn) -> Option<&mut TextColumn> {
+    pub(crate) fn event_text(&mut self, column: FlowColumn) -> Option<&mut TextColumn> {
         match column {
-            EventColumn::IngressAclId => Some(&mut self.ingress_acl_id),
-            EventColumn::EgressAclId => Some(&mut self.egress_acl_id),
-            EventColumn::AppId => Some(&mut self.app_id),
-            EventColumn::AppName => Some(&mut self.app_name),
-            EventColumn::UserName => Some(&mut self.user_name),
-            EventColumn::InputInterfaceName => Some(&mut self.input_interface_name),
-            EventColumn::OutputInterfaceName => Some(&mut self.output_interface_name),
-            EventColumn::IngressVrfName => Some(&mut self.ingress_vrf_name),
-            EventColumn::EgressVrfName => Some(&mut self.egress_vrf_name),
+            FlowColumn::IngressAclId => Some(&mut self.ingress_acl_id),
+            FlowColumn::EgressAclId => Some(&mut self.egress_acl_id),
+            FlowColumn::AppId => Some(&mut self.app_id),
+            FlowColumn::AppName => Some(&mut self.app_name),
+            FlowColumn::UserName => Some(&mut self.user_name),
+            FlowColumn::InputInterfaceName => Some(&mut self.input_interface_name),
+            FlowColumn::OutputInterfaceName => Some(&mut self.output_interface_name),
+            FlowColumn::IngressVrfName => Some(&mut self.ingress_vrf_name),
+            FlowColumn::EgressVrfName => Some(&mut self.egress_vrf_name),
             _ => None,
         }
     }

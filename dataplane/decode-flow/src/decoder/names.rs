@@ -12,8 +12,10 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use bytefreezer_schema::FlowColumn;
+
 use crate::bytes::unsigned;
-use crate::event_columns::{EventColumn, TextForm, application_key, write_text};
+use crate::event_columns::{TextForm, application_key, write_text};
 use crate::record::FlowRecord;
 
 /// Longest name kept, in bytes (cut at a character boundary): interface descriptions and
@@ -271,24 +273,24 @@ impl<'a> ScopeNames<'a> {
         let events = &mut record.events;
         let interface = |id: Option<u32>| self.get(NameKind::Interface, 0, u64::from(id?));
         if let Some(name) = interface(record.input_interface) {
-            events.set_name(EventColumn::InputInterfaceName, name);
+            events.set_name(FlowColumn::InputInterfaceName, name);
         }
         if let Some(name) = interface(record.output_interface) {
-            events.set_name(EventColumn::OutputInterfaceName, name);
+            events.set_name(FlowColumn::OutputInterfaceName, name);
         }
         let vrf = |id: Option<u64>| self.get(NameKind::Vrf, 0, id?);
         if let Some(name) = vrf(events.ingress_vrf) {
-            events.set_name(EventColumn::IngressVrfName, name);
+            events.set_name(FlowColumn::IngressVrfName, name);
         }
         if let Some(name) = vrf(events.egress_vrf) {
-            events.set_name(EventColumn::EgressVrfName, name);
+            events.set_name(FlowColumn::EgressVrfName, name);
         }
-        if events.text(EventColumn::AppName).is_none() {
+        if events.text(FlowColumn::AppName).is_none() {
             let application = events.application;
             if let Some(name) =
                 application.and_then(|(engine, id)| self.get(NameKind::Application, engine, id))
             {
-                events.set_name(EventColumn::AppName, name);
+                events.set_name(FlowColumn::AppName, name);
             }
         }
     }
