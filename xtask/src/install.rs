@@ -9,6 +9,8 @@ use crate::run;
 
 mod captures;
 
+pub(crate) use captures::fetch_crate;
+
 /// Python packages the end-to-end tests use: pyarrow and DuckDB prove the Parquet files are
 /// readable by the tools users query them with; Schemathesis fuzzes the control-plane API from
 /// its OpenAPI document (pinned: the test's check hooks use its plugin API); moto is the S3

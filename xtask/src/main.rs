@@ -7,6 +7,7 @@
 mod bench;
 mod dist;
 mod fuzz;
+mod iana;
 mod install;
 mod tidy;
 
@@ -44,6 +45,12 @@ const VERBS: &[(&str, &str, &str)] = &[
         "the shipped build (profile `dist`: LTO) packed with deploy/ into a tarball",
     ),
     (
+        "iana-elements",
+        "iana-elements",
+        "regenerate the flow decoder's IANA IPFIX element table from IANA's ipfix.xml\n\
+         (fetched through cargo in a pinned crate)",
+    ),
+    (
         "bench",
         "bench [SUITE...] [--quick] [--protocol P] [--collector C]",
         "release benchmarks with ratios into benches/results/: syslog, flow, transform\n\
@@ -79,6 +86,7 @@ fn dispatch(verb: Option<&str>, args: &[String]) -> Result<()> {
         Some("bench") => bench::bench(&workspace_root()?, &args[1..]),
         Some("dist") => dist::dist(&workspace_root()?),
         Some("install-test-deps") => install::test_dependencies(&workspace_root()?),
+        Some("iana-elements") => iana::regenerate(&workspace_root()?),
         Some("fuzz") => {
             let seconds = args
                 .get(1)

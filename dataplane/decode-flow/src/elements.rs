@@ -3,9 +3,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::bytes::unsigned;
 use bytefreezer_schema::FlowColumn;
 
+use crate::bytes::unsigned;
 use crate::event_columns::{EventValue, application_key, event_column, event_value, text_fits};
 use crate::record::{EventValues, FlowRecord};
 
@@ -198,30 +198,19 @@ pub(crate) fn length_fits(enterprise: u32, element: u16, length: u16) -> bool {
         return true;
     }
     match element {
-        1
-        | 2
-        | 4
-        | 5
-        | 6
-        | 7
-        | 9
-        | 10
-        | 11
-        | 13
-        | 14
-        | 16
-        | 17
-        | 21
-        | 22
-        | 29
-        | 30
+        // Numbers: reduced-size encoding sends fewer bytes than their type, never more than 8.
+        1..=2
+        | 4..=7
+        | 9..=11
+        | 13..=14
+        | 16..=17
+        | 21..=22
+        | 29..=30
         | 32
         | 34
-        | 58
-        | 59
+        | 58..=59
         | 61
-        | 85
-        | 86
+        | 85..=86
         | 139
         | 150..=153
         | 160

@@ -299,7 +299,7 @@ fn netflow_v9_templates_with_variable_length_fields_decode_like_ipfix() {
         .into_iter()
         .map(|extra| {
             let extra: serde_json::Value = serde_json::from_str(&extra.unwrap()).unwrap();
-            extra["0:82"].as_str().unwrap().to_owned()
+            extra["interfaceName"].as_str().unwrap().to_owned()
         })
         .collect();
     assert_eq!(names, ["65746830", "6c6f"]);
@@ -482,7 +482,7 @@ fn ipfix_ipv6_variable_length_enterprise_and_reduced_size_fields() {
     let extra = columns::texts(&batch, "extra_fields")[0].clone().unwrap();
     let extra: serde_json::Value = serde_json::from_str(&extra).unwrap();
     assert_eq!(extra["29305:42"], "616263");
-    assert_eq!(extra["0:82"], "65746830");
+    assert_eq!(extra["interfaceName"], "65746830");
 }
 
 #[test]

@@ -23,6 +23,7 @@ use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
 use crate::columns::{RECEIVE_TIME, timestamp_type};
+use crate::extra_names::{Naming, name_keys};
 use crate::flow::{FlowColumn, flow_schema};
 
 /// The schema metadata key naming an edge batch's format and version.
@@ -293,6 +294,10 @@ pub fn edge_to_table(batch: &RecordBatch) -> Result<RecordBatch, EdgeError> {
                 None => new_null_array(&DataType::Utf8, rows),
                 Some(array) => Arc::new(address_text(array.as_binary::<i32>(), column)?),
             },
+            FlowColumn::ExtraFields => match get(column) {
+                None => new_null_array(&DataType::Utf8, rows),
+                Some(array) => named_extra_fields(array.as_string::<i32>(), flow_protocol)?,
+            },
             FlowColumn::SrcMac | FlowColumn::DstMac => match get(column) {
                 None => new_null_array(&DataType::Utf8, rows),
                 Some(array) => Arc::new(mac_text(array.as_binary::<i32>(), column)?),
@@ -305,6 +310,47 @@ pub fn edge_to_table(batch: &RecordBatch) -> Result<RecordBatch, EdgeError> {
         columns.push(array);
     }
     Ok(RecordBatch::try_new(table, columns)?)
+}
+
+/// `extra_fields` with the IANA elements of NetFlow v9 and IPFIX rows named
+/// (`extra_names`); shared as it is when no row has one.
+fn named_extra_fields(extra: &StringArray, protocols: &ArrayRef) -> Result<ArrayRef, EdgeError> {
+    let protocols: &DictionaryArray<Int8Type> = protocols.as_dictionary();
+    let Some(names) = protocols.values().as_string_opt::<i32>() else {
+        return Ok(Arc::new(extra.clone()));
+    };
+    let by_key: Vec<Option<Naming>> = names
+        .iter()
+        .map(|name| match name {
+            Some("netflow_v9") => Some(Naming::NetflowV9),
+            Some("ipfix") => Some(Naming::Ipfix),
+            _ => None,
+        })
+        .collect();
+    let naming = |row: usize| {
+        let key = usize::try_from(protocols.keys().value(row)).ok()?;
+        by_key.get(key).copied().flatten()
+    };
+    let renamed: Vec<Option<String>> = (0..extra.len())
+        .map(|row| {
+            if extra.is_null(row) {
+                return None;
+            }
+            name_keys(extra.value(row), naming(row)?)
+        })
+        .collect();
+    if renamed.iter().all(Option::is_none) {
+        return Ok(Arc::new(extra.clone()));
+    }
+    let named: StringArray = renamed
+        .iter()
+        .enumerate()
+        .map(|(row, name)| match name {
+            Some(text) => Some(text.as_str()),
+            None => extra.is_valid(row).then(|| extra.value(row)),
+        })
+        .collect();
+    Ok(Arc::new(named))
 }
 
 /// The flow's end, else when it was received.

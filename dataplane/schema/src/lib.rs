@@ -12,8 +12,10 @@
 
 mod columns;
 mod edge;
+mod extra_names;
 mod flow;
 mod hour;
+mod iana_elements;
 mod ipc;
 mod json_rows;
 mod merge;
@@ -27,6 +29,7 @@ pub use edge::{
     SYSLOG_EDGE_SENDER, ValueProblem, edge_format, edge_to_table, flow_edge_format_of,
     flow_edge_schema, flow_edge_type, syslog_edge_schema,
 };
+pub use extra_names::iana_element_name;
 pub use flow::{FlowColumn, flow_schema};
 pub use hour::{EventHour, HourError, split_by_event_hour};
 pub use ipc::{

@@ -271,7 +271,7 @@ impl Registry {
 /// (exact version), `cargo fetch`, then `cargo metadata` for the folder cargo unpacked it to.
 /// The checksum cargo verified and recorded in the lockfile must be the pinned one, so a
 /// mirror serving other bytes fails here too.
-fn fetch_crate(dir: &Path, name: &str, version: &str, sha256: &str) -> Result<PathBuf> {
+pub(crate) fn fetch_crate(dir: &Path, name: &str, version: &str, sha256: &str) -> Result<PathBuf> {
     let manifest = dir.join("Cargo.toml");
     // The empty `[workspace]` keeps cargo from taking this project's workspace as the parent.
     std::fs::write(

@@ -637,7 +637,7 @@ fn fields_of_an_unexpected_length_are_kept_and_counted() {
     assert_eq!(text("bytes").as_deref(), Some("99"));
     assert_eq!(
         text("extra_fields").as_deref(),
-        Some(r#"{"0:8":"0a01","0:56":"aabbccdd"}"#)
+        Some(r#"{"sourceIPv4Address":"0a01","sourceMacAddress":"aabbccdd"}"#)
     );
     // The same template again is a refresh, not counted twice.
     decoder.decode(&packet, &meta);

@@ -32,7 +32,7 @@ fn columns() -> Vec<&'static str> {
 }
 
 /// Elements netgauze names that our schema has no column for, with their IANA numbers: each
-/// must be in `extra_fields` as `0:<number>`.
+/// must be in `extra_fields` under the same IANA name.
 const EXTRA_ELEMENTS: &[(&str, u16)] = &[
     ("bgpNextHopIPv4Address", 18),
     ("flowLabelIPv6", 31),
@@ -199,8 +199,8 @@ fn unhex(text: &str) -> Vec<u8> {
 }
 
 /// netgauze's flow records as our columns (`extra_fields` aside), each with the elements our
-/// schema does not name, as (IE number, netgauze's value) in template order.
-type Expected = (Flow, Vec<(u16, Value)>);
+/// schema does not name, as (netgauze's name for it, its value) in template order.
+type Expected = (Flow, Vec<(String, Value)>);
 
 fn expected(messages: &[Value]) -> Vec<Expected> {
     let extra_numbers: HashMap<&str, u16> = EXTRA_ELEMENTS.iter().copied().collect();
@@ -284,8 +284,8 @@ fn expected(messages: &[Value]) -> Vec<Expected> {
                         if !keep_previous {
                             flow.insert(column, text);
                         }
-                    } else if let Some(number) = extra_numbers.get(name.as_str()) {
-                        extra.push((*number, (*value).clone()));
+                    } else if extra_numbers.contains_key(name.as_str()) {
+                        extra.push(((*name).clone(), (*value).clone()));
                     } else {
                         panic!("netgauze element {name} is neither a column nor listed extra");
                     }
@@ -337,10 +337,11 @@ fn cisco_iosxr_srv6_ipfix_matches_netgauze() {
         let text = our.remove("extra_fields").unwrap_or_default();
         let map: BTreeMap<String, Value> =
             serde_json::from_str(&text).expect("extra_fields is a JSON object");
-        // A repeated element keeps its last value under the key (JSON objects have one).
+        // A repeated element keeps its last value under the key (JSON objects have one). The
+        // table names IANA elements as the registry does, and so does netgauze.
         let theirs: BTreeMap<String, &Value> = extra
             .iter()
-            .map(|(number, value)| (format!("0:{number}"), value))
+            .map(|(name, value)| (name.clone(), value))
             .collect();
         let keys: Vec<&String> = map.keys().collect();
         assert_eq!(

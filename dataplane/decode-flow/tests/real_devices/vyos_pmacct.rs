@@ -124,8 +124,8 @@ fn vyos_nfprobe_netflow_v9_matches_tshark() {
     );
 
     // What the schema does not name stays in extra_fields: pmacct's tag in field 201 (which
-    // tshark calls by its IANA name, MPLS label stack length), FLOWS (3), IP version (60) and
-    // the sampler id (48).
+    // tshark calls by its IANA name, MPLS label stack length; above NetFlow v9's range 0-127
+    // it keeps its number), FLOWS (3), IP version (60) and the sampler id (48), by IANA name.
     let number = |key: &str| {
         let hex = extra
             .get(key)
@@ -135,9 +135,9 @@ fn vyos_nfprobe_netflow_v9_matches_tshark() {
     };
     assert_eq!(number("0:201"), required(record, "cflow.mpls_label_length"));
     assert_eq!(extra["0:201"], "00000003", "pmacct's tag, all four bytes");
-    assert_eq!(number("0:3"), required(record, "cflow.flows"));
-    assert_eq!(number("0:60"), required(record, "cflow.ip_version"));
-    assert_eq!(number("0:48"), required(record, "cflow.sampler_id"));
+    assert_eq!(number("deltaFlowCount"), required(record, "cflow.flows"));
+    assert_eq!(number("ipVersion"), required(record, "cflow.ip_version"));
+    assert_eq!(number("samplerId"), required(record, "cflow.sampler_id"));
     assert_eq!(extra.len(), 4, "{extra:?}");
 }
 
