@@ -678,6 +678,13 @@ impl Plan {
             }
         }
 
+        if !self.has_events(facts.names.is_some()) {
+            builders.skip_events(n);
+            self.append_extra(records, builders);
+            builders.add_rows(n);
+            return n;
+        }
+        builders.write_event_nulls();
         numbers!(
             builders.firewall_event,
             records,
@@ -772,6 +779,34 @@ impl Plan {
             }
         }
 
+        self.append_extra(records, builders);
+        builders.add_rows(n);
+        n
+    }
+
+    /// Whether a set's rows may have a firewall, NAT, application or name value: the layout
+    /// carries one, or (`names`: the exporter announced names) an id names are looked up by.
+    fn has_events(&self, names: bool) -> bool {
+        self.firewall_event.is_some()
+            || self.firewall_ext_event.is_some()
+            || self.nat_event.is_some()
+            || self.xlate_src_port.is_some()
+            || self.xlate_dst_port.is_some()
+            || self.xlate_src_addr.is_some()
+            || self.xlate_dst_addr.is_some()
+            || !self.texts.is_empty()
+            || (names
+                && (self.input_interface.is_some()
+                    || self.output_interface.is_some()
+                    || self.ingress_vrf.is_some()
+                    || self.egress_vrf.is_some()))
+    }
+
+    /// `extra_fields` of each record.
+    fn append_extra(&self, records: &[u8], builders: &mut FlowBuilders) {
+        let stride = self.record_len;
+        let n = records.len() / stride;
+        let rows = || records.chunks_exact(stride);
         if self.extra.is_empty() {
             builders.extra_fields.push_nulls(n);
         } else {
@@ -788,8 +823,6 @@ impl Plan {
                 text.push(b'}');
             });
         }
-        builders.add_rows(n);
-        n
     }
 }
 

@@ -111,6 +111,18 @@ impl EventValues {
         self.texts[slot] = Some((start, self.text.len()));
     }
 
+    /// Whether the record has no value for any firewall, NAT, application or name column.
+    fn is_empty(&self) -> bool {
+        self.texts.iter().all(Option::is_none)
+            && self.firewall_event.is_none()
+            && self.firewall_ext_event.is_none()
+            && self.nat_event.is_none()
+            && self.xlate_src_addr.is_none()
+            && self.xlate_dst_addr.is_none()
+            && self.xlate_src_port.is_none()
+            && self.xlate_dst_port.is_none()
+    }
+
     pub(crate) fn text(&self, column: FlowColumn) -> Option<&[u8]> {
         let slot = Self::TEXT_COLUMNS.iter().position(|c| *c == column)?;
         self.texts[slot].map(|(start, end)| &self.text[start..end])
@@ -245,6 +257,9 @@ pub(crate) struct FlowBuilders {
     pub ingress_vrf_name: TextColumn,
     pub egress_vrf_name: TextColumn,
     pub extra_fields: TextColumn,
+    /// Rows with no firewall, NAT, application or name value not yet written to those columns:
+    /// most flows have none, so they cost one count here instead of a null in each column.
+    event_nulls: usize,
     rows: usize,
     /// The exporters of this batch, in key order (the dictionary of `exporter_address`):
     /// at most one per row, so bounded by the batch's rows.
@@ -353,6 +368,7 @@ impl FlowBuilders {
             ingress_vrf_name: text(0),
             egress_vrf_name: text(0),
             extra_fields: text(0),
+            event_nulls: 0,
             rows: 0,
             exporters: Vec::new(),
             exporter_keys: HashMap::new(),
@@ -373,9 +389,34 @@ impl FlowBuilders {
         debug_assert_eq!(self.icmp_code.len(), self.rows);
         debug_assert_eq!(self.extra_fields.len(), self.rows);
         debug_assert_eq!(self.if_out_discards.len(), self.rows);
-        debug_assert_eq!(self.xlate_dst_port.len(), self.rows);
-        debug_assert_eq!(self.user_name.len(), self.rows);
-        debug_assert_eq!(self.egress_vrf_name.len(), self.rows);
+        debug_assert_eq!(self.xlate_dst_port.len() + self.event_nulls, self.rows);
+        debug_assert_eq!(self.user_name.len() + self.event_nulls, self.rows);
+        debug_assert_eq!(self.egress_vrf_name.len() + self.event_nulls, self.rows);
+    }
+
+    /// Counts `n` rows without firewall, NAT, application or name values.
+    pub(crate) fn skip_events(&mut self, n: usize) {
+        self.event_nulls += n;
+    }
+
+    /// Writes the rows [`FlowBuilders::skip_events`] counted as nulls, before rows with values.
+    pub(crate) fn write_event_nulls(&mut self) {
+        let n = std::mem::take(&mut self.event_nulls);
+        if n == 0 {
+            return;
+        }
+        self.firewall_event.push_nulls(n);
+        self.firewall_ext_event.push_nulls(n);
+        self.nat_event.push_nulls(n);
+        self.xlate_src_port.push_nulls(n);
+        self.xlate_dst_port.push_nulls(n);
+        self.xlate_src_addr.push_nulls(n);
+        self.xlate_dst_addr.push_nulls(n);
+        for column in EventValues::TEXT_COLUMNS {
+            if let Some(text) = self.event_text(column) {
+                text.push_nulls(n);
+            }
+        }
     }
 
     fn push_events(&mut self, events: &EventValues) {
@@ -525,7 +566,12 @@ impl FlowBuilders {
             .push_option(counters.map(|c| c.in_discards));
         self.if_out_discards
             .push_option(counters.map(|c| c.out_discards));
-        self.push_events(&record.events);
+        if record.events.is_empty() {
+            self.event_nulls += 1;
+        } else {
+            self.write_event_nulls();
+            self.push_events(&record.events);
+        }
         if record.extra.is_empty() {
             self.extra_fields.push_nulls(1);
         } else {
@@ -543,6 +589,7 @@ impl FlowBuilders {
     /// value in are left out, addresses and MACs are bytes, the exporter, protocol and
     /// record type are dictionaries. The builders start again empty.
     pub(crate) fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
+        self.write_event_nulls();
         self.rows = 0;
         let mut out = Finished::default();
         out.time(FlowColumn::ReceiveTime, &mut self.receive_time);

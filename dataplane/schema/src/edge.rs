@@ -23,7 +23,7 @@ use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
 use crate::columns::{RECEIVE_TIME, timestamp_type};
-use crate::extra_names::{Naming, name_keys};
+use crate::extra_names::{KeyMemo, Naming, name_keys_into};
 use crate::flow::{FlowColumn, flow_schema};
 
 /// The schema metadata key naming an edge batch's format and version.
@@ -331,26 +331,35 @@ fn named_extra_fields(extra: &StringArray, protocols: &ArrayRef) -> Result<Array
         let key = usize::try_from(protocols.keys().value(row)).ok()?;
         by_key.get(key).copied().flatten()
     };
-    let renamed: Vec<Option<String>> = (0..extra.len())
-        .map(|row| {
-            if extra.is_null(row) {
-                return None;
+    let mut text: Vec<u8> = Vec::with_capacity(extra.value_data().len() + extra.len() * 16);
+    let mut offsets: Vec<i32> = Vec::with_capacity(extra.len() + 1);
+    offsets.push(0);
+    let mut renamed = false;
+    let mut memo = KeyMemo::default();
+    for row in 0..extra.len() {
+        if extra.is_valid(row) {
+            let value = extra.value(row);
+            match naming(row) {
+                Some(naming) => renamed |= name_keys_into(value, naming, &mut text, &mut memo),
+                None => text.extend_from_slice(value.as_bytes()),
             }
-            name_keys(extra.value(row), naming(row)?)
-        })
-        .collect();
-    if renamed.iter().all(Option::is_none) {
+        }
+        let end = i32::try_from(text.len()).map_err(|_| EdgeError::BadValue {
+            format: FLOW_EDGE_FAMILY,
+            column: FlowColumn::ExtraFields.name(),
+            row,
+            problem: ValueProblem::TextTooLarge,
+        })?;
+        offsets.push(end);
+    }
+    if !renamed {
         return Ok(Arc::new(extra.clone()));
     }
-    let named: StringArray = renamed
-        .iter()
-        .enumerate()
-        .map(|(row, name)| match name {
-            Some(text) => Some(text.as_str()),
-            None => extra.is_valid(row).then(|| extra.value(row)),
-        })
-        .collect();
-    Ok(Arc::new(named))
+    Ok(Arc::new(StringArray::try_new(
+        OffsetBuffer::new(ScalarBuffer::from(offsets)),
+        Buffer::from_vec(text),
+        extra.nulls().cloned(),
+    )?))
 }
 
 /// The flow's end, else when it was received.

@@ -8,8 +8,6 @@
 //! the registry's range 0-127 is NetFlow v9's own, above it v9 exporters number their own
 //! fields (pmacct's tag is v9 field 201, IANA's `mplsLabelStackLength`).
 
-use std::fmt::Write as _;
-
 use crate::iana_elements::IANA_ELEMENTS;
 
 /// IANA's name of element `element`, if the registry assigns it.
@@ -38,51 +36,117 @@ impl Naming {
     }
 }
 
-/// `text` (an `extra_fields` object as the decoder writes it: keys without escapes, values hex
-/// strings or numbers) with its IANA elements named; `None` when nothing is renamed, or the
-/// text is not in that form (it is then kept as it is).
-pub(crate) fn name_keys(text: &str, naming: Naming) -> Option<String> {
-    let inner = text.strip_prefix('{')?.strip_suffix('}')?;
-    let mut out = String::with_capacity(text.len() + 32);
-    out.push('{');
+/// Appends `text` (an `extra_fields` object as the decoder writes it: keys without escapes,
+/// values hex strings or numbers) to `out` with its IANA elements named; `true` when a key was
+/// renamed. Text not in that form is appended as it is.
+pub(crate) fn name_keys_into<'t>(
+    text: &'t str,
+    naming: Naming,
+    out: &mut Vec<u8>,
+    memo: &mut KeyMemo<'t>,
+) -> bool {
+    let start = out.len();
+    match write_named(text.as_bytes(), naming, out, memo) {
+        Some(renamed) => renamed,
+        None => {
+            out.truncate(start);
+            out.extend_from_slice(text.as_bytes());
+            false
+        }
+    }
+}
+
+/// The names of the last keys seen, per naming: the rows of one template repeat the same keys,
+/// so most keys are found here without parsing their number or searching the registry.
+#[derive(Default)]
+pub(crate) struct KeyMemo<'t> {
+    keys: Vec<(&'t [u8], Naming, Option<&'static str>)>,
+}
+
+impl<'t> KeyMemo<'t> {
+    const SIZE: usize = 32;
+
+    fn name(&mut self, key: &'t [u8], naming: Naming) -> Option<&'static str> {
+        if let Some((_, _, name)) = self
+            .keys
+            .iter()
+            .find(|(known, known_naming, _)| *known == key && *known_naming == naming)
+        {
+            return *name;
+        }
+        let name = key
+            .strip_prefix(b"0:")
+            .and_then(parse_element)
+            .and_then(|element| naming.name(element));
+        if self.keys.len() == Self::SIZE {
+            self.keys.remove(0);
+        }
+        self.keys.push((key, naming, name));
+        name
+    }
+}
+
+fn write_named<'t>(
+    text: &'t [u8],
+    naming: Naming,
+    out: &mut Vec<u8>,
+    memo: &mut KeyMemo<'t>,
+) -> Option<bool> {
+    let inner = text.strip_prefix(b"{")?.strip_suffix(b"}")?;
+    out.push(b'{');
     let mut renamed = false;
     let mut rest = inner;
     while !rest.is_empty() {
-        let after_quote = rest.strip_prefix('"')?;
-        let key_end = after_quote.find('"')?;
+        let after_quote = rest.strip_prefix(b"\"")?;
+        let key_end = after_quote.iter().position(|b| *b == b'"')?;
         let key = &after_quote[..key_end];
-        let after_key = after_quote[key_end + 1..].strip_prefix(':')?;
-        let value_end = match after_key.strip_prefix('"') {
-            Some(string) => string.find('"')? + 2,
-            None => after_key.find(',').unwrap_or(after_key.len()),
+        let after_key = after_quote[key_end + 1..].strip_prefix(b":")?;
+        let value_end = match after_key.strip_prefix(b"\"") {
+            Some(string) => string.iter().position(|b| *b == b'"')? + 2,
+            None => after_key
+                .iter()
+                .position(|b| *b == b',')
+                .unwrap_or(after_key.len()),
         };
-        let value = &after_key[..value_end];
-        let name = key
-            .strip_prefix("0:")
-            .and_then(|number| number.parse::<u16>().ok())
-            .and_then(|element| naming.name(element));
+        let name = memo.name(key, naming);
+        out.push(b'"');
         match name {
             Some(name) => {
                 renamed = true;
-                let _ = write!(out, "\"{name}\":{value}");
+                out.extend_from_slice(name.as_bytes());
             }
-            None => {
-                let _ = write!(out, "\"{key}\":{value}");
-            }
+            None => out.extend_from_slice(key),
         }
+        out.extend_from_slice(b"\":");
+        out.extend_from_slice(&after_key[..value_end]);
         rest = &after_key[value_end..];
-        if let Some(next) = rest.strip_prefix(',') {
+        if let Some(next) = rest.strip_prefix(b",") {
             if next.is_empty() {
                 return None;
             }
-            out.push(',');
+            out.push(b',');
             rest = next;
         } else if !rest.is_empty() {
             return None;
         }
     }
-    out.push('}');
-    renamed.then_some(out)
+    out.push(b'}');
+    Some(renamed)
+}
+
+/// An element number of 1 to 5 decimal digits that fits 16 bits.
+fn parse_element(digits: &[u8]) -> Option<u16> {
+    if digits.is_empty() || digits.len() > 5 {
+        return None;
+    }
+    let mut number: u32 = 0;
+    for digit in digits {
+        if !digit.is_ascii_digit() {
+            return None;
+        }
+        number = number * 10 + u32::from(digit - b'0');
+    }
+    u16::try_from(number).ok()
 }
 
 #[cfg(test)]
@@ -97,6 +161,13 @@ mod tests {
         assert_eq!(iana_element_name(231), Some("initiatorOctets"));
         assert_eq!(iana_element_name(0), None);
         assert_eq!(iana_element_name(32_767), None);
+    }
+
+    fn name_keys(text: &str, naming: Naming) -> Option<String> {
+        let mut out = Vec::new();
+        let renamed = name_keys_into(text, naming, &mut out, &mut KeyMemo::default());
+        assert!(renamed || out == text.as_bytes(), "{text}");
+        renamed.then(|| String::from_utf8(out).unwrap())
     }
 
     #[test]
