@@ -588,10 +588,8 @@ impl FlowDecoder {
                     template_id: set_id,
                 };
                 if self.templates.get(&key).is_some() {
-                    // Rows a set appended before its error stay, and are counted.
-                    let before = self.rows();
-                    let decoded = self.data_set(&key, body, message);
-                    report.records += self.rows() - before;
+                    let (rows, decoded) = self.counted_data_set(&key, body, message);
+                    report.records += rows;
                     decoded.map(|_| ())
                 } else {
                     self.hold(key, message, body, report);
@@ -603,16 +601,36 @@ impl FlowDecoder {
             };
             if let Err(error) = used {
                 // The set's own length delimits it, so one unusable set costs only itself.
-                self.count(
-                    message.exporter,
-                    Some(message.domain),
-                    Event::Malformed(error.cause()),
-                );
-                report.skipped_sets += 1;
-                report.error.get_or_insert(error);
+                self.skip_set(message.exporter, message.domain, error, report);
             }
         }
         Ok(())
+    }
+
+    /// Decodes a data set whose template is known: the rows it appended (those before an error
+    /// stay, so they are counted too) and what `data_set` said.
+    fn counted_data_set(
+        &mut self,
+        key: &TemplateKey,
+        body: &[u8],
+        message: &Message,
+    ) -> (usize, Outcome<usize>) {
+        let before = self.rows();
+        let decoded = self.data_set(key, body, message);
+        (self.rows() - before, decoded)
+    }
+
+    /// Counts a set that could not be used, by cause; the datagram's other sets go on.
+    fn skip_set(
+        &mut self,
+        exporter: Option<IpAddr>,
+        domain: u32,
+        error: DecodeError,
+        report: &mut DecodeReport,
+    ) {
+        self.count(exporter, Some(domain), Event::Malformed(error.cause()));
+        report.skipped_sets += 1;
+        report.error.get_or_insert(error);
     }
 }
 

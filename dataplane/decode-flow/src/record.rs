@@ -91,24 +91,29 @@ impl EventValues {
         FlowColumn::EgressVrfName,
     ];
 
-    /// Sets text column `column` to `value` as `form` (a later element replaces an earlier).
-    pub(crate) fn set_text(&mut self, column: FlowColumn, form: TextForm, value: &[u8]) {
-        let Some(slot) = Self::TEXT_COLUMNS.iter().position(|c| *c == column) else {
+    /// Where `column`'s value is in `texts`.
+    fn slot(column: FlowColumn) -> Option<usize> {
+        Self::TEXT_COLUMNS.iter().position(|c| *c == column)
+    }
+
+    /// Sets text column `column` to what `write` appends (a later value replaces an earlier).
+    fn put(&mut self, column: FlowColumn, write: impl FnOnce(&mut Vec<u8>)) {
+        let Some(slot) = Self::slot(column) else {
             return;
         };
         let start = self.text.len();
-        write_text(&mut self.text, form, value);
+        write(&mut self.text);
         self.texts[slot] = Some((start, self.text.len()));
+    }
+
+    /// Sets text column `column` to `value` as `form`.
+    pub(crate) fn set_text(&mut self, column: FlowColumn, form: TextForm, value: &[u8]) {
+        self.put(column, |text| write_text(text, form, value));
     }
 
     /// Sets text column `column` to a name announced in options data.
     pub(crate) fn set_name(&mut self, column: FlowColumn, name: &str) {
-        let Some(slot) = Self::TEXT_COLUMNS.iter().position(|c| *c == column) else {
-            return;
-        };
-        let start = self.text.len();
-        self.text.extend_from_slice(name.as_bytes());
-        self.texts[slot] = Some((start, self.text.len()));
+        self.put(column, |text| text.extend_from_slice(name.as_bytes()));
     }
 
     /// Whether the record has no value for any firewall, NAT, application or name column.
@@ -124,8 +129,7 @@ impl EventValues {
     }
 
     pub(crate) fn text(&self, column: FlowColumn) -> Option<&[u8]> {
-        let slot = Self::TEXT_COLUMNS.iter().position(|c| *c == column)?;
-        self.texts[slot].map(|(start, end)| &self.text[start..end])
+        self.texts[Self::slot(column)?].map(|(start, end)| &self.text[start..end])
     }
 
     fn clear(&mut self) {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use super::names::{AnnouncedInRecord, Insert};
-use super::{FlowDecoder, FlowLimits, Message, NameKey, Outcome, ScopeNames};
+use super::{FlowDecoder, FlowLimits, Message, NameKey, Outcome};
 use crate::bytes::Cursor;
 use crate::elements::{TimeBase, TimeParts, apply, resolve_times};
 use crate::error::DecodeError;
@@ -99,17 +99,9 @@ impl FlowDecoder {
                 } else {
                     Sampling::Shared(domain_rate)
                 };
-                let names = self
-                    .names
-                    .has_scope(message.exporter)
-                    .then_some(ScopeNames {
-                        names: &self.names,
-                        exporter: message.exporter,
-                        domain: message.domain,
-                    });
                 let facts = SetFacts {
                     context,
-                    names,
+                    names: self.names.scope(message.exporter, message.domain),
                     sequence: Some(u64::from(message.sequence)),
                     observation_domain: Some(message.domain),
                     sampling,
@@ -254,12 +246,7 @@ impl FlowDecoder {
                 }
                 .or_else(|| self.sampling.get(&domain_key).copied());
             }
-            if self.names.has_scope(message.exporter) {
-                let names = ScopeNames {
-                    names: &self.names,
-                    exporter: message.exporter,
-                    domain: message.domain,
-                };
+            if let Some(names) = self.names.scope(message.exporter, message.domain) {
                 names.apply(&mut self.record);
             }
             self.builders.append(&context, &self.record);

@@ -131,17 +131,10 @@ impl FlowDecoder {
         }
         for held in ready {
             self.count(held.key.exporter, Some(held.key.domain), Event::SetReleased);
-            let before = self.rows();
-            let decoded = self.data_set(&held.key, &held.body, &held.message);
-            report.released_records += self.rows() - before;
+            let (rows, decoded) = self.counted_data_set(&held.key, &held.body, &held.message);
+            report.released_records += rows;
             if let Err(error) = decoded {
-                self.count(
-                    held.key.exporter,
-                    Some(held.key.domain),
-                    Event::Malformed(error.cause()),
-                );
-                report.skipped_sets += 1;
-                report.error.get_or_insert(error);
+                self.skip_set(held.key.exporter, held.key.domain, error, report);
             }
         }
     }

@@ -165,6 +165,16 @@ impl Names {
         !self.scopes.is_empty() && self.scopes.contains_key(&exporter)
     }
 
+    /// The names for the flows of an exporter and domain; `None` when the exporter announced
+    /// none, so its flows skip the lookups.
+    pub(crate) fn scope(&self, exporter: Option<IpAddr>, domain: u32) -> Option<ScopeNames<'_>> {
+        self.has_scope(exporter).then_some(ScopeNames {
+            names: self,
+            exporter,
+            domain,
+        })
+    }
+
     /// Keeps an announced name under its exporter and domain, and as its exporter's name for
     /// the id; `Refused` when either was refused.
     pub(crate) fn announce(
