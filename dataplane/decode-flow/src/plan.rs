@@ -9,14 +9,10 @@
 //! and go the row path, and so does any data set with a value the row path would treat
 //! specially (a counter wider than its column, a timestamp past the representable range).
 
-use bytefreezer_schema::FlowColumn;
-
-use crate::decoder::{NameKind, ScopeNames};
+use crate::decoder::ScopeNames;
 use crate::elements::{TimeBase, micros, ntp_micros};
-use crate::event_columns::{
-    EventValue, TextForm, application_key, event_column, event_value, text_fits, write_text,
-};
-use crate::record::{EventValues, FlowBuilders, RecordContext};
+use crate::event_columns::event_column;
+use crate::record::{FlowBuilders, RecordContext};
 use crate::templates::{FieldSpec, VARIABLE_LENGTH};
 use crate::text::{EXTRA_KEY_MAX, extra_key, push_hex, push_prefix};
 
@@ -104,15 +100,6 @@ struct Extra {
     /// `"<enterprise>:<element>":"`, formatted once (its first `key_len` bytes).
     key: [u8; EXTRA_KEY_MAX],
     key_len: usize,
-}
-
-/// A field feeding a text-valued firewall, NAT or application column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct TextField {
-    column: FlowColumn,
-    form: TextForm,
-    offset: usize,
-    length: usize,
 }
 
 /// A value that may not fit its column; when one does not, the data set goes the row path.
@@ -225,6 +212,10 @@ macro_rules! numbers {
         }
     };
 }
+
+mod events;
+
+use events::TextField;
 
 /// Sets `slot` unless another field already did (then the template has no plan).
 fn claim<T>(slot: &mut Option<T>, value: T) -> Option<()> {
@@ -400,66 +391,6 @@ impl Plan {
         self.extra.capacity() * std::mem::size_of::<Extra>()
             + self.checks.capacity() * std::mem::size_of::<Check>()
             + self.texts.capacity() * std::mem::size_of::<TextField>()
-    }
-
-    /// Compiles a field feeding a firewall, NAT or application column, as `apply` reads it:
-    /// a value whose length does not fit goes to `extra_fields`; a second field for the same
-    /// column means no plan.
-    fn event(&mut self, column: FlowColumn, field: &FieldSpec, at: usize) -> Option<()> {
-        let length = usize::from(field.length);
-        match event_value(column)? {
-            EventValue::Unsigned(bits) => {
-                if length == 0 || length > 8 {
-                    self.extra(field, at);
-                    return Some(());
-                }
-                let uint = Uint::of(at, length);
-                if length * 8 > bits as usize {
-                    self.checks.push(Check::Fits(uint, bits));
-                }
-                let slot = match column {
-                    FlowColumn::FirewallEvent => &mut self.firewall_event,
-                    FlowColumn::FirewallExtEvent => &mut self.firewall_ext_event,
-                    FlowColumn::NatEvent => &mut self.nat_event,
-                    FlowColumn::XlateSrcPort => &mut self.xlate_src_port,
-                    FlowColumn::XlateDstPort => &mut self.xlate_dst_port,
-                    _ => return None,
-                };
-                claim(slot, uint)
-            }
-            EventValue::Address => {
-                let address = match length {
-                    4 => Address::V4(at),
-                    16 => Address::V6(at),
-                    _ => {
-                        self.extra(field, at);
-                        return Some(());
-                    }
-                };
-                let slot = match column {
-                    FlowColumn::XlateSrcAddr => &mut self.xlate_src_addr,
-                    FlowColumn::XlateDstAddr => &mut self.xlate_dst_addr,
-                    _ => return None,
-                };
-                claim(slot, address)
-            }
-            EventValue::Text(form) => {
-                if !text_fits(form, length) {
-                    self.extra(field, at);
-                    return Some(());
-                }
-                if self.texts.iter().any(|text| text.column == column) {
-                    return None;
-                }
-                self.texts.push(TextField {
-                    column,
-                    form,
-                    offset: at,
-                    length,
-                });
-                Some(())
-            }
-        }
     }
 
     fn extra(&mut self, field: &FieldSpec, offset: usize) {
@@ -678,128 +609,14 @@ impl Plan {
             }
         }
 
-        if !self.has_events(facts.names.is_some()) {
+        if self.has_events(facts.names.is_some()) {
+            self.append_events(records, facts, builders);
+        } else {
             builders.skip_events(n);
-            self.append_extra(records, builders);
-            builders.add_rows(n);
-            return n;
         }
-        builders.write_event_nulls();
-        numbers!(
-            builders.firewall_event,
-            records,
-            stride,
-            self.firewall_event,
-            u8
-        );
-        numbers!(
-            builders.firewall_ext_event,
-            records,
-            stride,
-            self.firewall_ext_event,
-            u16
-        );
-        numbers!(builders.nat_event, records, stride, self.nat_event, u8);
-        numbers!(
-            builders.xlate_src_port,
-            records,
-            stride,
-            self.xlate_src_port,
-            u16
-        );
-        numbers!(
-            builders.xlate_dst_port,
-            records,
-            stride,
-            self.xlate_dst_port,
-            u16
-        );
-        address(
-            &mut builders.xlate_src_addr,
-            records,
-            stride,
-            self.xlate_src_addr,
-        );
-        address(
-            &mut builders.xlate_dst_addr,
-            records,
-            stride,
-            self.xlate_dst_addr,
-        );
-        // Text columns: a field of the record, else (names) what options data announced
-        // for the record's id, else null.
-        let names = facts.names;
-        let application = self
-            .texts
-            .iter()
-            .find(|text| text.column == FlowColumn::AppId);
-        for column in EventValues::TEXT_COLUMNS {
-            let field = self.texts.iter().find(|text| text.column == column);
-            let Some(text) = builders.event_text(column) else {
-                continue;
-            };
-            let name_of = |kind, id: Option<Uint>| {
-                let (names, id) = names.zip(id)?;
-                Some(move |r: &[u8]| names.get(kind, 0, id.read(r)))
-            };
-            match (column, field) {
-                (_, Some(field)) => text.extend_with(rows(), |out, record| {
-                    write_text(
-                        out,
-                        field.form,
-                        &record[field.offset..field.offset + field.length],
-                    )
-                }),
-                (FlowColumn::AppName, None) => match names.zip(application) {
-                    Some((names, id)) => push_names(text, rows(), |r| {
-                        let (engine, selector) =
-                            application_key(&r[id.offset..id.offset + id.length])?;
-                        names.get(NameKind::Application, engine, selector)
-                    }),
-                    None => text.push_nulls(n),
-                },
-                (column, None) => {
-                    // The id whose announced name the column holds.
-                    let id = match column {
-                        FlowColumn::InputInterfaceName => {
-                            (NameKind::Interface, self.input_interface)
-                        }
-                        FlowColumn::OutputInterfaceName => {
-                            (NameKind::Interface, self.output_interface)
-                        }
-                        FlowColumn::IngressVrfName => (NameKind::Vrf, self.ingress_vrf),
-                        FlowColumn::EgressVrfName => (NameKind::Vrf, self.egress_vrf),
-                        _ => (NameKind::Interface, None),
-                    };
-                    match name_of(id.0, id.1) {
-                        Some(name) => push_names(text, rows(), name),
-                        None => text.push_nulls(n),
-                    }
-                }
-            }
-        }
-
         self.append_extra(records, builders);
         builders.add_rows(n);
         n
-    }
-
-    /// Whether a set's rows may have a firewall, NAT, application or name value: the layout
-    /// carries one, or (`names`: the exporter announced names) an id names are looked up by.
-    fn has_events(&self, names: bool) -> bool {
-        self.firewall_event.is_some()
-            || self.firewall_ext_event.is_some()
-            || self.nat_event.is_some()
-            || self.xlate_src_port.is_some()
-            || self.xlate_dst_port.is_some()
-            || self.xlate_src_addr.is_some()
-            || self.xlate_dst_addr.is_some()
-            || !self.texts.is_empty()
-            || (names
-                && (self.input_interface.is_some()
-                    || self.output_interface.is_some()
-                    || self.ingress_vrf.is_some()
-                    || self.egress_vrf.is_some()))
     }
 
     /// `extra_fields` of each record.
@@ -822,23 +639,6 @@ impl Plan {
                 }
                 text.push(b'}');
             });
-        }
-    }
-}
-
-/// One value per record of `rows`: the name `name_of` finds, else null.
-fn push_names<'r, 'n>(
-    column: &mut crate::columns::TextColumn,
-    rows: impl Iterator<Item = &'r [u8]>,
-    name_of: impl Fn(&'r [u8]) -> Option<&'n str>,
-) {
-    for record in rows {
-        match name_of(record) {
-            Some(name) => {
-                column.bytes_mut().extend_from_slice(name.as_bytes());
-                column.end_value();
-            }
-            None => column.push_nulls(1),
         }
     }
 }
