@@ -40,18 +40,21 @@ fn netflow_v5(records: &[(&str, &str, u32)]) -> Vec<u8> {
 
 fn ipfix_message(src: &str, dst: &str, bytes: u64) -> Vec<u8> {
     let mut sets = Vec::new();
-    // Template 256: sourceIPv4Address, destinationIPv4Address, octetDeltaCount (8), protocolIdentifier.
-    let template: [u16; 10] = [2, 24, 256, 4, 8, 4, 12, 4, 1, 8];
+    // Template 256: sourceIPv4Address, destinationIPv4Address, octetDeltaCount (8),
+    // protocolIdentifier, and two elements without a column: initiatorOctets (8) and
+    // bgpNextHopIPv4Address, which land in `extra_fields`.
+    let template: [u16; 16] = [2, 32, 256, 6, 8, 4, 12, 4, 1, 8, 4, 1, 231, 8, 18, 4];
     for value in template {
         sets.extend_from_slice(&value.to_be_bytes());
     }
-    sets.extend_from_slice(&[0, 4, 0, 1]);
-    sets.extend_from_slice(&[1, 0, 0, 21]);
+    sets.extend_from_slice(&[1, 0, 0, 33]);
     for address in [src, dst] {
         sets.extend_from_slice(&address.parse::<std::net::Ipv4Addr>().unwrap().octets());
     }
     sets.extend_from_slice(&bytes.to_be_bytes());
     sets.push(17);
+    sets.extend_from_slice(&(bytes * 2).to_be_bytes());
+    sets.extend_from_slice(&[198, 51, 100, 1]);
     let mut message = Vec::new();
     message.extend_from_slice(&10u16.to_be_bytes());
     message.extend_from_slice(&(16 + sets.len() as u16).to_be_bytes());
@@ -149,6 +152,27 @@ fn netflow_ipfix_and_sflow_become_queryable_flow_parquet() {
             "SELECT src_addr, bytes, ip_protocol, exporter_address FROM read_parquet('{ipfix}')"
         )),
         "[('192.0.2.1', 7777, 17, '127.0.0.1')]"
+    );
+    // The elements without a column, named and typed by piper, read by key through the
+    // Query service.
+    let key = std::fs::read_to_string(up.data_dir.join("up-proxy.key")).unwrap();
+    let answer: serde_json::Value = reqwest::blocking::Client::new()
+        .post(format!("http://{}/api/v1/query", up.http))
+        .bearer_auth(key.trim())
+        .json(&serde_json::json!({
+            "tenant_id": "demo",
+            "dataset_id": "ipfix",
+            "sql": "SELECT json_get_int(extra_fields, 'initiatorOctets') AS sent, \
+                    extra_fields->>'bgpNextHopIPv4Address' AS hop FROM ipfix",
+        }))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        answer["rows"],
+        serde_json::json!([{ "sent": 15_554, "hop": "198.51.100.1" }]),
+        "{answer}"
     );
     let sflow = format!("{}/**/*.parquet", folder("sflow").display());
     assert_eq!(

@@ -51,7 +51,9 @@ pub(crate) fn event_value(column: FlowColumn) -> Option<EventValue> {
         | FlowColumn::InputInterfaceName
         | FlowColumn::OutputInterfaceName
         | FlowColumn::IngressVrfName
-        | FlowColumn::EgressVrfName => EventValue::Text(TextForm::Name),
+        | FlowColumn::EgressVrfName
+        | FlowColumn::InputInterfaceDescription
+        | FlowColumn::OutputInterfaceDescription => EventValue::Text(TextForm::Name),
         _ => return None,
     })
 }

@@ -74,12 +74,15 @@ pub(crate) struct EventValues {
     /// The text columns' values back to back (reused between records), and the range of
     /// each one's in it, indexed by [`EventValues::TEXT_COLUMNS`].
     text: Vec<u8>,
-    texts: [Option<(usize, usize)>; 9],
+    texts: [Option<(usize, usize)>; TEXT_COLUMN_COUNT],
 }
+
+/// How many text-valued firewall, NAT, application and name columns there are.
+const TEXT_COLUMN_COUNT: usize = 11;
 
 impl EventValues {
     /// The text columns, in the order of `texts`.
-    pub(crate) const TEXT_COLUMNS: [FlowColumn; 9] = [
+    pub(crate) const TEXT_COLUMNS: [FlowColumn; TEXT_COLUMN_COUNT] = [
         FlowColumn::IngressAclId,
         FlowColumn::EgressAclId,
         FlowColumn::AppId,
@@ -89,6 +92,8 @@ impl EventValues {
         FlowColumn::OutputInterfaceName,
         FlowColumn::IngressVrfName,
         FlowColumn::EgressVrfName,
+        FlowColumn::InputInterfaceDescription,
+        FlowColumn::OutputInterfaceDescription,
     ];
 
     /// Where `column`'s value is in `texts`.
@@ -260,6 +265,8 @@ pub(crate) struct FlowBuilders {
     pub output_interface_name: TextColumn,
     pub ingress_vrf_name: TextColumn,
     pub egress_vrf_name: TextColumn,
+    pub input_interface_description: TextColumn,
+    pub output_interface_description: TextColumn,
     pub extra_fields: TextColumn,
     /// Rows with no firewall, NAT, application or name value not yet written to those columns:
     /// most flows have none, so they cost one count here instead of a null in each column.
@@ -371,6 +378,8 @@ impl FlowBuilders {
             output_interface_name: text(0),
             ingress_vrf_name: text(0),
             egress_vrf_name: text(0),
+            input_interface_description: text(0),
+            output_interface_description: text(0),
             extra_fields: text(0),
             event_nulls: 0,
             rows: 0,
@@ -459,6 +468,8 @@ impl FlowBuilders {
             FlowColumn::OutputInterfaceName => Some(&mut self.output_interface_name),
             FlowColumn::IngressVrfName => Some(&mut self.ingress_vrf_name),
             FlowColumn::EgressVrfName => Some(&mut self.egress_vrf_name),
+            FlowColumn::InputInterfaceDescription => Some(&mut self.input_interface_description),
+            FlowColumn::OutputInterfaceDescription => Some(&mut self.output_interface_description),
             _ => None,
         }
     }
@@ -679,6 +690,14 @@ impl FlowBuilders {
         )?;
         out.text(FlowColumn::IngressVrfName, &mut self.ingress_vrf_name)?;
         out.text(FlowColumn::EgressVrfName, &mut self.egress_vrf_name)?;
+        out.text(
+            FlowColumn::InputInterfaceDescription,
+            &mut self.input_interface_description,
+        )?;
+        out.text(
+            FlowColumn::OutputInterfaceDescription,
+            &mut self.output_interface_description,
+        )?;
         out.text(FlowColumn::ExtraFields, &mut self.extra_fields)?;
         RecordBatch::try_new(flow_edge_schema(out.present.iter().copied()), out.arrays)
     }

@@ -263,6 +263,10 @@ impl QueryEngine {
         let mut context = SessionContext::new_with_config_rt(config, runtime);
         bounded_functions::register(&mut context, limits.max_string_bytes)
             .map_err(|e| QueryError::Execution(e.to_string()))?;
+        // JSON text columns (flows' `extra_fields`) read by key: `json_get_int`, `->>`, ...
+        // Their output is a part of their input, so they need no bound.
+        datafusion_functions_json::register_all(&mut context)
+            .map_err(|e| QueryError::Execution(e.to_string()))?;
         let (bucket, folder) = self.location(tenant, dataset)?;
         let store_url =
             url::Url::parse(STORE_URL).map_err(|e| QueryError::Execution(e.to_string()))?;

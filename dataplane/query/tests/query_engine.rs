@@ -404,3 +404,50 @@ async fn queries_and_lists_parquet_in_s3() {
     rows.sort();
     assert_eq!(rows, [Some(3), Some(4)]);
 }
+
+/// Flow rows keep the elements the schema does not name as JSON text in `extra_fields`, named
+/// and typed (`docs/flows.md`); SQL reads them by key.
+#[tokio::test]
+async fn json_text_columns_are_read_by_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir
+        .path()
+        .join("t/flows/data/parquet/year=2026/month=12/day=06/hour=23");
+    std::fs::create_dir_all(&folder).unwrap();
+    let extra = StringArray::from(vec![
+        Some(r#"{"initiatorOctets":195271,"bgpNextHopIPv4Address":"192.0.2.1"}"#),
+        Some(r#"{"initiatorOctets":5,"bgpNextHopIPv4Address":"198.51.100.7"}"#),
+        Some(r#"{"9:12236":"0ace65d2"}"#),
+        None,
+    ]);
+    let batch =
+        RecordBatch::try_from_iter([("extra_fields", Arc::new(extra) as ArrayRef)]).unwrap();
+    let file = std::fs::File::create(folder.join("part-0.parquet")).unwrap();
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let bucket = Bucket::local("packer", dir.path().to_owned()).unwrap();
+    let engine = QueryEngine::new(bucket, 2);
+    let run = |sql: &'static str| {
+        let engine = &engine;
+        async move {
+            engine
+                .run("t", "flows", sql, QueryLimits::default(), false)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        }
+    };
+
+    let sum =
+        run("SELECT SUM(json_get_int(extra_fields, 'initiatorOctets')) AS sent FROM flows").await;
+    assert_eq!(sum.rows[0]["sent"], 195_276);
+    let hops = run(
+        // `->>` binds looser than `=` in DataFusion's SQL dialect: parenthesized.
+        "SELECT COUNT(*) AS n FROM flows WHERE (extra_fields->>'bgpNextHopIPv4Address') = '192.0.2.1'",
+    )
+    .await;
+    assert_eq!(hops.rows[0]["n"], 1);
+    let cisco = run(r#"SELECT json_get_str(extra_fields, '9:12236') AS client FROM flows WHERE json_contains(extra_fields, '9:12236')"#).await;
+    assert_eq!(cisco.rows[0]["client"], "0ace65d2");
+    assert_eq!(cisco.row_count, 1);
+}

@@ -141,7 +141,9 @@ pub fn flow_edge_format_of(column: FlowColumn) -> &'static str {
         | FlowColumn::InputInterfaceName
         | FlowColumn::OutputInterfaceName
         | FlowColumn::IngressVrfName
-        | FlowColumn::EgressVrfName => FLOW_EDGE_FORMAT,
+        | FlowColumn::EgressVrfName
+        | FlowColumn::InputInterfaceDescription
+        | FlowColumn::OutputInterfaceDescription => FLOW_EDGE_FORMAT,
         _ => FLOW_EDGE_FORMAT_V1,
     }
 }

@@ -4,18 +4,30 @@
 //! `$.initiatorOctets`, not `$."0:231"`. Naming here, not at the edge, costs the proxy nothing
 //! and reaches every stored batch when the registry grows, without upgrading proxies.
 //!
-//! Enterprise elements keep `"<enterprise>:<element>"`, and so do NetFlow v9 numbers above 127:
-//! the registry's range 0-127 is NetFlow v9's own, above it v9 exporters number their own
-//! fields (pmacct's tag is v9 field 201, IANA's `mplsLabelStackLength`).
+//! RFC 5103's reverse elements (enterprise 29305) take the forward element's name as that RFC
+//! forms it (`reverseOctetDeltaCount`), and the enterprise elements whose vendor documents them
+//! their vendor's names (`enterprise_elements`). Other enterprise elements keep
+//! `"<enterprise>:<element>"`, and so do NetFlow v9 numbers above 127: the registry's range
+//! 0-127 is NetFlow v9's own, above it v9 exporters number their own fields (pmacct's tag is
+//! v9 field 201, IANA's `mplsLabelStackLength`).
 
-use crate::iana_elements::IANA_ELEMENTS;
+use crate::enterprise_elements::enterprise_element;
+use crate::extra_values::write_typed;
+use crate::iana_elements::{IANA_ELEMENTS, IanaType};
+
+/// RFC 5103's enterprise number for reverse-direction elements.
+const REVERSE_PEN: u32 = 29305;
 
 /// IANA's name of element `element`, if the registry assigns it.
 pub fn iana_element_name(element: u16) -> Option<&'static str> {
+    iana_element(element).map(|(name, _)| name)
+}
+
+fn iana_element(element: u16) -> Option<(&'static str, IanaType)> {
     IANA_ELEMENTS
         .binary_search_by_key(&element, |(id, _, _)| *id)
         .ok()
-        .map(|at| IANA_ELEMENTS[at].1)
+        .map(|at| (IANA_ELEMENTS[at].1, IANA_ELEMENTS[at].2))
 }
 
 /// Which numbered keys of a row's `extra_fields` take IANA's names.
@@ -28,17 +40,53 @@ pub(crate) enum Naming {
 }
 
 impl Naming {
-    fn name(self, element: u16) -> Option<&'static str> {
-        match self {
-            Naming::NetflowV9 if element > 127 => None,
-            _ => iana_element_name(element),
+    fn element(self, enterprise: u32, element: u16) -> Option<Element> {
+        let named = |(name, kind)| Element {
+            name,
+            reverse: false,
+            kind,
+        };
+        match (self, enterprise) {
+            (Naming::NetflowV9, 0) if element > 127 => None,
+            (_, 0) => iana_element(element).map(named),
+            (Naming::Ipfix, REVERSE_PEN) => iana_element(element).map(|(name, kind)| Element {
+                name,
+                reverse: true,
+                kind,
+            }),
+            (Naming::Ipfix, _) => enterprise_element(enterprise, element).map(named),
+            (Naming::NetflowV9, _) => None,
+        }
+    }
+}
+
+/// The name and type a numbered key takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Element {
+    name: &'static str,
+    /// RFC 5103's reverse direction: `reverse` and the name, capitalized.
+    reverse: bool,
+    kind: IanaType,
+}
+
+impl Element {
+    fn write_key(self, out: &mut Vec<u8>) {
+        let name = self.name.as_bytes();
+        match (self.reverse, name.split_first()) {
+            (true, Some((first, rest))) => {
+                out.extend_from_slice(b"reverse");
+                out.push(first.to_ascii_uppercase());
+                out.extend_from_slice(rest);
+            }
+            _ => out.extend_from_slice(name),
         }
     }
 }
 
 /// Appends `text` (an `extra_fields` object as the decoder writes it: keys without escapes,
-/// values hex strings or numbers) to `out` with its IANA elements named; `true` when a key was
-/// renamed. Text not in that form is appended as it is.
+/// values hex strings or numbers) to `out` with its IANA elements named and their values in
+/// their type's form (`extra_values`); `true` when a key was renamed. Text not in that form is
+/// appended as it is.
 pub(crate) fn name_keys_into<'t>(
     text: &'t str,
     naming: Naming,
@@ -60,13 +108,13 @@ pub(crate) fn name_keys_into<'t>(
 /// so most keys are found here without parsing their number or searching the registry.
 #[derive(Default)]
 pub(crate) struct KeyMemo<'t> {
-    keys: Vec<(&'t [u8], Naming, Option<&'static str>)>,
+    keys: Vec<(&'t [u8], Naming, Option<Element>)>,
 }
 
 impl<'t> KeyMemo<'t> {
     const SIZE: usize = 32;
 
-    fn name(&mut self, key: &'t [u8], naming: Naming) -> Option<&'static str> {
+    fn element(&mut self, key: &'t [u8], naming: Naming) -> Option<Element> {
         if let Some((_, _, name)) = self
             .keys
             .iter()
@@ -74,10 +122,7 @@ impl<'t> KeyMemo<'t> {
         {
             return *name;
         }
-        let name = key
-            .strip_prefix(b"0:")
-            .and_then(parse_element)
-            .and_then(|element| naming.name(element));
+        let name = parse_key(key).and_then(|(pen, element)| naming.element(pen, element));
         if self.keys.len() == Self::SIZE {
             self.keys.remove(0);
         }
@@ -108,17 +153,23 @@ fn write_named<'t>(
                 .position(|b| *b == b',')
                 .unwrap_or(after_key.len()),
         };
-        let name = memo.name(key, naming);
+        let element = memo.element(key, naming);
         out.push(b'"');
-        match name {
-            Some(name) => {
-                renamed = true;
-                out.extend_from_slice(name.as_bytes());
-            }
+        match element {
+            Some(element) => element.write_key(out),
             None => out.extend_from_slice(key),
         }
         out.extend_from_slice(b"\":");
-        out.extend_from_slice(&after_key[..value_end]);
+        let value = &after_key[..value_end];
+        match element {
+            Some(Element { kind, .. }) => {
+                renamed = true;
+                if !write_typed(kind, value, out) {
+                    out.extend_from_slice(value);
+                }
+            }
+            None => out.extend_from_slice(value),
+        }
         rest = &after_key[value_end..];
         if let Some(next) = rest.strip_prefix(b",") {
             if next.is_empty() {
@@ -134,19 +185,30 @@ fn write_named<'t>(
     Some(renamed)
 }
 
-/// An element number of 1 to 5 decimal digits that fits 16 bits.
-fn parse_element(digits: &[u8]) -> Option<u16> {
-    if digits.is_empty() || digits.len() > 5 {
+/// A key `"<enterprise>:<element>"` as numbers.
+fn parse_key(key: &[u8]) -> Option<(u32, u16)> {
+    let colon = key.iter().position(|b| *b == b':')?;
+    let enterprise = parse_number(&key[..colon], 10)?;
+    let element = parse_number(&key[colon + 1..], 5)?;
+    Some((
+        u32::try_from(enterprise).ok()?,
+        u16::try_from(element).ok()?,
+    ))
+}
+
+/// A number of 1 to `max_digits` decimal digits.
+fn parse_number(digits: &[u8], max_digits: usize) -> Option<u64> {
+    if digits.is_empty() || digits.len() > max_digits {
         return None;
     }
-    let mut number: u32 = 0;
+    let mut number: u64 = 0;
     for digit in digits {
         if !digit.is_ascii_digit() {
             return None;
         }
-        number = number * 10 + u32::from(digit - b'0');
+        number = number * 10 + u64::from(digit - b'0');
     }
-    u16::try_from(number).ok()
+    Some(number)
 }
 
 #[cfg(test)]
@@ -176,20 +238,30 @@ mod tests {
         assert_eq!(
             name_keys(text, Naming::Ipfix).as_deref(),
             Some(
-                r#"{"forwardingStatus":"40","9:12236":"0ace65d2","mplsLabelStackLength":"07","0:60000":"ff"}"#
+                r#"{"forwardingStatus":64,"9:12236":"0ace65d2","mplsLabelStackLength":7,"0:60000":"ff"}"#
             )
         );
         // v9 numbers above 127 are the exporter's own.
         assert_eq!(
             name_keys(text, Naming::NetflowV9).as_deref(),
-            Some(r#"{"forwardingStatus":"40","9:12236":"0ace65d2","0:201":"07","0:60000":"ff"}"#)
+            Some(r#"{"forwardingStatus":64,"9:12236":"0ace65d2","0:201":"07","0:60000":"ff"}"#)
         );
         assert_eq!(name_keys(r#"{"9:1":"00"}"#, Naming::Ipfix), None);
+        // RFC 5103's reverse elements, and the enterprise elements their vendor documents.
+        assert_eq!(
+            name_keys(
+                r#"{"29305:1":"0000000000000400","6876:950":"00000007","6876:885":"01"}"#,
+                Naming::Ipfix
+            )
+            .as_deref(),
+            Some(r#"{"reverseOctetDeltaCount":1024,"vmware.ruleId":7,"6876:885":"01"}"#)
+        );
+        assert_eq!(name_keys(r#"{"29305:1":"00"}"#, Naming::NetflowV9), None);
         assert_eq!(name_keys("{}", Naming::Ipfix), None);
         // Numbers as values (sFlow's counters) pass through.
         assert_eq!(
             name_keys(r#"{"0:1":12,"0:2":"0a"}"#, Naming::Ipfix).as_deref(),
-            Some(r#"{"octetDeltaCount":12,"packetDeltaCount":"0a"}"#)
+            Some(r#"{"octetDeltaCount":12,"packetDeltaCount":10}"#)
         );
         // Anything else is kept as it is.
         for odd in [

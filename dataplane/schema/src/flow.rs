@@ -68,11 +68,13 @@ pub enum FlowColumn {
     OutputInterfaceName,
     IngressVrfName,
     EgressVrfName,
+    InputInterfaceDescription,
+    OutputInterfaceDescription,
     ExtraFields,
 }
 
 impl FlowColumn {
-    pub const ALL: [FlowColumn; 61] = [
+    pub const ALL: [FlowColumn; 63] = [
         FlowColumn::ReceiveTime,
         FlowColumn::EventTime,
         FlowColumn::FlowStart,
@@ -133,6 +135,8 @@ impl FlowColumn {
         FlowColumn::OutputInterfaceName,
         FlowColumn::IngressVrfName,
         FlowColumn::EgressVrfName,
+        FlowColumn::InputInterfaceDescription,
+        FlowColumn::OutputInterfaceDescription,
         FlowColumn::ExtraFields,
     ];
 
@@ -198,6 +202,8 @@ impl FlowColumn {
             FlowColumn::OutputInterfaceName => "output_interface_name",
             FlowColumn::IngressVrfName => "ingress_vrf_name",
             FlowColumn::EgressVrfName => "egress_vrf_name",
+            FlowColumn::InputInterfaceDescription => "input_interface_description",
+            FlowColumn::OutputInterfaceDescription => "output_interface_description",
             FlowColumn::ExtraFields => "extra_fields",
         }
     }
@@ -236,6 +242,8 @@ impl FlowColumn {
             | FlowColumn::OutputInterfaceName
             | FlowColumn::IngressVrfName
             | FlowColumn::EgressVrfName
+            | FlowColumn::InputInterfaceDescription
+            | FlowColumn::OutputInterfaceDescription
             // Fields the schema does not name, as a JSON object: `{"<pen>:<ie>": "<hex>"}`
             // (pen 0 for IANA elements).
             | FlowColumn::ExtraFields => DataType::Utf8,

@@ -12,7 +12,9 @@
 
 mod columns;
 mod edge;
+mod enterprise_elements;
 mod extra_names;
+mod extra_values;
 mod flow;
 mod hour;
 mod iana_elements;

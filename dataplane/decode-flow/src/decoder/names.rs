@@ -1,5 +1,6 @@
 //! Names exporters announce in options data, applied to the flows carrying the ids they name:
-//! interface names (`ingressInterface` 10 → `interfaceName` 82), VRF names (`ingressVRFID` 234
+//! interface names and descriptions (`ingressInterface` 10 → `interfaceName` 82,
+//! `interfaceDescription` 83), VRF names (`ingressVRFID` 234
 //! → `VRFname` 236) and application names (`applicationId` 95 → `applicationName` 96, as Cisco
 //! NBAR/AVC's option tables send them). Kept per exporter and observation domain like
 //! templates, and per exporter as well: the ids are the device's, and Cisco IOS-XE announces
@@ -29,6 +30,9 @@ pub(crate) enum NameKind {
     Vrf,
     /// An RFC 6759 application id: the classification engine in `NameKey::engine`.
     Application,
+    /// An interface's description (ifDescr; Cisco sends the full name, `GigabitEthernet0/0/1`,
+    /// where `interfaceName` is `Gi0/0/1`).
+    InterfaceDescription,
 }
 
 impl NameKind {
@@ -37,6 +41,7 @@ impl NameKind {
             NameKind::Interface => 0,
             NameKind::Vrf => 1,
             NameKind::Application => 2,
+            NameKind::InterfaceDescription => 3,
         }
     }
 
@@ -45,6 +50,7 @@ impl NameKind {
             0 => NameKind::Interface,
             1 => NameKind::Vrf,
             2 => NameKind::Application,
+            3 => NameKind::InterfaceDescription,
             _ => return None,
         })
     }
@@ -67,6 +73,7 @@ pub(crate) struct NameKey {
 pub(crate) struct AnnouncedInRecord {
     interface: Option<u64>,
     interface_name: Option<Box<str>>,
+    interface_description: Option<Box<str>>,
     vrf: Option<u64>,
     vrf_name: Option<Box<str>>,
     application: Option<(u8, u64)>,
@@ -97,6 +104,7 @@ impl AnnouncedInRecord {
         match element {
             10 => self.interface = number(),
             82 => self.interface_name = Some(name(value)),
+            83 => self.interface_description = Some(name(value)),
             234 => self.vrf = number(),
             236 => self.vrf_name = Some(name(value)),
             95 => self.application = application_key(value),
@@ -111,6 +119,10 @@ impl AnnouncedInRecord {
             .interface
             .zip(self.interface_name)
             .map(|(id, name)| (NameKind::Interface, 0, id, name));
+        let description = self
+            .interface
+            .zip(self.interface_description)
+            .map(|(id, name)| (NameKind::InterfaceDescription, 0, id, name));
         let vrf = self
             .vrf
             .zip(self.vrf_name)
@@ -119,7 +131,11 @@ impl AnnouncedInRecord {
             .application
             .zip(self.application_name)
             .map(|((engine, id), name)| (NameKind::Application, engine, id, name));
-        interface.into_iter().chain(vrf).chain(application)
+        interface
+            .into_iter()
+            .chain(description)
+            .chain(vrf)
+            .chain(application)
     }
 }
 
@@ -288,6 +304,14 @@ impl<'a> ScopeNames<'a> {
         if let Some(name) = interface(record.output_interface) {
             events.set_name(FlowColumn::OutputInterfaceName, name);
         }
+        let description =
+            |id: Option<u32>| self.get(NameKind::InterfaceDescription, 0, u64::from(id?));
+        if let Some(text) = description(record.input_interface) {
+            events.set_name(FlowColumn::InputInterfaceDescription, text);
+        }
+        if let Some(text) = description(record.output_interface) {
+            events.set_name(FlowColumn::OutputInterfaceDescription, text);
+        }
         let vrf = |id: Option<u64>| self.get(NameKind::Vrf, 0, id?);
         if let Some(name) = vrf(events.ingress_vrf) {
             events.set_name(FlowColumn::IngressVrfName, name);
@@ -401,15 +425,25 @@ mod tests {
         let mut record = AnnouncedInRecord::default();
         record.field(0, 10, &[0, 0, 0, 7]);
         record.field(0, 82, b"Gi0/0/1\0\0");
+        record.field(0, 83, b"GigabitEthernet0/0/1");
         record.field(0, 95, &[13, 0, 0, 1, 0xc5]);
         record.field(0, 96, &[b'x'; 300]);
         let names: Vec<_> = record.into_names().collect();
         assert_eq!(names[0], (NameKind::Interface, 0, 7, "Gi0/0/1".into()));
         assert_eq!(
-            (names[1].0, names[1].1, names[1].2),
+            names[1],
+            (
+                NameKind::InterfaceDescription,
+                0,
+                7,
+                "GigabitEthernet0/0/1".into()
+            )
+        );
+        assert_eq!(
+            (names[2].0, names[2].1, names[2].2),
             (NameKind::Application, 13, 453)
         );
-        assert_eq!(names[1].3.len(), MAX_NAME_BYTES);
+        assert_eq!(names[2].3.len(), MAX_NAME_BYTES);
         // A name without its id, or an id without a name, names nothing.
         let mut half = AnnouncedInRecord::default();
         half.field(0, 236, b"blue");

@@ -661,7 +661,7 @@ fn names_announced_in_options_data_name_the_flows() {
         bytes
     };
     // Options templates (one scope field, one option field): ifIndex (v9's Interface scope,
-    // type 2) → name, VRF id → name, application id → name.
+    // type 2) → name and → description, VRF id → name, application id → name.
     let options = |id: u16, scope: (u16, u16), field: (u16, u16)| {
         let mut body = Vec::new();
         be16(&mut body, id);
@@ -678,6 +678,9 @@ fn names_announced_in_options_data_name_the_flows() {
         be32(&mut interfaces, index);
         interfaces.extend(padded(name, 32));
     }
+    let mut descriptions = Vec::new();
+    be32(&mut descriptions, 3);
+    descriptions.extend(padded("uplink to ISP A", 32));
     let mut vrfs = Vec::new();
     be32(&mut vrfs, 1);
     vrfs.extend(padded("blue", 32));
@@ -690,7 +693,9 @@ fn names_announced_in_options_data_name_the_flows() {
             (1, options(300, (2, 4), (82, 32))),
             (1, options(301, (234, 4), (236, 32))),
             (1, options(302, (95, 5), (96, 24))),
+            (1, options(303, (2, 4), (83, 32))),
             (300, interfaces),
+            (303, descriptions),
             (301, vrfs),
             (302, applications),
         ],
@@ -744,6 +749,11 @@ fn names_announced_in_options_data_name_the_flows() {
         text(&planned, "output_interface_name"),
         [None, some("Tunnel100")]
     );
+    assert_eq!(
+        text(&planned, "input_interface_description"),
+        [some("uplink to ISP A"), some("uplink to ISP A")]
+    );
+    assert_eq!(text(&planned, "output_interface_description"), [None, None]);
     assert_eq!(
         text(&planned, "ingress_vrf_name"),
         [some("blue"), some("blue")]

@@ -195,6 +195,12 @@ impl Plan {
                         }
                         FlowColumn::IngressVrfName => (NameKind::Vrf, self.ingress_vrf),
                         FlowColumn::EgressVrfName => (NameKind::Vrf, self.egress_vrf),
+                        FlowColumn::InputInterfaceDescription => {
+                            (NameKind::InterfaceDescription, self.input_interface)
+                        }
+                        FlowColumn::OutputInterfaceDescription => {
+                            (NameKind::InterfaceDescription, self.output_interface)
+                        }
                         _ => (NameKind::Interface, None),
                     };
                     match name_of(id.0, id.1) {

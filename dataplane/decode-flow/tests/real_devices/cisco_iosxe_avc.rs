@@ -45,11 +45,14 @@ struct Dissection {
     names: BTreeMap<(String, &'static str, String), (i64, Vec<String>)>,
 }
 
-/// The (what is named, id, name) an options record of tshark's announces, if it names one.
-fn announced(record: &Map<String, Value>) -> Option<(&'static str, String, String)> {
+/// The (what is named, id, name) an options record of tshark's announces: an interface's
+/// name and description, or an application's name.
+fn announced(record: &Map<String, Value>) -> Vec<(&'static str, String, String)> {
     let text = |name: &str| tshark::leaf(record, name).map(str::to_owned);
-    if let (Some(index), Some(name)) = (text("cflow.inputint"), text("cflow.if_name")) {
-        return Some(("interface", index, name));
+    if let Some(index) = text("cflow.inputint") {
+        let name = text("cflow.if_name").map(|name| ("interface", index.clone(), name));
+        let description = text("cflow.if_descr").map(|text| ("description", index, text));
+        return name.into_iter().chain(description).collect();
     }
     if let (Some(engine), Some(selector), Some(name)) = (
         text("cflow.appl_id.classification_engine_id"),
@@ -57,9 +60,9 @@ fn announced(record: &Map<String, Value>) -> Option<(&'static str, String, Strin
         text("cflow.appl_name"),
     ) {
         let selector = u64::from_str_radix(&selector.replace(':', ""), 16).expect("hex");
-        return Some(("application", format!("{engine}:{selector}"), name));
+        return vec![("application", format!("{engine}:{selector}"), name)];
     }
-    None
+    Vec::new()
 }
 
 fn dissect(datagrams: &[captures::Captured]) -> Dissection {
@@ -102,9 +105,11 @@ fn dissect(datagrams: &[captures::Captured]) -> Dissection {
                     let Some(record) = record.as_object() else {
                         continue;
                     };
-                    if let (true, Some((kind, id, name))) =
-                        (record_name.starts_with("Flow "), announced(record))
-                    {
+                    let announced_here = match record_name.starts_with("Flow ") {
+                        true => announced(record),
+                        false => Vec::new(),
+                    };
+                    for (kind, id, name) in announced_here {
                         let (_, announced): &mut (i64, Vec<String>) = names
                             .entry((exporter.clone(), kind, id))
                             .or_insert((datagram.receive_time_micros, Vec::new()));
@@ -210,9 +215,10 @@ fn ours(batches: &[arrow::array::RecordBatch]) -> Vec<Flow> {
     flows
 }
 
-/// Interface and application names from the routers' options data (their tables come in
-/// observation domain 6, their flows in others): a row received after its router announced
-/// the name of its interface or application has that name, and one received before has none.
+/// Interface names and descriptions and application names from the routers' options data
+/// (their tables come in observation domain 6, their flows in others): a row received after
+/// its router announced the name of its interface or application has that name, and one
+/// received before has none.
 fn assert_named_as_announced(
     batches: &[arrow::array::RecordBatch],
     names: &BTreeMap<(String, &'static str, String), (i64, Vec<String>)>,
@@ -226,6 +232,8 @@ fn assert_named_as_announced(
             "input_interface_name",
             "output_interface",
             "output_interface_name",
+            "input_interface_description",
+            "output_interface_description",
             "app_id",
             "app_name",
         ],
@@ -243,10 +251,21 @@ fn assert_named_as_announced(
         "one name per id in this capture"
     );
     let mut named = 0;
+    let mut per_column: BTreeMap<&str, usize> = BTreeMap::new();
     for (row, time) in rows.iter().zip(times) {
         for (kind, id_column, name_column) in [
             ("interface", "input_interface", "input_interface_name"),
             ("interface", "output_interface", "output_interface_name"),
+            (
+                "description",
+                "input_interface",
+                "input_interface_description",
+            ),
+            (
+                "description",
+                "output_interface",
+                "output_interface_description",
+            ),
             ("application", "app_id", "app_name"),
         ] {
             let Some(id) = row.get(id_column) else {
@@ -260,9 +279,14 @@ fn assert_named_as_announced(
             };
             assert_eq!(row.get(name_column), expected, "{name_column} of {row:?}");
             named += usize::from(expected.is_some());
+            *per_column.entry(name_column).or_default() += usize::from(expected.is_some());
         }
     }
     assert!(named > 100_000, "only {named} names applied");
+    assert!(
+        per_column.len() == 5 && per_column.values().all(|applied| *applied > 1_000),
+        "names applied per column: {per_column:?}"
+    );
 }
 
 fn unhex(text: &str) -> Vec<u8> {

@@ -157,36 +157,22 @@ fn is_unspecified(address: &str) -> bool {
         .is_ok_and(|address| address.is_unspecified())
 }
 
-/// netgauze's value of an element we keep in `extra_fields`, and ours (hex) read the same way.
-fn extra_matches(theirs: &Value, our_hex: &str) -> bool {
-    let bytes = unhex(our_hex);
-    match theirs {
-        Value::Number(number) => {
-            let ours = bytes
-                .iter()
-                .fold(0u128, |acc, b| (acc << 8) | u128::from(*b));
-            number.as_u64().map(u128::from) == Some(ours)
+/// netgauze's value of an element we keep in `extra_fields`, and ours as the table renders it
+/// by the element's IANA type: numbers as numbers, addresses as text.
+fn extra_matches(theirs: &Value, ours: &Value) -> bool {
+    match (theirs, ours) {
+        (Value::Number(theirs), Value::Number(ours)) => theirs.as_u64() == ours.as_u64(),
+        (Value::String(theirs), Value::String(ours)) => {
+            theirs.parse::<IpAddr>().is_ok() && theirs.parse::<IpAddr>().ok() == ours.parse().ok()
         }
-        Value::String(text) => match text.parse::<IpAddr>() {
-            Ok(address) => match bytes.len() {
-                4 => <[u8; 4]>::try_from(bytes.as_slice()).ok().map(IpAddr::from) == Some(address),
-                16 => {
-                    <[u8; 16]>::try_from(bytes.as_slice())
-                        .ok()
-                        .map(IpAddr::from)
-                        == Some(address)
-                }
-                _ => false,
-            },
-            // An enumeration netgauze names (mplsTopLabelType): present is all we can say.
-            Err(_) => !bytes.is_empty(),
-        },
-        Value::Array(octets) => octets
+        // Enumerations netgauze names (mplsTopLabelType) or splits into a status and a reason
+        // (forwardingStatus) are unsigned numbers in IANA's registry, and so are ours.
+        (Value::String(_) | Value::Object(_), Value::Number(ours)) => ours.is_u64(),
+        // octetArray elements (MPLS label stack sections) stay hex.
+        (Value::Array(octets), Value::String(hex)) => octets
             .iter()
             .map(|o| o.as_u64().and_then(|o| u8::try_from(o).ok()))
-            .eq(bytes.iter().map(|b| Some(*b))),
-        // forwardingStatus, decoded into a status and reason: one byte or four.
-        Value::Object(_) => matches!(bytes.len(), 1 | 4),
+            .eq(unhex(hex).into_iter().map(Some)),
         _ => false,
     }
 }
@@ -338,7 +324,8 @@ fn cisco_iosxr_srv6_ipfix_matches_netgauze() {
         let map: BTreeMap<String, Value> =
             serde_json::from_str(&text).expect("extra_fields is a JSON object");
         // A repeated element keeps its last value under the key (JSON objects have one). The
-        // table names IANA elements as the registry does, and so does netgauze.
+        // table names IANA elements as the registry does, and so does netgauze, and gives
+        // their values in their registry type's form.
         let theirs: BTreeMap<String, &Value> = extra
             .iter()
             .map(|(name, value)| (name.clone(), value))
@@ -350,7 +337,7 @@ fn cisco_iosxr_srv6_ipfix_matches_netgauze() {
             "record {index}: extra_fields keys"
         );
         for (key, value) in theirs {
-            let ours = map[&key].as_str().expect("hex text");
+            let ours = &map[&key];
             if !extra_matches(value, ours) {
                 differences.push(format!(
                     "record {index}: {key}: ours {ours}, netgauze {value}"

@@ -126,15 +126,21 @@ fn vyos_nfprobe_netflow_v9_matches_tshark() {
     // What the schema does not name stays in extra_fields: pmacct's tag in field 201 (which
     // tshark calls by its IANA name, MPLS label stack length; above NetFlow v9's range 0-127
     // it keeps its number), FLOWS (3), IP version (60) and the sampler id (48), by IANA name.
+    // Named elements' values take their IANA type's form (numbers here); the unnamed tag
+    // stays hex.
     let number = |key: &str| {
-        let hex = extra
+        extra
             .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or_else(|| panic!("extra_fields has no {key}: {extra:?}"));
-        u64::from_str_radix(hex, 16).expect("hex").to_string()
+            .and_then(Value::as_u64)
+            .unwrap_or_else(|| panic!("extra_fields has no number {key}: {extra:?}"))
+            .to_string()
     };
-    assert_eq!(number("0:201"), required(record, "cflow.mpls_label_length"));
-    assert_eq!(extra["0:201"], "00000003", "pmacct's tag, all four bytes");
+    let tag = extra["0:201"].as_str().expect("the tag as hex");
+    assert_eq!(
+        u64::from_str_radix(tag, 16).expect("hex").to_string(),
+        required(record, "cflow.mpls_label_length")
+    );
+    assert_eq!(tag, "00000003", "pmacct's tag, all four bytes");
     assert_eq!(number("deltaFlowCount"), required(record, "cflow.flows"));
     assert_eq!(number("ipVersion"), required(record, "cflow.ip_version"));
     assert_eq!(number("samplerId"), required(record, "cflow.sampler_id"));
