@@ -1,6 +1,7 @@
 //! `extra_fields` values rendered by their element's IANA data type (RFC 7011 section 6.1):
 //! counters as JSON numbers, addresses and MACs as their usual text, strings as text, times as
-//! RFC 3339 UTC, so users write `$.initiatorOctets > 1000000` instead of decoding hex in SQL.
+//! RFC 3339 UTC, so users write `json_get_int(extra_fields, 'initiatorOctets') > 1000000`
+//! instead of decoding hex in SQL.
 //! The decoder stores every value as hex; a value whose length or content does not fit its type
 //! (a 2-byte "IPv4 address", a string that is not UTF-8, a list, a 256-bit number) stays hex.
 
