@@ -102,6 +102,14 @@ fn rows_of(datagrams: &[Captured], columns: &[&'static str]) -> (Vec<exports::Fl
     (exports::flows(&concat(&batches), columns), totals)
 }
 
+/// The bytes of `extra_fields`' hex text.
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(&text[at..at + 2], 16).expect("hex"))
+        .collect()
+}
+
 fn concat(batches: &[RecordBatch]) -> RecordBatch {
     let schema = batches.first().expect("some rows").schema();
     arrow::compute::concat_batches(&schema, batches).expect("same schema")

@@ -153,22 +153,22 @@ fn write_named<'t>(
                 .position(|b| *b == b',')
                 .unwrap_or(after_key.len()),
         };
-        let element = memo.element(key, naming);
-        out.push(b'"');
-        match element {
-            Some(element) => element.write_key(out),
-            None => out.extend_from_slice(key),
-        }
-        out.extend_from_slice(b"\":");
         let value = &after_key[..value_end];
-        match element {
-            Some(Element { kind, .. }) => {
+        out.push(b'"');
+        match memo.element(key, naming) {
+            Some(element) => {
                 renamed = true;
-                if !write_typed(kind, value, out) {
+                element.write_key(out);
+                out.extend_from_slice(b"\":");
+                if !write_typed(element.kind, value, out) {
                     out.extend_from_slice(value);
                 }
             }
-            None => out.extend_from_slice(value),
+            None => {
+                out.extend_from_slice(key);
+                out.extend_from_slice(b"\":");
+                out.extend_from_slice(value);
+            }
         }
         rest = &after_key[value_end..];
         if let Some(next) = rest.strip_prefix(b",") {

@@ -297,20 +297,25 @@ impl<'a> ScopeNames<'a> {
     /// states itself is kept.
     pub(crate) fn apply(&self, record: &mut FlowRecord) {
         let events = &mut record.events;
-        let interface = |id: Option<u32>| self.get(NameKind::Interface, 0, u64::from(id?));
-        if let Some(name) = interface(record.input_interface) {
-            events.set_name(FlowColumn::InputInterfaceName, name);
-        }
-        if let Some(name) = interface(record.output_interface) {
-            events.set_name(FlowColumn::OutputInterfaceName, name);
-        }
-        let description =
-            |id: Option<u32>| self.get(NameKind::InterfaceDescription, 0, u64::from(id?));
-        if let Some(text) = description(record.input_interface) {
-            events.set_name(FlowColumn::InputInterfaceDescription, text);
-        }
-        if let Some(text) = description(record.output_interface) {
-            events.set_name(FlowColumn::OutputInterfaceDescription, text);
+        for (kind, input, output) in [
+            (
+                NameKind::Interface,
+                FlowColumn::InputInterfaceName,
+                FlowColumn::OutputInterfaceName,
+            ),
+            (
+                NameKind::InterfaceDescription,
+                FlowColumn::InputInterfaceDescription,
+                FlowColumn::OutputInterfaceDescription,
+            ),
+        ] {
+            let interface = |id: Option<u32>| self.get(kind, 0, u64::from(id?));
+            if let Some(name) = interface(record.input_interface) {
+                events.set_name(input, name);
+            }
+            if let Some(name) = interface(record.output_interface) {
+                events.set_name(output, name);
+            }
         }
         let vrf = |id: Option<u64>| self.get(NameKind::Vrf, 0, id?);
         if let Some(name) = vrf(events.ingress_vrf) {

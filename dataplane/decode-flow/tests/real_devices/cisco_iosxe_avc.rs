@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use crate::exports::{self, EXPORT_COLUMNS, Flow, TRAFFIC_COLUMNS};
-use crate::{captures, decode, decoder_without_holding, tshark};
+use crate::{captures, decode, decoder_without_holding, tshark, unhex};
 
 const CAPTURE: &str = "cisco-iosxe-avc-ipfix.pcap";
 const PORT: u16 = 2055;
@@ -287,13 +287,6 @@ fn assert_named_as_announced(
         per_column.len() == 5 && per_column.values().all(|applied| *applied > 1_000),
         "names applied per column: {per_column:?}"
     );
-}
-
-fn unhex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|at| u8::from_str_radix(&text[at..at + 2], 16).expect("hex"))
-        .collect()
 }
 
 fn ipv4(bytes: &[u8]) -> String {

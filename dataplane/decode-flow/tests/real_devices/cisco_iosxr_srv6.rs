@@ -20,7 +20,7 @@ use std::net::IpAddr;
 use serde_json::{Map, Value};
 
 use crate::exports::{self, Flow, MAC_COLUMNS, ROUTING_COLUMNS};
-use crate::{captures, decode};
+use crate::{captures, decode, unhex};
 
 const CAPTURE: &str = "cisco-iosxr-srv6-ipfix.pcap";
 const REFERENCE: &str = "cisco-iosxr-srv6-ipfix-netgauze.jsonl";
@@ -175,13 +175,6 @@ fn extra_matches(theirs: &Value, ours: &Value) -> bool {
             .eq(unhex(hex).into_iter().map(Some)),
         _ => false,
     }
-}
-
-fn unhex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|at| u8::from_str_radix(&text[at..at + 2], 16).expect("hex"))
-        .collect()
 }
 
 /// netgauze's flow records as our columns (`extra_fields` aside), each with the elements our
