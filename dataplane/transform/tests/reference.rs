@@ -33,15 +33,17 @@ impl Cell {
     }
 }
 
-/// Columns in order, each with its type and one cell per row.
+/// Columns in order, each with its type and one cell per row. The row count is kept apart from
+/// the columns because rows outlive them: a pipeline may remove every column and add one back.
 #[derive(Debug, Clone)]
 struct Table {
     columns: Vec<(String, Kind, Vec<Cell>)>,
+    rows: usize,
 }
 
 impl Table {
     fn rows(&self) -> usize {
-        self.columns.first().map_or(0, |c| c.2.len())
+        self.rows
     }
 
     fn column(&self, name: &str) -> Option<&(String, Kind, Vec<Cell>)> {
@@ -77,6 +79,7 @@ impl Table {
     }
 
     fn retain_rows(&mut self, keep: &[bool]) {
+        self.rows = keep.iter().filter(|k| **k).count();
         for column in &mut self.columns {
             let mut row = 0;
             column.2.retain(|_| {
@@ -413,6 +416,7 @@ fn events() -> impl Strategy<Value = Table> {
         let column = |f: &dyn Fn(&Event) -> Cell| rows.iter().map(f).collect::<Vec<_>>();
         let text = |v: &Option<String>| v.clone().map_or(Cell::Null, Cell::Text);
         Table {
+            rows: rows.len(),
             columns: vec![
                 ("action".into(), Kind::Text, column(&|r| text(&r.0))),
                 (
@@ -496,6 +500,7 @@ proptest! {
         for filter in &filters {
             filter.apply(&mut expected);
         }
+        prop_assert_eq!(out.num_rows(), expected.rows(), "pipeline: {}", serde_json::to_string(&spec).unwrap());
         let expected: Vec<_> = expected
             .columns
             .iter()
@@ -503,4 +508,37 @@ proptest! {
             .collect();
         prop_assert_eq!(observed(&out), expected, "pipeline: {}", serde_json::to_string(&spec).unwrap());
     }
+}
+
+/// Found by the property above: rows outlive their columns, so a pipeline that removes every
+/// field and adds one back yields one row per input row, each with the new field.
+#[test]
+fn removing_every_field_keeps_the_rows_for_fields_added_after() {
+    let input = RecordBatch::try_from_iter(vec![
+        (
+            "action",
+            Arc::new(StringArray::from(vec![None::<&str>, Some("allow")])) as ArrayRef,
+        ),
+        (
+            "port",
+            Arc::new(Int64Array::from(vec![Some(22), None])) as ArrayRef,
+        ),
+    ])
+    .unwrap();
+    let spec: PipelineSpec = serde_json::from_value(json!({ "filters": [
+        { "type": "remove_field", "config": { "field": "action" } },
+        { "type": "remove_field", "config": { "field": "port" } },
+        { "type": "add_field", "config": { "field": "action", "value": "deny" } },
+    ]}))
+    .unwrap();
+    let out = Pipeline::compile(&spec).unwrap().run(input).unwrap();
+    assert_eq!(out.num_rows(), 2);
+    assert_eq!(
+        observed(&out),
+        vec![(
+            "action".to_owned(),
+            Kind::Text,
+            vec![Some("deny".to_owned()), Some("deny".to_owned())]
+        )]
+    );
 }
