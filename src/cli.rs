@@ -127,6 +127,9 @@ pub struct UpArgs {
     /// UDP address of the demo sFlow v5 dataset.
     #[arg(long, default_value = "0.0.0.0:6343")]
     pub sflow_bind: SocketAddr,
+    /// TCP address of the demo http dataset (POST JSON, NDJSON or text lines to /events).
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub events_bind: SocketAddr,
     /// Do not feed the demo dataset with generated events.
     #[arg(long)]
     pub no_fakedata: bool,
@@ -196,9 +199,13 @@ pub struct ControlArgs {
 
 #[derive(Args)]
 pub struct FakedataArgs {
-    /// Where to send, `udp://HOST:PORT`.
+    /// Where to send: `udp://HOST:PORT` (a syslog input), or `http://HOST:PORT/PATH` (an
+    /// `http` input: events posted 500 per request, one per line).
     #[arg(long, default_value = "udp://127.0.0.1:5514")]
     pub target: String,
+    /// The `http` input's token, sent as `Authorization: Bearer <token>`.
+    #[arg(long, env = "BYTEFREEZER_HTTP_TOKEN")]
+    pub token: Option<String>,
     /// `rfc5424`, `rfc3164` or `json`.
     #[arg(long, default_value = "rfc5424")]
     pub format: String,

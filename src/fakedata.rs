@@ -1,20 +1,42 @@
 use anyhow::Result;
-use bytefreezer_fakedata::{FakeFormat, SendOptions, parse_udp_target, send_udp};
+use bytefreezer_fakedata::{
+    FakeFormat, HttpSendOptions, SendOptions, parse_udp_target, send_http, send_udp,
+};
 
 use crate::cli::FakedataArgs;
 
+/// Events per request when posting to an `http` input.
+const EVENTS_PER_REQUEST: usize = 500;
+
 pub async fn run(args: FakedataArgs) -> Result<()> {
-    let options = SendOptions {
-        target: parse_udp_target(&args.target)?,
-        format: args.format.parse::<FakeFormat>()?,
-        rate_per_second: args.rate,
-        count: args.count,
-        seed: args.seed,
-    };
-    let sent = send_udp(options, async {
+    let format = args.format.parse::<FakeFormat>()?;
+    let stop = async {
         let _ = crate::signals::terminate().await;
-    })
-    .await?;
+    };
+    let sent = if args.target.starts_with("http://") || args.target.starts_with("https://") {
+        send_http(
+            HttpSendOptions {
+                url: args.target.clone(),
+                token: args.token.clone(),
+                format,
+                rate_per_second: args.rate,
+                count: args.count,
+                seed: args.seed,
+                events_per_request: EVENTS_PER_REQUEST,
+            },
+            stop,
+        )
+        .await?
+    } else {
+        let options = SendOptions {
+            target: parse_udp_target(&args.target)?,
+            format,
+            rate_per_second: args.rate,
+            count: args.count,
+            seed: args.seed,
+        };
+        send_udp(options, stop).await?
+    };
     eprintln!("fakedata: sent {sent} events to {}", args.target);
     Ok(())
 }

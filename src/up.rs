@@ -10,7 +10,9 @@ use anyhow::{Context, Result};
 // `Role` alone is a user's role (the store's).
 use bytefreezer_api::Role as ServiceRole;
 use bytefreezer_api::metrics::PROXY_INPUT_UP;
-use bytefreezer_api::{DatasetSpec, FlowSourceSettings, SourceSpec, SyslogSourceSettings};
+use bytefreezer_api::{
+    DatasetSpec, FlowSourceSettings, HttpSourceSettings, SourceSpec, SyslogSourceSettings,
+};
 use bytefreezer_control::ControlServer;
 use bytefreezer_control_store::{Actor, ControlStore, KeyScope, Role};
 use bytefreezer_fakedata::{FakeFormat, SendOptions, send_udp};
@@ -159,6 +161,10 @@ pub async fn run(args: UpArgs) -> Result<()> {
         "  sflow      udp://{} (dataset {DEMO_TENANT}/sflow)",
         args.sflow_bind
     );
+    println!(
+        "  events     http://{}{DEMO_EVENTS_PATH} (dataset {DEMO_TENANT}/events: POST JSON, NDJSON or text lines)",
+        args.events_bind
+    );
     println!("  parquet    {}/", parquet_folder.display());
     if args.no_fakedata {
         println!("  fakedata   off");
@@ -250,9 +256,22 @@ fn demo_dataset(dataset_id: &str, name: &str, source: SourceSpec) -> DatasetSpec
     }
 }
 
-/// The demo datasets: syslog fed by fakedata, and NetFlow and IPFIX for your own exporters.
+/// Where the demo http dataset takes events.
+const DEMO_EVENTS_PATH: &str = "/events";
+
+/// The demo datasets: syslog fed by fakedata, NetFlow, IPFIX and sFlow for your own exporters,
+/// and an http input for anything that can POST.
 fn demo_datasets(args: &UpArgs) -> Vec<DatasetSpec> {
     vec![
+        demo_dataset(
+            "events",
+            "Demo events over HTTP",
+            SourceSpec::Http(HttpSourceSettings {
+                bind: args.events_bind,
+                path: DEMO_EVENTS_PATH.to_owned(),
+                ..HttpSourceSettings::default()
+            }),
+        ),
         demo_dataset(
             DEMO_DATASET,
             "Demo syslog",

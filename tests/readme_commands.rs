@@ -188,8 +188,11 @@ fn every_readme_command_works_and_a_restart_keeps_the_data() {
             }
             ["curl", rest @ ..] => {
                 assert!(running.is_some(), "`{command}` comes before `up` starts");
-                let runnable =
-                    format!("curl --fail-with-body -sS {}", ports.apply(&rest.join(" ")));
+                let events = running.as_ref().map(|up| up.events.to_string());
+                let rest = rest
+                    .join(" ")
+                    .replace("127.0.0.1:8080", events.as_deref().unwrap_or_default());
+                let runnable = format!("curl --fail-with-body -sS {}", ports.apply(&rest));
                 // A query after `logger` waits for the event to reach Parquet, as a user
                 // would rerun it.
                 let waits_for = logged.as_deref().filter(|_| command.contains("/query"));

@@ -22,6 +22,8 @@ pub struct UpProcess {
     pub netflow: SocketAddr,
     pub ipfix: SocketAddr,
     pub sflow: SocketAddr,
+    /// The demo http dataset's address (`POST /events`).
+    pub events: SocketAddr,
     pub data_dir: PathBuf,
 }
 
@@ -36,7 +38,7 @@ impl UpProcess {
         syslog: SocketAddr,
         extra: &[&std::ffi::OsStr],
     ) -> UpProcess {
-        let (netflow, ipfix, sflow) = (free_udp(), free_udp(), free_udp());
+        let (netflow, ipfix, sflow, events) = (free_udp(), free_udp(), free_udp(), free_tcp());
         let child = Command::new(env!("CARGO_BIN_EXE_bytefreezer"))
             .args(["up", "--no-fakedata", "--data-dir"])
             .arg(data_dir)
@@ -48,6 +50,8 @@ impl UpProcess {
                 &ipfix.to_string(),
                 "--sflow-bind",
                 &sflow.to_string(),
+                "--events-bind",
+                &events.to_string(),
             ])
             .args([
                 "--http",
@@ -66,6 +70,7 @@ impl UpProcess {
             netflow,
             ipfix,
             sflow,
+            events,
             data_dir: data_dir.to_path_buf(),
         };
         process.wait_until(
@@ -79,8 +84,8 @@ impl UpProcess {
         // A folder started before may hold datasets created since, each with its input.
         let inputs = process.metric(PROXY_INPUT_UP.name);
         assert!(
-            inputs >= 4,
-            "syslog, netflow, ipfix and sflow demo inputs: {inputs} up"
+            inputs >= 5,
+            "syslog, netflow, ipfix, sflow and events demo inputs: {inputs} up"
         );
         process
     }

@@ -6,13 +6,15 @@ use anyhow::{Context, Result};
 use crate::run;
 
 /// Decoders with a cargo-fuzz target: (crate folder, target name). The receiver's target covers
-/// its body decoding (Arrow IPC length checks and row counting, NDJSON rows).
+/// its body decoding (Arrow IPC length checks and row counting, NDJSON rows), the proxy's the
+/// bodies posted to `http` inputs.
 const TARGETS: &[(&str, &str)] = &[
     ("dataplane/decode-syslog", "decode"),
     ("dataplane/transform", "pipeline"),
     ("dataplane/decode-flow", "decode"),
     ("dataplane/pcap", "capture"),
     ("dataplane/receiver", "body"),
+    ("dataplane/proxy", "http_body"),
 ];
 
 /// Runs every fuzz target for `seconds` each with libFuzzer (cargo-fuzz needs nightly for the

@@ -173,10 +173,18 @@ pub fn redact_pipeline(pipeline: &PipelineSpec) -> PipelineSpec {
 }
 
 impl DatasetSpec {
-    /// The spec with its pipeline's secrets redacted (see [`redact_pipeline`]).
+    /// The spec with its secrets redacted: the pipeline's (see [`redact_pipeline`]) and an
+    /// `http` source's token.
     pub fn redacted(&self) -> DatasetSpec {
+        let mut source = self.source.clone();
+        if let SourceSpec::Http(settings) = &mut source
+            && settings.token.is_some()
+        {
+            settings.token = Some(REDACTED.to_owned());
+        }
         DatasetSpec {
             pipeline: redact_pipeline(&self.pipeline),
+            source,
             ..self.clone()
         }
     }
@@ -230,6 +238,15 @@ pub enum SourceSpec {
     Ipfix(FlowSourceSettings),
     /// sFlow version 5 over UDP.
     Sflow(FlowSourceSettings),
+    /// Events posted over HTTP(S): JSON objects, arrays, NDJSON or text lines.
+    Http(HttpSourceSettings),
+}
+
+/// How a proxy receives a dataset's data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Udp,
+    Tcp,
 }
 
 impl SourceSpec {
@@ -239,16 +256,18 @@ impl SourceSpec {
             SourceSpec::Netflow(_) => "netflow",
             SourceSpec::Ipfix(_) => "ipfix",
             SourceSpec::Sflow(_) => "sflow",
+            SourceSpec::Http(_) => "http",
         }
     }
 
-    /// The UDP address the proxy listens on for this dataset.
+    /// The address the proxy listens on for this dataset.
     pub fn bind(&self) -> SocketAddr {
         match self {
             SourceSpec::Syslog(settings) => settings.bind,
             SourceSpec::Netflow(settings)
             | SourceSpec::Ipfix(settings)
             | SourceSpec::Sflow(settings) => settings.bind,
+            SourceSpec::Http(settings) => settings.bind,
         }
     }
 
@@ -258,6 +277,46 @@ impl SourceSpec {
             SourceSpec::Netflow(settings)
             | SourceSpec::Ipfix(settings)
             | SourceSpec::Sflow(settings) => settings.bind = bind,
+            SourceSpec::Http(settings) => settings.bind = bind,
+        }
+    }
+
+    pub fn transport(&self) -> Transport {
+        match self {
+            SourceSpec::Http(_) => Transport::Tcp,
+            SourceSpec::Syslog(_)
+            | SourceSpec::Netflow(_)
+            | SourceSpec::Ipfix(_)
+            | SourceSpec::Sflow(_) => Transport::Udp,
+        }
+    }
+
+    /// Where senders send, as a URL: `udp://0.0.0.0:5514`, `https://0.0.0.0:8443/events`.
+    pub fn listen(&self) -> String {
+        match self {
+            SourceSpec::Http(settings) => {
+                let scheme = if settings.tls_cert_file.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                format!("{scheme}://{}{}", settings.bind, settings.path)
+            }
+            other => format!("udp://{}", other.bind()),
+        }
+    }
+
+    /// Whether two datasets' inputs cannot both run on one proxy: their addresses overlap on
+    /// one transport, unless both are HTTP on different paths (one listener serves both).
+    pub fn clashes_with(&self, other: &SourceSpec) -> bool {
+        if self.transport() != other.transport() || !binds_overlap(self.bind(), other.bind()) {
+            return false;
+        }
+        match (self, other) {
+            (SourceSpec::Http(ours), SourceSpec::Http(theirs)) => {
+                ours.bind != theirs.bind || ours.path == theirs.path || ours.tls() != theirs.tls()
+            }
+            _ => true,
         }
     }
 
@@ -273,6 +332,10 @@ impl SourceSpec {
             SourceSpec::Netflow(flow.clone()),
             SourceSpec::Ipfix(flow.clone()),
             SourceSpec::Sflow(flow),
+            SourceSpec::Http(HttpSourceSettings {
+                bind,
+                ..HttpSourceSettings::default()
+            }),
         ]
         .into_iter()
         .find(|source| source.plugin_name() == plugin)
@@ -317,6 +380,135 @@ impl Default for SyslogSourceSettings {
 pub enum SyslogTransport {
     #[default]
     Udp,
+}
+
+/// Settings of the `http` plugin: one listener per address serves every dataset on it, each on
+/// its own path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSourceSettings {
+    /// TCP address the proxy listens on. Default `0.0.0.0:8080`.
+    #[serde(default = "default_http_bind")]
+    pub bind: SocketAddr,
+    /// The path senders `POST` to, starting with `/`. Default `/`.
+    #[serde(default = "default_http_path")]
+    pub path: String,
+    #[serde(default)]
+    pub format: HttpBodyFormat,
+    #[serde(default)]
+    pub nested: NestedJson,
+    /// Senders must send `Authorization: Bearer <token>`; none: anyone who reaches the port.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Largest body, as sent or inflated (gzip, zstd). Default 10 MiB, at most 256 MiB.
+    #[serde(default = "default_http_max_body")]
+    pub max_body_bytes: u64,
+    /// PEM certificate chain and key on the proxy's host: HTTPS instead of HTTP.
+    #[serde(default)]
+    pub tls_cert_file: Option<String>,
+    #[serde(default)]
+    pub tls_key_file: Option<String>,
+}
+
+impl Default for HttpSourceSettings {
+    fn default() -> Self {
+        HttpSourceSettings {
+            bind: default_http_bind(),
+            path: default_http_path(),
+            format: HttpBodyFormat::default(),
+            nested: NestedJson::default(),
+            token: None,
+            max_body_bytes: default_http_max_body(),
+            tls_cert_file: None,
+            tls_key_file: None,
+        }
+    }
+}
+
+/// The largest `max_body_bytes` a dataset may set: a body is held whole while it is split into
+/// events.
+pub const HTTP_MAX_BODY_LIMIT: u64 = 256 << 20;
+
+impl HttpSourceSettings {
+    /// The certificate and key files, when HTTPS.
+    pub fn tls(&self) -> Option<(&str, &str)> {
+        Some((
+            self.tls_cert_file.as_deref()?,
+            self.tls_key_file.as_deref()?,
+        ))
+    }
+
+    /// The field and reason of the first setting out of range.
+    pub fn validate(&self) -> Result<(), (&'static str, &'static str)> {
+        let path_ok = self.path.starts_with('/')
+            && self.path.len() <= 256
+            && !self.path.contains("//")
+            && self
+                .path
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/-_.~".contains(&b));
+        if !path_ok {
+            return Err((
+                "source.settings.path",
+                "must start with / and hold only letters, digits and / - _ . ~ (at most 256)",
+            ));
+        }
+        if !(1..=HTTP_MAX_BODY_LIMIT).contains(&self.max_body_bytes) {
+            return Err((
+                "source.settings.max_body_bytes",
+                "must be between 1 byte and 256 MiB",
+            ));
+        }
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            return Err((
+                "source.settings.tls_cert_file",
+                "set both tls_cert_file and tls_key_file, or neither",
+            ));
+        }
+        if self.token.as_deref().is_some_and(|t| t.trim().len() < 16) {
+            return Err((
+                "source.settings.token",
+                "must be at least 16 characters (or absent for no token)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// How an `http` body holds events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HttpBodyFormat {
+    /// JSON when the body starts with `{` or `[`, text lines otherwise.
+    #[default]
+    Auto,
+    /// A JSON object, a JSON array of objects, or objects one per line (NDJSON).
+    Json,
+    /// One event per line, kept as text in `message`.
+    Text,
+}
+
+/// What becomes of objects nested in a JSON event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NestedJson {
+    /// Dotted columns: `{"user":{"name":"x"}}` gives `user.name`.
+    #[default]
+    Flatten,
+    /// The nested object as JSON text in one column (`user`).
+    JsonText,
+}
+
+fn default_http_bind() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 8080))
+}
+
+fn default_http_path() -> String {
+    "/".to_owned()
+}
+
+fn default_http_max_body() -> u64 {
+    10 << 20
 }
 
 fn default_syslog_bind() -> SocketAddr {

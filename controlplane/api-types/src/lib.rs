@@ -23,9 +23,9 @@ mod role;
 
 pub use dataplane_config::{AuthorizeError, DataPlaneConfig, IngestKey};
 pub use dataset::{
-    DatasetSpec, Destination, FlowSourceSettings, PackerThresholds, REDACTED,
-    SECRET_FILTER_SETTINGS, SourceSpec, SyslogSourceSettings, SyslogTransport, binds_overlap,
-    redact_pipeline,
+    DatasetSpec, Destination, FlowSourceSettings, HTTP_MAX_BODY_LIMIT, HttpBodyFormat,
+    HttpSourceSettings, NestedJson, PackerThresholds, REDACTED, SECRET_FILTER_SETTINGS, SourceSpec,
+    SyslogSourceSettings, SyslogTransport, Transport, binds_overlap, redact_pipeline,
 };
 pub use dead_letters::{
     DEAD_LETTER_STAGES, DeadLetterCount, DeadLetterReplay, DeadLettersView, REPLAY_DONE_DETAIL,

@@ -101,6 +101,31 @@ pub const PROXY_FLOW_STATE_BYTES: Metric = metric(
     "Memory the dataset's flow decoders hold, by kind: templates (bounded by max_template_bytes per worker) and held data sets (max_held_bytes per worker).",
 );
 
+// Proxy: the `http` input.
+
+/// Counter, per dataset and HTTP status answered.
+pub const PROXY_HTTP_REQUESTS_TOTAL: Metric = metric(
+    "bytefreezer_proxy_http_requests_total",
+    "Requests to a dataset's http input, by status answered (200: its events are durable in the spool).",
+);
+pub const PROXY_HTTP_EVENTS_TOTAL: Metric = metric(
+    "bytefreezer_proxy_http_events_total",
+    "Events accepted by a dataset's http input (durable in the spool when its request was answered 200).",
+);
+pub const PROXY_HTTP_BODY_BYTES_TOTAL: Metric = metric(
+    "bytefreezer_proxy_http_body_bytes_total",
+    "Body bytes of accepted requests, as inflated.",
+);
+/// Gauge, per listen address.
+pub const PROXY_HTTP_CONNECTIONS: Metric = metric(
+    "bytefreezer_proxy_http_connections",
+    "Open connections to an http input listener.",
+);
+pub const PROXY_HTTP_CONNECTION_ERRORS_TOTAL: Metric = metric(
+    "bytefreezer_proxy_http_connection_errors_total",
+    "Connections to an http input listener closed before a request was read, by reason.",
+);
+
 // Proxy: the spool and shipping to the receiver.
 
 pub const PROXY_ROWS_DURABLE_TOTAL: Metric = metric(
@@ -339,6 +364,11 @@ pub const ALL: &[Metric] = &[
     PROXY_DATAGRAMS_DROPPED_TOTAL,
     PROXY_DECODE_ERRORS_TOTAL,
     PROXY_FLUSH_ERRORS_TOTAL,
+    PROXY_HTTP_REQUESTS_TOTAL,
+    PROXY_HTTP_EVENTS_TOTAL,
+    PROXY_HTTP_BODY_BYTES_TOTAL,
+    PROXY_HTTP_CONNECTIONS,
+    PROXY_HTTP_CONNECTION_ERRORS_TOTAL,
     PROXY_IO_BACKEND,
     PROXY_UDP_WORKERS,
     PROXY_FLOW_TEMPLATES,

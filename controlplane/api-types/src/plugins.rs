@@ -44,6 +44,64 @@ fn flow_plugin(plugin: &'static str, summary: &'static str, port: u16) -> Plugin
     }
 }
 
+fn http_plugin() -> PluginKind {
+    let optional_text = |description: &str| json!({ "type": ["string", "null"], "default": null, "description": description });
+    PluginKind {
+        plugin: "http",
+        summary: "Events posted over HTTP(S): JSON, NDJSON or text lines, gzip or zstd",
+        settings_schema: json!({
+            "type": "object",
+            "additionalProperties": false,
+            "required": [],
+            "properties": {
+                "bind": {
+                    "type": "string",
+                    "format": "socket-address",
+                    "default": "0.0.0.0:8080",
+                    "description": "TCP address:port the proxy listens on; datasets on one address share it, each on its own path.",
+                },
+                "path": {
+                    "type": "string",
+                    "default": "/",
+                    "description": "The path senders POST to.",
+                },
+                "format": {
+                    "type": "string",
+                    "enum": ["auto", "json", "text"],
+                    "default": "auto",
+                    "description": "auto: JSON when the body starts with { or [, text lines otherwise; json: an object, an array of objects or NDJSON; text: one event per line.",
+                },
+                "nested": {
+                    "type": "string",
+                    "enum": ["flatten", "json_text"],
+                    "default": "flatten",
+                    "description": "Nested objects as dotted columns (user.name) or as JSON text in one column.",
+                },
+                "token": optional_text("Senders must send Authorization: Bearer <token> (16 characters at least); empty: no token."),
+                "max_body_bytes": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": crate::HTTP_MAX_BODY_LIMIT,
+                    "default": 10485760,
+                    "description": "Largest body, as sent or inflated; larger ones get 413.",
+                },
+                "tls_cert_file": optional_text("PEM certificate chain on the proxy's host: HTTPS instead of HTTP."),
+                "tls_key_file": optional_text("PEM private key of tls_cert_file."),
+            },
+        }),
+        example: json!({
+            "bind": "0.0.0.0:8080",
+            "path": "/events",
+            "format": "auto",
+            "nested": "flatten",
+            "token": null,
+            "max_body_bytes": 10485760,
+            "tls_cert_file": null,
+            "tls_key_file": null,
+        }),
+    }
+}
+
 pub fn plugin_catalog() -> Vec<PluginKind> {
     vec![
         PluginKind {
@@ -77,6 +135,7 @@ pub fn plugin_catalog() -> Vec<PluginKind> {
         ),
         flow_plugin("ipfix", "IPFIX over UDP (RFC 7011)", 4739),
         flow_plugin("sflow", "sFlow version 5 over UDP", 6343),
+        http_plugin(),
     ]
 }
 
@@ -90,7 +149,7 @@ mod tests {
     #[test]
     fn schemas_match_the_settings_types() {
         let catalog = plugin_catalog();
-        assert_eq!(catalog.len(), 4);
+        assert_eq!(catalog.len(), 5);
         for kind in catalog {
             let spec: SourceSpec =
                 serde_json::from_value(json!({ "plugin": kind.plugin, "settings": kind.example }))
@@ -121,12 +180,17 @@ mod tests {
 
     #[test]
     fn schema_defaults_are_the_serde_defaults() {
-        let spec: SourceSpec =
-            serde_json::from_value(json!({ "plugin": "syslog", "settings": {} })).unwrap();
-        let settings = serde_json::to_value(&spec).unwrap()["settings"].clone();
-        let syslog = &plugin_catalog()[0];
-        for (name, property) in syslog.settings_schema["properties"].as_object().unwrap() {
-            assert_eq!(settings[name], property["default"], "{name}");
+        for plugin in ["syslog", "http"] {
+            let spec: SourceSpec =
+                serde_json::from_value(json!({ "plugin": plugin, "settings": {} })).unwrap();
+            let settings = serde_json::to_value(&spec).unwrap()["settings"].clone();
+            let kind = plugin_catalog()
+                .into_iter()
+                .find(|kind| kind.plugin == plugin)
+                .unwrap();
+            for (name, property) in kind.settings_schema["properties"].as_object().unwrap() {
+                assert_eq!(settings[name], property["default"], "{plugin}: {name}");
+            }
         }
     }
 }

@@ -80,7 +80,7 @@ pub(crate) async fn check_input(
 ) -> ApiResult<Json<CheckResult>> {
     let record = visible_dataset(&state, &principal, &tenant, &dataset).await?;
     let spec = &record.spec;
-    let listen = format!("udp://{}", spec.source.bind());
+    let listen = spec.source.listen();
     let mut checks = Vec::new();
     if !spec.active {
         checks.push(check(

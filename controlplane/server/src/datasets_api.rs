@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use bytefreezer_api::rest::{AssignmentRequest, DatasetRecord, DatasetRequest, TenantRequest};
-use bytefreezer_api::{DatasetSpec, binds_overlap};
+use bytefreezer_api::{DatasetSpec, SourceSpec};
 use bytefreezer_control_store::Tenant;
 use bytefreezer_transform::Pipeline;
 
@@ -195,6 +195,11 @@ async fn check_dataset(
             "needs a port other than 0",
         ));
     }
+    if let SourceSpec::Http(settings) = &spec.source
+        && let Err((field, reason)) = settings.validate()
+    {
+        return Err(ApiError::invalid(field, reason));
+    }
     check_bind_is_free(state, principal, spec, assigned_proxy).await
 }
 
@@ -212,7 +217,6 @@ pub(crate) async fn check_bind_is_free(
     if !spec.active {
         return Ok(());
     }
-    let bind = spec.source.bind();
     let others = state.store.list_dataset_records(None, None).await?;
     let clash = others.iter().find(|other| {
         other.spec.active
@@ -220,7 +224,7 @@ pub(crate) async fn check_bind_is_free(
                 other.spec.tenant_id.as_str(),
                 other.spec.dataset_id.as_str(),
             ) != (spec.tenant_id.as_str(), spec.dataset_id.as_str())
-            && binds_overlap(other.spec.source.bind(), bind)
+            && other.spec.source.clashes_with(&spec.source)
             && match (other.assigned_proxy.as_deref(), assigned_proxy) {
                 (Some(theirs), Some(ours)) => theirs == ours,
                 _ => true,
@@ -232,15 +236,21 @@ pub(crate) async fn check_bind_is_free(
     // Name the other dataset only to callers who may see it.
     let who = match state.store.tenant(&other.spec.tenant_id).await? {
         Some(tenant) if principal.sees_tenant(&tenant) => format!(
-            "dataset {}/{} (udp://{})",
+            "dataset {}/{} ({})",
             other.spec.tenant_id,
             other.spec.dataset_id,
-            other.spec.source.bind()
+            other.spec.source.listen()
         ),
         _ => "another dataset served by the same proxies".to_owned(),
     };
     Err(ApiError::Conflict(format!(
-        "source.settings.bind: udp://{bind} overlaps {who}; both would receive each other's datagrams, so choose another port"
+        "source.settings.bind: {} overlaps {who}; both would receive each other's data, so choose another port{}",
+        spec.source.listen(),
+        if matches!(spec.source, SourceSpec::Http(_)) {
+            " (http datasets share a port when each has its own path and the same TLS settings)"
+        } else {
+            ""
+        }
     )))
 }
 

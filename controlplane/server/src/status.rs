@@ -158,7 +158,7 @@ pub fn service_status(service: ServiceRecord, now: DateTime<Utc>) -> ServiceStat
 
 pub fn dataset_status(record: DatasetRecord) -> DatasetStatus {
     let spec = record.spec;
-    let listen = format!("udp://{}", spec.source.bind());
+    let listen = spec.source.listen();
     DatasetStatus {
         plugin: spec.source.plugin_name(),
         tenant_id: spec.tenant_id,

@@ -13,6 +13,7 @@
 
 mod config;
 mod dead_letter;
+mod events_table;
 mod piper;
 mod process;
 mod table_rows;
@@ -22,4 +23,4 @@ pub use bytefreezer_dead_letter as dead_letters;
 pub use bytefreezer_dead_letter::DeadLetterRecord;
 pub use config::PiperConfig;
 pub use piper::{Piper, PiperCycle};
-pub use table_rows::{TableRows, table_rows};
+pub use table_rows::{TableRows, table_rows, table_rows_with};

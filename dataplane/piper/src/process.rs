@@ -9,7 +9,7 @@ use bytefreezer_api::metrics::{
     PIPER_ROWS_OUT_TOTAL, PIPER_SYSLOG_REPAIRED_TOTAL, PIPER_SYSLOG_ROWS_TOTAL,
     PIPER_UNPARSED_TOTAL,
 };
-use bytefreezer_api::{DataPlaneConfig, DatasetSpec, SourceSpec};
+use bytefreezer_api::{DataPlaneConfig, DatasetSpec, NestedJson, SourceSpec};
 use bytefreezer_decode_syslog::SyslogCounts;
 use bytefreezer_layout::{DeadLetterKind, IntakeObject, Stage, lease_object, piper_object};
 use bytefreezer_schema::{
@@ -22,7 +22,7 @@ use bytes::Bytes;
 
 use crate::dead_letter::{DeadLetter, DeadLetterMoveError};
 use crate::piper::Piper;
-use crate::table_rows::table_rows;
+use crate::table_rows::table_rows_with;
 
 pub enum ObjectResult {
     Done {
@@ -369,15 +369,25 @@ async fn transform_object(
     else {
         return Ok(None);
     };
-    let lift = match &dataset.source {
-        SourceSpec::Syslog(settings) => settings.lift_message_fields,
-        SourceSpec::Netflow(_) | SourceSpec::Ipfix(_) | SourceSpec::Sflow(_) => false,
+    let shaping = match &dataset.source {
+        SourceSpec::Syslog(settings) => Shaping {
+            lift_message: settings.lift_message_fields,
+            nested: NestedJson::default(),
+        },
+        SourceSpec::Http(settings) => Shaping {
+            lift_message: false,
+            nested: settings.nested,
+        },
+        SourceSpec::Netflow(_) | SourceSpec::Ipfix(_) | SourceSpec::Sflow(_) => Shaping {
+            lift_message: false,
+            nested: NestedJson::default(),
+        },
     };
     let fallback_micros = info.last_modified.timestamp_micros();
     let owned_version = version.to_owned();
     // Off the async workers, and a panic in a filter or a decoder fails this object only.
     let shaped = tokio::task::spawn_blocking(move || {
-        shape(&pipeline, &owned_version, &bytes, lift, fallback_micros)
+        shape(&pipeline, &owned_version, &bytes, shaping, fallback_micros)
     })
     .await
     .map_err(|join| {
@@ -449,13 +459,22 @@ async fn transform_object(
     }))
 }
 
+/// What a dataset's source asks of the rows before its pipeline.
+#[derive(Debug, Clone, Copy)]
+struct Shaping {
+    /// Lift a JSON object or `key=value` pairs in `message` into columns (syslog).
+    lift_message: bool,
+    /// Objects nested in JSON events (`events/1`): flattened or JSON text.
+    nested: NestedJson,
+}
+
 /// Decode, lift, transform, split off unreadable rows, split by hour, encode: everything
 /// between reading the object and writing its outputs, with no I/O.
 fn shape(
     pipeline: &Pipeline,
     version: &str,
     bytes: &[u8],
-    lift: bool,
+    shaping: Shaping,
     fallback_micros: i64,
 ) -> Result<Shaped, Failure> {
     let batches = match decode_ipc(bytes) {
@@ -475,7 +494,7 @@ fn shape(
     for batch in batches {
         // Proxies ship edge batches; the table rows users query are built here, before the
         // pipeline, so every transformation sees the table schema (syslog is parsed here).
-        let batch = match table_rows(batch) {
+        let batch = match table_rows_with(batch, shaping.nested) {
             Ok(table) => {
                 syslog.add(&table.syslog);
                 table.batch
@@ -496,7 +515,7 @@ fn shape(
             }
         };
         rows_in += batch.num_rows() as u64;
-        let batch = if lift {
+        let batch = if shaping.lift_message {
             lift_message_fields(&batch, "message")
                 .map_err(|e| failure("lift", Blame::Object, e))?
                 .batch

@@ -3,11 +3,14 @@
 //! already in table form.
 
 use arrow::record_batch::RecordBatch;
+use bytefreezer_api::NestedJson;
 use bytefreezer_decode_syslog::{SyslogCounts, syslog_edge_to_table};
 use bytefreezer_schema::{
-    EdgeError, FLOW_EDGE_FORMATS, KNOWN_EDGE_FORMATS, SYSLOG_EDGE_FORMAT, edge_format,
-    edge_to_table,
+    EVENTS_EDGE_FORMAT, EdgeError, FLOW_EDGE_FORMATS, KNOWN_EDGE_FORMATS, SYSLOG_EDGE_FORMAT,
+    edge_format, edge_to_table,
 };
+
+use crate::events_table::events_to_table;
 
 /// A batch in table form and how its syslog rows parsed (zero for anything else).
 pub struct TableRows {
@@ -16,8 +19,14 @@ pub struct TableRows {
 }
 
 /// `batch` as table rows: flow edge batches get text addresses and derived columns, syslog
-/// edge batches are parsed; an unknown edge version is [`EdgeError::UnknownFormat`].
+/// edge batches are parsed, events' JSON keys become columns (nested objects flattened); an
+/// unknown edge version is [`EdgeError::UnknownFormat`].
 pub fn table_rows(batch: RecordBatch) -> Result<TableRows, EdgeError> {
+    table_rows_with(batch, NestedJson::Flatten)
+}
+
+/// [`table_rows`], with the dataset's choice for objects nested in JSON events.
+pub fn table_rows_with(batch: RecordBatch, nested: NestedJson) -> Result<TableRows, EdgeError> {
     match edge_format(batch.schema_ref())? {
         Some(format) if FLOW_EDGE_FORMATS.contains(&format) => Ok(TableRows {
             batch: edge_to_table(&batch)?,
@@ -30,6 +39,10 @@ pub fn table_rows(batch: RecordBatch) -> Result<TableRows, EdgeError> {
                 syslog: table.counts,
             })
         }
+        Some(EVENTS_EDGE_FORMAT) => Ok(TableRows {
+            batch: events_to_table(&batch, nested)?,
+            syslog: SyslogCounts::default(),
+        }),
         // edge_format only answers the formats this build knows; a new one must be added here.
         Some(other) => Err(EdgeError::UnknownFormat {
             found: other.to_owned(),

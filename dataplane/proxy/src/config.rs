@@ -50,6 +50,38 @@ pub struct ProxyConfig {
     pub reject_grace_secs: u64,
     /// Bounds on what flow exporters can make each decoder hold (`[proxy.flow]`).
     pub flow: FlowInputConfig,
+    /// Bounds of every `http` input listener (`[proxy.http]`).
+    pub http: HttpInputConfig,
+}
+
+/// What any peer that reaches an `http` input's port can make the proxy hold. Each listener
+/// has its own connection cap and memory budget; bodies over a dataset's `max_body_bytes` get
+/// 413 before they are read (when declared) or as soon as they pass it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpInputConfig {
+    /// Open connections per listener; more wait in the kernel's backlog. Default 1024.
+    pub max_connections: usize,
+    /// The TLS handshake and each request's headers must arrive within this; an idle
+    /// keep-alive connection closes after it too. Default 10.
+    pub header_timeout_secs: u64,
+    /// A body must arrive within this once its headers did. Default 30.
+    pub body_timeout_secs: u64,
+    /// Memory all requests of one listener may hold at once (bodies, inflated bodies and the
+    /// events taken from them); a request that finds it full gets 503 with Retry-After.
+    /// Default 64 MiB.
+    pub max_inflight_bytes: usize,
+}
+
+impl Default for HttpInputConfig {
+    fn default() -> Self {
+        HttpInputConfig {
+            max_connections: 1024,
+            header_timeout_secs: 10,
+            body_timeout_secs: 30,
+            max_inflight_bytes: 64 << 20,
+        }
+    }
 }
 
 /// Limits of the flow decoders (NetFlow v9, IPFIX, sFlow). Any address can send a template,
@@ -152,6 +184,7 @@ impl Default for ProxyConfig {
             request_timeout_secs: 30,
             reject_grace_secs: 120,
             flow: FlowInputConfig::default(),
+            http: HttpInputConfig::default(),
         }
     }
 }

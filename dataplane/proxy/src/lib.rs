@@ -1,16 +1,20 @@
 //! Proxy: the edge of the pipeline. It listens for each dataset's exporters (syslog, NetFlow,
 //! IPFIX and sFlow over UDP) on pinned receive workers (`bytefreezer-udp`), decodes in place
-//! into Arrow batches, makes every batch durable in an on-disk spool, and ships spooled batches
-//! to the receiver over HTTP(S) with the tenant's API key, retrying until acknowledged.
+//! into Arrow batches, takes events posted to `http` inputs, makes every batch durable in an
+//! on-disk spool, and ships spooled batches to the receiver over HTTP(S) with the tenant's API
+//! key, retrying until acknowledged.
 //!
 //! It must not block a receive worker on the network or the disk (a batch the spool writers
-//! cannot take is dropped and counted), must not
-//! delete a spooled batch before the receiver acknowledged it (except the oldest ones when the
-//! spool is full, each counted), and one dataset's failure (port in use) never stops another.
+//! cannot take is dropped and counted), must not answer an `http` sender 200 before its events
+//! are durable, must not delete a spooled batch before the receiver acknowledged it (except the
+//! oldest unpromised ones when the spool is full, each counted; a batch whose sender was told it
+//! is durable never), and one dataset's failure (port in use) never stops another.
 
 mod config;
 mod decoders;
 mod flow_metrics;
+mod http_events;
+mod http_input;
 mod input;
 mod proxy;
 mod shipper;
@@ -18,7 +22,8 @@ mod sink;
 mod spool;
 mod spool_writer;
 
-pub use config::{FlowInputConfig, ProxyConfig};
+pub use config::{FlowInputConfig, HttpInputConfig, ProxyConfig};
 pub use decoders::{Decoded, DecoderKind, FlushError, InputDecoder};
+pub use http_events::{BodyError, BodyKind, split_events};
 pub use proxy::Proxy;
 pub use spool::{Replayed, Spool, SpooledBatch, replay_rejected};

@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::ProxyConfig;
+use crate::http_input::{HttpDataset, HttpInputs, HttpRuntime};
 use crate::input::{DecoderKind, InputSpec, UdpRuntime, run_udp_input};
 use crate::shipper::Shipper;
 use crate::spool::Spool;
@@ -28,6 +29,7 @@ pub struct Proxy {
     spool: Arc<Spool>,
     client: reqwest::Client,
     udp: Arc<UdpRuntime>,
+    http: HttpInputs,
 }
 
 struct RunningInput {
@@ -115,6 +117,12 @@ impl Proxy {
             .set(pool.workers() as i64);
         let writers = SpoolWriters::start(spool.clone(), compression, registry.clone())
             .context("proxy: cannot start the spool writers")?;
+        let http = HttpInputs::new(HttpRuntime {
+            spool: spool.clone(),
+            compression,
+            registry: registry.clone(),
+            limits: config.http.clone(),
+        });
         let config = Arc::new(config);
         let udp = Arc::new(UdpRuntime {
             pool: Arc::new(pool),
@@ -129,6 +137,7 @@ impl Proxy {
             spool,
             client,
             udp,
+            http,
         })
     }
 
@@ -171,6 +180,8 @@ impl Proxy {
         for (_, input) in inputs.drain() {
             stop_input(input).await;
         }
+        // Requests in flight finish (their events reach the spool) before the drain below.
+        self.http.stop().await;
         // Every sink has flushed into the writers; let them finish before draining the spool.
         if let Ok(runtime) = Arc::try_unwrap(self.udp) {
             let UdpRuntime { pool, writers, .. } = runtime;
@@ -202,10 +213,25 @@ impl Proxy {
     /// Starts inputs for new datasets and stops those removed, paused or changed, leaving the
     /// others untouched.
     async fn reconcile(
-        &self,
+        &mut self,
         inputs: &mut HashMap<InputSpec, RunningInput>,
         config: &DataPlaneConfig,
     ) {
+        let http: Vec<HttpDataset> = config
+            .datasets
+            .iter()
+            .filter(|dataset| dataset.active)
+            .filter_map(|dataset| match &dataset.source {
+                SourceSpec::Http(settings) => Some(HttpDataset {
+                    tenant_id: dataset.tenant_id.clone(),
+                    dataset_id: dataset.dataset_id.clone(),
+                    settings: settings.clone(),
+                    listen: dataset.source.listen(),
+                }),
+                _ => None,
+            })
+            .collect();
+        self.http.reconcile(&http).await;
         let desired: Vec<InputSpec> = config
             .datasets
             .iter()
@@ -215,7 +241,7 @@ impl Proxy {
                     SourceSpec::Syslog(settings) if settings.transport == SyslogTransport::Udp => {
                         DecoderKind::Syslog
                     }
-                    SourceSpec::Syslog(_) => return None,
+                    SourceSpec::Syslog(_) | SourceSpec::Http(_) => return None,
                     SourceSpec::Netflow(_) | SourceSpec::Ipfix(_) | SourceSpec::Sflow(_) => {
                         DecoderKind::Flow
                     }

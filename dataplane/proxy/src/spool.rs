@@ -23,6 +23,9 @@ pub struct SpooledBatch {
     pub rows: u64,
     pub bytes: u64,
     pub path: PathBuf,
+    /// Its input told the sender the rows are durable (an HTTP 2xx): the batch is never dropped
+    /// to make room, and such inputs refuse new data above [`Spool::over_high_water`] instead.
+    pub promised: bool,
 }
 
 struct Entry {
@@ -33,8 +36,9 @@ struct Entry {
 }
 
 /// Batches on disk until the receiver acknowledges them: file per batch, named
-/// `{batch_id}.{tenant}.{dataset}.{rows}.arrows`, written to a `.tmp` file, fsynced and renamed,
-/// so after a crash every file is whole. Batch ids are UUIDv7, so name order is arrival order.
+/// `{batch_id}.{tenant}.{dataset}.{rows}.arrows` (`...{rows}.promised.arrows` for a promised
+/// batch), written to a `.tmp` file, fsynced and renamed, so after a crash every file is whole.
+/// Batch ids are UUIDv7, so name order is arrival order.
 pub struct Spool {
     dir: PathBuf,
     rejected_dir: PathBuf,
@@ -45,6 +49,11 @@ pub struct Spool {
 }
 
 const SUFFIX: &str = ".arrows";
+/// The name part that marks a promised batch.
+const PROMISED: &str = "promised";
+/// Inputs that promise durability refuse new data once the spool holds this share of its limit
+/// (in tenths), so what they promised is never what the limit drops.
+const HIGH_WATER_TENTHS: u64 = 9;
 /// Beside each rejected batch: the receiver's answer.
 const REASON_SUFFIX: &str = ".reason";
 
@@ -161,7 +170,7 @@ impl Spool {
     }
 
     /// Writes a batch durably (blocking on the disk). When this returns Ok the rows survive a
-    /// crash.
+    /// crash; the batch may still be dropped, oldest first, when the spool outgrows its limit.
     pub fn write_blocking(
         &self,
         tenant_id: &str,
@@ -169,9 +178,43 @@ impl Spool {
         rows: u64,
         encoded: Vec<u8>,
     ) -> Result<()> {
+        self.write(tenant_id, dataset_id, rows, encoded, false)
+    }
+
+    /// Writes a batch durably that its input will acknowledge to the sender: it is never
+    /// dropped to make room (see [`SpooledBatch::promised`]).
+    pub fn write_promised_blocking(
+        &self,
+        tenant_id: &str,
+        dataset_id: &str,
+        rows: u64,
+        encoded: Vec<u8>,
+    ) -> Result<()> {
+        self.write(tenant_id, dataset_id, rows, encoded, true)
+    }
+
+    /// Whether inputs that promise durability should refuse new data for now (HTTP 429): the
+    /// spool holds 90% of its limit.
+    pub fn over_high_water(&self) -> bool {
+        self.lock().1 >= self.max_bytes / 10 * HIGH_WATER_TENTHS
+    }
+
+    fn write(
+        &self,
+        tenant_id: &str,
+        dataset_id: &str,
+        rows: u64,
+        encoded: Vec<u8>,
+        promised: bool,
+    ) -> Result<()> {
         let batch_id = uuid::Uuid::now_v7().to_string();
+        let mark = if promised {
+            format!(".{PROMISED}")
+        } else {
+            String::new()
+        };
         let path = self.dir.join(format!(
-            "{batch_id}.{tenant_id}.{dataset_id}.{rows}{SUFFIX}"
+            "{batch_id}.{tenant_id}.{dataset_id}.{rows}{mark}{SUFFIX}"
         ));
         let bytes = encoded.len() as u64;
         write_durably(&path, &encoded)
@@ -191,6 +234,7 @@ impl Spool {
             rows,
             bytes,
             path,
+            promised,
         };
         {
             let mut guard = self.lock();
@@ -210,7 +254,7 @@ impl Spool {
         Ok(())
     }
 
-    /// Drops the oldest batches not being sent until the spool fits its limit.
+    /// Drops the oldest batches not being sent and not promised until the spool fits its limit.
     fn enforce_limit(&self) {
         let mut dropped = Vec::new();
         {
@@ -219,7 +263,7 @@ impl Spool {
             while *total > self.max_bytes && entries.len() > 1 {
                 let Some(oldest) = entries
                     .iter()
-                    .find(|(_, e)| !e.in_flight)
+                    .find(|(_, e)| !e.in_flight && !e.batch.promised)
                     .map(|(id, _)| id.clone())
                 else {
                     break;
@@ -369,6 +413,11 @@ fn parse_name(name: &str, path: &Path) -> Option<SpooledBatch> {
     let mut parts = stem.split('.');
     let (batch_id, tenant_id, dataset_id, rows) =
         (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let promised = match parts.next() {
+        None => false,
+        Some(PROMISED) => true,
+        Some(_) => return None,
+    };
     if parts.next().is_some() {
         return None;
     }
@@ -382,6 +431,7 @@ fn parse_name(name: &str, path: &Path) -> Option<SpooledBatch> {
         rows: rows.parse().ok()?,
         bytes: fs::metadata(path).ok()?.len(),
         path: path.to_path_buf(),
+        promised,
     })
 }
 
@@ -506,5 +556,40 @@ mod tests {
         let replayed = Spool::open(dir.path(), 250, registry.clone()).unwrap();
         assert_eq!(replayed.take_next().unwrap().batch_id, second.batch_id);
         assert_eq!(registry.counter_total(PROXY_REJECTED_BATCHES.name), 0);
+    }
+
+    #[tokio::test]
+    async fn promised_batches_are_never_dropped_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::new();
+        let spool = Spool::open(dir.path(), 250, registry.clone()).unwrap();
+        spool
+            .write_promised_blocking("t", "web", 5, vec![0u8; 100])
+            .unwrap();
+        assert!(!spool.over_high_water());
+        spool.write_blocking("t", "d", 7, vec![0u8; 100]).unwrap();
+        assert!(!spool.over_high_water(), "200 of 250 bytes, under 225");
+        spool
+            .write_promised_blocking("t", "web", 6, vec![0u8; 100])
+            .unwrap();
+        // Over the limit: the unpromised batch goes, though a promised one is older.
+        assert_eq!(registry.counter_total(PROXY_ROWS_DROPPED_TOTAL.name), 7);
+        assert_eq!(spool.len(), 2);
+        assert!(!spool.over_high_water(), "200 bytes left");
+        // Only promised batches: the spool goes over its limit rather than drop one, and says
+        // so, so their inputs refuse more until the receiver takes some.
+        spool
+            .write_promised_blocking("t", "web", 8, vec![0u8; 100])
+            .unwrap();
+        assert_eq!(spool.len(), 3);
+        assert!(spool.over_high_water());
+        assert_eq!(registry.counter_total(PROXY_ROWS_DROPPED_TOTAL.name), 7);
+        drop(spool);
+
+        let reopened = Spool::open(dir.path(), 250, Registry::new()).unwrap();
+        let first = reopened.take_next().unwrap();
+        assert!(first.promised && first.rows == 5, "{first:?}");
+        let second = reopened.take_next().unwrap();
+        assert!(second.promised && second.rows == 6, "{second:?}");
     }
 }

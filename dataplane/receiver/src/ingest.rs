@@ -4,7 +4,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytefreezer_api::metrics::{
     RECEIVER_BYTES_TOTAL, RECEIVER_REJECTED_TOTAL, RECEIVER_REQUESTS_TOTAL, RECEIVER_ROWS_TOTAL,
@@ -20,15 +20,18 @@ use bytefreezer_telemetry::Registry;
 use bytes::Bytes;
 use tokio::sync::{Notify, watch};
 
-use crate::body::{budget_rejection, gunzip, read_body};
-use crate::budget::{BodyBudget, Reservation};
+use bytefreezer_http_listen::{
+    BodyBudget, ContentEncoding, Rejection, Reservation, budget_rejection, content_encoding,
+    inflate, read_body, reject,
+};
+
 use crate::{ARROW_STREAM_CONTENT_TYPE, BATCH_ID_HEADER};
 
 /// An NDJSON body is parsed into `serde_json::Value`s before it becomes a batch; those take
 /// several times the text's size, so its reservation is this multiple of the (inflated) body.
 const NDJSON_MEMORY_FACTOR: u64 = 8;
 /// What a 503 asks the client to wait before retrying, in seconds.
-const RETRY_AFTER_SECS: &str = "1";
+const RETRY_AFTER_SECS: u32 = 1;
 
 #[derive(Clone)]
 pub struct IngestLimits {
@@ -44,20 +47,6 @@ pub struct IngestState {
     pub wakeup: Option<Arc<Notify>>,
     pub limits: IngestLimits,
     pub budget: BodyBudget,
-}
-
-pub struct Rejection {
-    status: StatusCode,
-    reason: &'static str,
-    message: String,
-}
-
-pub fn reject(status: StatusCode, reason: &'static str, message: impl Into<String>) -> Rejection {
-    Rejection {
-        status,
-        reason,
-        message: message.into(),
-    }
 }
 
 pub async fn ingest(
@@ -107,18 +96,14 @@ pub async fn ingest(
             } else {
                 tracing::debug!(tenant = %tenant_id, dataset = %dataset_id, "receiver: refused: {}", rejection.message);
             }
-            let mut response = (
-                rejection.status,
-                Json(serde_json::json!({ "error": rejection.message })),
-            )
-                .into_response();
-            if rejection.status == StatusCode::SERVICE_UNAVAILABLE {
-                response.headers_mut().insert(
-                    header::RETRY_AFTER,
-                    HeaderValue::from_static(RETRY_AFTER_SECS),
-                );
-            }
-            response
+            let rejection = if rejection.status == StatusCode::SERVICE_UNAVAILABLE
+                && rejection.retry_after_secs.is_none()
+            {
+                rejection.retry_after(RETRY_AFTER_SECS)
+            } else {
+                rejection
+            };
+            rejection.into_response()
         }
     };
     state
@@ -220,7 +205,7 @@ async fn accept(
             ));
         }
     };
-    let gzip = content_encoding(headers)?;
+    let encoding = content_encoding(headers, &[ContentEncoding::Gzip])?;
     let content_length = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
@@ -238,12 +223,13 @@ async fn accept(
         &mut reservation,
     )
     .await?;
-    let body = if gzip {
-        gunzip(&sent, limit, budget, &mut reservation)?
-    } else {
-        sent.clone()
-    };
-    let held = sent.len() as u64 + if gzip { body.len() as u64 } else { 0 };
+    let body = inflate(sent.clone(), encoding, limit, budget, &mut reservation)?;
+    let held = sent.len() as u64
+        + if encoding == ContentEncoding::Identity {
+            0
+        } else {
+            body.len() as u64
+        };
     let (object, rows) = if arrow {
         let scan = scan_ipc(&body, &state.limits.ipc).map_err(|e| {
             let (status, reason) = if e.is_too_large() {
@@ -320,23 +306,6 @@ async fn accept(
         })?;
     drop(reservation);
     Ok((batch_id, rows, bytes))
-}
-
-/// Whether the body is gzip; any other encoding than gzip or identity is refused before reading.
-fn content_encoding(headers: &HeaderMap) -> Result<bool, Rejection> {
-    let encoding = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("identity");
-    match encoding.trim().to_ascii_lowercase().as_str() {
-        "identity" | "" => Ok(false),
-        "gzip" => Ok(true),
-        other => Err(reject(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "content_encoding",
-            format!("content encoding {other:?} is not supported: use gzip or none"),
-        )),
-    }
 }
 
 /// A reserved column piper could never read (`"event_time": 17`): refused whole here, so the

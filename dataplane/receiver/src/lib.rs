@@ -8,12 +8,9 @@
 //! and no body, however malformed or whatever lengths it declares, may panic it or make it
 //! allocate beyond its limits.
 
-mod body;
-mod budget;
 mod config;
 mod ingest;
 mod receiver;
-mod server;
 
 pub use config::ReceiverConfig;
 pub use receiver::Receiver;

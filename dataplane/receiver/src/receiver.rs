@@ -11,10 +11,11 @@ use bytefreezer_telemetry::{Registry, Shutdown};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
-use crate::budget::BodyBudget;
+use bytefreezer_api::metrics::{RECEIVER_CONNECTION_ERRORS_TOTAL, RECEIVER_CONNECTIONS};
+use bytefreezer_http_listen::{BodyBudget, ConnectionLimits, ConnectionMetrics, load_tls, serve};
+
 use crate::config::ReceiverConfig;
 use crate::ingest::{IngestLimits, IngestState, ingest};
-use crate::server::{ConnectionLimits, serve};
 
 pub struct Receiver {
     config: ReceiverConfig,
@@ -80,22 +81,7 @@ impl Receiver {
         let router = self.router().route("/healthz", get(|| async { "ok\n" }));
         let address = self.config.listen;
         let tls = match (&self.config.tls_cert_file, &self.config.tls_key_file) {
-            (Some(cert), Some(key)) => {
-                let _ = rustls::crypto::ring::default_provider().install_default();
-                let loaded = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
-                    .await
-                    .with_context(|| {
-                        format!(
-                            "receiver: cannot load TLS certificate {} / key {}",
-                            cert.display(),
-                            key.display()
-                        )
-                    })?;
-                let mut config = (*loaded.get_inner()).clone();
-                // HTTP/1.1 only: hyper has a header timeout for it, not for HTTP/2.
-                config.alpn_protocols = vec![b"http/1.1".to_vec()];
-                Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
-            }
+            (Some(cert), Some(key)) => Some(load_tls(cert, key, "receiver").await?),
             (None, None) => None,
             _ => anyhow::bail!("receiver: set both tls_cert_file and tls_key_file, or neither"),
         };
@@ -113,7 +99,7 @@ impl Receiver {
             tls,
             router,
             self.connection_limits(),
-            self.state.registry.clone(),
+            self.connection_metrics(),
             shutdown,
         )
         .await
@@ -136,11 +122,21 @@ impl Receiver {
             None,
             router,
             self.connection_limits(),
-            self.state.registry.clone(),
+            self.connection_metrics(),
             shutdown,
         )
         .await
         .context("HTTP server failed")
+    }
+
+    fn connection_metrics(&self) -> ConnectionMetrics {
+        ConnectionMetrics {
+            registry: self.state.registry.clone(),
+            open: RECEIVER_CONNECTIONS,
+            errors: RECEIVER_CONNECTION_ERRORS_TOTAL,
+            labels: Vec::new(),
+            name: "receiver".to_owned(),
+        }
     }
 
     fn connection_limits(&self) -> ConnectionLimits {

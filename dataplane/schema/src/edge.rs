@@ -47,8 +47,12 @@ pub const SYSLOG_EDGE_RAW: &str = "raw";
 /// `syslog/1`'s column of the sender's address, 4 or 16 bytes.
 pub const SYSLOG_EDGE_SENDER: &str = "sender_address";
 /// Every edge format this build reads, for error messages.
-pub const KNOWN_EDGE_FORMATS: [&str; 3] =
-    [FLOW_EDGE_FORMAT_V1, FLOW_EDGE_FORMAT, SYSLOG_EDGE_FORMAT];
+pub const KNOWN_EDGE_FORMATS: [&str; 4] = [
+    FLOW_EDGE_FORMAT_V1,
+    FLOW_EDGE_FORMAT,
+    SYSLOG_EDGE_FORMAT,
+    crate::events::EVENTS_EDGE_FORMAT,
+];
 
 /// `flow_protocol`'s dictionary, in key order.
 pub const FLOW_PROTOCOLS: [&str; 4] = ["netflow_v5", "netflow_v9", "ipfix", "sflow_v5"];

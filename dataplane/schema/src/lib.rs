@@ -13,6 +13,7 @@
 mod columns;
 mod edge;
 mod enterprise_elements;
+mod events;
 mod extra_names;
 mod extra_values;
 mod flow;
@@ -30,6 +31,10 @@ pub use edge::{
     FLOW_PROTOCOLS, KNOWN_EDGE_FORMATS, RECORD_TYPES, SYSLOG_EDGE_FORMAT, SYSLOG_EDGE_RAW,
     SYSLOG_EDGE_SENDER, ValueProblem, edge_format, edge_to_table, flow_edge_format_of,
     flow_edge_schema, flow_edge_type, syslog_edge_schema,
+};
+pub use events::{
+    EVENTS_EDGE_FORMAT, EVENTS_EDGE_JSON, EVENTS_EDGE_SENDER, EVENTS_EDGE_TEXT, EventsEdge,
+    EventsEdgeBuilder, events_edge_schema, read_events_edge,
 };
 pub use extra_names::iana_element_name;
 pub use flow::{FlowColumn, flow_schema};

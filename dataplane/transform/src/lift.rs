@@ -131,7 +131,10 @@ pub fn lift_fields(
                         skipped.insert(key.to_owned(), ());
                         return;
                     }
+                    // A key with no usable name (empty) is counted like one over the limit:
+                    // its value stays only in the source text.
                     let Some(name) = column_name(key, &schema, &slots) else {
+                        skipped.insert(key.to_owned(), ());
                         return;
                     };
                     slots.push(Slot {

@@ -44,6 +44,13 @@ pub const SUITES: &[Suite] = &[
         ],
     },
     Suite {
+        name: "http",
+        package: "bytefreezer-proxy",
+        bench: "http_events",
+        group: "http_events",
+        ids: &["http_ndjson", "syslog_udp"],
+    },
+    Suite {
         name: "transform",
         package: "bytefreezer-transform",
         bench: "transform",
@@ -56,6 +63,8 @@ pub const SUITES: &[Suite] = &[
 const TRANSFORM_TARGET_ROWS_PER_SEC: f64 = 10_000_000.0;
 /// DESIGN.md: NetFlow v5 decodes at 20 M records/s on one core.
 const V5_TARGET_RECORDS_PER_SEC: f64 = 20_000_000.0;
+/// Issue 21: NDJSON posted to an `http` input at 1 M events/s per core (200-byte events).
+const HTTP_TARGET_EVENTS_PER_SEC: f64 = 1_000_000.0;
 /// DESIGN.md: v9 and IPFIX decode at 5x netflow_parser on the same datagrams.
 const PARSER_TARGET_RATIO: f64 = 5.0;
 
@@ -161,6 +170,13 @@ fn note(measurements: &[Measurement], m: &Measurement) -> String {
             )),
             show(m.per_second.map(|p| p / TRANSFORM_TARGET_ROWS_PER_SEC)),
         ),
+        "http_ndjson" => format!(
+            "edge work only (split, check, encode; no HTTP): {} the 1 M events/s target; \
+             {} the CPU of syslog_udp per event",
+            show(m.per_second.map(|p| p / HTTP_TARGET_EVENTS_PER_SEC)),
+            show(ratio("syslog_udp", "http_ndjson")),
+        ),
+        "syslog_udp" => "baseline: the syslog/1 edge of a UDP input on same-size events".to_owned(),
         "five_filters_row_by_row_json" => {
             "baseline: the same five steps per event on JSON objects".to_owned()
         }

@@ -4,7 +4,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use axum::Router;
 use axum::extract::ConnectInfo;
-use bytefreezer_api::metrics::{RECEIVER_CONNECTION_ERRORS_TOTAL, RECEIVER_CONNECTIONS};
+use bytefreezer_api::metrics::Metric;
 use bytefreezer_telemetry::{Registry, Shutdown};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -18,18 +18,41 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 /// hyper's per-connection read buffer at most (its default is about 400 KiB). Headers must fit in
-/// it, and it bounds what an idle or slow connection can make the receiver hold:
-/// `max_connections` x 64 KiB (32 MiB at the default 512), plus rustls' buffers on HTTPS.
+/// it, and it bounds what an idle or slow connection can make the listener hold:
+/// `max_connections` x 64 KiB (32 MiB at the receiver's default 512), plus rustls' buffers on HTTPS.
 const READ_BUFFER_BYTES: usize = 64 * 1024;
 /// Requests in flight finish within this after shutdown; then their connections close.
 const GRACEFUL_SHUTDOWN: Duration = Duration::from_secs(10);
 /// After a failed accept (out of file descriptors), wait before the next so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// How the ingest listener treats connections, from [`crate::ReceiverConfig`].
+/// How a listener treats connections.
 pub struct ConnectionLimits {
     pub header_timeout: Duration,
     pub max_connections: usize,
+}
+
+/// Where a listener counts its connections: a gauge of open ones and a counter of those closed
+/// before a request was read (`reason` label), each with `labels` (an input names its dataset).
+#[derive(Clone)]
+pub struct ConnectionMetrics {
+    pub registry: Registry,
+    pub open: Metric,
+    pub errors: Metric,
+    pub labels: Vec<(&'static str, String)>,
+    /// How logs name the listener (`receiver`, `dataset t/d`).
+    pub name: String,
+}
+
+impl ConnectionMetrics {
+    fn error(&self, reason: &'static str) {
+        let mut labels: Vec<(&str, &str)> =
+            self.labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        labels.push(("reason", reason));
+        self.registry
+            .counter(self.errors.name, self.errors.help, &labels)
+            .increment(1);
+    }
 }
 
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -39,7 +62,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 ///
 /// axum::serve has no header timeout and no connection cap, so the loop is written out: a
 /// connection is accepted only once a slot is free (the rest wait in the kernel's backlog, costing
-/// the receiver nothing), the TLS handshake and every request's headers must arrive within
+/// the listener nothing), the TLS handshake and every request's headers must arrive within
 /// `header_timeout` (an idle keep-alive connection is closed after it too), and HTTP/2 is not
 /// offered, since hyper has no header timeout for it.
 pub async fn serve(
@@ -47,7 +70,7 @@ pub async fn serve(
     tls: Option<TlsAcceptor>,
     router: Router,
     limits: ConnectionLimits,
-    registry: Registry,
+    metrics: ConnectionMetrics,
     mut shutdown: Shutdown,
 ) -> Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -58,7 +81,14 @@ pub async fn serve(
         .header_read_timeout(limits.header_timeout)
         .max_buf_size(READ_BUFFER_BYTES);
     let builder = Arc::new(builder);
-    let open = registry.gauge(RECEIVER_CONNECTIONS.name, RECEIVER_CONNECTIONS.help, &[]);
+    let labels: Vec<(&str, &str)> = metrics
+        .labels
+        .iter()
+        .map(|(k, v)| (*k, v.as_str()))
+        .collect();
+    let open = metrics
+        .registry
+        .gauge(metrics.open.name, metrics.open.help, &labels);
     loop {
         let slot = tokio::select! {
             slot = slots.clone().acquire_owned() => slot.context("connection slots closed")?,
@@ -68,7 +98,7 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
-                    tracing::warn!("receiver: cannot accept a connection: {error}");
+                    tracing::warn!("{}: cannot accept a connection: {error}", metrics.name);
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
                     continue;
                 }
@@ -76,11 +106,11 @@ pub async fn serve(
             _ = shutdown.wait() => break,
         };
         let _ = stream.set_nodelay(true);
-        let (builder, tls, router, registry, open) = (
+        let (builder, tls, router, metrics, open) = (
             builder.clone(),
             tls.clone(),
             router.clone(),
-            registry.clone(),
+            metrics.clone(),
             open.clone(),
         );
         let watcher = graceful.watcher();
@@ -91,7 +121,7 @@ pub async fn serve(
             let io = match handshake(stream, tls, header_timeout).await {
                 Ok(io) => io,
                 Err(reason) => {
-                    connection_error(&registry, reason);
+                    metrics.error(reason);
                     open.add(-1);
                     return;
                 }
@@ -106,11 +136,11 @@ pub async fn serve(
             let connection = builder.serve_connection(TokioIo::new(io), service);
             if let Err(error) = watcher.watch(connection).await {
                 if error.is_timeout() {
-                    connection_error(&registry, "header_timeout");
+                    metrics.error("header_timeout");
                 } else if error.is_parse() || error.is_parse_too_large() {
-                    connection_error(&registry, "bad_request");
+                    metrics.error("bad_request");
                 } else {
-                    tracing::debug!("receiver: connection ended: {error}");
+                    tracing::debug!("{}: connection ended: {error}", metrics.name);
                 }
             }
             open.add(-1);
@@ -121,7 +151,10 @@ pub async fn serve(
         .await
         .is_err()
     {
-        tracing::warn!("receiver: requests still in flight after {GRACEFUL_SHUTDOWN:?}; closing");
+        tracing::warn!(
+            "{}: requests still in flight after {GRACEFUL_SHUTDOWN:?}; closing",
+            metrics.name
+        );
     }
     Ok(())
 }
@@ -139,14 +172,4 @@ async fn handshake(
         Ok(Err(_)) => Err("tls_handshake"),
         Err(_) => Err("header_timeout"),
     }
-}
-
-fn connection_error(registry: &Registry, reason: &'static str) {
-    registry
-        .counter(
-            RECEIVER_CONNECTION_ERRORS_TOTAL.name,
-            RECEIVER_CONNECTION_ERRORS_TOTAL.help,
-            &[("reason", reason)],
-        )
-        .increment(1);
 }

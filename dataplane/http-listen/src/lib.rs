@@ -1,0 +1,24 @@
+//! A hardened HTTP/1.1 listener for endpoints any peer can reach (the receiver's ingest API,
+//! the proxy's `http` input): connections are capped and accepted only when a slot is free,
+//! headers and TLS handshakes must arrive within a timeout, bodies are read within a size
+//! limit and a memory budget shared by every request, and gzip or zstd bodies are inflated
+//! within the same limit.
+//!
+//! It owns transport only: it must not know what a body means (the caller parses it and
+//! decides what is durable), and nothing a peer sends, however malformed or whatever lengths it
+//! declares, may panic it or make it allocate beyond its limits.
+
+mod body;
+mod budget;
+mod rejection;
+mod serve;
+mod tls;
+
+pub use body::{
+    ContentEncoding, budget_rejection, content_encoding, inflate, read_body, too_large,
+};
+pub use budget::{BodyBudget, BudgetError, Reservation};
+pub use rejection::{Rejection, reject};
+pub use serve::{ConnectionLimits, ConnectionMetrics, serve};
+pub use tls::load_tls;
+pub use tokio_rustls::TlsAcceptor;
