@@ -90,7 +90,23 @@ async fn drive(base: &str, password: &str, weblogs: std::net::SocketAddr) {
     b.click("a[data-page=datasets]").await;
     b.wait_for_text(short, "demo / syslog").await;
     b.screenshot("03-datasets").await;
+    assert!(
+        b.text().await.contains("http://127.0.0.1:"),
+        "the demo http dataset shows where to post"
+    );
     b.click("#new-dataset").await;
+    b.wait_for_text(short, "Source settings (syslog)").await;
+    // The http plugin's form comes from its settings schema too.
+    b.set_value("#create-dataset select[name=plugin]", "http")
+        .await;
+    b.wait_for_text(short, "Source settings (http)").await;
+    let form = b.text_of("#create-dataset").await;
+    for setting in ["path", "token", "max body bytes", "tls cert file", "nested"] {
+        assert!(form.contains(setting), "{setting} in the http form: {form}");
+    }
+    b.screenshot("04-create-http-dataset").await;
+    b.set_value("#create-dataset select[name=plugin]", "syslog")
+        .await;
     b.wait_for_text(short, "Source settings (syslog)").await;
     b.type_into("#create-dataset input[name=dataset_id]", "weblogs")
         .await;

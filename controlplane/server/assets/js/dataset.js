@@ -1,7 +1,7 @@
 import { api, datasetPath } from './api.js';
 import { ago, canWrite, field, formatBytes, formatCount, h, message, table } from './dom.js';
 import { dataside, keyPrompt, storedKey } from './dataside.js';
-import { pauseOrResume, statusBadge } from './datasets.js';
+import { listenOf, pauseOrResume, statusBadge } from './datasets.js';
 import { pipelineTab } from './pipeline.js';
 import { settingsForm } from './settings-form.js';
 
@@ -78,7 +78,7 @@ function overview(record, session, reload) {
   });
   const facts = [
     ['Status', [statusBadge(record), record.testing ? h('span', { class: 'badge info' }, 'Testing mode') : '']],
-    ['Source', `${record.source.plugin} on udp://${record.source.settings.bind}`],
+    ['Source', `${record.source.plugin} on ${listenOf(record.source)}`],
     ['Proxy', record.assigned_proxy || 'every proxy of the account'],
     ['Destination', `${record.destination?.bucket || 'packer bucket'} / ${record.destination?.prefix ? `${record.destination.prefix}/` : ''}${record.tenant_id}/${record.dataset_id}/data/parquet/`],
     ['Pipeline', `${record.pipeline.filters.length} filter${record.pipeline.filters.length === 1 ? '' : 's'}`],

@@ -4,6 +4,16 @@ import { settingsForm } from './settings-form.js';
 
 export const title = 'Datasets';
 
+/** Where senders send, as the proxy reports it: `udp://0.0.0.0:5514`, `http://0.0.0.0:8080/events`. */
+export function listenOf(source) {
+  const settings = source.settings || {};
+  if (source.plugin === 'http') {
+    const scheme = settings.tls_cert_file ? 'https' : 'http';
+    return `${scheme}://${settings.bind ?? ''}${settings.path ?? '/'}`;
+  }
+  return `udp://${settings.bind ?? ''}`;
+}
+
 export function statusBadge(record) {
   return record.active
     ? h('span', { class: 'badge healthy' }, 'Active')
@@ -31,7 +41,7 @@ function listRow(record, refresh, problem, writable) {
     h('td', {}, h('a', { href: `#/datasets/${record.tenant_id}/${record.dataset_id}` }, `${record.tenant_id} / ${record.dataset_id}`)),
     h('td', {}, record.name),
     h('td', {}, record.source.plugin),
-    h('td', {}, h('code', {}, record.source.settings.bind ?? '')),
+    h('td', {}, h('code', {}, listenOf(record.source))),
     h('td', {}, statusBadge(record), record.testing ? h('span', { class: 'badge info' }, 'Testing') : ''),
     h('td', {}, record.assigned_proxy ? h('code', {}, record.assigned_proxy) : h('span', { class: 'muted' }, 'every proxy')),
     h('td', {}, writable ? toggle : ''));
