@@ -11,7 +11,7 @@ use arrow::datatypes::TimestampMicrosecondType;
 use arrow::record_batch::RecordBatch;
 use bytefreezer_schema::{
     EdgeError, RECEIVE_TIME, SYSLOG_EDGE_FORMAT, SYSLOG_EDGE_RAW, SYSLOG_EDGE_SENDER, ValueProblem,
-    edge_format, syslog_edge_schema,
+    check_fixed_edge_batch, edge_column, syslog_edge_schema,
 };
 
 use crate::decoder::{DatagramMeta, DecodeOutcome, FlushPolicy, SyslogDecoder};
@@ -137,38 +137,8 @@ impl SyslogCounts {
 /// table rows are the ones that decoder gave.
 pub fn syslog_edge_to_table(batch: &RecordBatch) -> Result<SyslogTable, EdgeError> {
     const FORMAT: &str = SYSLOG_EDGE_FORMAT;
-    match edge_format(batch.schema_ref())? {
-        Some(SYSLOG_EDGE_FORMAT) => {}
-        other => {
-            return Err(EdgeError::UnknownFormat {
-                found: other.unwrap_or("none").to_owned(),
-                known: SYSLOG_EDGE_FORMAT.to_owned(),
-            });
-        }
-    }
-    let expected = syslog_edge_schema();
-    for field in batch.schema_ref().fields() {
-        let Ok(wanted) = expected.field_with_name(field.name()) else {
-            return Err(EdgeError::UnknownColumn {
-                format: FORMAT,
-                column: field.name().clone(),
-            });
-        };
-        if field.data_type() != wanted.data_type() {
-            return Err(EdgeError::ColumnType {
-                format: FORMAT,
-                column: field.name().clone(),
-                found: field.data_type().clone(),
-                expected: wanted.data_type().clone(),
-            });
-        }
-    }
-    let column = |name: &'static str| {
-        batch.column_by_name(name).ok_or(EdgeError::MissingColumn {
-            format: FORMAT,
-            column: name,
-        })
-    };
+    check_fixed_edge_batch(batch, FORMAT, &syslog_edge_schema())?;
+    let column = |name: &'static str| edge_column(batch, FORMAT, name);
     let receive_time = column(RECEIVE_TIME)?.as_primitive::<TimestampMicrosecondType>();
     let sender_address = column(SYSLOG_EDGE_SENDER)?.as_binary::<i32>();
     let raw = column(SYSLOG_EDGE_RAW)?.as_binary::<i32>();
@@ -230,6 +200,8 @@ fn address(bytes: &[u8]) -> Option<IpAddr> {
 
 #[cfg(test)]
 mod tests {
+    use bytefreezer_schema::edge_format;
+
     use super::*;
 
     fn meta(sender: Option<&str>, micros: i64) -> DatagramMeta {

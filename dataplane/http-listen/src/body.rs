@@ -59,6 +59,14 @@ pub fn content_encoding(
     }
 }
 
+/// The body length the headers declare, if they do and it is a number.
+pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok())
+}
+
 /// Reads a body whose headers were already accepted, holding at most `limit` bytes and only what
 /// `budget` grants, and giving up at `deadline`.
 pub async fn read_body(

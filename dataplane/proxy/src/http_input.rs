@@ -27,7 +27,8 @@ use bytefreezer_api::metrics::{
 use bytefreezer_api::{HttpSourceSettings, bearer_token};
 use bytefreezer_http_listen::{
     BodyBudget, ConnectionLimits, ConnectionMetrics, ContentEncoding, Rejection, Reservation,
-    TlsAcceptor, budget_rejection, content_encoding, inflate, load_tls, read_body, reject, serve,
+    TlsAcceptor, budget_rejection, content_encoding, declared_length, inflate, load_tls, read_body,
+    reject, serve,
 };
 use bytefreezer_schema::{EventsEdgeBuilder, IpcCompression, encode_ipc_with};
 use bytefreezer_telemetry::{Registry, ShutdownTrigger, shutdown_pair};
@@ -574,10 +575,7 @@ async fn receive(
         .retry_after(SPOOL_FULL_RETRY_SECS));
     }
     let encoding = content_encoding(headers, &[ContentEncoding::Gzip, ContentEncoding::Zstd])?;
-    let content_length = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok());
+    let content_length = declared_length(headers);
     let limit = usize::try_from(settings.max_body_bytes).unwrap_or(usize::MAX);
     let deadline =
         tokio::time::Instant::now() + Duration::from_secs(runtime.limits.body_timeout_secs.max(1));

@@ -22,7 +22,7 @@ use tokio::sync::{Notify, watch};
 
 use bytefreezer_http_listen::{
     BodyBudget, ContentEncoding, Rejection, Reservation, budget_rejection, content_encoding,
-    inflate, read_body, reject,
+    declared_length, inflate, read_body, reject,
 };
 
 use crate::{ARROW_STREAM_CONTENT_TYPE, BATCH_ID_HEADER};
@@ -206,10 +206,7 @@ async fn accept(
         }
     };
     let encoding = content_encoding(headers, &[ContentEncoding::Gzip])?;
-    let content_length = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok());
+    let content_length = declared_length(headers);
 
     let limit = state.limits.max_body_bytes;
     let budget = &state.budget;

@@ -111,6 +111,53 @@ pub enum ValueProblem {
     TextTooLarge,
 }
 
+/// Checks that `batch` is a `format` edge batch whose columns are among `expected`'s, each of
+/// its type (a format with a fixed set of columns: `syslog/1`, `events/1`).
+pub fn check_fixed_edge_batch(
+    batch: &RecordBatch,
+    format: &'static str,
+    expected: &Schema,
+) -> Result<(), EdgeError> {
+    match edge_format(batch.schema_ref())? {
+        Some(found) if found == format => {}
+        other => {
+            return Err(EdgeError::UnknownFormat {
+                found: other.unwrap_or("none").to_owned(),
+                known: format.to_owned(),
+            });
+        }
+    }
+    for field in batch.schema_ref().fields() {
+        let Ok(wanted) = expected.field_with_name(field.name()) else {
+            return Err(EdgeError::UnknownColumn {
+                format,
+                column: field.name().clone(),
+            });
+        };
+        if field.data_type() != wanted.data_type() {
+            return Err(EdgeError::ColumnType {
+                format,
+                column: field.name().clone(),
+                found: field.data_type().clone(),
+                expected: wanted.data_type().clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Column `name` of a `format` edge batch, or the error naming it as missing.
+pub fn edge_column<'a>(
+    batch: &'a RecordBatch,
+    format: &'static str,
+    name: &'static str,
+) -> Result<&'a ArrayRef, EdgeError> {
+    batch.column_by_name(name).ok_or(EdgeError::MissingColumn {
+        format,
+        column: name,
+    })
+}
+
 /// The edge format a schema declares, `None` for a batch that is not an edge batch (a table
 /// batch, JSON rows, syslog). An unknown version is an error saying which ones are known.
 pub fn edge_format(schema: &Schema) -> Result<Option<&'static str>, EdgeError> {

@@ -14,7 +14,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMicrosecondT
 use arrow::record_batch::RecordBatch;
 
 use crate::columns::{RECEIVE_TIME, timestamp_type};
-use crate::edge::{EDGE_FORMAT_KEY, EdgeError, KNOWN_EDGE_FORMATS, ValueProblem, edge_format};
+use crate::edge::{EDGE_FORMAT_KEY, EdgeError, ValueProblem, check_fixed_edge_batch, edge_column};
 
 /// The events edge format this build writes and reads.
 pub const EVENTS_EDGE_FORMAT: &str = "events/1";
@@ -139,38 +139,8 @@ pub struct EventsEdge<'a> {
 /// Reads an `events/1` batch, refusing one that does not follow the format.
 pub fn read_events_edge(batch: &RecordBatch) -> Result<EventsEdge<'_>, EdgeError> {
     const FORMAT: &str = EVENTS_EDGE_FORMAT;
-    match edge_format(batch.schema_ref())? {
-        Some(EVENTS_EDGE_FORMAT) => {}
-        other => {
-            return Err(EdgeError::UnknownFormat {
-                found: other.unwrap_or("none").to_owned(),
-                known: KNOWN_EDGE_FORMATS.join(", "),
-            });
-        }
-    }
-    let expected = events_edge_schema();
-    for field in batch.schema_ref().fields() {
-        let Ok(wanted) = expected.field_with_name(field.name()) else {
-            return Err(EdgeError::UnknownColumn {
-                format: FORMAT,
-                column: field.name().clone(),
-            });
-        };
-        if field.data_type() != wanted.data_type() {
-            return Err(EdgeError::ColumnType {
-                format: FORMAT,
-                column: field.name().clone(),
-                found: field.data_type().clone(),
-                expected: wanted.data_type().clone(),
-            });
-        }
-    }
-    let column = |name: &'static str| {
-        batch.column_by_name(name).ok_or(EdgeError::MissingColumn {
-            format: FORMAT,
-            column: name,
-        })
-    };
+    check_fixed_edge_batch(batch, FORMAT, &events_edge_schema())?;
+    let column = |name: &'static str| edge_column(batch, FORMAT, name);
     let receive_time = column(RECEIVE_TIME)?.as_primitive::<TimestampMicrosecondType>();
     let sender = column(EVENTS_EDGE_SENDER)?.as_binary::<i32>();
     let json = column(EVENTS_EDGE_JSON)?.as_string::<i32>();

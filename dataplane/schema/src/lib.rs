@@ -29,8 +29,8 @@ pub use columns::{EVENT_TIME, RECEIVE_TIME, TIMESTAMP_UNIT, timestamp_type};
 pub use edge::{
     EDGE_FORMAT_KEY, EdgeError, FLOW_EDGE_FORMAT, FLOW_EDGE_FORMAT_V1, FLOW_EDGE_FORMATS,
     FLOW_PROTOCOLS, KNOWN_EDGE_FORMATS, RECORD_TYPES, SYSLOG_EDGE_FORMAT, SYSLOG_EDGE_RAW,
-    SYSLOG_EDGE_SENDER, ValueProblem, edge_format, edge_to_table, flow_edge_format_of,
-    flow_edge_schema, flow_edge_type, syslog_edge_schema,
+    SYSLOG_EDGE_SENDER, ValueProblem, check_fixed_edge_batch, edge_column, edge_format,
+    edge_to_table, flow_edge_format_of, flow_edge_schema, flow_edge_type, syslog_edge_schema,
 };
 pub use events::{
     EVENTS_EDGE_FORMAT, EVENTS_EDGE_JSON, EVENTS_EDGE_SENDER, EVENTS_EDGE_TEXT, EventsEdge,
