@@ -122,6 +122,54 @@ pub async fn read_body(
     }
 }
 
+/// A request's body as sent and as inflated (the same bytes when it was not compressed).
+pub struct ReadBody {
+    pub sent: Bytes,
+    pub inflated: Bytes,
+    pub encoding: ContentEncoding,
+}
+
+impl ReadBody {
+    /// What the two hold in memory: the inflated copy counts only when there is one.
+    pub fn held_bytes(&self) -> u64 {
+        let inflated = match self.encoding {
+            ContentEncoding::Identity => 0,
+            ContentEncoding::Gzip | ContentEncoding::Zstd => self.inflated.len(),
+        };
+        (self.sent.len() + inflated) as u64
+    }
+}
+
+/// Everything between accepted headers and a body to parse: the encoding checked against
+/// `accepted` (415 before a byte is read), the body read within `limit` by `deadline`, and
+/// inflated within the same limit, all of it reserved from `budget`.
+pub async fn read_request_body(
+    headers: &HeaderMap,
+    body: Body,
+    accepted: &[ContentEncoding],
+    limit: usize,
+    deadline: Instant,
+    budget: &BodyBudget,
+    reservation: &mut Reservation,
+) -> Result<ReadBody, Rejection> {
+    let encoding = content_encoding(headers, accepted)?;
+    let sent = read_body(
+        body,
+        declared_length(headers),
+        limit,
+        deadline,
+        budget,
+        reservation,
+    )
+    .await?;
+    let inflated = inflate(sent.clone(), encoding, limit, budget, reservation)?;
+    Ok(ReadBody {
+        sent,
+        inflated,
+        encoding,
+    })
+}
+
 /// The body as sent, inflated to at most `limit` bytes when compressed, reserving the output from
 /// `budget` as it grows (a small body that inflates to gigabytes stops at the limit).
 pub fn inflate(
@@ -131,47 +179,42 @@ pub fn inflate(
     budget: &BodyBudget,
     reservation: &mut Reservation,
 ) -> Result<Bytes, Rejection> {
-    match encoding {
-        ContentEncoding::Identity => Ok(compressed),
-        ContentEncoding::Gzip => {
-            let decoder = flate2::read::GzDecoder::new(&compressed[..]);
-            read_bounded(
-                decoder,
-                compressed.len(),
-                limit,
-                budget,
-                reservation,
-                "gzip",
-            )
-        }
-        ContentEncoding::Zstd => {
-            let decoder = zstd::stream::read::Decoder::new(&compressed[..]).map_err(|e| {
-                reject(
-                    StatusCode::BAD_REQUEST,
-                    "bad_zstd",
-                    format!("body is not valid zstd: {e}"),
-                )
-            })?;
-            read_bounded(
-                decoder,
-                compressed.len(),
-                limit,
-                budget,
-                reservation,
-                "zstd",
-            )
-        }
-    }
+    let invalid = |reason: &'static str, codec: &str, error: std::io::Error| {
+        reject(
+            StatusCode::BAD_REQUEST,
+            reason,
+            format!("body is not valid {codec}: {error}"),
+        )
+    };
+    let (decoder, reason, codec): (Box<dyn Read + '_>, _, _) = match encoding {
+        ContentEncoding::Identity => return Ok(compressed),
+        ContentEncoding::Gzip => (
+            Box::new(flate2::read::GzDecoder::new(&compressed[..])),
+            "bad_gzip",
+            "gzip",
+        ),
+        ContentEncoding::Zstd => (
+            Box::new(
+                zstd::stream::read::Decoder::new(&compressed[..])
+                    .map_err(|e| invalid("bad_zstd", "zstd", e))?,
+            ),
+            "bad_zstd",
+            "zstd",
+        ),
+    };
+    read_bounded(decoder, compressed.len(), limit, budget, reservation)?
+        .map_err(|error| invalid(reason, codec, error))
 }
 
+/// Reads `decoder` to its end within `limit`: the outer error refuses the body for its size or
+/// the budget, the inner one is the decoder's, for the caller to name its codec.
 fn read_bounded(
     mut decoder: impl Read,
     compressed_len: usize,
     limit: usize,
     budget: &BodyBudget,
     reservation: &mut Reservation,
-    codec: &'static str,
-) -> Result<Bytes, Rejection> {
+) -> Result<Result<Bytes, std::io::Error>, Rejection> {
     let mut out = Vec::new();
     loop {
         let filled = out.len();
@@ -188,20 +231,13 @@ fn read_bounded(
             out.reserve_exact(capacity - filled);
         }
         out.resize(filled + INFLATE_STEP, 0);
-        let read = decoder.read(&mut out[filled..]).map_err(|e| {
-            reject(
-                StatusCode::BAD_REQUEST,
-                if codec == "gzip" {
-                    "bad_gzip"
-                } else {
-                    "bad_zstd"
-                },
-                format!("body is not valid {codec}: {e}"),
-            )
-        })?;
+        let read = match decoder.read(&mut out[filled..]) {
+            Ok(read) => read,
+            Err(error) => return Ok(Err(error)),
+        };
         out.truncate(filled + read);
         if read == 0 {
-            return Ok(Bytes::from(out));
+            return Ok(Ok(Bytes::from(out)));
         }
     }
 }

@@ -15,8 +15,8 @@ mod serve;
 mod tls;
 
 pub use body::{
-    ContentEncoding, budget_rejection, content_encoding, declared_length, inflate, read_body,
-    too_large,
+    ContentEncoding, ReadBody, budget_rejection, content_encoding, declared_length, inflate,
+    read_body, read_request_body, too_large,
 };
 pub use budget::{BodyBudget, BudgetError, Reservation};
 pub use rejection::{Rejection, reject};

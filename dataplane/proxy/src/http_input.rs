@@ -27,8 +27,7 @@ use bytefreezer_api::metrics::{
 use bytefreezer_api::{HttpSourceSettings, bearer_token};
 use bytefreezer_http_listen::{
     BodyBudget, ConnectionLimits, ConnectionMetrics, ContentEncoding, Rejection, Reservation,
-    TlsAcceptor, budget_rejection, content_encoding, declared_length, inflate, load_tls, read_body,
-    reject, serve,
+    TlsAcceptor, budget_rejection, declared_length, load_tls, read_request_body, reject, serve,
 };
 use bytefreezer_schema::{EventsEdgeBuilder, IpcCompression, encode_ipc_with};
 use bytefreezer_telemetry::{Registry, ShutdownTrigger, shutdown_pair};
@@ -574,29 +573,22 @@ async fn receive(
         )
         .retry_after(SPOOL_FULL_RETRY_SECS));
     }
-    let encoding = content_encoding(headers, &[ContentEncoding::Gzip, ContentEncoding::Zstd])?;
-    let content_length = declared_length(headers);
     let limit = usize::try_from(settings.max_body_bytes).unwrap_or(usize::MAX);
     let deadline =
         tokio::time::Instant::now() + Duration::from_secs(runtime.limits.body_timeout_secs.max(1));
     let mut reservation = Reservation::default();
-    let sent = read_body(
+    let body = read_request_body(
+        headers,
         body,
-        content_length,
+        &[ContentEncoding::Gzip, ContentEncoding::Zstd],
         limit,
         deadline,
         &state.budget,
         &mut reservation,
     )
-    .await?;
-    let body = inflate(
-        sent.clone(),
-        encoding,
-        limit,
-        &state.budget,
-        &mut reservation,
-    )?;
-    drop(sent);
+    .await?
+    .inflated;
+    let content_length = declared_length(headers);
     // The events are copied into the batch: held until the spool has them.
     let held = body.len() as u64 * 2 + content_length.unwrap_or(0);
     state

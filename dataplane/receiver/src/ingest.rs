@@ -21,8 +21,8 @@ use bytes::Bytes;
 use tokio::sync::{Notify, watch};
 
 use bytefreezer_http_listen::{
-    BodyBudget, ContentEncoding, Rejection, Reservation, budget_rejection, content_encoding,
-    declared_length, inflate, read_body, reject,
+    BodyBudget, ContentEncoding, Rejection, Reservation, budget_rejection, read_request_body,
+    reject,
 };
 
 use crate::{ARROW_STREAM_CONTENT_TYPE, BATCH_ID_HEADER};
@@ -205,28 +205,21 @@ async fn accept(
             ));
         }
     };
-    let encoding = content_encoding(headers, &[ContentEncoding::Gzip])?;
-    let content_length = declared_length(headers);
-
     let limit = state.limits.max_body_bytes;
     let budget = &state.budget;
     let mut reservation = Reservation::default();
-    let sent = read_body(
+    let read = read_request_body(
+        headers,
         body,
-        content_length,
+        &[ContentEncoding::Gzip],
         limit,
         deadline,
         budget,
         &mut reservation,
     )
     .await?;
-    let body = inflate(sent.clone(), encoding, limit, budget, &mut reservation)?;
-    let held = sent.len() as u64
-        + if encoding == ContentEncoding::Identity {
-            0
-        } else {
-            body.len() as u64
-        };
+    let held = read.held_bytes();
+    let (sent, body) = (read.sent, read.inflated);
     let (object, rows) = if arrow {
         let scan = scan_ipc(&body, &state.limits.ipc).map_err(|e| {
             let (status, reason) = if e.is_too_large() {
