@@ -148,11 +148,10 @@ fn test(nextest_args: &[String]) -> Result<()> {
             "warnings",
         ])
         .current_dir(&root))?;
-    // The end-to-end tests start the release-independent debug binary, built here once so
-    // parallel tests do not race to build it.
-    run(Command::new("cargo")
-        .args(["build", "--bin", "bytefreezer"])
-        .current_dir(&root))?;
+    // The end-to-end tests start the debug `bytefreezer` binary: nextest builds it with the
+    // test binaries, before any test runs, with the workspace's features (a separate
+    // `cargo build --bin` unifies features differently and rebuilt the dependencies a second
+    // time, 16 minutes of a cold CI run).
     run(Command::new("cargo")
         .args(["nextest", "run", "--workspace", "--no-fail-fast"])
         .args(nextest_args)
