@@ -118,6 +118,9 @@ pub struct UpArgs {
     /// UDP address of the demo syslog dataset.
     #[arg(long, default_value = "0.0.0.0:5514")]
     pub syslog_bind: SocketAddr,
+    /// TCP address of the demo syslog-over-TCP dataset (RFC 6587: octet counting or newlines).
+    #[arg(long, default_value = "0.0.0.0:5514")]
+    pub syslog_tcp_bind: SocketAddr,
     /// UDP address of the demo NetFlow v5/v9 dataset.
     #[arg(long, default_value = "0.0.0.0:2055")]
     pub netflow_bind: SocketAddr,
@@ -199,10 +202,17 @@ pub struct ControlArgs {
 
 #[derive(Args)]
 pub struct FakedataArgs {
-    /// Where to send: `udp://HOST:PORT` (a syslog input), or `http://HOST:PORT/PATH` (an
-    /// `http` input: events posted 500 per request, one per line).
+    /// Where to send: `udp://HOST:PORT` (a syslog input), `tcp://HOST:PORT` or
+    /// `tls://HOST:PORT` (a syslog tcp or tls input: one connection, framed messages), or
+    /// `http://HOST:PORT/PATH` (an `http` input: events posted 500 per request, one per line).
     #[arg(long, default_value = "udp://127.0.0.1:5514")]
     pub target: String,
+    /// tcp and tls targets: `octet-counting` (`LEN SP MSG`, RFC 6587 and 5425) or `newline`.
+    #[arg(long, default_value = "octet-counting", value_parser = ["octet-counting", "newline"])]
+    pub framing: String,
+    /// tls targets: trust the CA certificates in this PEM file instead of the system's.
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
     /// The `http` input's token, sent as `Authorization: Bearer <token>`.
     #[arg(long, env = "BYTEFREEZER_HTTP_TOKEN")]
     pub token: Option<String>,

@@ -1,6 +1,7 @@
 use anyhow::Result;
 use bytefreezer_fakedata::{
-    FakeFormat, HttpSendOptions, SendOptions, parse_udp_target, send_http, send_udp,
+    FakeFormat, HttpSendOptions, SendOptions, StreamFraming, StreamSendOptions, is_stream_target,
+    parse_udp_target, send_http, send_stream, send_udp,
 };
 
 use crate::cli::FakedataArgs;
@@ -23,6 +24,24 @@ pub async fn run(args: FakedataArgs) -> Result<()> {
                 count: args.count,
                 seed: args.seed,
                 events_per_request: EVENTS_PER_REQUEST,
+            },
+            stop,
+        )
+        .await?
+    } else if is_stream_target(&args.target) {
+        send_stream(
+            StreamSendOptions {
+                target: args.target.clone(),
+                ca_file: args.ca_file.clone(),
+                framing: if args.framing == "newline" {
+                    StreamFraming::Newline
+                } else {
+                    StreamFraming::OctetCounting
+                },
+                format,
+                rate_per_second: args.rate,
+                count: args.count,
+                seed: args.seed,
             },
             stop,
         )

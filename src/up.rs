@@ -12,6 +12,7 @@ use bytefreezer_api::Role as ServiceRole;
 use bytefreezer_api::metrics::PROXY_INPUT_UP;
 use bytefreezer_api::{
     DatasetSpec, FlowSourceSettings, HttpSourceSettings, SourceSpec, SyslogSourceSettings,
+    SyslogTransport,
 };
 use bytefreezer_control::ControlServer;
 use bytefreezer_control_store::{Actor, ControlStore, KeyScope, Role};
@@ -150,6 +151,10 @@ pub async fn run(args: UpArgs) -> Result<()> {
         args.syslog_bind
     );
     println!(
+        "  syslog     tcp://{} (dataset {DEMO_TENANT}/{DEMO_SYSLOG_TCP_DATASET}: octet counting or newlines)",
+        args.syslog_tcp_bind
+    );
+    println!(
         "  netflow    udp://{} (dataset {DEMO_TENANT}/netflow, v5/v9/IPFIX)",
         args.netflow_bind
     );
@@ -258,9 +263,11 @@ fn demo_dataset(dataset_id: &str, name: &str, source: SourceSpec) -> DatasetSpec
 
 /// Where the demo http dataset takes events.
 const DEMO_EVENTS_PATH: &str = "/events";
+/// The demo dataset of syslog over TCP.
+const DEMO_SYSLOG_TCP_DATASET: &str = "syslog-tcp";
 
-/// The demo datasets: syslog fed by fakedata, NetFlow, IPFIX and sFlow for your own exporters,
-/// and an http input for anything that can POST.
+/// The demo datasets: syslog fed by fakedata, syslog over TCP, NetFlow, IPFIX and sFlow for your
+/// own exporters, and an http input for anything that can POST.
 fn demo_datasets(args: &UpArgs) -> Vec<DatasetSpec> {
     vec![
         demo_dataset(
@@ -277,6 +284,15 @@ fn demo_datasets(args: &UpArgs) -> Vec<DatasetSpec> {
             "Demo syslog",
             SourceSpec::Syslog(SyslogSourceSettings {
                 bind: args.syslog_bind,
+                ..SyslogSourceSettings::default()
+            }),
+        ),
+        demo_dataset(
+            DEMO_SYSLOG_TCP_DATASET,
+            "Demo syslog over TCP",
+            SourceSpec::Syslog(SyslogSourceSettings {
+                bind: args.syslog_tcp_bind,
+                transport: SyslogTransport::Tcp,
                 ..SyslogSourceSettings::default()
             }),
         ),

@@ -94,6 +94,10 @@ async fn drive(base: &str, password: &str, weblogs: std::net::SocketAddr) {
         b.text().await.contains("http://127.0.0.1:"),
         "the demo http dataset shows where to post"
     );
+    assert!(
+        b.text().await.contains("tcp://127.0.0.1:"),
+        "the demo syslog-over-TCP dataset shows its stream address"
+    );
     b.click("#new-dataset").await;
     b.wait_for_text(short, "Source settings (syslog)").await;
     // The http plugin's form comes from its settings schema too.
@@ -108,6 +112,18 @@ async fn drive(base: &str, password: &str, weblogs: std::net::SocketAddr) {
     b.set_value("#create-dataset select[name=plugin]", "syslog")
         .await;
     b.wait_for_text(short, "Source settings (syslog)").await;
+    let form = b.text_of("#create-dataset").await;
+    for setting in [
+        "transport",
+        "framing",
+        "max connections",
+        "tls client ca file",
+    ] {
+        assert!(
+            form.contains(setting),
+            "{setting} in the syslog form: {form}"
+        );
+    }
     b.type_into("#create-dataset input[name=dataset_id]", "weblogs")
         .await;
     b.type_into("#create-dataset input[name=name]", "Web <b>firewall</b>")

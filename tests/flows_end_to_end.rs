@@ -107,20 +107,7 @@ fn netflow_ipfix_and_sflow_become_queryable_flow_parquet() {
         up.data_dir
             .join(format!("buckets/packer/demo/{dataset}/data/parquet"))
     };
-    let parquet_count = |dataset: &str| {
-        let mut stack = vec![folder(dataset)];
-        let mut count = 0;
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-                if entry.path().is_dir() {
-                    stack.push(entry.path());
-                } else if entry.path().extension().is_some_and(|e| e == "parquet") {
-                    count += 1;
-                }
-            }
-        }
-        count
-    };
+    let parquet_count = |dataset: &str| up::parquet_files(&folder(dataset)).len();
     up.wait_until(
         Duration::from_secs(60),
         "flow Parquet for every flow dataset",

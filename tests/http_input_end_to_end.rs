@@ -8,22 +8,11 @@ mod up;
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytefreezer_api::metrics::PROXY_HTTP_EVENTS_TOTAL;
 use serde_json::{Value, json};
-use up::{UpProcess, duckdb, free_tcp, free_udp, read_parquet};
-
-fn wait_for(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if done() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("timed out after {limit:?} waiting until {what}");
-}
+use up::{UpProcess, duckdb, free_tcp, free_udp, read_parquet, wait_for};
 
 struct Sender {
     client: reqwest::blocking::Client,
@@ -181,19 +170,7 @@ fn posted_events_become_parquet_rows_and_bad_requests_are_refused() {
 fn datasets_share_a_port_by_path_with_their_own_token_and_pause_at_runtime() {
     let dir = tempfile::tempdir().unwrap();
     let up = UpProcess::start(dir.path(), free_tcp(), free_udp());
-    let key = std::fs::read_to_string(dir.path().join("up-proxy.key")).unwrap();
-    let client = reqwest::blocking::Client::new();
-    let api = |method: reqwest::Method, path: &str, body: Option<Value>| {
-        let mut request = client
-            .request(method, format!("http://{}{path}", up.http))
-            .bearer_auth(key.trim());
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().unwrap();
-        let status = response.status().as_u16();
-        (status, response.json::<Value>().unwrap_or(Value::Null))
-    };
+    let api = |method, path: &str, body| up.api(method, path, body);
     let token = "webhook-secret-0123456789";
     let hooks = |path: &str, token: Option<&str>| {
         json!({
@@ -284,26 +261,17 @@ fn datasets_share_a_port_by_path_with_their_own_token_and_pause_at_runtime() {
 
 fn read_parquet_messages(folder: &std::path::Path) -> Vec<String> {
     let mut messages = Vec::new();
-    let mut stack = vec![folder.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "parquet") {
-                let file = std::fs::File::open(&path).unwrap();
-                let reader =
-                    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-                        .unwrap()
-                        .build()
-                        .unwrap();
-                for batch in reader {
-                    let batch = batch.unwrap();
-                    let column = batch.column_by_name("message").expect("message column");
-                    let text = arrow::array::AsArray::as_string::<i32>(column);
-                    messages.extend(text.iter().flatten().map(str::to_owned));
-                }
-            }
+    for path in up::parquet_files(folder) {
+        let file = std::fs::File::open(&path).unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let column = batch.column_by_name("message").expect("message column");
+            let text = arrow::array::AsArray::as_string::<i32>(column);
+            messages.extend(text.iter().flatten().map(str::to_owned));
         }
     }
     messages

@@ -7,7 +7,7 @@
 mod up;
 
 use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -79,28 +79,6 @@ async fn record(
         }
         Err(_) => StatusCode::BAD_GATEWAY.into_response(),
     }
-}
-
-fn count_parquet_rows(folder: &Path) -> usize {
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let mut rows = 0;
-    let mut stack = vec![folder.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "parquet") {
-                let file = std::fs::File::open(&path).unwrap();
-                let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-                    .unwrap()
-                    .build()
-                    .unwrap();
-                rows += reader.map(|b| b.unwrap().num_rows()).sum::<usize>();
-            }
-        }
-    }
-    rows
 }
 
 fn start_role(role: &str, config: PathBuf) -> KillOnDrop {
@@ -295,7 +273,7 @@ async fn no_event_data_reaches_the_control_plane() {
     let folder = root.join("buckets/packer/plant/fw/data/parquet");
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut sent = 0u64;
-    while count_parquet_rows(&folder) < 50 {
+    while up::count_rows(&folder) < 50 {
         if Instant::now() >= deadline {
             let calls: Vec<String> = seen
                 .lock()

@@ -62,6 +62,7 @@ fn a_second_up_on_a_taken_udp_port_fails_clearly_and_takes_no_datagrams() {
         .args(["--ipfix-bind", &free_udp().to_string()])
         .args(["--sflow-bind", &free_udp().to_string()])
         .args(["--events-bind", &free_tcp().to_string()])
+        .args(["--syslog-tcp-bind", &free_tcp().to_string()])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())

@@ -24,6 +24,8 @@ pub struct UpProcess {
     pub sflow: SocketAddr,
     /// The demo http dataset's address (`POST /events`).
     pub events: SocketAddr,
+    /// The demo syslog-over-TCP dataset's address.
+    pub syslog_tcp: SocketAddr,
     pub data_dir: PathBuf,
 }
 
@@ -38,7 +40,8 @@ impl UpProcess {
         syslog: SocketAddr,
         extra: &[&std::ffi::OsStr],
     ) -> UpProcess {
-        let (netflow, ipfix, sflow, events) = (free_udp(), free_udp(), free_udp(), free_tcp());
+        let (netflow, ipfix, sflow) = (free_udp(), free_udp(), free_udp());
+        let (events, syslog_tcp) = (free_tcp(), free_tcp());
         let child = Command::new(env!("CARGO_BIN_EXE_bytefreezer"))
             .args(["up", "--no-fakedata", "--data-dir"])
             .arg(data_dir)
@@ -52,6 +55,8 @@ impl UpProcess {
                 &sflow.to_string(),
                 "--events-bind",
                 &events.to_string(),
+                "--syslog-tcp-bind",
+                &syslog_tcp.to_string(),
             ])
             .args([
                 "--http",
@@ -71,6 +76,7 @@ impl UpProcess {
             ipfix,
             sflow,
             events,
+            syslog_tcp,
             data_dir: data_dir.to_path_buf(),
         };
         process.wait_until(
@@ -84,10 +90,35 @@ impl UpProcess {
         // A folder started before may hold datasets created since, each with its input.
         let inputs = process.metric(PROXY_INPUT_UP.name);
         assert!(
-            inputs >= 5,
-            "syslog, netflow, ipfix, sflow and events demo inputs: {inputs} up"
+            inputs >= 6,
+            "syslog (udp and tcp), netflow, ipfix, sflow and events demo inputs: {inputs} up"
         );
         process
+    }
+
+    /// A control-plane API call with `up`'s proxy key: the status and the JSON answer (null
+    /// when the body is not JSON).
+    pub fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let key = std::fs::read_to_string(self.data_dir.join("up-proxy.key")).unwrap();
+        let mut request = reqwest::blocking::Client::new()
+            .request(method, format!("http://{}{path}", self.http))
+            .bearer_auth(key.trim());
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().unwrap();
+        let status = response.status().as_u16();
+        (
+            status,
+            response
+                .json::<serde_json::Value>()
+                .unwrap_or(serde_json::Value::Null),
+        )
     }
 
     pub fn metrics(&self) -> Option<String> {
@@ -190,9 +221,30 @@ pub struct ParquetRows {
     pub columns: HashMap<String, Vec<Option<String>>>,
 }
 
-/// Reads every finished Parquet file under `folder` (multipart uploads in progress have other names).
-pub fn read_parquet(folder: &Path, keep_columns: &[&str]) -> ParquetRows {
-    let mut rows = ParquetRows::default();
+/// Polls `done` every 100 ms until it holds; panics naming `what` after `limit`.
+pub fn wait_for(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if done() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out after {limit:?} waiting until {what}");
+}
+
+/// Rows in every finished Parquet file under `folder`.
+pub fn count_rows(folder: &Path) -> usize {
+    parquet_files(folder)
+        .iter()
+        .map(|file| parquet_rows(file))
+        .sum()
+}
+
+/// Every finished Parquet file under `folder`, sorted (multipart uploads in progress have other
+/// names); none when the folder does not exist yet.
+pub fn parquet_files(folder: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
     let mut stack = vec![folder.to_path_buf()];
     while let Some(dir) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -203,11 +255,27 @@ pub fn read_parquet(folder: &Path, keep_columns: &[&str]) -> ParquetRows {
             if path.is_dir() {
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == "parquet") {
-                rows.files.push(path);
+                files.push(path);
             }
         }
     }
-    rows.files.sort();
+    files.sort();
+    files
+}
+
+/// The rows a Parquet file's footer declares.
+pub fn parquet_rows(file: &Path) -> usize {
+    let reader =
+        ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file).unwrap()).unwrap();
+    usize::try_from(reader.metadata().file_metadata().num_rows()).unwrap()
+}
+
+/// Reads every finished Parquet file under `folder`: its `seq` column, and `keep_columns` as text.
+pub fn read_parquet(folder: &Path, keep_columns: &[&str]) -> ParquetRows {
+    let mut rows = ParquetRows {
+        files: parquet_files(folder),
+        ..ParquetRows::default()
+    };
     for file in &rows.files {
         let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file).unwrap())
             .unwrap()

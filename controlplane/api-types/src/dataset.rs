@@ -284,6 +284,9 @@ impl SourceSpec {
     pub fn transport(&self) -> Transport {
         match self {
             SourceSpec::Http(_) => Transport::Tcp,
+            SourceSpec::Syslog(settings) if settings.transport != SyslogTransport::Udp => {
+                Transport::Tcp
+            }
             SourceSpec::Syslog(_)
             | SourceSpec::Netflow(_)
             | SourceSpec::Ipfix(_)
@@ -291,9 +294,18 @@ impl SourceSpec {
         }
     }
 
-    /// Where senders send, as a URL: `udp://0.0.0.0:5514`, `https://0.0.0.0:8443/events`.
+    /// Where senders send, as a URL: `udp://0.0.0.0:5514`, `tls://0.0.0.0:6514`,
+    /// `https://0.0.0.0:8443/events`.
     pub fn listen(&self) -> String {
         match self {
+            SourceSpec::Syslog(settings) => {
+                let scheme = match settings.transport {
+                    SyslogTransport::Udp => "udp",
+                    SyslogTransport::Tcp => "tcp",
+                    SyslogTransport::Tls => "tls",
+                };
+                format!("{scheme}://{}", settings.bind)
+            }
             SourceSpec::Http(settings) => {
                 let scheme = if settings.tls_cert_file.is_some() {
                     "https"
@@ -303,6 +315,15 @@ impl SourceSpec {
                 format!("{scheme}://{}{}", settings.bind, settings.path)
             }
             other => format!("udp://{}", other.bind()),
+        }
+    }
+
+    /// The field and reason of the first setting out of range.
+    pub fn validate(&self) -> Result<(), (&'static str, &'static str)> {
+        match self {
+            SourceSpec::Syslog(settings) => settings.validate(),
+            SourceSpec::Http(settings) => settings.validate(),
+            SourceSpec::Netflow(_) | SourceSpec::Ipfix(_) | SourceSpec::Sflow(_) => Ok(()),
         }
     }
 
@@ -363,6 +384,27 @@ pub struct SyslogSourceSettings {
     /// first step. Default on.
     #[serde(default = "lift_by_default")]
     pub lift_message_fields: bool,
+    /// TCP and TLS: how the stream separates messages (RFC 6587).
+    #[serde(default)]
+    pub framing: SyslogFraming,
+    /// TCP and TLS: a longer message is kept truncated to this (and counted). Default 64 KiB.
+    #[serde(default = "default_syslog_max_message")]
+    pub max_message_bytes: u32,
+    /// TCP and TLS: connections open at once; more wait in the kernel's backlog. Default 1024.
+    #[serde(default = "default_syslog_max_connections")]
+    pub max_connections: u32,
+    /// TCP and TLS: a connection that sends nothing this long is closed. Default 3600.
+    #[serde(default = "default_syslog_idle_timeout")]
+    pub idle_timeout_secs: u64,
+    /// TLS: PEM certificate chain and key on the proxy's host.
+    #[serde(default)]
+    pub tls_cert_file: Option<String>,
+    #[serde(default)]
+    pub tls_key_file: Option<String>,
+    /// TLS: senders must present a certificate signed by one of these PEM CAs (RFC 5425's
+    /// mutual authentication); none: any sender that completes the handshake.
+    #[serde(default)]
+    pub tls_client_ca_file: Option<String>,
 }
 
 impl Default for SyslogSourceSettings {
@@ -371,15 +413,102 @@ impl Default for SyslogSourceSettings {
             bind: default_syslog_bind(),
             transport: SyslogTransport::default(),
             lift_message_fields: true,
+            framing: SyslogFraming::default(),
+            max_message_bytes: default_syslog_max_message(),
+            max_connections: default_syslog_max_connections(),
+            idle_timeout_secs: default_syslog_idle_timeout(),
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_client_ca_file: None,
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The largest `max_message_bytes` a syslog dataset may set.
+pub const SYSLOG_MAX_MESSAGE_LIMIT: u32 = 16 << 20;
+/// The smallest: RFC 5424 receivers must accept messages of 480 bytes.
+pub const SYSLOG_MIN_MESSAGE_LIMIT: u32 = 480;
+
+impl SyslogSourceSettings {
+    /// The certificate, key and client CA files, when the transport is TLS.
+    pub fn tls(&self) -> Option<SyslogTls<'_>> {
+        (self.transport == SyslogTransport::Tls).then_some(SyslogTls {
+            cert_file: self.tls_cert_file.as_deref()?,
+            key_file: self.tls_key_file.as_deref()?,
+            client_ca_file: self.tls_client_ca_file.as_deref(),
+        })
+    }
+
+    /// The field and reason of the first setting out of range.
+    pub fn validate(&self) -> Result<(), (&'static str, &'static str)> {
+        if !(SYSLOG_MIN_MESSAGE_LIMIT..=SYSLOG_MAX_MESSAGE_LIMIT).contains(&self.max_message_bytes)
+        {
+            return Err((
+                "source.settings.max_message_bytes",
+                "must be between 480 bytes and 16 MiB",
+            ));
+        }
+        if !(1..=65_536).contains(&self.max_connections) {
+            return Err((
+                "source.settings.max_connections",
+                "must be between 1 and 65536",
+            ));
+        }
+        if !(1..=86_400).contains(&self.idle_timeout_secs) {
+            return Err((
+                "source.settings.idle_timeout_secs",
+                "must be between 1 and 86400 seconds",
+            ));
+        }
+        let any_tls_file = self.tls_cert_file.is_some()
+            || self.tls_key_file.is_some()
+            || self.tls_client_ca_file.is_some();
+        match self.transport {
+            SyslogTransport::Tls if self.tls_cert_file.is_none() || self.tls_key_file.is_none() => {
+                Err((
+                    "source.settings.tls_cert_file",
+                    "transport tls needs tls_cert_file and tls_key_file",
+                ))
+            }
+            SyslogTransport::Udp | SyslogTransport::Tcp if any_tls_file => Err((
+                "source.settings.transport",
+                "the TLS files apply to transport tls only; set it, or remove them",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The files of a syslog TLS listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SyslogTls<'a> {
+    pub cert_file: &'a str,
+    pub key_file: &'a str,
+    pub client_ca_file: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SyslogTransport {
     #[default]
     Udp,
+    /// RFC 6587: a stream of framed messages.
+    Tcp,
+    /// RFC 5425: the TCP stream inside TLS.
+    Tls,
+}
+
+/// How a syslog stream separates messages (RFC 6587).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyslogFraming {
+    /// Per message: octet counting when it starts with `LEN SP`, newline-ended otherwise.
+    #[default]
+    Auto,
+    /// `LEN SP MSG` (RFC 5425's framing).
+    OctetCounting,
+    /// Each message ends with a newline.
+    NonTransparent,
 }
 
 /// Settings of the `http` plugin: one listener per address serves every dataset on it, each on
@@ -517,6 +646,18 @@ fn default_syslog_bind() -> SocketAddr {
 
 fn lift_by_default() -> bool {
     true
+}
+
+fn default_syslog_max_message() -> u32 {
+    64 << 10
+}
+
+fn default_syslog_max_connections() -> u32 {
+    1024
+}
+
+fn default_syslog_idle_timeout() -> u64 {
+    3600
 }
 
 #[cfg(test)]

@@ -24,8 +24,9 @@ mod role;
 pub use dataplane_config::{AuthorizeError, DataPlaneConfig, IngestKey};
 pub use dataset::{
     DatasetSpec, Destination, FlowSourceSettings, HTTP_MAX_BODY_LIMIT, HttpBodyFormat,
-    HttpSourceSettings, NestedJson, PackerThresholds, REDACTED, SECRET_FILTER_SETTINGS, SourceSpec,
-    SyslogSourceSettings, SyslogTransport, Transport, binds_overlap, redact_pipeline,
+    HttpSourceSettings, NestedJson, PackerThresholds, REDACTED, SECRET_FILTER_SETTINGS,
+    SYSLOG_MAX_MESSAGE_LIMIT, SYSLOG_MIN_MESSAGE_LIMIT, SourceSpec, SyslogFraming,
+    SyslogSourceSettings, SyslogTls, SyslogTransport, Transport, binds_overlap, redact_pipeline,
 };
 pub use dead_letters::{
     DEAD_LETTER_STAGES, DeadLetterCount, DeadLetterReplay, DeadLettersView, REPLAY_DONE_DETAIL,

@@ -104,6 +104,32 @@ pub const PROXY_FLOW_STATE_BYTES: Metric = metric(
 // Proxy: the `http` input.
 
 /// Counter, per dataset and HTTP status answered.
+pub const PROXY_SYSLOG_TCP_MESSAGES_TOTAL: Metric = metric(
+    "bytefreezer_proxy_syslog_tcp_messages_total",
+    "Syslog messages a dataset's tcp or tls input cut from its streams.",
+);
+pub const PROXY_SYSLOG_TCP_BYTES_TOTAL: Metric = metric(
+    "bytefreezer_proxy_syslog_tcp_bytes_total",
+    "Bytes a dataset's tcp or tls input read from its streams (after TLS).",
+);
+pub const PROXY_SYSLOG_TCP_TRUNCATED_TOTAL: Metric = metric(
+    "bytefreezer_proxy_syslog_tcp_truncated_total",
+    "Syslog messages longer than the dataset's max_message_bytes, kept truncated to it.",
+);
+/// Gauge, per dataset and listen address.
+pub const PROXY_SYSLOG_TCP_CONNECTIONS: Metric = metric(
+    "bytefreezer_proxy_syslog_tcp_connections",
+    "Open connections to a dataset's syslog tcp or tls input.",
+);
+pub const PROXY_SYSLOG_TCP_CONNECTION_ERRORS_TOTAL: Metric = metric(
+    "bytefreezer_proxy_syslog_tcp_connection_errors_total",
+    "Connections to a syslog tcp or tls input closed on a problem, by reason (tls_handshake, framing, incomplete_frame, idle_timeout, read).",
+);
+/// Gauge, per dataset and listen address.
+pub const PROXY_SYSLOG_TCP_WAITING: Metric = metric(
+    "bytefreezer_proxy_syslog_tcp_connections_waiting",
+    "Connections to a syslog tcp or tls input not being read because the spool is at its high-water mark (their senders wait; nothing is dropped).",
+);
 pub const PROXY_HTTP_REQUESTS_TOTAL: Metric = metric(
     "bytefreezer_proxy_http_requests_total",
     "Requests to a dataset's http input, by status answered (200: its events are durable in the spool).",
@@ -364,6 +390,12 @@ pub const ALL: &[Metric] = &[
     PROXY_DATAGRAMS_DROPPED_TOTAL,
     PROXY_DECODE_ERRORS_TOTAL,
     PROXY_FLUSH_ERRORS_TOTAL,
+    PROXY_SYSLOG_TCP_MESSAGES_TOTAL,
+    PROXY_SYSLOG_TCP_BYTES_TOTAL,
+    PROXY_SYSLOG_TCP_TRUNCATED_TOTAL,
+    PROXY_SYSLOG_TCP_CONNECTIONS,
+    PROXY_SYSLOG_TCP_CONNECTION_ERRORS_TOTAL,
+    PROXY_SYSLOG_TCP_WAITING,
     PROXY_HTTP_REQUESTS_TOTAL,
     PROXY_HTTP_EVENTS_TOTAL,
     PROXY_HTTP_BODY_BYTES_TOTAL,

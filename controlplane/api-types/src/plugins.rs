@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 pub struct PluginKind {
     pub plugin: &'static str,
     pub summary: &'static str,
-    /// JSON Schema (draft 2020-12 subset: type, properties, required, default, enum).
+    /// JSON Schema (draft 2020-12 subset: type, properties, required, default, enum), and
+    /// `x-order`: the properties a form shows first, in that order.
     pub settings_schema: Value,
     /// Settings that work as they are, for forms and docs.
     pub example: Value,
@@ -45,7 +46,6 @@ fn flow_plugin(plugin: &'static str, summary: &'static str, port: u16) -> Plugin
 }
 
 fn http_plugin() -> PluginKind {
-    let optional_text = |description: &str| json!({ "type": ["string", "null"], "default": null, "description": description });
     PluginKind {
         plugin: "http",
         summary: "Events posted over HTTP(S): JSON, NDJSON or text lines, gzip or zstd",
@@ -53,6 +53,7 @@ fn http_plugin() -> PluginKind {
             "type": "object",
             "additionalProperties": false,
             "required": [],
+            "x-order": ["bind", "path", "format", "nested", "token"],
             "properties": {
                 "bind": {
                     "type": "string",
@@ -102,32 +103,88 @@ fn http_plugin() -> PluginKind {
     }
 }
 
+fn optional_text(description: &str) -> Value {
+    json!({ "type": ["string", "null"], "default": null, "description": description })
+}
+
+fn syslog_plugin() -> PluginKind {
+    PluginKind {
+        plugin: "syslog",
+        summary: "Syslog over UDP, TCP or TLS (RFC 5424 and RFC 3164; RFC 6587 and RFC 5425 framing)",
+        settings_schema: json!({
+            "type": "object",
+            "additionalProperties": false,
+            "required": [],
+            "x-order": ["bind", "transport", "framing", "tls_cert_file", "tls_key_file", "tls_client_ca_file"],
+            "properties": {
+                "bind": {
+                    "type": "string",
+                    "format": "socket-address",
+                    "default": "0.0.0.0:5514",
+                    "examples": ["0.0.0.0:5514", "0.0.0.0:6514"],
+                    "description": "Address:port the proxy listens on (UDP or TCP, as transport says; 6514 is syslog over TLS's port).",
+                },
+                "transport": {
+                    "type": "string",
+                    "enum": ["udp", "tcp", "tls"],
+                    "default": "udp",
+                    "description": "udp: one message per datagram; tcp: a stream of framed messages (RFC 6587); tls: the stream inside TLS (RFC 5425).",
+                },
+                "lift_message_fields": {
+                    "type": "boolean",
+                    "default": true,
+                    "description": "Lift a JSON object or key=value pairs in the message body into columns.",
+                },
+                "framing": {
+                    "type": "string",
+                    "enum": ["auto", "octet_counting", "non_transparent"],
+                    "default": "auto",
+                    "description": "tcp and tls: auto detects per message (LEN SP MSG, or a line); octet_counting or non_transparent (newline-ended) hold every message to one.",
+                },
+                "max_message_bytes": {
+                    "type": "integer",
+                    "minimum": crate::SYSLOG_MIN_MESSAGE_LIMIT,
+                    "maximum": crate::SYSLOG_MAX_MESSAGE_LIMIT,
+                    "default": 65536,
+                    "description": "tcp and tls: a longer message is kept truncated to this, and counted.",
+                },
+                "max_connections": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 65536,
+                    "default": 1024,
+                    "description": "tcp and tls: connections open at once; more wait in the kernel's backlog.",
+                },
+                "idle_timeout_secs": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 86400,
+                    "default": 3600,
+                    "description": "tcp and tls: a connection that sends nothing this long is closed.",
+                },
+                "tls_cert_file": optional_text("tls: PEM certificate chain on the proxy's host."),
+                "tls_key_file": optional_text("tls: PEM private key of tls_cert_file."),
+                "tls_client_ca_file": optional_text("tls: senders must present a certificate signed by a CA in this PEM file (mutual TLS); empty: any sender."),
+            },
+        }),
+        example: json!({
+            "bind": "0.0.0.0:5514",
+            "transport": "udp",
+            "lift_message_fields": true,
+            "framing": "auto",
+            "max_message_bytes": 65536,
+            "max_connections": 1024,
+            "idle_timeout_secs": 3600,
+            "tls_cert_file": null,
+            "tls_key_file": null,
+            "tls_client_ca_file": null,
+        }),
+    }
+}
+
 pub fn plugin_catalog() -> Vec<PluginKind> {
     vec![
-        PluginKind {
-            plugin: "syslog",
-            summary: "Syslog over UDP (RFC 5424 and RFC 3164)",
-            settings_schema: json!({
-                "type": "object",
-                "additionalProperties": false,
-                "required": [],
-                "properties": {
-                    "bind": udp_bind("UDP address:port the proxy listens on.", Some("0.0.0.0:5514")),
-                    "transport": {
-                        "type": "string",
-                        "enum": ["udp"],
-                        "default": "udp",
-                        "description": "How messages arrive.",
-                    },
-                    "lift_message_fields": {
-                        "type": "boolean",
-                        "default": true,
-                        "description": "Lift a JSON object or key=value pairs in the message body into columns.",
-                    },
-                },
-            }),
-            example: json!({ "bind": "0.0.0.0:5514", "transport": "udp", "lift_message_fields": true }),
-        },
+        syslog_plugin(),
         flow_plugin(
             "netflow",
             "NetFlow v5 and v9 over UDP (IPFIX accepted too)",
@@ -166,6 +223,18 @@ mod tests {
             fields.sort();
             properties.sort();
             assert_eq!(fields, properties, "{}", kind.plugin);
+            for first in kind.settings_schema["x-order"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let name = first.as_str().unwrap().to_owned();
+                assert!(
+                    properties.contains(&&name),
+                    "{}: x-order {name}",
+                    kind.plugin
+                );
+            }
             for required in kind.settings_schema["required"].as_array().unwrap() {
                 let name = required.as_str().unwrap();
                 let mut settings = kind.example.clone();

@@ -195,9 +195,7 @@ async fn check_dataset(
             "needs a port other than 0",
         ));
     }
-    if let SourceSpec::Http(settings) = &spec.source
-        && let Err((field, reason)) = settings.validate()
-    {
+    if let Err((field, reason)) = spec.source.validate() {
         return Err(ApiError::invalid(field, reason));
     }
     check_bind_is_free(state, principal, spec, assigned_proxy).await

@@ -56,6 +56,11 @@ impl SyslogEdgeBuilder {
         self.rows
     }
 
+    /// Message bytes appended since the last flush.
+    pub fn bytes(&self) -> usize {
+        self.pending_bytes
+    }
+
     pub fn should_flush(&self, policy: &FlushPolicy) -> bool {
         self.rows >= policy.max_rows || self.pending_bytes >= policy.max_bytes
     }

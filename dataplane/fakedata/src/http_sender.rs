@@ -3,9 +3,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
-use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::generator::{FakeFormat, FakeGenerator};
+use crate::pacer::Pacer;
 
 /// Where and how to post events to an `http` input.
 #[derive(Debug, Clone)]
@@ -22,8 +22,6 @@ pub struct HttpSendOptions {
     /// Events per request at most.
     pub events_per_request: usize,
 }
-
-const TICK: Duration = Duration::from_millis(10);
 
 /// Posts events, one per line (NDJSON for `json`), until `count` or `shutdown`; how many the
 /// input answered 200 for. A refused request (429, 503) is retried after its `Retry-After`, so
@@ -45,16 +43,14 @@ pub async fn send_http(
     let mut generator = FakeGenerator::new(options.seed);
     let mut body = Vec::with_capacity(options.events_per_request * 256);
     let mut sent = 0u64;
-    let started = Instant::now();
-    let mut ticker = tokio::time::interval(TICK);
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut pacer = Pacer::new(
+        options.rate_per_second,
+        options.count,
+        options.events_per_request as u64,
+    );
     tokio::pin!(shutdown);
     loop {
-        let due = match options.rate_per_second {
-            Some(rate) => (started.elapsed().as_secs_f64() * rate as f64).ceil() as u64,
-            None => sent + options.events_per_request as u64,
-        };
-        let due = options.count.map_or(due, |count| due.min(count));
+        let due = pacer.due(sent);
         while sent < due {
             let events = (due - sent).min(options.events_per_request.max(1) as u64);
             body.clear();
@@ -65,13 +61,8 @@ pub async fn send_http(
             post_until_taken(&client, &options, body.clone()).await?;
             sent += events;
         }
-        if options.count.is_some_and(|count| sent >= count) {
+        if pacer.finished(sent) || pacer.wait(&mut shutdown).await {
             return Ok(sent);
-        }
-        tokio::select! {
-            _ = &mut shutdown => return Ok(sent),
-            _ = ticker.tick(), if options.rate_per_second.is_some() => {}
-            _ = tokio::task::yield_now(), if options.rate_per_second.is_none() => {}
         }
     }
 }

@@ -1,13 +1,12 @@
 use std::future::Future;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
 use tokio::net::UdpSocket;
-use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::generator::{FakeFormat, FakeGenerator};
+use crate::pacer::Pacer;
 
 #[derive(Debug, Clone)]
 pub struct SendOptions {
@@ -32,10 +31,7 @@ pub fn parse_udp_target(text: &str) -> Result<SocketAddr> {
         .with_context(|| format!("target {text:?} resolves to no address"))
 }
 
-const TICK: Duration = Duration::from_millis(10);
-
-/// Sends events until `count` or `shutdown`, returning how many were sent. Pacing sends a burst
-/// every 10 ms sized to keep the average at the rate, which is what a busy exporter looks like.
+/// Sends events until `count` or `shutdown`, returning how many were sent.
 pub async fn send_udp(options: SendOptions, shutdown: impl Future<Output = ()>) -> Result<u64> {
     let local: SocketAddr = if options.target.is_ipv4() {
         ([0, 0, 0, 0], 0).into()
@@ -52,16 +48,10 @@ pub async fn send_udp(options: SendOptions, shutdown: impl Future<Output = ()>) 
     let mut generator = FakeGenerator::new(options.seed);
     let mut datagram = Vec::with_capacity(512);
     let mut sent = 0u64;
-    let started = Instant::now();
-    let mut ticker = tokio::time::interval(TICK);
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut pacer = Pacer::new(options.rate_per_second, options.count, 256);
     tokio::pin!(shutdown);
     loop {
-        let due = match options.rate_per_second {
-            Some(rate) => (started.elapsed().as_secs_f64() * rate as f64).ceil() as u64,
-            None => sent + 256,
-        };
-        let due = options.count.map_or(due, |count| due.min(count));
+        let due = pacer.due(sent);
         while sent < due {
             datagram.clear();
             generator.render(options.format, Utc::now(), &mut datagram);
@@ -72,19 +62,16 @@ pub async fn send_udp(options: SendOptions, shutdown: impl Future<Output = ()>) 
                 Err(error) => return Err(error).context("sending fake events failed"),
             }
         }
-        if options.count.is_some_and(|count| sent >= count) {
+        if pacer.finished(sent) || pacer.wait(&mut shutdown).await {
             return Ok(sent);
-        }
-        tokio::select! {
-            _ = &mut shutdown => return Ok(sent),
-            _ = ticker.tick(), if options.rate_per_second.is_some() => {}
-            _ = tokio::task::yield_now(), if options.rate_per_second.is_none() => {}
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,6 +4,8 @@
 //! limit and a memory budget shared by every request, and gzip or zstd bodies are inflated
 //! within the same limit.
 //!
+//! `tls.rs` also builds the TLS acceptor of the proxy's syslog streams.
+//!
 //! It owns transport only: it must not know what a body means (the caller parses it and
 //! decides what is durable), and nothing a peer sends, however malformed or whatever lengths it
 //! declares, may panic it or make it allocate beyond its limits.
@@ -12,6 +14,8 @@ mod body;
 mod budget;
 mod rejection;
 mod serve;
+#[cfg(feature = "test-pki")]
+mod test_pki;
 mod tls;
 
 pub use body::{
@@ -21,5 +25,7 @@ pub use body::{
 pub use budget::{BodyBudget, BudgetError, Reservation};
 pub use rejection::{Rejection, reject};
 pub use serve::{ConnectionLimits, ConnectionMetrics, serve};
-pub use tls::load_tls;
+#[cfg(feature = "test-pki")]
+pub use test_pki::TestPki;
+pub use tls::{load_stream_tls, load_tls};
 pub use tokio_rustls::TlsAcceptor;

@@ -1,11 +1,13 @@
 //! The edge's work per event of an `http` input (split an NDJSON body into checked events and
-//! encode the `events/1` batch as the spool stores it), next to the same work for syslog over
-//! UDP (append each message to the `syslog/1` batch and encode it), measured in the same run
-//! on events of the same size (about 200 bytes).
+//! encode the `events/1` batch as the spool stores it) and of a syslog TCP input (cut an
+//! octet-counted stream into messages, read by read, and build and encode the `syslog/1`
+//! batch), next to the same work for syslog over UDP (append each message to the `syslog/1`
+//! batch and encode it), measured in the same run on events of the same size (about 200 bytes).
 
 use std::net::IpAddr;
 
 use bytefreezer_api::HttpBodyFormat;
+use bytefreezer_decode_syslog::framing::{FrameSplitter, Framing};
 use bytefreezer_decode_syslog::{DatagramMeta, SyslogEdgeBuilder};
 use bytefreezer_proxy::split_events;
 use bytefreezer_schema::{EventsEdgeBuilder, IpcCompression, encode_ipc_with};
@@ -61,6 +63,32 @@ fn edge_per_event(c: &mut Criterion) {
             let mut builder = EventsEdgeBuilder::with_capacity(EVENTS, body.len());
             split_events(&body, HttpBodyFormat::Auto, 1, sender, &mut builder).expect("valid");
             let batch = builder.flush().expect("events");
+            encode_ipc_with(&[batch], IpcCompression::Lz4).expect("encoded")
+        })
+    });
+    let stream: Vec<u8> = messages
+        .iter()
+        .flat_map(|message| {
+            let mut frame = format!("{} ", message.len()).into_bytes();
+            frame.extend_from_slice(message);
+            frame
+        })
+        .collect();
+    group.bench_function("syslog_tcp", |b| {
+        let meta = DatagramMeta {
+            receive_time_micros: 1,
+            sender,
+        };
+        b.iter(|| {
+            let mut splitter = FrameSplitter::new(Framing::Auto, 64 << 10);
+            let mut builder = SyslogEdgeBuilder::with_capacity(EVENTS);
+            // As a connection reads: 64 KiB at a time, frames cut across reads.
+            for read in stream.chunks(64 << 10) {
+                splitter
+                    .push(read, |frame| builder.append(frame.message, &meta))
+                    .expect("octet counted");
+            }
+            let batch = builder.flush().expect("messages");
             encode_ipc_with(&[batch], IpcCompression::Lz4).expect("encoded")
         })
     });

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::Path as FsPath;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use arrow::record_batch::RecordBatch;
 use axum::Router;
@@ -36,6 +36,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::HttpInputConfig;
 use crate::http_events::split_events;
+use crate::now_micros;
 use crate::spool::Spool;
 
 /// Requests of one dataset waiting for the spool; beyond it a request waits to queue, so a
@@ -430,7 +431,7 @@ async fn commit_loop(
             let encoded = encode_ipc_with(&batches, compression)
                 .map_err(|error| format!("cannot encode the events: {error}"))?;
             spool
-                .write_promised_blocking(&tenant_id, &dataset_id, events as u64, encoded)
+                .write_promised_blocking(&tenant_id, &dataset_id, events as u64, &encoded)
                 .map_err(|error| format!("{error:#}"))
         })
         .await
@@ -639,12 +640,4 @@ fn same_secret(offered: &[u8], expected: &[u8]) -> bool {
             .zip(expected)
             .fold(0u8, |differ, (a, b)| differ | (a ^ b))
             == 0
-}
-
-fn now_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX)
-        })
 }

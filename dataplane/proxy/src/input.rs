@@ -34,7 +34,8 @@ pub struct UdpRuntime {
     pub registry: Registry,
 }
 
-const TESTING_MAX_AGE: Duration = Duration::from_millis(200);
+/// How long a dataset in testing mode lets a batch fill at most.
+pub(crate) const TESTING_MAX_AGE: Duration = Duration::from_millis(200);
 const BIND_RETRY: Duration = Duration::from_secs(10);
 
 /// Binds the dataset's port on every worker (retrying while it is taken), decodes on the

@@ -1,12 +1,13 @@
 //! Proxy: the edge of the pipeline. It listens for each dataset's exporters (syslog, NetFlow,
 //! IPFIX and sFlow over UDP) on pinned receive workers (`bytefreezer-udp`), decodes in place
-//! into Arrow batches, takes events posted to `http` inputs, makes every batch durable in an
+//! into Arrow batches, reads syslog streams (TCP, TLS), takes events posted to `http` inputs,
+//! makes every batch durable in an
 //! on-disk spool, and ships spooled batches to the receiver over HTTP(S) with the tenant's API
 //! key, retrying until acknowledged.
 //!
 //! It must not block a receive worker on the network or the disk (a batch the spool writers
 //! cannot take is dropped and counted), must not answer an `http` sender 200 before its events
-//! are durable, must not delete a spooled batch before the receiver acknowledged it (except the
+//! are durable, must not drop what it read from a stream (it stops reading instead), must not delete a spooled batch before the receiver acknowledged it (except the
 //! oldest unpromised ones when the spool is full, each counted; a batch whose sender was told it
 //! is durable never), and one dataset's failure (port in use) never stops another.
 
@@ -21,9 +22,20 @@ mod shipper;
 mod sink;
 mod spool;
 mod spool_writer;
+mod syslog_tcp;
+mod syslog_tcp_connection;
 
 pub use config::{FlowInputConfig, HttpInputConfig, ProxyConfig};
 pub use decoders::{Decoded, DecoderKind, FlushError, InputDecoder};
 pub use http_events::{BodyError, BodyKind, split_events};
 pub use proxy::Proxy;
 pub use spool::{Replayed, Spool, SpooledBatch, replay_rejected};
+
+/// Wall-clock microseconds since the Unix epoch: the receive time of what an input takes.
+pub(crate) fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX)
+        })
+}

@@ -12,10 +12,13 @@ use tokio::task::JoinHandle;
 
 use crate::config::ProxyConfig;
 use crate::http_input::{HttpDataset, HttpInputs, HttpRuntime};
-use crate::input::{DecoderKind, InputSpec, UdpRuntime, run_udp_input};
+use crate::input::{DecoderKind, InputSpec, TESTING_MAX_AGE, UdpRuntime, run_udp_input};
 use crate::shipper::Shipper;
 use crate::spool::Spool;
 use crate::spool_writer::SpoolWriters;
+use crate::syslog_tcp::{
+    StreamBatching, SyslogStreamDataset, SyslogStreamInputs, SyslogStreamRuntime,
+};
 use bytefreezer_udp::{IoMode, PoolConfig, ReceivePool};
 
 const SHIPPER_WORKERS: usize = 4;
@@ -30,6 +33,7 @@ pub struct Proxy {
     client: reqwest::Client,
     udp: Arc<UdpRuntime>,
     http: HttpInputs,
+    syslog_streams: SyslogStreamInputs,
 }
 
 struct RunningInput {
@@ -123,6 +127,17 @@ impl Proxy {
             registry: registry.clone(),
             limits: config.http.clone(),
         });
+        let syslog_streams = SyslogStreamInputs::new(SyslogStreamRuntime {
+            spool: spool.clone(),
+            compression,
+            registry: registry.clone(),
+            batching: StreamBatching {
+                max_rows: config.batch_max_rows.max(1),
+                max_bytes: config.batch_max_bytes.max(1),
+                max_age: Duration::from_millis(config.batch_max_age_ms.max(1)),
+                testing_max_age: TESTING_MAX_AGE,
+            },
+        });
         let config = Arc::new(config);
         let udp = Arc::new(UdpRuntime {
             pool: Arc::new(pool),
@@ -138,6 +153,7 @@ impl Proxy {
             client,
             udp,
             http,
+            syslog_streams,
         })
     }
 
@@ -180,8 +196,10 @@ impl Proxy {
         for (_, input) in inputs.drain() {
             stop_input(input).await;
         }
-        // Requests in flight finish (their events reach the spool) before the drain below.
+        // Requests in flight finish and connections hand over what they read (their events
+        // reach the spool) before the drain below.
         self.http.stop().await;
+        self.syslog_streams.stop().await;
         // Every sink has flushed into the writers; let them finish before draining the spool.
         if let Ok(runtime) = Arc::try_unwrap(self.udp) {
             let UdpRuntime { pool, writers, .. } = runtime;
@@ -232,6 +250,24 @@ impl Proxy {
             })
             .collect();
         self.http.reconcile(&http).await;
+        let syslog_streams: Vec<SyslogStreamDataset> = config
+            .datasets
+            .iter()
+            .filter(|dataset| dataset.active)
+            .filter_map(|dataset| match &dataset.source {
+                SourceSpec::Syslog(settings) if settings.transport != SyslogTransport::Udp => {
+                    Some(SyslogStreamDataset {
+                        tenant_id: dataset.tenant_id.clone(),
+                        dataset_id: dataset.dataset_id.clone(),
+                        settings: settings.clone(),
+                        testing: dataset.testing,
+                        listen: dataset.source.listen(),
+                    })
+                }
+                _ => None,
+            })
+            .collect();
+        self.syslog_streams.reconcile(&syslog_streams).await;
         let desired: Vec<InputSpec> = config
             .datasets
             .iter()

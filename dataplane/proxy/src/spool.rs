@@ -176,7 +176,7 @@ impl Spool {
         tenant_id: &str,
         dataset_id: &str,
         rows: u64,
-        encoded: Vec<u8>,
+        encoded: &[u8],
     ) -> Result<()> {
         self.write(tenant_id, dataset_id, rows, encoded, false)
     }
@@ -188,7 +188,7 @@ impl Spool {
         tenant_id: &str,
         dataset_id: &str,
         rows: u64,
-        encoded: Vec<u8>,
+        encoded: &[u8],
     ) -> Result<()> {
         self.write(tenant_id, dataset_id, rows, encoded, true)
     }
@@ -204,7 +204,7 @@ impl Spool {
         tenant_id: &str,
         dataset_id: &str,
         rows: u64,
-        encoded: Vec<u8>,
+        encoded: &[u8],
         promised: bool,
     ) -> Result<()> {
         let batch_id = uuid::Uuid::now_v7().to_string();
@@ -217,7 +217,7 @@ impl Spool {
             "{batch_id}.{tenant_id}.{dataset_id}.{rows}{mark}{SUFFIX}"
         ));
         let bytes = encoded.len() as u64;
-        write_durably(&path, &encoded)
+        write_durably(&path, encoded)
             .with_context(|| format!("cannot write spool file {}", path.display()))?;
         let labels = [("tenant", tenant_id), ("dataset", dataset_id)];
         self.registry
@@ -497,9 +497,7 @@ mod tests {
         let registry = Registry::new();
         let spool = Spool::open(dir.path(), 250, registry.clone()).unwrap();
         for n in 0..3 {
-            spool
-                .write_blocking("t", "d", 10 + n, vec![0u8; 100])
-                .unwrap();
+            spool.write_blocking("t", "d", 10 + n, &[0u8; 100]).unwrap();
         }
         assert_eq!(spool.len(), 2, "third write pushes the first out");
         assert_eq!(registry.counter_total(PROXY_ROWS_DROPPED_TOTAL.name), 10);
@@ -564,13 +562,13 @@ mod tests {
         let registry = Registry::new();
         let spool = Spool::open(dir.path(), 250, registry.clone()).unwrap();
         spool
-            .write_promised_blocking("t", "web", 5, vec![0u8; 100])
+            .write_promised_blocking("t", "web", 5, &[0u8; 100])
             .unwrap();
         assert!(!spool.over_high_water());
-        spool.write_blocking("t", "d", 7, vec![0u8; 100]).unwrap();
+        spool.write_blocking("t", "d", 7, &[0u8; 100]).unwrap();
         assert!(!spool.over_high_water(), "200 of 250 bytes, under 225");
         spool
-            .write_promised_blocking("t", "web", 6, vec![0u8; 100])
+            .write_promised_blocking("t", "web", 6, &[0u8; 100])
             .unwrap();
         // Over the limit: the unpromised batch goes, though a promised one is older.
         assert_eq!(registry.counter_total(PROXY_ROWS_DROPPED_TOTAL.name), 7);
@@ -579,7 +577,7 @@ mod tests {
         // Only promised batches: the spool goes over its limit rather than drop one, and says
         // so, so their inputs refuse more until the receiver takes some.
         spool
-            .write_promised_blocking("t", "web", 8, vec![0u8; 100])
+            .write_promised_blocking("t", "web", 8, &[0u8; 100])
             .unwrap();
         assert_eq!(spool.len(), 3);
         assert!(spool.over_high_water());

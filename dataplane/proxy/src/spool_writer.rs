@@ -280,7 +280,7 @@ fn write_batch(spool: &Spool, compression: IpcCompression, registry: &Registry, 
     let batches = [batch];
     let written = encode_ipc_with(&batches, compression)
         .map_err(anyhow::Error::from)
-        .and_then(|encoded| spool.write_blocking(&tenant_id, &dataset_id, rows, encoded));
+        .and_then(|encoded| spool.write_blocking(&tenant_id, &dataset_id, rows, &encoded));
     drop(held);
     if let Some(returns) = returns {
         let [batch] = batches;

@@ -521,23 +521,8 @@ async fn ships_over_https_to_a_receiver_with_a_private_ca() {
     let syslog = free_udp();
     let site = Site::new(vec![dataset("logs", syslog)]);
     let dir = &site.dir;
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let server_key = rcgen::KeyPair::generate().unwrap();
-    let server = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
-        .unwrap()
-        .signed_by(&server_key, &ca, &ca_key)
-        .unwrap();
-    let (cert, key, ca_file) = (
-        dir.path().join("server.pem"),
-        dir.path().join("server.key"),
-        dir.path().join("ca.pem"),
-    );
-    std::fs::write(&cert, server.pem()).unwrap();
-    std::fs::write(&key, server_key.serialize_pem()).unwrap();
-    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let pki = bytefreezer_http_listen::TestPki::new(dir.path());
+    let (cert, key, ca_file) = (pki.cert_file, pki.key_file, pki.ca_file);
 
     let (_stop_receiver, shutdown) = shutdown_pair();
     let receiver_config = ReceiverConfig {

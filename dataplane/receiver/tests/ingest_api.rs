@@ -392,23 +392,13 @@ async fn reserved_columns_of_the_wrong_type_are_refused_at_ingest() {
 #[tokio::test]
 async fn https_with_a_private_ca() {
     let dir = tempfile::tempdir().unwrap();
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let server_key = rcgen::KeyPair::generate().unwrap();
-    let server = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
-        .unwrap()
-        .signed_by(&server_key, &ca, &ca_key)
-        .unwrap();
-    let (cert_path, key_path) = (dir.path().join("server.pem"), dir.path().join("server.key"));
-    std::fs::write(&cert_path, server.pem()).unwrap();
-    std::fs::write(&key_path, server_key.serialize_pem()).unwrap();
+    let pki = bytefreezer_http_listen::TestPki::new(dir.path());
+    let (cert_path, key_path) = (pki.cert_file.clone(), pki.key_file.clone());
 
     let running = start(Some((cert_path, key_path))).await;
     let url = format!("{}/api/v1/ingest/a/logs", running.base);
     let trusting = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap())
+        .add_root_certificate(reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap())
         .build()
         .unwrap();
     assert_eq!(

@@ -48,7 +48,7 @@ pub const SUITES: &[Suite] = &[
         package: "bytefreezer-proxy",
         bench: "http_events",
         group: "http_events",
-        ids: &["http_ndjson", "syslog_udp"],
+        ids: &["http_ndjson", "syslog_tcp", "syslog_udp"],
     },
     Suite {
         name: "transform",
@@ -175,6 +175,11 @@ fn note(measurements: &[Measurement], m: &Measurement) -> String {
              {} the CPU of syslog_udp per event",
             show(m.per_second.map(|p| p / HTTP_TARGET_EVENTS_PER_SEC)),
             show(ratio("syslog_udp", "http_ndjson")),
+        ),
+        "syslog_tcp" => format!(
+            "edge work only (cut an octet-counted stream in 64 KiB reads, build, encode; no \
+             socket): {} the CPU of syslog_udp per message",
+            show(ratio("syslog_udp", "syslog_tcp")),
         ),
         "syslog_udp" => "baseline: the syslog/1 edge of a UDP input on same-size events".to_owned(),
         "five_filters_row_by_row_json" => {

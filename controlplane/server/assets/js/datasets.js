@@ -4,14 +4,18 @@ import { settingsForm } from './settings-form.js';
 
 export const title = 'Datasets';
 
-/** Where senders send, as the proxy reports it: `udp://0.0.0.0:5514`, `http://0.0.0.0:8080/events`. */
+/**
+ * Where senders send, as the proxy reports it: `udp://0.0.0.0:5514`, `tls://0.0.0.0:6514`,
+ * `http://0.0.0.0:8080/events`.
+ */
 export function listenOf(source) {
   const settings = source.settings || {};
   if (source.plugin === 'http') {
     const scheme = settings.tls_cert_file ? 'https' : 'http';
     return `${scheme}://${settings.bind ?? ''}${settings.path ?? '/'}`;
   }
-  return `udp://${settings.bind ?? ''}`;
+  const scheme = source.plugin === 'syslog' ? (settings.transport ?? 'udp') : 'udp';
+  return `${scheme}://${settings.bind ?? ''}`;
 }
 
 export function statusBadge(record) {

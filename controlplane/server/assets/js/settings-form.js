@@ -23,7 +23,12 @@ export function settingsForm(schema, values = {}) {
   const required = new Set(schema.required || []);
   const controls = [];
   const element = h('div', { class: 'settings' });
-  for (const [name, property] of Object.entries(schema.properties || {})) {
+  // Properties arrive sorted by name; `x-order` lists those a form should show first.
+  const order = schema['x-order'] || [];
+  const rank = (name) => (order.includes(name) ? order.indexOf(name) : order.length);
+  const properties = Object.entries(schema.properties || {})
+    .sort(([a], [b]) => rank(a) - rank(b));
+  for (const [name, property] of properties) {
     const input = control(name, property, values[name]);
     input.required = required.has(name) && property.type !== 'boolean';
     controls.push([name, property, input]);

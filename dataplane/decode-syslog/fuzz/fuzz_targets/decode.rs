@@ -1,8 +1,10 @@
 #![no_main]
 
-use bytefreezer_decode_syslog::framing::FrameSplitter;
+use bytefreezer_decode_syslog::framing::{FrameSplitter, Framing};
 use bytefreezer_decode_syslog::{DatagramMeta, SyslogDecoder};
 use libfuzzer_sys::fuzz_target;
+
+const LIMIT: usize = 256;
 
 fuzz_target!(|data: &[u8]| {
     let meta = DatagramMeta { receive_time_micros: 1_795_000_000_000_000, sender: None };
@@ -11,10 +13,28 @@ fuzz_target!(|data: &[u8]| {
     let batch = decoder.flush().expect("one row per message");
     assert_eq!(batch.num_rows(), 1);
 
-    let mut splitter = FrameSplitter::new(256);
-    let (head, tail) = data.split_at(data.len() / 2);
-    let mut frames = 0usize;
-    splitter.push(head, |frame| if let Ok(frame) = frame { frames += 1; decoder.decode(frame, &meta); });
-    splitter.push(tail, |frame| if let Ok(frame) = frame { frames += 1; decoder.decode(frame, &meta); });
-    assert_eq!(decoder.flush().map_or(0, |b| b.num_rows()), frames);
+    // The same bytes as a TCP stream, cut where the first byte says, in every framing: each
+    // frame within the limit, the splitter never holding more than one, every frame decoded.
+    let cut = usize::from(data.first().copied().unwrap_or(1)).max(1);
+    for framing in [Framing::Auto, Framing::OctetCounting, Framing::NonTransparent] {
+        let mut splitter = FrameSplitter::new(framing, LIMIT);
+        let mut frames = 0usize;
+        let mut on_frame = |frame: bytefreezer_decode_syslog::framing::Frame<'_>| {
+            assert!(frame.message.len() <= LIMIT);
+            frames += 1;
+            decoder.decode(frame.message, &meta);
+        };
+        let mut failed = false;
+        for chunk in data.chunks(cut) {
+            if splitter.push(chunk, &mut on_frame).is_err() {
+                failed = true;
+                break;
+            }
+            assert!(splitter.pending() <= LIMIT + 11);
+        }
+        if !failed {
+            let _ = splitter.finish(&mut on_frame);
+        }
+        assert_eq!(decoder.flush().map_or(0, |b| b.num_rows()), frames);
+    }
 });

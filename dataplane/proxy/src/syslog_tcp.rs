@@ -1,0 +1,393 @@
+//! The syslog `tcp` and `tls` inputs (RFC 6587, RFC 5425): one listener per dataset, each
+//! connection cut into messages (`bytefreezer_decode_syslog::framing`) and appended to the same
+//! `syslog/1` edge batches the UDP input ships, so piper parses them alike.
+//!
+//! A stream can wait, so nothing read is dropped: the dataset's batches go to the spool as
+//! promised batches (never evicted), and while the spool is at its high-water mark, or the
+//! spool writes fall behind, connections stop reading and TCP's window pushes back on the
+//! senders. Syslog over TCP has no acknowledgement above TCP's: what a stopping proxy has read
+//! is written before it exits, and only a crash loses the messages of the batch being filled
+//! (at most `batch_max_age_ms`, docs/inputs.md).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::compute::concat_batches;
+use arrow::record_batch::RecordBatch;
+use bytefreezer_api::SyslogSourceSettings;
+use bytefreezer_api::metrics::{
+    PROXY_INPUT_ERRORS_TOTAL, PROXY_INPUT_UP, PROXY_SYSLOG_TCP_CONNECTIONS,
+    PROXY_SYSLOG_TCP_WAITING,
+};
+use bytefreezer_http_listen::{TlsAcceptor, load_stream_tls};
+use bytefreezer_schema::{IpcCompression, encode_ipc_with, syslog_edge_schema};
+use bytefreezer_telemetry::{Registry, Shutdown, ShutdownTrigger, shutdown_pair};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
+
+use crate::spool::Spool;
+use crate::syslog_tcp_connection::{Connection, ConnectionCounters, read_connection};
+
+/// Read batches waiting for the dataset's spool writer; beyond it connections stop reading.
+const QUEUED_CHUNKS: usize = 64;
+/// While a listener cannot open its port or load its certificate, it tries again this often.
+const LISTEN_RETRY: Duration = Duration::from_secs(10);
+/// While a spool write fails (disk full, I/O error), the batch is tried again this often; the
+/// connections wait meanwhile.
+const WRITE_RETRY: Duration = Duration::from_secs(1);
+/// After a failed accept (out of file descriptors), wait before the next so the loop does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// One syslog dataset whose transport is `tcp` or `tls`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyslogStreamDataset {
+    pub tenant_id: String,
+    pub dataset_id: String,
+    pub settings: SyslogSourceSettings,
+    pub testing: bool,
+    /// `tcp://0.0.0.0:5514`: the `listen` label of its metrics.
+    pub listen: String,
+}
+
+/// When a dataset's read messages go to the spool.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamBatching {
+    pub max_rows: usize,
+    pub max_bytes: usize,
+    pub max_age: Duration,
+    /// `max_age` of a dataset in testing mode.
+    pub testing_max_age: Duration,
+}
+
+/// What every syslog stream input shares.
+pub struct SyslogStreamRuntime {
+    pub spool: Arc<Spool>,
+    pub compression: IpcCompression,
+    pub registry: Registry,
+    pub batching: StreamBatching,
+}
+
+/// Every running syslog stream input, by dataset.
+pub struct SyslogStreamInputs {
+    runtime: Arc<SyslogStreamRuntime>,
+    running: HashMap<(String, String), Running>,
+}
+
+struct Running {
+    dataset: SyslogStreamDataset,
+    stop: ShutdownTrigger,
+    task: JoinHandle<()>,
+}
+
+impl SyslogStreamInputs {
+    pub fn new(runtime: SyslogStreamRuntime) -> SyslogStreamInputs {
+        SyslogStreamInputs {
+            runtime: Arc::new(runtime),
+            running: HashMap::new(),
+        }
+    }
+
+    /// Starts inputs for new datasets and stops those removed, paused or changed (a changed one
+    /// starts again with its new settings); the others are untouched.
+    pub async fn reconcile(&mut self, desired: &[SyslogStreamDataset]) {
+        let obsolete: Vec<(String, String)> = self
+            .running
+            .iter()
+            .filter(|(_, running)| !desired.contains(&running.dataset))
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in obsolete {
+            if let Some(running) = self.running.remove(&key) {
+                running.stop().await;
+            }
+        }
+        for dataset in desired {
+            let key = (dataset.tenant_id.clone(), dataset.dataset_id.clone());
+            if self.running.contains_key(&key) {
+                continue;
+            }
+            let (stop, stopped) = shutdown_pair();
+            let task = tokio::spawn(run_input(dataset.clone(), self.runtime.clone(), stopped));
+            self.running.insert(
+                key,
+                Running {
+                    dataset: dataset.clone(),
+                    stop,
+                    task,
+                },
+            );
+        }
+    }
+
+    /// Stops every input: connections close after handing over what they read, and it is in
+    /// the spool when this returns.
+    pub async fn stop(&mut self) {
+        for (_, running) in self.running.drain() {
+            running.stop().await;
+        }
+    }
+}
+
+impl Running {
+    async fn stop(self) {
+        self.stop.trigger();
+        let _ = self.task.await;
+    }
+}
+
+/// What a dataset's connections share.
+pub(crate) struct DatasetContext {
+    pub dataset: SyslogStreamDataset,
+    pub spool: Arc<Spool>,
+    pub counters: ConnectionCounters,
+}
+
+impl DatasetContext {
+    pub fn name(&self) -> String {
+        format!(
+            "dataset {}/{} ({})",
+            self.dataset.tenant_id, self.dataset.dataset_id, self.dataset.listen
+        )
+    }
+}
+
+/// Messages read from one connection, for the dataset's spool writer.
+pub(crate) struct Chunk {
+    pub batch: RecordBatch,
+    pub bytes: usize,
+}
+
+async fn run_input(
+    dataset: SyslogStreamDataset,
+    runtime: Arc<SyslogStreamRuntime>,
+    mut stopped: Shutdown,
+) {
+    let registry = &runtime.registry;
+    let input_labels = [
+        ("tenant", dataset.tenant_id.as_str()),
+        ("dataset", dataset.dataset_id.as_str()),
+        ("listen", dataset.listen.as_str()),
+    ];
+    let up = registry.gauge(PROXY_INPUT_UP.name, PROXY_INPUT_UP.help, &input_labels);
+    let name = format!("dataset {}/{}", dataset.tenant_id, dataset.dataset_id);
+    let (listener, tls) = loop {
+        match open(&dataset, &name).await {
+            Ok(opened) => break opened,
+            Err(error) => {
+                up.set(0);
+                registry
+                    .counter(
+                        PROXY_INPUT_ERRORS_TOTAL.name,
+                        PROXY_INPUT_ERRORS_TOTAL.help,
+                        &input_labels[..2],
+                    )
+                    .increment(1);
+                tracing::error!("{error:#}; retrying in {}s", LISTEN_RETRY.as_secs());
+                tokio::select! {
+                    _ = stopped.wait() => {
+                        registry.remove(PROXY_INPUT_UP.name, &input_labels);
+                        return;
+                    }
+                    _ = tokio::time::sleep(LISTEN_RETRY) => {}
+                }
+            }
+        }
+    };
+    up.set(1);
+    tracing::info!("{name}: listening on {}", dataset.listen);
+
+    let (chunks, queue) = mpsc::channel(QUEUED_CHUNKS);
+    let writer = tokio::spawn(write_loop(queue, dataset.clone(), runtime.clone()));
+    let context = Arc::new(DatasetContext {
+        counters: ConnectionCounters::new(registry, &dataset),
+        spool: runtime.spool.clone(),
+        dataset: dataset.clone(),
+    });
+    let open_connections = registry.gauge(
+        PROXY_SYSLOG_TCP_CONNECTIONS.name,
+        PROXY_SYSLOG_TCP_CONNECTIONS.help,
+        &input_labels,
+    );
+    let slots = Arc::new(Semaphore::new(
+        dataset.settings.max_connections.max(1) as usize
+    ));
+    let mut connections = JoinSet::new();
+    loop {
+        // Finished connections leave the set, so it holds at most max_connections.
+        while connections.try_join_next().is_some() {}
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            _ = stopped.wait() => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!("{name}: cannot accept a connection: {error}");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            },
+            _ = stopped.wait() => break,
+        };
+        let connection = Connection {
+            stream,
+            peer,
+            tls: tls.clone(),
+            context: context.clone(),
+            chunks: chunks.clone(),
+            stopped: stopped.clone(),
+        };
+        let open_connections = open_connections.clone();
+        connections.spawn(async move {
+            let _slot = slot;
+            open_connections.add(1);
+            read_connection(connection).await;
+            open_connections.add(-1);
+        });
+    }
+    drop(listener);
+    // Each connection hands over what it read, then the writer stores the last batch.
+    while connections.join_next().await.is_some() {}
+    drop(chunks);
+    let _ = writer.await;
+    for metric in [
+        PROXY_INPUT_UP,
+        PROXY_SYSLOG_TCP_CONNECTIONS,
+        PROXY_SYSLOG_TCP_WAITING,
+    ] {
+        registry.remove(metric.name, &input_labels);
+    }
+    tracing::info!("{name}: stopped listening on {}", dataset.listen);
+}
+
+async fn open(
+    dataset: &SyslogStreamDataset,
+    name: &str,
+) -> anyhow::Result<(TcpListener, Option<TlsAcceptor>)> {
+    use anyhow::Context;
+    let tls = match dataset.settings.tls() {
+        Some(files) => Some(
+            load_stream_tls(
+                Path::new(files.cert_file),
+                Path::new(files.key_file),
+                files.client_ca_file.map(Path::new),
+                name,
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    let bind: SocketAddr = dataset.settings.bind;
+    let listener = TcpListener::bind(bind).await.with_context(|| {
+        format!("{name}: cannot listen on tcp {bind}; is another process using the port?")
+    })?;
+    Ok((listener, tls))
+}
+
+/// Gathers the connections' chunks into one batch and writes it to the spool once it holds
+/// `max_rows` messages or `max_bytes`, or its oldest is `max_age` old. A failed write is tried
+/// again (the connections wait), since what was read from a stream cannot be asked for again.
+async fn write_loop(
+    mut queue: mpsc::Receiver<Chunk>,
+    dataset: SyslogStreamDataset,
+    runtime: Arc<SyslogStreamRuntime>,
+) {
+    let batching = runtime.batching;
+    let max_age = if dataset.testing {
+        batching.max_age.min(batching.testing_max_age)
+    } else {
+        batching.max_age
+    };
+    let mut pending: Vec<RecordBatch> = Vec::new();
+    let (mut rows, mut bytes) = (0usize, 0usize);
+    let mut oldest: Option<Instant> = None;
+    loop {
+        let due = oldest.map(|since| since + max_age);
+        let closed = tokio::select! {
+            received = queue.recv() => match received {
+                Some(chunk) => {
+                    rows += chunk.batch.num_rows();
+                    bytes += chunk.bytes;
+                    pending.push(chunk.batch);
+                    oldest.get_or_insert_with(Instant::now);
+                    if rows < batching.max_rows && bytes < batching.max_bytes {
+                        continue;
+                    }
+                    false
+                }
+                None => true,
+            },
+            _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => false,
+        };
+        if !pending.is_empty() {
+            write_until_stored(std::mem::take(&mut pending), rows, &dataset, &runtime).await;
+        }
+        (rows, bytes, oldest) = (0, 0, None);
+        if closed {
+            return;
+        }
+    }
+}
+
+async fn write_until_stored(
+    batches: Vec<RecordBatch>,
+    rows: usize,
+    dataset: &SyslogStreamDataset,
+    runtime: &SyslogStreamRuntime,
+) {
+    let encoded = match concat_batches(&syslog_edge_schema(), &batches)
+        .map_err(anyhow::Error::from)
+        .and_then(|batch| Ok(encode_ipc_with(&[batch], runtime.compression)?))
+    {
+        Ok(encoded) => Arc::new(encoded),
+        Err(error) => {
+            // The connections built every batch with the one schema: this is a bug here.
+            tracing::error!(
+                "dataset {}/{}: {rows} messages could not be encoded and are lost: {error:#}",
+                dataset.tenant_id,
+                dataset.dataset_id
+            );
+            return;
+        }
+    };
+    let mut failures = 0u32;
+    loop {
+        let (spool, encoded) = (runtime.spool.clone(), encoded.clone());
+        let (tenant_id, dataset_id) = (dataset.tenant_id.clone(), dataset.dataset_id.clone());
+        let written = tokio::task::spawn_blocking(move || {
+            spool.write_promised_blocking(&tenant_id, &dataset_id, rows as u64, &encoded)
+        })
+        .await
+        .map_err(anyhow::Error::from)
+        .and_then(|written| written);
+        match written {
+            Ok(()) => return,
+            Err(error) => {
+                failures += 1;
+                // Once, then every minute: the retries go on until the disk takes it.
+                if failures == 1 || failures.is_multiple_of(60) {
+                    tracing::error!(
+                        "dataset {}/{}: cannot store {rows} messages in the spool ({failures} tries; \
+                         its connections wait until it can): {error:#}",
+                        dataset.tenant_id,
+                        dataset.dataset_id
+                    );
+                }
+                tokio::time::sleep(WRITE_RETRY).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "syslog_tcp_tests.rs"]
+mod tests;
