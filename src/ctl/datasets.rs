@@ -347,7 +347,12 @@ mod tests {
             body,
             json!({
                 "name": "Firewall",
-                "source": {"plugin": "syslog", "settings": {"bind": "127.0.0.1:6514", "transport": "udp", "lift_message_fields": false}},
+                "source": {"plugin": "syslog", "settings": {
+                    "bind": "127.0.0.1:6514", "transport": "udp", "lift_message_fields": false,
+                    "framing": "auto", "max_message_bytes": 65536, "max_connections": 1024,
+                    "idle_timeout_secs": 3600, "tls_cert_file": null, "tls_key_file": null,
+                    "tls_client_ca_file": null,
+                }},
                 "pipeline": {"filters": [{"type": "drop", "config": {"condition": "a == 1"}, "enabled": true}]},
                 "testing": true, "active": false
             })

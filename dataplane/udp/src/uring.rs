@@ -123,9 +123,17 @@ impl UringReceiver {
     }
 
     fn finish(&mut self, index: usize) {
-        if let Some(mut slot) = self.slots[index].take() {
-            slot.sink.close();
-            for done in slot.closing {
+        if let Some(slot) = self.slots[index].take() {
+            let Slot {
+                socket,
+                mut sink,
+                closing,
+                ..
+            } = slot;
+            sink.close();
+            // The port is free before anyone waiting on the detach hears it is done.
+            drop(socket);
+            for done in closing {
                 let _ = done.send(());
             }
         }
