@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use crate::run;
 
 pub fn dist(root: &Path) -> Result<()> {
-    run(Command::new("cargo")
+    run(crate::cargo()
         .args(["build", "--profile", "dist", "--bin", "bytefreezer"])
         .current_dir(root))
     .context("cannot build the dist profile")?;

@@ -1,5 +1,4 @@
 use std::path::Path;
-use std::process::Command;
 
 use anyhow::{Context, Result};
 
@@ -20,16 +19,16 @@ const TARGETS: &[(&str, &str)] = &[
 /// Runs every fuzz target for `seconds` each with libFuzzer (cargo-fuzz needs nightly for the
 /// sanitizer flags; it is installed when missing).
 pub fn fuzz(root: &Path, seconds: u64) -> Result<()> {
-    let installed = Command::new("cargo")
+    let installed = crate::cargo()
         .args(["fuzz", "--version"])
         .output()
         .is_ok_and(|output| output.status.success());
     if !installed {
-        run(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))
+        run(crate::cargo().args(["install", "cargo-fuzz", "--locked"]))
             .context("cannot install cargo-fuzz")?;
     }
     for (folder, target) in TARGETS {
-        run(Command::new("cargo")
+        run(crate::cargo()
             .args(["+nightly", "fuzz", "run", target, "--", &format!("-max_total_time={seconds}")])
             // The fuzz build uses its own flags; sharing the workspace cache would thrash it.
             .env_remove("CARGO_TARGET_DIR")

@@ -168,12 +168,12 @@ fn apt_get_install(packages: &[&str]) -> Result<()> {
 }
 
 fn ensure_nextest() -> Result<()> {
-    let present = Command::new("cargo")
+    let present = crate::cargo()
         .args(["nextest", "--version"])
         .output()
         .is_ok_and(|output| output.status.success());
     if !present {
-        run(Command::new("cargo").args(["install", "cargo-nextest", "--locked"]))
+        run(crate::cargo().args(["install", "cargo-nextest", "--locked"]))
             .context("cannot install cargo-nextest")?;
     }
     Ok(())

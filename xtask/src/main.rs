@@ -133,12 +133,12 @@ fn usage(verb: Option<&str>) -> String {
 fn test(nextest_args: &[String]) -> Result<()> {
     let root = workspace_root()?;
     install::test_dependencies(&root)?;
-    run(Command::new("cargo")
+    run(crate::cargo()
         .args(["fmt", "--all", "--check"])
         .current_dir(&root))
     .context("formatting differs: run `cargo fmt --all`")?;
     tidy::check(&root)?;
-    run(Command::new("cargo")
+    run(crate::cargo()
         .args([
             "clippy",
             "--workspace",
@@ -152,10 +152,31 @@ fn test(nextest_args: &[String]) -> Result<()> {
     // test binaries, before any test runs, with the workspace's features (a separate
     // `cargo build --bin` unifies features differently and rebuilt the dependencies a second
     // time, 16 minutes of a cold CI run).
-    run(Command::new("cargo")
+    run(crate::cargo()
         .args(["nextest", "run", "--workspace", "--no-fail-fast"])
         .args(nextest_args)
         .current_dir(&root))
+}
+
+/// `cargo`, without the variables cargo set for this xtask process (`CARGO_PKG_NAME=xtask`,
+/// `CARGO_MANIFEST_DIR`, ...): build scripts such as ring's ask to rerun when those change, so
+/// inheriting them made every build started here rebuild ring and all that depends on it
+/// (TLS, the HTTP client, object_store, Parquet, DataFusion) after any plain `cargo` build.
+pub(crate) fn cargo() -> Command {
+    let mut command = Command::new("cargo");
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        let set_for_xtask = name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                name,
+                "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
+            );
+        if set_for_xtask {
+            command.env_remove(name);
+        }
+    }
+    command
 }
 
 pub(crate) fn run(command: &mut Command) -> Result<()> {

@@ -3,7 +3,6 @@
 //! An id a suite did not produce in this run shows as "n/a" instead of failing the summary.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::SystemTime;
 
 use anyhow::{Context, Result};
@@ -82,7 +81,7 @@ pub fn run_suites(root: &Path, target: &Path, suites: &[&Suite]) -> Result<Vec<V
     let mut measurements = Vec::new();
     for suite in suites {
         let started = SystemTime::now();
-        run(Command::new("cargo")
+        run(crate::cargo()
             .args(["bench", "-p", suite.package, "--bench", suite.bench, "--"])
             .args(["--warm-up-time", "1", "--measurement-time", "5"])
             .current_dir(root))?;

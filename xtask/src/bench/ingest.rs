@@ -6,7 +6,6 @@
 //! spread; then an overload flood against ours.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -323,7 +322,7 @@ impl Binaries {
             });
         }
         for profile in ["dist", "release"] {
-            run(Command::new("cargo")
+            run(crate::cargo()
                 .args(["build", "--profile", profile, "--bin", "bytefreezer"])
                 .current_dir(root))
             .with_context(|| {

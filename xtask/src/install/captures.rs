@@ -284,7 +284,7 @@ pub(crate) fn fetch_crate(dir: &Path, name: &str, version: &str, sha256: &str) -
     )
     .with_context(|| format!("cannot write {}", manifest.display()))?;
     std::fs::write(dir.join("lib.rs"), "")?;
-    run(Command::new("cargo")
+    run(crate::cargo()
         .args(["fetch", "--quiet", "--manifest-path"])
         .arg(&manifest))?;
     let lockfile = std::fs::read_to_string(dir.join("Cargo.lock"))
@@ -298,7 +298,7 @@ pub(crate) fn fetch_crate(dir: &Path, name: &str, version: &str, sha256: &str) -
         );
     }
     let metadata = crate::cargo_metadata(
-        Command::new("cargo")
+        crate::cargo()
             .args(["metadata", "--format-version", "1", "--manifest-path"])
             .arg(&manifest),
     )?;
