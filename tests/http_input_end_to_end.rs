@@ -10,7 +10,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytefreezer_api::metrics::PROXY_HTTP_EVENTS_TOTAL;
+use bytefreezer_api::metrics::{PROXY_HTTP_EVENTS_TOTAL, PROXY_HTTP_UNROUTED_TOTAL};
 use serde_json::{Value, json};
 use up::{UpProcess, duckdb, free_tcp, free_udp, read_parquet, wait_for};
 
@@ -81,6 +81,7 @@ fn posted_events_become_parquet_rows_and_bad_requests_are_refused() {
     assert!(body["error"].as_str().unwrap().contains("line 2"), "{body}");
     let (status, body, _) = sender.post(&events_url(up.events, "/nope"), ndjson.to_vec(), &[]);
     assert_eq!(status, 404, "{body}");
+    assert_eq!(up.metric(PROXY_HTTP_UNROUTED_TOTAL.name), 1);
     let response = sender.client.get(&url).send().unwrap();
     assert_eq!(response.status().as_u16(), 405);
     let (status, _, _) = sender.post(&url, ndjson.to_vec(), &[("content-encoding", "br")]);

@@ -142,6 +142,10 @@ pub const PROXY_HTTP_BODY_BYTES_TOTAL: Metric = metric(
     "bytefreezer_proxy_http_body_bytes_total",
     "Body bytes of accepted requests, as inflated.",
 );
+pub const PROXY_HTTP_UNROUTED_TOTAL: Metric = metric(
+    "bytefreezer_proxy_http_unrouted_requests_total",
+    "Requests to an http input listener for a path no active dataset receives at (answered 404), per listen address.",
+);
 /// Gauge, per listen address.
 pub const PROXY_HTTP_CONNECTIONS: Metric = metric(
     "bytefreezer_proxy_http_connections",
@@ -399,6 +403,7 @@ pub const ALL: &[Metric] = &[
     PROXY_HTTP_REQUESTS_TOTAL,
     PROXY_HTTP_EVENTS_TOTAL,
     PROXY_HTTP_BODY_BYTES_TOTAL,
+    PROXY_HTTP_UNROUTED_TOTAL,
     PROXY_HTTP_CONNECTIONS,
     PROXY_HTTP_CONNECTION_ERRORS_TOTAL,
     PROXY_IO_BACKEND,

@@ -22,7 +22,8 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use bytefreezer_api::metrics::{
     PROXY_HTTP_BODY_BYTES_TOTAL, PROXY_HTTP_CONNECTION_ERRORS_TOTAL, PROXY_HTTP_CONNECTIONS,
-    PROXY_HTTP_EVENTS_TOTAL, PROXY_HTTP_REQUESTS_TOTAL, PROXY_INPUT_ERRORS_TOTAL, PROXY_INPUT_UP,
+    PROXY_HTTP_EVENTS_TOTAL, PROXY_HTTP_REQUESTS_TOTAL, PROXY_HTTP_UNROUTED_TOTAL,
+    PROXY_INPUT_ERRORS_TOTAL, PROXY_INPUT_UP,
 };
 use bytefreezer_api::{HttpSourceSettings, bearer_token};
 use bytefreezer_http_listen::{
@@ -223,6 +224,7 @@ impl Listener {
             runtime: runtime.clone(),
             budget: BodyBudget::new(runtime.limits.max_inflight_bytes),
             listening: AtomicBool::new(false),
+            listen: format!("{}://{bind}", if tls.is_some() { "https" } else { "http" }),
         });
         let task = tokio::spawn(listen(bind, tls.clone(), name, state.clone(), stopped));
         Listener {
@@ -263,6 +265,8 @@ struct ListenerState {
     budget: BodyBudget,
     /// The port is open: routes added now are up at once.
     listening: AtomicBool,
+    /// `http://0.0.0.0:8080`: the `listen` label of the listener's own metrics.
+    listen: String,
 }
 
 impl ListenerState {
@@ -460,6 +464,15 @@ async fn accept(
     body: Body,
 ) -> Response {
     let Some(route) = state.route(uri.path()) else {
+        state
+            .runtime
+            .registry
+            .counter(
+                PROXY_HTTP_UNROUTED_TOTAL.name,
+                PROXY_HTTP_UNROUTED_TOTAL.help,
+                &[("listen", state.listen.as_str())],
+            )
+            .increment(1);
         return reject(
             StatusCode::NOT_FOUND,
             "no_route",
