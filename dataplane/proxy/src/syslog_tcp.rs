@@ -19,8 +19,8 @@ use arrow::compute::concat_batches;
 use arrow::record_batch::RecordBatch;
 use bytefreezer_api::SyslogSourceSettings;
 use bytefreezer_api::metrics::{
-    PROXY_INPUT_ERRORS_TOTAL, PROXY_INPUT_UP, PROXY_SYSLOG_TCP_CONNECTIONS,
-    PROXY_SYSLOG_TCP_WAITING,
+    PROXY_INPUT_ERRORS_TOTAL, PROXY_INPUT_UP, PROXY_ROWS_DROPPED_TOTAL,
+    PROXY_SYSLOG_TCP_CONNECTIONS, PROXY_SYSLOG_TCP_WAITING,
 };
 use bytefreezer_http_listen::{TlsAcceptor, load_stream_tls};
 use bytefreezer_schema::{IpcCompression, encode_ipc_with, syslog_edge_schema};
@@ -274,6 +274,12 @@ async fn open(
     name: &str,
 ) -> anyhow::Result<(TcpListener, Option<TlsAcceptor>)> {
     use anyhow::Context;
+    // A dataset from a configuration file was not validated by the control plane: `tls`
+    // without its certificate must not open as plain TCP.
+    dataset
+        .settings
+        .validate()
+        .map_err(|(field, reason)| anyhow::anyhow!("{name}: {field} {reason}"))?;
     let tls = match dataset.settings.tls() {
         Some(files) => Some(
             load_stream_tls(
@@ -351,6 +357,18 @@ async fn write_until_stored(
         Ok(encoded) => Arc::new(encoded),
         Err(error) => {
             // The connections built every batch with the one schema: this is a bug here.
+            runtime
+                .registry
+                .counter(
+                    PROXY_ROWS_DROPPED_TOTAL.name,
+                    PROXY_ROWS_DROPPED_TOTAL.help,
+                    &[
+                        ("tenant", dataset.tenant_id.as_str()),
+                        ("dataset", dataset.dataset_id.as_str()),
+                        ("cause", "flush_error"),
+                    ],
+                )
+                .increment(rows as u64);
             tracing::error!(
                 "dataset {}/{}: {rows} messages could not be encoded and are lost: {error:#}",
                 dataset.tenant_id,

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use arrow::array::AsArray;
 use bytefreezer_api::metrics::{
-    PROXY_INPUT_UP, PROXY_SYSLOG_TCP_CONNECTION_ERRORS_TOTAL, PROXY_SYSLOG_TCP_MESSAGES_TOTAL,
-    PROXY_SYSLOG_TCP_TRUNCATED_TOTAL, PROXY_SYSLOG_TCP_WAITING,
+    PROXY_INPUT_ERRORS_TOTAL, PROXY_INPUT_UP, PROXY_SYSLOG_TCP_CONNECTION_ERRORS_TOTAL,
+    PROXY_SYSLOG_TCP_MESSAGES_TOTAL, PROXY_SYSLOG_TCP_TRUNCATED_TOTAL, PROXY_SYSLOG_TCP_WAITING,
 };
 use bytefreezer_api::{SyslogFraming, SyslogSourceSettings, SyslogTransport};
 use bytefreezer_http_listen::TestPki;
@@ -384,4 +384,37 @@ async fn a_paused_dataset_closes_its_port_and_keeps_what_it_read() {
             b"<13>1 - h app - - - partial".to_vec()
         ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_dataset_without_its_certificate_does_not_open_as_plain_tcp() {
+    // A configuration file is not validated by the control plane.
+    let mut site = Site::new(1 << 30);
+    let bind = free_port();
+    let dataset = SyslogStreamDataset {
+        tenant_id: "t".into(),
+        dataset_id: "logs".into(),
+        listen: format!("tls://{bind}"),
+        settings: SyslogSourceSettings {
+            bind,
+            transport: SyslogTransport::Tls,
+            ..SyslogSourceSettings::default()
+        },
+        testing: false,
+    };
+    site.inputs.reconcile(std::slice::from_ref(&dataset)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while site.registry.counter_total(PROXY_INPUT_ERRORS_TOTAL.name) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the refused settings were not counted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        StdStream::connect(bind).is_err(),
+        "the port opened without TLS"
+    );
+    assert_eq!(site.registry.counter_total(PROXY_INPUT_UP.name), 0);
+    site.inputs.stop().await;
 }
