@@ -330,9 +330,10 @@ async fn seed_demo(store: &ControlStore, args: &UpArgs) -> Result<String> {
         // A demo dataset whose plugin the user changed is theirs to keep.
         if let Some(mut existing) = existing
             && existing.source.plugin_name() == demo.source.plugin_name()
-            && existing.source.bind() != demo.source.bind()
+            && let Some(bind) = demo.source.bind()
+            && existing.source.bind() != Some(bind)
+            && existing.source.set_bind(bind)
         {
-            existing.source.set_bind(demo.source.bind());
             store.update_dataset(&Actor::system(), &existing).await?;
         }
     }

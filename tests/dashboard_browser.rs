@@ -109,6 +109,31 @@ async fn drive(base: &str, password: &str, weblogs: std::net::SocketAddr) {
         assert!(form.contains(setting), "{setting} in the http form: {form}");
     }
     b.screenshot("04-create-http-dataset").await;
+    // The nats plugin's form: a list of subjects, secrets typed unseen.
+    b.set_value("#create-dataset select[name=plugin]", "nats")
+        .await;
+    b.wait_for_text(short, "Source settings (nats)").await;
+    let form = b.text_of("#create-dataset").await;
+    for setting in [
+        "subjects",
+        "queue group",
+        "stream",
+        "consumer",
+        "ack wait secs",
+        "credentials file",
+    ] {
+        assert!(form.contains(setting), "{setting} in the nats form: {form}");
+    }
+    for secret in ["token", "password"] {
+        assert!(
+            b.exists(&format!(
+                "#create-dataset input[name={secret}][type=password]"
+            ))
+            .await,
+            "{secret} is typed unseen"
+        );
+    }
+    b.screenshot("04-create-nats-dataset").await;
     b.set_value("#create-dataset select[name=plugin]", "syslog")
         .await;
     b.wait_for_text(short, "Source settings (syslog)").await;

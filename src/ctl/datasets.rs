@@ -165,12 +165,22 @@ impl Changes {
         let mut request = DatasetRequest::replacing(current);
         match &self.plugin {
             Some(plugin) if plugin != current.spec.source.plugin_name() => {
-                let bind = self.bind.unwrap_or_else(|| current.spec.source.bind());
+                let bind = self
+                    .bind
+                    .or_else(|| current.spec.source.bind())
+                    .with_context(|| {
+                        format!("--plugin {plugin}: the dataset listens nowhere now; pass --bind")
+                    })?;
                 request.source = source(plugin, bind)?;
             }
             _ => {
-                if let Some(bind) = self.bind {
-                    request.source.set_bind(bind);
+                if let Some(bind) = self.bind
+                    && !request.source.set_bind(bind)
+                {
+                    bail!(
+                        "--bind: a {} dataset connects to its source and listens nowhere",
+                        request.source.plugin_name()
+                    );
                 }
             }
         }

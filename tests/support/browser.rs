@@ -106,6 +106,11 @@ impl Browser {
         }
     }
 
+    /// Whether an element matches `css` now.
+    pub async fn exists(&self, css: &str) -> bool {
+        self.client.find(Locator::Css(css)).await.is_ok()
+    }
+
     /// Polls until `done` holds for the page, or fails saving a screenshot named after `what`.
     pub async fn wait_for<F>(&self, limit: Duration, what: &str, mut done: F)
     where

@@ -3,7 +3,9 @@ use std::net::{IpAddr, SocketAddr};
 use serde::{Deserialize, Serialize};
 
 use crate::filter_type::FilterType;
+use crate::nats_source::NatsSourceSettings;
 use crate::pipeline::PipelineSpec;
+use crate::sqs_source::SqsSourceSettings;
 
 /// Everything a data-side service needs to know about one dataset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -173,14 +175,28 @@ pub fn redact_pipeline(pipeline: &PipelineSpec) -> PipelineSpec {
 }
 
 impl DatasetSpec {
-    /// The spec with its secrets redacted: the pipeline's (see [`redact_pipeline`]) and an
-    /// `http` source's token.
+    /// The spec with its secrets redacted: the pipeline's (see [`redact_pipeline`]), an
+    /// `http` source's token, a `nats` source's token, password and any password in its URL, an
+    /// `sqs` source's secret access key and session token.
     pub fn redacted(&self) -> DatasetSpec {
         let mut source = self.source.clone();
-        if let SourceSpec::Http(settings) = &mut source
-            && settings.token.is_some()
-        {
-            settings.token = Some(REDACTED.to_owned());
+        let redact = |secret: &mut Option<String>| {
+            if secret.is_some() {
+                *secret = Some(REDACTED.to_owned());
+            }
+        };
+        match &mut source {
+            SourceSpec::Http(settings) => redact(&mut settings.token),
+            SourceSpec::Nats(settings) => {
+                redact(&mut settings.token);
+                redact(&mut settings.password);
+                settings.url = redact_url_passwords(&settings.url);
+            }
+            SourceSpec::Sqs(settings) => {
+                redact(&mut settings.secret_access_key);
+                redact(&mut settings.session_token);
+            }
+            _ => {}
         }
         DatasetSpec {
             pipeline: redact_pipeline(&self.pipeline),
@@ -188,6 +204,24 @@ impl DatasetSpec {
             ..self.clone()
         }
     }
+}
+
+/// Server URLs (comma separated) with the password of any `user:password@` replaced.
+fn redact_url_passwords(urls: &str) -> String {
+    urls.split(',')
+        .map(|url| match url.split_once("://") {
+            Some((scheme, rest)) => match rest.rsplit_once('@') {
+                // `user:password@`, or a token alone before the `@`.
+                Some((credentials, host)) => match credentials.split_once(':') {
+                    Some((user, _)) => format!("{scheme}://{user}:{REDACTED}@{host}"),
+                    None => format!("{scheme}://{REDACTED}@{host}"),
+                },
+                None => url.to_owned(),
+            },
+            None => url.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Per-dataset overrides of packer's `max_file_bytes` and `max_age_secs`.
@@ -240,6 +274,12 @@ pub enum SourceSpec {
     Sflow(FlowSourceSettings),
     /// Events posted over HTTP(S): JSON objects, arrays, NDJSON or text lines.
     Http(HttpSourceSettings),
+    /// Events read from NATS subjects or a JetStream consumer, each message's body split as an
+    /// `http` body is.
+    Nats(NatsSourceSettings),
+    /// Events read from an Amazon SQS queue (or a compatible server), each message's body
+    /// split as an `http` body is; a message is deleted once its events are durable.
+    Sqs(SqsSourceSettings),
 }
 
 /// How a proxy receives a dataset's data.
@@ -257,33 +297,40 @@ impl SourceSpec {
             SourceSpec::Ipfix(_) => "ipfix",
             SourceSpec::Sflow(_) => "sflow",
             SourceSpec::Http(_) => "http",
+            SourceSpec::Nats(_) => "nats",
+            SourceSpec::Sqs(_) => "sqs",
         }
     }
 
-    /// The address the proxy listens on for this dataset.
-    pub fn bind(&self) -> SocketAddr {
+    /// The address the proxy listens on for this dataset; none for an input that connects out
+    /// to its source (`nats`, `sqs`).
+    pub fn bind(&self) -> Option<SocketAddr> {
         match self {
-            SourceSpec::Syslog(settings) => settings.bind,
+            SourceSpec::Syslog(settings) => Some(settings.bind),
             SourceSpec::Netflow(settings)
             | SourceSpec::Ipfix(settings)
-            | SourceSpec::Sflow(settings) => settings.bind,
-            SourceSpec::Http(settings) => settings.bind,
+            | SourceSpec::Sflow(settings) => Some(settings.bind),
+            SourceSpec::Http(settings) => Some(settings.bind),
+            SourceSpec::Nats(_) | SourceSpec::Sqs(_) => None,
         }
     }
 
-    pub fn set_bind(&mut self, bind: SocketAddr) {
+    /// Moves a listening input to `bind`; false for an input that listens nowhere.
+    pub fn set_bind(&mut self, bind: SocketAddr) -> bool {
         match self {
             SourceSpec::Syslog(settings) => settings.bind = bind,
             SourceSpec::Netflow(settings)
             | SourceSpec::Ipfix(settings)
             | SourceSpec::Sflow(settings) => settings.bind = bind,
             SourceSpec::Http(settings) => settings.bind = bind,
+            SourceSpec::Nats(_) | SourceSpec::Sqs(_) => return false,
         }
+        true
     }
 
     pub fn transport(&self) -> Transport {
         match self {
-            SourceSpec::Http(_) => Transport::Tcp,
+            SourceSpec::Http(_) | SourceSpec::Nats(_) | SourceSpec::Sqs(_) => Transport::Tcp,
             SourceSpec::Syslog(settings) if settings.transport != SyslogTransport::Udp => {
                 Transport::Tcp
             }
@@ -295,7 +342,8 @@ impl SourceSpec {
     }
 
     /// Where senders send, as a URL: `udp://0.0.0.0:5514`, `tls://0.0.0.0:6514`,
-    /// `https://0.0.0.0:8443/events`.
+    /// `https://0.0.0.0:8443/events`; for `nats`, the server and what is read from it
+    /// (`nats://host:4222/logs.>`, `nats://host:4222/STREAM/consumer`); for `sqs`, the queue URL.
     pub fn listen(&self) -> String {
         match self {
             SourceSpec::Syslog(settings) => {
@@ -314,7 +362,11 @@ impl SourceSpec {
                 };
                 format!("{scheme}://{}{}", settings.bind, settings.path)
             }
-            other => format!("udp://{}", other.bind()),
+            SourceSpec::Nats(settings) => settings.label(),
+            SourceSpec::Sqs(settings) => settings.label(),
+            SourceSpec::Netflow(settings)
+            | SourceSpec::Ipfix(settings)
+            | SourceSpec::Sflow(settings) => format!("udp://{}", settings.bind),
         }
     }
 
@@ -323,14 +375,20 @@ impl SourceSpec {
         match self {
             SourceSpec::Syslog(settings) => settings.validate(),
             SourceSpec::Http(settings) => settings.validate(),
+            SourceSpec::Nats(settings) => settings.validate(),
+            SourceSpec::Sqs(settings) => settings.validate(),
             SourceSpec::Netflow(_) | SourceSpec::Ipfix(_) | SourceSpec::Sflow(_) => Ok(()),
         }
     }
 
     /// Whether two datasets' inputs cannot both run on one proxy: their addresses overlap on
     /// one transport, unless both are HTTP on different paths (one listener serves both).
+    /// Inputs that listen nowhere clash with nothing.
     pub fn clashes_with(&self, other: &SourceSpec) -> bool {
-        if self.transport() != other.transport() || !binds_overlap(self.bind(), other.bind()) {
+        let (Some(ours), Some(theirs)) = (self.bind(), other.bind()) else {
+            return false;
+        };
+        if self.transport() != other.transport() || !binds_overlap(ours, theirs) {
             return false;
         }
         match (self, other) {
@@ -342,7 +400,8 @@ impl SourceSpec {
     }
 
     /// The plugin named `plugin` (as [`SourceSpec::plugin_name`] names it) listening on
-    /// `bind`, every other setting at its default; `None` for a plugin this build lacks.
+    /// `bind` (where it listens), every other setting at its default; `None` for a plugin
+    /// this build lacks.
     pub fn with_defaults(plugin: &str, bind: SocketAddr) -> Option<SourceSpec> {
         let flow = FlowSourceSettings { bind };
         [
@@ -357,6 +416,8 @@ impl SourceSpec {
                 bind,
                 ..HttpSourceSettings::default()
             }),
+            SourceSpec::Nats(NatsSourceSettings::default()),
+            SourceSpec::Sqs(SqsSourceSettings::default()),
         ]
         .into_iter()
         .find(|source| source.plugin_name() == plugin)
@@ -717,9 +778,40 @@ mod tests {
         for kind in crate::plugin_catalog() {
             let source = SourceSpec::with_defaults(kind.plugin, bind)
                 .unwrap_or_else(|| panic!("{}", kind.plugin));
-            assert_eq!((source.plugin_name(), source.bind()), (kind.plugin, bind));
+            assert_eq!(source.plugin_name(), kind.plugin);
+            let expected = !matches!(kind.plugin, "nats" | "sqs");
+            let expected = expected.then_some(bind);
+            assert_eq!(source.bind(), expected, "{}", kind.plugin);
         }
         assert_eq!(SourceSpec::with_defaults("carrier-pigeon", bind), None);
+    }
+
+    #[test]
+    fn nats_secrets_are_redacted_wherever_they_are_written() {
+        let spec = |source| DatasetSpec {
+            tenant_id: "t".into(),
+            dataset_id: "d".into(),
+            name: String::new(),
+            source,
+            pipeline: PipelineSpec::default(),
+            testing: false,
+            active: true,
+            packer: PackerThresholds::default(),
+            destination: Destination::default(),
+        };
+        let nats = spec(SourceSpec::Nats(NatsSourceSettings {
+            url: "nats://me:pw1@a:4222,nats://tok2@b:4222,nats://c:4222".into(),
+            user: Some("me".into()),
+            password: Some("pw3".into()),
+            subjects: vec!["x".into()],
+            ..NatsSourceSettings::default()
+        }));
+        let text = serde_json::to_string(&nats.redacted()).unwrap();
+        for secret in ["pw1", "tok2", "pw3"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert!(text.contains("nats://me:[redacted]@a:4222"), "{text}");
+        assert!(text.contains("nats://c:4222"), "{text}");
     }
 
     #[test]

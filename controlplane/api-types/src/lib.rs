@@ -14,12 +14,14 @@ mod dead_letters;
 mod filter_type;
 mod keys;
 pub mod metrics;
+mod nats_source;
 mod pipeline;
 mod plugins;
 mod query_token;
 mod report;
 pub mod rest;
 mod role;
+mod sqs_source;
 
 pub use dataplane_config::{AuthorizeError, DataPlaneConfig, IngestKey};
 pub use dataset::{
@@ -34,6 +36,7 @@ pub use dead_letters::{
 };
 pub use filter_type::{FilterType, UnknownFilterType};
 pub use keys::{KeyReach, KeyUse, bearer_token, hash_api_key};
+pub use nats_source::{NatsDeliver, NatsMode, NatsSourceSettings};
 pub use pipeline::{FilterSpec, PipelineSpec, pipeline_version};
 pub use plugins::{PluginKind, plugin_catalog};
 pub use query_token::{
@@ -44,3 +47,4 @@ pub use report::{
     OpenPartition, ServiceReport, SystemMetrics,
 };
 pub use role::{Role, UnknownRole};
+pub use sqs_source::SqsSourceSettings;

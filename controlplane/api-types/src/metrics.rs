@@ -101,9 +101,8 @@ pub const PROXY_FLOW_STATE_BYTES: Metric = metric(
     "Memory the dataset's flow decoders hold, by kind: templates (bounded by max_template_bytes per worker) and held data sets (max_held_bytes per worker).",
 );
 
-// Proxy: the `http` input.
+// Proxy: the syslog `tcp` and `tls` inputs.
 
-/// Counter, per dataset and HTTP status answered.
 pub const PROXY_SYSLOG_TCP_MESSAGES_TOTAL: Metric = metric(
     "bytefreezer_proxy_syslog_tcp_messages_total",
     "Syslog messages a dataset's tcp or tls input cut from its streams.",
@@ -130,6 +129,10 @@ pub const PROXY_SYSLOG_TCP_WAITING: Metric = metric(
     "bytefreezer_proxy_syslog_tcp_connections_waiting",
     "Connections to a syslog tcp or tls input not being read because the spool is at its high-water mark (their senders wait; nothing is dropped).",
 );
+
+// Proxy: the `http` input.
+
+/// Counter, per dataset and HTTP status answered.
 pub const PROXY_HTTP_REQUESTS_TOTAL: Metric = metric(
     "bytefreezer_proxy_http_requests_total",
     "Requests to a dataset's http input, by status answered (200: its events are durable in the spool).",
@@ -154,6 +157,46 @@ pub const PROXY_HTTP_CONNECTIONS: Metric = metric(
 pub const PROXY_HTTP_CONNECTION_ERRORS_TOTAL: Metric = metric(
     "bytefreezer_proxy_http_connection_errors_total",
     "Connections to an http input listener closed before a request was read, by reason.",
+);
+
+// Proxy: the `nats` input. Each per dataset and `listen` (server and subjects or consumer).
+
+pub const PROXY_NATS_MESSAGES_TOTAL: Metric = metric(
+    "bytefreezer_proxy_nats_messages_total",
+    "NATS messages a dataset's nats input received (each body holds one or more events).",
+);
+pub const PROXY_NATS_REDELIVERED_TOTAL: Metric = metric(
+    "bytefreezer_proxy_nats_redelivered_total",
+    "JetStream messages received again (not acknowledged in time before, or after a restart): their events may be in the spool twice.",
+);
+pub const PROXY_NATS_SLOW_CONSUMER_TOTAL: Metric = metric(
+    "bytefreezer_proxy_nats_slow_consumer_total",
+    "Times the NATS client of a core nats input fell behind and messages were lost (core NATS delivers at most once).",
+);
+/// Gauge.
+pub const PROXY_NATS_WAITING: Metric = metric(
+    "bytefreezer_proxy_nats_waiting",
+    "1 while a nats input does not take messages because the spool is at its high-water mark (JetStream keeps them; core NATS may drop them at the server).",
+);
+
+// Proxy: the `sqs` input. Each per dataset and `listen` (the queue URL).
+
+pub const PROXY_SQS_MESSAGES_TOTAL: Metric = metric(
+    "bytefreezer_proxy_sqs_messages_total",
+    "SQS messages a dataset's sqs input received (each body holds one or more events).",
+);
+pub const PROXY_SQS_REDELIVERED_TOTAL: Metric = metric(
+    "bytefreezer_proxy_sqs_redelivered_total",
+    "SQS messages received more than once (not deleted in time before, by this proxy or another receiver): their events may be stored twice.",
+);
+pub const PROXY_SQS_DELETE_FAILURES_TOTAL: Metric = metric(
+    "bytefreezer_proxy_sqs_delete_failures_total",
+    "Stored SQS messages the input could not delete after three tries: they come back after their visibility timeout and are stored again.",
+);
+/// Gauge.
+pub const PROXY_SQS_WAITING: Metric = metric(
+    "bytefreezer_proxy_sqs_waiting",
+    "1 while an sqs input makes no receive because the spool is at its high-water mark (the backlog stays in the queue).",
 );
 
 // Proxy: the spool and shipping to the receiver.
@@ -400,6 +443,14 @@ pub const ALL: &[Metric] = &[
     PROXY_SYSLOG_TCP_CONNECTIONS,
     PROXY_SYSLOG_TCP_CONNECTION_ERRORS_TOTAL,
     PROXY_SYSLOG_TCP_WAITING,
+    PROXY_NATS_MESSAGES_TOTAL,
+    PROXY_NATS_REDELIVERED_TOTAL,
+    PROXY_NATS_SLOW_CONSUMER_TOTAL,
+    PROXY_NATS_WAITING,
+    PROXY_SQS_MESSAGES_TOTAL,
+    PROXY_SQS_REDELIVERED_TOTAL,
+    PROXY_SQS_DELETE_FAILURES_TOTAL,
+    PROXY_SQS_WAITING,
     PROXY_HTTP_REQUESTS_TOTAL,
     PROXY_HTTP_EVENTS_TOTAL,
     PROXY_HTTP_BODY_BYTES_TOTAL,

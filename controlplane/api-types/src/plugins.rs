@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 pub struct PluginKind {
     pub plugin: &'static str,
     pub summary: &'static str,
-    /// JSON Schema (draft 2020-12 subset: type, properties, required, default, enum), and
+    /// JSON Schema (draft 2020-12 subset: type, properties, required, default, enum, items,
+    /// writeOnly for secrets), and
     /// `x-order`: the properties a form shows first, in that order.
     pub settings_schema: Value,
     /// Settings that work as they are, for forms and docs.
@@ -78,7 +79,7 @@ fn http_plugin() -> PluginKind {
                     "default": "flatten",
                     "description": "Nested objects as dotted columns (user.name) or as JSON text in one column.",
                 },
-                "token": optional_text("Senders must send Authorization: Bearer <token> (16 characters at least); empty: no token."),
+                "token": optional_secret("Senders must send Authorization: Bearer <token> (16 characters at least); empty: no token."),
                 "max_body_bytes": {
                     "type": "integer",
                     "minimum": 1,
@@ -103,8 +104,178 @@ fn http_plugin() -> PluginKind {
     }
 }
 
+fn nats_plugin() -> PluginKind {
+    PluginKind {
+        plugin: "nats",
+        summary: "Events read from NATS: core subjects (optionally a queue group) or a JetStream durable consumer, acknowledged once durable",
+        settings_schema: json!({
+            "type": "object",
+            "additionalProperties": false,
+            "required": [],
+            "x-order": ["url", "mode", "subjects", "queue_group", "stream", "consumer", "format"],
+            "properties": {
+                "url": {
+                    "type": "string",
+                    "default": "nats://127.0.0.1:4222",
+                    "description": "Server URLs, comma separated: nats://host:4222 or tls://host:4222.",
+                },
+                "mode": {
+                    "type": "string",
+                    "enum": ["core", "jetstream"],
+                    "default": "core",
+                    "description": "core: subscribe to subjects, at most once as NATS delivers; jetstream: a durable pull consumer, each message acknowledged once durable in the spool.",
+                },
+                "subjects": {
+                    "type": "array",
+                    "items": { "type": "string" },
+                    "default": [],
+                    "description": "core: subjects to subscribe to (* and > wildcards), one at least; jetstream: the consumer's filter, one at most (none: the whole stream).",
+                },
+                "queue_group": optional_text("core: proxies in one queue group share the messages, each delivered to one of them."),
+                "stream": optional_text("jetstream: the stream to read; it must exist."),
+                "consumer": optional_text("jetstream: the durable consumer's name, created when absent; proxies using the same one share its messages."),
+                "deliver": {
+                    "type": "string",
+                    "enum": ["all", "new", "last"],
+                    "default": "all",
+                    "description": "jetstream: where a newly created consumer starts: the stream's first message, new messages only, or its last message.",
+                },
+                "ack_wait_secs": {
+                    "type": "integer",
+                    "minimum": 5,
+                    "maximum": 3600,
+                    "default": 30,
+                    "description": "jetstream: a delivered message not acknowledged within this is delivered again.",
+                },
+                "format": {
+                    "type": "string",
+                    "enum": ["auto", "json", "text"],
+                    "default": "auto",
+                    "description": "Each message's body: auto: JSON when it starts with { or [, text lines otherwise; json: an object, an array of objects or NDJSON; text: one event per line.",
+                },
+                "nested": {
+                    "type": "string",
+                    "enum": ["flatten", "json_text"],
+                    "default": "flatten",
+                    "description": "Nested objects as dotted columns (user.name) or as JSON text in one column.",
+                },
+                "token": optional_secret("Authentication token; or user and password; or credentials_file."),
+                "user": optional_text("User name, with password."),
+                "password": optional_secret("Password of user."),
+                "credentials_file": optional_text("NATS credentials file (JWT and NKey seed) on the proxy's host."),
+                "tls_ca_file": optional_text("PEM CA on the proxy's host the server's certificate must chain to; set, the connection must use TLS."),
+            },
+        }),
+        example: json!({
+            "url": "nats://127.0.0.1:4222",
+            "mode": "jetstream",
+            "subjects": ["events.>"],
+            "queue_group": null,
+            "stream": "EVENTS",
+            "consumer": "bytefreezer",
+            "deliver": "all",
+            "ack_wait_secs": 30,
+            "format": "auto",
+            "nested": "flatten",
+            "token": null,
+            "user": null,
+            "password": null,
+            "credentials_file": null,
+            "tls_ca_file": null,
+        }),
+    }
+}
+
+fn sqs_plugin() -> PluginKind {
+    PluginKind {
+        plugin: "sqs",
+        summary: "Events read from an Amazon SQS queue (or a compatible server), each message deleted once durable",
+        settings_schema: json!({
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["queue_url"],
+            "x-order": ["queue_url", "region", "access_key_id", "secret_access_key", "format"],
+            "properties": {
+                "queue_url": {
+                    "type": "string",
+                    "examples": ["https://sqs.us-east-1.amazonaws.com/123456789012/events"],
+                    "description": "The queue's URL, as SQS (or a compatible server) gives it.",
+                },
+                "region": {
+                    "type": "string",
+                    "default": "us-east-1",
+                    "description": "The region requests are signed for.",
+                },
+                "access_key_id": optional_text("Access key id; none: the proxy's AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY environment."),
+                "secret_access_key": optional_secret("Secret access key of access_key_id."),
+                "session_token": optional_secret("Session token of temporary credentials."),
+                "wait_time_secs": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 20,
+                    "default": 20,
+                    "description": "Long polling: how long a receive waits for a first message.",
+                },
+                "max_messages": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 10,
+                    "default": 10,
+                    "description": "Messages one receive asks for.",
+                },
+                "receivers": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 64,
+                    "default": 4,
+                    "description": "Receives running at once; each returns at most 10 messages.",
+                },
+                "visibility_timeout_secs": {
+                    "type": "integer",
+                    "minimum": 10,
+                    "maximum": 43200,
+                    "default": 60,
+                    "description": "How long received messages stay hidden while the proxy stores them; extended while a spool write is slow.",
+                },
+                "format": {
+                    "type": "string",
+                    "enum": ["auto", "json", "text"],
+                    "default": "auto",
+                    "description": "Each message's body: auto: JSON when it starts with { or [, text lines otherwise; json: an object, an array of objects or NDJSON; text: one event per line.",
+                },
+                "nested": {
+                    "type": "string",
+                    "enum": ["flatten", "json_text"],
+                    "default": "flatten",
+                    "description": "Nested objects as dotted columns (user.name) or as JSON text in one column.",
+                },
+            },
+        }),
+        example: json!({
+            "queue_url": "https://sqs.us-east-1.amazonaws.com/123456789012/events",
+            "region": "us-east-1",
+            "access_key_id": null,
+            "secret_access_key": null,
+            "session_token": null,
+            "wait_time_secs": 20,
+            "max_messages": 10,
+            "receivers": 4,
+            "visibility_timeout_secs": 60,
+            "format": "auto",
+            "nested": "flatten",
+        }),
+    }
+}
+
 fn optional_text(description: &str) -> Value {
     json!({ "type": ["string", "null"], "default": null, "description": description })
+}
+
+/// A setting that holds a secret: forms hide what is typed.
+fn optional_secret(description: &str) -> Value {
+    let mut schema = optional_text(description);
+    schema["writeOnly"] = json!(true);
+    schema
 }
 
 fn syslog_plugin() -> PluginKind {
@@ -193,6 +364,8 @@ pub fn plugin_catalog() -> Vec<PluginKind> {
         flow_plugin("ipfix", "IPFIX over UDP (RFC 7011)", 4739),
         flow_plugin("sflow", "sFlow version 5 over UDP", 6343),
         http_plugin(),
+        nats_plugin(),
+        sqs_plugin(),
     ]
 }
 
@@ -206,7 +379,7 @@ mod tests {
     #[test]
     fn schemas_match_the_settings_types() {
         let catalog = plugin_catalog();
-        assert_eq!(catalog.len(), 5);
+        assert_eq!(catalog.len(), 7);
         for kind in catalog {
             let spec: SourceSpec =
                 serde_json::from_value(json!({ "plugin": kind.plugin, "settings": kind.example }))
@@ -249,7 +422,7 @@ mod tests {
 
     #[test]
     fn schema_defaults_are_the_serde_defaults() {
-        for plugin in ["syslog", "http"] {
+        for plugin in ["syslog", "http", "nats"] {
             let spec: SourceSpec =
                 serde_json::from_value(json!({ "plugin": plugin, "settings": {} })).unwrap();
             let settings = serde_json::to_value(&spec).unwrap()["settings"].clone();

@@ -115,15 +115,29 @@ pub(crate) async fn check_input(
             .inputs
             .iter()
             .find(|i| i.tenant_id == tenant && i.dataset_id == dataset);
+        // `nats` and `sqs` inputs connect out instead of listening.
+        let listens = spec.source.bind().is_some();
         checks.push(match input {
-            Some(input) if input.listening => check(
+            Some(input) if input.listening && listens => check(
                 true,
                 format!("proxy {} listens on {}", proxy.instance_id, input.listen),
+            ),
+            Some(input) if input.listening => check(
+                true,
+                format!("proxy {} reads from {}", proxy.instance_id, input.listen),
+            ),
+            Some(input) if listens => check(
+                false,
+                format!(
+                    "proxy {} cannot open {} (address in use or not permitted); see its log",
+                    proxy.instance_id, input.listen
+                ),
             ),
             Some(input) => check(
                 false,
                 format!(
-                    "proxy {} cannot open {} (address in use or not permitted); see its log",
+                    "proxy {} cannot read from {} (server unreachable, stream or queue missing, \
+                     credentials refused); see its log",
                     proxy.instance_id, input.listen
                 ),
             ),

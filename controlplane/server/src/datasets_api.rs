@@ -189,7 +189,7 @@ async fn check_dataset(
             "must not start with another tenant's id; use your own tenant id or another name",
         ));
     }
-    if spec.source.bind().port() == 0 {
+    if spec.source.bind().is_some_and(|bind| bind.port() == 0) {
         return Err(ApiError::invalid(
             "source.settings.bind",
             "needs a port other than 0",

@@ -136,7 +136,7 @@ async fn overlapping_binds_are_refused_across_accounts(control: Control) {
     let on_5514 = config
         .datasets
         .iter()
-        .filter(|d| d.active && d.source.bind().port() == 5514)
+        .filter(|d| d.active && d.source.bind().is_some_and(|bind| bind.port() == 5514))
         .count();
     assert_eq!(on_5514, 2, "one on edge-a, one on edge-b");
 }

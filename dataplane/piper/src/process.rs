@@ -378,6 +378,14 @@ async fn transform_object(
             lift_message: false,
             nested: settings.nested,
         },
+        SourceSpec::Nats(settings) => Shaping {
+            lift_message: false,
+            nested: settings.nested,
+        },
+        SourceSpec::Sqs(settings) => Shaping {
+            lift_message: false,
+            nested: settings.nested,
+        },
         SourceSpec::Netflow(_) | SourceSpec::Ipfix(_) | SourceSpec::Sflow(_) => Shaping {
             lift_message: false,
             nested: NestedJson::default(),

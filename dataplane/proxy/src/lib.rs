@@ -1,27 +1,35 @@
 //! Proxy: the edge of the pipeline. It listens for each dataset's exporters (syslog, NetFlow,
 //! IPFIX and sFlow over UDP) on pinned receive workers (`bytefreezer-udp`), decodes in place
 //! into Arrow batches, reads syslog streams (TCP, TLS), takes events posted to `http` inputs,
-//! makes every batch durable in an
+//! reads NATS subjects, JetStream consumers and SQS queues, makes every batch durable in an
 //! on-disk spool, and ships spooled batches to the receiver over HTTP(S) with the tenant's API
 //! key, retrying until acknowledged.
 //!
 //! It must not block a receive worker on the network or the disk (a batch the spool writers
-//! cannot take is dropped and counted), must not answer an `http` sender 200 before its events
-//! are durable, must not drop what it read from a stream (it stops reading instead), must not delete a spooled batch before the receiver acknowledged it (except the
-//! oldest unpromised ones when the spool is full, each counted; a batch whose sender was told it
-//! is durable never), and one dataset's failure (port in use) never stops another.
+//! cannot take is dropped and counted), must not answer an `http` sender 200, acknowledge a
+//! JetStream message or delete an SQS message before its events are durable, must not drop what it read from a stream
+//! (it stops reading instead), must not delete a spooled batch before the receiver acknowledged
+//! it (except the oldest unpromised ones when the spool is full, each counted; a batch whose
+//! sender was told it is durable never), and one dataset's failure (port in use, server
+//! unreachable) never stops another.
 
 mod config;
+mod dataset_tasks;
 mod decoders;
+mod event_batch;
 mod flow_metrics;
 mod http_events;
 mod http_input;
 mod input;
+mod nats_input;
+mod promised_write;
 mod proxy;
 mod shipper;
 mod sink;
 mod spool;
 mod spool_writer;
+mod sqs_client;
+mod sqs_input;
 mod syslog_tcp;
 mod syslog_tcp_connection;
 

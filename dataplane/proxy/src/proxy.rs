@@ -13,12 +13,13 @@ use tokio::task::JoinHandle;
 use crate::config::ProxyConfig;
 use crate::http_input::{HttpDataset, HttpInputs, HttpRuntime};
 use crate::input::{DecoderKind, InputSpec, TESTING_MAX_AGE, UdpRuntime, run_udp_input};
+use crate::nats_input::{NatsDataset, NatsInputs, NatsRuntime};
+use crate::promised_write::StreamBatching;
 use crate::shipper::Shipper;
 use crate::spool::Spool;
 use crate::spool_writer::SpoolWriters;
-use crate::syslog_tcp::{
-    StreamBatching, SyslogStreamDataset, SyslogStreamInputs, SyslogStreamRuntime,
-};
+use crate::sqs_input::{SqsDataset, SqsInputs, SqsRuntime};
+use crate::syslog_tcp::{SyslogStreamDataset, SyslogStreamInputs, SyslogStreamRuntime};
 use bytefreezer_udp::{IoMode, PoolConfig, ReceivePool};
 
 const SHIPPER_WORKERS: usize = 4;
@@ -34,6 +35,8 @@ pub struct Proxy {
     udp: Arc<UdpRuntime>,
     http: HttpInputs,
     syslog_streams: SyslogStreamInputs,
+    nats: NatsInputs,
+    sqs: SqsInputs,
 }
 
 struct RunningInput {
@@ -127,16 +130,37 @@ impl Proxy {
             registry: registry.clone(),
             limits: config.http.clone(),
         });
+        let batching = StreamBatching {
+            max_rows: config.batch_max_rows.max(1),
+            max_bytes: config.batch_max_bytes.max(1),
+            max_age: Duration::from_millis(config.batch_max_age_ms.max(1)),
+            testing_max_age: TESTING_MAX_AGE,
+        };
         let syslog_streams = SyslogStreamInputs::new(SyslogStreamRuntime {
             spool: spool.clone(),
             compression,
             registry: registry.clone(),
-            batching: StreamBatching {
-                max_rows: config.batch_max_rows.max(1),
-                max_bytes: config.batch_max_bytes.max(1),
-                max_age: Duration::from_millis(config.batch_max_age_ms.max(1)),
-                testing_max_age: TESTING_MAX_AGE,
-            },
+            batching,
+        });
+        let nats = NatsInputs::new(NatsRuntime {
+            spool: spool.clone(),
+            compression,
+            registry: registry.clone(),
+            batching,
+        });
+        // Long polls wait up to 20 s: their own client, so the receiver's request timeout does
+        // not cut them short.
+        let sqs_http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .context("proxy: cannot build the SQS HTTP client")?;
+        let sqs = SqsInputs::new(SqsRuntime {
+            spool: spool.clone(),
+            compression,
+            registry: registry.clone(),
+            batching,
+            http: sqs_http,
         });
         let config = Arc::new(config);
         let udp = Arc::new(UdpRuntime {
@@ -154,6 +178,8 @@ impl Proxy {
             udp,
             http,
             syslog_streams,
+            nats,
+            sqs,
         })
     }
 
@@ -200,6 +226,8 @@ impl Proxy {
         // reach the spool) before the drain below.
         self.http.stop().await;
         self.syslog_streams.stop().await;
+        self.nats.stop().await;
+        self.sqs.stop().await;
         // Every sink has flushed into the writers; let them finish before draining the spool.
         if let Ok(runtime) = Arc::try_unwrap(self.udp) {
             let UdpRuntime { pool, writers, .. } = runtime;
@@ -268,6 +296,38 @@ impl Proxy {
             })
             .collect();
         self.syslog_streams.reconcile(&syslog_streams).await;
+        let nats: Vec<NatsDataset> = config
+            .datasets
+            .iter()
+            .filter(|dataset| dataset.active)
+            .filter_map(|dataset| match &dataset.source {
+                SourceSpec::Nats(settings) => Some(NatsDataset {
+                    tenant_id: dataset.tenant_id.clone(),
+                    dataset_id: dataset.dataset_id.clone(),
+                    settings: settings.clone(),
+                    testing: dataset.testing,
+                    listen: dataset.source.listen(),
+                }),
+                _ => None,
+            })
+            .collect();
+        self.nats.reconcile(&nats).await;
+        let sqs: Vec<SqsDataset> = config
+            .datasets
+            .iter()
+            .filter(|dataset| dataset.active)
+            .filter_map(|dataset| match &dataset.source {
+                SourceSpec::Sqs(settings) => Some(SqsDataset {
+                    tenant_id: dataset.tenant_id.clone(),
+                    dataset_id: dataset.dataset_id.clone(),
+                    settings: settings.clone(),
+                    testing: dataset.testing,
+                    listen: dataset.source.listen(),
+                }),
+                _ => None,
+            })
+            .collect();
+        self.sqs.reconcile(&sqs).await;
         let desired: Vec<InputSpec> = config
             .datasets
             .iter()
@@ -277,7 +337,10 @@ impl Proxy {
                     SourceSpec::Syslog(settings) if settings.transport == SyslogTransport::Udp => {
                         DecoderKind::Syslog
                     }
-                    SourceSpec::Syslog(_) | SourceSpec::Http(_) => return None,
+                    SourceSpec::Syslog(_)
+                    | SourceSpec::Http(_)
+                    | SourceSpec::Nats(_)
+                    | SourceSpec::Sqs(_) => return None,
                     SourceSpec::Netflow(_) | SourceSpec::Ipfix(_) | SourceSpec::Sflow(_) => {
                         DecoderKind::Flow
                     }
@@ -285,7 +348,7 @@ impl Proxy {
                 Some(InputSpec {
                     tenant_id: dataset.tenant_id.clone(),
                     dataset_id: dataset.dataset_id.clone(),
-                    bind: dataset.source.bind(),
+                    bind: dataset.source.bind()?,
                     testing: dataset.testing,
                     decoder,
                 })

@@ -9,7 +9,6 @@
 //! is written before it exits, and only a crash loses the messages of the batch being filled
 //! (at most `batch_max_age_ms`, docs/inputs.md).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -19,17 +18,19 @@ use arrow::compute::concat_batches;
 use arrow::record_batch::RecordBatch;
 use bytefreezer_api::SyslogSourceSettings;
 use bytefreezer_api::metrics::{
-    PROXY_INPUT_ERRORS_TOTAL, PROXY_INPUT_UP, PROXY_ROWS_DROPPED_TOTAL,
-    PROXY_SYSLOG_TCP_CONNECTIONS, PROXY_SYSLOG_TCP_WAITING,
+    PROXY_INPUT_ERRORS_TOTAL, PROXY_INPUT_UP, PROXY_SYSLOG_TCP_CONNECTIONS,
+    PROXY_SYSLOG_TCP_WAITING,
 };
 use bytefreezer_http_listen::{TlsAcceptor, load_stream_tls};
-use bytefreezer_schema::{IpcCompression, encode_ipc_with, syslog_edge_schema};
-use bytefreezer_telemetry::{Registry, Shutdown, ShutdownTrigger, shutdown_pair};
+use bytefreezer_schema::{IpcCompression, syslog_edge_schema};
+use bytefreezer_telemetry::{Registry, Shutdown};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::dataset_tasks::{DatasetInput, DatasetTasks};
+use crate::promised_write::{SpoolTarget, StreamBatching};
 use crate::spool::Spool;
 use crate::syslog_tcp_connection::{Connection, ConnectionCounters, read_connection};
 
@@ -37,9 +38,6 @@ use crate::syslog_tcp_connection::{Connection, ConnectionCounters, read_connecti
 const QUEUED_CHUNKS: usize = 64;
 /// While a listener cannot open its port or load its certificate, it tries again this often.
 const LISTEN_RETRY: Duration = Duration::from_secs(10);
-/// While a spool write fails (disk full, I/O error), the batch is tried again this often; the
-/// connections wait meanwhile.
-const WRITE_RETRY: Duration = Duration::from_secs(1);
 /// After a failed accept (out of file descriptors), wait before the next so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -54,16 +52,6 @@ pub struct SyslogStreamDataset {
     pub listen: String,
 }
 
-/// When a dataset's read messages go to the spool.
-#[derive(Debug, Clone, Copy)]
-pub struct StreamBatching {
-    pub max_rows: usize,
-    pub max_bytes: usize,
-    pub max_age: Duration,
-    /// `max_age` of a dataset in testing mode.
-    pub testing_max_age: Duration,
-}
-
 /// What every syslog stream input shares.
 pub struct SyslogStreamRuntime {
     pub spool: Arc<Spool>,
@@ -75,68 +63,38 @@ pub struct SyslogStreamRuntime {
 /// Every running syslog stream input, by dataset.
 pub struct SyslogStreamInputs {
     runtime: Arc<SyslogStreamRuntime>,
-    running: HashMap<(String, String), Running>,
+    tasks: DatasetTasks<SyslogStreamDataset>,
 }
 
-struct Running {
-    dataset: SyslogStreamDataset,
-    stop: ShutdownTrigger,
-    task: JoinHandle<()>,
+impl DatasetInput for SyslogStreamDataset {
+    fn key(&self) -> (String, String) {
+        (self.tenant_id.clone(), self.dataset_id.clone())
+    }
 }
 
 impl SyslogStreamInputs {
     pub fn new(runtime: SyslogStreamRuntime) -> SyslogStreamInputs {
         SyslogStreamInputs {
             runtime: Arc::new(runtime),
-            running: HashMap::new(),
+            tasks: DatasetTasks::new(),
         }
     }
 
     /// Starts inputs for new datasets and stops those removed, paused or changed (a changed one
     /// starts again with its new settings); the others are untouched.
     pub async fn reconcile(&mut self, desired: &[SyslogStreamDataset]) {
-        let obsolete: Vec<(String, String)> = self
-            .running
-            .iter()
-            .filter(|(_, running)| !desired.contains(&running.dataset))
-            .map(|(key, _)| key.clone())
-            .collect();
-        for key in obsolete {
-            if let Some(running) = self.running.remove(&key) {
-                running.stop().await;
-            }
-        }
-        for dataset in desired {
-            let key = (dataset.tenant_id.clone(), dataset.dataset_id.clone());
-            if self.running.contains_key(&key) {
-                continue;
-            }
-            let (stop, stopped) = shutdown_pair();
-            let task = tokio::spawn(run_input(dataset.clone(), self.runtime.clone(), stopped));
-            self.running.insert(
-                key,
-                Running {
-                    dataset: dataset.clone(),
-                    stop,
-                    task,
-                },
-            );
-        }
+        let runtime = self.runtime.clone();
+        self.tasks
+            .reconcile(desired, |dataset, stopped| {
+                run_input(dataset, runtime.clone(), stopped)
+            })
+            .await;
     }
 
     /// Stops every input: connections close after handing over what they read, and it is in
     /// the spool when this returns.
     pub async fn stop(&mut self) {
-        for (_, running) in self.running.drain() {
-            running.stop().await;
-        }
-    }
-}
-
-impl Running {
-    async fn stop(self) {
-        self.stop.trigger();
-        let _ = self.task.await;
+        self.tasks.stop().await;
     }
 }
 
@@ -308,11 +266,7 @@ async fn write_loop(
     runtime: Arc<SyslogStreamRuntime>,
 ) {
     let batching = runtime.batching;
-    let max_age = if dataset.testing {
-        batching.max_age.min(batching.testing_max_age)
-    } else {
-        batching.max_age
-    };
+    let max_age = batching.max_age(dataset.testing);
     let mut pending: Vec<RecordBatch> = Vec::new();
     let (mut rows, mut bytes) = (0usize, 0usize);
     let mut oldest: Option<Instant> = None;
@@ -335,7 +289,7 @@ async fn write_loop(
             _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => false,
         };
         if !pending.is_empty() {
-            write_until_stored(std::mem::take(&mut pending), rows, &dataset, &runtime).await;
+            write_until_stored(std::mem::take(&mut pending), &dataset, &runtime).await;
         }
         (rows, bytes, oldest) = (0, 0, None);
         if closed {
@@ -346,63 +300,20 @@ async fn write_loop(
 
 async fn write_until_stored(
     batches: Vec<RecordBatch>,
-    rows: usize,
     dataset: &SyslogStreamDataset,
     runtime: &SyslogStreamRuntime,
 ) {
-    let encoded = match concat_batches(&syslog_edge_schema(), &batches)
-        .map_err(anyhow::Error::from)
-        .and_then(|batch| Ok(encode_ipc_with(&[batch], runtime.compression)?))
-    {
-        Ok(encoded) => Arc::new(encoded),
-        Err(error) => {
-            // The connections built every batch with the one schema: this is a bug here.
-            runtime
-                .registry
-                .counter(
-                    PROXY_ROWS_DROPPED_TOTAL.name,
-                    PROXY_ROWS_DROPPED_TOTAL.help,
-                    &[
-                        ("tenant", dataset.tenant_id.as_str()),
-                        ("dataset", dataset.dataset_id.as_str()),
-                        ("cause", "flush_error"),
-                    ],
-                )
-                .increment(rows as u64);
-            tracing::error!(
-                "dataset {}/{}: {rows} messages could not be encoded and are lost: {error:#}",
-                dataset.tenant_id,
-                dataset.dataset_id
-            );
-            return;
-        }
+    let target = SpoolTarget {
+        spool: &runtime.spool,
+        compression: runtime.compression,
+        registry: &runtime.registry,
+        tenant_id: &dataset.tenant_id,
+        dataset_id: &dataset.dataset_id,
+        rows_are: "messages",
     };
-    let mut failures = 0u32;
-    loop {
-        let (spool, encoded) = (runtime.spool.clone(), encoded.clone());
-        let (tenant_id, dataset_id) = (dataset.tenant_id.clone(), dataset.dataset_id.clone());
-        let written = tokio::task::spawn_blocking(move || {
-            spool.write_promised_blocking(&tenant_id, &dataset_id, rows as u64, &encoded)
-        })
-        .await
-        .map_err(anyhow::Error::from)
-        .and_then(|written| written);
-        match written {
-            Ok(()) => return,
-            Err(error) => {
-                failures += 1;
-                // Once, then every minute: the retries go on until the disk takes it.
-                if failures == 1 || failures.is_multiple_of(60) {
-                    tracing::error!(
-                        "dataset {}/{}: cannot store {rows} messages in the spool ({failures} tries; \
-                         its connections wait until it can): {error:#}",
-                        dataset.tenant_id,
-                        dataset.dataset_id
-                    );
-                }
-                tokio::time::sleep(WRITE_RETRY).await;
-            }
-        }
+    match concat_batches(&syslog_edge_schema(), &batches) {
+        Ok(batch) => target.write_until_stored(&batch).await,
+        Err(error) => target.lost(batches.iter().map(RecordBatch::num_rows).sum(), &error),
     }
 }
 

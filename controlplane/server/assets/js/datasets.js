@@ -6,10 +6,21 @@ export const title = 'Datasets';
 
 /**
  * Where senders send, as the proxy reports it: `udp://0.0.0.0:5514`, `tls://0.0.0.0:6514`,
- * `http://0.0.0.0:8080/events`.
+ * `http://0.0.0.0:8080/events`; what a `nats` input reads: `nats://host:4222/logs.>` or
+ * `nats://host:4222/STREAM/consumer` (never a password the URL holds).
  */
 export function listenOf(source) {
   const settings = source.settings || {};
+  if (source.plugin === 'sqs') {
+    return settings.queue_url ?? '';
+  }
+  if (source.plugin === 'nats') {
+    const server = (settings.url ?? '').split(',')[0].trim().replace(/:\/\/.*@/, '://');
+    const what = settings.mode === 'jetstream' && settings.stream && settings.consumer
+      ? `${settings.stream}/${settings.consumer}`
+      : (settings.subjects ?? []).join(',');
+    return `${server}/${what}`;
+  }
   if (source.plugin === 'http') {
     const scheme = settings.tls_cert_file ? 'https' : 'http';
     return `${scheme}://${settings.bind ?? ''}${settings.path ?? '/'}`;

@@ -15,7 +15,13 @@ function control(name, property, value) {
   if (property.type === 'integer') {
     return h('input', { type: 'number', name, value: current ?? '', min: property.minimum, max: property.maximum, step: 1 });
   }
-  return h('input', { type: 'text', name, value: current ?? '', placeholder: property.examples?.[0] ?? '', spellcheck: 'false' });
+  if (property.type === 'array') {
+    // A list of strings, comma separated in one field.
+    return h('input', { type: 'text', name, value: (current ?? []).join(', '), placeholder: 'a, b', spellcheck: 'false' });
+  }
+  // Secrets (`writeOnly` in the schema) are not shown over the user's shoulder.
+  const type = property.writeOnly ? 'password' : 'text';
+  return h('input', { type, name, value: current ?? '', placeholder: property.examples?.[0] ?? '', spellcheck: 'false', autocomplete: 'off' });
 }
 
 /// Returns `{ element, read }`; `read()` gives the settings object or throws with the field name.
@@ -42,6 +48,8 @@ export function settingsForm(schema, values = {}) {
     for (const [name, property, input] of controls) {
       if (property.type === 'boolean') {
         settings[name] = input.checked;
+      } else if (property.type === 'array') {
+        settings[name] = input.value.split(',').map((item) => item.trim()).filter((item) => item !== '');
       } else if (input.value.trim() === '') {
         if (required.has(name)) {
           input.focus();

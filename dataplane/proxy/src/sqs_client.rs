@@ -1,0 +1,412 @@
+//! The few Amazon SQS calls the `sqs` input makes (ReceiveMessage, DeleteMessageBatch,
+//! ChangeMessageVisibilityBatch, GetQueueAttributes), over SQS's JSON protocol
+//! (`application/x-amz-json-1.0`) signed with AWS Signature Version 4. Any SQS-compatible
+//! server that speaks that protocol works (AWS, moto, LocalStack, ElasticMQ).
+
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// Where SQS is, and as whom the input calls it.
+#[derive(Clone)]
+pub struct SqsClient {
+    http: reqwest::Client,
+    /// `https://sqs.us-east-1.amazonaws.com/`: the queue URL's scheme and authority.
+    endpoint: reqwest::Url,
+    queue_url: String,
+    region: String,
+    credentials: Credentials,
+}
+
+#[derive(Clone)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A failed call: the service's error type and message, or why no answer came.
+#[derive(Debug, thiserror::Error)]
+pub enum SqsError {
+    #[error("SQS answered {status} {code}: {message}")]
+    Service {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    #[error("cannot reach SQS: {0}")]
+    Transport(#[from] reqwest::Error),
+    #[error("SQS answered with a body that is not what {action} returns: {detail}")]
+    Malformed {
+        action: &'static str,
+        detail: String,
+    },
+}
+
+impl SqsError {
+    /// Errors another try cannot mend (a missing queue, refused credentials).
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            SqsError::Service { status, code, .. } => {
+                (400..500).contains(status)
+                    && !code.contains("Throttl")
+                    && !code.contains("RequestTimeout")
+            }
+            _ => false,
+        }
+    }
+}
+
+/// One received message.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SqsMessage {
+    pub message_id: String,
+    pub receipt_handle: String,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default)]
+    pub attributes: std::collections::HashMap<String, String>,
+}
+
+impl SqsMessage {
+    /// How many times SQS has handed this message out, this time included.
+    pub fn receive_count(&self) -> u32 {
+        self.attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|count| count.parse().ok())
+            .unwrap_or(1)
+    }
+}
+
+impl SqsClient {
+    /// A client for `queue_url` (`https://sqs.REGION.amazonaws.com/ACCOUNT/NAME`, or the queue
+    /// URL of a compatible server); calls go to the URL's scheme and authority.
+    pub fn new(
+        http: reqwest::Client,
+        queue_url: &str,
+        region: &str,
+        credentials: Credentials,
+    ) -> Result<SqsClient, String> {
+        let url = reqwest::Url::parse(queue_url)
+            .map_err(|error| format!("queue_url {queue_url:?} is not a URL: {error}"))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(format!(
+                "queue_url {queue_url:?} must be an http:// or https:// URL"
+            ));
+        }
+        let mut endpoint = url.clone();
+        endpoint.set_path("/");
+        endpoint.set_query(None);
+        Ok(SqsClient {
+            http,
+            endpoint,
+            queue_url: queue_url.to_owned(),
+            region: region.to_owned(),
+            credentials,
+        })
+    }
+
+    /// Up to `max` messages, waiting up to `wait` for the first (long polling), each hidden from
+    /// other receivers for `visibility`.
+    pub async fn receive(
+        &self,
+        max: u32,
+        wait: Duration,
+        visibility: Duration,
+    ) -> Result<Vec<SqsMessage>, SqsError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Received {
+            #[serde(default)]
+            messages: Vec<SqsMessage>,
+        }
+        let answer = self
+            .call(
+                "ReceiveMessage",
+                json!({
+                    "QueueUrl": self.queue_url,
+                    "MaxNumberOfMessages": max,
+                    "WaitTimeSeconds": wait.as_secs(),
+                    "VisibilityTimeout": visibility.as_secs(),
+                    "AttributeNames": ["ApproximateReceiveCount"],
+                    "MessageSystemAttributeNames": ["ApproximateReceiveCount"],
+                }),
+            )
+            .await?;
+        let received: Received =
+            serde_json::from_value(answer).map_err(|error| SqsError::Malformed {
+                action: "ReceiveMessage",
+                detail: error.to_string(),
+            })?;
+        Ok(received.messages)
+    }
+
+    /// Deletes received messages by receipt handle, ten per call; the handles SQS did not
+    /// delete, with its reason.
+    pub async fn delete(&self, receipts: &[String]) -> Result<Vec<(String, String)>, SqsError> {
+        self.batch("DeleteMessageBatch", receipts, |_, _| json!({}))
+            .await
+    }
+
+    /// Hides received messages for `visibility` from now (zero: visible again at once).
+    pub async fn change_visibility(
+        &self,
+        receipts: &[String],
+        visibility: Duration,
+    ) -> Result<Vec<(String, String)>, SqsError> {
+        let seconds = visibility.as_secs();
+        self.batch(
+            "ChangeMessageVisibilityBatch",
+            receipts,
+            move |_, _| json!({ "VisibilityTimeout": seconds }),
+        )
+        .await
+    }
+
+    /// The queue's approximate counts of waiting and in-flight messages (for tests).
+    #[cfg(test)]
+    pub async fn counts(&self) -> Result<(u64, u64), SqsError> {
+        let answer = self
+            .call(
+                "GetQueueAttributes",
+                json!({
+                    "QueueUrl": self.queue_url,
+                    "AttributeNames": ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+                }),
+            )
+            .await?;
+        let count = |name: &str| {
+            answer["Attributes"][name]
+                .as_str()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0)
+        };
+        Ok((
+            count("ApproximateNumberOfMessages"),
+            count("ApproximateNumberOfMessagesNotVisible"),
+        ))
+    }
+
+    async fn batch(
+        &self,
+        action: &'static str,
+        receipts: &[String],
+        extra: impl Fn(usize, &str) -> Value,
+    ) -> Result<Vec<(String, String)>, SqsError> {
+        let mut failed = Vec::new();
+        for chunk in receipts.chunks(10) {
+            let entries: Vec<Value> = chunk
+                .iter()
+                .enumerate()
+                .map(|(index, receipt)| {
+                    let mut entry = extra(index, receipt);
+                    entry["Id"] = json!(index.to_string());
+                    entry["ReceiptHandle"] = json!(receipt);
+                    entry
+                })
+                .collect();
+            let answer = self
+                .call(
+                    action,
+                    json!({ "QueueUrl": self.queue_url, "Entries": entries }),
+                )
+                .await?;
+            for failure in answer["Failed"].as_array().into_iter().flatten() {
+                let index: Option<usize> = failure["Id"].as_str().and_then(|id| id.parse().ok());
+                if let Some(receipt) = index.and_then(|index| chunk.get(index)) {
+                    let reason = failure["Message"]
+                        .as_str()
+                        .or(failure["Code"].as_str())
+                        .unwrap_or("no reason given");
+                    failed.push((receipt.clone(), reason.to_owned()));
+                }
+            }
+        }
+        Ok(failed)
+    }
+
+    /// One signed call; the JSON answer of a 2xx, the service's error otherwise.
+    pub(crate) async fn call(&self, action: &'static str, body: Value) -> Result<Value, SqsError> {
+        let body = serde_json::to_vec(&body).unwrap_or_default();
+        let target = format!("AmazonSQS.{action}");
+        let headers = self.signed_headers(&target, &body, SystemTime::now());
+        let mut request = self.http.post(self.endpoint.clone()).body(body);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let bytes = response.bytes().await?;
+        let answer: Value = if bytes.is_empty() {
+            json!({})
+        } else {
+            serde_json::from_slice(&bytes).map_err(|error| SqsError::Malformed {
+                action,
+                detail: format!("{error} (HTTP {status})"),
+            })?
+        };
+        if status.is_success() {
+            return Ok(answer);
+        }
+        let code = answer["__type"]
+            .as_str()
+            .or(answer["code"].as_str())
+            .unwrap_or("unknown");
+        Err(SqsError::Service {
+            status: status.as_u16(),
+            // `com.amazonaws.sqs#QueueDoesNotExist` names the error after the `#`.
+            code: code.rsplit('#').next().unwrap_or(code).to_owned(),
+            message: answer["message"]
+                .as_str()
+                .or(answer["Message"].as_str())
+                .unwrap_or("no message")
+                .to_owned(),
+        })
+    }
+
+    /// The headers of a call to `target` with `body`, signed (AWS Signature Version 4).
+    fn signed_headers(
+        &self,
+        target: &str,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Vec<(&'static str, String)> {
+        let now: DateTime<Utc> = now.into();
+        let amz_date = now.format("%Y%m%dT%H%M%SZ").to_string();
+        let date = &amz_date[..8];
+        let host = match (self.endpoint.host_str(), self.endpoint.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_owned(),
+            (None, _) => String::new(),
+        };
+        let mut headers: Vec<(&'static str, String)> = vec![
+            ("content-type", "application/x-amz-json-1.0".to_owned()),
+            ("host", host),
+            ("x-amz-date", amz_date.clone()),
+            ("x-amz-target", target.to_owned()),
+        ];
+        if let Some(token) = &self.credentials.session_token {
+            headers.push(("x-amz-security-token", token.clone()));
+        }
+        headers.sort_by_key(|(name, _)| *name);
+        let canonical_headers: String = headers
+            .iter()
+            .map(|(name, value)| format!("{name}:{}\n", value.trim()))
+            .collect();
+        let signed_headers = headers
+            .iter()
+            .map(|(name, _)| *name)
+            .collect::<Vec<_>>()
+            .join(";");
+        let canonical_request = format!(
+            "POST\n{}\n\n{canonical_headers}\n{signed_headers}\n{}",
+            self.endpoint.path(),
+            hex::encode(Sha256::digest(body))
+        );
+        let scope = format!("{date}/{}/sqs/aws4_request", self.region);
+        let string_to_sign = format!(
+            "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+            hex::encode(Sha256::digest(canonical_request.as_bytes()))
+        );
+        let secret = format!("AWS4{}", self.credentials.secret_access_key);
+        let key = [date, self.region.as_str(), "sqs", "aws4_request"]
+            .iter()
+            .fold(secret.into_bytes(), |key, part| hmac(&key, part.as_bytes()));
+        let signature = hex::encode(hmac(&key, string_to_sign.as_bytes()));
+        headers.push((
+            "authorization",
+            format!(
+                "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
+                self.credentials.access_key_id
+            ),
+        ));
+        headers.retain(|(name, _)| *name != "host");
+        headers
+    }
+}
+
+fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
+    // HMAC takes a key of any length.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts every key length"));
+    mac.update(data);
+    mac.finalize().into_bytes().to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// AWS's own Signature Version 4 example: the signing key and signature for a known
+    /// request, date and secret (docs.aws.amazon.com, "Create a signed AWS API request").
+    #[test]
+    fn the_signing_key_matches_the_aws_example() {
+        let secret = "AWS4wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+        let key = ["20150830", "us-east-1", "iam", "aws4_request"]
+            .iter()
+            .fold(secret.as_bytes().to_vec(), |key, part| {
+                hmac(&key, part.as_bytes())
+            });
+        assert_eq!(
+            hex::encode(&key),
+            "c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9"
+        );
+        let string_to_sign = "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/iam/aws4_request\nf536975d06c0309214f805bb90ccff089219ecd68b2577efef23edd43b7e1a59";
+        assert_eq!(
+            hex::encode(hmac(&key, string_to_sign.as_bytes())),
+            "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"
+        );
+    }
+
+    #[test]
+    fn a_call_is_signed_over_host_date_target_and_body() {
+        let client = SqsClient::new(
+            reqwest::Client::new(),
+            "http://127.0.0.1:5000/123456789012/events",
+            "eu-west-1",
+            Credentials {
+                access_key_id: "AKID".into(),
+                secret_access_key: "secret".into(),
+                session_token: Some("token".into()),
+            },
+        )
+        .unwrap();
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let headers = client.signed_headers("AmazonSQS.ReceiveMessage", b"{}", at);
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        };
+        assert_eq!(get("x-amz-date"), "20231114T221320Z");
+        let authorization = get("authorization");
+        assert!(
+            authorization.starts_with(
+                "AWS4-HMAC-SHA256 Credential=AKID/20231114/eu-west-1/sqs/aws4_request, \
+                 SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;x-amz-target, Signature="
+            ),
+            "{authorization}"
+        );
+        // Another body, another signature.
+        let other = client.signed_headers("AmazonSQS.ReceiveMessage", b"{ }", at);
+        assert_ne!(
+            other.iter().find(|(n, _)| *n == "authorization").unwrap().1,
+            authorization
+        );
+    }
+}

@@ -1,0 +1,478 @@
+//! The `sqs` input: `receivers` long polls of an SQS queue feed one batch per dataset; each
+//! message's body is split into events as an `http` body is, the batch is written to the spool
+//! as a promised batch, and only then are its messages deleted from the queue.
+//!
+//! A message not deleted comes back after its visibility timeout, so a stopped or crashed proxy
+//! loses nothing; a crash between the spool write and the deletes stores those messages twice
+//! (at least once, docs/inputs.md). While a spool write is slow, the batch's messages stay
+//! hidden (their visibility is extended); when it fails they are made visible again shortly.
+//! While the spool is at its high-water mark no receive is made, so the backlog stays in SQS.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytefreezer_api::SqsSourceSettings;
+use bytefreezer_api::metrics::{
+    PROXY_INPUT_ERRORS_TOTAL, PROXY_INPUT_UP, PROXY_ROWS_DROPPED_TOTAL,
+    PROXY_SQS_DELETE_FAILURES_TOTAL, PROXY_SQS_MESSAGES_TOTAL, PROXY_SQS_REDELIVERED_TOTAL,
+    PROXY_SQS_WAITING,
+};
+use bytefreezer_schema::IpcCompression;
+use bytefreezer_telemetry::{Counter, Gauge, Registry, Shutdown};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::dataset_tasks::{DatasetInput, DatasetTasks};
+use crate::event_batch::{EventBatch, wait_for_room};
+use crate::promised_write::{SpoolTarget, StreamBatching, WRITE_RETRY};
+use crate::spool::Spool;
+use crate::sqs_client::{Credentials, SqsClient, SqsMessage};
+
+/// After a failed receive, the first wait before the next; doubled up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(30);
+/// How often a failed delete is tried again before the messages are left to come back.
+const DELETE_TRIES: u32 = 3;
+/// With short polling (`wait_time_secs` 0), the pause after a receive that found nothing, so an
+/// empty queue is not asked in a tight loop.
+const SHORT_POLL_PAUSE: Duration = Duration::from_millis(200);
+
+/// One `sqs` dataset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqsDataset {
+    pub tenant_id: String,
+    pub dataset_id: String,
+    pub settings: SqsSourceSettings,
+    pub testing: bool,
+    /// The queue URL: the `listen` label of its metrics.
+    pub listen: String,
+}
+
+impl DatasetInput for SqsDataset {
+    fn key(&self) -> (String, String) {
+        (self.tenant_id.clone(), self.dataset_id.clone())
+    }
+}
+
+/// What every sqs input shares.
+pub struct SqsRuntime {
+    pub spool: Arc<Spool>,
+    pub compression: IpcCompression,
+    pub registry: Registry,
+    pub batching: StreamBatching,
+    /// The proxy's HTTP client (its TLS roots and timeouts); receives add their long poll.
+    pub http: reqwest::Client,
+}
+
+/// Every running sqs input, by dataset.
+pub struct SqsInputs {
+    runtime: Arc<SqsRuntime>,
+    tasks: DatasetTasks<SqsDataset>,
+}
+
+impl SqsInputs {
+    pub fn new(runtime: SqsRuntime) -> SqsInputs {
+        SqsInputs {
+            runtime: Arc::new(runtime),
+            tasks: DatasetTasks::new(),
+        }
+    }
+
+    /// Starts inputs for new datasets and stops those removed, paused or changed.
+    pub async fn reconcile(&mut self, desired: &[SqsDataset]) {
+        let runtime = self.runtime.clone();
+        self.tasks
+            .reconcile(desired, |dataset, stopped| {
+                run_input(dataset, runtime.clone(), stopped)
+            })
+            .await;
+    }
+
+    /// Stops every input; what they received is in the spool (and deleted from the queue, or
+    /// left to come back) when this returns.
+    pub async fn stop(&mut self) {
+        self.tasks.stop().await;
+    }
+}
+
+#[derive(Clone)]
+struct Counters {
+    up: Gauge,
+    waiting: Gauge,
+    errors: Counter,
+    messages: Counter,
+    redelivered: Counter,
+    invalid: Counter,
+    delete_failures: Counter,
+}
+
+impl Counters {
+    fn new(registry: &Registry, dataset: &SqsDataset) -> Counters {
+        let labels = labels(dataset);
+        let counter = |metric: bytefreezer_api::metrics::Metric| {
+            registry.counter(metric.name, metric.help, &labels)
+        };
+        Counters {
+            up: registry.gauge(PROXY_INPUT_UP.name, PROXY_INPUT_UP.help, &labels),
+            waiting: registry.gauge(PROXY_SQS_WAITING.name, PROXY_SQS_WAITING.help, &labels),
+            errors: registry.counter(
+                PROXY_INPUT_ERRORS_TOTAL.name,
+                PROXY_INPUT_ERRORS_TOTAL.help,
+                &labels[..2],
+            ),
+            messages: counter(PROXY_SQS_MESSAGES_TOTAL),
+            redelivered: counter(PROXY_SQS_REDELIVERED_TOTAL),
+            delete_failures: counter(PROXY_SQS_DELETE_FAILURES_TOTAL),
+            invalid: registry.counter(
+                PROXY_ROWS_DROPPED_TOTAL.name,
+                PROXY_ROWS_DROPPED_TOTAL.help,
+                &[
+                    ("tenant", dataset.tenant_id.as_str()),
+                    ("dataset", dataset.dataset_id.as_str()),
+                    ("cause", "invalid_message"),
+                ],
+            ),
+        }
+    }
+}
+
+fn labels(dataset: &SqsDataset) -> [(&str, &str); 3] {
+    [
+        ("tenant", dataset.tenant_id.as_str()),
+        ("dataset", dataset.dataset_id.as_str()),
+        ("listen", dataset.listen.as_str()),
+    ]
+}
+
+fn name(dataset: &SqsDataset) -> String {
+    format!(
+        "dataset {}/{} ({})",
+        dataset.tenant_id, dataset.dataset_id, dataset.listen
+    )
+}
+
+async fn run_input(dataset: SqsDataset, runtime: Arc<SqsRuntime>, stopped: Shutdown) {
+    let counters = Counters::new(&runtime.registry, &dataset);
+    let client = match client(&dataset, &runtime) {
+        Ok(client) => client,
+        Err(error) => {
+            // Settings or credentials: nothing changes until the configuration does.
+            counters.up.set(0);
+            counters.errors.increment(1);
+            tracing::error!("{}: {error}", name(&dataset));
+            let mut stopped = stopped;
+            stopped.wait().await;
+            forget(&runtime.registry, &dataset);
+            return;
+        }
+    };
+    tracing::info!("{}: receiving from SQS", name(&dataset));
+    let receivers = dataset.settings.receivers.clamp(1, 64) as usize;
+    let (received, queue) = mpsc::channel(receivers * 2);
+    let mut tasks = JoinSet::new();
+    for _ in 0..receivers {
+        tasks.spawn(receive_loop(
+            client.clone(),
+            dataset.clone(),
+            runtime.clone(),
+            counters.clone(),
+            received.clone(),
+            stopped.clone(),
+        ));
+    }
+    drop(received);
+    // The batcher ends once every receiver stopped and handed over what it received.
+    batch_loop(queue, &client, &dataset, &runtime, &counters).await;
+    while tasks.join_next().await.is_some() {}
+    forget(&runtime.registry, &dataset);
+    tracing::info!("{}: stopped receiving from SQS", name(&dataset));
+}
+
+fn forget(registry: &Registry, dataset: &SqsDataset) {
+    for metric in [PROXY_INPUT_UP, PROXY_SQS_WAITING] {
+        registry.remove(metric.name, &labels(dataset));
+    }
+}
+
+fn client(dataset: &SqsDataset, runtime: &SqsRuntime) -> Result<SqsClient, String> {
+    let settings = &dataset.settings;
+    // A dataset from a configuration file was not validated by the control plane.
+    settings
+        .validate()
+        .map_err(|(field, reason)| format!("{field} {reason}"))?;
+    let credentials = match (&settings.access_key_id, &settings.secret_access_key) {
+        (Some(access_key_id), Some(secret_access_key)) => Credentials {
+            access_key_id: access_key_id.clone(),
+            secret_access_key: secret_access_key.clone(),
+            session_token: settings.session_token.clone(),
+        },
+        _ => match (
+            std::env::var("AWS_ACCESS_KEY_ID"),
+            std::env::var("AWS_SECRET_ACCESS_KEY"),
+        ) {
+            (Ok(access_key_id), Ok(secret_access_key)) => Credentials {
+                access_key_id,
+                secret_access_key,
+                session_token: std::env::var("AWS_SESSION_TOKEN").ok(),
+            },
+            _ => {
+                return Err(
+                    "no credentials: set access_key_id and secret_access_key, or the \
+                            proxy's AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+                        .to_owned(),
+                );
+            }
+        },
+    };
+    SqsClient::new(
+        runtime.http.clone(),
+        settings.queue_url.trim(),
+        &settings.region,
+        credentials,
+    )
+}
+
+/// Receives while the spool has room and hands each non-empty receive to the batcher; failed
+/// receives are counted and tried again with a growing pause.
+async fn receive_loop(
+    client: SqsClient,
+    dataset: SqsDataset,
+    runtime: Arc<SqsRuntime>,
+    counters: Counters,
+    received: mpsc::Sender<Vec<SqsMessage>>,
+    mut stopped: Shutdown,
+) {
+    let settings = &dataset.settings;
+    let visibility = Duration::from_secs(settings.visibility_timeout_secs);
+    let wait = Duration::from_secs(settings.wait_time_secs);
+    let mut retry = RETRY_FIRST;
+    let mut last_error = String::new();
+    loop {
+        if !wait_for_room(&runtime.spool, &counters.waiting, &stopped).await {
+            return;
+        }
+        let receive = client.receive(settings.max_messages, wait, visibility);
+        // Stopping abandons a receive in flight: what SQS handed out meanwhile comes back
+        // after the visibility timeout.
+        let answer = tokio::select! {
+            answer = receive => answer,
+            _ = stopped.wait() => return,
+        };
+        match answer {
+            Ok(messages) => {
+                counters.up.set(1);
+                retry = RETRY_FIRST;
+                last_error.clear();
+                if messages.is_empty() {
+                    if wait.is_zero() {
+                        tokio::select! {
+                            _ = tokio::time::sleep(SHORT_POLL_PAUSE) => {}
+                            _ = stopped.wait() => return,
+                        }
+                    }
+                    continue;
+                }
+                // The batcher runs until every receiver is gone: this only waits for room.
+                if received.send(messages).await.is_err() {
+                    return;
+                }
+            }
+            Err(error) => {
+                counters.up.set(0);
+                counters.errors.increment(1);
+                let text = error.to_string();
+                // Logged when it changes, and when it is one another try cannot mend.
+                if text != last_error || error.is_permanent() {
+                    tracing::error!(
+                        "{}: cannot receive: {text}; trying again in {}s",
+                        name(&dataset),
+                        retry.as_secs()
+                    );
+                    last_error = text;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(retry) => {}
+                    _ = stopped.wait() => return,
+                }
+                retry = (retry * 2).min(RETRY_MAX);
+            }
+        }
+    }
+}
+
+/// Gathers received messages' events into one batch and stores it by rows, bytes or age.
+async fn batch_loop(
+    mut queue: mpsc::Receiver<Vec<SqsMessage>>,
+    client: &SqsClient,
+    dataset: &SqsDataset,
+    runtime: &SqsRuntime,
+    counters: &Counters,
+) {
+    let visibility = Duration::from_secs(dataset.settings.visibility_timeout_secs);
+    // Written well within the visibility timeout, or SQS would hand the messages out again.
+    let max_age = runtime
+        .batching
+        .max_age(dataset.testing)
+        .min(visibility / 3);
+    let mut batch = EventBatch::new();
+    let mut receipts: Vec<String> = Vec::new();
+    loop {
+        let due = batch.due(max_age);
+        let closed = tokio::select! {
+            messages = queue.recv() => match messages {
+                Some(messages) => {
+                    let mut bad = Vec::new();
+                    for message in messages {
+                        counters.messages.increment(1);
+                        if message.receive_count() > 1 {
+                            counters.redelivered.increment(1);
+                        }
+                        match batch.take(message.body.as_bytes(), dataset.settings.format) {
+                            Ok(_) => receipts.push(message.receipt_handle),
+                            Err(error) => {
+                                counters.invalid.increment(1);
+                                tracing::warn!(
+                                    "{}: message {} of {} bytes is dropped: {error}",
+                                    name(dataset),
+                                    message.message_id,
+                                    message.body.len()
+                                );
+                                bad.push(message.receipt_handle);
+                            }
+                        }
+                    }
+                    // Received again, a bad message would fail the same way.
+                    if !bad.is_empty() {
+                        delete(client, &bad, dataset, counters).await;
+                    }
+                    if !batch.full(&runtime.batching) {
+                        continue;
+                    }
+                    false
+                }
+                None => true,
+            },
+            _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => false,
+        };
+        store_and_delete(
+            &mut batch,
+            &mut receipts,
+            client,
+            dataset,
+            runtime,
+            counters,
+        )
+        .await;
+        if closed {
+            return;
+        }
+    }
+}
+
+/// Writes the batch as one promised spool batch, extending its messages' visibility while the
+/// write is slow, then deletes them; when the write fails they are made visible again soon.
+async fn store_and_delete(
+    batch: &mut EventBatch,
+    receipts: &mut Vec<String>,
+    client: &SqsClient,
+    dataset: &SqsDataset,
+    runtime: &SqsRuntime,
+    counters: &Counters,
+) {
+    let Some(events) = batch.flush() else {
+        return;
+    };
+    let receipts = std::mem::take(receipts);
+    let target = SpoolTarget {
+        spool: &runtime.spool,
+        compression: runtime.compression,
+        registry: &runtime.registry,
+        tenant_id: &dataset.tenant_id,
+        dataset_id: &dataset.dataset_id,
+        rows_are: "events",
+    };
+    let Some(encoded) = target.encode(&events) else {
+        // Counted lost by encode; receiving them again cannot help.
+        delete(client, &receipts, dataset, counters).await;
+        return;
+    };
+    let visibility = Duration::from_secs(dataset.settings.visibility_timeout_secs);
+    let write = target.write_once(&encoded, events.num_rows());
+    tokio::pin!(write);
+    let mut extend = tokio::time::interval_at(Instant::now() + visibility / 2, visibility / 2);
+    let written = loop {
+        tokio::select! {
+            written = &mut write => break written,
+            _ = extend.tick() => {
+                if let Err(error) = client.change_visibility(&receipts, visibility).await {
+                    tracing::warn!("{}: cannot extend the visibility of {} messages while the spool write is slow: {error}",
+                        name(dataset), receipts.len());
+                }
+            }
+        }
+    };
+    match written {
+        Ok(()) => delete(client, &receipts, dataset, counters).await,
+        Err(error) => {
+            tracing::error!(
+                "{}: cannot store {} events in the spool; their {} messages will be received \
+                 again: {error:#}",
+                name(dataset),
+                events.num_rows(),
+                receipts.len()
+            );
+            if let Err(error) = client.change_visibility(&receipts, WRITE_RETRY).await {
+                tracing::warn!(
+                    "{}: cannot release the messages; they come back after the visibility \
+                     timeout: {error}",
+                    name(dataset)
+                );
+            }
+            tokio::time::sleep(WRITE_RETRY).await;
+        }
+    }
+}
+
+/// Deletes messages, trying failed calls again a few times; what stays undeleted comes back
+/// after its visibility timeout (a duplicate, never a loss) and is counted.
+async fn delete(
+    client: &SqsClient,
+    receipts: &[String],
+    dataset: &SqsDataset,
+    counters: &Counters,
+) {
+    let mut left: Vec<String> = receipts.to_vec();
+    let mut reason = String::new();
+    for attempt in 0..DELETE_TRIES {
+        if left.is_empty() {
+            return;
+        }
+        if attempt > 0 {
+            tokio::time::sleep(RETRY_FIRST).await;
+        }
+        match client.delete(&left).await {
+            Ok(failed) => {
+                if let Some((_, why)) = failed.first() {
+                    reason.clone_from(why);
+                }
+                left = failed.into_iter().map(|(receipt, _)| receipt).collect();
+            }
+            Err(error) => reason = error.to_string(),
+        }
+    }
+    if !left.is_empty() {
+        counters.delete_failures.increment(left.len() as u64);
+        // A receipt SQS refuses belongs to a receive whose visibility ran out (the message was
+        // handed out again): the stored copy stays, the next receive stores it again.
+        tracing::warn!(
+            "{}: {} stored messages could not be deleted and will be received again: {reason}",
+            name(dataset),
+            left.len(),
+        );
+    }
+}
+
+#[cfg(test)]
+#[path = "sqs_input_tests.rs"]
+mod tests;
