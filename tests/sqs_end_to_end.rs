@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
-use up::{UpProcess, free_tcp, free_udp, read_parquet, wait_for};
+use up::{UpProcess, free_tcp, free_udp, read_parquet, seq_with, wait_for};
 
 /// Runs a boto3 snippet against moto with `sqs` bound to a client; what it prints.
 fn boto3(endpoint: &str, snippet: &str) -> String {
@@ -91,18 +91,10 @@ fn an_sqs_dataset_reaches_parquet_and_a_killed_proxy_loses_nothing() {
     wait_for(Duration::from_secs(60), "200 rows are in Parquet", || {
         read_parquet(&folder, &[]).seq.len() == 200
     });
-    let rows = read_parquet(&folder, &["user.name"]);
-    let mut names: Vec<(i64, Option<String>)> = rows
-        .seq
-        .iter()
-        .copied()
-        .zip(rows.columns["user.name"].iter().cloned())
-        .collect();
-    names.sort();
     let expected: Vec<(i64, Option<String>)> = (0..200)
         .map(|seq| (seq, Some(format!("u{}", seq % 5))))
         .collect();
-    assert_eq!(names, expected);
+    assert_eq!(seq_with(&folder, "user.name"), expected);
     wait_for(Duration::from_secs(30), "the queue is empty", || {
         waiting(endpoint, &queue_url) == "0 0"
     });

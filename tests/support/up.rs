@@ -312,6 +312,19 @@ pub fn read_parquet(folder: &Path, keep_columns: &[&str]) -> ParquetRows {
     rows
 }
 
+/// Each row's `seq` with its `column` as text, sorted by `seq`.
+pub fn seq_with(folder: &Path, column: &str) -> Vec<(i64, Option<String>)> {
+    let rows = read_parquet(folder, &[column]);
+    let mut pairs: Vec<(i64, Option<String>)> = rows
+        .seq
+        .iter()
+        .copied()
+        .zip(rows.columns[column].iter().cloned())
+        .collect();
+    pairs.sort();
+    pairs
+}
+
 pub fn duckdb(sql: &str) -> String {
     let script = format!("import duckdb\nprint(duckdb.sql({sql:?}).fetchall())");
     let output = Command::new("python3")

@@ -1,42 +1,103 @@
 //! One task per dataset for the inputs that run on tokio beside the receive workers (syslog
-//! streams, nats): started for new datasets, stopped for those removed, paused or changed (a
-//! changed one starts again with its new settings), the others untouched.
+//! streams, nats, sqs): started for new datasets, stopped for those removed, paused or changed
+//! (a changed one starts again with its new settings), the others untouched.
 
 use std::collections::HashMap;
-use std::future::Future;
+use std::sync::Arc;
 
+use bytefreezer_api::{DataPlaneConfig, SourceSpec};
 use bytefreezer_telemetry::{Shutdown, ShutdownTrigger, shutdown_pair};
+use futures::future::BoxFuture;
 use tokio::task::JoinHandle;
 
-/// A dataset an input task runs for.
-pub(crate) trait DatasetInput: Clone + PartialEq + Send + 'static {
-    fn key(&self) -> (String, String);
+/// One dataset such an input runs for, with its plugin's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputDataset<S> {
+    pub tenant_id: String,
+    pub dataset_id: String,
+    pub settings: S,
+    pub testing: bool,
+    /// `tcp://0.0.0.0:5514`, `nats://host:4222/logs.>`, a queue URL: the `listen` label of
+    /// its metrics.
+    pub listen: String,
 }
 
-pub(crate) struct DatasetTasks<D> {
-    running: HashMap<(String, String), Running<D>>,
+impl<S> InputDataset<S> {
+    /// `dataset t/d (listen)`, for the log.
+    pub fn name(&self) -> String {
+        format!(
+            "dataset {}/{} ({})",
+            self.tenant_id, self.dataset_id, self.listen
+        )
+    }
+
+    /// The `tenant`, `dataset` and `listen` labels of its metrics.
+    pub fn labels(&self) -> [(&str, &str); 3] {
+        [
+            ("tenant", self.tenant_id.as_str()),
+            ("dataset", self.dataset_id.as_str()),
+            ("listen", self.listen.as_str()),
+        ]
+    }
+
+    fn key(&self) -> (String, String) {
+        (self.tenant_id.clone(), self.dataset_id.clone())
+    }
 }
 
-struct Running<D> {
-    dataset: D,
+/// Every active dataset whose source `settings_of` accepts, with those settings.
+pub(crate) fn active_inputs<S: Clone>(
+    config: &DataPlaneConfig,
+    settings_of: impl Fn(&SourceSpec) -> Option<&S>,
+) -> Vec<InputDataset<S>> {
+    config
+        .datasets
+        .iter()
+        .filter(|dataset| dataset.active)
+        .filter_map(|dataset| {
+            Some(InputDataset {
+                tenant_id: dataset.tenant_id.clone(),
+                dataset_id: dataset.dataset_id.clone(),
+                settings: settings_of(&dataset.source)?.clone(),
+                testing: dataset.testing,
+                listen: dataset.source.listen(),
+            })
+        })
+        .collect()
+}
+
+/// What runs for one dataset until its shutdown fires.
+pub type RunInput<S, R> = fn(InputDataset<S>, Arc<R>, Shutdown) -> BoxFuture<'static, ()>;
+
+/// The running inputs of one plugin, by dataset, sharing the runtime `R`.
+pub struct DatasetInputs<S, R> {
+    runtime: Arc<R>,
+    run: RunInput<S, R>,
+    running: HashMap<(String, String), Running<S>>,
+}
+
+struct Running<S> {
+    dataset: InputDataset<S>,
     stop: ShutdownTrigger,
     task: JoinHandle<()>,
 }
 
-impl<D: DatasetInput> DatasetTasks<D> {
-    pub fn new() -> DatasetTasks<D> {
-        DatasetTasks {
+impl<S, R> DatasetInputs<S, R>
+where
+    S: Clone + PartialEq + Send + 'static,
+    R: Send + Sync + 'static,
+{
+    pub fn new(runtime: R, run: RunInput<S, R>) -> DatasetInputs<S, R> {
+        DatasetInputs {
+            runtime: Arc::new(runtime),
+            run,
             running: HashMap::new(),
         }
     }
 
-    /// Stops the tasks of datasets not in `desired` (or changed) and waits for them, then
-    /// starts `run(dataset, stopped)` for each dataset without a task.
-    pub async fn reconcile<F, Fut>(&mut self, desired: &[D], run: F)
-    where
-        F: Fn(D, Shutdown) -> Fut,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
+    /// Stops the inputs of datasets not in `desired` (or changed) and waits for them, then
+    /// starts one for each dataset without one.
+    pub async fn reconcile(&mut self, desired: &[InputDataset<S>]) {
         let obsolete: Vec<(String, String)> = self
             .running
             .iter()
@@ -54,7 +115,7 @@ impl<D: DatasetInput> DatasetTasks<D> {
                 continue;
             }
             let (stop, stopped) = shutdown_pair();
-            let task = tokio::spawn(run(dataset.clone(), stopped));
+            let task = tokio::spawn((self.run)(dataset.clone(), self.runtime.clone(), stopped));
             self.running.insert(
                 key,
                 Running {
@@ -66,7 +127,7 @@ impl<D: DatasetInput> DatasetTasks<D> {
         }
     }
 
-    /// Stops every task and waits for each to finish.
+    /// Stops every input and waits for each to finish (and store what it took).
     pub async fn stop(&mut self) {
         for (_, running) in self.running.drain() {
             running.stop().await;
@@ -74,7 +135,7 @@ impl<D: DatasetInput> DatasetTasks<D> {
     }
 }
 
-impl<D> Running<D> {
+impl<S> Running<S> {
     async fn stop(self) {
         self.stop.trigger();
         let _ = self.task.await;

@@ -5,10 +5,14 @@ use std::time::Duration;
 
 use arrow::record_batch::RecordBatch;
 use bytefreezer_api::HttpBodyFormat;
+use bytefreezer_api::metrics::{
+    Metric, PROXY_INPUT_ERRORS_TOTAL, PROXY_INPUT_UP, PROXY_ROWS_DROPPED_TOTAL,
+};
 use bytefreezer_schema::EventsEdgeBuilder;
-use bytefreezer_telemetry::{Gauge, Shutdown};
+use bytefreezer_telemetry::{Counter, Gauge, Registry, Shutdown};
 use tokio::time::Instant;
 
+use crate::dataset_tasks::InputDataset;
 use crate::http_events::{BodyError, split_events};
 use crate::promised_write::StreamBatching;
 use crate::spool::Spool;
@@ -37,6 +41,30 @@ impl EventBatch {
         self.bytes += body.len();
         self.since.get_or_insert_with(Instant::now);
         Ok(events)
+    }
+
+    /// [`EventBatch::take`] for a queue message: counted, and when its body holds no events
+    /// (nothing appended) counted as dropped and logged naming `message`; false then.
+    pub fn take_message(
+        &mut self,
+        body: &[u8],
+        format: HttpBodyFormat,
+        counters: &QueueCounters,
+        message: &dyn std::fmt::Display,
+    ) -> bool {
+        counters.messages.increment(1);
+        match self.take(body, format) {
+            Ok(_) => true,
+            Err(error) => {
+                counters.invalid.increment(1);
+                tracing::warn!(
+                    "{}: {message} of {} bytes is dropped: {error}",
+                    counters.name,
+                    body.len()
+                );
+                false
+            }
+        }
     }
 
     pub fn rows(&self) -> usize {
@@ -82,4 +110,64 @@ pub(crate) async fn wait_for_room(spool: &Spool, waiting: &Gauge, stopped: &Shut
     }
     waiting.set(0);
     true
+}
+
+/// The metric names of one queue plugin.
+#[derive(Clone, Copy)]
+pub(crate) struct QueueMetrics {
+    pub messages: Metric,
+    pub redelivered: Metric,
+    pub waiting: Metric,
+}
+
+/// The metrics a queue input keeps for its dataset.
+#[derive(Clone)]
+pub(crate) struct QueueCounters {
+    /// `dataset t/d (listen)`, for the log.
+    pub name: String,
+    pub up: Gauge,
+    pub waiting: Gauge,
+    pub errors: Counter,
+    pub messages: Counter,
+    pub redelivered: Counter,
+    /// Messages whose body holds no events: `rows_dropped{cause="invalid_message"}`.
+    pub invalid: Counter,
+}
+
+impl QueueCounters {
+    pub fn new<S>(
+        registry: &Registry,
+        dataset: &InputDataset<S>,
+        metrics: QueueMetrics,
+    ) -> QueueCounters {
+        let labels = dataset.labels();
+        QueueCounters {
+            name: dataset.name(),
+            up: registry.gauge(PROXY_INPUT_UP.name, PROXY_INPUT_UP.help, &labels),
+            waiting: registry.gauge(metrics.waiting.name, metrics.waiting.help, &labels),
+            errors: registry.counter(
+                PROXY_INPUT_ERRORS_TOTAL.name,
+                PROXY_INPUT_ERRORS_TOTAL.help,
+                &labels[..2],
+            ),
+            messages: registry.counter(metrics.messages.name, metrics.messages.help, &labels),
+            redelivered: registry.counter(
+                metrics.redelivered.name,
+                metrics.redelivered.help,
+                &labels,
+            ),
+            invalid: registry.counter(
+                PROXY_ROWS_DROPPED_TOTAL.name,
+                PROXY_ROWS_DROPPED_TOTAL.help,
+                &[labels[0], labels[1], ("cause", "invalid_message")],
+            ),
+        }
+    }
+
+    /// Removes the dataset's gauges once its input stopped.
+    pub fn forget<S>(registry: &Registry, dataset: &InputDataset<S>, metrics: QueueMetrics) {
+        for metric in [PROXY_INPUT_UP, metrics.waiting] {
+            registry.remove(metric.name, &dataset.labels());
+        }
+    }
 }

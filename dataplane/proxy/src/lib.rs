@@ -21,6 +21,8 @@ mod flow_metrics;
 mod http_events;
 mod http_input;
 mod input;
+#[cfg(test)]
+mod input_test_support;
 mod nats_input;
 mod promised_write;
 mod proxy;

@@ -17,20 +17,17 @@ use anyhow::{Context, bail};
 use async_nats::jetstream::{self, AckKind, consumer::pull};
 use async_nats::{Client, ConnectOptions, Event, ServerAddr};
 use bytefreezer_api::metrics::{
-    PROXY_INPUT_ERRORS_TOTAL, PROXY_INPUT_UP, PROXY_NATS_MESSAGES_TOTAL,
-    PROXY_NATS_REDELIVERED_TOTAL, PROXY_NATS_SLOW_CONSUMER_TOTAL, PROXY_NATS_WAITING,
-    PROXY_ROWS_DROPPED_TOTAL,
+    PROXY_NATS_MESSAGES_TOTAL, PROXY_NATS_REDELIVERED_TOTAL, PROXY_NATS_SLOW_CONSUMER_TOTAL,
+    PROXY_NATS_WAITING,
 };
 use bytefreezer_api::{NatsDeliver, NatsMode, NatsSourceSettings};
-use bytefreezer_schema::IpcCompression;
-use bytefreezer_telemetry::{Counter, Gauge, Registry, Shutdown};
+use bytefreezer_telemetry::{Registry, Shutdown};
 use futures::StreamExt;
 use tokio::time::Instant;
 
-use crate::dataset_tasks::{DatasetInput, DatasetTasks};
-use crate::event_batch::{EventBatch, wait_for_room};
-use crate::promised_write::{SpoolTarget, StreamBatching, WRITE_RETRY};
-use crate::spool::Spool;
+use crate::dataset_tasks::{DatasetInputs, InputDataset};
+use crate::event_batch::{EventBatch, QueueCounters, QueueMetrics, wait_for_room};
+use crate::promised_write::{InputRuntime, WRITE_RETRY};
 
 /// While the server cannot be reached, or the stream or consumer cannot be opened, the input
 /// tries again this often.
@@ -43,105 +40,23 @@ const IDLE_PULL: Duration = Duration::from_secs(5);
 const MIN_PULL: Duration = Duration::from_millis(20);
 
 /// One `nats` dataset.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NatsDataset {
-    pub tenant_id: String,
-    pub dataset_id: String,
-    pub settings: NatsSourceSettings,
-    pub testing: bool,
-    /// `nats://host:4222/logs.>`: the `listen` label of its metrics.
-    pub listen: String,
-}
-
-impl DatasetInput for NatsDataset {
-    fn key(&self) -> (String, String) {
-        (self.tenant_id.clone(), self.dataset_id.clone())
-    }
-}
-
-/// What every nats input shares.
-pub struct NatsRuntime {
-    pub spool: Arc<Spool>,
-    pub compression: IpcCompression,
-    pub registry: Registry,
-    pub batching: StreamBatching,
-}
+pub type NatsDataset = InputDataset<NatsSourceSettings>;
 
 /// Every running nats input, by dataset.
-pub struct NatsInputs {
-    runtime: Arc<NatsRuntime>,
-    tasks: DatasetTasks<NatsDataset>,
+pub type NatsInputs = DatasetInputs<NatsSourceSettings, InputRuntime>;
+
+/// The nats inputs; when `stop` returns, what they took is in the spool (and acknowledged).
+pub fn nats_inputs(runtime: InputRuntime) -> NatsInputs {
+    DatasetInputs::new(runtime, |dataset, runtime, stopped| {
+        Box::pin(run_input(dataset, runtime, stopped))
+    })
 }
 
-impl NatsInputs {
-    pub fn new(runtime: NatsRuntime) -> NatsInputs {
-        NatsInputs {
-            runtime: Arc::new(runtime),
-            tasks: DatasetTasks::new(),
-        }
-    }
-
-    /// Starts inputs for new datasets and stops those removed, paused or changed.
-    pub async fn reconcile(&mut self, desired: &[NatsDataset]) {
-        let runtime = self.runtime.clone();
-        self.tasks
-            .reconcile(desired, |dataset, stopped| {
-                run_input(dataset, runtime.clone(), stopped)
-            })
-            .await;
-    }
-
-    /// Stops every input; what they took is in the spool (and acknowledged) when this returns.
-    pub async fn stop(&mut self) {
-        self.tasks.stop().await;
-    }
-}
-
-/// The input's metrics.
-struct Counters {
-    up: Gauge,
-    waiting: Gauge,
-    messages: Counter,
-    redelivered: Counter,
-    invalid: Counter,
-}
-
-impl Counters {
-    fn new(registry: &Registry, dataset: &NatsDataset) -> Counters {
-        let labels = labels(dataset);
-        Counters {
-            up: registry.gauge(PROXY_INPUT_UP.name, PROXY_INPUT_UP.help, &labels),
-            waiting: registry.gauge(PROXY_NATS_WAITING.name, PROXY_NATS_WAITING.help, &labels),
-            messages: registry.counter(
-                PROXY_NATS_MESSAGES_TOTAL.name,
-                PROXY_NATS_MESSAGES_TOTAL.help,
-                &labels,
-            ),
-            redelivered: registry.counter(
-                PROXY_NATS_REDELIVERED_TOTAL.name,
-                PROXY_NATS_REDELIVERED_TOTAL.help,
-                &labels,
-            ),
-            invalid: registry.counter(
-                PROXY_ROWS_DROPPED_TOTAL.name,
-                PROXY_ROWS_DROPPED_TOTAL.help,
-                &[
-                    ("tenant", dataset.tenant_id.as_str()),
-                    ("dataset", dataset.dataset_id.as_str()),
-                    ("cause", "invalid_message"),
-                ],
-            ),
-        }
-    }
-}
-
-fn labels(dataset: &NatsDataset) -> [(&str, &str); 3] {
-    [
-        ("tenant", dataset.tenant_id.as_str()),
-        ("dataset", dataset.dataset_id.as_str()),
-        ("listen", dataset.listen.as_str()),
-    ]
-}
+const METRICS: QueueMetrics = QueueMetrics {
+    messages: PROXY_NATS_MESSAGES_TOTAL,
+    redelivered: PROXY_NATS_REDELIVERED_TOTAL,
+    waiting: PROXY_NATS_WAITING,
+};
 
 /// How a session with the server ended.
 enum Ended {
@@ -150,13 +65,10 @@ enum Ended {
     Failed(anyhow::Error),
 }
 
-async fn run_input(dataset: NatsDataset, runtime: Arc<NatsRuntime>, mut stopped: Shutdown) {
+async fn run_input(dataset: NatsDataset, runtime: Arc<InputRuntime>, mut stopped: Shutdown) {
     let registry = &runtime.registry;
-    let counters = Counters::new(registry, &dataset);
-    let name = format!(
-        "dataset {}/{} ({})",
-        dataset.tenant_id, dataset.dataset_id, dataset.listen
-    );
+    let counters = QueueCounters::new(registry, &dataset, METRICS);
+    let name = counters.name.clone();
     loop {
         let ended = match connect(&dataset, &name, registry, &counters).await {
             Ok(client) => {
@@ -181,13 +93,7 @@ async fn run_input(dataset: NatsDataset, runtime: Arc<NatsRuntime>, mut stopped:
             Ended::Stopped => break,
             Ended::Failed(error) => {
                 counters.up.set(0);
-                registry
-                    .counter(
-                        PROXY_INPUT_ERRORS_TOTAL.name,
-                        PROXY_INPUT_ERRORS_TOTAL.help,
-                        &labels(&dataset)[..2],
-                    )
-                    .increment(1);
+                counters.errors.increment(1);
                 tracing::error!("{error:#}; retrying in {}s", CONNECT_RETRY.as_secs());
                 tokio::select! {
                     _ = stopped.wait() => break,
@@ -196,9 +102,7 @@ async fn run_input(dataset: NatsDataset, runtime: Arc<NatsRuntime>, mut stopped:
             }
         }
     }
-    for metric in [PROXY_INPUT_UP, PROXY_NATS_WAITING] {
-        registry.remove(metric.name, &labels(&dataset));
-    }
+    QueueCounters::forget(registry, &dataset, METRICS);
     tracing::info!("{name}: stopped reading from NATS");
 }
 
@@ -206,7 +110,7 @@ async fn connect(
     dataset: &NatsDataset,
     name: &str,
     registry: &Registry,
-    counters: &Counters,
+    counters: &QueueCounters,
 ) -> anyhow::Result<Client> {
     let settings = &dataset.settings;
     // A dataset from a configuration file was not validated by the control plane.
@@ -248,7 +152,7 @@ async fn connect(
     let slow_consumer = registry.counter(
         PROXY_NATS_SLOW_CONSUMER_TOTAL.name,
         PROXY_NATS_SLOW_CONSUMER_TOTAL.help,
-        &labels(dataset),
+        &dataset.labels(),
     );
     let event_name = name.to_owned();
     options = options.event_callback(move |event| {
@@ -283,41 +187,11 @@ async fn connect(
     Ok(client)
 }
 
-/// Appends a message's events to the batch; false (nothing appended, counted and logged) when
-/// its body holds none or is not what the dataset's format says.
-fn take(batch: &mut EventBatch, body: &[u8], dataset: &NatsDataset, counters: &Counters) -> bool {
-    counters.messages.increment(1);
-    match batch.take(body, dataset.settings.format) {
-        Ok(_) => true,
-        Err(error) => {
-            counters.invalid.increment(1);
-            tracing::warn!(
-                "dataset {}/{}: a NATS message of {} bytes is dropped: {error}",
-                dataset.tenant_id,
-                dataset.dataset_id,
-                body.len()
-            );
-            false
-        }
-    }
-}
-
-fn target<'a>(dataset: &'a NatsDataset, runtime: &'a NatsRuntime) -> SpoolTarget<'a> {
-    SpoolTarget {
-        spool: &runtime.spool,
-        compression: runtime.compression,
-        registry: &runtime.registry,
-        tenant_id: &dataset.tenant_id,
-        dataset_id: &dataset.dataset_id,
-        rows_are: "events",
-    }
-}
-
 async fn read_core(
     client: &Client,
     dataset: &NatsDataset,
-    runtime: &NatsRuntime,
-    counters: &Counters,
+    runtime: &InputRuntime,
+    counters: &QueueCounters,
     stopped: &Shutdown,
 ) -> anyhow::Result<Ended> {
     let settings = &dataset.settings;
@@ -342,7 +216,7 @@ async fn read_core(
         tokio::select! {
             message = messages.next() => match message {
                 Some(message) => {
-                    take(&mut pending, &message.payload, dataset, counters);
+                    pending.take_message(&message.payload, dataset.settings.format, counters, &"a NATS message");
                     if !pending.full(&runtime.batching) {
                         continue;
                     }
@@ -353,12 +227,18 @@ async fn read_core(
             _ = stop.wait() => break Ended::Stopped,
         }
         if let Some(batch) = pending.flush() {
-            target(dataset, runtime).write_until_stored(&batch).await;
+            runtime
+                .target(&dataset.tenant_id, &dataset.dataset_id, "events")
+                .write_until_stored(&batch)
+                .await;
         }
     };
     // What was taken is written before the input lets go: it cannot be asked for again.
     if let Some(batch) = pending.flush() {
-        target(dataset, runtime).write_until_stored(&batch).await;
+        runtime
+            .target(&dataset.tenant_id, &dataset.dataset_id, "events")
+            .write_until_stored(&batch)
+            .await;
     }
     Ok(ended)
 }
@@ -366,8 +246,8 @@ async fn read_core(
 async fn read_jetstream(
     client: &Client,
     dataset: &NatsDataset,
-    runtime: &NatsRuntime,
-    counters: &Counters,
+    runtime: &InputRuntime,
+    counters: &QueueCounters,
     stopped: &Shutdown,
 ) -> anyhow::Result<Ended> {
     let settings = &dataset.settings;
@@ -458,7 +338,7 @@ async fn read_jetstream(
                             counters.redelivered.increment(1);
                         }
                         let (message, acker) = message.split();
-                        if take(&mut pending, &message.payload, dataset, counters) {
+                        if pending.take_message(&message.payload, dataset.settings.format, counters, &"a NATS message") {
                             ackers.push(acker);
                         } else if let Err(error) = acker.ack_with(AckKind::Term).await {
                             // Delivered again, it is dropped again.
@@ -509,12 +389,12 @@ async fn store_and_ack(
     pending: &mut EventBatch,
     ackers: &mut Vec<jetstream::message::Acker>,
     dataset: &NatsDataset,
-    runtime: &NatsRuntime,
+    runtime: &InputRuntime,
 ) -> bool {
     let Some(batch) = pending.flush() else {
         return true;
     };
-    let target = target(dataset, runtime);
+    let target = runtime.target(&dataset.tenant_id, &dataset.dataset_id, "events");
     let written = match target.encode(&batch) {
         Some(encoded) => target.write_once(&encoded, batch.num_rows()).await,
         // Counted lost by encode; acknowledged below, since delivering again cannot help.

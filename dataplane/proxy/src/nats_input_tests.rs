@@ -3,21 +3,17 @@
 //! durable and resumed after a stop, a full spool holding the backlog in the stream, and a
 //! server that cannot be reached.
 
-use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{Array, AsArray};
 use async_nats::jetstream::stream::Config as StreamConfig;
 use bytefreezer_api::metrics::{
     PROXY_INPUT_ERRORS_TOTAL, PROXY_INPUT_UP, PROXY_NATS_MESSAGES_TOTAL, PROXY_NATS_WAITING,
     PROXY_ROWS_DROPPED_TOTAL,
 };
 use bytefreezer_api::{HttpBodyFormat, NatsMode, NatsSourceSettings};
-use bytefreezer_schema::{IpcCompression, decode_ipc};
-use bytefreezer_telemetry::Registry;
 
 use super::*;
+use crate::input_test_support::{TestSpool, sequences, wait_until};
 
 /// The server the tests use; `BYTEFREEZER_TEST_NATS_URL` points elsewhere.
 fn nats_url() -> String {
@@ -42,34 +38,15 @@ fn unique(prefix: &str) -> String {
 }
 
 struct Site {
-    _dir: tempfile::TempDir,
-    spool: Arc<Spool>,
-    registry: Registry,
+    test: TestSpool,
     inputs: NatsInputs,
 }
 
 impl Site {
     fn new(spool_bytes: u64) -> Site {
-        let dir = tempfile::tempdir().unwrap();
-        let registry = Registry::new();
-        let spool = Arc::new(Spool::open(dir.path(), spool_bytes, registry.clone()).unwrap());
-        let inputs = NatsInputs::new(NatsRuntime {
-            spool: spool.clone(),
-            compression: IpcCompression::None,
-            registry: registry.clone(),
-            batching: StreamBatching {
-                max_rows: 1000,
-                max_bytes: 1 << 20,
-                max_age: Duration::from_millis(100),
-                testing_max_age: Duration::from_millis(100),
-            },
-        });
-        Site {
-            _dir: dir,
-            spool,
-            registry,
-            inputs,
-        }
+        let test = TestSpool::new(spool_bytes);
+        let inputs = nats_inputs(test.runtime(1000));
+        Site { test, inputs }
     }
 
     async fn start(&mut self, settings: NatsSourceSettings) {
@@ -81,62 +58,20 @@ impl Site {
             testing: false,
         };
         self.inputs.reconcile(std::slice::from_ref(&dataset)).await;
-        wait_until("the input connected", || {
-            self.registry.counter_total(PROXY_INPUT_UP.name) == 1
+        let registry = &self.test.registry;
+        wait_until("the input connected", async || {
+            registry.counter_total(PROXY_INPUT_UP.name) == 1
         })
         .await;
     }
 
-    /// Every event in the spool, in the order written (JSON text or text line), taking the
-    /// batches out.
     fn drain_events(&self) -> Vec<String> {
-        let mut events = Vec::new();
-        while let Some(batch) = self.spool.take_next() {
-            assert!(batch.promised, "a nats input's batches are promised");
-            events.extend(read_events(&batch.path));
-            self.spool.acknowledged(&batch);
-        }
-        events
+        self.test.drain_events()
     }
-}
 
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    fn metric(&self, name: &str) -> u64 {
+        self.test.registry.counter_total(name)
     }
-}
-
-fn read_events(path: &Path) -> Vec<String> {
-    let (_, batches) = decode_ipc(&std::fs::read(path).unwrap()).unwrap();
-    batches
-        .iter()
-        .flat_map(|batch| {
-            let json = batch.column_by_name("json").unwrap().as_string::<i32>();
-            let text = batch.column_by_name("text").unwrap().as_string::<i32>();
-            (0..batch.num_rows())
-                .map(|row| {
-                    if json.is_valid(row) {
-                        json.value(row).to_owned()
-                    } else {
-                        text.value(row).to_owned()
-                    }
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
-/// The `seq` of each event, as written: `{"seq":7,...}`.
-fn sequences(events: &[String]) -> Vec<u64> {
-    events
-        .iter()
-        .map(|event| {
-            let value: serde_json::Value = serde_json::from_str(event).unwrap();
-            value["seq"].as_u64().unwrap()
-        })
-        .collect()
 }
 
 fn core(subject: &str) -> NatsSourceSettings {
@@ -233,15 +168,14 @@ async fn core_subjects_in_a_queue_group_deliver_each_event_once_and_drop_bad_bod
         .unwrap();
     client.flush().await.unwrap();
     let mut events = Vec::new();
-    wait_until("every event arrived", || {
+    wait_until("every event arrived", async || {
         events.extend(first.drain_events());
         events.extend(second.drain_events());
         events.len() as u64 >= 2 * MESSAGES
     })
     .await;
-    wait_until("the bad body was counted", || {
-        first.registry.counter_total(PROXY_ROWS_DROPPED_TOTAL.name)
-            + second.registry.counter_total(PROXY_ROWS_DROPPED_TOTAL.name)
+    wait_until("the bad body was counted", async || {
+        first.metric(PROXY_ROWS_DROPPED_TOTAL.name) + second.metric(PROXY_ROWS_DROPPED_TOTAL.name)
             == 1
     })
     .await;
@@ -253,10 +187,8 @@ async fn core_subjects_in_a_queue_group_deliver_each_event_once_and_drop_bad_bod
     seen.sort_unstable();
     assert_eq!(seen, (0..2 * MESSAGES).collect::<Vec<_>>());
     let (by_first, by_second) = (
-        first.registry.counter_total(PROXY_NATS_MESSAGES_TOTAL.name),
-        second
-            .registry
-            .counter_total(PROXY_NATS_MESSAGES_TOTAL.name),
+        first.metric(PROXY_NATS_MESSAGES_TOTAL.name),
+        second.metric(PROXY_NATS_MESSAGES_TOTAL.name),
     );
     assert_eq!(
         by_first + by_second,
@@ -272,7 +204,7 @@ async fn jetstream_acknowledges_what_is_durable_and_resumes_after_a_stop() {
     let mut site = Site::new(1 << 30);
     site.start(jetstream(&stream.name, "bf")).await;
     let mut events = Vec::new();
-    wait_until("the backlog arrived", || {
+    wait_until("the backlog arrived", async || {
         events.extend(site.drain_events());
         events.len() >= 500
     })
@@ -298,7 +230,7 @@ async fn jetstream_acknowledges_what_is_durable_and_resumes_after_a_stop() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(site.drain_events().is_empty());
     site.start(jetstream(&stream.name, "bf")).await;
-    wait_until("the messages published while stopped arrived", || {
+    wait_until("the messages published while stopped arrived", async || {
         events.extend(site.drain_events());
         events.len() >= 800
     })
@@ -315,26 +247,19 @@ async fn jetstream_keeps_the_backlog_while_the_spool_is_full() {
     stream.publish(0..200).await;
     // A spool of 1 MiB, held over its high-water mark by a batch waiting to ship.
     let mut site = Site::new(1 << 20);
-    site.spool
-        .write_promised_blocking("t", "other", 1, &vec![0u8; 950 << 10])
-        .unwrap();
-    assert!(site.spool.over_high_water());
+    site.test.hold_over_high_water();
     site.start(jetstream(&stream.name, "bf")).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(site.registry.counter_total(PROXY_NATS_WAITING.name), 1);
-    assert_eq!(
-        site.registry.counter_total(PROXY_NATS_MESSAGES_TOTAL.name),
-        0
-    );
+    assert_eq!(site.metric(PROXY_NATS_WAITING.name), 1);
+    assert_eq!(site.metric(PROXY_NATS_MESSAGES_TOTAL.name), 0);
     assert_eq!(
         stream.consumer_info("bf").await.ack_floor.stream_sequence,
         0
     );
     // The waiting batch ships: the backlog comes, each event once.
-    let waiting = site.spool.take_next().unwrap();
-    site.spool.acknowledged(&waiting);
+    site.test.ship_held();
     let mut events = Vec::new();
-    wait_until("the backlog arrived", || {
+    wait_until("the backlog arrived", async || {
         events.extend(site.drain_events());
         events.len() >= 200
     })
@@ -342,7 +267,7 @@ async fn jetstream_keeps_the_backlog_while_the_spool_is_full() {
     site.inputs.stop().await;
     events.extend(site.drain_events());
     assert_eq!(sequences(&events), (0..200).collect::<Vec<_>>());
-    assert_eq!(site.registry.counter_total(PROXY_NATS_WAITING.name), 0);
+    assert_eq!(site.metric(PROXY_NATS_WAITING.name), 0);
     stream.delete().await;
 }
 
@@ -373,12 +298,12 @@ async fn a_missing_stream_or_unreachable_server_is_counted_and_retried_without_s
         ..missing.clone()
     };
     site.inputs.reconcile(&[missing, unreachable, alive]).await;
-    wait_until("both failures were counted", || {
-        site.registry.counter_total(PROXY_INPUT_ERRORS_TOTAL.name) >= 2
+    wait_until("both failures were counted", async || {
+        site.metric(PROXY_INPUT_ERRORS_TOTAL.name) >= 2
     })
     .await;
-    wait_until("the good dataset connected", || {
-        site.registry.counter_total(PROXY_INPUT_UP.name) == 1
+    wait_until("the good dataset connected", async || {
+        site.metric(PROXY_INPUT_UP.name) == 1
     })
     .await;
     let client = test_client().await;
@@ -388,7 +313,7 @@ async fn a_missing_stream_or_unreachable_server_is_counted_and_retried_without_s
         .unwrap();
     client.flush().await.unwrap();
     let mut events = Vec::new();
-    wait_until("the good dataset's event arrived", || {
+    wait_until("the good dataset's event arrived", async || {
         events.extend(site.drain_events());
         !events.is_empty()
     })

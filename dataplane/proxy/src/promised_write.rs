@@ -35,6 +35,33 @@ impl StreamBatching {
     }
 }
 
+/// What the inputs on tokio share: the spool, its encoding, the metrics and the batch limits.
+pub struct InputRuntime {
+    pub spool: Arc<Spool>,
+    pub compression: IpcCompression,
+    pub registry: Registry,
+    pub batching: StreamBatching,
+}
+
+impl InputRuntime {
+    /// Where a dataset's batches go; `rows_are` names the rows in the log.
+    pub(crate) fn target<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        dataset_id: &'a str,
+        rows_are: &'a str,
+    ) -> SpoolTarget<'a> {
+        SpoolTarget {
+            spool: &self.spool,
+            compression: self.compression,
+            registry: &self.registry,
+            tenant_id,
+            dataset_id,
+            rows_are,
+        }
+    }
+}
+
 /// Where and how an input's batches are stored.
 pub(crate) struct SpoolTarget<'a> {
     pub spool: &'a Arc<Spool>,

@@ -11,15 +11,16 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::ProxyConfig;
+use crate::dataset_tasks::active_inputs;
 use crate::http_input::{HttpDataset, HttpInputs, HttpRuntime};
 use crate::input::{DecoderKind, InputSpec, TESTING_MAX_AGE, UdpRuntime, run_udp_input};
-use crate::nats_input::{NatsDataset, NatsInputs, NatsRuntime};
-use crate::promised_write::StreamBatching;
+use crate::nats_input::{NatsInputs, nats_inputs};
+use crate::promised_write::{InputRuntime, StreamBatching};
 use crate::shipper::Shipper;
 use crate::spool::Spool;
 use crate::spool_writer::SpoolWriters;
-use crate::sqs_input::{SqsDataset, SqsInputs, SqsRuntime};
-use crate::syslog_tcp::{SyslogStreamDataset, SyslogStreamInputs, SyslogStreamRuntime};
+use crate::sqs_input::{SqsInputs, SqsRuntime, sqs_inputs};
+use crate::syslog_tcp::{SyslogStreamInputs, syslog_stream_inputs};
 use bytefreezer_udp::{IoMode, PoolConfig, ReceivePool};
 
 const SHIPPER_WORKERS: usize = 4;
@@ -136,18 +137,14 @@ impl Proxy {
             max_age: Duration::from_millis(config.batch_max_age_ms.max(1)),
             testing_max_age: TESTING_MAX_AGE,
         };
-        let syslog_streams = SyslogStreamInputs::new(SyslogStreamRuntime {
+        let input_runtime = || InputRuntime {
             spool: spool.clone(),
             compression,
             registry: registry.clone(),
             batching,
-        });
-        let nats = NatsInputs::new(NatsRuntime {
-            spool: spool.clone(),
-            compression,
-            registry: registry.clone(),
-            batching,
-        });
+        };
+        let syslog_streams = syslog_stream_inputs(input_runtime());
+        let nats = nats_inputs(input_runtime());
         // Long polls wait up to 20 s: their own client, so the receiver's request timeout does
         // not cut them short.
         let sqs_http = reqwest::Client::builder()
@@ -155,11 +152,8 @@ impl Proxy {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .context("proxy: cannot build the SQS HTTP client")?;
-        let sqs = SqsInputs::new(SqsRuntime {
-            spool: spool.clone(),
-            compression,
-            registry: registry.clone(),
-            batching,
+        let sqs = sqs_inputs(SqsRuntime {
+            input: input_runtime(),
             http: sqs_http,
         });
         let config = Arc::new(config);
@@ -278,55 +272,22 @@ impl Proxy {
             })
             .collect();
         self.http.reconcile(&http).await;
-        let syslog_streams: Vec<SyslogStreamDataset> = config
-            .datasets
-            .iter()
-            .filter(|dataset| dataset.active)
-            .filter_map(|dataset| match &dataset.source {
-                SourceSpec::Syslog(settings) if settings.transport != SyslogTransport::Udp => {
-                    Some(SyslogStreamDataset {
-                        tenant_id: dataset.tenant_id.clone(),
-                        dataset_id: dataset.dataset_id.clone(),
-                        settings: settings.clone(),
-                        testing: dataset.testing,
-                        listen: dataset.source.listen(),
-                    })
-                }
-                _ => None,
-            })
-            .collect();
+        let syslog_streams = active_inputs(config, |source| match source {
+            SourceSpec::Syslog(settings) if settings.transport != SyslogTransport::Udp => {
+                Some(settings)
+            }
+            _ => None,
+        });
         self.syslog_streams.reconcile(&syslog_streams).await;
-        let nats: Vec<NatsDataset> = config
-            .datasets
-            .iter()
-            .filter(|dataset| dataset.active)
-            .filter_map(|dataset| match &dataset.source {
-                SourceSpec::Nats(settings) => Some(NatsDataset {
-                    tenant_id: dataset.tenant_id.clone(),
-                    dataset_id: dataset.dataset_id.clone(),
-                    settings: settings.clone(),
-                    testing: dataset.testing,
-                    listen: dataset.source.listen(),
-                }),
-                _ => None,
-            })
-            .collect();
+        let nats = active_inputs(config, |source| match source {
+            SourceSpec::Nats(settings) => Some(settings),
+            _ => None,
+        });
         self.nats.reconcile(&nats).await;
-        let sqs: Vec<SqsDataset> = config
-            .datasets
-            .iter()
-            .filter(|dataset| dataset.active)
-            .filter_map(|dataset| match &dataset.source {
-                SourceSpec::Sqs(settings) => Some(SqsDataset {
-                    tenant_id: dataset.tenant_id.clone(),
-                    dataset_id: dataset.dataset_id.clone(),
-                    settings: settings.clone(),
-                    testing: dataset.testing,
-                    listen: dataset.source.listen(),
-                }),
-                _ => None,
-            })
-            .collect();
+        let sqs = active_inputs(config, |source| match source {
+            SourceSpec::Sqs(settings) => Some(settings),
+            _ => None,
+        });
         self.sqs.reconcile(&sqs).await;
         let desired: Vec<InputSpec> = config
             .datasets

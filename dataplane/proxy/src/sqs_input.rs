@@ -13,20 +13,17 @@ use std::time::Duration;
 
 use bytefreezer_api::SqsSourceSettings;
 use bytefreezer_api::metrics::{
-    PROXY_INPUT_ERRORS_TOTAL, PROXY_INPUT_UP, PROXY_ROWS_DROPPED_TOTAL,
     PROXY_SQS_DELETE_FAILURES_TOTAL, PROXY_SQS_MESSAGES_TOTAL, PROXY_SQS_REDELIVERED_TOTAL,
     PROXY_SQS_WAITING,
 };
-use bytefreezer_schema::IpcCompression;
-use bytefreezer_telemetry::{Counter, Gauge, Registry, Shutdown};
+use bytefreezer_telemetry::{Counter, Shutdown};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::dataset_tasks::{DatasetInput, DatasetTasks};
-use crate::event_batch::{EventBatch, wait_for_room};
-use crate::promised_write::{SpoolTarget, StreamBatching, WRITE_RETRY};
-use crate::spool::Spool;
+use crate::dataset_tasks::{DatasetInputs, InputDataset};
+use crate::event_batch::{EventBatch, QueueCounters, QueueMetrics, wait_for_room};
+use crate::promised_write::{InputRuntime, WRITE_RETRY};
 use crate::sqs_client::{Credentials, SqsClient, SqsMessage};
 
 /// After a failed receive, the first wait before the next; doubled up to [`RETRY_MAX`].
@@ -39,135 +36,54 @@ const DELETE_TRIES: u32 = 3;
 const SHORT_POLL_PAUSE: Duration = Duration::from_millis(200);
 
 /// One `sqs` dataset.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SqsDataset {
-    pub tenant_id: String,
-    pub dataset_id: String,
-    pub settings: SqsSourceSettings,
-    pub testing: bool,
-    /// The queue URL: the `listen` label of its metrics.
-    pub listen: String,
-}
+pub type SqsDataset = InputDataset<SqsSourceSettings>;
 
-impl DatasetInput for SqsDataset {
-    fn key(&self) -> (String, String) {
-        (self.tenant_id.clone(), self.dataset_id.clone())
-    }
-}
-
-/// What every sqs input shares.
+/// What every sqs input shares: the other inputs' runtime, and an HTTP client whose timeout
+/// outlasts a long poll.
 pub struct SqsRuntime {
-    pub spool: Arc<Spool>,
-    pub compression: IpcCompression,
-    pub registry: Registry,
-    pub batching: StreamBatching,
-    /// The proxy's HTTP client (its TLS roots and timeouts); receives add their long poll.
+    pub input: InputRuntime,
     pub http: reqwest::Client,
 }
 
 /// Every running sqs input, by dataset.
-pub struct SqsInputs {
-    runtime: Arc<SqsRuntime>,
-    tasks: DatasetTasks<SqsDataset>,
+pub type SqsInputs = DatasetInputs<SqsSourceSettings, SqsRuntime>;
+
+/// The sqs inputs; when `stop` returns, what they received is in the spool (and deleted from
+/// the queue, or left to come back).
+pub fn sqs_inputs(runtime: SqsRuntime) -> SqsInputs {
+    DatasetInputs::new(runtime, |dataset, runtime, stopped| {
+        Box::pin(run_input(dataset, runtime, stopped))
+    })
 }
 
-impl SqsInputs {
-    pub fn new(runtime: SqsRuntime) -> SqsInputs {
-        SqsInputs {
-            runtime: Arc::new(runtime),
-            tasks: DatasetTasks::new(),
-        }
-    }
-
-    /// Starts inputs for new datasets and stops those removed, paused or changed.
-    pub async fn reconcile(&mut self, desired: &[SqsDataset]) {
-        let runtime = self.runtime.clone();
-        self.tasks
-            .reconcile(desired, |dataset, stopped| {
-                run_input(dataset, runtime.clone(), stopped)
-            })
-            .await;
-    }
-
-    /// Stops every input; what they received is in the spool (and deleted from the queue, or
-    /// left to come back) when this returns.
-    pub async fn stop(&mut self) {
-        self.tasks.stop().await;
-    }
-}
-
-#[derive(Clone)]
-struct Counters {
-    up: Gauge,
-    waiting: Gauge,
-    errors: Counter,
-    messages: Counter,
-    redelivered: Counter,
-    invalid: Counter,
-    delete_failures: Counter,
-}
-
-impl Counters {
-    fn new(registry: &Registry, dataset: &SqsDataset) -> Counters {
-        let labels = labels(dataset);
-        let counter = |metric: bytefreezer_api::metrics::Metric| {
-            registry.counter(metric.name, metric.help, &labels)
-        };
-        Counters {
-            up: registry.gauge(PROXY_INPUT_UP.name, PROXY_INPUT_UP.help, &labels),
-            waiting: registry.gauge(PROXY_SQS_WAITING.name, PROXY_SQS_WAITING.help, &labels),
-            errors: registry.counter(
-                PROXY_INPUT_ERRORS_TOTAL.name,
-                PROXY_INPUT_ERRORS_TOTAL.help,
-                &labels[..2],
-            ),
-            messages: counter(PROXY_SQS_MESSAGES_TOTAL),
-            redelivered: counter(PROXY_SQS_REDELIVERED_TOTAL),
-            delete_failures: counter(PROXY_SQS_DELETE_FAILURES_TOTAL),
-            invalid: registry.counter(
-                PROXY_ROWS_DROPPED_TOTAL.name,
-                PROXY_ROWS_DROPPED_TOTAL.help,
-                &[
-                    ("tenant", dataset.tenant_id.as_str()),
-                    ("dataset", dataset.dataset_id.as_str()),
-                    ("cause", "invalid_message"),
-                ],
-            ),
-        }
-    }
-}
-
-fn labels(dataset: &SqsDataset) -> [(&str, &str); 3] {
-    [
-        ("tenant", dataset.tenant_id.as_str()),
-        ("dataset", dataset.dataset_id.as_str()),
-        ("listen", dataset.listen.as_str()),
-    ]
-}
-
-fn name(dataset: &SqsDataset) -> String {
-    format!(
-        "dataset {}/{} ({})",
-        dataset.tenant_id, dataset.dataset_id, dataset.listen
-    )
-}
+const METRICS: QueueMetrics = QueueMetrics {
+    messages: PROXY_SQS_MESSAGES_TOTAL,
+    redelivered: PROXY_SQS_REDELIVERED_TOTAL,
+    waiting: PROXY_SQS_WAITING,
+};
 
 async fn run_input(dataset: SqsDataset, runtime: Arc<SqsRuntime>, stopped: Shutdown) {
-    let counters = Counters::new(&runtime.registry, &dataset);
-    let client = match client(&dataset, &runtime) {
+    let registry = &runtime.input.registry;
+    let counters = QueueCounters::new(registry, &dataset, METRICS);
+    let delete_failures = registry.counter(
+        PROXY_SQS_DELETE_FAILURES_TOTAL.name,
+        PROXY_SQS_DELETE_FAILURES_TOTAL.help,
+        &dataset.labels(),
+    );
+    let client = match client(&dataset, &runtime.http) {
         Ok(client) => client,
         Err(error) => {
             // Settings or credentials: nothing changes until the configuration does.
             counters.up.set(0);
             counters.errors.increment(1);
-            tracing::error!("{}: {error}", name(&dataset));
+            tracing::error!("{}: {error}", dataset.name());
             let mut stopped = stopped;
             stopped.wait().await;
-            forget(&runtime.registry, &dataset);
+            QueueCounters::forget(registry, &dataset, METRICS);
             return;
         }
     };
-    tracing::info!("{}: receiving from SQS", name(&dataset));
+    tracing::info!("{}: receiving from SQS", dataset.name());
     let receivers = dataset.settings.receivers.clamp(1, 64) as usize;
     let (received, queue) = mpsc::channel(receivers * 2);
     let mut tasks = JoinSet::new();
@@ -183,19 +99,25 @@ async fn run_input(dataset: SqsDataset, runtime: Arc<SqsRuntime>, stopped: Shutd
     }
     drop(received);
     // The batcher ends once every receiver stopped and handed over what it received.
-    batch_loop(queue, &client, &dataset, &runtime, &counters).await;
+    let deleting = Deleting {
+        client: &client,
+        counters: &counters,
+        failures: &delete_failures,
+    };
+    batch_loop(queue, &deleting, &dataset, &runtime.input).await;
     while tasks.join_next().await.is_some() {}
-    forget(&runtime.registry, &dataset);
-    tracing::info!("{}: stopped receiving from SQS", name(&dataset));
+    QueueCounters::forget(registry, &dataset, METRICS);
+    tracing::info!("{}: stopped receiving from SQS", dataset.name());
 }
 
-fn forget(registry: &Registry, dataset: &SqsDataset) {
-    for metric in [PROXY_INPUT_UP, PROXY_SQS_WAITING] {
-        registry.remove(metric.name, &labels(dataset));
-    }
+/// What deleting messages needs: the client, and where failures are counted and logged.
+struct Deleting<'a> {
+    client: &'a SqsClient,
+    counters: &'a QueueCounters,
+    failures: &'a Counter,
 }
 
-fn client(dataset: &SqsDataset, runtime: &SqsRuntime) -> Result<SqsClient, String> {
+fn client(dataset: &SqsDataset, http: &reqwest::Client) -> Result<SqsClient, String> {
     let settings = &dataset.settings;
     // A dataset from a configuration file was not validated by the control plane.
     settings
@@ -226,7 +148,7 @@ fn client(dataset: &SqsDataset, runtime: &SqsRuntime) -> Result<SqsClient, Strin
         },
     };
     SqsClient::new(
-        runtime.http.clone(),
+        http.clone(),
         settings.queue_url.trim(),
         &settings.region,
         credentials,
@@ -239,7 +161,7 @@ async fn receive_loop(
     client: SqsClient,
     dataset: SqsDataset,
     runtime: Arc<SqsRuntime>,
-    counters: Counters,
+    counters: QueueCounters,
     received: mpsc::Sender<Vec<SqsMessage>>,
     mut stopped: Shutdown,
 ) {
@@ -249,7 +171,7 @@ async fn receive_loop(
     let mut retry = RETRY_FIRST;
     let mut last_error = String::new();
     loop {
-        if !wait_for_room(&runtime.spool, &counters.waiting, &stopped).await {
+        if !wait_for_room(&runtime.input.spool, &counters.waiting, &stopped).await {
             return;
         }
         let receive = client.receive(settings.max_messages, wait, visibility);
@@ -286,7 +208,7 @@ async fn receive_loop(
                 if text != last_error || error.is_permanent() {
                     tracing::error!(
                         "{}: cannot receive: {text}; trying again in {}s",
-                        name(&dataset),
+                        counters.name,
                         retry.as_secs()
                     );
                     last_error = text;
@@ -304,11 +226,11 @@ async fn receive_loop(
 /// Gathers received messages' events into one batch and stores it by rows, bytes or age.
 async fn batch_loop(
     mut queue: mpsc::Receiver<Vec<SqsMessage>>,
-    client: &SqsClient,
+    deleting: &Deleting<'_>,
     dataset: &SqsDataset,
-    runtime: &SqsRuntime,
-    counters: &Counters,
+    runtime: &InputRuntime,
 ) {
+    let counters = deleting.counters;
     let visibility = Duration::from_secs(dataset.settings.visibility_timeout_secs);
     // Written well within the visibility timeout, or SQS would hand the messages out again.
     let max_age = runtime
@@ -324,27 +246,20 @@ async fn batch_loop(
                 Some(messages) => {
                     let mut bad = Vec::new();
                     for message in messages {
-                        counters.messages.increment(1);
                         if message.receive_count() > 1 {
                             counters.redelivered.increment(1);
                         }
-                        match batch.take(message.body.as_bytes(), dataset.settings.format) {
-                            Ok(_) => receipts.push(message.receipt_handle),
-                            Err(error) => {
-                                counters.invalid.increment(1);
-                                tracing::warn!(
-                                    "{}: message {} of {} bytes is dropped: {error}",
-                                    name(dataset),
-                                    message.message_id,
-                                    message.body.len()
-                                );
-                                bad.push(message.receipt_handle);
-                            }
+                        let body = message.body.as_bytes();
+                        let id = format!("message {}", message.message_id);
+                        if batch.take_message(body, dataset.settings.format, counters, &id) {
+                            receipts.push(message.receipt_handle);
+                        } else {
+                            bad.push(message.receipt_handle);
                         }
                     }
                     // Received again, a bad message would fail the same way.
                     if !bad.is_empty() {
-                        delete(client, &bad, dataset, counters).await;
+                        deleting.delete(&bad).await;
                     }
                     if !batch.full(&runtime.batching) {
                         continue;
@@ -355,15 +270,8 @@ async fn batch_loop(
             },
             _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => false,
         };
-        store_and_delete(
-            &mut batch,
-            &mut receipts,
-            client,
-            dataset,
-            runtime,
-            counters,
-        )
-        .await;
+        let receipts = std::mem::take(&mut receipts);
+        store_and_delete(&mut batch, receipts, deleting, dataset, runtime).await;
         if closed {
             return;
         }
@@ -374,27 +282,20 @@ async fn batch_loop(
 /// write is slow, then deletes them; when the write fails they are made visible again soon.
 async fn store_and_delete(
     batch: &mut EventBatch,
-    receipts: &mut Vec<String>,
-    client: &SqsClient,
+    receipts: Vec<String>,
+    deleting: &Deleting<'_>,
     dataset: &SqsDataset,
-    runtime: &SqsRuntime,
-    counters: &Counters,
+    runtime: &InputRuntime,
 ) {
     let Some(events) = batch.flush() else {
         return;
     };
-    let receipts = std::mem::take(receipts);
-    let target = SpoolTarget {
-        spool: &runtime.spool,
-        compression: runtime.compression,
-        registry: &runtime.registry,
-        tenant_id: &dataset.tenant_id,
-        dataset_id: &dataset.dataset_id,
-        rows_are: "events",
-    };
+    let client = deleting.client;
+    let name = &deleting.counters.name;
+    let target = runtime.target(&dataset.tenant_id, &dataset.dataset_id, "events");
     let Some(encoded) = target.encode(&events) else {
         // Counted lost by encode; receiving them again cannot help.
-        delete(client, &receipts, dataset, counters).await;
+        deleting.delete(&receipts).await;
         return;
     };
     let visibility = Duration::from_secs(dataset.settings.visibility_timeout_secs);
@@ -406,27 +307,28 @@ async fn store_and_delete(
             written = &mut write => break written,
             _ = extend.tick() => {
                 if let Err(error) = client.change_visibility(&receipts, visibility).await {
-                    tracing::warn!("{}: cannot extend the visibility of {} messages while the spool write is slow: {error}",
-                        name(dataset), receipts.len());
+                    tracing::warn!(
+                        "{name}: cannot extend the visibility of {} messages while the spool \
+                         write is slow: {error}",
+                        receipts.len()
+                    );
                 }
             }
         }
     };
     match written {
-        Ok(()) => delete(client, &receipts, dataset, counters).await,
+        Ok(()) => deleting.delete(&receipts).await,
         Err(error) => {
             tracing::error!(
-                "{}: cannot store {} events in the spool; their {} messages will be received \
-                 again: {error:#}",
-                name(dataset),
+                "{name}: cannot store {} events in the spool; their {} messages will be \
+                 received again: {error:#}",
                 events.num_rows(),
                 receipts.len()
             );
             if let Err(error) = client.change_visibility(&receipts, WRITE_RETRY).await {
                 tracing::warn!(
-                    "{}: cannot release the messages; they come back after the visibility \
-                     timeout: {error}",
-                    name(dataset)
+                    "{name}: cannot release the messages; they come back after the visibility \
+                     timeout: {error}"
                 );
             }
             tokio::time::sleep(WRITE_RETRY).await;
@@ -434,42 +336,39 @@ async fn store_and_delete(
     }
 }
 
-/// Deletes messages, trying failed calls again a few times; what stays undeleted comes back
-/// after its visibility timeout (a duplicate, never a loss) and is counted.
-async fn delete(
-    client: &SqsClient,
-    receipts: &[String],
-    dataset: &SqsDataset,
-    counters: &Counters,
-) {
-    let mut left: Vec<String> = receipts.to_vec();
-    let mut reason = String::new();
-    for attempt in 0..DELETE_TRIES {
-        if left.is_empty() {
-            return;
-        }
-        if attempt > 0 {
-            tokio::time::sleep(RETRY_FIRST).await;
-        }
-        match client.delete(&left).await {
-            Ok(failed) => {
-                if let Some((_, why)) = failed.first() {
-                    reason.clone_from(why);
-                }
-                left = failed.into_iter().map(|(receipt, _)| receipt).collect();
+impl Deleting<'_> {
+    /// Deletes messages, trying failed calls again a few times; what stays undeleted comes
+    /// back after its visibility timeout (a duplicate, never a loss) and is counted.
+    async fn delete(&self, receipts: &[String]) {
+        let mut left: Vec<String> = receipts.to_vec();
+        let mut reason = String::new();
+        for attempt in 0..DELETE_TRIES {
+            if left.is_empty() {
+                return;
             }
-            Err(error) => reason = error.to_string(),
+            if attempt > 0 {
+                tokio::time::sleep(RETRY_FIRST).await;
+            }
+            match self.client.delete(&left).await {
+                Ok(failed) => {
+                    if let Some((_, why)) = failed.first() {
+                        reason.clone_from(why);
+                    }
+                    left = failed.into_iter().map(|(receipt, _)| receipt).collect();
+                }
+                Err(error) => reason = error.to_string(),
+            }
         }
-    }
-    if !left.is_empty() {
-        counters.delete_failures.increment(left.len() as u64);
-        // A receipt SQS refuses belongs to a receive whose visibility ran out (the message was
-        // handed out again): the stored copy stays, the next receive stores it again.
-        tracing::warn!(
-            "{}: {} stored messages could not be deleted and will be received again: {reason}",
-            name(dataset),
-            left.len(),
-        );
+        if !left.is_empty() {
+            self.failures.increment(left.len() as u64);
+            // A receipt SQS refuses belongs to a receive whose visibility ran out (the message
+            // was handed out again): the stored copy stays, the next receive stores it again.
+            tracing::warn!(
+                "{}: {} stored messages could not be deleted and will be received again: {reason}",
+                self.counters.name,
+                left.len(),
+            );
+        }
     }
 }
 

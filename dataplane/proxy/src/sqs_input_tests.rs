@@ -3,98 +3,45 @@
 //! dropped and counted, a full spool leaving the backlog in the queue, messages handed out
 //! before coming back and counted, and a missing queue retried until it exists.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use arrow::array::{Array, AsArray};
 use bytefreezer_api::SqsSourceSettings;
 use bytefreezer_api::metrics::{
     PROXY_INPUT_ERRORS_TOTAL, PROXY_INPUT_UP, PROXY_ROWS_DROPPED_TOTAL, PROXY_SQS_MESSAGES_TOTAL,
     PROXY_SQS_REDELIVERED_TOTAL, PROXY_SQS_WAITING,
 };
-use bytefreezer_schema::{IpcCompression, decode_ipc};
-use bytefreezer_telemetry::Registry;
 use serde_json::json;
 
 use super::*;
+use crate::input_test_support::{TestSpool, sequences, wait_until};
 
-/// moto's standalone server on a free port, killed when dropped.
-struct Moto {
-    child: Child,
-    endpoint: String,
+#[path = "../../storage/tests/support/moto.rs"]
+mod moto;
+use moto::Moto;
+
+fn queue_url(moto: &Moto, name: &str) -> String {
+    format!("{}/123456789012/{name}", moto.endpoint)
 }
 
-impl Moto {
-    fn start() -> Moto {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "moto.server",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start python3 for moto's SQS server: {e}"));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto's server did not start on port {port}: run `cargo xtask test` (it installs \
-                 `moto[server]` from PyPI), or `pip install 'moto[server]'`"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Moto {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    fn queue_url(&self, name: &str) -> String {
-        format!("{}/123456789012/{name}", self.endpoint)
-    }
-
-    fn client(&self, name: &str) -> SqsClient {
-        SqsClient::new(
-            reqwest::Client::new(),
-            &self.queue_url(name),
-            "us-east-1",
-            Credentials {
-                access_key_id: "test".into(),
-                secret_access_key: "test".into(),
-                session_token: None,
-            },
-        )
-        .unwrap()
-    }
-
-    async fn create_queue(&self, name: &str) -> SqsClient {
-        let client = self.client(name);
-        let answer = client
-            .call("CreateQueue", json!({ "QueueName": name }))
-            .await
-            .unwrap();
-        assert_eq!(answer["QueueUrl"], json!(self.queue_url(name)));
-        client
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A client of queue `name`, created on moto.
+async fn create_queue(moto: &Moto, name: &str) -> SqsClient {
+    let client = SqsClient::new(
+        reqwest::Client::new(),
+        &queue_url(moto, name),
+        "us-east-1",
+        Credentials {
+            access_key_id: "test".into(),
+            secret_access_key: "test".into(),
+            session_token: None,
+        },
+    )
+    .unwrap();
+    let answer = client
+        .call("CreateQueue", json!({ "QueueName": name }))
+        .await
+        .unwrap();
+    assert_eq!(answer["QueueUrl"], json!(queue_url(moto, name)));
+    client
 }
 
 async fn send(client: &SqsClient, queue_url: &str, bodies: &[String]) {
@@ -124,35 +71,18 @@ fn events(seqs: std::ops::Range<u64>) -> Vec<String> {
 }
 
 struct Site {
-    _dir: tempfile::TempDir,
-    spool: Arc<Spool>,
-    registry: Registry,
+    test: TestSpool,
     inputs: SqsInputs,
 }
 
 impl Site {
     fn new(spool_bytes: u64) -> Site {
-        let dir = tempfile::tempdir().unwrap();
-        let registry = Registry::new();
-        let spool = Arc::new(Spool::open(dir.path(), spool_bytes, registry.clone()).unwrap());
-        let inputs = SqsInputs::new(SqsRuntime {
-            spool: spool.clone(),
-            compression: IpcCompression::None,
-            registry: registry.clone(),
-            batching: StreamBatching {
-                max_rows: 100,
-                max_bytes: 1 << 20,
-                max_age: Duration::from_millis(100),
-                testing_max_age: Duration::from_millis(100),
-            },
+        let test = TestSpool::new(spool_bytes);
+        let inputs = sqs_inputs(SqsRuntime {
+            input: test.runtime(100),
             http: reqwest::Client::new(),
         });
-        Site {
-            _dir: dir,
-            spool,
-            registry,
-            inputs,
-        }
+        Site { test, inputs }
     }
 
     async fn start(&mut self, queue_url: String) {
@@ -172,57 +102,27 @@ impl Site {
         self.inputs.reconcile(std::slice::from_ref(&dataset)).await;
     }
 
-    /// Every event in the spool, taking the batches out.
     fn drain_events(&self) -> Vec<String> {
-        let mut events = Vec::new();
-        while let Some(batch) = self.spool.take_next() {
-            assert!(batch.promised, "an sqs input's batches are promised");
-            events.extend(read_events(&batch.path));
-            self.spool.acknowledged(&batch);
-        }
-        events
+        self.test.drain_events()
+    }
+
+    fn metric(&self, name: &str) -> u64 {
+        self.test.registry.counter_total(name)
     }
 }
 
-fn read_events(path: &Path) -> Vec<String> {
-    let (_, batches) = decode_ipc(&std::fs::read(path).unwrap()).unwrap();
-    batches
-        .iter()
-        .flat_map(|batch| {
-            let json = batch.column_by_name("json").unwrap().as_string::<i32>();
-            assert_eq!(json.null_count(), 0, "every event here is JSON");
-            json.iter()
-                .map(|v| v.unwrap().to_owned())
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
-fn sequences(events: &[String]) -> Vec<u64> {
-    let mut seqs: Vec<u64> = events
-        .iter()
-        .map(|event| {
-            let value: serde_json::Value = serde_json::from_str(event).unwrap();
-            value["seq"].as_u64().unwrap()
-        })
-        .collect();
+/// The sorted `seq` of the events.
+fn sorted(events: &[String]) -> Vec<u64> {
+    let mut seqs = sequences(events);
     seqs.sort_unstable();
     seqs
-}
-
-async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done().await {
-        assert!(Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_are_deleted_once_durable_and_bad_bodies_dropped_counted() {
     let moto = Moto::start();
-    let queue = moto.create_queue("events").await;
-    let url = moto.queue_url("events");
+    let queue = create_queue(&moto, "events").await;
+    let url = queue_url(&moto, "events");
     let mut bodies = events(0..300);
     bodies.push("{\"seq\": broken".into());
     send(&queue, &url, &bodies).await;
@@ -240,38 +140,26 @@ async fn messages_are_deleted_once_durable_and_bad_bodies_dropped_counted() {
     .await;
     site.inputs.stop().await;
     seen.extend(site.drain_events());
-    assert_eq!(sequences(&seen), (0..300).collect::<Vec<_>>());
-    assert_eq!(
-        site.registry.counter_total(PROXY_SQS_MESSAGES_TOTAL.name),
-        301
-    );
-    assert_eq!(
-        site.registry.counter_total(PROXY_ROWS_DROPPED_TOTAL.name),
-        1
-    );
+    assert_eq!(sorted(&seen), (0..300).collect::<Vec<_>>());
+    assert_eq!(site.metric(PROXY_SQS_MESSAGES_TOTAL.name), 301);
+    assert_eq!(site.metric(PROXY_ROWS_DROPPED_TOTAL.name), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_spool_leaves_the_backlog_in_the_queue() {
     let moto = Moto::start();
-    let queue = moto.create_queue("backlog").await;
-    let url = moto.queue_url("backlog");
+    let queue = create_queue(&moto, "backlog").await;
+    let url = queue_url(&moto, "backlog");
     send(&queue, &url, &events(0..50)).await;
     // A spool of 1 MiB, held over its high-water mark by a batch waiting to ship.
     let mut site = Site::new(1 << 20);
-    site.spool
-        .write_promised_blocking("t", "other", 1, &vec![0u8; 950 << 10])
-        .unwrap();
+    site.test.hold_over_high_water();
     site.start(url).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(site.registry.counter_total(PROXY_SQS_WAITING.name), 1);
-    assert_eq!(
-        site.registry.counter_total(PROXY_SQS_MESSAGES_TOTAL.name),
-        0
-    );
+    assert_eq!(site.metric(PROXY_SQS_WAITING.name), 1);
+    assert_eq!(site.metric(PROXY_SQS_MESSAGES_TOTAL.name), 0);
     assert_eq!(queue.counts().await.unwrap(), (50, 0));
-    let waiting = site.spool.take_next().unwrap();
-    site.spool.acknowledged(&waiting);
+    site.test.ship_held();
     let mut seen = Vec::new();
     wait_until("the backlog is in the spool", async || {
         seen.extend(site.drain_events());
@@ -284,14 +172,14 @@ async fn a_full_spool_leaves_the_backlog_in_the_queue() {
     .await;
     site.inputs.stop().await;
     seen.extend(site.drain_events());
-    assert_eq!(sequences(&seen), (0..50).collect::<Vec<_>>());
+    assert_eq!(sorted(&seen), (0..50).collect::<Vec<_>>());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_another_receiver_did_not_delete_come_back_once_and_are_counted() {
     let moto = Moto::start();
-    let queue = moto.create_queue("again").await;
-    let url = moto.queue_url("again");
+    let queue = create_queue(&moto, "again").await;
+    let url = queue_url(&moto, "again");
     send(&queue, &url, &events(0..10)).await;
     // A receiver that dies before deleting: the messages come back after 1 s.
     let taken = queue
@@ -309,26 +197,22 @@ async fn messages_another_receiver_did_not_delete_come_back_once_and_are_counted
     .await;
     site.inputs.stop().await;
     seen.extend(site.drain_events());
-    assert_eq!(sequences(&seen), (0..10).collect::<Vec<_>>());
-    assert_eq!(
-        site.registry
-            .counter_total(PROXY_SQS_REDELIVERED_TOTAL.name),
-        10
-    );
+    assert_eq!(sorted(&seen), (0..10).collect::<Vec<_>>());
+    assert_eq!(site.metric(PROXY_SQS_REDELIVERED_TOTAL.name), 10);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_queue_is_counted_and_received_from_once_it_exists() {
     let moto = Moto::start();
-    let url = moto.queue_url("later");
+    let url = queue_url(&moto, "later");
     let mut site = Site::new(1 << 30);
     site.start(url.clone()).await;
     wait_until("the missing queue is counted", async || {
-        site.registry.counter_total(PROXY_INPUT_ERRORS_TOTAL.name) >= 1
+        site.metric(PROXY_INPUT_ERRORS_TOTAL.name) >= 1
     })
     .await;
-    assert_eq!(site.registry.counter_total(PROXY_INPUT_UP.name), 0);
-    let queue = moto.create_queue("later").await;
+    assert_eq!(site.metric(PROXY_INPUT_UP.name), 0);
+    let queue = create_queue(&moto, "later").await;
     send(&queue, &url, &events(0..3)).await;
     let mut seen = Vec::new();
     wait_until("the events arrive once the queue exists", async || {
@@ -336,7 +220,7 @@ async fn a_missing_queue_is_counted_and_received_from_once_it_exists() {
         seen.len() >= 3
     })
     .await;
-    assert_eq!(site.registry.counter_total(PROXY_INPUT_UP.name), 1);
+    assert_eq!(site.metric(PROXY_INPUT_UP.name), 1);
     site.inputs.stop().await;
-    assert_eq!(sequences(&seen), vec![0, 1, 2]);
+    assert_eq!(sorted(&seen), vec![0, 1, 2]);
 }

@@ -22,15 +22,15 @@ use bytefreezer_api::metrics::{
     PROXY_SYSLOG_TCP_WAITING,
 };
 use bytefreezer_http_listen::{TlsAcceptor, load_stream_tls};
-use bytefreezer_schema::{IpcCompression, syslog_edge_schema};
-use bytefreezer_telemetry::{Registry, Shutdown};
+use bytefreezer_schema::syslog_edge_schema;
+use bytefreezer_telemetry::Shutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::dataset_tasks::{DatasetInput, DatasetTasks};
-use crate::promised_write::{SpoolTarget, StreamBatching};
+use crate::dataset_tasks::{DatasetInputs, InputDataset};
+use crate::promised_write::InputRuntime;
 use crate::spool::Spool;
 use crate::syslog_tcp_connection::{Connection, ConnectionCounters, read_connection};
 
@@ -42,60 +42,17 @@ const LISTEN_RETRY: Duration = Duration::from_secs(10);
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// One syslog dataset whose transport is `tcp` or `tls`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SyslogStreamDataset {
-    pub tenant_id: String,
-    pub dataset_id: String,
-    pub settings: SyslogSourceSettings,
-    pub testing: bool,
-    /// `tcp://0.0.0.0:5514`: the `listen` label of its metrics.
-    pub listen: String,
-}
-
-/// What every syslog stream input shares.
-pub struct SyslogStreamRuntime {
-    pub spool: Arc<Spool>,
-    pub compression: IpcCompression,
-    pub registry: Registry,
-    pub batching: StreamBatching,
-}
+pub type SyslogStreamDataset = InputDataset<SyslogSourceSettings>;
 
 /// Every running syslog stream input, by dataset.
-pub struct SyslogStreamInputs {
-    runtime: Arc<SyslogStreamRuntime>,
-    tasks: DatasetTasks<SyslogStreamDataset>,
-}
+pub type SyslogStreamInputs = DatasetInputs<SyslogSourceSettings, InputRuntime>;
 
-impl DatasetInput for SyslogStreamDataset {
-    fn key(&self) -> (String, String) {
-        (self.tenant_id.clone(), self.dataset_id.clone())
-    }
-}
-
-impl SyslogStreamInputs {
-    pub fn new(runtime: SyslogStreamRuntime) -> SyslogStreamInputs {
-        SyslogStreamInputs {
-            runtime: Arc::new(runtime),
-            tasks: DatasetTasks::new(),
-        }
-    }
-
-    /// Starts inputs for new datasets and stops those removed, paused or changed (a changed one
-    /// starts again with its new settings); the others are untouched.
-    pub async fn reconcile(&mut self, desired: &[SyslogStreamDataset]) {
-        let runtime = self.runtime.clone();
-        self.tasks
-            .reconcile(desired, |dataset, stopped| {
-                run_input(dataset, runtime.clone(), stopped)
-            })
-            .await;
-    }
-
-    /// Stops every input: connections close after handing over what they read, and it is in
-    /// the spool when this returns.
-    pub async fn stop(&mut self) {
-        self.tasks.stop().await;
-    }
+/// The syslog stream inputs; a clean stop or pause hands over what connections read, and it is
+/// in the spool when `stop` returns.
+pub fn syslog_stream_inputs(runtime: InputRuntime) -> SyslogStreamInputs {
+    DatasetInputs::new(runtime, |dataset, runtime, stopped| {
+        Box::pin(run_input(dataset, runtime, stopped))
+    })
 }
 
 /// What a dataset's connections share.
@@ -107,10 +64,7 @@ pub(crate) struct DatasetContext {
 
 impl DatasetContext {
     pub fn name(&self) -> String {
-        format!(
-            "dataset {}/{} ({})",
-            self.dataset.tenant_id, self.dataset.dataset_id, self.dataset.listen
-        )
+        self.dataset.name()
     }
 }
 
@@ -122,15 +76,11 @@ pub(crate) struct Chunk {
 
 async fn run_input(
     dataset: SyslogStreamDataset,
-    runtime: Arc<SyslogStreamRuntime>,
+    runtime: Arc<InputRuntime>,
     mut stopped: Shutdown,
 ) {
     let registry = &runtime.registry;
-    let input_labels = [
-        ("tenant", dataset.tenant_id.as_str()),
-        ("dataset", dataset.dataset_id.as_str()),
-        ("listen", dataset.listen.as_str()),
-    ];
+    let input_labels = dataset.labels();
     let up = registry.gauge(PROXY_INPUT_UP.name, PROXY_INPUT_UP.help, &input_labels);
     let name = format!("dataset {}/{}", dataset.tenant_id, dataset.dataset_id);
     let (listener, tls) = loop {
@@ -263,7 +213,7 @@ async fn open(
 async fn write_loop(
     mut queue: mpsc::Receiver<Chunk>,
     dataset: SyslogStreamDataset,
-    runtime: Arc<SyslogStreamRuntime>,
+    runtime: Arc<InputRuntime>,
 ) {
     let batching = runtime.batching;
     let max_age = batching.max_age(dataset.testing);
@@ -301,16 +251,9 @@ async fn write_loop(
 async fn write_until_stored(
     batches: Vec<RecordBatch>,
     dataset: &SyslogStreamDataset,
-    runtime: &SyslogStreamRuntime,
+    runtime: &InputRuntime,
 ) {
-    let target = SpoolTarget {
-        spool: &runtime.spool,
-        compression: runtime.compression,
-        registry: &runtime.registry,
-        tenant_id: &dataset.tenant_id,
-        dataset_id: &dataset.dataset_id,
-        rows_are: "messages",
-    };
+    let target = runtime.target(&dataset.tenant_id, &dataset.dataset_id, "messages");
     match concat_batches(&syslog_edge_schema(), &batches) {
         Ok(batch) => target.write_until_stored(&batch).await,
         Err(error) => target.lost(batches.iter().map(RecordBatch::num_rows).sum(), &error),

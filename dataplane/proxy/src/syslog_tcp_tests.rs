@@ -15,10 +15,10 @@ use bytefreezer_api::metrics::{
 };
 use bytefreezer_api::{SyslogFraming, SyslogSourceSettings, SyslogTransport};
 use bytefreezer_http_listen::TestPki;
-use bytefreezer_schema::{IpcCompression, decode_ipc};
 use bytefreezer_telemetry::Registry;
 
 use super::*;
+use crate::input_test_support::TestSpool;
 
 fn free_port() -> SocketAddr {
     StdListener::bind("127.0.0.1:0")
@@ -28,7 +28,7 @@ fn free_port() -> SocketAddr {
 }
 
 struct Site {
-    _dir: tempfile::TempDir,
+    test: TestSpool,
     spool: Arc<Spool>,
     registry: Registry,
     inputs: SyslogStreamInputs,
@@ -36,24 +36,12 @@ struct Site {
 
 impl Site {
     fn new(spool_bytes: u64) -> Site {
-        let dir = tempfile::tempdir().unwrap();
-        let registry = Registry::new();
-        let spool = Arc::new(Spool::open(dir.path(), spool_bytes, registry.clone()).unwrap());
-        let inputs = SyslogStreamInputs::new(SyslogStreamRuntime {
-            spool: spool.clone(),
-            compression: IpcCompression::None,
-            registry: registry.clone(),
-            batching: StreamBatching {
-                max_rows: 1000,
-                max_bytes: 1 << 20,
-                max_age: Duration::from_millis(100),
-                testing_max_age: Duration::from_millis(100),
-            },
-        });
+        let test = TestSpool::new(spool_bytes);
+        let inputs = syslog_stream_inputs(test.runtime(1000));
         Site {
-            _dir: dir,
-            spool,
-            registry,
+            spool: test.spool.clone(),
+            registry: test.registry.clone(),
+            test,
             inputs,
         }
     }
@@ -77,25 +65,15 @@ impl Site {
 
     /// Every message in the spool, in the order written, taking the batches out.
     fn drain_messages(&self) -> Vec<Vec<u8>> {
-        let mut messages = Vec::new();
-        while let Some(batch) = self.spool.take_next() {
-            assert!(batch.promised, "a stream's batches are promised");
-            messages.extend(read_raw(&batch.path));
-            self.spool.acknowledged(&batch);
-        }
-        messages
+        self.test
+            .drain()
+            .iter()
+            .flat_map(|batch| {
+                let raw = batch.column_by_name("raw").unwrap().as_binary::<i32>();
+                raw.iter().map(|v| v.unwrap().to_vec()).collect::<Vec<_>>()
+            })
+            .collect()
     }
-}
-
-fn read_raw(path: &Path) -> Vec<Vec<u8>> {
-    let (_, batches) = decode_ipc(&std::fs::read(path).unwrap()).unwrap();
-    batches
-        .iter()
-        .flat_map(|batch| {
-            let raw = batch.column_by_name("raw").unwrap().as_binary::<i32>();
-            raw.iter().map(|v| v.unwrap().to_vec()).collect::<Vec<_>>()
-        })
-        .collect()
 }
 
 fn tcp(bind: SocketAddr) -> SyslogSourceSettings {
