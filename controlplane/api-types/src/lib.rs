@@ -47,4 +47,4 @@ pub use report::{
     OpenPartition, ServiceReport, SystemMetrics,
 };
 pub use role::{Role, UnknownRole};
-pub use sqs_source::SqsSourceSettings;
+pub use sqs_source::{SQS_MAX_OBJECT_LIMIT, SqsSourceSettings};

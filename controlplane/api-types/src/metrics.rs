@@ -193,6 +193,10 @@ pub const PROXY_SQS_DELETE_FAILURES_TOTAL: Metric = metric(
     "bytefreezer_proxy_sqs_delete_failures_total",
     "Stored SQS messages the input could not delete after three tries: they come back after their visibility timeout and are stored again.",
 );
+pub const PROXY_SQS_OBJECTS_TOTAL: Metric = metric(
+    "bytefreezer_proxy_sqs_objects_total",
+    "S3 objects an sqs input with s3_events read, by outcome (read, dropped: missing, refused, too large or not gzip; retried: the store did not answer).",
+);
 /// Gauge.
 pub const PROXY_SQS_WAITING: Metric = metric(
     "bytefreezer_proxy_sqs_waiting",
@@ -450,6 +454,7 @@ pub const ALL: &[Metric] = &[
     PROXY_SQS_MESSAGES_TOTAL,
     PROXY_SQS_REDELIVERED_TOTAL,
     PROXY_SQS_DELETE_FAILURES_TOTAL,
+    PROXY_SQS_OBJECTS_TOTAL,
     PROXY_SQS_WAITING,
     PROXY_HTTP_REQUESTS_TOTAL,
     PROXY_HTTP_EVENTS_TOTAL,

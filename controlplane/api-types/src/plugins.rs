@@ -249,6 +249,19 @@ fn sqs_plugin() -> PluginKind {
                     "default": "flatten",
                     "description": "Nested objects as dotted columns (user.name) or as JSON text in one column.",
                 },
+                "s3_events": {
+                    "type": "boolean",
+                    "default": false,
+                    "description": "Each message is an S3 event notification: the events are the content of the objects it names (gzip inflated for keys ending .gz).",
+                },
+                "s3_endpoint": optional_text("s3_events: an S3-compatible store's URL (MinIO); empty: AWS in region."),
+                "max_object_bytes": {
+                    "type": "integer",
+                    "minimum": 1024,
+                    "maximum": crate::SQS_MAX_OBJECT_LIMIT,
+                    "default": 67108864,
+                    "description": "s3_events: the largest object read, as stored and as inflated.",
+                },
             },
         }),
         example: json!({
@@ -263,6 +276,9 @@ fn sqs_plugin() -> PluginKind {
             "visibility_timeout_secs": 60,
             "format": "auto",
             "nested": "flatten",
+            "s3_events": false,
+            "s3_endpoint": null,
+            "max_object_bytes": 67108864,
         }),
     }
 }

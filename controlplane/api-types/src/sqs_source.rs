@@ -39,6 +39,18 @@ pub struct SqsSourceSettings {
     pub format: HttpBodyFormat,
     #[serde(default)]
     pub nested: NestedJson,
+    /// Each message is an S3 event notification (directly or in an SNS envelope): the events
+    /// are the content of the objects it names (gzip inflated when the key ends in `.gz`), read
+    /// with the same credentials.
+    #[serde(default)]
+    pub s3_events: bool,
+    /// `s3_events`: an S3-compatible store's URL (MinIO, moto); none: AWS in `region`.
+    #[serde(default)]
+    pub s3_endpoint: Option<String>,
+    /// `s3_events`: the largest object read, as stored and as inflated (1 KiB to 1 GiB).
+    /// Default 64 MiB.
+    #[serde(default = "default_sqs_max_object")]
+    pub max_object_bytes: u64,
 }
 
 impl Default for SqsSourceSettings {
@@ -56,6 +68,9 @@ impl Default for SqsSourceSettings {
             visibility_timeout_secs: default_sqs_visibility(),
             format: HttpBodyFormat::default(),
             nested: NestedJson::default(),
+            s3_events: false,
+            s3_endpoint: None,
+            max_object_bytes: default_sqs_max_object(),
         }
     }
 }
@@ -108,6 +123,23 @@ impl SqsSourceSettings {
         if !(1..=64).contains(&self.receivers) {
             return Err(("source.settings.receivers", "must be between 1 and 64"));
         }
+        if !(1 << 10..=SQS_MAX_OBJECT_LIMIT).contains(&self.max_object_bytes) {
+            return Err((
+                "source.settings.max_object_bytes",
+                "must be between 1 KiB and 1 GiB",
+            ));
+        }
+        if self.s3_endpoint.is_some() && !self.s3_events {
+            return Err((
+                "source.settings.s3_endpoint",
+                "applies with s3_events only; set it, or remove the endpoint",
+            ));
+        }
+        if self.s3_endpoint.as_deref().is_some_and(|endpoint| {
+            !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        }) {
+            return Err(("source.settings.s3_endpoint", "an http:// or https:// URL"));
+        }
         if !(10..=43_200).contains(&self.visibility_timeout_secs) {
             return Err((
                 "source.settings.visibility_timeout_secs",
@@ -121,6 +153,13 @@ impl SqsSourceSettings {
     pub fn label(&self) -> String {
         self.queue_url.trim().to_owned()
     }
+}
+
+/// The largest `max_object_bytes`: an object is held whole while it is split into events.
+pub const SQS_MAX_OBJECT_LIMIT: u64 = 1 << 30;
+
+fn default_sqs_max_object() -> u64 {
+    64 << 20
 }
 
 fn default_sqs_region() -> String {

@@ -43,8 +43,8 @@ impl EventBatch {
         Ok(events)
     }
 
-    /// [`EventBatch::take`] for a queue message: counted, and when its body holds no events
-    /// (nothing appended) counted as dropped and logged naming `message`; false then.
+    /// [`EventBatch::take`] for the content of a queue message: when it holds no events
+    /// (nothing appended) it is counted as dropped and logged naming `message`; false then.
     pub fn take_message(
         &mut self,
         body: &[u8],
@@ -52,7 +52,6 @@ impl EventBatch {
         counters: &QueueCounters,
         message: &dyn std::fmt::Display,
     ) -> bool {
-        counters.messages.increment(1);
         match self.take(body, format) {
             Ok(_) => true,
             Err(error) => {

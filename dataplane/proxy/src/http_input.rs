@@ -109,6 +109,25 @@ impl HttpInputs {
         let runtime = &self.runtime.clone();
         let mut by_bind: HashMap<SocketAddr, Vec<&HttpDataset>> = HashMap::new();
         for dataset in desired {
+            // A dataset from a configuration file was not validated by the control plane: a
+            // certificate without its key must not open as plain HTTP under an https:// label.
+            if let Err((field, reason)) = dataset.settings.validate() {
+                runtime
+                    .registry
+                    .counter(
+                        PROXY_INPUT_ERRORS_TOTAL.name,
+                        PROXY_INPUT_ERRORS_TOTAL.help,
+                        &input_labels(dataset)[..2],
+                    )
+                    .increment(1);
+                tracing::error!(
+                    "dataset {}/{}: not served at {}: {field} {reason}",
+                    dataset.tenant_id,
+                    dataset.dataset_id,
+                    dataset.listen
+                );
+                continue;
+            }
             by_bind
                 .entry(dataset.settings.bind)
                 .or_default()
@@ -654,3 +673,7 @@ fn same_secret(offered: &[u8], expected: &[u8]) -> bool {
             .fold(0u8, |differ, (a, b)| differ | (a ^ b))
             == 0
 }
+
+#[cfg(test)]
+#[path = "http_input_tests.rs"]
+mod tests;

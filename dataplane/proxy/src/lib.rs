@@ -32,6 +32,7 @@ mod spool;
 mod spool_writer;
 mod sqs_client;
 mod sqs_input;
+mod sqs_objects;
 mod syslog_tcp;
 mod syslog_tcp_connection;
 

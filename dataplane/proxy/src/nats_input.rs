@@ -216,7 +216,9 @@ async fn read_core(
         tokio::select! {
             message = messages.next() => match message {
                 Some(message) => {
-                    pending.take_message(&message.payload, dataset.settings.format, counters, &"a NATS message");
+                    counters.messages.increment(1);
+                    let format = dataset.settings.format;
+                    pending.take_message(&message.payload, format, counters, &"a NATS message");
                     if !pending.full(&runtime.batching) {
                         continue;
                     }
@@ -337,8 +339,10 @@ async fn read_jetstream(
                         if message.info().is_ok_and(|info| info.delivered > 1) {
                             counters.redelivered.increment(1);
                         }
+                        counters.messages.increment(1);
                         let (message, acker) = message.split();
-                        if pending.take_message(&message.payload, dataset.settings.format, counters, &"a NATS message") {
+                        let format = dataset.settings.format;
+                        if pending.take_message(&message.payload, format, counters, &"a NATS message") {
                             ackers.push(acker);
                         } else if let Err(error) = acker.ack_with(AckKind::Term).await {
                             // Delivered again, it is dropped again.

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use bytefreezer_api::SqsSourceSettings;
 use bytefreezer_api::metrics::{
-    PROXY_SQS_DELETE_FAILURES_TOTAL, PROXY_SQS_MESSAGES_TOTAL, PROXY_SQS_REDELIVERED_TOTAL,
-    PROXY_SQS_WAITING,
+    PROXY_SQS_DELETE_FAILURES_TOTAL, PROXY_SQS_MESSAGES_TOTAL, PROXY_SQS_OBJECTS_TOTAL,
+    PROXY_SQS_REDELIVERED_TOTAL, PROXY_SQS_WAITING,
 };
 use bytefreezer_telemetry::{Counter, Shutdown};
 use tokio::sync::mpsc;
@@ -25,6 +25,7 @@ use crate::dataset_tasks::{DatasetInputs, InputDataset};
 use crate::event_batch::{EventBatch, QueueCounters, QueueMetrics, wait_for_room};
 use crate::promised_write::{InputRuntime, WRITE_RETRY};
 use crate::sqs_client::{Credentials, SqsClient, SqsMessage};
+use crate::sqs_objects::{ObjectError, ObjectReader, S3Access, created_objects};
 
 /// After a failed receive, the first wait before the next; doubled up to [`RETRY_MAX`].
 const RETRY_FIRST: Duration = Duration::from_secs(1);
@@ -70,8 +71,8 @@ async fn run_input(dataset: SqsDataset, runtime: Arc<SqsRuntime>, stopped: Shutd
         PROXY_SQS_DELETE_FAILURES_TOTAL.help,
         &dataset.labels(),
     );
-    let client = match client(&dataset, &runtime.http) {
-        Ok(client) => client,
+    let (client, objects) = match clients(&dataset, &runtime.http) {
+        Ok(clients) => clients,
         Err(error) => {
             // Settings or credentials: nothing changes until the configuration does.
             counters.up.set(0);
@@ -90,6 +91,7 @@ async fn run_input(dataset: SqsDataset, runtime: Arc<SqsRuntime>, stopped: Shutd
     for _ in 0..receivers {
         tasks.spawn(receive_loop(
             client.clone(),
+            objects.clone(),
             dataset.clone(),
             runtime.clone(),
             counters.clone(),
@@ -117,55 +119,165 @@ struct Deleting<'a> {
     failures: &'a Counter,
 }
 
-fn client(dataset: &SqsDataset, http: &reqwest::Client) -> Result<SqsClient, String> {
-    let settings = &dataset.settings;
+/// The dataset's credentials: its settings, or the proxy's `AWS_*` environment.
+fn credentials(settings: &SqsSourceSettings) -> Result<Credentials, String> {
     // A dataset from a configuration file was not validated by the control plane.
     settings
         .validate()
         .map_err(|(field, reason)| format!("{field} {reason}"))?;
-    let credentials = match (&settings.access_key_id, &settings.secret_access_key) {
-        (Some(access_key_id), Some(secret_access_key)) => Credentials {
+    if let (Some(access_key_id), Some(secret_access_key)) =
+        (&settings.access_key_id, &settings.secret_access_key)
+    {
+        return Ok(Credentials {
             access_key_id: access_key_id.clone(),
             secret_access_key: secret_access_key.clone(),
             session_token: settings.session_token.clone(),
-        },
-        _ => match (
-            std::env::var("AWS_ACCESS_KEY_ID"),
-            std::env::var("AWS_SECRET_ACCESS_KEY"),
-        ) {
-            (Ok(access_key_id), Ok(secret_access_key)) => Credentials {
-                access_key_id,
-                secret_access_key,
-                session_token: std::env::var("AWS_SESSION_TOKEN").ok(),
-            },
-            _ => {
-                return Err(
-                    "no credentials: set access_key_id and secret_access_key, or the \
-                            proxy's AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-                        .to_owned(),
-                );
-            }
-        },
-    };
-    SqsClient::new(
+        });
+    }
+    match (
+        std::env::var("AWS_ACCESS_KEY_ID"),
+        std::env::var("AWS_SECRET_ACCESS_KEY"),
+    ) {
+        (Ok(access_key_id), Ok(secret_access_key)) => Ok(Credentials {
+            access_key_id,
+            secret_access_key,
+            session_token: std::env::var("AWS_SESSION_TOKEN").ok(),
+        }),
+        _ => Err(
+            "no credentials: set access_key_id and secret_access_key, or the proxy's \
+                  AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+                .to_owned(),
+        ),
+    }
+}
+
+/// The queue's client and, with `s3_events`, the reader of the objects its messages name.
+fn clients(
+    dataset: &SqsDataset,
+    http: &reqwest::Client,
+) -> Result<(SqsClient, Option<Arc<ObjectReader>>), String> {
+    let settings = &dataset.settings;
+    let credentials = credentials(settings)?;
+    let objects = settings.s3_events.then(|| {
+        Arc::new(ObjectReader::new(S3Access {
+            region: settings.region.clone(),
+            endpoint: settings.s3_endpoint.clone(),
+            access_key_id: credentials.access_key_id.clone(),
+            secret_access_key: credentials.secret_access_key.clone(),
+            session_token: credentials.session_token.clone(),
+            max_object_bytes: settings.max_object_bytes,
+        }))
+    });
+    let client = SqsClient::new(
         http.clone(),
         settings.queue_url.trim(),
         &settings.region,
         credentials,
-    )
+    )?;
+    Ok((client, objects))
+}
+
+/// A received message and what its events are taken from.
+struct Received {
+    message: SqsMessage,
+    content: Content,
+}
+
+enum Content {
+    /// The message's own body.
+    Body,
+    /// `s3_events`: the content of the objects it names, each with its `s3://` name.
+    Objects(Vec<(String, Vec<u8>)>),
+    /// Not an S3 event notification: dropped, counted and deleted.
+    NotAnEvent(String),
+    /// An object it names could not be read now: left to come back after its visibility
+    /// timeout.
+    Later(String),
+}
+
+/// `s3_events`: each message's objects, read (several messages' at once).
+async fn read_objects(
+    messages: Vec<SqsMessage>,
+    reader: &ObjectReader,
+    objects_read: &ObjectCounters,
+) -> Vec<Received> {
+    let mut received = Vec::with_capacity(messages.len());
+    for message in messages {
+        let content = match created_objects(&message.body) {
+            Err(reason) => Content::NotAnEvent(reason),
+            Ok(objects) => {
+                let mut contents = Vec::with_capacity(objects.len());
+                let mut later = None;
+                for object in &objects {
+                    let name = format!("object s3://{}/{}", object.bucket, object.key);
+                    match reader.read(object).await {
+                        Ok(bytes) => {
+                            objects_read.read.increment(1);
+                            contents.push((name, bytes));
+                        }
+                        Err(ObjectError::Permanent(reason)) => {
+                            objects_read.dropped.increment(1);
+                            tracing::warn!("{}: {name} is dropped: {reason}", objects_read.name);
+                        }
+                        Err(ObjectError::Transient(reason)) => {
+                            objects_read.retried.increment(1);
+                            later = Some(reason);
+                            break;
+                        }
+                    }
+                }
+                match later {
+                    Some(reason) => Content::Later(reason),
+                    None => Content::Objects(contents),
+                }
+            }
+        };
+        received.push(Received { message, content });
+    }
+    received
+}
+
+/// `bytefreezer_proxy_sqs_objects_total` by outcome.
+#[derive(Clone)]
+struct ObjectCounters {
+    name: String,
+    read: Counter,
+    dropped: Counter,
+    retried: Counter,
+}
+
+impl ObjectCounters {
+    fn new(registry: &bytefreezer_telemetry::Registry, dataset: &SqsDataset) -> ObjectCounters {
+        let counter = |outcome| {
+            let [tenant, id, listen] = dataset.labels();
+            registry.counter(
+                PROXY_SQS_OBJECTS_TOTAL.name,
+                PROXY_SQS_OBJECTS_TOTAL.help,
+                &[tenant, id, listen, ("outcome", outcome)],
+            )
+        };
+        ObjectCounters {
+            name: dataset.name(),
+            read: counter("read"),
+            dropped: counter("dropped"),
+            retried: counter("retried"),
+        }
+    }
 }
 
 /// Receives while the spool has room and hands each non-empty receive to the batcher; failed
 /// receives are counted and tried again with a growing pause.
 async fn receive_loop(
     client: SqsClient,
+    objects: Option<Arc<ObjectReader>>,
     dataset: SqsDataset,
     runtime: Arc<SqsRuntime>,
     counters: QueueCounters,
-    received: mpsc::Sender<Vec<SqsMessage>>,
+    received: mpsc::Sender<Vec<Received>>,
     mut stopped: Shutdown,
 ) {
     let settings = &dataset.settings;
+    let object_counters = ObjectCounters::new(&runtime.input.registry, &dataset);
     let visibility = Duration::from_secs(settings.visibility_timeout_secs);
     let wait = Duration::from_secs(settings.wait_time_secs);
     let mut retry = RETRY_FIRST;
@@ -195,6 +307,16 @@ async fn receive_loop(
                     }
                     continue;
                 }
+                let messages = match &objects {
+                    Some(reader) => read_objects(messages, reader, &object_counters).await,
+                    None => messages
+                        .into_iter()
+                        .map(|message| Received {
+                            message,
+                            content: Content::Body,
+                        })
+                        .collect(),
+                };
                 // The batcher runs until every receiver is gone: this only waits for room.
                 if received.send(messages).await.is_err() {
                     return;
@@ -225,7 +347,7 @@ async fn receive_loop(
 
 /// Gathers received messages' events into one batch and stores it by rows, bytes or age.
 async fn batch_loop(
-    mut queue: mpsc::Receiver<Vec<SqsMessage>>,
+    mut queue: mpsc::Receiver<Vec<Received>>,
     deleting: &Deleting<'_>,
     dataset: &SqsDataset,
     runtime: &InputRuntime,
@@ -245,16 +367,43 @@ async fn batch_loop(
             messages = queue.recv() => match messages {
                 Some(messages) => {
                     let mut bad = Vec::new();
-                    for message in messages {
+                    for Received { message, content } in messages {
+                        counters.messages.increment(1);
                         if message.receive_count() > 1 {
                             counters.redelivered.increment(1);
                         }
-                        let body = message.body.as_bytes();
+                        let format = dataset.settings.format;
                         let id = format!("message {}", message.message_id);
-                        if batch.take_message(body, dataset.settings.format, counters, &id) {
-                            receipts.push(message.receipt_handle);
-                        } else {
-                            bad.push(message.receipt_handle);
+                        match content {
+                            Content::Body => {
+                                let body = message.body.as_bytes();
+                                if batch.take_message(body, format, counters, &id) {
+                                    receipts.push(message.receipt_handle);
+                                } else {
+                                    bad.push(message.receipt_handle);
+                                }
+                            }
+                            Content::Objects(objects) => {
+                                for (name, content) in objects {
+                                    batch.take_message(&content, format, counters, &name);
+                                }
+                                receipts.push(message.receipt_handle);
+                            }
+                            Content::NotAnEvent(reason) => {
+                                counters.invalid.increment(1);
+                                tracing::warn!(
+                                    "{}: {id} is dropped: not an S3 event notification: {reason}",
+                                    counters.name
+                                );
+                                bad.push(message.receipt_handle);
+                            }
+                            Content::Later(reason) => {
+                                counters.errors.increment(1);
+                                tracing::warn!(
+                                    "{}: {id} comes back after its visibility timeout: {reason}",
+                                    counters.name
+                                );
+                            }
                         }
                     }
                     // Received again, a bad message would fail the same way.

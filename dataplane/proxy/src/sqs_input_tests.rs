@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytefreezer_api::SqsSourceSettings;
 use bytefreezer_api::metrics::{
     PROXY_INPUT_ERRORS_TOTAL, PROXY_INPUT_UP, PROXY_ROWS_DROPPED_TOTAL, PROXY_SQS_MESSAGES_TOTAL,
-    PROXY_SQS_REDELIVERED_TOTAL, PROXY_SQS_WAITING,
+    PROXY_SQS_OBJECTS_TOTAL, PROXY_SQS_REDELIVERED_TOTAL, PROXY_SQS_WAITING,
 };
 use serde_json::json;
 
@@ -223,4 +223,97 @@ async fn a_missing_queue_is_counted_and_received_from_once_it_exists() {
     assert_eq!(site.metric(PROXY_INPUT_UP.name), 1);
     site.inputs.stop().await;
     assert_eq!(sorted(&seen), vec![0, 1, 2]);
+}
+
+/// An object stored on moto with a plain S3 `PUT` (moto does not check signatures).
+async fn put_object(moto: &Moto, bucket: &str, url_path: &str, body: Vec<u8>) {
+    let response = reqwest::Client::new()
+        .put(format!("{}/{bucket}/{url_path}", moto.endpoint))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+}
+
+fn s3_event(bucket: &str, encoded_keys: &[&str]) -> String {
+    let records: Vec<_> = encoded_keys
+        .iter()
+        .map(|key| {
+            json!({
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "s3": { "bucket": { "name": bucket }, "object": { "key": key, "size": 1 } },
+            })
+        })
+        .collect();
+    json!({ "Records": records }).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_event_notifications_bring_in_the_objects_they_name() {
+    use std::io::Write;
+    let moto = Moto::start();
+    moto.create_buckets(&["logs"]);
+    let queue = create_queue(&moto, "s3-events").await;
+    let url = queue_url(&moto, "s3-events");
+    // An NDJSON object whose key has a space, a gzip one, and one deleted before it is read.
+    let ndjson: String = events(0..5).iter().map(|e| format!("{e}\n")).collect();
+    put_object(&moto, "logs", "alb/a%20b.ndjson", ndjson.into_bytes()).await;
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    for event in events(5..8) {
+        writeln!(gzip, "{event}").unwrap();
+    }
+    put_object(&moto, "logs", "alb/c.log.gz", gzip.finish().unwrap()).await;
+    let bodies = vec![
+        s3_event("logs", &["alb/a+b.ndjson", "alb/c.log.gz"]),
+        s3_event("logs", &["alb/missing.log"]),
+        json!({ "Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "logs" }).to_string(),
+        "not an event".to_owned(),
+    ];
+    send(&queue, &url, &bodies).await;
+
+    let mut site = Site::new(1 << 30);
+    let settings = SqsSourceSettings {
+        access_key_id: Some("test".into()),
+        secret_access_key: Some("test".into()),
+        wait_time_secs: 1,
+        s3_events: true,
+        s3_endpoint: Some(moto.endpoint.clone()),
+        ..serde_json::from_value(json!({ "queue_url": url })).unwrap()
+    };
+    site.inputs
+        .reconcile(&[SqsDataset {
+            tenant_id: "t".into(),
+            dataset_id: "objects".into(),
+            listen: settings.label(),
+            settings,
+            testing: false,
+        }])
+        .await;
+    let mut seen = Vec::new();
+    wait_until("both objects' events are in the spool", async || {
+        seen.extend(site.drain_events());
+        seen.len() >= 8
+    })
+    .await;
+    wait_until("every message is deleted", async || {
+        queue.counts().await.unwrap() == (0, 0)
+    })
+    .await;
+    site.inputs.stop().await;
+    seen.extend(site.drain_events());
+    assert_eq!(sorted(&seen), (0..8).collect::<Vec<_>>());
+    assert_eq!(site.metric(PROXY_SQS_MESSAGES_TOTAL.name), 4);
+    // The missing object, and the message that is no event.
+    let dropped_objects: i64 = site
+        .test
+        .registry
+        .series(PROXY_SQS_OBJECTS_TOTAL.name)
+        .iter()
+        .filter(|(labels, _)| labels.contains(&("outcome".into(), "dropped".into())))
+        .map(|(_, value)| value)
+        .sum();
+    assert_eq!(dropped_objects, 1);
+    assert_eq!(site.metric(PROXY_ROWS_DROPPED_TOTAL.name), 1);
 }
