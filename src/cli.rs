@@ -384,11 +384,15 @@ pub struct CtlDatasetCreateArgs {
     #[command(flatten)]
     pub dataset: CtlDatasetRef,
     /// The input plugin.
-    #[arg(long, value_parser = ["syslog", "netflow", "ipfix", "sflow"])]
+    #[arg(long, value_parser = ["syslog", "netflow", "ipfix", "sflow", "http", "nats", "sqs"])]
     pub plugin: String,
-    /// UDP address the proxy listens on, `IP:PORT`.
+    /// Address the proxy listens on, `IP:PORT` (every plugin but nats and sqs, which connect out).
     #[arg(long)]
-    pub bind: SocketAddr,
+    pub bind: Option<SocketAddr>,
+    /// The plugin's other settings, a JSON object over their defaults (`GET /api/v1/plugins`
+    /// lists them), e.g. `'{"mode":"jetstream","stream":"EVENTS","consumer":"bf"}'`.
+    #[arg(long)]
+    pub settings: Option<String>,
     #[command(flatten)]
     pub options: CtlDatasetOptions,
 }
@@ -397,12 +401,15 @@ pub struct CtlDatasetCreateArgs {
 pub struct CtlDatasetUpdateArgs {
     #[command(flatten)]
     pub dataset: CtlDatasetRef,
-    /// A new input plugin; its settings start over with only `bind`.
-    #[arg(long, value_parser = ["syslog", "netflow", "ipfix", "sflow"])]
+    /// A new input plugin; its settings start over with only `bind` and `--settings`.
+    #[arg(long, value_parser = ["syslog", "netflow", "ipfix", "sflow", "http", "nats", "sqs"])]
     pub plugin: Option<String>,
-    /// A new UDP address, `IP:PORT`.
+    /// A new listen address, `IP:PORT`.
     #[arg(long)]
     pub bind: Option<SocketAddr>,
+    /// Settings to change, a JSON object; the others keep their values.
+    #[arg(long)]
+    pub settings: Option<String>,
     #[command(flatten)]
     pub options: CtlDatasetOptions,
 }

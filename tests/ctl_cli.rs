@@ -249,6 +249,34 @@ fn ctl_logs_in_manages_tenants_keys_and_datasets_and_reads_the_audit_log() {
     .failure("a dataset on a taken port");
     assert!(clash.contains("409"), "{clash}");
     assert!(clash.contains("overlaps dataset acme/fw"), "{clash}");
+    // An input that connects out takes its settings as JSON and needs no --bind.
+    let bus = with_key(&[
+        "datasets",
+        "create",
+        "acme",
+        "bus",
+        "--plugin",
+        "nats",
+        "--settings",
+        r#"{"mode":"jetstream","stream":"EVENTS","consumer":"bf"}"#,
+    ])
+    .success("datasets create nats");
+    assert_eq!(
+        bus.trim(),
+        "created dataset acme/bus: nats on nats://127.0.0.1:4222/EVENTS/bf, active"
+    );
+    let refused = with_key(&[
+        "datasets",
+        "create",
+        "acme",
+        "bus2",
+        "--plugin",
+        "nats",
+        "--settings",
+        r#"{"mode":"jetstream"}"#,
+    ])
+    .failure("a jetstream dataset without its stream");
+    assert!(refused.contains("source.settings.stream"), "{refused}");
 
     let updated = ctl
         .run(&[
@@ -280,8 +308,13 @@ fn ctl_logs_in_manages_tenants_keys_and_datasets_and_reads_the_audit_log() {
         ]),
         "{datasets}"
     );
+    assert_eq!(
+        row(&datasets, &["acme", "bus"]).map(|row| row[4]),
+        Some("nats://127.0.0.1:4222/EVENTS/bf"),
+        "{datasets}"
+    );
     let listed = ctl.json(&["datasets", "list", "--tenant", "acme"]);
-    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+    assert_eq!(listed.as_array().map(Vec::len), Some(2));
 
     let pauses = ctl
         .run(&["audit", "--action", "dataset.pause"])

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use bytefreezer_api::rest::{AssignmentRequest, DatasetRecord, DatasetRequest};
 use bytefreezer_api::{PipelineSpec, SourceSpec, plugin_catalog};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::client::{Client, answer};
 use super::output::{self, flag, text};
@@ -71,12 +71,14 @@ async fn create(client: &Client, args: CtlDatasetCreateArgs, json: bool) -> Resu
         dataset,
         plugin,
         bind,
+        settings,
         options,
     } = args;
+    let settings = read_settings(settings.as_deref())?;
     let request = DatasetRequest {
         dataset_id: Some(dataset.dataset.clone()),
         name: options.name.unwrap_or_default(),
-        source: source(&plugin, bind)?,
+        source: source(&plugin, bind, settings.as_ref())?,
         pipeline: read_pipeline(options.pipeline.as_deref())?.unwrap_or_default(),
         testing: options.testing.unwrap_or(false),
         active: !options.paused.unwrap_or(false),
@@ -98,17 +100,20 @@ async fn update(client: &Client, args: CtlDatasetUpdateArgs, json: bool) -> Resu
         dataset,
         plugin,
         bind,
+        settings,
         options,
     } = args;
     let changes = Changes {
         plugin,
         bind,
+        settings: read_settings(settings.as_deref())?,
         pipeline: read_pipeline(options.pipeline.as_deref())?,
         options,
     };
     if changes.is_empty() {
         bail!(
-            "nothing to change: pass --name, --plugin, --bind, --testing, --paused or --pipeline"
+            "nothing to change: pass --name, --plugin, --bind, --settings, --testing, --paused \
+             or --pipeline"
         );
     }
     let segments = path(&dataset);
@@ -145,6 +150,7 @@ async fn assign(client: &Client, args: CtlAssignArgs, json: bool) -> Result<()> 
 struct Changes {
     plugin: Option<String>,
     bind: Option<SocketAddr>,
+    settings: Option<Map<String, Value>>,
     pipeline: Option<PipelineSpec>,
     options: CtlDatasetOptions,
 }
@@ -153,6 +159,7 @@ impl Changes {
     fn is_empty(&self) -> bool {
         self.plugin.is_none()
             && self.bind.is_none()
+            && self.settings.is_none()
             && self.pipeline.is_none()
             && self.options.name.is_none()
             && self.options.testing.is_none()
@@ -165,13 +172,8 @@ impl Changes {
         let mut request = DatasetRequest::replacing(current);
         match &self.plugin {
             Some(plugin) if plugin != current.spec.source.plugin_name() => {
-                let bind = self
-                    .bind
-                    .or_else(|| current.spec.source.bind())
-                    .with_context(|| {
-                        format!("--plugin {plugin}: the dataset listens nowhere now; pass --bind")
-                    })?;
-                request.source = source(plugin, bind)?;
+                let bind = self.bind.or_else(|| current.spec.source.bind());
+                request.source = source(plugin, bind, self.settings.as_ref())?;
             }
             _ => {
                 if let Some(bind) = self.bind
@@ -181,6 +183,9 @@ impl Changes {
                         "--bind: a {} dataset connects to its source and listens nowhere",
                         request.source.plugin_name()
                     );
+                }
+                if let Some(settings) = &self.settings {
+                    request.source = with_settings(&request.source, settings)?;
                 }
             }
         }
@@ -201,14 +206,56 @@ impl Changes {
 }
 
 /// `plugin` listening on `bind`, its other settings at their defaults.
-fn source(plugin: &str, bind: SocketAddr) -> Result<SourceSpec> {
-    SourceSpec::with_defaults(plugin, bind).with_context(|| {
-        let known: Vec<&str> = plugin_catalog().iter().map(|kind| kind.plugin).collect();
+fn source(
+    plugin: &str,
+    bind: Option<SocketAddr>,
+    settings: Option<&Map<String, Value>>,
+) -> Result<SourceSpec> {
+    let unbound = SocketAddr::from(([0, 0, 0, 0], 0));
+    let defaults =
+        SourceSpec::with_defaults(plugin, bind.unwrap_or(unbound)).with_context(|| {
+            let known: Vec<&str> = plugin_catalog().iter().map(|kind| kind.plugin).collect();
+            format!(
+                "--plugin {plugin}: not a plugin; choose one of {}",
+                known.join(", ")
+            )
+        })?;
+    let bind_in_settings = settings.is_some_and(|settings| settings.contains_key("bind"));
+    if defaults.bind().is_some() && bind.is_none() && !bind_in_settings {
+        bail!("--bind is required: a {plugin} dataset listens on an address");
+    }
+    match settings {
+        Some(settings) => with_settings(&defaults, settings),
+        None => Ok(defaults),
+    }
+}
+
+/// `source` with `settings` (names and values as `GET /api/v1/plugins` describes them) in
+/// place of its own.
+fn with_settings(source: &SourceSpec, settings: &Map<String, Value>) -> Result<SourceSpec> {
+    let mut value = serde_json::to_value(source)?;
+    let current = value
+        .get_mut("settings")
+        .and_then(Value::as_object_mut)
+        .context("a source without settings")?;
+    for (name, setting) in settings {
+        current.insert(name.clone(), setting.clone());
+    }
+    serde_json::from_value(value).with_context(|| {
         format!(
-            "--plugin {plugin}: not a plugin; choose one of {}",
-            known.join(", ")
+            "--settings: not settings of the {} plugin (GET /api/v1/plugins lists them)",
+            source.plugin_name()
         )
     })
+}
+
+fn read_settings(text: Option<&str>) -> Result<Option<Map<String, Value>>> {
+    let Some(text) = text else { return Ok(None) };
+    match serde_json::from_str(text) {
+        Ok(Value::Object(settings)) => Ok(Some(settings)),
+        Ok(_) => bail!("--settings: a JSON object of settings, like '{{\"mode\":\"jetstream\"}}'"),
+        Err(error) => bail!("--settings: not JSON: {error}"),
+    }
 }
 
 fn read_pipeline(file: Option<&Path>) -> Result<Option<PipelineSpec>> {
@@ -264,14 +311,25 @@ fn proxy(record: &Value) -> String {
     }
 }
 
-/// `syslog on 127.0.0.1:5514, active`
+/// `syslog on 127.0.0.1:5514, active`; `nats on nats://host:4222/logs.>, active`.
 fn summary(record: &Value) -> String {
     format!(
         "{} on {}, {}",
         text(record, "/source/plugin"),
-        text(record, "/source/settings/bind"),
+        address(record),
         state(record)
     )
+}
+
+/// Where the dataset listens, or for an input that connects out, what it reads from.
+fn address(record: &Value) -> String {
+    if record.pointer("/source/settings/bind").is_some() {
+        return text(record, "/source/settings/bind");
+    }
+    record
+        .get("source")
+        .and_then(|source| serde_json::from_value::<SourceSpec>(source.clone()).ok())
+        .map_or_else(|| "-".to_owned(), |source| source.listen())
 }
 
 fn row(record: &Value) -> Vec<String> {
@@ -280,7 +338,7 @@ fn row(record: &Value) -> Vec<String> {
         text(record, "/dataset_id"),
         text(record, "/name"),
         text(record, "/source/plugin"),
-        text(record, "/source/settings/bind"),
+        address(record),
         state(record),
         proxy(record),
     ]
@@ -302,7 +360,7 @@ fn show(record: &Value) -> Result<()> {
         ),
         ("name", text(record, "/name")),
         ("plugin", text(record, "/source/plugin")),
-        ("bind", text(record, "/source/settings/bind")),
+        ("bind", address(record)),
         ("state", state(record)),
         ("proxy", proxy(record)),
         (
@@ -338,6 +396,7 @@ mod tests {
         Changes {
             plugin: None,
             bind: None,
+            settings: None,
             pipeline: None,
             options: CtlDatasetOptions {
                 name: None,
@@ -387,6 +446,34 @@ mod tests {
         change.plugin = Some("carrier-pigeon".into());
         let error = change.apply(&current()).unwrap_err().to_string();
         assert!(error.contains("syslog, netflow"), "{error}");
+    }
+
+    #[test]
+    fn settings_go_over_the_plugin_defaults_or_the_current_ones() {
+        let settings = read_settings(Some(
+            r#"{"mode":"jetstream","stream":"EVENTS","consumer":"bf"}"#,
+        ))
+        .unwrap();
+        let nats = source("nats", None, settings.as_ref()).unwrap();
+        assert_eq!(nats.listen(), "nats://127.0.0.1:4222/EVENTS/bf");
+        assert!(
+            source("syslog", None, None)
+                .unwrap_err()
+                .to_string()
+                .contains("--bind")
+        );
+        let mut change = changes();
+        change.settings = read_settings(Some(r#"{"transport":"tcp"}"#)).unwrap();
+        let body = serde_json::to_value(change.apply(&current()).unwrap()).unwrap();
+        assert_eq!(body["source"]["settings"]["transport"], json!("tcp"));
+        assert_eq!(body["source"]["settings"]["bind"], json!("127.0.0.1:5514"));
+        change.settings = read_settings(Some(r#"{"no_such_setting":1}"#)).unwrap();
+        let error = change.apply(&current()).unwrap_err().to_string();
+        assert!(
+            error.contains("not settings of the syslog plugin"),
+            "{error}"
+        );
+        assert!(read_settings(Some("[1]")).is_err());
     }
 
     #[test]
