@@ -30,7 +30,7 @@ pub const PROXY_INPUT_UP: Metric = metric(
 );
 pub const PROXY_INPUT_ERRORS_TOTAL: Metric = metric(
     "bytefreezer_proxy_input_errors_total",
-    "Inputs that could not start.",
+    "Inputs that could not start (port, certificate, settings) or could not read from their source (server or queue unreachable, stream missing), each time they tried.",
 );
 pub const PROXY_INPUT_PAUSED_TOTAL: Metric = metric(
     "bytefreezer_proxy_input_paused_total",

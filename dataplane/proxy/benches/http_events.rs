@@ -3,6 +3,8 @@
 //! octet-counted stream into messages, read by read, and build and encode the `syslog/1`
 //! batch), next to the same work for syslog over UDP (append each message to the `syslog/1`
 //! batch and encode it), measured in the same run on events of the same size (about 200 bytes).
+//! `queue_json` is the edge of the queue inputs (nats, sqs): the same events, one per message,
+//! each message's body split on its own, so its ratio to `http_ndjson` is the per-message cost.
 
 use std::net::IpAddr;
 
@@ -62,6 +64,20 @@ fn edge_per_event(c: &mut Criterion) {
         b.iter(|| {
             let mut builder = EventsEdgeBuilder::with_capacity(EVENTS, body.len());
             split_events(&body, HttpBodyFormat::Auto, 1, sender, &mut builder).expect("valid");
+            let batch = builder.flush().expect("events");
+            encode_ipc_with(&[batch], IpcCompression::Lz4).expect("encoded")
+        })
+    });
+    let queue_messages: Vec<&[u8]> = body
+        .split(|&byte| byte == b'\n')
+        .filter(|line| !line.is_empty())
+        .collect();
+    group.bench_function("queue_json", |b| {
+        b.iter(|| {
+            let mut builder = EventsEdgeBuilder::with_capacity(EVENTS, body.len());
+            for message in &queue_messages {
+                split_events(message, HttpBodyFormat::Auto, 1, None, &mut builder).expect("valid");
+            }
             let batch = builder.flush().expect("events");
             encode_ipc_with(&[batch], IpcCompression::Lz4).expect("encoded")
         })

@@ -104,11 +104,11 @@ where
             .filter(|(_, running)| !desired.contains(&running.dataset))
             .map(|(key, _)| key.clone())
             .collect();
-        for key in obsolete {
-            if let Some(running) = self.running.remove(&key) {
-                running.stop().await;
-            }
-        }
+        let stopping = obsolete
+            .iter()
+            .filter_map(|key| self.running.remove(key))
+            .collect();
+        stop_all(stopping).await;
         for dataset in desired {
             let key = dataset.key();
             if self.running.contains_key(&key) {
@@ -129,15 +129,25 @@ where
 
     /// Stops every input and waits for each to finish (and store what it took).
     pub async fn stop(&mut self) {
-        for (_, running) in self.running.drain() {
-            running.stop().await;
-        }
+        stop_all(self.running.drain().map(|(_, running)| running).collect()).await;
     }
 }
 
-impl<S> Running<S> {
-    async fn stop(self) {
-        self.stop.trigger();
-        let _ = self.task.await;
+/// Tells every input to stop before waiting for any, so one slow to stop (a server gone away)
+/// does not hold the others.
+async fn stop_all<S>(inputs: Vec<Running<S>>) {
+    for input in &inputs {
+        input.stop.trigger();
+    }
+    for input in inputs {
+        if let Err(error) = input.task.await
+            && error.is_panic()
+        {
+            tracing::error!(
+                "dataset {}/{}: its input stopped on a panic (a bug): {error}",
+                input.dataset.tenant_id,
+                input.dataset.dataset_id
+            );
+        }
     }
 }

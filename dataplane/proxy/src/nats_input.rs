@@ -38,6 +38,21 @@ const PULL_BATCH: usize = 1000;
 const IDLE_PULL: Duration = Duration::from_secs(5);
 /// The shortest a pull request waits, so a batch about to be due still gathers messages.
 const MIN_PULL: Duration = Duration::from_millis(20);
+/// What the first pull of an empty batch may bring: NATS's largest `max_payload` and more, so
+/// a message larger than `batch_max_bytes` still comes (alone) instead of stalling the input.
+const EMPTY_BATCH_PULL_BYTES: usize = 65 << 20;
+/// Failed pulls in a row after which the consumer is opened again from scratch; before that
+/// each is followed by a pause growing by [`PULL_RETRY_STEP`].
+const PULL_FAILURES_BEFORE_REOPEN: u32 = 5;
+const PULL_RETRY_STEP: Duration = Duration::from_millis(500);
+/// How long a stopping input waits for its last acknowledgements and the close to reach the
+/// server: while it is unreachable the client queues them forever, and a message not
+/// acknowledged is delivered again (a duplicate, never a loss).
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Core subscriptions: messages the client holds per subscription before it drops (and counts
+/// a slow consumer); at NATS's default 1 MiB payload, a bound of 8 GiB per subject at most,
+/// 8 MiB at 1 KiB messages.
+const SUBSCRIPTION_CAPACITY: usize = 8192;
 
 /// One `nats` dataset.
 pub type NatsDataset = InputDataset<NatsSourceSettings>;
@@ -84,7 +99,7 @@ async fn run_input(dataset: NatsDataset, runtime: Arc<InputRuntime>, mut stopped
                     }
                 };
                 // Acknowledgements and unsubscriptions reach the server before the close.
-                let _ = client.drain().await;
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, client.drain()).await;
                 ended
             }
             Err(error) => Ended::Failed(error),
@@ -128,7 +143,8 @@ async fn connect(
             "bytefreezer-proxy {}/{}",
             dataset.tenant_id, dataset.dataset_id
         ))
-        .connection_timeout(Duration::from_secs(10));
+        .connection_timeout(Duration::from_secs(10))
+        .subscription_capacity(SUBSCRIPTION_CAPACITY);
     if let Some(token) = &settings.token {
         options = options.token(token.clone());
     }
@@ -205,10 +221,17 @@ async fn read_core(
         subscriptions.push(subscription);
     }
     let mut messages = futures::stream::select_all(subscriptions);
+    let target = runtime.target(&dataset.tenant_id, &dataset.dataset_id, "events");
     let mut pending = EventBatch::new();
     let max_age = runtime.batching.max_age(dataset.testing);
     let mut stop = stopped.clone();
     let ended = loop {
+        // What was taken is written before waiting: a promised write is never refused.
+        if runtime.spool.over_high_water()
+            && let Some(batch) = pending.flush()
+        {
+            target.write_until_stored(&batch).await;
+        }
         if !wait_for_room(&runtime.spool, &counters.waiting, stopped).await {
             break Ended::Stopped;
         }
@@ -229,18 +252,12 @@ async fn read_core(
             _ = stop.wait() => break Ended::Stopped,
         }
         if let Some(batch) = pending.flush() {
-            runtime
-                .target(&dataset.tenant_id, &dataset.dataset_id, "events")
-                .write_until_stored(&batch)
-                .await;
+            target.write_until_stored(&batch).await;
         }
     };
     // What was taken is written before the input lets go: it cannot be asked for again.
     if let Some(batch) = pending.flush() {
-        runtime
-            .target(&dataset.tenant_id, &dataset.dataset_id, "events")
-            .write_until_stored(&batch)
-            .await;
+        target.write_until_stored(&batch).await;
     }
     Ok(ended)
 }
@@ -296,16 +313,24 @@ async fn read_jetstream(
             info.config.ack_policy
         );
     }
-    // A batch is written well within ack_wait, or JetStream would deliver it again meanwhile.
+    // A batch is written well within ack_wait, or JetStream would deliver it again meanwhile;
+    // an existing consumer keeps its own ack_wait, whatever the settings say.
     let batching = runtime.batching;
-    let max_age = batching.max_age(dataset.testing).min(ack_wait / 3);
+    let max_age = batching
+        .max_age(dataset.testing)
+        .min(info.config.ack_wait.min(ack_wait) / 3);
     let mut pending = EventBatch::new();
     let mut ackers = Vec::new();
     let mut stop = stopped.clone();
+    let mut failed_pulls = 0u32;
     // Pull requests are made one at a time, only while the spool has room and for no more than
     // the batch can take: nothing waits in the client unacknowledged while the input cannot
     // write, where ack_wait would expire and JetStream deliver a second copy.
     let ended = 'pulling: loop {
+        // What was taken is written before waiting, or ack_wait would run out meanwhile.
+        if runtime.spool.over_high_water() && pending.rows() > 0 {
+            store_and_ack(&mut pending, &mut ackers, dataset, runtime).await;
+        }
         if !wait_for_room(&runtime.spool, &counters.waiting, stopped).await {
             break Ended::Stopped;
         }
@@ -316,11 +341,14 @@ async fn read_jetstream(
             })
             .clamp(MIN_PULL, IDLE_PULL);
         let room_rows = batching.max_rows.saturating_sub(pending.rows());
-        let room_bytes = batching.max_bytes.saturating_sub(pending.bytes());
+        let room_bytes = match pending.rows() {
+            0 => EMPTY_BATCH_PULL_BYTES,
+            _ => batching.max_bytes.saturating_sub(pending.bytes()).max(1),
+        };
         let request = consumer
             .batch()
             .max_messages(PULL_BATCH.min(room_rows).max(1))
-            .max_bytes(room_bytes.max(1))
+            .max_bytes(room_bytes)
             .expires(wait)
             .messages();
         let mut messages = tokio::select! {
@@ -351,15 +379,25 @@ async fn read_jetstream(
                         }
                     }
                     Some(Err(error)) => {
-                        tracing::warn!(
-                            "dataset {}/{}: pulling from {consumer_name}: {error}",
-                            dataset.tenant_id,
-                            dataset.dataset_id
-                        );
+                        failed_pulls += 1;
+                        if failed_pulls >= PULL_FAILURES_BEFORE_REOPEN {
+                            break 'pulling Ended::Failed(anyhow::anyhow!(
+                                "pulling from the consumer {consumer_name} failed \
+                                 {failed_pulls} times in a row: {error}"
+                            ));
+                        }
+                        tracing::warn!("{}: pulling from {consumer_name}: {error}", counters.name);
+                        tokio::select! {
+                            _ = tokio::time::sleep(PULL_RETRY_STEP * failed_pulls) => {}
+                            _ = stop.wait() => break 'pulling Ended::Stopped,
+                        }
                         break;
                     }
-                    // The request is complete or expired.
-                    None => break,
+                    // Complete or expired: the next request asks for what the batch has room for.
+                    None => {
+                        failed_pulls = 0;
+                        break;
+                    }
                 },
                 // Messages of this request not yet received are delivered again after
                 // ack_wait; what was taken is written below.
@@ -380,10 +418,15 @@ async fn read_jetstream(
         }
     };
     store_and_ack(&mut pending, &mut ackers, dataset, runtime).await;
-    client
-        .flush()
-        .await
-        .context("cannot send the last acknowledgements")?;
+    match tokio::time::timeout(CLOSE_TIMEOUT, client.flush()).await {
+        Ok(flushed) => flushed.context("cannot send the last acknowledgements")?,
+        Err(_) => tracing::warn!(
+            "{}: the last acknowledgements did not reach the server within {}s; those messages \
+             come again",
+            counters.name,
+            CLOSE_TIMEOUT.as_secs()
+        ),
+    }
     Ok(ended)
 }
 
@@ -418,15 +461,30 @@ async fn store_and_ack(
             AckKind::Nak(Some(WRITE_RETRY))
         }
     };
-    for acker in ackers.drain(..) {
-        if let Err(error) = acker.ack_with(kind).await {
-            // Unacknowledged, the message comes again after ack_wait: a duplicate, not a loss.
-            tracing::warn!(
-                "dataset {}/{}: cannot acknowledge a NATS message: {error}",
-                dataset.tenant_id,
-                dataset.dataset_id
-            );
+    // Unacknowledged, a message comes again after ack_wait: a duplicate, not a loss. While the
+    // server is unreachable the client queues acknowledgements without end, so they get a
+    // deadline rather than holding the input (and a stop) until it returns.
+    let acknowledged = tokio::time::timeout(CLOSE_TIMEOUT, async {
+        for acker in ackers.drain(..) {
+            if let Err(error) = acker.ack_with(kind).await {
+                tracing::warn!(
+                    "dataset {}/{}: cannot acknowledge a NATS message: {error}",
+                    dataset.tenant_id,
+                    dataset.dataset_id
+                );
+            }
         }
+    })
+    .await;
+    if acknowledged.is_err() {
+        tracing::warn!(
+            "dataset {}/{}: acknowledgements did not reach the client within {}s; those \
+             messages come again",
+            dataset.tenant_id,
+            dataset.dataset_id,
+            CLOSE_TIMEOUT.as_secs()
+        );
+        ackers.clear();
     }
     written.is_ok()
 }

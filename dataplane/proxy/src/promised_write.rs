@@ -1,6 +1,8 @@
-//! How the inputs that read what cannot be asked for again (syslog streams, core NATS) store a
-//! batch: encoded once, written to the spool as a promised batch, and tried again until the
-//! disk takes it while their readers wait, instead of dropping what was read.
+//! How the inputs on tokio store a batch: encoded once and written to the spool as a promised
+//! batch. Those that read what cannot be asked for again (syslog streams, core NATS) try again
+//! until the disk takes it while their readers wait (`write_until_stored`); those whose source
+//! keeps a message until it is acknowledged (JetStream, SQS) try once and let the source
+//! deliver it again (`write_once`).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use bytefreezer_api::SqsSourceSettings;
 use bytefreezer_api::metrics::{
-    PROXY_SQS_DELETE_FAILURES_TOTAL, PROXY_SQS_MESSAGES_TOTAL, PROXY_SQS_OBJECTS_TOTAL,
-    PROXY_SQS_REDELIVERED_TOTAL, PROXY_SQS_WAITING,
+    PROXY_SQS_DELETE_FAILURES_TOTAL, PROXY_SQS_MESSAGES_TOTAL, PROXY_SQS_REDELIVERED_TOTAL,
+    PROXY_SQS_WAITING,
 };
 use bytefreezer_telemetry::{Counter, Shutdown};
 use tokio::sync::mpsc;
@@ -24,8 +24,10 @@ use tokio::time::Instant;
 use crate::dataset_tasks::{DatasetInputs, InputDataset};
 use crate::event_batch::{EventBatch, QueueCounters, QueueMetrics, wait_for_room};
 use crate::promised_write::{InputRuntime, WRITE_RETRY};
-use crate::sqs_client::{Credentials, SqsClient, SqsMessage};
-use crate::sqs_objects::{ObjectError, ObjectReader, S3Access, created_objects};
+use crate::sqs_client::{Credentials, SqsClient};
+use crate::sqs_objects::{
+    Content, ObjectCounters, ObjectReader, Received, S3Access, parts, read_objects,
+};
 
 /// After a failed receive, the first wait before the next; doubled up to [`RETRY_MAX`].
 const RETRY_FIRST: Duration = Duration::from_secs(1);
@@ -86,7 +88,9 @@ async fn run_input(dataset: SqsDataset, runtime: Arc<SqsRuntime>, stopped: Shutd
     };
     tracing::info!("{}: receiving from SQS", dataset.name());
     let receivers = dataset.settings.receivers.clamp(1, 64) as usize;
-    let (received, queue) = mpsc::channel(receivers * 2);
+    // One receive waiting per receiver at most: what waits here is not yet in a batch, so its
+    // visibility is not extended, and with s3_events it holds whole objects.
+    let (to_batcher, from_receivers) = mpsc::channel(receivers);
     let mut tasks = JoinSet::new();
     for _ in 0..receivers {
         tasks.spawn(receive_loop(
@@ -95,60 +99,28 @@ async fn run_input(dataset: SqsDataset, runtime: Arc<SqsRuntime>, stopped: Shutd
             dataset.clone(),
             runtime.clone(),
             counters.clone(),
-            received.clone(),
+            to_batcher.clone(),
             stopped.clone(),
         ));
     }
-    drop(received);
+    drop(to_batcher);
     // The batcher ends once every receiver stopped and handed over what it received.
-    let deleting = Deleting {
+    let deleter = MessageDeleter {
         client: &client,
         counters: &counters,
         failures: &delete_failures,
     };
-    batch_loop(queue, &deleting, &dataset, &runtime.input).await;
+    batch_loop(from_receivers, &deleter, &dataset, &runtime.input).await;
     while tasks.join_next().await.is_some() {}
     QueueCounters::forget(registry, &dataset, METRICS);
     tracing::info!("{}: stopped receiving from SQS", dataset.name());
 }
 
-/// What deleting messages needs: the client, and where failures are counted and logged.
-struct Deleting<'a> {
+/// Deletes messages whose events are durable, counting and logging what SQS refused.
+struct MessageDeleter<'a> {
     client: &'a SqsClient,
     counters: &'a QueueCounters,
     failures: &'a Counter,
-}
-
-/// The dataset's credentials: its settings, or the proxy's `AWS_*` environment.
-fn credentials(settings: &SqsSourceSettings) -> Result<Credentials, String> {
-    // A dataset from a configuration file was not validated by the control plane.
-    settings
-        .validate()
-        .map_err(|(field, reason)| format!("{field} {reason}"))?;
-    if let (Some(access_key_id), Some(secret_access_key)) =
-        (&settings.access_key_id, &settings.secret_access_key)
-    {
-        return Ok(Credentials {
-            access_key_id: access_key_id.clone(),
-            secret_access_key: secret_access_key.clone(),
-            session_token: settings.session_token.clone(),
-        });
-    }
-    match (
-        std::env::var("AWS_ACCESS_KEY_ID"),
-        std::env::var("AWS_SECRET_ACCESS_KEY"),
-    ) {
-        (Ok(access_key_id), Ok(secret_access_key)) => Ok(Credentials {
-            access_key_id,
-            secret_access_key,
-            session_token: std::env::var("AWS_SESSION_TOKEN").ok(),
-        }),
-        _ => Err(
-            "no credentials: set access_key_id and secret_access_key, or the proxy's \
-                  AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-                .to_owned(),
-        ),
-    }
 }
 
 /// The queue's client and, with `s3_events`, the reader of the objects its messages name.
@@ -157,7 +129,15 @@ fn clients(
     http: &reqwest::Client,
 ) -> Result<(SqsClient, Option<Arc<ObjectReader>>), String> {
     let settings = &dataset.settings;
-    let credentials = credentials(settings)?;
+    // A dataset from a configuration file was not validated by the control plane.
+    settings
+        .validate()
+        .map_err(|(field, reason)| format!("{field} {reason}"))?;
+    let credentials = Credentials::given_or_from_env(
+        settings.access_key_id.as_deref(),
+        settings.secret_access_key.as_deref(),
+        settings.session_token.as_deref(),
+    )?;
     let objects = settings.s3_events.then(|| {
         Arc::new(ObjectReader::new(S3Access {
             region: settings.region.clone(),
@@ -177,94 +157,6 @@ fn clients(
     Ok((client, objects))
 }
 
-/// A received message and what its events are taken from.
-struct Received {
-    message: SqsMessage,
-    content: Content,
-}
-
-enum Content {
-    /// The message's own body.
-    Body,
-    /// `s3_events`: the content of the objects it names, each with its `s3://` name.
-    Objects(Vec<(String, Vec<u8>)>),
-    /// Not an S3 event notification: dropped, counted and deleted.
-    NotAnEvent(String),
-    /// An object it names could not be read now: left to come back after its visibility
-    /// timeout.
-    Later(String),
-}
-
-/// `s3_events`: each message's objects, read (several messages' at once).
-async fn read_objects(
-    messages: Vec<SqsMessage>,
-    reader: &ObjectReader,
-    objects_read: &ObjectCounters,
-) -> Vec<Received> {
-    let mut received = Vec::with_capacity(messages.len());
-    for message in messages {
-        let content = match created_objects(&message.body) {
-            Err(reason) => Content::NotAnEvent(reason),
-            Ok(objects) => {
-                let mut contents = Vec::with_capacity(objects.len());
-                let mut later = None;
-                for object in &objects {
-                    let name = format!("object s3://{}/{}", object.bucket, object.key);
-                    match reader.read(object).await {
-                        Ok(bytes) => {
-                            objects_read.read.increment(1);
-                            contents.push((name, bytes));
-                        }
-                        Err(ObjectError::Permanent(reason)) => {
-                            objects_read.dropped.increment(1);
-                            tracing::warn!("{}: {name} is dropped: {reason}", objects_read.name);
-                        }
-                        Err(ObjectError::Transient(reason)) => {
-                            objects_read.retried.increment(1);
-                            later = Some(reason);
-                            break;
-                        }
-                    }
-                }
-                match later {
-                    Some(reason) => Content::Later(reason),
-                    None => Content::Objects(contents),
-                }
-            }
-        };
-        received.push(Received { message, content });
-    }
-    received
-}
-
-/// `bytefreezer_proxy_sqs_objects_total` by outcome.
-#[derive(Clone)]
-struct ObjectCounters {
-    name: String,
-    read: Counter,
-    dropped: Counter,
-    retried: Counter,
-}
-
-impl ObjectCounters {
-    fn new(registry: &bytefreezer_telemetry::Registry, dataset: &SqsDataset) -> ObjectCounters {
-        let counter = |outcome| {
-            let [tenant, id, listen] = dataset.labels();
-            registry.counter(
-                PROXY_SQS_OBJECTS_TOTAL.name,
-                PROXY_SQS_OBJECTS_TOTAL.help,
-                &[tenant, id, listen, ("outcome", outcome)],
-            )
-        };
-        ObjectCounters {
-            name: dataset.name(),
-            read: counter("read"),
-            dropped: counter("dropped"),
-            retried: counter("retried"),
-        }
-    }
-}
-
 /// Receives while the spool has room and hands each non-empty receive to the batcher; failed
 /// receives are counted and tried again with a growing pause.
 async fn receive_loop(
@@ -273,7 +165,7 @@ async fn receive_loop(
     dataset: SqsDataset,
     runtime: Arc<SqsRuntime>,
     counters: QueueCounters,
-    received: mpsc::Sender<Vec<Received>>,
+    to_batcher: mpsc::Sender<Vec<Received>>,
     mut stopped: Shutdown,
 ) {
     let settings = &dataset.settings;
@@ -308,7 +200,12 @@ async fn receive_loop(
                     continue;
                 }
                 let messages = match &objects {
-                    Some(reader) => read_objects(messages, reader, &object_counters).await,
+                    // Stopping abandons the reads: the messages come back after their
+                    // visibility timeout.
+                    Some(reader) => tokio::select! {
+                        read = read_objects(messages, reader, &object_counters) => read,
+                        _ = stopped.wait() => return,
+                    },
                     None => messages
                         .into_iter()
                         .map(|message| Received {
@@ -318,7 +215,7 @@ async fn receive_loop(
                         .collect(),
                 };
                 // The batcher runs until every receiver is gone: this only waits for room.
-                if received.send(messages).await.is_err() {
+                if to_batcher.send(messages).await.is_err() {
                     return;
                 }
             }
@@ -347,83 +244,129 @@ async fn receive_loop(
 
 /// Gathers received messages' events into one batch and stores it by rows, bytes or age.
 async fn batch_loop(
-    mut queue: mpsc::Receiver<Vec<Received>>,
-    deleting: &Deleting<'_>,
+    mut from_receivers: mpsc::Receiver<Vec<Received>>,
+    deleter: &MessageDeleter<'_>,
     dataset: &SqsDataset,
     runtime: &InputRuntime,
 ) {
-    let counters = deleting.counters;
     let visibility = Duration::from_secs(dataset.settings.visibility_timeout_secs);
     // Written well within the visibility timeout, or SQS would hand the messages out again.
     let max_age = runtime
         .batching
         .max_age(dataset.testing)
         .min(visibility / 3);
-    let mut batch = EventBatch::new();
-    let mut receipts: Vec<String> = Vec::new();
+    let mut batching = Batching {
+        batch: EventBatch::new(),
+        receipts: Vec::new(),
+        deleter,
+        dataset,
+        runtime,
+    };
     loop {
-        let due = batch.due(max_age);
-        let closed = tokio::select! {
-            messages = queue.recv() => match messages {
-                Some(messages) => {
-                    let mut bad = Vec::new();
-                    for Received { message, content } in messages {
-                        counters.messages.increment(1);
-                        if message.receive_count() > 1 {
-                            counters.redelivered.increment(1);
-                        }
-                        let format = dataset.settings.format;
-                        let id = format!("message {}", message.message_id);
-                        match content {
-                            Content::Body => {
-                                let body = message.body.as_bytes();
-                                if batch.take_message(body, format, counters, &id) {
-                                    receipts.push(message.receipt_handle);
-                                } else {
-                                    bad.push(message.receipt_handle);
-                                }
-                            }
-                            Content::Objects(objects) => {
-                                for (name, content) in objects {
-                                    batch.take_message(&content, format, counters, &name);
-                                }
-                                receipts.push(message.receipt_handle);
-                            }
-                            Content::NotAnEvent(reason) => {
-                                counters.invalid.increment(1);
-                                tracing::warn!(
-                                    "{}: {id} is dropped: not an S3 event notification: {reason}",
-                                    counters.name
-                                );
-                                bad.push(message.receipt_handle);
-                            }
-                            Content::Later(reason) => {
-                                counters.errors.increment(1);
-                                tracing::warn!(
-                                    "{}: {id} comes back after its visibility timeout: {reason}",
-                                    counters.name
-                                );
-                            }
-                        }
-                    }
-                    // Received again, a bad message would fail the same way.
-                    if !bad.is_empty() {
-                        deleting.delete(&bad).await;
-                    }
-                    if !batch.full(&runtime.batching) {
-                        continue;
-                    }
-                    false
-                }
-                None => true,
-            },
-            _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => false,
+        let due = batching.batch.due(max_age);
+        let received = tokio::select! {
+            received = from_receivers.recv() => Some(received),
+            _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => None,
         };
-        let receipts = std::mem::take(&mut receipts);
-        store_and_delete(&mut batch, receipts, deleting, dataset, runtime).await;
-        if closed {
-            return;
+        match received {
+            Some(Some(messages)) => {
+                batching.take(messages).await;
+                if !batching.batch.full(&runtime.batching) {
+                    continue;
+                }
+                batching.store().await;
+            }
+            // Every receiver stopped: what they handed over is stored before the input ends.
+            Some(None) => {
+                batching.store().await;
+                return;
+            }
+            None => batching.store().await,
         }
+    }
+}
+
+/// The batch being gathered, and the messages to delete once it is durable.
+struct Batching<'a> {
+    batch: EventBatch,
+    receipts: Vec<String>,
+    deleter: &'a MessageDeleter<'a>,
+    dataset: &'a SqsDataset,
+    runtime: &'a InputRuntime,
+}
+
+impl Batching<'_> {
+    /// Takes the messages' events; deletes at once those that bring none.
+    async fn take(&mut self, messages: Vec<Received>) {
+        let counters = self.deleter.counters;
+        let format = self.dataset.settings.format;
+        let mut bad = Vec::new();
+        for Received { message, content } in messages {
+            counters.messages.increment(1);
+            if message.receive_count() > 1 {
+                counters.redelivered.increment(1);
+            }
+            let id = format!("message {}", message.message_id);
+            match content {
+                Content::Body => {
+                    let body = message.body.as_bytes();
+                    if self.batch.take_message(body, format, counters, &id) {
+                        self.receipts.push(message.receipt_handle);
+                    } else {
+                        bad.push(message.receipt_handle);
+                    }
+                }
+                Content::Objects(objects) => {
+                    // In parts, so one large object does not make one batch larger than a
+                    // receiver takes; the message is deleted with its last part.
+                    let part_bytes = self.runtime.batching.max_bytes / 2;
+                    for (name, content) in &objects {
+                        for part in parts(content, format, part_bytes) {
+                            self.batch.take_message(part, format, counters, name);
+                            if self.batch.full(&self.runtime.batching) {
+                                self.store().await;
+                            }
+                        }
+                    }
+                    self.receipts.push(message.receipt_handle);
+                }
+                Content::NotAnEvent(reason) => {
+                    counters.invalid.increment(1);
+                    tracing::warn!(
+                        "{}: {id} is dropped: not an S3 event notification: {reason}",
+                        counters.name
+                    );
+                    bad.push(message.receipt_handle);
+                }
+                Content::Later(reason) => {
+                    counters.errors.increment(1);
+                    tracing::warn!(
+                        "{}: {id} comes back after its visibility timeout: {reason}",
+                        counters.name
+                    );
+                }
+            }
+        }
+        // Received again, a bad message would fail the same way; one that brought no events
+        // (S3's test event) has nothing to wait for.
+        if self.batch.rows() == 0 {
+            bad.append(&mut self.receipts);
+        }
+        if !bad.is_empty() {
+            self.deleter.delete(&bad).await;
+        }
+    }
+
+    async fn store(&mut self) {
+        let receipts = std::mem::take(&mut self.receipts);
+        store_and_delete(
+            &mut self.batch,
+            receipts,
+            self.deleter,
+            self.dataset,
+            self.runtime,
+        )
+        .await;
     }
 }
 
@@ -432,19 +375,20 @@ async fn batch_loop(
 async fn store_and_delete(
     batch: &mut EventBatch,
     receipts: Vec<String>,
-    deleting: &Deleting<'_>,
+    deleter: &MessageDeleter<'_>,
     dataset: &SqsDataset,
     runtime: &InputRuntime,
 ) {
     let Some(events) = batch.flush() else {
+        deleter.delete(&receipts).await;
         return;
     };
-    let client = deleting.client;
-    let name = &deleting.counters.name;
+    let client = deleter.client;
+    let name = &deleter.counters.name;
     let target = runtime.target(&dataset.tenant_id, &dataset.dataset_id, "events");
     let Some(encoded) = target.encode(&events) else {
         // Counted lost by encode; receiving them again cannot help.
-        deleting.delete(&receipts).await;
+        deleter.delete(&receipts).await;
         return;
     };
     let visibility = Duration::from_secs(dataset.settings.visibility_timeout_secs);
@@ -455,18 +399,27 @@ async fn store_and_delete(
         tokio::select! {
             written = &mut write => break written,
             _ = extend.tick() => {
-                if let Err(error) = client.change_visibility(&receipts, visibility).await {
-                    tracing::warn!(
+                // Not extended, a message may be received again meanwhile: a duplicate.
+                match client.change_visibility(&receipts, visibility).await {
+                    Ok(refused) if refused.is_empty() => {}
+                    Ok(refused) => tracing::warn!(
+                        "{name}: SQS did not extend the visibility of {} of {} messages while \
+                         the spool write is slow: {}",
+                        refused.len(),
+                        receipts.len(),
+                        refused[0].1
+                    ),
+                    Err(error) => tracing::warn!(
                         "{name}: cannot extend the visibility of {} messages while the spool \
                          write is slow: {error}",
                         receipts.len()
-                    );
+                    ),
                 }
             }
         }
     };
     match written {
-        Ok(()) => deleting.delete(&receipts).await,
+        Ok(()) => deleter.delete(&receipts).await,
         Err(error) => {
             tracing::error!(
                 "{name}: cannot store {} events in the spool; their {} messages will be \
@@ -485,7 +438,7 @@ async fn store_and_delete(
     }
 }
 
-impl Deleting<'_> {
+impl MessageDeleter<'_> {
     /// Deletes messages, trying failed calls again a few times; what stays undeleted comes
     /// back after its visibility timeout (a duplicate, never a loss) and is counted.
     async fn delete(&self, receipts: &[String]) {

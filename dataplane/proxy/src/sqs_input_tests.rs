@@ -86,10 +86,14 @@ impl Site {
     }
 
     async fn start(&mut self, queue_url: String) {
+        // One receiver: moto hands a message to two concurrent receives now and then (SQS
+        // standard queues may too, at least once), and these tests count exact copies; the
+        // end-to-end test runs several receivers and checks at least once.
         let settings = SqsSourceSettings {
             access_key_id: Some("test".into()),
             secret_access_key: Some("test".into()),
             wait_time_secs: 1,
+            receivers: 1,
             ..serde_json::from_value(json!({ "queue_url": queue_url })).unwrap()
         };
         let dataset = SqsDataset {
@@ -278,6 +282,7 @@ async fn s3_event_notifications_bring_in_the_objects_they_name() {
         access_key_id: Some("test".into()),
         secret_access_key: Some("test".into()),
         wait_time_secs: 1,
+        receivers: 1,
         s3_events: true,
         s3_endpoint: Some(moto.endpoint.clone()),
         ..serde_json::from_value(json!({ "queue_url": url })).unwrap()

@@ -7,10 +7,16 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 
+use bytefreezer_api::metrics::PROXY_SQS_OBJECTS_TOTAL;
+use bytefreezer_api::{HttpBodyFormat, SqsSourceSettings};
+use bytefreezer_telemetry::{Counter, Registry};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use serde_json::Value;
+
+use crate::dataset_tasks::InputDataset;
+use crate::sqs_client::SqsMessage;
 
 /// One object an event names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,6 +201,132 @@ impl ObjectReader {
     }
 }
 
+/// A received message and what its events are taken from.
+pub(crate) struct Received {
+    pub message: SqsMessage,
+    pub content: Content,
+}
+
+pub(crate) enum Content {
+    /// The message's own body.
+    Body,
+    /// `s3_events`: the content of the objects it names, each with its `s3://` name.
+    Objects(Vec<(String, Vec<u8>)>),
+    /// Not an S3 event notification: dropped, counted and deleted.
+    NotAnEvent(String),
+    /// An object it names could not be read now: left to come back after its visibility
+    /// timeout.
+    Later(String),
+}
+
+/// `s3_events`: each message's objects, read one after another (the receivers read at once).
+pub(crate) async fn read_objects(
+    messages: Vec<SqsMessage>,
+    reader: &ObjectReader,
+    objects_read: &ObjectCounters,
+) -> Vec<Received> {
+    let mut received = Vec::with_capacity(messages.len());
+    for message in messages {
+        let content = match created_objects(&message.body) {
+            Err(reason) => Content::NotAnEvent(reason),
+            Ok(objects) => {
+                let mut contents = Vec::with_capacity(objects.len());
+                let mut later = None;
+                for object in &objects {
+                    let name = format!("object s3://{}/{}", object.bucket, object.key);
+                    match reader.read(object).await {
+                        Ok(bytes) => {
+                            objects_read.read.increment(1);
+                            contents.push((name, bytes));
+                        }
+                        Err(ObjectError::Permanent(reason)) => {
+                            objects_read.dropped.increment(1);
+                            tracing::warn!("{}: {name} is dropped: {reason}", objects_read.name);
+                        }
+                        Err(ObjectError::Transient(reason)) => {
+                            objects_read.retried.increment(1);
+                            later = Some(reason);
+                            break;
+                        }
+                    }
+                }
+                match later {
+                    Some(reason) => Content::Later(reason),
+                    None => Content::Objects(contents),
+                }
+            }
+        };
+        received.push(Received { message, content });
+    }
+    received
+}
+
+/// `bytefreezer_proxy_sqs_objects_total` by outcome.
+#[derive(Clone)]
+pub(crate) struct ObjectCounters {
+    name: String,
+    read: Counter,
+    dropped: Counter,
+    retried: Counter,
+}
+
+impl ObjectCounters {
+    pub fn new(registry: &Registry, dataset: &InputDataset<SqsSourceSettings>) -> ObjectCounters {
+        let counter = |outcome| {
+            let [tenant, id, listen] = dataset.labels();
+            registry.counter(
+                PROXY_SQS_OBJECTS_TOTAL.name,
+                PROXY_SQS_OBJECTS_TOTAL.help,
+                &[tenant, id, listen, ("outcome", outcome)],
+            )
+        };
+        ObjectCounters {
+            name: dataset.name(),
+            read: counter("read"),
+            dropped: counter("dropped"),
+            retried: counter("retried"),
+        }
+    }
+}
+
+/// `content` in parts of about `max_bytes` each (one event larger than that stays whole), cut
+/// only where an event ends and the next begins: at a line for text, before a line opening a
+/// new JSON object for JSON. A JSON array is one value and stays whole.
+pub(crate) fn parts(content: &[u8], format: HttpBodyFormat, max_bytes: usize) -> Vec<&[u8]> {
+    let first = content.iter().find(|byte| !byte.is_ascii_whitespace());
+    let json = match format {
+        HttpBodyFormat::Json => true,
+        HttpBodyFormat::Text => false,
+        HttpBodyFormat::Auto => matches!(first, Some(b'{' | b'[')),
+    };
+    if json && first == Some(&b'[') {
+        return vec![content];
+    }
+    let cut_after =
+        |at: usize| content[at] == b'\n' && (!json || content.get(at + 1) == Some(&b'{'));
+    let mut parts = Vec::new();
+    let mut start = 0;
+    while content.len() - start > max_bytes.max(1) {
+        let limit = start + max_bytes.max(1);
+        // The last cut within the limit, or else the first beyond it.
+        let cut = (start..limit)
+            .rev()
+            .find(|&at| cut_after(at))
+            .or_else(|| (limit..content.len()).find(|&at| cut_after(at)));
+        match cut {
+            Some(at) => {
+                parts.push(&content[start..=at]);
+                start = at + 1;
+            }
+            None => break,
+        }
+    }
+    if start < content.len() {
+        parts.push(&content[start..]);
+    }
+    parts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +335,30 @@ mod tests {
         ObjectRef {
             bucket: bucket.into(),
             key: key.into(),
+        }
+    }
+
+    #[test]
+    fn objects_are_cut_where_one_event_ends_and_the_next_begins() {
+        let ndjson = b"{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n";
+        assert_eq!(
+            parts(ndjson, HttpBodyFormat::Auto, 10),
+            vec![&b"{\"a\":1}\n"[..], b"{\"a\":2}\n", b"{\"a\":3}\n"]
+        );
+        // A pretty-printed object is not cut inside.
+        let pretty = b"{\n  \"a\": 1\n}\n{\n  \"a\": 2\n}\n";
+        assert_eq!(
+            parts(pretty, HttpBodyFormat::Json, 4),
+            vec![&b"{\n  \"a\": 1\n}\n"[..], b"{\n  \"a\": 2\n}\n"]
+        );
+        assert_eq!(parts(b"[1,\n2]", HttpBodyFormat::Auto, 2).len(), 1);
+        let text = b"one\ntwo\nthree";
+        assert_eq!(
+            parts(text, HttpBodyFormat::Text, 5),
+            vec![&b"one\n"[..], b"two\n", b"three"]
+        );
+        for (content, max) in [(&ndjson[..], 1000), (&text[..], 1)] {
+            assert_eq!(parts(content, HttpBodyFormat::Auto, max).concat(), content);
         }
     }
 

@@ -47,7 +47,7 @@ pub const SUITES: &[Suite] = &[
         package: "bytefreezer-proxy",
         bench: "http_events",
         group: "http_events",
-        ids: &["http_ndjson", "syslog_tcp", "syslog_udp"],
+        ids: &["http_ndjson", "queue_json", "syslog_tcp", "syslog_udp"],
     },
     Suite {
         name: "transform",
@@ -174,6 +174,11 @@ fn note(measurements: &[Measurement], m: &Measurement) -> String {
              {} the CPU of syslog_udp per event",
             show(m.per_second.map(|p| p / HTTP_TARGET_EVENTS_PER_SEC)),
             show(ratio("syslog_udp", "http_ndjson")),
+        ),
+        "queue_json" => format!(
+            "edge work of the nats and sqs inputs (one event per message, each body split on \
+             its own, encode; no network): {} the CPU of http_ndjson per event",
+            show(ratio("http_ndjson", "queue_json")),
         ),
         "syslog_tcp" => format!(
             "edge work only (cut an octet-counted stream in 64 KiB reads, build, encode; no \
