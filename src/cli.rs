@@ -45,8 +45,22 @@ pub enum Command {
     /// List or replay, straight in the buckets, what piper or packer moved to a dataset's
     /// dead-letter prefix (`ctl dead-letters` does it through the control plane).
     DeadLetter(DeadLetterArgs),
+    /// Check this host for what a role needs (io_uring, socket buffers, ports, spool disk,
+    /// storage, control plane, clock) and say how to fix each miss; exit status 1 on a failure.
+    Doctor(DoctorArgs),
     /// Print the version.
     Version,
+}
+
+#[derive(Args)]
+pub struct DoctorArgs {
+    /// A role's configuration file (proxy.toml, receiver.toml, ...); none: `bytefreezer up`'s
+    /// defaults in the current folder.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The findings as JSON, for automation.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]

@@ -8,6 +8,8 @@ mod config_source;
 mod control;
 mod ctl;
 mod dead_letter;
+mod doctor;
+mod doctor_checks;
 mod fakedata;
 mod memory;
 mod node;
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
             cli::Command::Cat(args) => cat::run(args),
             cli::Command::Transform(cli::TransformCommand::Test(args)) => transform_test::run(args),
             cli::Command::Replay(args) => replay::run(args),
+            cli::Command::Doctor(args) => doctor::run(args).await,
             cli::Command::Version => {
                 println!("bytefreezer {}", env!("CARGO_PKG_VERSION"));
                 Ok(())

@@ -36,6 +36,8 @@ mod sqs_objects;
 mod syslog_tcp;
 mod syslog_tcp_connection;
 
+/// For `bytefreezer doctor`: whether this host runs the io_uring receive path.
+pub use bytefreezer_udp::{UringSupport, uring_support};
 pub use config::{FlowInputConfig, HttpInputConfig, ProxyConfig};
 pub use decoders::{Decoded, DecoderKind, FlushError, InputDecoder};
 pub use http_events::{BodyError, BodyKind, split_events};

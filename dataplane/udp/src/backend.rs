@@ -76,9 +76,9 @@ impl FromStr for IoMode {
 pub fn choose(mode: IoMode) -> std::io::Result<(IoBackend, Option<String>)> {
     match mode {
         IoMode::Recvmmsg => Ok((IoBackend::Recvmmsg, None)),
-        IoMode::Uring => crate::uring::probe().map(|()| (IoBackend::Uring, None)),
+        IoMode::Uring => crate::uring::probe().map(|_| (IoBackend::Uring, None)),
         IoMode::Auto => match crate::uring::probe() {
-            Ok(()) => Ok((IoBackend::Uring, None)),
+            Ok(_) => Ok((IoBackend::Uring, None)),
             Err(error) => Ok((IoBackend::Recvmmsg, Some(error.to_string()))),
         },
     }

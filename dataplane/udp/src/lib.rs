@@ -24,6 +24,13 @@ mod socket;
 mod uring;
 
 pub use backend::{IoBackend, IoMode, UnknownIoMode};
+pub use uring::UringSupport;
+
+/// Whether the io_uring receive path (multishot `recvmsg`, a provided buffer ring) works on
+/// this host, tried on a loopback socket, and what the ring runs with; the error says why not.
+pub fn uring_support() -> std::io::Result<UringSupport> {
+    uring::probe()
+}
 pub use mmsg::receive_batch;
 pub use pin::lower_current_thread_priority;
 pub use pool::{PoolConfig, ReceivePool, SocketId};

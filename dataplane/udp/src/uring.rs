@@ -60,6 +60,8 @@ pub(crate) struct UringReceiver {
     /// The ring defers task work to our waits and honours a minimum wait (Linux 6.12+), so
     /// waiting for `WAKE_BATCH` completions batches wake-ups without holding data back.
     batched_wake: bool,
+    /// The ring runs with `SINGLE_ISSUER | DEFER_TASKRUN` (Linux 6.1+).
+    deferred: bool,
 }
 
 // SAFETY: the msghdr holds no pointers (only sizes), the buffer ring memory is owned by this
@@ -90,6 +92,7 @@ impl UringReceiver {
             pause: Vec::new(),
             last_error_log: None,
             batched_wake,
+            deferred,
         })
     }
 
@@ -372,14 +375,28 @@ fn build_ring() -> io::Result<(IoUring, bool)> {
     }
 }
 
+/// What io_uring offers the receive workers on this host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UringSupport {
+    /// `SINGLE_ISSUER | DEFER_TASKRUN` (Linux 6.1+): a datagram arriving while a worker decodes
+    /// does not interrupt it.
+    pub deferred_task_work: bool,
+    /// Waits with a minimum timeout (Linux 6.12+), so wake-ups come in batches.
+    pub batched_wake: bool,
+}
+
 /// Checks that multishot `recvmsg` with a provided buffer ring really works here (io_uring can
 /// be compiled out, disabled by `kernel.io_uring_disabled`, blocked by seccomp, or too old),
-/// by receiving one datagram on a loopback socket.
-pub(crate) fn probe() -> io::Result<()> {
+/// by receiving one datagram on a loopback socket; what the ring runs with.
+pub(crate) fn probe() -> io::Result<UringSupport> {
     let unusable = |what: &str, error: io::Error| {
         io::Error::new(error.kind(), format!("io_uring {what}: {error}"))
     };
     let mut receiver = UringReceiver::new().map_err(|error| unusable("setup", error))?;
+    let support = UringSupport {
+        deferred_task_work: receiver.deferred,
+        batched_wake: receiver.batched_wake,
+    };
     let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
     socket.set_nonblocking(true)?;
     let address = socket.local_addr()?;
@@ -403,7 +420,7 @@ pub(crate) fn probe() -> io::Result<()> {
     let (done, _) = crossbeam_channel::bounded(1);
     receiver.detach(0, done);
     drain_until_empty(&mut receiver);
-    Ok(())
+    Ok(support)
 }
 
 fn drain_until_empty(receiver: &mut UringReceiver) {
