@@ -40,12 +40,7 @@ impl Finding {
         detail: impl Into<String>,
         fix: impl Into<String>,
     ) -> Finding {
-        Finding {
-            check: check.into(),
-            status: Status::Warn,
-            detail: detail.into(),
-            fix: Some(fix.into()),
-        }
+        Finding::ok(check, detail).with_fix(Status::Warn, fix)
     }
 
     pub fn fail(
@@ -53,11 +48,14 @@ impl Finding {
         detail: impl Into<String>,
         fix: impl Into<String>,
     ) -> Finding {
+        Finding::ok(check, detail).with_fix(Status::Fail, fix)
+    }
+
+    fn with_fix(self, status: Status, fix: impl Into<String>) -> Finding {
         Finding {
-            check: check.into(),
-            status: Status::Fail,
-            detail: detail.into(),
+            status,
             fix: Some(fix.into()),
+            ..self
         }
     }
 }
