@@ -86,6 +86,8 @@ pub async fn run(args: ControlArgs) -> Result<()> {
     };
     tokio::spawn(reporter::run(reporter, sink, shutdown.clone()));
     tokio::spawn(prune(store, shutdown.clone()));
+    // Listening, migrated and seeded: ready for systemd's `Type=notify`.
+    crate::systemd::supervise(Readiness::default(), shutdown.clone());
     serve::serve(listener, router, shutdown).await
 }
 

@@ -21,6 +21,7 @@ mod roles;
 mod serve;
 mod signals;
 mod stages;
+mod systemd;
 mod transform_test;
 mod up;
 

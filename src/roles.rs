@@ -173,6 +173,7 @@ impl RoleProcess {
             service_routes(self.stage.registry.clone(), self.readiness.clone()),
             self.shutdown.clone(),
         );
+        crate::systemd::supervise(self.readiness.clone(), self.shutdown.clone());
         let on_signal = self.trigger.clone();
         tokio::spawn(async move {
             if signals::terminate().await.is_ok() {
