@@ -1,6 +1,7 @@
 //! A role run as systemd runs a `Type=notify` unit: `$NOTIFY_SOCKET` gets READY=1 once the role
-//! is ready, WATCHDOG=1 at half the `WATCHDOG_USEC` interval, and STOPPING=1 on SIGTERM; the
-//! units in deploy/systemd say so and stay at most MEDIUM in `systemd-analyze security`.
+//! is ready, WATCHDOG=1 at half the `WATCHDOG_USEC` interval, and STOPPING=1 on SIGTERM, logging
+//! JSON lines when asked; the units in deploy/systemd say so and stay at most MEDIUM in
+//! `systemd-analyze security`.
 
 #[path = "support/up.rs"]
 mod up;
@@ -45,8 +46,10 @@ fn a_role_tells_systemd_it_is_ready_feeds_the_watchdog_and_says_when_it_stops() 
             .arg(&config)
             .env("NOTIFY_SOCKET", &socket_path)
             .env("WATCHDOG_USEC", "600000")
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "info")
+            .env("BYTEFREEZER_LOG_FORMAT", "json")
             .stdout(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap(),
     );
@@ -73,6 +76,21 @@ fn a_role_tells_systemd_it_is_ready_feeds_the_watchdog_and_says_when_it_stops() 
     }
     assert!(stopping, "STOPPING=1 after SIGTERM");
     assert!(started.elapsed() < Duration::from_secs(60));
+    // BYTEFREEZER_LOG_FORMAT=json: every log line is one JSON object with its level and message.
+    let mut child = child;
+    let _ = child.0.wait();
+    let mut logs = String::new();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut logs).unwrap();
+    let lines: Vec<&str> = logs.lines().collect();
+    assert!(!lines.is_empty(), "the role logged nothing at info");
+    for line in lines {
+        let record: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|error| panic!("not a JSON log line ({error}): {line}"));
+        assert!(
+            record["level"].is_string() && record["message"].is_string(),
+            "{line}"
+        );
+    }
 }
 
 #[test]

@@ -20,12 +20,19 @@ pub use routes::{Readiness, service_routes};
 pub use shutdown::{Shutdown, ShutdownTrigger, shutdown_pair};
 pub use system::{SystemSample, SystemSampler};
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`); `BYTEFREEZER_LOG_FORMAT=json` writes
+/// one JSON object per line.
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    // One JSON object per line for log shippers (journald to Loki or Elasticsearch).
+    let json = std::env::var("BYTEFREEZER_LOG_FORMAT").is_ok_and(|format| format == "json");
+    let _ = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
 }
