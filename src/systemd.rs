@@ -1,7 +1,10 @@
 //! systemd's notification protocol (sd_notify(3)), spoken directly over `$NOTIFY_SOCKET`: a
-//! role under `Type=notify` says READY=1 once `/readyz` would answer ready, pings the watchdog
-//! while its runtime still schedules work, and says STOPPING=1 when it starts to shut down. No
-//! socket in the environment (not run by systemd): nothing is sent.
+//! role under `Type=notify` says READY=1 once it runs (its endpoints listen), keeps STATUS=
+//! saying whether `/readyz` is ready and what is not, pings the watchdog while its runtime
+//! still schedules work, and says STOPPING=1 when it starts to shut down. READY does not wait
+//! for every input: a dataset whose port another process holds must not keep the whole role
+//! (and its other datasets) in systemd's start timeout and restart loop. No socket in the
+//! environment (not run by systemd): nothing is sent.
 
 use std::ffi::OsString;
 use std::io;
@@ -10,7 +13,7 @@ use std::time::Duration;
 
 use bytefreezer_telemetry::{Readiness, Shutdown};
 
-/// How often readiness is looked at until it holds.
+/// How often readiness is looked at for STATUS=.
 const READY_POLL: Duration = Duration::from_millis(200);
 
 /// Where notifications go: `$NOTIFY_SOCKET`, a path or (`@name`) an abstract socket.
@@ -53,7 +56,8 @@ fn watchdog_interval() -> Option<Duration> {
     (for_us && micros > 0).then(|| Duration::from_micros(micros))
 }
 
-/// Tells systemd when the role is ready, keeps its watchdog fed, and says when it stops.
+/// Tells systemd the role runs and how ready it is, keeps its watchdog fed, and says when it
+/// stops.
 pub fn supervise(readiness: Readiness, mut shutdown: Shutdown) {
     let Some(notifier) = Notifier::from_env() else {
         return;
@@ -65,7 +69,8 @@ pub fn supervise(readiness: Readiness, mut shutdown: Shutdown) {
     };
     let watchdog = watchdog_interval();
     tokio::spawn(async move {
-        let mut ready = false;
+        send("READY=1");
+        let mut status = String::new();
         // Pinged at half the interval, as sd_watchdog_enabled(3) advises.
         let ping_every = watchdog.map_or(READY_POLL, |interval| (interval / 2).max(READY_POLL));
         let mut ping = tokio::time::interval(READY_POLL);
@@ -78,9 +83,15 @@ pub fn supervise(readiness: Readiness, mut shutdown: Shutdown) {
                     return;
                 }
             }
-            if !ready && readiness.not_ready().is_empty() {
-                ready = true;
-                send("READY=1\nSTATUS=serving");
+            let not_ready = readiness.not_ready();
+            let now = if not_ready.is_empty() {
+                "STATUS=serving".to_owned()
+            } else {
+                format!("STATUS=not ready: {}", not_ready.join(", "))
+            };
+            if now != status {
+                send(&now);
+                status = now;
             }
             if watchdog.is_some() && last_ping.elapsed() >= ping_every {
                 last_ping = tokio::time::Instant::now();

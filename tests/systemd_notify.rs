@@ -1,5 +1,5 @@
 //! A role run as systemd runs a `Type=notify` unit: `$NOTIFY_SOCKET` gets READY=1 once the role
-//! is ready, WATCHDOG=1 at half the `WATCHDOG_USEC` interval, and STOPPING=1 on SIGTERM, logging
+//! runs and STATUS=serving once it is ready, WATCHDOG=1 at half the `WATCHDOG_USEC` interval, and STOPPING=1 on SIGTERM, logging
 //! JSON lines when asked; the units in deploy/systemd say so and stay at most MEDIUM in
 //! `systemd-analyze security`.
 
@@ -55,6 +55,8 @@ fn a_role_tells_systemd_it_is_ready_feeds_the_watchdog_and_says_when_it_stops() 
     );
     let first = next_message(&socket, Duration::from_secs(30)).expect("a notification");
     assert!(first.contains("READY=1"), "{first:?}");
+    let status = next_message(&socket, Duration::from_secs(10)).expect("a status");
+    assert_eq!(status, "STATUS=serving");
     // Watchdog pings every 300 ms or so: a few within two seconds.
     let mut pings = 0;
     let deadline = Instant::now() + Duration::from_secs(2);
@@ -91,6 +93,62 @@ fn a_role_tells_systemd_it_is_ready_feeds_the_watchdog_and_says_when_it_stops() 
             "{line}"
         );
     }
+}
+
+#[test]
+fn a_proxy_with_a_taken_port_is_running_for_systemd_and_says_what_is_not_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    std::fs::write(
+        root.join("datasets.toml"),
+        format!(
+            "[[datasets]]\ntenant_id = \"acme\"\ndataset_id = \"fw\"\n\
+             [datasets.source]\nplugin = \"syslog\"\n[datasets.source.settings]\nbind = \"{}\"\n",
+            taken.local_addr().unwrap()
+        ),
+    )
+    .unwrap();
+    let config = root.join("proxy.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{root}\"\nmetrics_listen = \"{metrics}\"\n\
+             datasets = {{ kind = \"file\", path = \"{root}/datasets.toml\" }}\n\
+             [proxy]\nreceiver_url = \"http://{receiver}\"\napi_key = \"bf_x\"\n\
+             spool_dir = \"{root}/spool\"\nio = \"recvmmsg\"\n",
+            root = root.display(),
+            metrics = free_tcp(),
+            receiver = free_tcp(),
+        ),
+    )
+    .unwrap();
+    let socket_path = root.join("notify");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    let _proxy = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_bytefreezer"))
+            .args(["proxy", "--config"])
+            .arg(&config)
+            .env("NOTIFY_SOCKET", &socket_path)
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let first = next_message(&socket, Duration::from_secs(30)).expect("a notification");
+    assert!(first.contains("READY=1"), "{first:?}");
+    let mut statuses = Vec::new();
+    while let Some(message) = next_message(&socket, Duration::from_secs(10)) {
+        statuses.push(message);
+        if statuses
+            .last()
+            .is_some_and(|m| m == "STATUS=not ready: proxy inputs")
+        {
+            return;
+        }
+    }
+    panic!("no STATUS naming the input that cannot listen: {statuses:?}");
 }
 
 #[test]
