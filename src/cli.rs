@@ -48,6 +48,18 @@ pub enum Command {
     /// Check this host for what a role needs (io_uring, socket buffers, ports, spool disk,
     /// storage, control plane, clock) and say how to fix each miss; exit status 1 on a failure.
     Doctor(DoctorArgs),
+    /// Print shell completions for bash, zsh or fish.
+    #[command(hide = true)]
+    Completions {
+        #[arg(value_parser = ["bash", "zsh", "fish"])]
+        shell: String,
+    },
+    /// Write a man page per command into a folder.
+    #[command(hide = true)]
+    Manpages {
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Print the version.
     Version,
 }

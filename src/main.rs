@@ -11,6 +11,7 @@ mod dead_letter;
 mod doctor;
 mod doctor_checks;
 mod fakedata;
+mod manuals;
 mod memory;
 mod node;
 mod readiness;
@@ -63,6 +64,8 @@ fn main() -> ExitCode {
             cli::Command::Transform(cli::TransformCommand::Test(args)) => transform_test::run(args),
             cli::Command::Replay(args) => replay::run(args),
             cli::Command::Doctor(args) => doctor::run(args).await,
+            cli::Command::Completions { shell } => manuals::completions(&shell),
+            cli::Command::Manpages { out } => manuals::manpages(&out),
             cli::Command::Version => {
                 println!("bytefreezer {}", env!("CARGO_PKG_VERSION"));
                 Ok(())

@@ -1,6 +1,9 @@
 //! `cargo xtask dist`: the shipped build. Compiles the `dist` profile (cross-crate LTO, fewer
-//! codegen units, line tables for backtraces) and packs the binary with the systemd units and
-//! example configurations from `deploy/` into one tarball for an edge host.
+//! codegen units, line tables for backtraces) and packs the binary with the systemd units,
+//! example configurations and Grafana dashboard from `deploy/`, shell completions and man
+//! pages into a tarball for an edge host, and into a Debian package (`dist/deb.rs`).
+
+mod deb;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,6 +11,7 @@ use std::process::Command;
 use anyhow::{Context, Result};
 
 use crate::run;
+use deb::{DebInputs, build_deb};
 
 pub fn dist(root: &Path) -> Result<()> {
     run(crate::cargo()
@@ -26,10 +30,27 @@ pub fn dist(root: &Path) -> Result<()> {
     std::fs::create_dir_all(staging.join("bin"))?;
     std::fs::copy(&binary, staging.join("bin/bytefreezer"))
         .with_context(|| format!("cannot copy {}", binary.display()))?;
-    for folder in ["systemd", "config"] {
+    for folder in ["systemd", "config", "grafana"] {
         copy_folder(&root.join("deploy").join(folder), &staging.join(folder))?;
     }
     std::fs::copy(root.join("README.md"), staging.join("README.md"))?;
+    copy_folder(&root.join("docs"), &staging.join("docs"))?;
+    let completions = staging.join("completions");
+    std::fs::create_dir_all(&completions)?;
+    for (shell, file) in [
+        ("bash", "bytefreezer.bash"),
+        ("zsh", "_bytefreezer"),
+        ("fish", "bytefreezer.fish"),
+    ] {
+        let output = Command::new(&binary)
+            .args(["completions", shell])
+            .output()
+            .with_context(|| format!("cannot run {}", binary.display()))?;
+        std::fs::write(completions.join(file), output.stdout)?;
+    }
+    let man = staging.join("man");
+    run(Command::new(&binary).args(["manpages", "--out"]).arg(&man))
+        .context("cannot generate the man pages")?;
     let tarball = target.join("dist").join(format!("{name}.tar.gz"));
     run(Command::new("tar")
         .arg("-czf")
@@ -40,9 +61,27 @@ pub fn dist(root: &Path) -> Result<()> {
     .context("cannot pack the tarball (is `tar` installed?)")?;
     let size = std::fs::metadata(&tarball)?.len();
     println!(
-        "{} ({:.1} MiB): bin/bytefreezer, systemd/, config/, README.md",
+        "{} ({:.1} MiB): bin/bytefreezer, systemd/, config/, grafana/, completions/, man/, docs/, README.md",
         tarball.display(),
         size as f64 / (1024.0 * 1024.0)
+    );
+    let package = build_deb(
+        &DebInputs {
+            root,
+            binary: &binary,
+            version: &version,
+            completions: Some(&completions),
+            man_pages: Some(&man),
+        },
+        &target.join("dist"),
+    )?;
+    println!(
+        "{}: installs the units disabled; `apt install ./{}` then docs/deploy.md",
+        package.display(),
+        package
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("the package")
     );
     Ok(())
 }
