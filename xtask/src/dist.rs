@@ -34,6 +34,7 @@ pub fn dist(root: &Path) -> Result<()> {
         copy_folder(&root.join("deploy").join(folder), &staging.join(folder))?;
     }
     std::fs::copy(root.join("README.md"), staging.join("README.md"))?;
+    std::fs::copy(root.join("deploy/install.sh"), staging.join("install.sh"))?;
     copy_folder(&root.join("docs"), &staging.join("docs"))?;
     let completions = staging.join("completions");
     std::fs::create_dir_all(&completions)?;
@@ -61,7 +62,7 @@ pub fn dist(root: &Path) -> Result<()> {
     .context("cannot pack the tarball (is `tar` installed?)")?;
     let size = std::fs::metadata(&tarball)?.len();
     println!(
-        "{} ({:.1} MiB): bin/bytefreezer, systemd/, config/, grafana/, completions/, man/, docs/, README.md",
+        "{} ({:.1} MiB): bin/bytefreezer, install.sh, systemd/, config/, grafana/, completions/, man/, docs/, README.md",
         tarball.display(),
         size as f64 / (1024.0 * 1024.0)
     );

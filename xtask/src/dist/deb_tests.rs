@@ -1,6 +1,7 @@
 //! The package as dpkg sees it: its files, modes and conffiles, then a real `dpkg --install`
 //! into a scratch root (maintainer scripts run chrootless with DPKG_ROOT), which must create
-//! the service user and its folder, keep the configurations private, and enable no unit.
+//! the service user and its folder, keep the configurations private, and enable no unit; and
+//! deploy/install.sh, the tarball's installer for hosts without dpkg, into a scratch root too.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
@@ -141,5 +142,82 @@ fn the_package_installs_its_files_user_and_folders_and_enables_nothing() {
             .join("etc/systemd/system/multi-user.target.wants")
             .exists(),
         "no unit is enabled by the install"
+    );
+}
+
+fn copy_folder(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+fn install(unpacked: &Path, root: &Path) {
+    let output = Command::new("sh")
+        .arg(unpacked.join("install.sh"))
+        .arg("--root")
+        .arg(root)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "install.sh: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn the_script_installs_files_user_and_folders_and_keeps_edited_configurations() {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let unpacked = dir.path().join("bytefreezer-test");
+    std::fs::create_dir_all(unpacked.join("bin")).unwrap();
+    std::fs::copy("/bin/true", unpacked.join("bin/bytefreezer")).unwrap();
+    copy_folder(&workspace.join("deploy/config"), &unpacked.join("config"));
+    copy_folder(&workspace.join("deploy/systemd"), &unpacked.join("systemd"));
+    std::fs::copy(
+        workspace.join("deploy/install.sh"),
+        unpacked.join("install.sh"),
+    )
+    .unwrap();
+    let root = dir.path().join("root");
+    scratch_root(&root);
+
+    install(&unpacked, &root);
+    let passwd = std::fs::read_to_string(root.join("etc/passwd")).unwrap();
+    let user = passwd
+        .lines()
+        .find(|line| line.starts_with("bytefreezer:"))
+        .unwrap_or_else(|| panic!("{passwd}"));
+    let uid: u32 = user.split(':').nth(2).unwrap().parse().unwrap();
+    let binary = std::fs::metadata(root.join("usr/local/bin/bytefreezer")).unwrap();
+    assert_eq!(binary.mode() & 0o777, 0o755);
+    let config = root.join("etc/bytefreezer/proxy.toml");
+    let metadata = std::fs::metadata(&config).unwrap();
+    assert_eq!(metadata.mode() & 0o777, 0o640);
+    assert_ne!(metadata.gid(), 0);
+    let state = std::fs::metadata(root.join("var/lib/bytefreezer")).unwrap();
+    assert_eq!((state.uid(), state.mode() & 0o777), (uid, 0o750));
+    let unit =
+        std::fs::read_to_string(root.join("etc/systemd/system/bytefreezer-proxy.service")).unwrap();
+    assert!(unit.contains("ExecStart=/usr/local/bin/bytefreezer proxy"));
+
+    std::fs::write(&config, "# edited by the operator\n").unwrap();
+    install(&unpacked, &root);
+    assert_eq!(
+        std::fs::read_to_string(&config).unwrap(),
+        "# edited by the operator\n"
+    );
+    assert!(root.join("etc/bytefreezer/proxy.toml.new").exists());
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/passwd"))
+            .unwrap()
+            .lines()
+            .filter(|line| line.starts_with("bytefreezer:"))
+            .count(),
+        1,
+        "the user is created once"
     );
 }
