@@ -233,14 +233,23 @@ async fn storage_findings(config: &StorageConfig) -> Vec<Finding> {
         let round_trip = async {
             bucket.put(&key, probe.clone()).await?;
             let read = bucket.get(&key).await?;
+            // Piper's and packer's leases are taken by create-if-absent: a second create of a
+            // key that exists must be refused, or two instances could hold one lease.
+            let conditional = !bucket.put_if_absent(&key, probe.clone()).await?;
             bucket.delete(&key).await?;
-            Ok::<_, bytefreezer_storage::StorageError>(read)
+            Ok::<_, bytefreezer_storage::StorageError>((read, conditional))
         };
         findings.push(
             match tokio::time::timeout(Duration::from_secs(15), round_trip).await {
-                Ok(Ok(Some(read))) if read == probe => {
-                    Finding::ok(check, "an object was written, read back and deleted")
-                }
+                Ok(Ok((Some(read), true))) if read == probe => Finding::ok(
+                    check,
+                    "an object was written, read back, refused a second create-if-absent, and deleted",
+                ),
+                Ok(Ok((Some(read), false))) if read == probe => Finding::fail(
+                    check,
+                    "the store accepted create-if-absent over an existing object",
+                    "piper and packer take their leases with conditional writes (S3 If-None-Match, which AWS, MinIO and moto honour): use a store that has them",
+                ),
                 Ok(Ok(_)) => Finding::fail(
                     check,
                     "an object written could not be read back the same",

@@ -74,7 +74,14 @@ fn a_healthy_host_passes_and_every_check_reports() {
         let found = finding(&findings, check);
         assert_ne!(found["status"], "fail", "{found}");
     }
-    assert_eq!(finding(&findings, "storage intake")["status"], "ok");
+    let intake = finding(&findings, "storage intake");
+    assert_eq!(intake["status"], "ok");
+    assert!(
+        intake["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("refused a second create-if-absent")),
+        "{intake}"
+    );
     // The probe objects are gone again.
     for bucket in ["intake", "piper", "packer"] {
         let probes = dir
