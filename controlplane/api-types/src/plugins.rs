@@ -67,18 +67,8 @@ fn http_plugin() -> PluginKind {
                     "default": "/",
                     "description": "The path senders POST to.",
                 },
-                "format": {
-                    "type": "string",
-                    "enum": ["auto", "json", "text"],
-                    "default": "auto",
-                    "description": "auto: JSON when the body starts with { or [, text lines otherwise; json: an object, an array of objects or NDJSON; text: one event per line.",
-                },
-                "nested": {
-                    "type": "string",
-                    "enum": ["flatten", "json_text"],
-                    "default": "flatten",
-                    "description": "Nested objects as dotted columns (user.name) or as JSON text in one column.",
-                },
+                "format": body_format("a body"),
+                "nested": nested_json(),
                 "token": optional_secret("Senders must send Authorization: Bearer <token> (16 characters at least); empty: no token."),
                 "max_body_bytes": {
                     "type": "integer",
@@ -147,18 +137,8 @@ fn nats_plugin() -> PluginKind {
                     "default": 30,
                     "description": "jetstream: a delivered message not acknowledged within this is delivered again.",
                 },
-                "format": {
-                    "type": "string",
-                    "enum": ["auto", "json", "text"],
-                    "default": "auto",
-                    "description": "Each message's body: auto: JSON when it starts with { or [, text lines otherwise; json: an object, an array of objects or NDJSON; text: one event per line.",
-                },
-                "nested": {
-                    "type": "string",
-                    "enum": ["flatten", "json_text"],
-                    "default": "flatten",
-                    "description": "Nested objects as dotted columns (user.name) or as JSON text in one column.",
-                },
+                "format": body_format("each message's body"),
+                "nested": nested_json(),
                 "token": optional_secret("Authentication token; or user and password; or credentials_file."),
                 "user": optional_text("User name, with password."),
                 "password": optional_secret("Password of user."),
@@ -237,18 +217,8 @@ fn sqs_plugin() -> PluginKind {
                     "default": 60,
                     "description": "How long received messages stay hidden while the proxy stores them; extended while a spool write is slow.",
                 },
-                "format": {
-                    "type": "string",
-                    "enum": ["auto", "json", "text"],
-                    "default": "auto",
-                    "description": "Each message's body: auto: JSON when it starts with { or [, text lines otherwise; json: an object, an array of objects or NDJSON; text: one event per line.",
-                },
-                "nested": {
-                    "type": "string",
-                    "enum": ["flatten", "json_text"],
-                    "default": "flatten",
-                    "description": "Nested objects as dotted columns (user.name) or as JSON text in one column.",
-                },
+                "format": body_format("each message's body"),
+                "nested": nested_json(),
                 "s3_events": {
                     "type": "boolean",
                     "default": false,
@@ -281,6 +251,27 @@ fn sqs_plugin() -> PluginKind {
             "max_object_bytes": 67108864,
         }),
     }
+}
+
+/// `format` of the inputs that split bodies into events (`http`, `nats`, `sqs`); `what` names
+/// the body.
+fn body_format(what: &str) -> Value {
+    json!({
+        "type": "string",
+        "enum": ["auto", "json", "text"],
+        "default": "auto",
+        "description": format!("How {what} holds events: auto: JSON when it starts with {{ or [, text lines otherwise; json: an object, an array of objects or NDJSON; text: one event per line."),
+    })
+}
+
+/// `nested` of the same inputs.
+fn nested_json() -> Value {
+    json!({
+        "type": "string",
+        "enum": ["flatten", "json_text"],
+        "default": "flatten",
+        "description": "Nested objects as dotted columns (user.name) or as JSON text in one column.",
+    })
 }
 
 fn optional_text(description: &str) -> Value {

@@ -110,6 +110,28 @@ impl Site {
         self.test.drain_events()
     }
 
+    /// The events in the spool once at least `at_least` arrived and the queue holds no message,
+    /// visible or in flight, the input stopped.
+    async fn gather_until_queue_empty(
+        &mut self,
+        queue: &SqsClient,
+        at_least: usize,
+    ) -> Vec<String> {
+        let mut seen = Vec::new();
+        wait_until("the events are in the spool", async || {
+            seen.extend(self.drain_events());
+            seen.len() >= at_least
+        })
+        .await;
+        wait_until("every message is deleted", async || {
+            queue.counts().await.unwrap() == (0, 0)
+        })
+        .await;
+        self.inputs.stop().await;
+        seen.extend(self.drain_events());
+        seen
+    }
+
     fn metric(&self, name: &str) -> u64 {
         self.test.registry.counter_total(name)
     }
@@ -132,18 +154,7 @@ async fn messages_are_deleted_once_durable_and_bad_bodies_dropped_counted() {
     send(&queue, &url, &bodies).await;
     let mut site = Site::new(1 << 30);
     site.start(url).await;
-    let mut seen = Vec::new();
-    wait_until("300 events are in the spool", async || {
-        seen.extend(site.drain_events());
-        seen.len() >= 300
-    })
-    .await;
-    wait_until("the queue is empty", async || {
-        queue.counts().await.unwrap() == (0, 0)
-    })
-    .await;
-    site.inputs.stop().await;
-    seen.extend(site.drain_events());
+    let seen = site.gather_until_queue_empty(&queue, 300).await;
     assert_eq!(sorted(&seen), (0..300).collect::<Vec<_>>());
     assert_eq!(site.metric(PROXY_SQS_MESSAGES_TOTAL.name), 301);
     assert_eq!(site.metric(PROXY_ROWS_DROPPED_TOTAL.name), 1);
@@ -164,18 +175,7 @@ async fn a_full_spool_leaves_the_backlog_in_the_queue() {
     assert_eq!(site.metric(PROXY_SQS_MESSAGES_TOTAL.name), 0);
     assert_eq!(queue.counts().await.unwrap(), (50, 0));
     site.test.ship_held();
-    let mut seen = Vec::new();
-    wait_until("the backlog is in the spool", async || {
-        seen.extend(site.drain_events());
-        seen.len() >= 50
-    })
-    .await;
-    wait_until("the queue is empty", async || {
-        queue.counts().await.unwrap() == (0, 0)
-    })
-    .await;
-    site.inputs.stop().await;
-    seen.extend(site.drain_events());
+    let seen = site.gather_until_queue_empty(&queue, 50).await;
     assert_eq!(sorted(&seen), (0..50).collect::<Vec<_>>());
 }
 
@@ -296,18 +296,7 @@ async fn s3_event_notifications_bring_in_the_objects_they_name() {
             testing: false,
         }])
         .await;
-    let mut seen = Vec::new();
-    wait_until("both objects' events are in the spool", async || {
-        seen.extend(site.drain_events());
-        seen.len() >= 8
-    })
-    .await;
-    wait_until("every message is deleted", async || {
-        queue.counts().await.unwrap() == (0, 0)
-    })
-    .await;
-    site.inputs.stop().await;
-    seen.extend(site.drain_events());
+    let seen = site.gather_until_queue_empty(&queue, 8).await;
     assert_eq!(sorted(&seen), (0..8).collect::<Vec<_>>());
     assert_eq!(site.metric(PROXY_SQS_MESSAGES_TOTAL.name), 4);
     // The missing object, and the message that is no event.
