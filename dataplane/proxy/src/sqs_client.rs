@@ -12,6 +12,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+/// The largest answer read: ten messages of SQS's 256 KiB limit with their attributes fit
+/// many times over.
+const MAX_ANSWER_BYTES: usize = 16 << 20;
+
 /// Batch calls (ten receipts each) running at once.
 const BATCH_CALLS_AT_ONCE: usize = 8;
 
@@ -287,9 +291,20 @@ impl SqsClient {
         for (name, value) in headers {
             request = request.header(name, value);
         }
-        let response = request.send().await?;
+        let mut response = request.send().await?;
         let status = response.status();
-        let bytes = response.bytes().await?;
+        // SQS's largest answer is ten messages of 256 KiB; a server sending far more is not
+        // SQS, and must not cost the proxy its memory.
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            if bytes.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(SqsError::Malformed {
+                    action,
+                    detail: format!("an answer of more than {MAX_ANSWER_BYTES} bytes"),
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         let answer: Value = if bytes.is_empty() {
             json!({})
         } else {
@@ -426,6 +441,39 @@ mod tests {
         .unwrap();
         let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         client.signed_headers("AmazonSQS.ReceiveMessage", body, at)
+    }
+
+    /// A server answering more than SQS ever does is refused before the answer fills memory.
+    #[tokio::test]
+    async fn an_oversized_answer_is_refused() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request).await;
+            let body = vec![b' '; MAX_ANSWER_BYTES + 1];
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.write_all(&body).await;
+        });
+        let client = SqsClient::new(
+            reqwest::Client::new(),
+            &format!("http://{address}/123456789012/events"),
+            "us-east-1",
+            Credentials {
+                access_key_id: "AKID".into(),
+                secret_access_key: "secret".into(),
+                session_token: None,
+            },
+        )
+        .unwrap();
+        let error = client
+            .receive(10, Duration::ZERO, Duration::from_secs(30))
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("more than"), "{error}");
     }
 
     /// The signature botocore (the AWS SDK for Python) computes for the same call, date and
