@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use anyhow::{Context, Result};
 use bytefreezer_api::Role;
 use bytefreezer_query::{QueryEngine, QueryService};
-use bytefreezer_storage::{Bucket, Buckets};
+use bytefreezer_storage::Buckets;
 use bytefreezer_telemetry::{
     Readiness, Registry, Shutdown, ShutdownTrigger, service_routes, shutdown_pair,
 };
@@ -89,8 +89,8 @@ pub async fn query(args: RoleArgs) -> Result<()> {
         .unwrap_or_else(|| format!("http://{}", file.query.listen));
     let reporter = process.reporter().with_endpoint(Some(endpoint));
     let mut destinations = std::collections::BTreeMap::new();
-    for (name, root) in &file.query.destinations {
-        destinations.insert(name.clone(), Bucket::local(name, root.clone())?);
+    for (name, destination) in &file.query.destinations {
+        destinations.insert(name.clone(), destination.open(name)?);
     }
     let datasets = process.stage.datasets.clone();
     let engine = QueryEngine::new(buckets.packer, file.query.max_concurrent)

@@ -2,13 +2,15 @@
 //! same thing. `test` installs what the suite needs, then checks formatting, lints, repository
 //! rules and runs every test with cargo-nextest; `tidy` checks the repository rules alone;
 //! `fuzz` runs the decoders' fuzz targets; `bench` runs the benchmarks and writes a summary;
-//! `dist` builds and packs what an edge host installs.
+//! `soak` kills roles at random for as long as asked and counts every event; `dist` builds and
+//! packs what an edge host installs.
 
 mod bench;
 mod dist;
 mod fuzz;
 mod iana;
 mod install;
+mod soak;
 mod tidy;
 
 use std::process::{Command, ExitCode};
@@ -38,6 +40,13 @@ const VERBS: &[(&str, &str, &str)] = &[
         "fuzz",
         "fuzz [SECONDS]",
         "run every decoder's fuzz target (default 60 s each)",
+    ),
+    (
+        "soak",
+        "soak [MINUTES] [--kills N]",
+        "the kill harness (tests/kill_harness.rs) for MINUTES (default 10): every role its\n\
+         own process on moto's S3, two pipers and two packers, random SIGKILLs and crash\n\
+         points; prints kills, events sent, acknowledged, found, missing, duplicated",
     ),
     (
         "dist",
@@ -85,6 +94,7 @@ fn dispatch(verb: Option<&str>, args: &[String]) -> Result<()> {
         Some("tidy") => tidy::check(&workspace_root()?),
         Some("bench") => bench::bench(&workspace_root()?, &args[1..]),
         Some("dist") => dist::dist(&workspace_root()?),
+        Some("soak") => soak::soak(&workspace_root()?, &args[1..]),
         Some("install-test-deps") => install::test_dependencies(&workspace_root()?),
         Some("iana-elements") => iana::regenerate(&workspace_root()?),
         Some("fuzz") => {

@@ -363,6 +363,14 @@ pub const PACKER_INPUTS_SKIPPED_TOTAL: Metric = metric(
     "bytefreezer_packer_inputs_skipped_total",
     "Piper objects left in place for a later pass.",
 );
+pub const PACKER_INPUTS_REDELIVERED_TOTAL: Metric = metric(
+    "bytefreezer_packer_inputs_redelivered_total",
+    "Piper objects dropped because an object of the same name was already packed (a resent or retransformed batch).",
+);
+pub const PACKER_PACKED_MARKERS_EXPIRED_TOTAL: Metric = metric(
+    "bytefreezer_packer_packed_markers_expired_total",
+    "Records of packed piper objects deleted after the packed-marker retention.",
+);
 pub const PACKER_FILES_TOTAL: Metric =
     metric("bytefreezer_packer_files_total", "Parquet files written.");
 pub const PACKER_ROWS_TOTAL: Metric =
@@ -507,6 +515,8 @@ pub const ALL: &[Metric] = &[
     PIPER_DEAD_LETTERS_REPLAYED_TOTAL,
     PACKER_INPUTS_TOTAL,
     PACKER_INPUTS_SKIPPED_TOTAL,
+    PACKER_INPUTS_REDELIVERED_TOTAL,
+    PACKER_PACKED_MARKERS_EXPIRED_TOTAL,
     PACKER_FILES_TOTAL,
     PACKER_ROWS_TOTAL,
     PACKER_BYTES_TOTAL,

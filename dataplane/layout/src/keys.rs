@@ -175,6 +175,19 @@ pub fn probe_object(holder: &str) -> String {
     format!("{INTERNAL_PREFIX}/probes/{holder}")
 }
 
+/// Packer bucket: the record that the piper object `piper_key` went into a Parquet file. It
+/// outlives the object, so a copy of the same object written again later (a batch the proxy
+/// resent after its acknowledgement was lost, an intake object piper transformed again after a
+/// crash) is recognised by its name and dropped instead of packed a second time.
+pub fn packed_marker_object(piper_key: &str) -> String {
+    format!("{INTERNAL_PREFIX}/packed/{piper_key}")
+}
+
+/// Packer bucket: every packed marker, `_bytefreezer/packed/{tenant}/{dataset}/year=…/…/`.
+pub fn packed_marker_prefix() -> String {
+    format!("{INTERNAL_PREFIX}/packed/")
+}
+
 pub fn packer_plan_prefix() -> String {
     format!("{INTERNAL_PREFIX}/plans/")
 }

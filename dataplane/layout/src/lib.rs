@@ -19,7 +19,7 @@ pub use hour::HourPartition;
 pub use identifier::{IdentifierError, validate_identifier};
 pub use keys::{
     INTERNAL_PREFIX, IntakeObject, ParquetObject, PiperObject, Stage, dataset_prefix,
-    intake_object, lease_object, packer_plan_object, packer_plan_prefix, parquet_folder_in,
-    parquet_object, parquet_object_in, parse_intake_object, parse_packer_plan_object,
-    parse_parquet_object, parse_piper_object, piper_object, probe_object,
+    intake_object, lease_object, packed_marker_object, packed_marker_prefix, packer_plan_object,
+    packer_plan_prefix, parquet_folder_in, parquet_object, parquet_object_in, parse_intake_object,
+    parse_packer_plan_object, parse_parquet_object, parse_piper_object, piper_object, probe_object,
 };

@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
+use bytefreezer_storage::DestinationConfig;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -18,9 +18,14 @@ pub struct PackerConfig {
     pub row_group_rows: usize,
     /// Seconds after which another instance may take over a partition this one leased. Default 300.
     pub lease_ttl_secs: u64,
-    /// Named buckets a dataset's `destination.bucket` may choose, as local folders
-    /// (`archive = "/mnt/archive"`). Default none: every dataset goes to the packer bucket.
-    pub destinations: BTreeMap<String, PathBuf>,
+    /// Hours a record of each packed piper object is kept, so a copy of it written again (a
+    /// batch resent after a lost acknowledgement, an object transformed twice around a crash)
+    /// is dropped instead of packed twice. Default 72.
+    pub packed_marker_retention_hours: u64,
+    /// Named buckets a dataset's `destination.bucket` may choose: local folders
+    /// (`archive = "/mnt/archive"`) or S3 buckets (`cold = { bucket = "bf-cold", endpoint =
+    /// "…" }`). Default none: every dataset goes to the packer bucket.
+    pub destinations: BTreeMap<String, DestinationConfig>,
     /// Attempts at a piper object whose Parquet file cannot be written (a column type Parquet
     /// cannot store, values that cannot be converted) before it moves to the dataset's
     /// dead-letter prefix in the piper bucket. An input that failed is packed alone from then
@@ -45,6 +50,7 @@ impl Default for PackerConfig {
             max_age_secs: 1200,
             row_group_rows: 1024 * 1024,
             lease_ttl_secs: 300,
+            packed_marker_retention_hours: 72,
             destinations: BTreeMap::new(),
             max_attempts: 5,
             retry_backoff_ms: 1000,

@@ -4,7 +4,9 @@
 //!
 //! Exactly once by construction: before writing it records the exact input set in a plan
 //! (create-if-absent); it deletes inputs only after the Parquet file is durable, and recovery
-//! replays plans. It must never delete an input before the file containing it is durable, never
+//! replays plans. Before deleting the inputs it leaves a marker per input, so a copy of an
+//! input written again later (a resent or retransformed batch) is dropped, not packed twice
+//! (`packed.rs`). It must never delete an input before the file containing it is durable, never
 //! drop a column or a row on a schema change (types widen instead), and never let one
 //! partition's failure stop the others. What it cannot pack goes to the dataset's dead-letter
 //! prefix in the piper bucket with its reason: unreadable objects at once, the culprit of a
@@ -14,6 +16,7 @@
 
 mod config;
 mod dead_letter;
+mod packed;
 mod packer;
 mod plan;
 mod probe;

@@ -3,7 +3,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytefreezer_api::metrics::{PACKER_ERRORS_TOTAL, PACKER_INPUTS_SKIPPED_TOTAL};
+use bytefreezer_api::metrics::{
+    PACKER_ERRORS_TOTAL, PACKER_INPUTS_REDELIVERED_TOTAL, PACKER_INPUTS_SKIPPED_TOTAL,
+};
 use bytefreezer_api::{DataPlaneConfig, DatasetSpec, OpenPartition};
 use bytefreezer_dead_letter::{
     Attempts, ReplayRunner, RetrySettings, count_dead_letters, publish_dead_letter_counts,
@@ -21,6 +23,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::config::PackerConfig;
 use crate::dead_letter::DeadLetterReason;
+use crate::packed::{MarkerExpiry, was_packed};
 use crate::plan::{Plan, file_id};
 use crate::probe::{DestinationProbes, Prober};
 use crate::write::{PlanError, execute_plan};
@@ -39,6 +42,8 @@ pub struct PackerCycle {
     pub plans_failed: usize,
     /// Inputs that failed before and wait out their backoff.
     pub waiting: usize,
+    /// Inputs dropped because an object of the same name was packed before.
+    pub redelivered: usize,
 }
 
 pub struct Packer {
@@ -53,6 +58,9 @@ pub struct Packer {
     wakeup: Arc<Notify>,
     open_partitions: OpenPartitions,
     prober: Prober,
+    marker_expiry: MarkerExpiry,
+    /// `[packer.destinations]`, opened once (an S3 client keeps its connections).
+    destinations: BTreeMap<String, Result<Bucket, String>>,
 }
 
 /// The partitions still accumulating after the last pass, for the control plane's Activity.
@@ -83,6 +91,17 @@ impl Packer {
                 capacity: config.max_tracked_failures,
             },
         );
+        let destinations = config
+            .destinations
+            .iter()
+            .map(|(name, destination)| {
+                let opened = destination.open(name).map_err(|e| format!("{e:#}"));
+                (name.clone(), opened)
+            })
+            .collect();
+        let marker_expiry = MarkerExpiry::new(Duration::from_secs(
+            config.packed_marker_retention_hours.saturating_mul(3600),
+        ));
         Packer {
             attempts,
             replays: ReplayRunner::new(Stage::Packer),
@@ -94,7 +113,14 @@ impl Packer {
             wakeup: Arc::new(Notify::new()),
             open_partitions: OpenPartitions::default(),
             prober,
+            marker_expiry,
+            destinations,
         }
+    }
+
+    /// The bucket `[packer.destinations]` names `name`: `None` when none does.
+    pub(crate) fn destination(&self, name: &str) -> Option<Result<Bucket, String>> {
+        self.destinations.get(name).cloned()
     }
 
     /// Shared view of the last write probe of every bucket this packer writes Parquet into.
@@ -105,11 +131,8 @@ impl Packer {
     /// Its own bucket and every configured destination, probed at most every 30 s.
     async fn probe_destinations(&self) {
         let mut buckets = vec![("packer".to_owned(), Ok(self.buckets.packer.clone()))];
-        for (name, root) in &self.config.destinations {
-            buckets.push((
-                name.clone(),
-                Bucket::local(name, root.clone()).map_err(anyhow::Error::from),
-            ));
+        for (name, opened) in &self.destinations {
+            buckets.push((name.clone(), opened.clone().map_err(|e| anyhow::anyhow!(e))));
         }
         self.prober.probe_if_due(buckets).await;
     }
@@ -149,6 +172,13 @@ impl Packer {
             )
             .await;
         self.attempts.load().await;
+        if let Err(error) = self
+            .marker_expiry
+            .sweep_if_due(&self.buckets.packer, &self.leases, &self.registry)
+            .await
+        {
+            tracing::warn!("packer: expiring packed markers: {error:#}");
+        }
         let planned_elsewhere = self.recover_plans(&mut cycle).await?;
         let listed = self.buckets.piper.list("").await?;
         publish_dead_letter_counts(
@@ -271,11 +301,18 @@ impl Packer {
                 }
             };
             let lease_key = partition_lease(&parsed.tenant_id, &parsed.dataset_id, &parsed.hour);
-            let Some(lease) = self.leases.try_acquire(&lease_key).await? else {
+            let Some(mut lease) = self.leases.try_acquire(&lease_key).await? else {
                 planned_elsewhere.extend(plan.inputs.iter().cloned());
                 continue;
             };
-            let result = execute_plan(self, &plan, &parsed.hour).await;
+            let held = self
+                .leases
+                .hold(&mut lease, execute_plan(self, &plan, &parsed.hour))
+                .await;
+            let Ok(result) = held else {
+                tracing::warn!("packer: lost the lease while recovering {}", object.key);
+                continue;
+            };
             let written = match result {
                 Ok(written) => written,
                 Err(PlanError::Inputs(error)) => {
@@ -320,18 +357,26 @@ impl Packer {
         inputs: Vec<(ObjectInfo, PiperObject)>,
         cycle: &mut PackerCycle,
     ) -> anyhow::Result<()> {
-        let Some(lease) = self
+        let Some(mut lease) = self
             .leases
             .try_acquire(&partition_lease(tenant, dataset, hour))
             .await?
         else {
             return Ok(());
         };
-        let result = self
-            .flush_leased(tenant, dataset, hour, inputs, cycle)
+        let held = self
+            .leases
+            .hold(
+                &mut lease,
+                self.flush_leased(tenant, dataset, hour, inputs, cycle),
+            )
             .await;
         self.leases.release(lease).await?;
-        result
+        // Another instance has the partition now and finishes what this one planned.
+        held.unwrap_or_else(|lost| {
+            tracing::warn!(%tenant, %dataset, "packer: partition {hour}: {lost}");
+            Ok(())
+        })
     }
 
     async fn flush_leased(
@@ -371,6 +416,26 @@ impl Packer {
         Ok(())
     }
 
+    /// An input named like one already packed is a second copy of the same rows: deleted.
+    async fn drop_redelivered(&self, key: &str, parsed: &PiperObject) -> anyhow::Result<()> {
+        self.buckets.piper.delete(key).await?;
+        self.registry
+            .counter(
+                PACKER_INPUTS_REDELIVERED_TOTAL.name,
+                PACKER_INPUTS_REDELIVERED_TOTAL.help,
+                &[
+                    ("tenant", &parsed.tenant_id),
+                    ("dataset", &parsed.dataset_id),
+                ],
+            )
+            .increment(1);
+        tracing::info!(
+            tenant = %parsed.tenant_id, dataset = %parsed.dataset_id,
+            "packer: {key} was packed before (a resent or retransformed batch); dropped"
+        );
+        Ok(())
+    }
+
     /// Plans and writes one Parquet file from `chunk`, dead-lettering unreadable inputs first.
     async fn pack_chunk(
         &self,
@@ -381,6 +446,11 @@ impl Packer {
     ) -> anyhow::Result<()> {
         let mut good = Vec::with_capacity(chunk.len());
         for (info, parsed) in chunk {
+            if was_packed(&self.buckets.packer, &info.key).await? {
+                self.drop_redelivered(&info.key, &parsed).await?;
+                cycle.redelivered += 1;
+                continue;
+            }
             // Another instance may have packed it since the listing.
             let Some(bytes) = self.buckets.piper.get(&info.key).await? else {
                 continue;
@@ -421,6 +491,7 @@ impl Packer {
         {
             return Ok(());
         }
+        bytefreezer_telemetry::crash_point("packer.plan_written");
         let started = std::time::Instant::now();
         let outcome = execute_plan(self, &plan, hour).await;
         let duration_ms = started.elapsed().as_millis() as u64;

@@ -5,7 +5,6 @@ use bytefreezer_api::metrics::{
 };
 use bytefreezer_layout::{HourPartition, packer_plan_object, parquet_object_in};
 use bytefreezer_schema::{conform_batch, decode_ipc, merge_schemas, read_ipc_schema};
-use bytefreezer_storage::Bucket;
 use object_store::buffered::BufWriter;
 use object_store::path::Path as ObjectPath;
 use parquet::arrow::AsyncArrowWriter;
@@ -13,6 +12,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
+use crate::packed::record_packed;
 use crate::packer::Packer;
 use crate::plan::Plan;
 
@@ -27,6 +27,9 @@ pub struct Written {
 }
 
 const ROW_GROUP_BYTES: usize = 64 * 1024 * 1024;
+
+/// S3's `DeleteObjects` takes up to 1000 keys.
+const INPUT_DELETES_PER_REQUEST: usize = 1000;
 
 /// Why a plan could not be carried out, which decides what happens to its inputs.
 #[derive(Debug, thiserror::Error)]
@@ -104,8 +107,8 @@ pub async fn execute_plan(
         .unwrap_or_default();
     let bucket = match &destination.bucket {
         None => packer.buckets.packer.clone(),
-        Some(name) => match packer.config.destinations.get(name) {
-            Some(root) => Bucket::local(name, root.clone()).map_err(node)?,
+        Some(name) => match packer.destination(name) {
+            Some(opened) => opened.map_err(|e| node(anyhow::anyhow!(e)))?,
             // The plan stays, and so do its inputs: configuring the bucket lets it finish.
             None => {
                 return Err(node(anyhow::anyhow!(
@@ -201,13 +204,28 @@ pub async fn execute_plan(
                     writer.write(&conformed).await.map_err(writer_error)?;
                 }
             }
+            // Parts of a large file are uploaded by now, the upload not yet completed.
+            bytefreezer_telemetry::crash_point("packer.parquet_partial");
             writer.close().await.map_err(writer_error)?;
             bucket.make_durable(&parquet_key).await.map_err(node)?;
             written.bytes = bucket.size(&parquet_key).await.map_err(node)?.unwrap_or(0);
         }
     }
-    for input in &plan.inputs {
-        packer.buckets.piper.delete(input).await.map_err(node)?;
+    bytefreezer_telemetry::crash_point("packer.parquet_written");
+    record_packed(&packer.buckets.packer, &plan.inputs)
+        .await
+        .map_err(node)?;
+    // In bulk (S3: one request per 1000); a crash part way leaves the rest to the recovery.
+    for (n, chunk) in plan.inputs.chunks(INPUT_DELETES_PER_REQUEST).enumerate() {
+        packer
+            .buckets
+            .piper
+            .delete_many(chunk.to_vec())
+            .await
+            .map_err(node)?;
+        if n == 0 {
+            bytefreezer_telemetry::crash_point("packer.input_deleted");
+        }
     }
     let plan_key = packer_plan_object(&plan.tenant_id, &plan.dataset_id, hour, &plan.file_id);
     packer

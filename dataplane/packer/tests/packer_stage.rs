@@ -1,3 +1,6 @@
+#[path = "../../storage/tests/support/moto.rs"]
+mod moto;
+
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array, StringArray, TimestampMicrosecondArray};
@@ -6,10 +9,12 @@ use arrow::record_batch::RecordBatch;
 use bytefreezer_api::{
     DataPlaneConfig, DatasetSpec, Destination, PackerThresholds, SourceSpec, SyslogSourceSettings,
 };
-use bytefreezer_layout::{HourPartition, packer_plan_object, parquet_object, piper_object};
+use bytefreezer_layout::{
+    HourPartition, packed_marker_object, packer_plan_object, parquet_object, piper_object,
+};
 use bytefreezer_packer::{Packer, PackerConfig};
 use bytefreezer_schema::encode_ipc;
-use bytefreezer_storage::{Buckets, StorageConfig};
+use bytefreezer_storage::{Buckets, DestinationConfig, StorageConfig};
 use bytefreezer_telemetry::Registry;
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -203,12 +208,23 @@ async fn testing_mode_writes_one_zstd_parquet_at_the_documented_path() {
     assert!(
         buckets
             .packer
-            .list("_bytefreezer/")
+            .list("_bytefreezer/plans/")
             .await
             .unwrap()
             .is_empty(),
         "plan deleted"
     );
+    let mut markers: Vec<String> = buckets
+        .packer
+        .list("_bytefreezer/packed/")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|marker| marker.key)
+        .collect();
+    markers.sort();
+    let packed = ["b1", "b2"].map(|b| packed_marker_object(&piper_object("t", "d", &hour(), b)));
+    assert_eq!(markers, packed, "a marker per packed input");
 }
 
 #[tokio::test]
@@ -362,7 +378,11 @@ async fn a_dataset_destination_chooses_the_bucket_and_prefix_and_an_unknown_buck
         "the input stays until the bucket exists: {waiting:?}"
     );
     let configured = PackerConfig {
-        destinations: [("archive".to_owned(), archive.clone())].into(),
+        destinations: [(
+            "archive".to_owned(),
+            DestinationConfig::Folder(archive.clone()),
+        )]
+        .into(),
         ..PackerConfig::default()
     };
     let cycle = packer_for(&buckets, "a", configured, to_archive)
@@ -388,6 +408,80 @@ async fn a_dataset_destination_chooses_the_bucket_and_prefix_and_an_unknown_buck
         parquet_files(&buckets).is_empty(),
         "nothing in the packer bucket"
     );
+}
+
+/// The proxy resends a batch whose 201 it never saw, or piper transforms an intake object again
+/// after a crash: the same piper object is written after it was packed and deleted.
+#[tokio::test]
+async fn an_input_written_again_after_it_was_packed_is_dropped_not_packed_twice() {
+    let (_dir, buckets) = buckets();
+    let (packer, registry, _config) = observed_packer(&buckets, PackerConfig::default());
+    put_input(&buckets, "b1", batch(0..10, None)).await;
+    assert_eq!(packer.run_once().await.unwrap().files_written, 1);
+    put_input(&buckets, "b1", batch(0..10, None)).await;
+    put_input(&buckets, "b2", batch(10..15, None)).await;
+    let cycle = packer.run_once().await.unwrap();
+    assert_eq!(
+        (cycle.redelivered, cycle.files_written, cycle.rows_written),
+        (1, 1, 5),
+        "{cycle:?}"
+    );
+    assert_eq!(
+        ids(&read_all(&parquet_files(&buckets))),
+        (0..15).collect::<Vec<_>>()
+    );
+    assert!(buckets.piper.list("t/").await.unwrap().is_empty());
+    let redelivered = registry.counter(
+        "bytefreezer_packer_inputs_redelivered_total",
+        "",
+        &[("tenant", "t"), ("dataset", "d")],
+    );
+    assert_eq!(redelivered.get(), 1);
+}
+
+/// A named destination may be one S3 bucket (moto's real server).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dataset_destination_may_be_an_s3_bucket() {
+    let (_dir, buckets) = buckets();
+    let moto = moto::Moto::start();
+    moto.create_buckets(&["bf-cold"]);
+    put_input(&buckets, "b1", batch(0..7, None)).await;
+    let cold: DestinationConfig = toml::from_str::<std::collections::BTreeMap<String, DestinationConfig>>(
+        &format!(
+            "cold = {{ bucket = \"bf-cold\", endpoint = \"{}\", access_key_id = \"test\", secret_access_key = \"test\" }}",
+            moto.endpoint
+        ),
+    )
+    .unwrap()
+    .remove("cold")
+    .unwrap();
+    let config = PackerConfig {
+        destinations: [("cold".to_owned(), cold.clone())].into(),
+        ..PackerConfig::default()
+    };
+    let cycle = packer_for(&buckets, "a", config, |dataset| {
+        dataset.testing = true;
+        dataset.destination = Destination {
+            bucket: Some("cold".into()),
+            prefix: None,
+        };
+    })
+    .run_once()
+    .await
+    .unwrap();
+    assert_eq!((cycle.files_written, cycle.rows_written), (1, 7));
+    let bucket = cold.open("cold").unwrap();
+    let files = bucket.list("t/d/data/parquet/").await.unwrap();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let bytes = bucket.get(&files[0].key).await.unwrap().unwrap();
+    let rows: usize = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|batch| batch.unwrap().num_rows())
+        .sum();
+    assert_eq!(rows, 7);
+    assert!(parquet_files(&buckets).is_empty());
 }
 
 #[tokio::test]

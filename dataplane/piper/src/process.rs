@@ -94,7 +94,7 @@ pub async fn process_object(
         skipped(piper, "backoff");
         return ObjectResult::Waiting;
     }
-    let lease = match piper
+    let mut lease = match piper
         .leases
         .try_acquire(&lease_object(Stage::Piper, &info.key))
         .await
@@ -111,23 +111,33 @@ pub async fn process_object(
         }
     };
     let version = pipeline_version(&dataset.pipeline);
-    let started = Instant::now();
-    let result = transform_object(piper, dataset, &version, &info, &key).await;
-    let duration_ms = started.elapsed().as_millis() as u64;
-    let outcome = match result {
-        Ok(Some(done)) => {
-            piper.attempts.forget(&info.key).await;
-            report_done(piper, &info, &key, &version, duration_ms, &done);
-            ObjectResult::Done {
-                rows_in: done.rows_in,
-                rows_out: done.rows_out,
-                rows_dead_lettered: done.rows_dead_lettered,
+    let leased_work = async {
+        let started = Instant::now();
+        let result = transform_object(piper, dataset, &version, &info, &key).await;
+        let duration_ms = started.elapsed().as_millis() as u64;
+        match result {
+            Ok(Some(done)) => {
+                piper.attempts.forget(&info.key).await;
+                report_done(piper, &info, &key, &version, duration_ms, &done);
+                ObjectResult::Done {
+                    rows_in: done.rows_in,
+                    rows_out: done.rows_out,
+                    rows_dead_lettered: done.rows_dead_lettered,
+                }
+            }
+            Ok(None) => ObjectResult::Busy,
+            // Handled while the lease is held, so no other instance works on a half-moved object.
+            Err(failure) => {
+                handle_failure(piper, &info, &key, &version, duration_ms, failure).await
             }
         }
-        Ok(None) => ObjectResult::Busy,
-        // Handled while the lease is held, so no other instance works on a half-moved object.
-        Err(failure) => handle_failure(piper, &info, &key, &version, duration_ms, failure).await,
     };
+    // Lost: another instance took the object over and does it again under the same names.
+    let outcome = piper
+        .leases
+        .hold(&mut lease, leased_work)
+        .await
+        .unwrap_or(ObjectResult::Busy);
     if let Err(error) = piper.leases.release(lease).await {
         tracing::warn!("piper: cannot release the lease on {}: {error}", info.key);
     }
@@ -444,6 +454,7 @@ async fn transform_object(
             .put(&output, Bytes::from(encoded))
             .await
             .map_err(|e| failure("write", Blame::Node, e))?;
+        bytefreezer_telemetry::crash_point("piper.output_written");
         piper
             .registry
             .counter(

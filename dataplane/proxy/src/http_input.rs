@@ -656,7 +656,10 @@ async fn receive(
         .await
         .map_err(|_| unavailable("the input is stopping; retry".to_owned()))?;
     match durable.await {
-        Ok(Ok(())) => Ok((events, bytes)),
+        Ok(Ok(())) => {
+            bytefreezer_telemetry::crash_point("proxy.events_durable");
+            Ok((events, bytes))
+        }
         Ok(Err(error)) => Err(unavailable(format!(
             "the events could not be stored: {error}"
         ))),

@@ -79,6 +79,7 @@ impl Shipper {
             };
             match outcome {
                 Outcome::Acknowledged => {
+                    bytefreezer_telemetry::crash_point("proxy.batch_acknowledged");
                     self.spool.acknowledged(&batch);
                     self.count(
                         PROXY_ROWS_ACKED_TOTAL.name,

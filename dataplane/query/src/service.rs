@@ -15,6 +15,7 @@ use bytefreezer_api::metrics::{QUERY_ERRORS_TOTAL, QUERY_QUERIES_TOTAL, QUERY_RE
 use bytefreezer_api::{
     AuthorizeError, DataPlaneConfig, KeyUse, QUERY_TOKEN_PREFIX, bearer_token, verify_query_token,
 };
+use bytefreezer_storage::DestinationConfig;
 use bytefreezer_telemetry::Registry;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -39,8 +40,9 @@ pub struct QueryConfig {
     /// (behind a TLS proxy, or when listening on 0.0.0.0).
     pub public_url: Option<String>,
     /// The named buckets datasets may write to, as in packer's `[packer.destinations]`
-    /// (`archive = "/mnt/archive"`), so their Parquet can be queried too.
-    pub destinations: BTreeMap<String, PathBuf>,
+    /// (`archive = "/mnt/archive"`, or `cold = { bucket = "bf-cold", … }` on S3), so their
+    /// Parquet can be queried too.
+    pub destinations: BTreeMap<String, DestinationConfig>,
     /// A file holding the secret the control plane signs the dashboard's short-lived query
     /// tokens with (the control role's `--query-token-secret-file`). Without it only API keys
     /// are accepted.

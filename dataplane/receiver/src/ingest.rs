@@ -294,6 +294,7 @@ async fn accept(
                 format!("cannot store the batch, retry later: {e}"),
             )
         })?;
+    bytefreezer_telemetry::crash_point("receiver.intake_written");
     drop(reservation);
     Ok((batch_id, rows, bytes))
 }

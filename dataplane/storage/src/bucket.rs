@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{
@@ -336,6 +336,39 @@ impl Bucket {
         match self.store.delete(&ObjectPath::from(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(source) => Err(self.error("delete", key, source)),
+        }
+    }
+
+    /// Deletes many objects in as few requests as the store allows (S3: up to 1000 per
+    /// `DeleteObjects`); objects already gone count as deleted. How many were deleted.
+    pub async fn delete_many(&self, keys: Vec<String>) -> Result<usize, StorageError> {
+        let locations = futures::stream::iter(
+            keys.into_iter()
+                .map(|key| Ok::<_, object_store::Error>(ObjectPath::from(key))),
+        )
+        .boxed();
+        let mut results = self.store.delete_stream(locations);
+        let mut deleted = 0;
+        while let Some(result) = results.next().await {
+            match result {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => deleted += 1,
+                Err(source) => return Err(self.error("delete", "(batch)", source)),
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// The folders directly under `prefix` (S3 common prefixes), each ending in `/`.
+    pub async fn list_folders(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let prefix_path = (!prefix.is_empty()).then(|| ObjectPath::from(prefix));
+        match self.store.list_with_delimiter(prefix_path.as_ref()).await {
+            Ok(listing) => Ok(listing
+                .common_prefixes
+                .into_iter()
+                .map(|folder| format!("{folder}/"))
+                .collect()),
+            Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
+            Err(source) => Err(self.error("list", prefix, source)),
         }
     }
 

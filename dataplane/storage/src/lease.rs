@@ -28,6 +28,11 @@ pub struct LeaseKeeper {
     ttl: Duration,
 }
 
+/// Another instance took the lease over: this holder could not renew it within its TTL.
+#[derive(Debug, thiserror::Error)]
+#[error("lease {0} was taken over by another instance")]
+pub struct LeaseLost(pub String);
+
 /// A lease this process holds. Release it when the work item is finished.
 #[derive(Debug)]
 pub struct Lease {
@@ -105,6 +110,52 @@ impl LeaseKeeper {
         Ok(())
     }
 
+    /// Extends a held lease by another TTL; `false` when another holder has it now.
+    pub async fn renew(&self, lease: &mut Lease) -> Result<bool, StorageError> {
+        let Some(current) = self.bucket.get_versioned(&lease.key).await? else {
+            return Ok(false);
+        };
+        if current.bytes != lease.record {
+            return Ok(false);
+        }
+        let fresh = self.record();
+        if self
+            .bucket
+            .replace_if_unchanged(&lease.key, &current, fresh.clone())
+            .await?
+        {
+            lease.record = fresh;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Runs `work` while renewing `lease` every third of the TTL, so work that takes longer
+    /// than the TTL (a large file, a slow store) is not taken over by another instance while it
+    /// runs. When a renewal finds the lease taken over, `work` is dropped where it stands, as a
+    /// crash would stop it (every stage recovers from that), and [`LeaseLost`] returned. A
+    /// renewal that fails (store unreachable) is tried again at the next tick.
+    pub async fn hold<T>(
+        &self,
+        lease: &mut Lease,
+        work: impl Future<Output = T>,
+    ) -> Result<T, LeaseLost> {
+        let interval = (self.ttl / 3).max(Duration::from_millis(50));
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                output = &mut work => return Ok(output),
+                _ = tokio::time::sleep(interval) => match self.renew(lease).await {
+                    Ok(true) => {}
+                    Ok(false) => return Err(LeaseLost(lease.key.clone())),
+                    Err(error) => {
+                        tracing::warn!("cannot renew lease {}: {error}; retrying", lease.key);
+                    }
+                },
+            }
+        }
+    }
+
     fn record(&self) -> Bytes {
         let record = LeaseRecord {
             holder: self.holder.clone(),
@@ -174,6 +225,46 @@ mod tests {
                 "round {round}: {winners} instances hold the lease"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn held_work_outlives_the_ttl_and_a_lease_taken_over_stops_the_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let bucket = Bucket::local("piper", dir.path().to_owned()).unwrap();
+        let ttl = Duration::from_millis(300);
+        let a = LeaseKeeper::new(bucket.clone(), "a", ttl);
+        let b = LeaseKeeper::new(bucket.clone(), "b", ttl);
+        let mut lease = a.try_acquire("l").await.unwrap().unwrap();
+        // Three TTLs of work: renewed all along, so b never gets it.
+        let contender = async {
+            for _ in 0..9 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                assert!(b.try_acquire("l").await.unwrap().is_none());
+            }
+        };
+        let (held, ()) = tokio::join!(
+            a.hold(&mut lease, tokio::time::sleep(Duration::from_millis(900))),
+            contender
+        );
+        assert!(held.is_ok());
+        // Taken over behind a's back (as after a pause longer than the TTL): a's work stops.
+        bucket
+            .put(
+                "l",
+                Bytes::from(
+                    serde_json::to_vec(&LeaseRecord {
+                        holder: "b".into(),
+                        expires_at: Utc::now() + ttl,
+                    })
+                    .unwrap(),
+                ),
+            )
+            .await
+            .unwrap();
+        let stopped = a
+            .hold(&mut lease, tokio::time::sleep(Duration::from_secs(30)))
+            .await;
+        assert!(matches!(stopped, Err(LeaseLost(key)) if key == "l"));
     }
 
     #[tokio::test]

@@ -6,14 +6,16 @@
 //! Invariant: `put` returns only once the object is durable; on a local folder that means the
 //! file and its directory were fsynced, on S3 that the store acknowledged the write.
 //! Backends: a local folder, or any S3-compatible store (`kind = "s3"`), behind the same
-//! `Bucket` and one test suite.
+//! `Bucket` and one test suite; packer's named destinations are either, one bucket each.
 
 mod bucket;
 mod config;
+mod destination;
 mod lease;
 mod s3;
 
 pub use bucket::{Bucket, ObjectInfo, StorageError, VersionedObject};
 pub use config::{Buckets, StorageConfig};
-pub use lease::{Lease, LeaseKeeper};
+pub use destination::{DestinationConfig, S3Destination};
+pub use lease::{Lease, LeaseKeeper, LeaseLost};
 pub use s3::S3Settings;

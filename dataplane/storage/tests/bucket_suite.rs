@@ -57,6 +57,47 @@ async fn put_get_list_delete_and_create_if_absent(bucket: Bucket) {
     assert!(bucket.exists("t/d/b.arrows").await.unwrap());
 }
 
+/// Packer's marker expiry walks folders and deletes in bulk (S3 `DeleteObjects`).
+async fn folders_are_listed_and_many_objects_deleted_at_once(bucket: Bucket) {
+    let keys: Vec<String> = (0..1100)
+        .map(|n| format!("m/t/year=2026/hour={:02}/{n}.arrows", n % 3))
+        .collect();
+    use futures::StreamExt;
+    let written: Vec<_> = futures::stream::iter(&keys)
+        .map(|key| bucket.put(key, Bytes::from_static(b"")))
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    assert!(written.iter().all(Result::is_ok));
+    bucket
+        .put("m/top.json", Bytes::from_static(b"x"))
+        .await
+        .unwrap();
+    assert_eq!(bucket.list_folders("m/").await.unwrap(), ["m/t/"]);
+    let mut hours = bucket.list_folders("m/t/year=2026/").await.unwrap();
+    hours.sort();
+    assert_eq!(
+        hours,
+        [
+            "m/t/year=2026/hour=00/",
+            "m/t/year=2026/hour=01/",
+            "m/t/year=2026/hour=02/"
+        ]
+    );
+    assert!(bucket.list_folders("nothing/").await.unwrap().is_empty());
+    let mut doomed = keys.clone();
+    doomed.push("m/never-written".into());
+    assert_eq!(bucket.delete_many(doomed).await.unwrap(), 1101);
+    let left: Vec<_> = bucket
+        .list("m/")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert_eq!(left, ["m/top.json"]);
+}
+
 /// Packer streams Parquet through a multipart upload; the object appears whole at the end.
 async fn multipart_uploads_arrive_whole(bucket: Bucket) {
     let store = bucket.object_store();
@@ -169,6 +210,7 @@ on_every_backend!(
     multipart_uploads_arrive_whole,
     leases_are_exclusive,
     racing_takeovers_have_one_winner,
+    folders_are_listed_and_many_objects_deleted_at_once,
 );
 
 #[test]

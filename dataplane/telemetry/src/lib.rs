@@ -1,12 +1,13 @@
 //! What every service shares to be observable and stoppable: tracing setup, a small metrics
 //! registry rendered as Prometheus text, a bounded log of recent activity (jobs done and
 //! failed), readiness flags, CPU/memory/disk samples of the process, the `/healthz`, `/readyz`, `/metrics` and `/activity` routes, and
-//! the shutdown signal components wait on.
+//! the shutdown signal components wait on, and the crash points the kill harness arms.
 //!
 //! It must not know about datasets, buckets or any particular stage; stages register their own
 //! counters here.
 
 mod activity;
+mod crash_points;
 mod cycles;
 mod metrics;
 mod routes;
@@ -14,6 +15,7 @@ mod shutdown;
 mod system;
 
 pub use activity::{ActivityEvent, ActivityLog};
+pub use crash_points::{CRASH_POINTS_VARIABLE, crash_point};
 pub use cycles::run_cycles;
 pub use metrics::{Counter, Gauge, Registry};
 pub use routes::{Readiness, service_routes};

@@ -1,0 +1,50 @@
+//! `cargo xtask soak [MINUTES] [--kills N]`: the kill harness of `tests/kill_harness.rs` for as
+//! long as asked (default 10 minutes and at least 300 kills), printing its report: kills per
+//! role, events sent, acknowledged, found, missing, duplicated. `cargo xtask test` runs the
+//! same test in its short form (one minute, 50 kills).
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+
+pub fn soak(root: &Path, args: &[String]) -> Result<()> {
+    let mut minutes: u64 = 10;
+    let mut kills: Option<u64> = None;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--kills" => {
+                kills = Some(
+                    rest.next()
+                        .context("--kills takes a number")?
+                        .parse()
+                        .context("--kills takes a number")?,
+                );
+            }
+            number if number.chars().all(|c| c.is_ascii_digit()) => {
+                minutes = number.parse().context("MINUTES is a whole number")?;
+            }
+            other => bail!("soak takes [MINUTES] [--kills N], not `{other}`"),
+        }
+    }
+    if minutes == 0 {
+        bail!("MINUTES must be at least 1");
+    }
+    // About one kill every 1.3 s is what the harness manages; ask for what fits the time.
+    let kills = kills.unwrap_or(minutes * 30);
+    crate::install::test_dependencies(root)?;
+    crate::run(
+        crate::cargo()
+            .args([
+                "nextest",
+                "run",
+                "--workspace",
+                "--no-capture",
+                "-E",
+                "binary(kill_harness)",
+            ])
+            .env("BYTEFREEZER_SOAK_SECONDS", (minutes * 60).to_string())
+            .env("BYTEFREEZER_SOAK_KILLS", kills.to_string())
+            .current_dir(root),
+    )
+}
