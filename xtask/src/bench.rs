@@ -27,12 +27,42 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 const INGEST: &str = "ingest";
+/// Not part of a full run: minutes of S3 round trips that measure coordination, not speed.
+const SCALE: &str = "scale";
+
+/// `bench scale`: `tests/scale.rs` in the release profile, 1, 2 and 4 piper and packer
+/// instances on one S3 server; prints its table.
+fn scale(root: &Path) -> Result<()> {
+    crate::install::test_dependencies(root)?;
+    crate::run(
+        crate::cargo()
+            .args([
+                "nextest",
+                "run",
+                "--package",
+                "bytefreezer",
+                "--test",
+                "scale",
+                "--cargo-profile",
+                "release",
+                "--run-ignored",
+                "only",
+                "--no-capture",
+                "-E",
+                "binary(scale)",
+            ])
+            .current_dir(root),
+    )
+}
 const DOC_START: &str =
     "<!-- latest results: written by `cargo xtask bench`, do not edit below -->";
 const DOC_END: &str = "<!-- end of latest results -->";
 
 pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     let (options, selected) = parse_options(args)?;
+    if selected.iter().any(|s| *s == SCALE) {
+        return scale(root);
+    }
     let wanted = |name: &str| {
         selected.is_empty()
             || selected.iter().any(|s| {
@@ -49,7 +79,7 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
         let known: Vec<_> = criterion::SUITES
             .iter()
             .map(|s| s.name)
-            .chain(["decode", INGEST])
+            .chain(["decode", INGEST, SCALE])
             .collect();
         bail!("no benchmark suite named {selected:?}; known: {known:?}");
     }
