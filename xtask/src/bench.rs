@@ -33,25 +33,20 @@ const SCALE: &str = "scale";
 /// `bench scale`: `tests/scale.rs` in the release profile, 1, 2 and 4 piper and packer
 /// instances on one S3 server; prints its table.
 fn scale(root: &Path) -> Result<()> {
-    crate::install::test_dependencies(root)?;
-    crate::run(
-        crate::cargo()
-            .args([
-                "nextest",
-                "run",
-                "--package",
-                "bytefreezer",
-                "--test",
-                "scale",
-                "--cargo-profile",
-                "release",
-                "--run-ignored",
-                "only",
-                "--no-capture",
-                "-E",
-                "binary(scale)",
-            ])
-            .current_dir(root),
+    crate::run_test_binary(
+        root,
+        "scale",
+        &[
+            "--package",
+            "bytefreezer",
+            "--test",
+            "scale",
+            "--cargo-profile",
+            "release",
+            "--run-ignored",
+            "only",
+        ],
+        &[],
     )
 }
 const DOC_START: &str =

@@ -169,6 +169,27 @@ fn test(nextest_args: &[String]) -> Result<()> {
         .current_dir(&root))
 }
 
+/// One integration test binary (`tests/NAME.rs`) under nextest with its output shown, after
+/// installing what the tests need: `soak` and `bench scale` are long runs of such tests.
+pub(crate) fn run_test_binary(
+    root: &std::path::Path,
+    binary: &str,
+    cargo_args: &[&str],
+    env: &[(&str, String)],
+) -> Result<()> {
+    install::test_dependencies(root)?;
+    let filter = format!("binary({binary})");
+    let mut command = cargo();
+    command
+        .args(["nextest", "run", "--no-capture", "-E", &filter])
+        .args(cargo_args)
+        .current_dir(root);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    run(&mut command)
+}
+
 /// `cargo`, without the variables cargo set for this xtask process (`CARGO_PKG_NAME=xtask`,
 /// `CARGO_MANIFEST_DIR`, ...): build scripts such as ring's ask to rerun when those change, so
 /// inheriting them made every build started here rebuild ring and all that depends on it

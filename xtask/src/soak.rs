@@ -32,19 +32,13 @@ pub fn soak(root: &Path, args: &[String]) -> Result<()> {
     }
     // About one kill every 1.3 s is what the harness manages; ask for what fits the time.
     let kills = kills.unwrap_or(minutes * 30);
-    crate::install::test_dependencies(root)?;
-    crate::run(
-        crate::cargo()
-            .args([
-                "nextest",
-                "run",
-                "--workspace",
-                "--no-capture",
-                "-E",
-                "binary(kill_harness)",
-            ])
-            .env("BYTEFREEZER_SOAK_SECONDS", (minutes * 60).to_string())
-            .env("BYTEFREEZER_SOAK_KILLS", kills.to_string())
-            .current_dir(root),
+    crate::run_test_binary(
+        root,
+        "kill_harness",
+        &["--workspace"],
+        &[
+            ("BYTEFREEZER_SOAK_SECONDS", (minutes * 60).to_string()),
+            ("BYTEFREEZER_SOAK_KILLS", kills.to_string()),
+        ],
     )
 }
