@@ -28,7 +28,8 @@ pub struct Written {
 
 const ROW_GROUP_BYTES: usize = 64 * 1024 * 1024;
 
-/// S3's `DeleteObjects` takes up to 1000 keys.
+/// Inputs per `delete_many` call (object_store sends S3 `DeleteObjects` of up to 1000 keys
+/// itself); the crash point between calls lets the harness stop a large plan's deletes midway.
 const INPUT_DELETES_PER_REQUEST: usize = 1000;
 
 /// Why a plan could not be carried out, which decides what happens to its inputs.
