@@ -62,9 +62,10 @@ pub async fn run(args: ControlArgs) -> Result<()> {
         listener.local_addr()?
     );
     let (trigger, shutdown) = shutdown_pair();
+    let on_signal = trigger.clone();
     tokio::spawn(async move {
         let _ = signals::terminate().await;
-        trigger.trigger();
+        on_signal.trigger();
     });
     let instance = format!(
         "{}-{}",
@@ -87,8 +88,12 @@ pub async fn run(args: ControlArgs) -> Result<()> {
     tokio::spawn(reporter::run(reporter, sink, shutdown.clone()));
     tokio::spawn(prune(store, shutdown.clone()));
     // Listening, migrated and seeded: ready for systemd's `Type=notify`.
-    crate::systemd::supervise(Readiness::default(), shutdown.clone());
-    serve::serve(listener, router, shutdown).await
+    let supervisor = crate::systemd::supervise(Readiness::default(), shutdown.clone());
+    let served = serve::serve(listener, router, shutdown).await;
+    // A failed server stops the process as a signal would, and systemd hears so.
+    trigger.trigger();
+    supervisor.stopped().await;
+    served
 }
 
 /// The first admin of a fresh store, so a new deployment can log in at all.

@@ -173,7 +173,7 @@ impl RoleProcess {
             service_routes(self.stage.registry.clone(), self.readiness.clone()),
             self.shutdown.clone(),
         );
-        crate::systemd::supervise(self.readiness.clone(), self.shutdown.clone());
+        let supervisor = crate::systemd::supervise(self.readiness.clone(), self.shutdown.clone());
         let on_signal = self.trigger.clone();
         tokio::spawn(async move {
             if signals::terminate().await.is_ok() {
@@ -188,6 +188,7 @@ impl RoleProcess {
             result
         };
         let (work, metrics) = tokio::join!(work, metrics);
+        supervisor.stopped().await;
         work.with_context(|| format!("{} failed", self.role))?;
         metrics
     }

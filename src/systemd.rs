@@ -57,10 +57,12 @@ fn watchdog_interval() -> Option<Duration> {
 }
 
 /// Tells systemd the role runs and how ready it is, keeps its watchdog fed, and says when it
-/// stops.
-pub fn supervise(readiness: Readiness, mut shutdown: Shutdown) {
+/// stops. The caller awaits the returned supervisor before its process exits: a role with
+/// little to finish returns from its work before this task is scheduled again, and a dropped
+/// runtime would cancel STOPPING=1 unsent.
+pub fn supervise(readiness: Readiness, mut shutdown: Shutdown) -> Supervisor {
     let Some(notifier) = Notifier::from_env() else {
-        return;
+        return Supervisor(None);
     };
     let send = move |state: &str| {
         if let Err(error) = notifier.notify(state) {
@@ -68,7 +70,7 @@ pub fn supervise(readiness: Readiness, mut shutdown: Shutdown) {
         }
     };
     let watchdog = watchdog_interval();
-    tokio::spawn(async move {
+    Supervisor(Some(tokio::spawn(async move {
         send("READY=1");
         let mut status = String::new();
         // Pinged at half the interval, as sd_watchdog_enabled(3) advises.
@@ -98,7 +100,21 @@ pub fn supervise(readiness: Readiness, mut shutdown: Shutdown) {
                 send("WATCHDOG=1");
             }
         }
-    });
+    })))
+}
+
+/// The task speaking to systemd, if systemd is listening.
+pub struct Supervisor(Option<tokio::task::JoinHandle<()>>);
+
+impl Supervisor {
+    /// Waits until STOPPING=1 is sent; call once shutdown was triggered.
+    pub async fn stopped(self) {
+        if let Some(task) = self.0
+            && let Err(error) = task.await
+        {
+            tracing::warn!("the systemd notifier stopped abnormally: {error}");
+        }
+    }
 }
 
 #[cfg(test)]
