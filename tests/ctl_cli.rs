@@ -2,126 +2,10 @@
 //! an account, a tenant and a tenant key, drive a dataset with the key, read the audit log with
 //! the session, and see a revoked key refused.
 
-use std::io::Write;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+#[path = "support/control.rs"]
+mod control;
 
-use serde_json::Value;
-
-const ADMIN_EMAIL: &str = "admin@example.com";
-const ADMIN_PASSWORD: &str = "correct-horse-battery";
-
-/// A `bytefreezer control` process, killed when dropped.
-struct ControlPlane {
-    child: Child,
-    url: String,
-}
-
-impl ControlPlane {
-    fn start(dir: &Path) -> ControlPlane {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_bytefreezer"))
-            .args(["control", "--listen", &format!("127.0.0.1:{port}")])
-            .arg("--database-url")
-            .arg(format!("sqlite://{}", dir.join("c.db").display()))
-            .args(["--admin-email", ADMIN_EMAIL])
-            .env("BYTEFREEZER_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start bytefreezer control");
-        let control = ControlPlane {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while reqwest::blocking::get(format!("{}/healthz", control.url)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "bytefreezer control did not answer within 20 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        control
-    }
-}
-
-impl Drop for ControlPlane {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct Outcome {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Outcome {
-    fn success(self, what: &str) -> String {
-        assert!(self.ok, "{what} failed:\n{}\n{}", self.stdout, self.stderr);
-        self.stdout
-    }
-
-    fn failure(self, what: &str) -> String {
-        assert!(!self.ok, "{what} succeeded:\n{}", self.stdout);
-        self.stderr
-    }
-}
-
-/// Runs `bytefreezer ctl` with its session file in `session` and nothing from the environment.
-struct Ctl {
-    url: String,
-    session: PathBuf,
-}
-
-impl Ctl {
-    fn run(&self, args: &[&str]) -> Outcome {
-        self.run_with_stdin(args, "")
-    }
-
-    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Outcome {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bytefreezer"))
-            .arg("ctl")
-            .args(args)
-            .env("BYTEFREEZER_URL", &self.url)
-            .env("BYTEFREEZER_CTL_SESSION", &self.session)
-            .env_remove("BYTEFREEZER_API_KEY")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start bytefreezer ctl");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let output = child.wait_with_output().unwrap();
-        Outcome {
-            ok: output.status.success(),
-            stdout: String::from_utf8(output.stdout).unwrap(),
-            stderr: String::from_utf8(output.stderr).unwrap(),
-        }
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut args = args.to_vec();
-        args.push("--json");
-        let stdout = self.run(&args).success(&args.join(" "));
-        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
-    }
-}
+use control::{ADMIN_EMAIL, ADMIN_PASSWORD, ControlPlane, Ctl, shown_key};
 
 /// The table row whose first cells are `first`.
 fn row<'a>(table: &'a str, first: &[&str]) -> Option<Vec<&'a str>> {
@@ -200,11 +84,7 @@ fn ctl_logs_in_manages_tenants_keys_and_datasets_and_reads_the_audit_log() {
         .run(&["keys", "create", "--name", "ingest", "--tenant", "acme"])
         .success("keys create");
     assert!(created.contains("only time the key is shown"), "{created}");
-    let key = created
-        .lines()
-        .find_map(|line| line.strip_prefix("key: "))
-        .unwrap_or_else(|| panic!("no key line in {created}"))
-        .to_owned();
+    let key = shown_key(&created);
     let keys = ctl.json(&["keys", "list"]);
     let key_id = keys[0]["id"].as_str().unwrap().to_owned();
 

@@ -29,7 +29,6 @@ fn every_acknowledged_event_lands_exactly_once_through_random_kills_on_s3() {
     let settings = moto.settings("soak");
     let dir = tempfile::tempdir().unwrap();
     let spec = ChainSpec {
-        storage_toml: s3_storage_toml(&moto.endpoint, &settings),
         pipers: 2,
         packers: 2,
         crash_points: [
@@ -44,6 +43,7 @@ fn every_acknowledged_event_lands_exactly_once_through_random_kills_on_s3() {
             "packer.input_deleted=0.15",
         ]
         .join(","),
+        ..ChainSpec::on(s3_storage_toml(&moto.endpoint, &settings))
     };
     let mut chain = Chain::start(dir.path(), &spec);
     wait_for_input(&mut chain);

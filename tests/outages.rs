@@ -26,12 +26,7 @@ fn s3_unreachable_and_receiver_down_lose_nothing_acknowledged() {
     let moto_address: SocketAddr = moto.endpoint.trim_start_matches("http://").parse().unwrap();
     let s3_link = gate::Gate::new(moto_address);
     let dir = tempfile::tempdir().unwrap();
-    let spec = ChainSpec {
-        storage_toml: s3_storage_toml(&s3_link.url(), &settings),
-        pipers: 1,
-        packers: 1,
-        crash_points: String::new(),
-    };
+    let spec = ChainSpec::on(s3_storage_toml(&s3_link.url(), &settings));
     let mut chain = Chain::start(dir.path(), &spec);
     wait_for_input(&mut chain);
     let receiver = chain

@@ -28,10 +28,9 @@ fn piper_and_packer_instances_share_the_buckets_without_duplicates() {
         let settings = moto.settings(&format!("scale{instances}"));
         let dir = tempfile::tempdir().unwrap();
         let spec = ChainSpec {
-            storage_toml: s3_storage_toml(&moto.endpoint, &settings),
             pipers: instances,
             packers: instances,
-            crash_points: String::new(),
+            ..ChainSpec::on(s3_storage_toml(&moto.endpoint, &settings))
         };
         let mut chain = Chain::start(dir.path(), &spec);
         wait_for_input(&mut chain);

@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 
 pub const TENANT: &str = "soak";
 pub const DATASET: &str = "events";
+pub const SYSLOG_DATASET: &str = "logs";
 const API_KEY: &str = "bf_soak_harness_key";
 
 /// How the chain is laid out and how hard it is shaken.
@@ -21,6 +22,39 @@ pub struct ChainSpec {
     pub packers: usize,
     /// `BYTEFREEZER_CRASH_POINTS` for every member ("" for none).
     pub crash_points: String,
+    pub datasets: DatasetsFrom,
+    /// Lines added to the proxy's `[proxy]` table (spool limits, compression).
+    pub proxy_settings: String,
+    /// Also a `syslog` dataset (`logs`, UDP) beside the `http` one; datasets from a file only.
+    pub syslog: bool,
+}
+
+impl ChainSpec {
+    /// One piper and one packer on `storage_toml`, datasets from a file, nothing shaken.
+    pub fn on(storage_toml: String) -> ChainSpec {
+        ChainSpec {
+            storage_toml,
+            pipers: 1,
+            packers: 1,
+            crash_points: String::new(),
+            datasets: DatasetsFrom::File,
+            proxy_settings: String::new(),
+            syslog: false,
+        }
+    }
+}
+
+/// Where every member reads the datasets and ingest keys.
+pub enum DatasetsFrom {
+    /// A datasets.toml the chain writes: the `http` dataset and the proxy's ingest key.
+    File,
+    /// A control plane that already holds the `http` dataset, listening on `events`; `api_key`
+    /// reads the configuration and is the key the proxy sends with.
+    Control {
+        url: String,
+        api_key: String,
+        events: SocketAddr,
+    },
 }
 
 pub struct Member {
@@ -37,8 +71,19 @@ pub struct Chain {
     pub members: Vec<Member>,
     /// Where the load is POSTed (NDJSON).
     pub events_url: String,
+    /// Where the `syslog` dataset listens, when asked for.
+    pub syslog: Option<SocketAddr>,
+    /// The proxy's metrics endpoint (`/metrics`).
+    pub proxy_metrics: SocketAddr,
     pub proxy_spool: PathBuf,
     crash_points: String,
+}
+
+pub fn free_udp() -> SocketAddr {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }
 
 pub fn free_tcp() -> SocketAddr {
@@ -62,29 +107,77 @@ fn sha256_hex(text: &str) -> String {
     String::from_utf8(output.stdout).unwrap()[..64].to_owned()
 }
 
+/// The chain's `http` dataset and the ingest key of its proxy, as a datasets file.
+fn http_dataset_toml(events: SocketAddr) -> String {
+    format!(
+        "[[datasets]]\ntenant_id = \"{TENANT}\"\ndataset_id = \"{DATASET}\"\n\
+         [datasets.source]\nplugin = \"http\"\n[datasets.source.settings]\n\
+         bind = \"{events}\"\npath = \"/events\"\nformat = \"json\"\n\n\
+         [[ingest_keys]]\nname = \"edge\"\nkey_sha256 = \"{}\"\ntenant_id = \"{TENANT}\"\n",
+        sha256_hex(API_KEY)
+    )
+}
+
+/// A `syslog` dataset (`logs`) on `bind`, beside the `http` one.
+fn syslog_dataset_toml(bind: SocketAddr) -> String {
+    format!(
+        "\n[[datasets]]\ntenant_id = \"{TENANT}\"\ndataset_id = \"{SYSLOG_DATASET}\"\n\
+         [datasets.source]\nplugin = \"syslog\"\n[datasets.source.settings]\nbind = \"{bind}\"\n"
+    )
+}
+
+/// The `--settings` of the chain's `http` dataset, for `ctl datasets create`.
+pub fn http_dataset_settings(events: SocketAddr) -> String {
+    format!(r#"{{"bind":"{events}","path":"/events","format":"json"}}"#)
+}
+
 impl Chain {
     pub fn start(root: &Path, spec: &ChainSpec) -> Chain {
-        let events = free_tcp();
         let receiver = free_tcp();
-        let datasets_file = root.join("datasets.toml");
-        std::fs::write(
-            &datasets_file,
-            format!(
-                "[[datasets]]\ntenant_id = \"{TENANT}\"\ndataset_id = \"{DATASET}\"\n\
-                 [datasets.source]\nplugin = \"http\"\n[datasets.source.settings]\n\
-                 bind = \"{events}\"\npath = \"/events\"\nformat = \"json\"\n\n\
-                 [[ingest_keys]]\nname = \"edge\"\nkey_sha256 = \"{}\"\ntenant_id = \"{TENANT}\"\n",
-                sha256_hex(API_KEY)
-            ),
-        )
-        .unwrap();
+        let syslog = spec.syslog.then(free_udp);
+        assert!(
+            syslog.is_none() || matches!(spec.datasets, DatasetsFrom::File),
+            "the syslog dataset is written to the datasets file"
+        );
+        let (events, datasets, api_key) = match &spec.datasets {
+            DatasetsFrom::File => {
+                let events = free_tcp();
+                let datasets_file = root.join("datasets.toml");
+                let mut text = http_dataset_toml(events);
+                if let Some(syslog) = syslog {
+                    text.push_str(&syslog_dataset_toml(syslog));
+                }
+                std::fs::write(&datasets_file, text).unwrap();
+                let datasets = format!(
+                    "datasets = {{ kind = \"file\", path = \"{}\" }}",
+                    datasets_file.display()
+                );
+                (events, datasets, API_KEY.to_owned())
+            }
+            DatasetsFrom::Control {
+                url,
+                api_key,
+                events,
+            } => {
+                // Plain polls every second once long-poll fails, so a returning control
+                // plane is seen at once.
+                let datasets = format!(
+                    "datasets = {{ kind = \"control\", url = \"{url}\", api_key = \"{api_key}\", \
+                     poll_interval_secs = 1 }}"
+                );
+                (*events, datasets, api_key.clone())
+            }
+        };
+        let proxy_metrics = free_tcp();
         let common = |name: &str| {
+            let metrics = if name == "proxy" {
+                proxy_metrics
+            } else {
+                free_tcp()
+            };
             format!(
-                "data_dir = \"{}\"\nmetrics_listen = \"{}\"\n\
-                 datasets = {{ kind = \"file\", path = \"{}\" }}\n",
+                "data_dir = \"{}\"\nmetrics_listen = \"{metrics}\"\n{datasets}\n",
                 root.join(name).display(),
-                free_tcp(),
-                datasets_file.display()
             )
         };
         let storage = &spec.storage_toml;
@@ -102,11 +195,12 @@ impl Chain {
                 "proxy".to_owned(),
                 "proxy",
                 format!(
-                    "{}[proxy]\nreceiver_url = \"http://{receiver}\"\napi_key = \"{API_KEY}\"\n\
+                    "{}[proxy]\nreceiver_url = \"http://{receiver}\"\napi_key = \"{api_key}\"\n\
                      spool_dir = \"{}\"\nretry_initial_ms = 100\nretry_max_ms = 1000\n\
-                     batch_max_age_ms = 100\n",
+                     batch_max_age_ms = 100\n{}\n",
                     common("proxy"),
-                    proxy_spool.display()
+                    proxy_spool.display(),
+                    spec.proxy_settings
                 ),
             ),
         ];
@@ -148,6 +242,8 @@ impl Chain {
         let mut chain = Chain {
             members,
             events_url: format!("http://{events}/events"),
+            syslog,
+            proxy_metrics,
             proxy_spool,
             crash_points: spec.crash_points.clone(),
         };

@@ -71,15 +71,22 @@ pub fn drive_load(url: String, stop: Arc<AtomicBool>) -> Ledger {
 /// How often each sequence number is in the dataset's Parquet; files are read once each.
 pub struct ParquetCount {
     bucket: Bucket,
+    dataset: &'static str,
     pub runtime: tokio::runtime::Runtime,
     pub files_read: HashMap<String, ()>,
     pub copies: HashMap<u64, u32>,
 }
 
 impl ParquetCount {
+    /// The chain's `http` dataset.
     pub fn new(settings: &S3Settings) -> ParquetCount {
+        ParquetCount::of(settings, DATASET)
+    }
+
+    pub fn of(settings: &S3Settings, dataset: &'static str) -> ParquetCount {
         ParquetCount {
             bucket: Bucket::s3("packer", &settings.packer_bucket, settings).unwrap(),
+            dataset,
             runtime: tokio::runtime::Runtime::new().unwrap(),
             files_read: HashMap::new(),
             copies: HashMap::new(),
@@ -87,7 +94,7 @@ impl ParquetCount {
     }
 
     pub fn refresh(&mut self) {
-        let prefix = format!("{TENANT}/{DATASET}/data/parquet/");
+        let prefix = format!("{TENANT}/{}/data/parquet/", self.dataset);
         let listing = self.runtime.block_on(self.bucket.list(&prefix)).unwrap();
         for object in listing {
             if !object.key.ends_with(".parquet") || self.files_read.contains_key(&object.key) {

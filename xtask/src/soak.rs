@@ -1,4 +1,4 @@
-//! `cargo xtask soak [MINUTES] [--kills N]`: the kill harness of `tests/kill_harness.rs` for as
+//! `cargo xtask soak [MINUTES | --minutes N] [--kills N]`: the kill harness of `tests/kill_harness.rs` for as
 //! long as asked (default 10 minutes and at least 300 kills), printing its report: kills per
 //! role, events sent, acknowledged, found, missing, duplicated. `cargo xtask test` runs the
 //! same test in its short form (one minute, 50 kills).
@@ -21,10 +21,17 @@ pub fn soak(root: &Path, args: &[String]) -> Result<()> {
                         .context("--kills takes a number")?,
                 );
             }
+            "--minutes" => {
+                minutes = rest
+                    .next()
+                    .context("--minutes takes a number")?
+                    .parse()
+                    .context("--minutes takes a whole number")?;
+            }
             number if number.chars().all(|c| c.is_ascii_digit()) => {
                 minutes = number.parse().context("MINUTES is a whole number")?;
             }
-            other => bail!("soak takes [MINUTES] [--kills N], not `{other}`"),
+            other => bail!("soak takes [MINUTES | --minutes N] [--kills N], not `{other}`"),
         }
     }
     if minutes == 0 {
