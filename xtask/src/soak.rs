@@ -42,7 +42,8 @@ pub fn soak(root: &Path, args: &[String]) -> Result<()> {
     crate::run_test_binary(
         root,
         "kill_harness",
-        &["--workspace"],
+        // The soak profile lifts the time limit the default profile puts on the short form.
+        &["--workspace", "--profile", "soak"],
         &[
             ("BYTEFREEZER_SOAK_SECONDS", (minutes * 60).to_string()),
             ("BYTEFREEZER_SOAK_KILLS", kills.to_string()),
