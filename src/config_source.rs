@@ -25,7 +25,12 @@ pub enum DatasetSourceConfig {
     /// about a second after it is saved, with plain polls when long-poll does not get through.
     Control {
         url: String,
+        /// A key of the account or tenant whose datasets this role serves; or `api_key_file`.
+        #[serde(default)]
         api_key: String,
+        /// A file holding the key (a Docker or Kubernetes secret), read at start.
+        #[serde(default)]
+        api_key_file: Option<PathBuf>,
         /// Seconds between plain polls when long-poll fails (default 30).
         #[serde(default = "default_poll_secs")]
         poll_interval_secs: u64,
@@ -34,6 +39,21 @@ pub enum DatasetSourceConfig {
         #[serde(default = "default_long_poll")]
         long_poll: bool,
     },
+}
+
+impl DatasetSourceConfig {
+    /// Reads `api_key_file` into `api_key`.
+    pub fn read_secret_files(&mut self) -> Result<()> {
+        if let DatasetSourceConfig::Control {
+            api_key,
+            api_key_file,
+            ..
+        } = self
+        {
+            crate::secret_file::read_into(api_key, api_key_file.as_deref(), "[datasets] api_key")?;
+        }
+        Ok(())
+    }
 }
 
 fn default_poll_secs() -> u64 {
@@ -73,6 +93,7 @@ pub async fn start(
             api_key,
             poll_interval_secs,
             long_poll,
+            ..
         } => {
             let client = ControlClient::new(url, api_key, requester.proxy_instance)?;
             let cache = requester.cache.to_owned();
@@ -225,7 +246,7 @@ struct ControlClient {
 impl ControlClient {
     fn new(url: &str, api_key: &str, proxy: Option<&str>) -> Result<ControlClient> {
         if api_key.is_empty() {
-            bail!("[datasets] kind = \"control\" needs an api_key");
+            bail!("[datasets] kind = \"control\" needs an api_key (or api_key_file)");
         }
         Ok(ControlClient {
             http: reqwest::Client::builder()

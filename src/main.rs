@@ -19,6 +19,7 @@ mod replay;
 mod reporter;
 mod role_config;
 mod roles;
+mod secret_file;
 mod serve;
 mod signals;
 mod stages;

@@ -123,6 +123,8 @@ pub struct RoleBasics<'a> {
 /// one struct because serde's `flatten` switches off `deny_unknown_fields`.
 pub trait RoleFile {
     fn basics(&self) -> RoleBasics<'_>;
+    /// Reads the keys given as files (`api_key_file`) into the configuration.
+    fn read_secret_files(&mut self) -> Result<()>;
 }
 
 macro_rules! role_files {
@@ -135,11 +137,43 @@ macro_rules! role_files {
                     datasets: &self.datasets,
                 }
             }
+
+            fn read_secret_files(&mut self) -> Result<()> {
+                self.datasets.read_secret_files()
+            }
         }
     )+};
 }
 
-role_files!(ProxyFile, ReceiverFile, PiperFile, PackerFile, QueryFile);
+role_files!(ReceiverFile, PiperFile, PackerFile, QueryFile);
+
+impl RoleFile for ProxyFile {
+    fn basics(&self) -> RoleBasics<'_> {
+        RoleBasics {
+            data_dir: &self.data_dir,
+            metrics_listen: self.metrics_listen,
+            datasets: &self.datasets,
+        }
+    }
+
+    fn read_secret_files(&mut self) -> Result<()> {
+        self.datasets.read_secret_files()?;
+        let proxy = &mut self.proxy;
+        crate::secret_file::read_into(
+            &mut proxy.api_key,
+            proxy.api_key_file.as_deref(),
+            "[proxy] api_key",
+        )
+    }
+}
+
+/// A role's file with its secret files read: what a role starts on.
+pub fn load_role<T: DeserializeOwned + RoleFile>(path: &Path) -> Result<T> {
+    let mut file: T = load(path)?;
+    file.read_secret_files()
+        .with_context(|| format!("configuration {}", path.display()))?;
+    Ok(file)
+}
 
 pub fn load<T: DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path)
@@ -168,6 +202,67 @@ mod tests {
         let datasets: bytefreezer_api::DataPlaneConfig = toml::from_str(&datasets).unwrap();
         assert_eq!(datasets.datasets.len(), 2);
         assert_eq!(datasets.datasets[1].source.plugin_name(), "netflow");
+    }
+
+    /// The files deploy/compose and deploy/k8s mount into their containers: each role's
+    /// parses, reads its datasets from the control plane and its keys from the mounted secret.
+    #[test]
+    fn container_configurations_load_and_read_keys_from_secret_files() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+        for folder in ["compose/config", "k8s/config"] {
+            let file = |role: &str| root.join(folder).join(format!("{role}.toml"));
+            let proxy = load::<ProxyFile>(&file("proxy")).unwrap();
+            assert!(proxy.proxy.api_key.is_empty() && proxy.proxy.api_key_file.is_some());
+            let datasets = [
+                proxy.datasets,
+                load::<ReceiverFile>(&file("receiver")).unwrap().datasets,
+                load::<PiperFile>(&file("piper")).unwrap().datasets,
+                load::<PackerFile>(&file("packer")).unwrap().datasets,
+                load::<QueryFile>(&file("query")).unwrap().datasets,
+            ];
+            for source in datasets {
+                assert!(
+                    matches!(
+                        source,
+                        DatasetSourceConfig::Control { ref api_key, api_key_file: Some(_), .. }
+                            if api_key.is_empty()
+                    ),
+                    "{folder}: {source:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_role_file_reads_its_keys_from_files_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("api-key");
+        std::fs::write(&key, "bf_from_a_secret\n").unwrap();
+        let config = dir.path().join("proxy.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "datasets = {{ kind = \"control\", url = \"http://control:8000\", api_key_file = \"{key}\" }}\n\
+                 [proxy]\nreceiver_url = \"http://receiver:8081\"\napi_key_file = \"{key}\"\n\
+                 spool_dir = \"{spool}\"\n",
+                key = key.display(),
+                spool = dir.path().join("spool").display()
+            ),
+        )
+        .unwrap();
+        let file = load_role::<ProxyFile>(&config).unwrap();
+        assert_eq!(file.proxy.api_key, "bf_from_a_secret");
+        let DatasetSourceConfig::Control { api_key, .. } = &file.datasets else {
+            panic!("a control source");
+        };
+        assert_eq!(api_key, "bf_from_a_secret");
+
+        std::fs::remove_file(&key).unwrap();
+        let error = load_role::<ProxyFile>(&config).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("api_key_file: cannot read"),
+            "{error:#}"
+        );
     }
 
     #[test]

@@ -17,13 +17,13 @@ use crate::cli::{ProxyArgs, RoleArgs};
 use crate::config_source::{DatasetSourceConfig, Requester};
 use crate::reporter::{ReportSink, Reporter};
 use crate::role_config::{
-    PackerFile, PiperFile, ProxyFile, QueryFile, ReceiverFile, RoleBasics, RoleFile, load,
+    PackerFile, PiperFile, ProxyFile, QueryFile, ReceiverFile, RoleBasics, RoleFile, load_role,
 };
 use crate::stages::{StageContext, packer_reporter};
 use crate::{config_source, node, reporter, serve, signals};
 
 pub async fn proxy(args: ProxyArgs) -> Result<()> {
-    let mut file: ProxyFile = load(&args.role.config)?;
+    let mut file: ProxyFile = load_role(&args.role.config)?;
     if let Some(io) = args.io {
         file.proxy.io = io;
     }
@@ -49,7 +49,7 @@ pub async fn proxy(args: ProxyArgs) -> Result<()> {
 }
 
 pub async fn receiver(args: RoleArgs) -> Result<()> {
-    let file: ReceiverFile = load(&args.config)?;
+    let file: ReceiverFile = load_role(&args.config)?;
     let buckets = Buckets::open(&file.storage)?;
     let process = RoleProcess::start(Role::Receiver, file.basics()).await?;
     let receiver = process.stage.receiver(file.receiver, buckets.intake);
@@ -59,7 +59,7 @@ pub async fn receiver(args: RoleArgs) -> Result<()> {
 }
 
 pub async fn piper(args: RoleArgs) -> Result<()> {
-    let file: PiperFile = load(&args.config)?;
+    let file: PiperFile = load_role(&args.config)?;
     let buckets = Buckets::open(&file.storage)?;
     let process = RoleProcess::start(Role::Piper, file.basics()).await?;
     let piper = process.stage.piper(file.piper, buckets)?;
@@ -69,7 +69,7 @@ pub async fn piper(args: RoleArgs) -> Result<()> {
 }
 
 pub async fn packer(args: RoleArgs) -> Result<()> {
-    let file: PackerFile = load(&args.config)?;
+    let file: PackerFile = load_role(&args.config)?;
     let buckets = Buckets::open(&file.storage)?;
     let process = RoleProcess::start(Role::Packer, file.basics()).await?;
     let packer = process.stage.packer(file.packer, buckets);
@@ -79,7 +79,7 @@ pub async fn packer(args: RoleArgs) -> Result<()> {
 }
 
 pub async fn query(args: RoleArgs) -> Result<()> {
-    let file: QueryFile = load(&args.config)?;
+    let file: QueryFile = load_role(&args.config)?;
     let buckets = Buckets::open(&file.storage)?;
     let process = RoleProcess::start(Role::Query, file.basics()).await?;
     let endpoint = file

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use chain::{Chain, ChainSpec, DATASET, DatasetsFrom, TENANT, free_tcp, http_dataset_settings};
 use chrono::{DateTime, Utc};
 use control::{ControlPlane, Ctl};
-use exactly_once::{Load, drain_and_count, s3_storage_toml, wait_for_input};
+use exactly_once::{Load, drain_and_judge, s3_storage_toml, wait_for_input};
 use serde_json::Value;
 
 const ROLES: [&str; 4] = ["proxy", "receiver", "piper", "packer"];
@@ -132,15 +132,13 @@ fn roles_run_on_their_cached_configuration_while_the_control_plane_is_down() {
         chain.log_tails(20)
     );
 
-    let verdict = drain_and_count(&mut chain, &settings, &ledger, Duration::from_secs(180));
-    println!("control plane outage: {}", verdict.summary(&ledger));
-    assert_eq!(
-        chain.crashes(),
-        0,
-        "no role may stop on its own while the control plane is down\n{}",
-        chain.log_tails(30)
+    let verdict = drain_and_judge(
+        &mut chain,
+        &settings,
+        &ledger,
+        Duration::from_secs(120),
+        "control plane outage",
     );
-    verdict.assert_exactly_once();
     assert!(
         verdict.acknowledged * 10 >= ledger.sent * 8,
         "the proxy refused much of the load while the control plane was down: {}",

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use chain::{Chain, ChainSpec};
-use exactly_once::{Load, drain_and_count, s3_storage_toml, wait_for_input};
+use exactly_once::{Load, drain_and_judge, s3_storage_toml, wait_for_input};
 
 #[test]
 fn s3_unreachable_and_receiver_down_lose_nothing_acknowledged() {
@@ -47,15 +47,13 @@ fn s3_unreachable_and_receiver_down_lose_nothing_acknowledged() {
     std::thread::sleep(Duration::from_secs(5));
     let ledger = load.finish();
 
-    let verdict = drain_and_count(&mut chain, &settings, &ledger, Duration::from_secs(240));
-    println!("outages: {}", verdict.summary(&ledger));
-    assert_eq!(
-        chain.crashes(),
-        0,
-        "no role may stop on its own during an outage\n{}",
-        chain.log_tails(30)
+    let verdict = drain_and_judge(
+        &mut chain,
+        &settings,
+        &ledger,
+        Duration::from_secs(120),
+        "outages",
     );
-    verdict.assert_exactly_once();
     // The proxy kept acknowledging through both outages: the spool took the load.
     assert!(
         verdict.acknowledged * 10 >= ledger.sent * 9,

@@ -38,7 +38,7 @@ fn piper_and_packer_instances_share_the_buckets_without_duplicates() {
         let load = Load::start(&chain.events_url);
         std::thread::sleep(Duration::from_secs(load_seconds));
         let ledger = load.finish();
-        let verdict = drain_and_count(&mut chain, &settings, &ledger, Duration::from_secs(600));
+        let verdict = drain_and_count(&mut chain, &settings, &ledger, Duration::from_secs(120));
         let seconds = started.elapsed().as_secs_f64();
         verdict.assert_exactly_once();
         rows.push(format!(

@@ -29,14 +29,24 @@ pub struct Ledger {
 
 /// POSTs NDJSON batches of numbered events until told to stop; never resends, so an event
 /// stored twice can only be the pipeline's doing.
-pub fn drive_load(url: String, stop: Arc<AtomicBool>) -> Ledger {
+/// With `per_second`, requests are paced to that many events a second (a steady site);
+/// without, each follows the previous answer after 20 ms.
+pub fn drive_load(url: String, stop: Arc<AtomicBool>, per_second: Option<u64>) -> Ledger {
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
     let mut ledger = Ledger::default();
     let mut rng = rand::rng();
+    let started = Instant::now();
     while !stop.load(Ordering::Relaxed) {
+        if let Some(rate) = per_second {
+            let due = Duration::from_secs_f64(ledger.sent as f64 / rate.max(1) as f64);
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(wait.min(Duration::from_millis(100)));
+                continue;
+            }
+        }
         let first = ledger.sent;
         let mut body = String::new();
         for seq in first..first + EVENTS_PER_REQUEST {
@@ -173,10 +183,15 @@ pub struct Load {
 
 impl Load {
     pub fn start(url: &str) -> Load {
+        Load::paced(url, None)
+    }
+
+    /// At most `per_second` events a second (`None`: as fast as the proxy answers).
+    pub fn paced(url: &str, per_second: Option<u64>) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let (url, stop) = (url.to_owned(), stop.clone());
-            std::thread::spawn(move || drive_load(url, stop))
+            std::thread::spawn(move || drive_load(url, stop, per_second))
         };
         Load { stop, thread }
     }
@@ -277,26 +292,37 @@ impl Verdict {
 
 /// Lets the chain drain (members that stop on their own are restarted), then counts: done when
 /// every acknowledged event is in Parquet and nothing waits in the spool or the buckets, or
-/// after `limit`.
+/// once nothing has moved (no new Parquet file, no object or spool file gone) for `stalled`.
+/// A backlog takes as long as it takes; a chain that stops moving fails the count.
 pub fn drain_and_count(
     chain: &mut Chain,
     settings: &S3Settings,
     ledger: &Ledger,
-    limit: Duration,
+    stalled: Duration,
 ) -> Verdict {
     let mut parquet = ParquetCount::new(settings);
     let buckets = Buckets::open(&StorageConfig::S3(settings.clone())).unwrap();
     let acknowledged = |seq: u64| ledger.acknowledged[seq as usize];
-    let deadline = Instant::now() + limit;
+    let mut last_state = None;
+    let mut last_moved = Instant::now();
     loop {
         chain.revive();
         parquet.refresh();
         let missing = (0..ledger.sent).any(|seq| acknowledged(seq) && parquet.found(seq) == 0);
-        let settled = spool_files(&chain.proxy_spool) == 0
-            && waiting(&parquet.runtime, &buckets.intake) == 0
-            && waiting(&parquet.runtime, &buckets.piper) == 0;
-        if (!missing && settled) || Instant::now() > deadline {
+        let state = (
+            parquet.files_read.len(),
+            spool_files(&chain.proxy_spool),
+            waiting(&parquet.runtime, &buckets.intake),
+            waiting(&parquet.runtime, &buckets.piper),
+        );
+        if (!missing && state.1 == 0 && state.2 == 0 && state.3 == 0)
+            || last_moved.elapsed() > stalled
+        {
             break;
+        }
+        if last_state != Some(state) {
+            last_state = Some(state);
+            last_moved = Instant::now();
         }
         std::thread::sleep(Duration::from_secs(2));
     }
@@ -332,6 +358,28 @@ pub fn drain_and_count(
             verdict.unacknowledged_found += 1;
         }
     }
+    verdict
+}
+
+/// [`drain_and_count`], then the verdict a durability test asserts: no member stopped on its
+/// own (only what the test killed), every acknowledged event in the Parquet exactly once.
+/// `what` names the test in its printed summary.
+pub fn drain_and_judge(
+    chain: &mut Chain,
+    settings: &S3Settings,
+    ledger: &Ledger,
+    stalled: Duration,
+    what: &str,
+) -> Verdict {
+    let verdict = drain_and_count(chain, settings, ledger, stalled);
+    println!("{what}: {}", verdict.summary(ledger));
+    assert_eq!(
+        chain.crashes(),
+        0,
+        "{what}: no role may stop on its own\n{}",
+        chain.log_tails(30)
+    );
+    verdict.assert_exactly_once();
     verdict
 }
 

@@ -14,13 +14,17 @@ pub(crate) use captures::fetch_crate;
 /// Python packages the end-to-end tests use: pyarrow and DuckDB prove the Parquet files are
 /// readable by the tools users query them with; Schemathesis fuzzes the control-plane API from
 /// its OpenAPI document (pinned: the test's check hooks use its plugin API); moto is the S3
-/// server the storage suite runs against.
+/// server the storage suite runs against; kubernetes-validate and check-jsonschema check
+/// deploy/k8s and deploy/compose against the Kubernetes and Compose schemas they bundle
+/// (pinned, so a new schema release cannot fail an unchanged manifest).
 const PYTHON_PACKAGES: &[(&str, &str)] = &[
     ("pyarrow", "pyarrow"),
     ("duckdb", "duckdb"),
     ("schemathesis", "schemathesis==4.32.5"),
     // A real S3 server for the storage suite and the query service's S3 tests.
     ("moto.server", "moto[server]"),
+    ("kubernetes_validate", "kubernetes-validate==1.37.0"),
+    ("check_jsonschema", "check-jsonschema==0.39.0"),
 ];
 
 /// MaxMind's own test databases ship in the source package of their Python reader; the

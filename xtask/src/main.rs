@@ -43,7 +43,7 @@ const VERBS: &[(&str, &str, &str)] = &[
     ),
     (
         "soak",
-        "soak [MINUTES | --minutes N] [--kills N]",
+        "soak [MINUTES | --minutes N] [--kills N] [--rate N]",
         "the kill harness (tests/kill_harness.rs) for MINUTES (default 10): every role its\n\
          own process on moto's S3, two pipers and two packers, random SIGKILLs and crash\n\
          points; prints kills, events sent, acknowledged, found, missing, duplicated",

@@ -1,7 +1,7 @@
-//! `cargo xtask soak [MINUTES | --minutes N] [--kills N]`: the kill harness of `tests/kill_harness.rs` for as
-//! long as asked (default 10 minutes and at least 300 kills), printing its report: kills per
-//! role, events sent, acknowledged, found, missing, duplicated. `cargo xtask test` runs the
-//! same test in its short form (one minute, 50 kills).
+//! `cargo xtask soak [MINUTES | --minutes N] [--kills N] [--rate EVENTS_PER_SECOND]`: the kill
+//! harness of `tests/kill_harness.rs` for as long as asked (default 10 minutes and at least 300
+//! kills), printing its report: kills per role, events sent, acknowledged, found, missing,
+//! duplicated. `cargo xtask test` runs the same test in its short form (one minute, 50 kills).
 
 use std::path::Path;
 
@@ -10,6 +10,9 @@ use anyhow::{Context, Result, bail};
 pub fn soak(root: &Path, args: &[String]) -> Result<()> {
     let mut minutes: u64 = 10;
     let mut kills: Option<u64> = None;
+    // A steady site rather than a flood: under a kill every second or so the chain must keep
+    // up, or the run measures a growing backlog instead of durability.
+    let mut rate: u64 = 1000;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
@@ -21,6 +24,13 @@ pub fn soak(root: &Path, args: &[String]) -> Result<()> {
                         .context("--kills takes a number")?,
                 );
             }
+            "--rate" => {
+                rate = rest
+                    .next()
+                    .context("--rate takes events per second")?
+                    .parse()
+                    .context("--rate takes a whole number of events per second")?;
+            }
             "--minutes" => {
                 minutes = rest
                     .next()
@@ -31,7 +41,9 @@ pub fn soak(root: &Path, args: &[String]) -> Result<()> {
             number if number.chars().all(|c| c.is_ascii_digit()) => {
                 minutes = number.parse().context("MINUTES is a whole number")?;
             }
-            other => bail!("soak takes [MINUTES | --minutes N] [--kills N], not `{other}`"),
+            other => {
+                bail!("soak takes [MINUTES | --minutes N] [--kills N] [--rate N], not `{other}`")
+            }
         }
     }
     if minutes == 0 {
@@ -47,6 +59,7 @@ pub fn soak(root: &Path, args: &[String]) -> Result<()> {
         &[
             ("BYTEFREEZER_SOAK_SECONDS", (minutes * 60).to_string()),
             ("BYTEFREEZER_SOAK_KILLS", kills.to_string()),
+            ("BYTEFREEZER_SOAK_RATE", rate.to_string()),
         ],
     )
 }

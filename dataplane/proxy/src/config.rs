@@ -8,8 +8,10 @@ use serde::{Deserialize, Serialize};
 pub struct ProxyConfig {
     /// Base URL of the receiver. Default `http://127.0.0.1:8081`.
     pub receiver_url: String,
-    /// The tenant's ingest API key. Required.
+    /// The tenant's ingest API key. Required, here or in `api_key_file`.
     pub api_key: String,
+    /// A file holding the ingest key (a Docker or Kubernetes secret), read at start.
+    pub api_key_file: Option<PathBuf>,
     /// Extra CA certificate (PEM) to trust for an HTTPS receiver with a private CA.
     pub receiver_ca_file: Option<PathBuf>,
     /// Where batches wait until acknowledged. Default `bytefreezer-data/spool`.
@@ -169,6 +171,7 @@ impl Default for ProxyConfig {
         ProxyConfig {
             receiver_url: "http://127.0.0.1:8081".into(),
             api_key: String::new(),
+            api_key_file: None,
             receiver_ca_file: None,
             spool_dir: PathBuf::from("bytefreezer-data/spool"),
             spool_max_bytes: 1024 * 1024 * 1024,

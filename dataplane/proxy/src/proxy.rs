@@ -54,7 +54,7 @@ impl Proxy {
     ) -> Result<Proxy> {
         if config.api_key.trim().is_empty() {
             bail!(
-                "proxy: api_key is required: create an ingest API key for the tenant and set [proxy] api_key"
+                "proxy: api_key is required: create an ingest API key for the tenant and set [proxy] api_key or api_key_file"
             );
         }
         let url = reqwest::Url::parse(&config.receiver_url).with_context(|| {
