@@ -158,8 +158,11 @@ fn assert_datagrams_accounted(
         "datagrams: sent {sent}, in Parquet {found}, counted as dropped {dropped}, duplicated {duplicated}"
     );
     assert_eq!(duplicated, 0, "no datagram stored twice");
+    // Counts may be high, never low: a batch the receiver stored as it was killed, before its
+    // answer went out, is sent again later, and when the spool drops it first to make room it
+    // is counted as dropped although its rows arrived.
     assert!(
-        found + dropped <= sent && found + dropped >= sent - sent / 100,
+        found + dropped >= sent,
         "datagrams unaccounted for: sent {sent}, in Parquet {found}, dropped {dropped}"
     );
 }

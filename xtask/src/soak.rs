@@ -11,8 +11,8 @@ pub fn soak(root: &Path, args: &[String]) -> Result<()> {
     let mut minutes: u64 = 10;
     let mut kills: Option<u64> = None;
     // A steady site rather than a flood: under a kill every second or so the chain must keep
-    // up, or the run measures a growing backlog instead of durability.
-    let mut rate: u64 = 1000;
+    // up, or the run measures a growing backlog instead of durability (the short form's pace).
+    let mut rate: u64 = 600;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {

@@ -19,6 +19,7 @@ use bytefreezer_storage::{Bucket, Buckets, LeaseKeeper, ObjectInfo};
 use bytefreezer_telemetry::{Registry, Shutdown, run_cycles};
 use bytes::Bytes;
 use chrono::Utc;
+use futures::StreamExt;
 use tokio::sync::{Notify, watch};
 
 use crate::config::PackerConfig;
@@ -27,6 +28,17 @@ use crate::packed::{MarkerExpiry, was_packed};
 use crate::plan::{Plan, file_id};
 use crate::probe::{DestinationProbes, Prober};
 use crate::write::{PlanError, execute_plan};
+
+/// Inputs of a chunk whose marker and bytes are fetched at once.
+const INPUT_CHECKS_IN_FLIGHT: usize = 8;
+
+/// What a chunk's input turned out to be, under the partition's lease.
+enum InputCheck {
+    /// A marker says it is in a Parquet file already: a second copy.
+    Packed,
+    Gone,
+    Present(Bytes),
+}
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -436,6 +448,17 @@ impl Packer {
         Ok(())
     }
 
+    /// Whether `key` was packed before (its marker), gone since the listing, or here to pack.
+    async fn check_input(&self, key: &str) -> anyhow::Result<InputCheck> {
+        if was_packed(&self.buckets.packer, key).await? {
+            return Ok(InputCheck::Packed);
+        }
+        Ok(match self.buckets.piper.get(key).await? {
+            Some(bytes) => InputCheck::Present(bytes),
+            None => InputCheck::Gone,
+        })
+    }
+
     /// Plans and writes one Parquet file from `chunk`, dead-lettering unreadable inputs first.
     async fn pack_chunk(
         &self,
@@ -445,15 +468,26 @@ impl Packer {
         cycle: &mut PackerCycle,
     ) -> anyhow::Result<()> {
         let mut good = Vec::with_capacity(chunk.len());
-        for (info, parsed) in chunk {
-            if was_packed(&self.buckets.packer, &info.key).await? {
-                self.drop_redelivered(&info.key, &parsed).await?;
-                cycle.redelivered += 1;
-                continue;
-            }
-            // Another instance may have packed it since the listing.
-            let Some(bytes) = self.buckets.piper.get(&info.key).await? else {
-                continue;
+        // Each input's marker and bytes are fetched INPUT_CHECKS_IN_FLIGHT at a time (a
+        // partition's backlog is thousands of small objects: one request after another made a
+        // pass outlast the kills of the soak), and handled in order as they arrive.
+        let checks = futures::stream::iter(chunk)
+            .map(|(info, parsed)| async move {
+                let check = self.check_input(&info.key).await;
+                (info, parsed, check)
+            })
+            .buffered(INPUT_CHECKS_IN_FLIGHT);
+        tokio::pin!(checks);
+        while let Some((info, parsed, check)) = checks.next().await {
+            let bytes = match check? {
+                InputCheck::Packed => {
+                    self.drop_redelivered(&info.key, &parsed).await?;
+                    cycle.redelivered += 1;
+                    continue;
+                }
+                // Another instance may have packed it since the listing.
+                InputCheck::Gone => continue,
+                InputCheck::Present(bytes) => bytes,
             };
             match decode_ipc(&bytes) {
                 Ok(_) => good.push((info.key, parsed.batch_id)),
