@@ -128,7 +128,7 @@ pub trait RoleFile {
 }
 
 macro_rules! role_files {
-    ($($file:ty),+) => {$(
+    ($($file:ty $(=> $own_secrets:expr)?),+) => {$(
         impl RoleFile for $file {
             fn basics(&self) -> RoleBasics<'_> {
                 RoleBasics {
@@ -139,32 +139,30 @@ macro_rules! role_files {
             }
 
             fn read_secret_files(&mut self) -> Result<()> {
-                self.datasets.read_secret_files()
+                self.datasets.read_secret_files()?;
+                $( ($own_secrets)(self)?; )?
+                Ok(())
             }
         }
     )+};
 }
 
-role_files!(ReceiverFile, PiperFile, PackerFile, QueryFile);
+role_files!(
+    ProxyFile => proxy_key_file,
+    ReceiverFile,
+    PiperFile,
+    PackerFile,
+    QueryFile
+);
 
-impl RoleFile for ProxyFile {
-    fn basics(&self) -> RoleBasics<'_> {
-        RoleBasics {
-            data_dir: &self.data_dir,
-            metrics_listen: self.metrics_listen,
-            datasets: &self.datasets,
-        }
-    }
-
-    fn read_secret_files(&mut self) -> Result<()> {
-        self.datasets.read_secret_files()?;
-        let proxy = &mut self.proxy;
-        crate::secret_file::read_into(
-            &mut proxy.api_key,
-            proxy.api_key_file.as_deref(),
-            "[proxy] api_key",
-        )
-    }
+/// The proxy's own key, besides the one its datasets are read with.
+fn proxy_key_file(file: &mut ProxyFile) -> Result<()> {
+    let proxy = &mut file.proxy;
+    crate::secret_file::read_into(
+        &mut proxy.api_key,
+        proxy.api_key_file.as_deref(),
+        "[proxy] api_key",
+    )
 }
 
 /// A role's file with its secret files read: what a role starts on.
