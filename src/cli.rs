@@ -230,7 +230,8 @@ pub struct ControlArgs {
 pub struct FakedataArgs {
     /// Where to send: `udp://HOST:PORT` (a syslog input), `tcp://HOST:PORT` or
     /// `tls://HOST:PORT` (a syslog tcp or tls input: one connection, framed messages), or
-    /// `http://HOST:PORT/PATH` (an `http` input: events posted 500 per request, one per line).
+    /// `http://HOST:PORT/PATH` (an `http` input: events posted 500 per request, one per line),
+    /// or `kafka://HOST:PORT/TOPIC` (a `kafka` input: one event per message).
     #[arg(long, default_value = "udp://127.0.0.1:5514")]
     pub target: String,
     /// tcp and tls targets: `octet-counting` (`LEN SP MSG`, RFC 6587 and 5425) or `newline`.
@@ -410,9 +411,9 @@ pub struct CtlDatasetCreateArgs {
     #[command(flatten)]
     pub dataset: CtlDatasetRef,
     /// The input plugin.
-    #[arg(long, value_parser = ["syslog", "netflow", "ipfix", "sflow", "http", "nats", "sqs"])]
+    #[arg(long, value_parser = ["syslog", "netflow", "ipfix", "sflow", "http", "nats", "sqs", "kafka"])]
     pub plugin: String,
-    /// Address the proxy listens on, `IP:PORT` (every plugin but nats and sqs, which connect out).
+    /// Address the proxy listens on, `IP:PORT` (every plugin but nats, sqs and kafka, which connect out).
     #[arg(long)]
     pub bind: Option<SocketAddr>,
     /// The plugin's other settings, a JSON object over their defaults (`GET /api/v1/plugins`
@@ -428,7 +429,7 @@ pub struct CtlDatasetUpdateArgs {
     #[command(flatten)]
     pub dataset: CtlDatasetRef,
     /// A new input plugin; its settings start over with only `bind` and `--settings`.
-    #[arg(long, value_parser = ["syslog", "netflow", "ipfix", "sflow", "http", "nats", "sqs"])]
+    #[arg(long, value_parser = ["syslog", "netflow", "ipfix", "sflow", "http", "nats", "sqs", "kafka"])]
     pub plugin: Option<String>,
     /// A new listen address, `IP:PORT`.
     #[arg(long)]

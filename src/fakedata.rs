@@ -1,7 +1,7 @@
 use anyhow::Result;
 use bytefreezer_fakedata::{
-    FakeFormat, HttpSendOptions, SendOptions, StreamFraming, StreamSendOptions, is_stream_target,
-    parse_udp_target, send_http, send_stream, send_udp,
+    FakeFormat, HttpSendOptions, KafkaSendOptions, SendOptions, StreamFraming, StreamSendOptions,
+    is_stream_target, parse_udp_target, send_http, send_kafka, send_stream, send_udp,
 };
 
 use crate::cli::FakedataArgs;
@@ -24,6 +24,18 @@ pub async fn run(args: FakedataArgs) -> Result<()> {
                 count: args.count,
                 seed: args.seed,
                 events_per_request: EVENTS_PER_REQUEST,
+            },
+            stop,
+        )
+        .await?
+    } else if args.target.starts_with("kafka://") {
+        send_kafka(
+            KafkaSendOptions {
+                target: args.target.clone(),
+                format,
+                rate_per_second: args.rate,
+                count: args.count,
+                seed: args.seed,
             },
             stop,
         )

@@ -40,6 +40,17 @@ impl UpProcess {
         syslog: SocketAddr,
         extra: &[&std::ffi::OsStr],
     ) -> UpProcess {
+        UpProcess::start_with_env(data_dir, http, syslog, extra, &[])
+    }
+
+    /// [`UpProcess::start_with`] with variables set for the process (crash points, say).
+    pub fn start_with_env(
+        data_dir: &Path,
+        http: SocketAddr,
+        syslog: SocketAddr,
+        extra: &[&std::ffi::OsStr],
+        env: &[(&str, &str)],
+    ) -> UpProcess {
         let (netflow, ipfix, sflow) = (free_udp(), free_udp(), free_udp());
         let (events, syslog_tcp) = (free_tcp(), free_tcp());
         let child = Command::new(env!("CARGO_BIN_EXE_bytefreezer"))
@@ -64,7 +75,11 @@ impl UpProcess {
                 "--syslog-bind",
                 &syslog.to_string(),
             ])
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("UP_RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .spawn()
             .expect("start bytefreezer up");
@@ -173,6 +188,11 @@ impl UpProcess {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Whether the process has ended (a crash point fired, say).
+    pub fn exited(&mut self) -> bool {
+        self.child.try_wait().ok().flatten().is_some()
     }
 
     pub fn kill(mut self) {

@@ -38,6 +38,7 @@ pub const GEOIP_TEST_DIR: &str = ".test-data/geoip";
 /// Installs what the test suite needs and is missing. Idempotent and quiet when all is there.
 pub fn test_dependencies(root: &Path) -> Result<()> {
     ensure_nextest()?;
+    ensure_tansu()?;
     ensure_debian_packages()?;
     ensure_python_packages()?;
     ensure_geoip_test_databases(root)?;
@@ -182,6 +183,31 @@ fn ensure_nextest() -> Result<()> {
         run(crate::cargo().args(["install", "cargo-nextest", "--locked"]))
             .context("cannot install cargo-nextest")?;
     }
+    Ok(())
+}
+
+/// The Kafka broker the kafka input's tests run against: tansu, from crates.io (pinned: its
+/// command line is part of the tests). About 11 minutes to build on two cores, so it is built
+/// once into a folder outside the clone that every later run (and CI on this machine) reuses;
+/// the tests look for it there (`dataplane/proxy/src/kafka_test_broker.rs`).
+const TANSU_VERSION: &str = "0.6.0";
+const TANSU_ROOT: &str = "/var/tmp/bytefreezer-tools/tansu";
+
+fn ensure_tansu() -> Result<()> {
+    let binary = Path::new(TANSU_ROOT).join("bin/tansu");
+    if std::env::var_os("BYTEFREEZER_TANSU").is_some() || binary.is_file() {
+        return Ok(());
+    }
+    eprintln!("xtask: building the tansu Kafka broker {TANSU_VERSION} for the kafka tests (once)");
+    let build_dir = Path::new(TANSU_ROOT).with_file_name("tansu-build");
+    run(crate::cargo()
+        .args(["install", "tansu", "--locked", "--version", TANSU_VERSION])
+        .args(["--features", "dynostore", "--root", TANSU_ROOT])
+        .arg("--target-dir")
+        .arg(&build_dir))
+    .context("cannot build the tansu Kafka broker")?;
+    // The binary is all the tests need; its build folder is a gigabyte or more.
+    let _ = std::fs::remove_dir_all(&build_dir);
     Ok(())
 }
 

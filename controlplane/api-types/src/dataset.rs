@@ -3,6 +3,7 @@ use std::net::{IpAddr, SocketAddr};
 use serde::{Deserialize, Serialize};
 
 use crate::filter_type::FilterType;
+use crate::kafka_source::KafkaSourceSettings;
 use crate::nats_source::NatsSourceSettings;
 use crate::pipeline::PipelineSpec;
 use crate::sqs_source::SqsSourceSettings;
@@ -280,6 +281,9 @@ pub enum SourceSpec {
     /// Events read from an Amazon SQS queue (or a compatible server), each message's body
     /// split as an `http` body is; a message is deleted once its events are durable.
     Sqs(SqsSourceSettings),
+    /// Events read from Kafka topics in a consumer group, each message's value split as an
+    /// `http` body is; a partition's offset is committed once its messages are durable.
+    Kafka(KafkaSourceSettings),
 }
 
 /// How a proxy receives a dataset's data.
@@ -299,11 +303,12 @@ impl SourceSpec {
             SourceSpec::Http(_) => "http",
             SourceSpec::Nats(_) => "nats",
             SourceSpec::Sqs(_) => "sqs",
+            SourceSpec::Kafka(_) => "kafka",
         }
     }
 
     /// The address the proxy listens on for this dataset; none for an input that connects out
-    /// to its source (`nats`, `sqs`).
+    /// to its source (`nats`, `sqs`, `kafka`).
     pub fn bind(&self) -> Option<SocketAddr> {
         match self {
             SourceSpec::Syslog(settings) => Some(settings.bind),
@@ -311,7 +316,7 @@ impl SourceSpec {
             | SourceSpec::Ipfix(settings)
             | SourceSpec::Sflow(settings) => Some(settings.bind),
             SourceSpec::Http(settings) => Some(settings.bind),
-            SourceSpec::Nats(_) | SourceSpec::Sqs(_) => None,
+            SourceSpec::Nats(_) | SourceSpec::Sqs(_) | SourceSpec::Kafka(_) => None,
         }
     }
 
@@ -323,14 +328,17 @@ impl SourceSpec {
             | SourceSpec::Ipfix(settings)
             | SourceSpec::Sflow(settings) => settings.bind = bind,
             SourceSpec::Http(settings) => settings.bind = bind,
-            SourceSpec::Nats(_) | SourceSpec::Sqs(_) => return false,
+            SourceSpec::Nats(_) | SourceSpec::Sqs(_) | SourceSpec::Kafka(_) => return false,
         }
         true
     }
 
     pub fn transport(&self) -> Transport {
         match self {
-            SourceSpec::Http(_) | SourceSpec::Nats(_) | SourceSpec::Sqs(_) => Transport::Tcp,
+            SourceSpec::Http(_)
+            | SourceSpec::Nats(_)
+            | SourceSpec::Sqs(_)
+            | SourceSpec::Kafka(_) => Transport::Tcp,
             SourceSpec::Syslog(settings) if settings.transport != SyslogTransport::Udp => {
                 Transport::Tcp
             }
@@ -343,7 +351,8 @@ impl SourceSpec {
 
     /// Where senders send, as a URL: `udp://0.0.0.0:5514`, `tls://0.0.0.0:6514`,
     /// `https://0.0.0.0:8443/events`; for `nats`, the server and what is read from it
-    /// (`nats://host:4222/logs.>`, `nats://host:4222/STREAM/consumer`); for `sqs`, the queue URL.
+    /// (`nats://host:4222/logs.>`, `nats://host:4222/STREAM/consumer`); for `sqs`, the queue URL;
+    /// for `kafka`, the first broker and the topics (`kafka://host:9092/logs,audit`).
     pub fn listen(&self) -> String {
         match self {
             SourceSpec::Syslog(settings) => {
@@ -364,6 +373,7 @@ impl SourceSpec {
             }
             SourceSpec::Nats(settings) => settings.label(),
             SourceSpec::Sqs(settings) => settings.label(),
+            SourceSpec::Kafka(settings) => settings.label(),
             SourceSpec::Netflow(settings)
             | SourceSpec::Ipfix(settings)
             | SourceSpec::Sflow(settings) => format!("udp://{}", settings.bind),
@@ -377,6 +387,7 @@ impl SourceSpec {
             SourceSpec::Http(settings) => settings.validate(),
             SourceSpec::Nats(settings) => settings.validate(),
             SourceSpec::Sqs(settings) => settings.validate(),
+            SourceSpec::Kafka(settings) => settings.validate(),
             SourceSpec::Netflow(_) | SourceSpec::Ipfix(_) | SourceSpec::Sflow(_) => Ok(()),
         }
     }
@@ -418,6 +429,7 @@ impl SourceSpec {
             }),
             SourceSpec::Nats(NatsSourceSettings::default()),
             SourceSpec::Sqs(SqsSourceSettings::default()),
+            SourceSpec::Kafka(KafkaSourceSettings::default()),
         ]
         .into_iter()
         .find(|source| source.plugin_name() == plugin)
@@ -779,7 +791,7 @@ mod tests {
             let source = SourceSpec::with_defaults(kind.plugin, bind)
                 .unwrap_or_else(|| panic!("{}", kind.plugin));
             assert_eq!(source.plugin_name(), kind.plugin);
-            let expected = !matches!(kind.plugin, "nats" | "sqs");
+            let expected = !matches!(kind.plugin, "nats" | "sqs" | "kafka");
             let expected = expected.then_some(bind);
             assert_eq!(source.bind(), expected, "{}", kind.plugin);
         }

@@ -12,6 +12,7 @@ mod dataplane_config;
 mod dataset;
 mod dead_letters;
 mod filter_type;
+mod kafka_source;
 mod keys;
 pub mod metrics;
 mod nats_source;
@@ -35,6 +36,7 @@ pub use dead_letters::{
     ReplayDone, ReplayRequest, ReplayRequestBody, ReplayStageResult,
 };
 pub use filter_type::{FilterType, UnknownFilterType};
+pub use kafka_source::{KafkaSourceSettings, KafkaStart};
 pub use keys::{KeyReach, KeyUse, bearer_token, hash_api_key};
 pub use nats_source::{NatsDeliver, NatsMode, NatsSourceSettings};
 pub use pipeline::{FilterSpec, PipelineSpec, pipeline_version};

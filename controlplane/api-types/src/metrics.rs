@@ -179,6 +179,31 @@ pub const PROXY_NATS_WAITING: Metric = metric(
     "1 while a nats input does not take messages because the spool is at its high-water mark (JetStream keeps them; core NATS may drop them at the server).",
 );
 
+// Proxy: the `kafka` input. Each per dataset and `listen` (first broker and topics).
+
+pub const PROXY_KAFKA_MESSAGES_TOTAL: Metric = metric(
+    "bytefreezer_proxy_kafka_messages_total",
+    "Kafka messages a dataset's kafka input received (each value holds one or more events).",
+);
+pub const PROXY_KAFKA_REDELIVERED_TOTAL: Metric = metric(
+    "bytefreezer_proxy_kafka_redelivered_total",
+    "Kafka messages received again at an offset the input had already taken (after a rebalance, a failed commit or a restart): their events may be stored twice.",
+);
+pub const PROXY_KAFKA_COMMIT_FAILURES_TOTAL: Metric = metric(
+    "bytefreezer_proxy_kafka_commit_failures_total",
+    "Offset commits the broker refused or that did not reach it, after their messages were durable: those messages are read again (duplicates, never a loss).",
+);
+/// Gauge.
+pub const PROXY_KAFKA_LAG: Metric = metric(
+    "bytefreezer_proxy_kafka_lag",
+    "Messages the kafka input's assigned partitions hold beyond what it has read (the consumer lag librdkafka reports every 5 s).",
+);
+/// Gauge.
+pub const PROXY_KAFKA_WAITING: Metric = metric(
+    "bytefreezer_proxy_kafka_waiting",
+    "1 while a kafka input has paused its partitions because the spool is at its high-water mark (the topics keep the backlog).",
+);
+
 // Proxy: the `sqs` input. Each per dataset and `listen` (the queue URL).
 
 pub const PROXY_SQS_MESSAGES_TOTAL: Metric = metric(
@@ -459,6 +484,11 @@ pub const ALL: &[Metric] = &[
     PROXY_NATS_REDELIVERED_TOTAL,
     PROXY_NATS_SLOW_CONSUMER_TOTAL,
     PROXY_NATS_WAITING,
+    PROXY_KAFKA_MESSAGES_TOTAL,
+    PROXY_KAFKA_REDELIVERED_TOTAL,
+    PROXY_KAFKA_COMMIT_FAILURES_TOTAL,
+    PROXY_KAFKA_LAG,
+    PROXY_KAFKA_WAITING,
     PROXY_SQS_MESSAGES_TOTAL,
     PROXY_SQS_REDELIVERED_TOTAL,
     PROXY_SQS_DELETE_FAILURES_TOTAL,

@@ -253,7 +253,62 @@ fn sqs_plugin() -> PluginKind {
     }
 }
 
-/// `format` of the inputs that split bodies into events (`http`, `nats`, `sqs`); `what` names
+fn kafka_plugin() -> PluginKind {
+    PluginKind {
+        plugin: "kafka",
+        summary: "Events read from Kafka topics in a consumer group; a partition's offset is committed once its messages are durable",
+        settings_schema: json!({
+            "type": "object",
+            "additionalProperties": false,
+            "required": [],
+            "x-order": ["brokers", "topics", "group_id", "start", "format"],
+            "properties": {
+                "brokers": {
+                    "type": "string",
+                    "default": "127.0.0.1:9092",
+                    "description": "Bootstrap brokers, comma separated: host:port (plaintext).",
+                },
+                "topics": {
+                    "type": "array",
+                    "items": { "type": "string" },
+                    "default": [],
+                    "description": "Topics to read, one at least.",
+                },
+                "group_id": {
+                    "type": "string",
+                    "default": "bytefreezer",
+                    "description": "Consumer group: proxies in one group share the partitions; its committed offsets say where a restarted proxy goes on.",
+                },
+                "start": {
+                    "type": "string",
+                    "enum": ["earliest", "latest"],
+                    "default": "earliest",
+                    "description": "Where the group starts a partition it has no committed offset for: the oldest message kept, or new messages only.",
+                },
+                "format": body_format("each message's value"),
+                "nested": nested_json(),
+                "session_timeout_secs": {
+                    "type": "integer",
+                    "minimum": 6,
+                    "maximum": 300,
+                    "default": 45,
+                    "description": "A proxy silent this long leaves the group and its partitions go to the others.",
+                },
+            },
+        }),
+        example: json!({
+            "brokers": "127.0.0.1:9092",
+            "topics": ["events"],
+            "group_id": "bytefreezer",
+            "start": "earliest",
+            "format": "auto",
+            "nested": "flatten",
+            "session_timeout_secs": 45,
+        }),
+    }
+}
+
+/// `format` of the inputs that split bodies into events (`http`, `nats`, `sqs`, `kafka`); `what` names
 /// the body.
 fn body_format(what: &str) -> Value {
     json!({
@@ -373,6 +428,7 @@ pub fn plugin_catalog() -> Vec<PluginKind> {
         http_plugin(),
         nats_plugin(),
         sqs_plugin(),
+        kafka_plugin(),
     ]
 }
 
@@ -386,7 +442,7 @@ mod tests {
     #[test]
     fn schemas_match_the_settings_types() {
         let catalog = plugin_catalog();
-        assert_eq!(catalog.len(), 7);
+        assert_eq!(catalog.len(), 8);
         for kind in catalog {
             let spec: SourceSpec =
                 serde_json::from_value(json!({ "plugin": kind.plugin, "settings": kind.example }))
@@ -429,7 +485,7 @@ mod tests {
 
     #[test]
     fn schema_defaults_are_the_serde_defaults() {
-        for plugin in ["syslog", "http", "nats"] {
+        for plugin in ["syslog", "http", "nats", "kafka"] {
             let spec: SourceSpec =
                 serde_json::from_value(json!({ "plugin": plugin, "settings": {} })).unwrap();
             let settings = serde_json::to_value(&spec).unwrap()["settings"].clone();

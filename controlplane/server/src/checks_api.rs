@@ -115,7 +115,7 @@ pub(crate) async fn check_input(
             .inputs
             .iter()
             .find(|i| i.tenant_id == tenant && i.dataset_id == dataset);
-        // `nats` and `sqs` inputs connect out instead of listening.
+        // `nats`, `sqs` and `kafka` inputs connect out instead of listening.
         let listens = spec.source.bind().is_some();
         checks.push(match input {
             Some(input) if input.listening && listens => check(
@@ -136,8 +136,8 @@ pub(crate) async fn check_input(
             Some(input) => check(
                 false,
                 format!(
-                    "proxy {} cannot read from {} (server unreachable, stream or queue missing, \
-                     credentials refused); see its log",
+                    "proxy {} cannot read from {} (server unreachable, stream, queue or topic \
+                     missing, credentials refused); see its log",
                     proxy.instance_id, input.listen
                 ),
             ),

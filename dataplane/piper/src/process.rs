@@ -396,6 +396,10 @@ async fn transform_object(
             lift_message: false,
             nested: settings.nested,
         },
+        SourceSpec::Kafka(settings) => Shaping {
+            lift_message: false,
+            nested: settings.nested,
+        },
         SourceSpec::Netflow(_) | SourceSpec::Ipfix(_) | SourceSpec::Sflow(_) => Shaping {
             lift_message: false,
             nested: NestedJson::default(),

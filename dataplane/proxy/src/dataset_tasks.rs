@@ -1,5 +1,5 @@
 //! One task per dataset for the inputs that run on tokio beside the receive workers (syslog
-//! streams, nats, sqs): started for new datasets, stopped for those removed, paused or changed
+//! streams, nats, sqs, kafka): started for new datasets, stopped for those removed, paused or changed
 //! (a changed one starts again with its new settings), the others untouched.
 
 use std::collections::HashMap;

@@ -1,4 +1,4 @@
-//! Events taken from a queue's messages (nats, sqs) and not yet written: each message's body is
+//! Events taken from a queue's messages (nats, sqs, kafka) and not yet written: each message's body is
 //! split as an `http` body is, into one `events/1` batch written by the proxy's batch limits.
 
 use std::time::Duration;

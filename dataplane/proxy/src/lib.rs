@@ -1,13 +1,14 @@
 //! Proxy: the edge of the pipeline. It listens for each dataset's exporters (syslog, NetFlow,
 //! IPFIX and sFlow over UDP) on pinned receive workers (`bytefreezer-udp`), decodes in place
 //! into Arrow batches, reads syslog streams (TCP, TLS), takes events posted to `http` inputs,
-//! reads NATS subjects, JetStream consumers and SQS queues, makes every batch durable in an
+//! reads NATS subjects, JetStream consumers, SQS queues and Kafka topics, makes every batch durable in an
 //! on-disk spool, and ships spooled batches to the receiver over HTTP(S) with the tenant's API
 //! key, retrying until acknowledged.
 //!
 //! It must not block a receive worker on the network or the disk (a batch the spool writers
 //! cannot take is dropped and counted), must not answer an `http` sender 200, acknowledge a
-//! JetStream message or delete an SQS message before its events are durable, must not drop what it read from a stream
+//! JetStream message, delete an SQS message or commit a Kafka offset before its events are
+//! durable, must not drop what it read from a stream
 //! (it stops reading instead), must not delete a spooled batch before the receiver acknowledged
 //! it (except the oldest unpromised ones when the spool is full, each counted; a batch whose
 //! sender was told it is durable never), and one dataset's failure (port in use, server
@@ -23,6 +24,9 @@ mod http_input;
 mod input;
 #[cfg(test)]
 mod input_test_support;
+mod kafka_input;
+#[cfg(test)]
+mod kafka_test_broker;
 mod nats_input;
 mod promised_write;
 mod proxy;

@@ -14,6 +14,7 @@ use crate::config::ProxyConfig;
 use crate::dataset_tasks::active_inputs;
 use crate::http_input::{HttpDataset, HttpInputs, HttpRuntime};
 use crate::input::{DecoderKind, InputSpec, TESTING_MAX_AGE, UdpRuntime, run_udp_input};
+use crate::kafka_input::{KafkaInputs, kafka_inputs};
 use crate::nats_input::{NatsInputs, nats_inputs};
 use crate::promised_write::{InputRuntime, StreamBatching};
 use crate::shipper::Shipper;
@@ -37,6 +38,7 @@ pub struct Proxy {
     http: HttpInputs,
     syslog_streams: SyslogStreamInputs,
     nats: NatsInputs,
+    kafka: KafkaInputs,
     sqs: SqsInputs,
 }
 
@@ -145,6 +147,7 @@ impl Proxy {
         };
         let syslog_streams = syslog_stream_inputs(input_runtime());
         let nats = nats_inputs(input_runtime());
+        let kafka = kafka_inputs(input_runtime());
         // Long polls wait up to 20 s: their own client, so the receiver's request timeout does
         // not cut them short.
         let sqs_http = reqwest::Client::builder()
@@ -173,6 +176,7 @@ impl Proxy {
             http,
             syslog_streams,
             nats,
+            kafka,
             sqs,
         })
     }
@@ -221,6 +225,7 @@ impl Proxy {
         self.http.stop().await;
         self.syslog_streams.stop().await;
         self.nats.stop().await;
+        self.kafka.stop().await;
         self.sqs.stop().await;
         // Every sink has flushed into the writers; let them finish before draining the spool.
         if let Ok(runtime) = Arc::try_unwrap(self.udp) {
@@ -284,6 +289,11 @@ impl Proxy {
             _ => None,
         });
         self.nats.reconcile(&nats).await;
+        let kafka = active_inputs(config, |source| match source {
+            SourceSpec::Kafka(settings) => Some(settings),
+            _ => None,
+        });
+        self.kafka.reconcile(&kafka).await;
         let sqs = active_inputs(config, |source| match source {
             SourceSpec::Sqs(settings) => Some(settings),
             _ => None,
@@ -301,7 +311,8 @@ impl Proxy {
                     SourceSpec::Syslog(_)
                     | SourceSpec::Http(_)
                     | SourceSpec::Nats(_)
-                    | SourceSpec::Sqs(_) => return None,
+                    | SourceSpec::Sqs(_)
+                    | SourceSpec::Kafka(_) => return None,
                     SourceSpec::Netflow(_) | SourceSpec::Ipfix(_) | SourceSpec::Sflow(_) => {
                         DecoderKind::Flow
                     }

@@ -1,5 +1,5 @@
 //! The `events/1` edge batch (docs/specs/edge-batch.md): what a proxy ships for inputs whose
-//! senders post events (`http`) or a queue holds them (`nats`, `sqs`). The edge only splits a body into
+//! senders post events (`http`) or a queue holds them (`nats`, `sqs`, `kafka`). The edge only splits a body into
 //! events and checks each JSON event is an object; piper turns the JSON into columns, so the
 //! edge stays cheap and one parser shapes every input.
 

@@ -176,7 +176,7 @@ fn note(measurements: &[Measurement], m: &Measurement) -> String {
             show(ratio("syslog_udp", "http_ndjson")),
         ),
         "queue_json" => format!(
-            "edge work of the nats and sqs inputs (one event per message, each body split on \
+            "edge work of the nats, sqs and kafka inputs (one event per message, each body split on \
              its own, encode; no network): {} the CPU of http_ndjson per event",
             show(ratio("http_ndjson", "queue_json")),
         ),

@@ -7,12 +7,17 @@ export const title = 'Datasets';
 /**
  * Where senders send, as the proxy reports it: `udp://0.0.0.0:5514`, `tls://0.0.0.0:6514`,
  * `http://0.0.0.0:8080/events`; what a `nats` input reads: `nats://host:4222/logs.>` or
- * `nats://host:4222/STREAM/consumer` (never a password the URL holds).
+ * `nats://host:4222/STREAM/consumer` (never a password the URL holds); what a `kafka` input
+ * reads: `kafka://first-broker/topic,topic`.
  */
 export function listenOf(source) {
   const settings = source.settings || {};
   if (source.plugin === 'sqs') {
     return settings.queue_url ?? '';
+  }
+  if (source.plugin === 'kafka') {
+    const broker = (settings.brokers ?? '').split(',')[0].trim();
+    return `kafka://${broker}/${(settings.topics ?? []).join(',')}`;
   }
   if (source.plugin === 'nats') {
     const server = (settings.url ?? '').split(',')[0].trim().replace(/:\/\/.*@/, '://');
