@@ -229,9 +229,10 @@ pub struct ControlArgs {
 #[derive(Args)]
 pub struct FakedataArgs {
     /// Where to send: `udp://HOST:PORT` (a syslog input), `tcp://HOST:PORT` or
-    /// `tls://HOST:PORT` (a syslog tcp or tls input: one connection, framed messages), or
+    /// `tls://HOST:PORT` (a syslog tcp or tls input: one connection, framed messages),
     /// `http://HOST:PORT/PATH` (an `http` input: events posted 500 per request, one per line),
-    /// or `kafka://HOST:PORT/TOPIC` (a `kafka` input: one event per message).
+    /// `kafka://HOST:PORT/TOPIC` (a `kafka` input) or `nats://HOST:PORT/SUBJECT` (a `nats`
+    /// input, core or a JetStream stream bound to the subject): one event per message.
     #[arg(long, default_value = "udp://127.0.0.1:5514")]
     pub target: String,
     /// tcp and tls targets: `octet-counting` (`LEN SP MSG`, RFC 6587 and 5425) or `newline`.

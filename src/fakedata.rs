@@ -1,7 +1,7 @@
 use anyhow::Result;
 use bytefreezer_fakedata::{
-    FakeFormat, HttpSendOptions, KafkaSendOptions, SendOptions, StreamFraming, StreamSendOptions,
-    is_stream_target, parse_udp_target, send_http, send_kafka, send_stream, send_udp,
+    FakeFormat, HttpSendOptions, MessageSendOptions, SendOptions, StreamFraming, StreamSendOptions,
+    is_stream_target, parse_udp_target, send_http, send_kafka, send_nats, send_stream, send_udp,
 };
 
 use crate::cli::FakedataArgs;
@@ -28,18 +28,19 @@ pub async fn run(args: FakedataArgs) -> Result<()> {
             stop,
         )
         .await?
-    } else if args.target.starts_with("kafka://") {
-        send_kafka(
-            KafkaSendOptions {
-                target: args.target.clone(),
-                format,
-                rate_per_second: args.rate,
-                count: args.count,
-                seed: args.seed,
-            },
-            stop,
-        )
-        .await?
+    } else if args.target.starts_with("kafka://") || args.target.starts_with("nats://") {
+        let options = MessageSendOptions {
+            target: args.target.clone(),
+            format,
+            rate_per_second: args.rate,
+            count: args.count,
+            seed: args.seed,
+        };
+        if args.target.starts_with("kafka://") {
+            send_kafka(options, stop).await?
+        } else {
+            send_nats(options, stop).await?
+        }
     } else if is_stream_target(&args.target) {
         send_stream(
             StreamSendOptions {

@@ -1,7 +1,8 @@
 //! End-to-end on a running `bytefreezer up` and the NATS server on this machine: a `nats`
 //! dataset created at runtime reads a JetStream stream into Parquet, with JSON keys (nested ones
 //! flattened) as columns; a proxy killed with SIGKILL while messages flow loses none of them
-//! after its restart; bad settings are refused with the field named.
+//! after its restart; bad settings are refused with the field named; `bytefreezer fakedata
+//! --target nats://…` publishes into it.
 
 #[path = "support/up.rs"]
 mod up;
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, stream::Config as StreamConfig};
 use serde_json::json;
-use up::{UpProcess, free_tcp, free_udp, read_parquet, seq_with, wait_for};
+use up::{UpProcess, count_rows, free_tcp, free_udp, read_parquet, seq_with, wait_for};
 
 const NATS_URL: &str = "nats://127.0.0.1:4222";
 
@@ -140,6 +141,23 @@ fn a_jetstream_dataset_reaches_parquet_and_a_killed_proxy_loses_nothing() {
     }
     let twice = copies.values().filter(|&&n| n > 1).count();
     eprintln!("after SIGKILL: 3300 messages, {twice} stored twice (at least once delivery)");
+
+    // fakedata publishes generated events into the stream; they arrive like any other.
+    let before = count_rows(&folder);
+    let generated = format!("{}.generated", stream.subject);
+    let fakedata = std::process::Command::new(env!("CARGO_BIN_EXE_bytefreezer"))
+        .args(["fakedata", "--format", "json", "--count", "200", "--target"])
+        .arg(format!("{NATS_URL}/{generated}"))
+        .output()
+        .unwrap();
+    assert!(
+        fakedata.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fakedata.stderr)
+    );
+    wait_for(Duration::from_secs(60), "200 generated rows", || {
+        count_rows(&folder) == before + 200
+    });
     assert_eq!(up.terminate().code(), Some(0));
     runtime.block_on(async {
         let _ = stream.context.delete_stream(&stream.name).await;
