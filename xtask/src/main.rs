@@ -10,6 +10,7 @@ mod dist;
 mod fuzz;
 mod iana;
 mod install;
+mod prune;
 mod soak;
 mod tidy;
 
@@ -144,6 +145,7 @@ fn usage(verb: Option<&str>) -> String {
 fn test(nextest_args: &[String]) -> Result<()> {
     let root = workspace_root()?;
     install::test_dependencies(&root)?;
+    prune::build_cache(&dist::target_dir(&root));
     run(crate::cargo()
         .args(["fmt", "--all", "--check"])
         .current_dir(&root))
