@@ -1,7 +1,8 @@
 //! The kafka input against a real broker (tansu) and a real spool: a group reads every
 //! partition and commits only what is durable, so a stopped input resumes exactly where its
 //! batches ended; a full spool pauses the partitions while the topic keeps the backlog; a bad
-//! message is counted and passed; a broker that cannot be reached does not stop another dataset.
+//! message is counted and passed; a broker that cannot be reached does not stop another dataset;
+//! two proxies in a group share the partitions and hand them over when one leaves.
 
 use std::time::Duration;
 
@@ -204,4 +205,47 @@ async fn an_unreachable_broker_does_not_hold_another_dataset() {
     let stopping = std::time::Instant::now();
     site.inputs.stop().await;
     assert!(stopping.elapsed() < Duration::from_secs(30));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_proxies_in_a_group_share_the_partitions_and_a_leaving_one_hands_them_over() {
+    let broker = TestBroker::start();
+    broker.create_topic("shared", 4).await;
+    let (mut first, mut second) = (Site::new(1 << 30), Site::new(1 << 30));
+    first.start(settings(&broker, "shared")).await;
+    second.start(settings(&broker, "shared")).await;
+    broker.produce_seqs("shared", 0..1000).await;
+    let mut events = Vec::new();
+    wait_until("the first thousand arrived", async || {
+        events.extend(first.test.drain_events());
+        events.extend(second.test.drain_events());
+        events.len() >= 1000
+    })
+    .await;
+    let (by_first, by_second) = (
+        first.metric(PROXY_KAFKA_MESSAGES_TOTAL.name),
+        second.metric(PROXY_KAFKA_MESSAGES_TOTAL.name),
+    );
+    assert!(
+        by_first > 0 && by_second > 0,
+        "each proxy read some partitions: {by_first} and {by_second}"
+    );
+    // The second leaves the group (committing what it stored); the first takes its partitions
+    // over from that commit.
+    second.inputs.stop().await;
+    events.extend(second.test.drain_events());
+    broker.produce_seqs("shared", 1000..2000).await;
+    wait_until(
+        "the second thousand arrived through the first",
+        async || {
+            events.extend(first.test.drain_events());
+            events.len() >= 2000
+        },
+    )
+    .await;
+    first.inputs.stop().await;
+    events.extend(first.test.drain_events());
+    let mut seen = sequences(&events);
+    seen.sort_unstable();
+    assert_eq!(seen, (0..2000).collect::<Vec<_>>(), "each message once");
 }
