@@ -1,22 +1,15 @@
 use std::future::Future;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 
-use crate::message_sender::{MessageSendOptions, MessageSink, send_messages};
+use crate::message_sender::{MessageSendOptions, MessageSink, send_messages, split_target};
 
 /// The brokers and topic of a `kafka://brokers/topic` target.
 pub fn parse_kafka_target(target: &str) -> Result<(String, String)> {
-    let rest = target
-        .strip_prefix("kafka://")
-        .ok_or_else(|| anyhow!("target {target:?} must look like kafka://HOST:PORT/TOPIC"))?;
-    match rest.split_once('/') {
-        Some((brokers, topic)) if !brokers.is_empty() && !topic.is_empty() => {
-            Ok((brokers.to_owned(), topic.to_owned()))
-        }
-        _ => bail!("target {target:?} must look like kafka://HOST:PORT/TOPIC"),
-    }
+    let (brokers, topic) = split_target(target, "kafka://", "kafka://HOST:PORT/TOPIC")?;
+    Ok((brokers.to_owned(), topic.to_owned()))
 }
 
 /// Produces one event per message until `count` or `shutdown`; how many the broker

@@ -4,7 +4,7 @@
 
 use std::future::Future;
 
-use anyhow::Result;
+use anyhow::{Result, anyhow};
 use chrono::Utc;
 
 use crate::generator::{FakeFormat, FakeGenerator};
@@ -23,6 +23,20 @@ pub struct MessageSendOptions {
     pub rate_per_second: Option<u64>,
     pub count: Option<u64>,
     pub seed: u64,
+}
+
+/// The server part and the name (topic, subject) of `SCHEME://SERVER/NAME`; an error saying
+/// the shape (`kafka://HOST:PORT/TOPIC`) otherwise.
+pub(crate) fn split_target<'a>(
+    target: &'a str,
+    scheme: &str,
+    shape: &str,
+) -> Result<(&'a str, &'a str)> {
+    target
+        .strip_prefix(scheme)
+        .and_then(|rest| rest.split_once('/'))
+        .filter(|(server, name)| !server.is_empty() && !name.is_empty())
+        .ok_or_else(|| anyhow!("target {target:?} must look like {shape}"))
 }
 
 /// A broker client sending one message per event.

@@ -1,21 +1,17 @@
 use std::future::Future;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 
-use crate::message_sender::{MessageSendOptions, MessageSink, send_messages};
+use crate::message_sender::{MessageSendOptions, MessageSink, send_messages, split_target};
 
 /// The server URL and subject of a `nats://host:port/subject` target.
 pub fn parse_nats_target(target: &str) -> Result<(String, String)> {
-    let shape = || anyhow!("target {target:?} must look like nats://HOST:PORT/SUBJECT");
-    let rest = target.strip_prefix("nats://").ok_or_else(shape)?;
-    match rest.split_once('/') {
-        Some((server, subject))
-            if !server.is_empty() && !subject.is_empty() && !subject.contains(' ') =>
-        {
-            Ok((format!("nats://{server}"), subject.to_owned()))
-        }
-        _ => bail!(shape()),
+    const SHAPE: &str = "nats://HOST:PORT/SUBJECT";
+    let (server, subject) = split_target(target, "nats://", SHAPE)?;
+    if subject.contains(' ') {
+        bail!("target {target:?} must look like {SHAPE}");
     }
+    Ok((format!("nats://{server}"), subject.to_owned()))
 }
 
 /// Publishes one event per message until `count` or `shutdown`; how many the server took

@@ -289,8 +289,9 @@ async fn consume(
         consumer: consumer.clone(),
         pending: EventBatch::new(),
         uncommitted: HashMap::new(),
+        taken,
     };
-    let read = reader.read(taken, stopped).await;
+    let read = reader.read(stopped).await;
     // What was taken is stored and committed before the consumer leaves the group; a batch
     // that cannot be stored is read again by whoever owns its partitions next.
     let stored = reader.store_and_commit().await;
@@ -309,14 +310,13 @@ struct Reader<'a> {
     /// By partition, the offset to commit once `pending` is durable: the one after its last
     /// message.
     uncommitted: HashMap<(String, i32), i64>,
+    /// By partition, the last offset the input took, over every consumer it builds: an offset
+    /// read again is a redelivery.
+    taken: &'a mut HashMap<(String, i32), i64>,
 }
 
 impl Reader<'_> {
-    async fn read(
-        &mut self,
-        taken: &mut HashMap<(String, i32), i64>,
-        stopped: &Shutdown,
-    ) -> anyhow::Result<()> {
+    async fn read(&mut self, stopped: &Shutdown) -> anyhow::Result<()> {
         let batching = self.runtime.batching;
         let max_age = batching.max_age(self.dataset.testing);
         let mut stop = stopped.clone();
@@ -324,7 +324,7 @@ impl Reader<'_> {
             if self.runtime.spool.over_high_water() {
                 // What was taken is stored first: it may be what the spool waits for.
                 self.store_and_commit().await?;
-                if !self.wait_paused(taken, stopped).await? {
+                if !self.wait_paused(stopped).await? {
                     return Ok(());
                 }
             }
@@ -334,7 +334,7 @@ impl Reader<'_> {
             let consumer = self.consumer.clone();
             tokio::select! {
                 received = consumer.recv() => match received {
-                    Ok(message) => self.take(&message, taken),
+                    Ok(message) => self.take(&message),
                     Err(KafkaError::MessageConsumptionFatal(code)) => {
                         anyhow::bail!("the consumer failed: {code}");
                     }
@@ -356,15 +356,15 @@ impl Reader<'_> {
         }
     }
 
-    fn take(&mut self, message: &impl Message, taken: &mut HashMap<(String, i32), i64>) {
+    fn take(&mut self, message: &impl Message) {
         let partition = (message.topic().to_owned(), message.partition());
         let offset = message.offset();
         self.counters.messages.increment(1);
-        match taken.get_mut(&partition) {
+        match self.taken.get_mut(&partition) {
             Some(last) if offset <= *last => self.counters.redelivered.increment(1),
             Some(last) => *last = offset,
             None => {
-                taken.insert(partition.clone(), offset);
+                self.taken.insert(partition.clone(), offset);
             }
         }
         // A message without a value (a tombstone) holds no events: counted and dropped like
@@ -381,11 +381,7 @@ impl Reader<'_> {
 
     /// Pauses the owned partitions while the spool is at its high-water mark, polling the
     /// client meanwhile; false when the input was stopped.
-    async fn wait_paused(
-        &mut self,
-        taken: &mut HashMap<(String, i32), i64>,
-        stopped: &Shutdown,
-    ) -> anyhow::Result<bool> {
+    async fn wait_paused(&mut self, stopped: &Shutdown) -> anyhow::Result<bool> {
         self.counters.waiting.set(1);
         let mut stop = stopped.clone();
         let mut running = true;
@@ -403,7 +399,7 @@ impl Reader<'_> {
                 // Messages fetched before the pause may still come: kept like any other.
                 received = consumer.recv() => {
                     if let Ok(message) = received {
-                        self.take(&message, taken);
+                        self.take(&message);
                     }
                 }
                 _ = tokio::time::sleep(PAUSED_POLL) => {}
