@@ -32,6 +32,10 @@ pub enum Command {
     Control(ControlArgs),
     /// Send generated firewall-style events to a syslog input.
     Fakedata(FakedataArgs),
+    /// Watch this host with eBPF (TCP connections, UDP and ICMP flows, processes, DNS) and
+    /// send the records to a proxy's `ebpf` input. Needs root, or CAP_BPF, CAP_PERFMON and
+    /// CAP_NET_RAW.
+    Agent(AgentArgs),
     /// Print an intake or piper object (Arrow IPC) or a Parquet file as NDJSON.
     Cat(CatArgs),
     /// Decode the UDP payloads of a pcap or pcapng capture into Parquet files, offline.
@@ -159,6 +163,13 @@ pub struct UpArgs {
     /// TCP address of the demo http dataset (POST JSON, NDJSON or text lines to /events).
     #[arg(long, default_value = "0.0.0.0:8080")]
     pub events_bind: SocketAddr,
+    /// UDP address of the demo ebpf dataset (NDJSON datagrams from `bytefreezer agent`).
+    #[arg(long, default_value = "0.0.0.0:2056")]
+    pub ebpf_bind: SocketAddr,
+    /// Also run the eBPF agent for this host, sending to the demo ebpf dataset (needs root, or
+    /// CAP_BPF, CAP_PERFMON and CAP_NET_RAW; without them `up` runs on and says why).
+    #[arg(long)]
+    pub agent: bool,
     /// Do not feed the demo dataset with generated events.
     #[arg(long)]
     pub no_fakedata: bool,
@@ -224,6 +235,25 @@ pub struct ControlArgs {
     /// healthy query service registered by the tenant's own account.
     #[arg(long, env = "BYTEFREEZER_QUERY_URL")]
     pub query_url: Option<String>,
+}
+
+#[derive(Args)]
+pub struct AgentArgs {
+    /// The proxy's `ebpf` input: `udp://HOST:PORT`.
+    #[arg(long, default_value = "udp://127.0.0.1:2056")]
+    pub proxy: String,
+    /// Serve `/metrics` and `/healthz` on this `IP:PORT`; `none` for no listener.
+    #[arg(long, default_value = "127.0.0.1:9466")]
+    pub metrics_listen: String,
+    /// The `host` of every record; this host's name when absent.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Seconds between reads of the kernel's UDP and ICMP flow counters.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub flow_interval_secs: u64,
+    /// Largest datagram sent, in bytes (1472 fits an Ethernet MTU).
+    #[arg(long, default_value_t = 1472, value_parser = clap::value_parser!(u16).range(512..))]
+    pub datagram_bytes: u16,
 }
 
 #[derive(Args)]
@@ -412,7 +442,7 @@ pub struct CtlDatasetCreateArgs {
     #[command(flatten)]
     pub dataset: CtlDatasetRef,
     /// The input plugin.
-    #[arg(long, value_parser = ["syslog", "netflow", "ipfix", "sflow", "http", "nats", "sqs", "kafka"])]
+    #[arg(long, value_parser = ["syslog", "netflow", "ipfix", "sflow", "http", "nats", "sqs", "kafka", "ebpf"])]
     pub plugin: String,
     /// Address the proxy listens on, `IP:PORT` (every plugin but nats, sqs and kafka, which connect out).
     #[arg(long)]
@@ -430,7 +460,7 @@ pub struct CtlDatasetUpdateArgs {
     #[command(flatten)]
     pub dataset: CtlDatasetRef,
     /// A new input plugin; its settings start over with only `bind` and `--settings`.
-    #[arg(long, value_parser = ["syslog", "netflow", "ipfix", "sflow", "http", "nats", "sqs", "kafka"])]
+    #[arg(long, value_parser = ["syslog", "netflow", "ipfix", "sflow", "http", "nats", "sqs", "kafka", "ebpf"])]
     pub plugin: Option<String>,
     /// A new listen address, `IP:PORT`.
     #[arg(long)]

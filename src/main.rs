@@ -2,6 +2,7 @@
 //! and hands over to the role; every role's logic lives in a crate under `dataplane/` or
 //! `controlplane/`.
 
+mod agent;
 mod cat;
 mod cli;
 mod config_source;
@@ -61,6 +62,7 @@ fn main() -> ExitCode {
             cli::Command::Ctl(args) => ctl::run(args).await,
             cli::Command::DeadLetter(args) => dead_letter::run(args).await,
             cli::Command::Fakedata(args) => fakedata::run(args).await,
+            cli::Command::Agent(args) => agent::run(args).await,
             cli::Command::Cat(args) => cat::run(args),
             cli::Command::Transform(cli::TransformCommand::Test(args)) => transform_test::run(args),
             cli::Command::Replay(args) => replay::run(args),

@@ -11,8 +11,8 @@ use anyhow::{Context, Result};
 use bytefreezer_api::Role as ServiceRole;
 use bytefreezer_api::metrics::PROXY_INPUT_UP;
 use bytefreezer_api::{
-    DatasetSpec, FlowSourceSettings, HttpSourceSettings, SourceSpec, SyslogSourceSettings,
-    SyslogTransport,
+    DatasetSpec, EbpfSourceSettings, FlowSourceSettings, HttpSourceSettings, SourceSpec,
+    SyslogSourceSettings, SyslogTransport,
 };
 use bytefreezer_control::ControlServer;
 use bytefreezer_control_store::{Actor, ControlStore, KeyScope, Role};
@@ -227,9 +227,20 @@ pub async fn run(args: UpArgs) -> Result<()> {
         ))
     });
 
+    let agent_task = args.agent.then(|| {
+        tokio::spawn(agent(
+            args.ebpf_bind,
+            registry.clone(),
+            inputs_shutdown.clone(),
+        ))
+    });
+
     signals::terminate().await?;
     println!("stopping: flushing received events to the spool and shipping them");
     stop_inputs.trigger();
+    if let Some(task) = agent_task {
+        let _ = task.await;
+    }
     if let Some(task) = fakedata_task {
         let _ = task.await;
     }
@@ -267,7 +278,7 @@ const DEMO_EVENTS_PATH: &str = "/events";
 const DEMO_SYSLOG_TCP_DATASET: &str = "syslog-tcp";
 
 /// The demo datasets: syslog fed by fakedata, syslog over TCP, NetFlow, IPFIX and sFlow for your
-/// own exporters, and an http input for anything that can POST.
+/// own exporters, an http input for anything that can POST, and ebpf for `bytefreezer agent`.
 fn demo_datasets(args: &UpArgs) -> Vec<DatasetSpec> {
     vec![
         demo_dataset(
@@ -315,6 +326,14 @@ fn demo_datasets(args: &UpArgs) -> Vec<DatasetSpec> {
             "Demo IPFIX",
             SourceSpec::Ipfix(FlowSourceSettings {
                 bind: args.ipfix_bind,
+            }),
+        ),
+        demo_dataset(
+            "ebpf",
+            "Demo eBPF host telemetry",
+            SourceSpec::Ebpf(EbpfSourceSettings {
+                bind: args.ebpf_bind,
+                ..EbpfSourceSettings::default()
             }),
         ),
     ]
@@ -405,6 +424,24 @@ fn write_secret(path: &Path, secret: &str) -> Result<()> {
     Ok(())
 }
 
+/// The eBPF agent for this host, sending to the demo ebpf dataset; a host where the probes
+/// cannot load gets the reason logged and `up` runs on without it.
+async fn agent(bind: SocketAddr, registry: Registry, shutdown: Shutdown) {
+    let settings = bytefreezer_ebpf_agent::AgentSettings::new(local_target(bind));
+    if let Err(error) = bytefreezer_ebpf_agent::run(settings, registry, shutdown).await {
+        tracing::error!("up --agent: the eBPF agent is not running: {error:#}");
+    }
+}
+
+/// Where a process on this host reaches a socket bound to `bind`.
+fn local_target(bind: SocketAddr) -> SocketAddr {
+    let ip = match bind.ip() {
+        ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, bind.port())
+}
+
 /// Waits until the proxy's socket is bound, then sends generated events to it.
 async fn fakedata(bind: SocketAddr, rate: u64, registry: Registry, shutdown: Shutdown) {
     for _ in 0..100 {
@@ -413,12 +450,8 @@ async fn fakedata(bind: SocketAddr, rate: u64, registry: Registry, shutdown: Shu
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let target_ip = match bind.ip() {
-        ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        ip => ip,
-    };
     let options = SendOptions {
-        target: SocketAddr::new(target_ip, bind.port()),
+        target: local_target(bind),
         format: FakeFormat::Rfc5424,
         rate_per_second: Some(rate.max(1)),
         count: None,

@@ -44,6 +44,7 @@ fn poisoned_rows_and_runaway_pipelines_end_in_dead_letters_not_in_a_loop() {
         .args(["--netflow-bind", &free_udp().to_string()])
         .args(["--ipfix-bind", &free_udp().to_string()])
         .args(["--sflow-bind", &free_udp().to_string()])
+        .args(["--ebpf-bind", &free_udp().to_string()])
         .args(["--events-bind", &free_tcp().to_string()])
         .args(["--syslog-tcp-bind", &free_tcp().to_string()])
         .env("RUST_LOG", "warn")

@@ -61,6 +61,7 @@ fn a_second_up_on_a_taken_udp_port_fails_clearly_and_takes_no_datagrams() {
         .args(["--netflow-bind", &free_udp().to_string()])
         .args(["--ipfix-bind", &free_udp().to_string()])
         .args(["--sflow-bind", &free_udp().to_string()])
+        .args(["--ebpf-bind", &free_udp().to_string()])
         .args(["--events-bind", &free_tcp().to_string()])
         .args(["--syslog-tcp-bind", &free_tcp().to_string()])
         .env("RUST_LOG", "warn")

@@ -26,6 +26,8 @@ pub struct UpProcess {
     pub events: SocketAddr,
     /// The demo syslog-over-TCP dataset's address.
     pub syslog_tcp: SocketAddr,
+    /// The demo ebpf dataset's address (NDJSON datagrams).
+    pub ebpf: SocketAddr,
     pub data_dir: PathBuf,
 }
 
@@ -53,6 +55,7 @@ impl UpProcess {
     ) -> UpProcess {
         let (netflow, ipfix, sflow) = (free_udp(), free_udp(), free_udp());
         let (events, syslog_tcp) = (free_tcp(), free_tcp());
+        let ebpf = free_udp();
         let child = Command::new(env!("CARGO_BIN_EXE_bytefreezer"))
             .args(["up", "--no-fakedata", "--data-dir"])
             .arg(data_dir)
@@ -68,6 +71,8 @@ impl UpProcess {
                 &events.to_string(),
                 "--syslog-tcp-bind",
                 &syslog_tcp.to_string(),
+                "--ebpf-bind",
+                &ebpf.to_string(),
             ])
             .args([
                 "--http",
@@ -92,6 +97,7 @@ impl UpProcess {
             sflow,
             events,
             syslog_tcp,
+            ebpf,
             data_dir: data_dir.to_path_buf(),
         };
         process.wait_until(
@@ -105,8 +111,8 @@ impl UpProcess {
         // A folder started before may hold datasets created since, each with its input.
         let inputs = process.metric(PROXY_INPUT_UP.name);
         assert!(
-            inputs >= 6,
-            "syslog (udp and tcp), netflow, ipfix, sflow and events demo inputs: {inputs} up"
+            inputs >= 7,
+            "syslog (udp and tcp), netflow, ipfix, sflow, events and ebpf demo inputs: {inputs} up"
         );
         process
     }

@@ -97,7 +97,7 @@ fn ensure_geoip_test_databases(root: &Path) -> Result<()> {
 /// Debian packages the tests drive, as (a program the package installs, package): chromium and
 /// chromedriver for the dashboard's browser tests; tshark, nfcapd and nfdump as the reference
 /// decoders the flow decoder is compared with; curl and logger, which the README's commands
-/// use. Installed with apt-get when running as root; otherwise the missing ones are named.
+/// use; clang and libbpf's headers, which build the eBPF agent's probes. Installed with apt-get when running as root; otherwise the missing ones are named.
 const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("/usr/bin/curl", "curl"),
     ("/usr/bin/logger", "bsdutils"),
@@ -108,6 +108,9 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("/usr/bin/nfdump", "nfdump"),
     // `systemd-analyze security --offline` scores the units in deploy/systemd.
     ("/usr/bin/systemd-analyze", "systemd"),
+    // The eBPF agent's probes (ebpf/agent/build.rs): clang's BPF target and libbpf's headers.
+    ("/usr/bin/clang-19", "clang-19"),
+    ("/usr/include/bpf/bpf_helpers.h", "libbpf-dev"),
 ];
 
 /// Installing a package must not start its daemon (the nfdump package ships an nfcapd

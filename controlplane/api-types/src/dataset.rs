@@ -2,6 +2,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
+use crate::ebpf_source::EbpfSourceSettings;
 use crate::filter_type::FilterType;
 use crate::kafka_source::KafkaSourceSettings;
 use crate::nats_source::NatsSourceSettings;
@@ -284,6 +285,9 @@ pub enum SourceSpec {
     /// Events read from Kafka topics in a consumer group, each message's value split as an
     /// `http` body is; a partition's offset is committed once its messages are durable.
     Kafka(KafkaSourceSettings),
+    /// Host telemetry from eBPF agents: NDJSON datagrams over UDP, typed by `record_type`
+    /// (`docs/ebpf.md`).
+    Ebpf(EbpfSourceSettings),
 }
 
 /// How a proxy receives a dataset's data.
@@ -304,6 +308,7 @@ impl SourceSpec {
             SourceSpec::Nats(_) => "nats",
             SourceSpec::Sqs(_) => "sqs",
             SourceSpec::Kafka(_) => "kafka",
+            SourceSpec::Ebpf(_) => "ebpf",
         }
     }
 
@@ -316,6 +321,7 @@ impl SourceSpec {
             | SourceSpec::Ipfix(settings)
             | SourceSpec::Sflow(settings) => Some(settings.bind),
             SourceSpec::Http(settings) => Some(settings.bind),
+            SourceSpec::Ebpf(settings) => Some(settings.bind),
             SourceSpec::Nats(_) | SourceSpec::Sqs(_) | SourceSpec::Kafka(_) => None,
         }
     }
@@ -328,6 +334,7 @@ impl SourceSpec {
             | SourceSpec::Ipfix(settings)
             | SourceSpec::Sflow(settings) => settings.bind = bind,
             SourceSpec::Http(settings) => settings.bind = bind,
+            SourceSpec::Ebpf(settings) => settings.bind = bind,
             SourceSpec::Nats(_) | SourceSpec::Sqs(_) | SourceSpec::Kafka(_) => return false,
         }
         true
@@ -345,7 +352,8 @@ impl SourceSpec {
             SourceSpec::Syslog(_)
             | SourceSpec::Netflow(_)
             | SourceSpec::Ipfix(_)
-            | SourceSpec::Sflow(_) => Transport::Udp,
+            | SourceSpec::Sflow(_)
+            | SourceSpec::Ebpf(_) => Transport::Udp,
         }
     }
 
@@ -377,6 +385,7 @@ impl SourceSpec {
             SourceSpec::Netflow(settings)
             | SourceSpec::Ipfix(settings)
             | SourceSpec::Sflow(settings) => format!("udp://{}", settings.bind),
+            SourceSpec::Ebpf(settings) => format!("udp://{}", settings.bind),
         }
     }
 
@@ -388,7 +397,10 @@ impl SourceSpec {
             SourceSpec::Nats(settings) => settings.validate(),
             SourceSpec::Sqs(settings) => settings.validate(),
             SourceSpec::Kafka(settings) => settings.validate(),
-            SourceSpec::Netflow(_) | SourceSpec::Ipfix(_) | SourceSpec::Sflow(_) => Ok(()),
+            SourceSpec::Netflow(_)
+            | SourceSpec::Ipfix(_)
+            | SourceSpec::Sflow(_)
+            | SourceSpec::Ebpf(_) => Ok(()),
         }
     }
 
@@ -430,6 +442,10 @@ impl SourceSpec {
             SourceSpec::Nats(NatsSourceSettings::default()),
             SourceSpec::Sqs(SqsSourceSettings::default()),
             SourceSpec::Kafka(KafkaSourceSettings::default()),
+            SourceSpec::Ebpf(EbpfSourceSettings {
+                bind,
+                ..EbpfSourceSettings::default()
+            }),
         ]
         .into_iter()
         .find(|source| source.plugin_name() == plugin)

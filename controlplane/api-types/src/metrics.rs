@@ -44,7 +44,7 @@ pub const PROXY_DATAGRAMS_DROPPED_TOTAL: Metric = metric(
 );
 pub const PROXY_DECODE_ERRORS_TOTAL: Metric = metric(
     "bytefreezer_proxy_decode_errors_total",
-    "Flow datagrams with a decode error (records before the error are kept).",
+    "Datagrams with a decode error: flows (the records before the error are kept) and ebpf events (the datagram is dropped whole).",
 );
 /// Batches that could not be built from decoded rows; their rows also count in
 /// [`PROXY_ROWS_DROPPED_TOTAL`] with `cause="flush_error"`.
@@ -451,6 +451,32 @@ pub const CONTROL_LOGINS_THROTTLED_TOTAL: Metric = metric(
     "Password checks refused with 429 after too many wrong passwords, by cause.",
 );
 
+// The eBPF agent (`bytefreezer agent`), a process of its own beside the roles.
+
+/// Per `record_type`: connection, flow, process, dns.
+pub const AGENT_RECORDS_TOTAL: Metric = metric(
+    "bytefreezer_agent_records_total",
+    "Records the agent built from what its probes saw, by record type.",
+);
+/// Per `cause`: ring_full, flow_map_full, connection_map_full.
+pub const AGENT_KERNEL_DROPS_TOTAL: Metric = metric(
+    "bytefreezer_agent_kernel_drops_total",
+    "Records the probes lost in the kernel because a bounded map or the ring buffer was full, by cause.",
+);
+/// Per `cause`: malformed, malformed_dns, oversized.
+pub const AGENT_RECORDS_DROPPED_TOTAL: Metric = metric(
+    "bytefreezer_agent_records_dropped_total",
+    "Records the agent dropped in user space: unreadable kernel records or DNS packets, or records larger than a datagram, by cause.",
+);
+pub const AGENT_DATAGRAMS_SENT_TOTAL: Metric = metric(
+    "bytefreezer_agent_datagrams_sent_total",
+    "NDJSON datagrams the agent sent to its proxy.",
+);
+pub const AGENT_SEND_ERRORS_TOTAL: Metric = metric(
+    "bytefreezer_agent_send_errors_total",
+    "Datagrams the agent could not send (the error is logged).",
+);
+
 // Every HTTP listener of the binary.
 
 /// Requests to a loopback listener refused because their Host header named another site.
@@ -467,6 +493,11 @@ const DEAD_LETTERS_REPLAYED_HELP: &str =
 
 /// Every metric above, for the checks that names are unique and carry their role.
 pub const ALL: &[Metric] = &[
+    AGENT_RECORDS_TOTAL,
+    AGENT_KERNEL_DROPS_TOTAL,
+    AGENT_RECORDS_DROPPED_TOTAL,
+    AGENT_DATAGRAMS_SENT_TOTAL,
+    AGENT_SEND_ERRORS_TOTAL,
     PROXY_INPUT_UP,
     PROXY_INPUT_ERRORS_TOTAL,
     PROXY_INPUT_PAUSED_TOTAL,
@@ -590,8 +621,10 @@ mod tests {
                 .unwrap_or_else(|| panic!("{} lacks the prefix", metric.name));
             let owner = rest.split('_').next().unwrap_or_default();
             assert!(
-                owner == "http" || Role::ALL.iter().any(|role| role.as_str() == owner),
-                "{}: `{owner}` is neither a role nor http",
+                owner == "http"
+                    || owner == "agent"
+                    || Role::ALL.iter().any(|role| role.as_str() == owner),
+                "{}: `{owner}` is neither a role, the agent nor http",
                 metric.name
             );
             assert!(

@@ -429,7 +429,26 @@ pub fn plugin_catalog() -> Vec<PluginKind> {
         nats_plugin(),
         sqs_plugin(),
         kafka_plugin(),
+        ebpf_plugin(),
     ]
+}
+
+fn ebpf_plugin() -> PluginKind {
+    PluginKind {
+        plugin: "ebpf",
+        summary: "Host telemetry from eBPF agents (bytefreezer agent): connections, flows, processes and DNS as NDJSON datagrams over UDP",
+        settings_schema: json!({
+            "type": "object",
+            "additionalProperties": false,
+            "required": [],
+            "x-order": ["bind", "nested"],
+            "properties": {
+                "bind": udp_bind("UDP address:port agents send to.", Some("0.0.0.0:2056")),
+                "nested": nested_json(),
+            },
+        }),
+        example: json!({ "bind": "0.0.0.0:2056", "nested": "flatten" }),
+    }
 }
 
 #[cfg(test)]
@@ -442,7 +461,7 @@ mod tests {
     #[test]
     fn schemas_match_the_settings_types() {
         let catalog = plugin_catalog();
-        assert_eq!(catalog.len(), 8);
+        assert_eq!(catalog.len(), 9);
         for kind in catalog {
             let spec: SourceSpec =
                 serde_json::from_value(json!({ "plugin": kind.plugin, "settings": kind.example }))
@@ -485,7 +504,7 @@ mod tests {
 
     #[test]
     fn schema_defaults_are_the_serde_defaults() {
-        for plugin in ["syslog", "http", "nats", "kafka"] {
+        for plugin in ["syslog", "http", "nats", "kafka", "ebpf"] {
             let spec: SourceSpec =
                 serde_json::from_value(json!({ "plugin": plugin, "settings": {} })).unwrap();
             let settings = serde_json::to_value(&spec).unwrap()["settings"].clone();

@@ -13,6 +13,7 @@
 
 mod config;
 mod dead_letter;
+mod ebpf_table;
 mod events_table;
 mod piper;
 mod process;

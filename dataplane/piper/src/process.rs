@@ -21,6 +21,7 @@ use bytefreezer_transform::{Pipeline, TransformError, lift_message_fields, pipel
 use bytes::Bytes;
 
 use crate::dead_letter::{DeadLetter, DeadLetterMoveError};
+use crate::ebpf_table::ebpf_typed;
 use crate::piper::Piper;
 use crate::table_rows::table_rows_with;
 
@@ -383,26 +384,37 @@ async fn transform_object(
         SourceSpec::Syslog(settings) => Shaping {
             lift_message: settings.lift_message_fields,
             nested: NestedJson::default(),
+            ebpf: false,
         },
         SourceSpec::Http(settings) => Shaping {
             lift_message: false,
             nested: settings.nested,
+            ebpf: false,
         },
         SourceSpec::Nats(settings) => Shaping {
             lift_message: false,
             nested: settings.nested,
+            ebpf: false,
         },
         SourceSpec::Sqs(settings) => Shaping {
             lift_message: false,
             nested: settings.nested,
+            ebpf: false,
         },
         SourceSpec::Kafka(settings) => Shaping {
             lift_message: false,
             nested: settings.nested,
+            ebpf: false,
+        },
+        SourceSpec::Ebpf(settings) => Shaping {
+            lift_message: false,
+            nested: settings.nested,
+            ebpf: true,
         },
         SourceSpec::Netflow(_) | SourceSpec::Ipfix(_) | SourceSpec::Sflow(_) => Shaping {
             lift_message: false,
             nested: NestedJson::default(),
+            ebpf: false,
         },
     };
     let fallback_micros = info.last_modified.timestamp_micros();
@@ -489,6 +501,8 @@ struct Shaping {
     lift_message: bool,
     /// Objects nested in JSON events (`events/1`): flattened or JSON text.
     nested: NestedJson,
+    /// The agents' records in the typed layout of an `ebpf` dataset (docs/ebpf.md).
+    ebpf: bool,
 }
 
 /// Decode, lift, transform, split off unreadable rows, split by hour, encode: everything
@@ -538,6 +552,11 @@ fn shape(
             }
         };
         rows_in += batch.num_rows() as u64;
+        let batch = if shaping.ebpf {
+            ebpf_typed(&batch).map_err(|e| failure("ebpf", Blame::Object, e))?
+        } else {
+            batch
+        };
         let batch = if shaping.lift_message {
             lift_message_fields(&batch, "message")
                 .map_err(|e| failure("lift", Blame::Object, e))?

@@ -5,13 +5,16 @@
 //! batch and encode it), measured in the same run on events of the same size (about 200 bytes).
 //! `queue_json` is the edge of the queue inputs (nats, sqs): the same events, one per message,
 //! each message's body split on its own, so its ratio to `http_ndjson` is the per-message cost.
+//! `ebpf_udp` is the edge of an `ebpf` input: the same events as NDJSON datagrams of at most
+//! 1472 bytes, as `bytefreezer agent` packs them, through the proxy's datagram decoder.
 
 use std::net::IpAddr;
 
 use bytefreezer_api::HttpBodyFormat;
+use bytefreezer_decode_syslog::FlushPolicy;
 use bytefreezer_decode_syslog::framing::{FrameSplitter, Framing};
 use bytefreezer_decode_syslog::{DatagramMeta, SyslogEdgeBuilder};
-use bytefreezer_proxy::split_events;
+use bytefreezer_proxy::{DecoderKind, InputDecoder, split_events};
 use bytefreezer_schema::{EventsEdgeBuilder, IpcCompression, encode_ipc_with};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -79,6 +82,34 @@ fn edge_per_event(c: &mut Criterion) {
                 split_events(message, HttpBodyFormat::Auto, 1, None, &mut builder).expect("valid");
             }
             let batch = builder.flush().expect("events");
+            encode_ipc_with(&[batch], IpcCompression::Lz4).expect("encoded")
+        })
+    });
+    let mut datagrams: Vec<Vec<u8>> = vec![Vec::new()];
+    for line in &queue_messages {
+        if datagrams
+            .last()
+            .is_some_and(|d| d.len() + line.len() + 1 > 1472)
+        {
+            datagrams.push(Vec::new());
+        }
+        let datagram = datagrams.last_mut().expect("one datagram at least");
+        datagram.extend_from_slice(line);
+        datagram.push(b'\n');
+    }
+    group.bench_function("ebpf_udp", |b| {
+        let agent = "192.0.2.7:40000".parse().expect("address");
+        let policy = FlushPolicy {
+            max_rows: EVENTS * 2,
+            max_bytes: 64 << 20,
+        };
+        b.iter(|| {
+            let mut decoder = InputDecoder::new(DecoderKind::Events, EVENTS);
+            for datagram in &datagrams {
+                decoder.decode(datagram, 1, agent);
+            }
+            assert!(!decoder.should_flush(&policy));
+            let batch = decoder.flush().expect("events");
             encode_ipc_with(&[batch], IpcCompression::Lz4).expect("encoded")
         })
     });

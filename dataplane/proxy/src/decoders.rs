@@ -2,8 +2,12 @@ use std::net::SocketAddr;
 
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
+use bytefreezer_api::HttpBodyFormat;
 use bytefreezer_decode_flow::{DecodeError, FlowDecoder, FlowLimits, TemplateRestoreError};
 use bytefreezer_decode_syslog::{FlushPolicy, SyslogEdgeBuilder};
+use bytefreezer_schema::EventsEdgeBuilder;
+
+use crate::http_events::{BodyError, split_events};
 
 /// Which decoder a dataset's datagrams go through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -11,13 +15,32 @@ pub enum DecoderKind {
     Syslog,
     /// NetFlow v5, v9, IPFIX and sFlow v5, told apart by the version in each datagram.
     Flow,
+    /// JSON events, one object per line (or objects one after another), as eBPF agents send
+    /// them: checked and kept as `events/1` rows; piper types them.
+    Events,
 }
 
 /// What became of one datagram.
 pub enum Decoded {
     Kept,
-    /// A flow datagram with a problem; the records before it are kept.
-    Malformed(DecodeError),
+    /// A datagram with a problem: for flows the records before it are kept, for events none
+    /// of the datagram's events are.
+    Malformed(Malformed),
+}
+
+/// Why a datagram was malformed.
+#[derive(Debug, thiserror::Error)]
+pub enum Malformed {
+    #[error(transparent)]
+    Flow(#[from] DecodeError),
+    #[error(transparent)]
+    Events(#[from] BodyError),
+}
+
+/// Events datagrams waiting to be flushed as one `events/1` batch.
+pub struct EventDatagrams {
+    events: EventsEdgeBuilder,
+    bytes: usize,
 }
 
 /// Rows decoded but lost because their batch could not be built.
@@ -56,17 +79,20 @@ pub enum InputDecoder {
         decoder: Box<FlowDecoder>,
         saved_generation: u64,
     },
+    Events(Box<EventDatagrams>),
     /// Keeps every datagram as a row and fails every flush (tests of what a failed flush
     /// costs: no decoder builds a batch that fails from input alone).
     #[cfg(test)]
-    FailingFlush { rows: u64 },
+    FailingFlush {
+        rows: u64,
+    },
 }
 
 impl InputDecoder {
     /// The flow decoder, for its per-exporter metrics; `None` for syslog.
     pub fn flow_decoder(&self) -> Option<&FlowDecoder> {
         match self {
-            InputDecoder::Syslog(_) => None,
+            InputDecoder::Syslog(_) | InputDecoder::Events(_) => None,
             InputDecoder::Flow { decoder, .. } => Some(decoder),
             #[cfg(test)]
             InputDecoder::FailingFlush { .. } => None,
@@ -88,6 +114,10 @@ impl InputDecoder {
                 decoder: Box::new(FlowDecoder::new(limits)),
                 saved_generation: 0,
             },
+            DecoderKind::Events => InputDecoder::Events(Box::new(EventDatagrams {
+                events: EventsEdgeBuilder::default(),
+                bytes: 0,
+            })),
         }
     }
 
@@ -113,7 +143,27 @@ impl InputDecoder {
                 };
                 match decoder.decode(datagram, &meta).error {
                     None => Decoded::Kept,
-                    Some(error) => Decoded::Malformed(error),
+                    Some(error) => Decoded::Malformed(error.into()),
+                }
+            }
+            InputDecoder::Events(pending) => {
+                // Some agents end a datagram with NULs or a line break.
+                let end = datagram
+                    .iter()
+                    .rposition(|&b| !matches!(b, 0 | b'\n' | b'\r' | b' ' | b'\t'))
+                    .map_or(0, |last| last + 1);
+                match split_events(
+                    &datagram[..end],
+                    HttpBodyFormat::Json,
+                    receive_time_micros,
+                    Some(sender.ip()),
+                    &mut pending.events,
+                ) {
+                    Ok(_) => {
+                        pending.bytes += end;
+                        Decoded::Kept
+                    }
+                    Err(error) => Decoded::Malformed(error.into()),
                 }
             }
             #[cfg(test)]
@@ -129,6 +179,9 @@ impl InputDecoder {
             InputDecoder::Syslog(decoder) => decoder.should_flush(policy),
             InputDecoder::Flow { decoder, .. } => {
                 decoder.rows() >= policy.max_rows || decoder.pending_bytes() >= policy.max_bytes
+            }
+            InputDecoder::Events(pending) => {
+                pending.events.rows() >= policy.max_rows || pending.bytes >= policy.max_bytes
             }
             #[cfg(test)]
             InputDecoder::FailingFlush { .. } => false,
@@ -153,6 +206,10 @@ impl InputDecoder {
     pub fn try_flush(&mut self) -> Result<Option<RecordBatch>, FlushError> {
         match self {
             InputDecoder::Syslog(decoder) => Ok(decoder.flush()),
+            InputDecoder::Events(pending) => {
+                pending.bytes = 0;
+                Ok(pending.events.flush())
+            }
             InputDecoder::Flow { decoder, .. } => {
                 let rows = decoder.rows() as u64;
                 decoder
@@ -187,7 +244,7 @@ impl InputDecoder {
         bytes: &[u8],
     ) -> Option<Result<usize, TemplateRestoreError>> {
         match self {
-            InputDecoder::Syslog(_) => None,
+            InputDecoder::Syslog(_) | InputDecoder::Events(_) => None,
             #[cfg(test)]
             InputDecoder::FailingFlush { .. } => None,
             InputDecoder::Flow {
@@ -204,7 +261,7 @@ impl InputDecoder {
     /// The flow templates to write to disk, when they changed since the last call.
     pub fn templates_to_save(&mut self) -> Option<Vec<u8>> {
         match self {
-            InputDecoder::Syslog(_) => None,
+            InputDecoder::Syslog(_) | InputDecoder::Events(_) => None,
             #[cfg(test)]
             InputDecoder::FailingFlush { .. } => None,
             InputDecoder::Flow {

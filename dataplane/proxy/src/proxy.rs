@@ -316,6 +316,7 @@ impl Proxy {
                     SourceSpec::Netflow(_) | SourceSpec::Ipfix(_) | SourceSpec::Sflow(_) => {
                         DecoderKind::Flow
                     }
+                    SourceSpec::Ebpf(_) => DecoderKind::Events,
                 };
                 Some(InputSpec {
                     tenant_id: dataset.tenant_id.clone(),

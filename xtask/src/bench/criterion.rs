@@ -47,7 +47,13 @@ pub const SUITES: &[Suite] = &[
         package: "bytefreezer-proxy",
         bench: "http_events",
         group: "http_events",
-        ids: &["http_ndjson", "queue_json", "syslog_tcp", "syslog_udp"],
+        ids: &[
+            "http_ndjson",
+            "queue_json",
+            "ebpf_udp",
+            "syslog_tcp",
+            "syslog_udp",
+        ],
     },
     Suite {
         name: "transform",
@@ -179,6 +185,11 @@ fn note(measurements: &[Measurement], m: &Measurement) -> String {
             "edge work of the nats, sqs and kafka inputs (one event per message, each body split on \
              its own, encode; no network): {} the CPU of http_ndjson per event",
             show(ratio("http_ndjson", "queue_json")),
+        ),
+        "ebpf_udp" => format!(
+            "edge work of an ebpf input (NDJSON datagrams of 1472 bytes through the datagram \
+             decoder: split, check, encode; no socket): {} the CPU of syslog_udp per event",
+            show(ratio("syslog_udp", "ebpf_udp")),
         ),
         "syslog_tcp" => format!(
             "edge work only (cut an octet-counted stream in 64 KiB reads, build, encode; no \
