@@ -170,6 +170,15 @@ pub async fn run(args: UpArgs) -> Result<()> {
         "  events     http://{}{DEMO_EVENTS_PATH} (dataset {DEMO_TENANT}/events: POST JSON, NDJSON or text lines)",
         args.events_bind
     );
+    println!(
+        "  ebpf       udp://{} (dataset {DEMO_TENANT}/ebpf: NDJSON from `bytefreezer agent`; {})",
+        args.ebpf_bind,
+        if args.agent {
+            "--agent: this host's agent sends here"
+        } else {
+            "--agent runs one for this host"
+        }
+    );
     println!("  parquet    {}/", parquet_folder.display());
     if args.no_fakedata {
         println!("  fakedata   off");
