@@ -137,21 +137,6 @@ fn ndjson_datagrams_and_the_agent_s_records_land_typed_in_parquet() {
         assert_eq!(up.terminate().code(), Some(0));
         return;
     }
-    for (kind, path) in [("tracefs", "/sys/kernel/tracing"), ("bpf", "/sys/fs/bpf")] {
-        let mounted = std::fs::read_to_string("/proc/mounts")
-            .unwrap_or_default()
-            .lines()
-            .any(|line| line.split_whitespace().nth(1) == Some(path));
-        if !mounted {
-            assert!(
-                Command::new("mount")
-                    .args(["-t", kind, kind, path])
-                    .status()
-                    .unwrap()
-                    .success()
-            );
-        }
-    }
     let metrics = free_tcp();
     let mut agent = Command::new(env!("CARGO_BIN_EXE_bytefreezer"))
         .args(["agent", "--flow-interval-secs", "1", "--host", "e2e-host"])
@@ -259,5 +244,26 @@ fn ndjson_datagrams_and_the_agent_s_records_land_typed_in_parquet() {
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
     let status = agent.wait().unwrap();
     assert_eq!(status.code(), Some(0));
+    assert_eq!(up.terminate().code(), Some(0));
+
+    // `up --agent` runs the agent in the same process, sending to its demo ebpf dataset.
+    let second = tempfile::tempdir().unwrap();
+    let up = UpProcess::start_with(second.path(), free_tcp(), free_udp(), &["--agent".as_ref()]);
+    let folder = second.path().join("buckets/packer/demo/ebpf/data/parquet");
+    let marker = format!("bfup{}", std::process::id());
+    let program = second.path().join(&marker);
+    std::os::unix::fs::symlink("/bin/true", &program).unwrap();
+    wait_for(
+        Duration::from_secs(60),
+        "up --agent records a program run",
+        || {
+            // Run again until the agent, started with up, has its probes attached.
+            assert!(Command::new(&program).status().unwrap().success());
+            rows(&folder)
+                .0
+                .iter()
+                .any(|r| value(r, "comm") == Some(marker.as_str()))
+        },
+    );
     assert_eq!(up.terminate().code(), Some(0));
 }

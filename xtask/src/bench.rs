@@ -29,6 +29,28 @@ use serde_json::{Value, json};
 const INGEST: &str = "ingest";
 /// Not part of a full run: minutes of S3 round trips that measure coordination, not speed.
 const SCALE: &str = "scale";
+/// Not part of a full run: loads eBPF probes (root) and changes a kernel setting while it runs.
+const AGENT: &str = "agent";
+
+/// `bench agent`: `tests/agent_overhead.rs` in the release profile, the eBPF agent's cost to a
+/// host opening loopback connections; prints its table.
+fn agent(root: &Path) -> Result<()> {
+    crate::run_test_binary(
+        root,
+        "agent_overhead",
+        &[
+            "--package",
+            "bytefreezer",
+            "--test",
+            "agent_overhead",
+            "--cargo-profile",
+            "release",
+            "--run-ignored",
+            "only",
+        ],
+        &[],
+    )
+}
 
 /// `bench scale`: `tests/scale.rs` in the release profile, 1, 2 and 4 piper and packer
 /// instances on one S3 server; prints its table.
@@ -57,6 +79,9 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     let (options, selected) = parse_options(args)?;
     if selected.iter().any(|s| *s == SCALE) {
         return scale(root);
+    }
+    if selected.iter().any(|s| *s == AGENT) {
+        return agent(root);
     }
     let wanted = |name: &str| {
         selected.is_empty()

@@ -66,7 +66,8 @@ const VERBS: &[(&str, &str, &str)] = &[
         "release benchmarks with ratios into benches/results/: syslog, flow, transform\n\
          (decode = syslog + flow), ingest (UDP end to end against rsyslog, syslog-ng,\n\
          nfcapd, nfacctd); scale (alone: 1, 2, 4 piper and packer instances on S3,\n\
-         printed); --quick keeps ingest under 5 minutes; --protocol\n\
+         printed); agent (alone, as root: the eBPF agent's cost to a host, printed);\n\
+         --quick keeps ingest under 5 minutes; --protocol\n\
          (syslog, netflow_v9, ipfix) and --collector (bytefreezer, a peer, flood)\n\
          narrow ingest to one measurement, printed only",
     ),

@@ -18,7 +18,7 @@ use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use crate::clock::{BootClock, boot_ns};
 use crate::dns::{DnsExchange, PendingQueries, parse_packet, rcode_name, type_name};
 use crate::probes::{FlowMap, Probes};
-use crate::procfs::ProcessTable;
+use crate::procfs::{ProcessInfo, ProcessTable};
 use crate::records::{
     Connection, FlowCounters, FlowKey, KernelRecord, Process, ProcessEvent, parse_flow_counters,
     parse_flow_key, parse_record,
@@ -246,6 +246,14 @@ fn run_loop(
     Ok(())
 }
 
+/// The process a kernel record names.
+struct Owner {
+    pid: u32,
+    uid: u32,
+    comm: String,
+    cgroup_id: u64,
+}
+
 struct AgentState {
     settings: AgentSettings,
     clock: BootClock,
@@ -304,14 +312,13 @@ impl AgentState {
             .map(|start| connection.end_ns.saturating_sub(start) / 1_000);
         if connection.pid != 0 {
             let info = self.processes.lookup(connection.pid);
-            record.pid = Some(connection.pid);
-            record.uid = Some(connection.uid);
-            record.user = self.processes.user_name(connection.uid);
-            record.comm = Some(connection.comm);
-            record.cmdline = info.cmdline;
-            record.exe = info.exe;
-            record.container_id = info.container_id;
-            record.cgroup_id = Some(connection.cgroup_id);
+            let owner = Owner {
+                pid: connection.pid,
+                uid: connection.uid,
+                comm: connection.comm,
+                cgroup_id: connection.cgroup_id,
+            };
+            self.describe(&mut record, owner, info);
         }
         self.push(record);
     }
@@ -337,16 +344,27 @@ impl AgentState {
             }
         };
         record.event = Some(process.event.name());
-        record.pid = Some(process.pid);
         record.ppid = Some(process.ppid);
-        record.uid = Some(process.uid);
-        record.user = self.processes.user_name(process.uid);
-        record.comm = Some(process.comm);
+        let owner = Owner {
+            pid: process.pid,
+            uid: process.uid,
+            comm: process.comm,
+            cgroup_id: process.cgroup_id,
+        };
+        self.describe(&mut record, owner, info);
+        self.push(record);
+    }
+
+    /// The process fields of a record: what the kernel said and what /proc added.
+    fn describe(&mut self, record: &mut WireRecord, owner: Owner, info: ProcessInfo) {
+        record.pid = Some(owner.pid);
+        record.uid = Some(owner.uid);
+        record.user = self.processes.user_name(owner.uid);
+        record.comm = Some(owner.comm);
+        record.cgroup_id = Some(owner.cgroup_id);
         record.exe = info.exe;
         record.cmdline = info.cmdline;
         record.container_id = info.container_id;
-        record.cgroup_id = Some(process.cgroup_id);
-        self.push(record);
     }
 
     fn dns_packet(&mut self, packet: &[u8]) {

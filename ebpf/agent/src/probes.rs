@@ -3,11 +3,13 @@
 //! CAP_PERFMON, tracefs, a kernel with BTF).
 
 use std::io::Read;
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use aya::maps::{MapData, PerCpuArray, PerCpuHashMap, RingBuf};
 use aya::programs::{SocketFilter, TracePoint};
 use aya::{Ebpf, EbpfLoader};
+use rustix::mount::{MountFlags, mount};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::records::{FLOW_COUNTERS_LEN, FLOW_KEY_LEN};
@@ -50,6 +52,7 @@ pub fn load(flows_max: u32, ring_bytes: u32) -> Result<Probes> {
              libbpf-dev, then build again (docs/ebpf.md)"
         );
     }
+    ensure_tracefs()?;
     let mut ebpf = EbpfLoader::new()
         .map_max_entries("flows", flows_max)
         .map_max_entries("records", ring_bytes)
@@ -106,6 +109,25 @@ pub fn load(flows_max: u32, ring_bytes: u32) -> Result<Probes> {
         packets,
         ebpf,
     })
+}
+
+/// Where tracepoints are found; systemd mounts it at boot, a bare root shell may not have.
+const TRACEFS: &str = "/sys/kernel/tracing";
+
+/// Mounts tracefs when neither it nor debugfs's copy is mounted (the probes attach to
+/// tracepoints through it).
+fn ensure_tracefs() -> Result<()> {
+    let mounted = [TRACEFS, "/sys/kernel/debug/tracing"]
+        .iter()
+        .any(|path| Path::new(path).join("events").is_dir());
+    if mounted {
+        return Ok(());
+    }
+    mount("tracefs", TRACEFS, "tracefs", MountFlags::empty(), None).with_context(|| {
+        format!("tracefs is not mounted and cannot be: mount -t tracefs tracefs {TRACEFS}")
+    })?;
+    tracing::info!("agent: mounted tracefs on {TRACEFS}");
+    Ok(())
 }
 
 /// Packets queued between opening the socket and attaching its filter went unfiltered.

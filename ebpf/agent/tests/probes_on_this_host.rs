@@ -26,23 +26,6 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-/// tracefs and bpffs, as a host running systemd has them.
-fn mount_kernel_filesystems() {
-    for (kind, path) in [("tracefs", "/sys/kernel/tracing"), ("bpf", "/sys/fs/bpf")] {
-        let mounted = std::fs::read_to_string("/proc/mounts")
-            .unwrap_or_default()
-            .lines()
-            .any(|line| line.split_whitespace().nth(1) == Some(path));
-        if !mounted {
-            let status = std::process::Command::new("mount")
-                .args(["-t", kind, kind, path])
-                .status()
-                .expect("mount runs");
-            assert!(status.success(), "cannot mount {kind} on {path}");
-        }
-    }
-}
-
 /// A DNS server for one name: answers every A query with 192.0.2.55.
 fn dns_responder(socket: UdpSocket) {
     let mut buffer = [0u8; 512];
@@ -79,7 +62,6 @@ async fn connections_processes_and_dns_of_this_host_arrive_as_records() {
         );
         return;
     }
-    mount_kernel_filesystems();
     let proxy = UdpSocket::bind("127.0.0.1:0").unwrap();
     proxy
         .set_read_timeout(Some(Duration::from_millis(200)))
