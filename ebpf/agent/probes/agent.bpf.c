@@ -121,6 +121,16 @@ struct sched_process_exit_args {
     __u8 group_dead;
 };
 
+/* Past this much unread data the reader is woken at once; below it, it reads on its own
+ * schedule (every 200 ms), so a busy host does not pay a wakeup per record. */
+#define WAKE_AT_BYTES (256 << 10)
+
+static __always_inline __u64 wake_flags(void)
+{
+    return bpf_ringbuf_query(&records, BPF_RB_AVAIL_DATA) > WAKE_AT_BYTES ? BPF_RB_FORCE_WAKEUP
+                                                                          : BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline void count_drop(__u32 kind)
 {
     __u64 *count = bpf_map_lookup_elem(&drops, &kind);
@@ -183,7 +193,7 @@ static __always_inline void emit_connection(struct inet_sock_set_state_args *arg
     } else {
         record->outcome = CONNECTION_CLOSED;
     }
-    bpf_ringbuf_submit(record, 0);
+    bpf_ringbuf_submit(record, wake_flags());
 }
 
 SEC("tracepoint/sock/inet_sock_set_state")
@@ -244,7 +254,7 @@ int process_exec(struct sched_process_exec_args *args)
     if (bpf_probe_read_kernel_str(record->filename, sizeof(record->filename),
                                   (void *)args + offset) < 0)
         record->filename[0] = 0;
-    bpf_ringbuf_submit(record, 0);
+    bpf_ringbuf_submit(record, wake_flags());
     return 0;
 }
 
@@ -271,7 +281,7 @@ int process_exit(struct sched_process_exit_args *args)
     __builtin_memcpy(record->comm, args->comm, COMM_LEN);
     __builtin_memset(record->pad, 0, sizeof(record->pad));
     record->filename[0] = 0;
-    bpf_ringbuf_submit(record, 0);
+    bpf_ringbuf_submit(record, wake_flags());
     return 0;
 }
 
