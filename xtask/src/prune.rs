@@ -11,13 +11,18 @@ use std::time::SystemTime;
 
 /// Executables kept per name: a binary and its unit tests, or a test and its last version.
 const KEPT_PER_NAME: usize = 2;
-/// Below this much free space, the incremental caches go too (they rebuild as needed).
-const LOW_FREE_BYTES: u64 = 20 << 30;
+/// Below this much free space, every executable goes (they are relinked as needed) and the
+/// incremental caches too: one full set of test executables is about 45 GB on this machine
+/// kind, and its disk held about 90 GB in all (a run failed linking with 58 GB free of old
+/// versions kept two per name).
+const LOW_FREE_BYTES: u64 = 60 << 30;
 
 /// Removes the test and binary executables in `debug/deps` but the newest two of each name (a
-/// binary and its own unit tests share a name, `bytefreezer-HASH` twice), and
+/// binary and its own unit tests share a name, `bytefreezer-HASH` twice), all of them and
 /// `debug/incremental` when the disk is low. Errors are ignored: pruning is a courtesy.
 pub fn build_cache(target_dir: &Path) {
+    let low = free_bytes(target_dir).is_some_and(|free| free < LOW_FREE_BYTES);
+    let kept = if low { 0 } else { KEPT_PER_NAME };
     let deps = target_dir.join("debug/deps");
     let Ok(entries) = std::fs::read_dir(&deps) else {
         return;
@@ -42,17 +47,14 @@ pub fn build_cache(target_dir: &Path) {
     }
     let stale = by_stem.into_values().flat_map(|mut versions| {
         versions.sort_unstable_by_key(|(modified, _)| std::cmp::Reverse(*modified));
-        versions
-            .into_iter()
-            .skip(KEPT_PER_NAME)
-            .map(|(_, path)| path)
+        versions.into_iter().skip(kept).map(|(_, path)| path)
     });
     let mut freed = 0u64;
     for path in stale {
         freed += path.metadata().map_or(0, |m| m.len());
         let _ = std::fs::remove_file(path);
     }
-    if free_bytes(target_dir).is_some_and(|free| free < LOW_FREE_BYTES) {
+    if low {
         let _ = std::fs::remove_dir_all(target_dir.join("debug/incremental"));
         eprintln!("xtask: little disk left, removed the incremental build caches");
     }
