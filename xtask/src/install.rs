@@ -111,6 +111,8 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     // The eBPF agent's probes (ebpf/agent/build.rs): clang's BPF target and libbpf's headers.
     ("/usr/bin/clang-19", "clang-19"),
     ("/usr/include/bpf/bpf_helpers.h", "libbpf-dev"),
+    // `cargo xtask bench agent` reads the probes' run time from the kernel's BPF statistics.
+    ("/usr/sbin/bpftool", "bpftool"),
 ];
 
 /// Installing a package must not start its daemon (the nfdump package ships an nfcapd
