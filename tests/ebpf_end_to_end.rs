@@ -17,8 +17,7 @@ use std::time::Duration;
 use arrow::array::AsArray;
 use arrow::datatypes::DataType;
 use bytefreezer_api::metrics::{AGENT_RECORDS_TOTAL, PROXY_DECODE_ERRORS_TOTAL};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use up::{UpProcess, free_tcp, free_udp, parquet_files, wait_for};
+use up::{UpProcess, free_tcp, free_udp, parquet_batches, parquet_files, wait_for};
 
 type Row = BTreeMap<String, Option<String>>;
 
@@ -27,12 +26,7 @@ fn rows(folder: &Path) -> (Vec<Row>, BTreeMap<String, DataType>) {
     let mut rows = Vec::new();
     let mut types = BTreeMap::new();
     for file in parquet_files(folder) {
-        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file).unwrap())
-            .unwrap()
-            .build()
-            .unwrap();
-        for batch in reader {
-            let batch = batch.unwrap();
+        for batch in parquet_batches(&file) {
             let schema = batch.schema();
             let mut batch_rows = vec![Row::new(); batch.num_rows()];
             for (field, column) in schema.fields().iter().zip(batch.columns()) {

@@ -296,6 +296,16 @@ pub fn parquet_rows(file: &Path) -> usize {
     usize::try_from(reader.metadata().file_metadata().num_rows()).unwrap()
 }
 
+/// Every batch of one Parquet file.
+pub fn parquet_batches(file: &Path) -> Vec<arrow::record_batch::RecordBatch> {
+    ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file).unwrap())
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|batch| batch.unwrap())
+        .collect()
+}
+
 /// Reads every finished Parquet file under `folder`: its `seq` column, and `keep_columns` as text.
 pub fn read_parquet(folder: &Path, keep_columns: &[&str]) -> ParquetRows {
     let mut rows = ParquetRows {
@@ -303,12 +313,7 @@ pub fn read_parquet(folder: &Path, keep_columns: &[&str]) -> ParquetRows {
         ..ParquetRows::default()
     };
     for file in &rows.files {
-        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file).unwrap())
-            .unwrap()
-            .build()
-            .unwrap();
-        for batch in reader {
-            let batch = batch.unwrap();
+        for batch in parquet_batches(file) {
             let seq = arrow::compute::cast(
                 batch.column_by_name("seq").expect("seq column"),
                 &DataType::Int64,

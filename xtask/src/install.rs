@@ -97,7 +97,8 @@ fn ensure_geoip_test_databases(root: &Path) -> Result<()> {
 /// Debian packages the tests drive, as (a program the package installs, package): chromium and
 /// chromedriver for the dashboard's browser tests; tshark, nfcapd and nfdump as the reference
 /// decoders the flow decoder is compared with; curl and logger, which the README's commands
-/// use; clang and libbpf's headers, which build the eBPF agent's probes. Installed with apt-get when running as root; otherwise the missing ones are named.
+/// use; clang and libbpf's headers, which build the eBPF agent's probes. Installed with apt-get
+/// when running as root; otherwise the missing ones are named.
 const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("/usr/bin/curl", "curl"),
     ("/usr/bin/logger", "bsdutils"),

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::NestedJson;
 
 /// The port agents send to unless told otherwise.
-pub const EBPF_DEFAULT_PORT: u16 = 2056;
+const EBPF_DEFAULT_PORT: u16 = 2056;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

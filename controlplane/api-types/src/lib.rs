@@ -36,7 +36,7 @@ pub use dead_letters::{
     DEAD_LETTER_STAGES, DeadLetterCount, DeadLetterReplay, DeadLettersView, REPLAY_DONE_DETAIL,
     ReplayDone, ReplayRequest, ReplayRequestBody, ReplayStageResult,
 };
-pub use ebpf_source::{EBPF_DEFAULT_PORT, EbpfSourceSettings};
+pub use ebpf_source::EbpfSourceSettings;
 pub use filter_type::{FilterType, UnknownFilterType};
 pub use kafka_source::{KafkaSourceSettings, KafkaStart};
 pub use keys::{KeyReach, KeyUse, bearer_token, hash_api_key};

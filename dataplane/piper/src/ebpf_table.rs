@@ -114,12 +114,7 @@ pub fn ebpf_typed(table: &RecordBatch) -> Result<RecordBatch, ArrowError> {
 /// the `timestamp` column is redundant and left out).
 fn event_time(timestamp: &ArrayRef) -> Result<(ArrayRef, bool), ArrowError> {
     let micros: TimestampMicrosecondArray = match timestamp.data_type() {
-        DataType::Int64 => timestamp
-            .as_primitive::<Int64Type>()
-            .iter()
-            .map(|value| value.map(epoch_micros))
-            .collect(),
-        DataType::Float64 => {
+        DataType::Int64 | DataType::Float64 => {
             let whole = cast_with_options(timestamp, &DataType::Int64, &CastOptions::default())?;
             whole
                 .as_primitive::<Int64Type>()

@@ -380,42 +380,21 @@ async fn transform_object(
     else {
         return Ok(None);
     };
-    let shaping = match &dataset.source {
-        SourceSpec::Syslog(settings) => Shaping {
-            lift_message: settings.lift_message_fields,
-            nested: NestedJson::default(),
-            ebpf: false,
-        },
-        SourceSpec::Http(settings) => Shaping {
-            lift_message: false,
-            nested: settings.nested,
-            ebpf: false,
-        },
-        SourceSpec::Nats(settings) => Shaping {
-            lift_message: false,
-            nested: settings.nested,
-            ebpf: false,
-        },
-        SourceSpec::Sqs(settings) => Shaping {
-            lift_message: false,
-            nested: settings.nested,
-            ebpf: false,
-        },
-        SourceSpec::Kafka(settings) => Shaping {
-            lift_message: false,
-            nested: settings.nested,
-            ebpf: false,
-        },
-        SourceSpec::Ebpf(settings) => Shaping {
-            lift_message: false,
-            nested: settings.nested,
-            ebpf: true,
-        },
-        SourceSpec::Netflow(_) | SourceSpec::Ipfix(_) | SourceSpec::Sflow(_) => Shaping {
-            lift_message: false,
-            nested: NestedJson::default(),
-            ebpf: false,
-        },
+    let (lift_message, nested) = match &dataset.source {
+        SourceSpec::Syslog(settings) => (settings.lift_message_fields, NestedJson::default()),
+        SourceSpec::Http(settings) => (false, settings.nested),
+        SourceSpec::Nats(settings) => (false, settings.nested),
+        SourceSpec::Sqs(settings) => (false, settings.nested),
+        SourceSpec::Kafka(settings) => (false, settings.nested),
+        SourceSpec::Ebpf(settings) => (false, settings.nested),
+        SourceSpec::Netflow(_) | SourceSpec::Ipfix(_) | SourceSpec::Sflow(_) => {
+            (false, NestedJson::default())
+        }
+    };
+    let shaping = Shaping {
+        lift_message,
+        nested,
+        ebpf: matches!(dataset.source, SourceSpec::Ebpf(_)),
     };
     let fallback_micros = info.last_modified.timestamp_micros();
     let owned_version = version.to_owned();

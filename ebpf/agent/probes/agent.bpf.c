@@ -232,24 +232,35 @@ int tcp_state(struct inet_sock_set_state_args *args)
     return 0;
 }
 
-SEC("tracepoint/sched/sched_process_exec")
-int process_exec(struct sched_process_exec_args *args)
+/* A process record of `kind` holding what exec and exit records share, or NULL (a counted
+ * drop) when the ring buffer is full. */
+static __always_inline struct process_record *new_process_record(__u32 kind)
 {
     struct process_record *record = bpf_ringbuf_reserve(&records, sizeof(*record), 0);
     if (!record) {
         count_drop(DROP_RING_FULL);
-        return 0;
+        return NULL;
     }
     struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-    record->kind = RECORD_PROCESS_EXEC;
+    record->kind = kind;
     record->pid = current_tgid();
     record->time_ns = bpf_ktime_get_boot_ns();
     record->cgroup_id = bpf_get_current_cgroup_id();
     record->ppid = BPF_CORE_READ(task, real_parent, tgid);
     record->uid = (__u32)bpf_get_current_uid_gid();
     record->exit_code = 0;
-    bpf_get_current_comm(record->comm, sizeof(record->comm));
     __builtin_memset(record->pad, 0, sizeof(record->pad));
+    record->filename[0] = 0;
+    return record;
+}
+
+SEC("tracepoint/sched/sched_process_exec")
+int process_exec(struct sched_process_exec_args *args)
+{
+    struct process_record *record = new_process_record(RECORD_PROCESS_EXEC);
+    if (!record)
+        return 0;
+    bpf_get_current_comm(record->comm, sizeof(record->comm));
     unsigned int offset = args->filename_loc & 0xFFFF;
     if (bpf_probe_read_kernel_str(record->filename, sizeof(record->filename),
                                   (void *)args + offset) < 0)
@@ -263,24 +274,14 @@ int process_exit(struct sched_process_exit_args *args)
 {
     if (!args->group_dead)
         return 0;
-    struct process_record *record = bpf_ringbuf_reserve(&records, sizeof(*record), 0);
-    if (!record) {
-        count_drop(DROP_RING_FULL);
+    struct process_record *record = new_process_record(RECORD_PROCESS_EXIT);
+    if (!record)
         return 0;
-    }
     struct task_struct *task = (struct task_struct *)bpf_get_current_task();
     int status = BPF_CORE_READ(task, exit_code);
-    record->kind = RECORD_PROCESS_EXIT;
-    record->pid = current_tgid();
-    record->time_ns = bpf_ktime_get_boot_ns();
-    record->cgroup_id = bpf_get_current_cgroup_id();
-    record->ppid = BPF_CORE_READ(task, real_parent, tgid);
-    record->uid = (__u32)bpf_get_current_uid_gid();
     /* wait(2)'s encoding: the status in bits 8-15, or the killing signal in bits 0-6. */
     record->exit_code = (status & 0x7f) ? 128 + (status & 0x7f) : (status >> 8) & 0xff;
     __builtin_memcpy(record->comm, args->comm, COMM_LEN);
-    __builtin_memset(record->pad, 0, sizeof(record->pad));
-    record->filename[0] = 0;
     bpf_ringbuf_submit(record, wake_flags());
     return 0;
 }
